@@ -1,0 +1,268 @@
+//! The command line: arguments → validated options → the engine, as three stages.
+//!
+//! Value parsers reject bad input (sizes, `--var`) before anything runs; errors are printed whole
+//! on stderr and mapped to the documented exit codes (see [`crate::error::exit_code`]).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::EngineOptions;
+use crate::error::{Error, Result, exit_code};
+use crate::mapping::{MappingFile, Vars, vars};
+use crate::personalize::avro;
+use crate::run::{self, RunOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pengine",
+    version,
+    about = "Turns large historical data exports into Amazon Personalize datasets",
+    long_about = "Turns large historical data exports into Amazon Personalize datasets.\n\n\
+        Each mapping file (SQL) names its sources and selects the dataset's columns; pengine \
+        streams the result into CSV parts in Personalize's dialect, with the Avro schema and a run \
+        report beside them, and publishes them only when complete."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More log output (-v: debug, -vv: trace). PENGINE_LOG=<filter> gives full control.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run mapping files (or every *.sql in a folder) and publish their datasets.
+    Run(RunArgs),
+    /// Print the Avro schema a mapping file produces (reads source schemas; writes nothing).
+    Schema(MappingArgs),
+    /// Show how a mapping file is planned: output columns, conversions, DataFusion's plan.
+    Explain(MappingArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MappingArgs {
+    /// Mapping files, or folders of them.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Fill ${NAME} in the mapping file (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = vars::parse_assignment)]
+    pub vars: Vec<(String, String)>,
+    /// Parallel partitions (default: the number of cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// Memory for joins, sorts and aggregations before they spill to disk, e.g. 2GiB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_limit: Option<u64>,
+    /// Folder for spill files (default: the system temporary folder).
+    #[arg(long, value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub mapping: MappingArgs,
+    /// Where the datasets go: a local folder or s3://bucket/prefix (default: the mapping
+    /// file's `output` directive, else ./out).
+    #[arg(short, long, value_name = "URI")]
+    pub output: Option<String>,
+    /// Largest CSV part, e.g. 256MiB or 1GB (at least 1KiB).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_part_size)]
+    pub max_file_size: u64,
+    /// Print the run report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|s| s.as_u64())
+        .map_err(|e| format!("'{text}' is not a size like 512MiB or 2GB: {e}"))
+}
+
+fn parse_part_size(text: &str) -> std::result::Result<u64, String> {
+    let size = parse_size(text)?;
+    if size < 1024 {
+        return Err(format!(
+            "'{text}' is too small: parts must allow at least 1KiB"
+        ));
+    }
+    Ok(size)
+}
+
+impl MappingArgs {
+    fn vars(&self) -> Vars {
+        self.vars.iter().cloned().collect()
+    }
+
+    fn engine(&self) -> EngineOptions {
+        let mut engine = EngineOptions {
+            memory_limit: self.memory_limit,
+            spill_dir: self.spill_dir.clone(),
+            ..EngineOptions::default()
+        };
+        if let Some(threads) = self.threads {
+            engine.threads = threads as usize;
+        }
+        engine
+    }
+
+    /// The mapping files named, folders expanded to their `*.sql` files (sorted).
+    fn mapping_paths(&self) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        for path in &self.files {
+            if path.is_dir() {
+                let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                    .map_err(|e| Error::io(format!("cannot read folder {}", path.display()), e))?
+                    .filter_map(|entry| entry.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+                    .collect();
+                if found.is_empty() {
+                    return Err(Error::Config(format!(
+                        "no *.sql mapping files in {}",
+                        path.display()
+                    )));
+                }
+                found.sort();
+                out.extend(found);
+            } else {
+                out.push(path.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn load(&self) -> Result<Vec<MappingFile>> {
+        let vars = self.vars();
+        self.mapping_paths()?
+            .iter()
+            .map(|path| MappingFile::load(path, &vars))
+            .collect()
+    }
+}
+
+/// Parses arguments, runs the command, prints errors; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit_code::INTERNAL;
+        }
+    };
+    let result = runtime.block_on(async {
+        tokio::select! {
+            result = execute(cli) => result,
+            _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+        }
+    });
+    // Do not wait for tasks still running after an error or an interrupt.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => code,
+        Err(Error::Interrupted) => {
+            eprintln!(
+                "interrupted: nothing was published; the previous export is untouched (the next \
+                 run removes what this one staged)"
+            );
+            exit_code::INTERRUPTED
+        }
+        Err(e) => {
+            eprintln!("error: {}", chain(&e));
+            e.exit_code()
+        }
+    }
+}
+
+/// The error and its causes, joined, without repeating a cause already in the message.
+fn chain(e: &Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(&format!(": {cause_text}"));
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "pengine=debug,warn",
+        (false, _) => "pengine=trace,info",
+    };
+    let filter = EnvFilter::try_from_env("PENGINE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Runs a parsed command line.
+pub async fn execute(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Run(args) => {
+            let mappings = args.mapping.load()?;
+            let options = RunOptions {
+                output: args.output.clone(),
+                max_file_size: args.max_file_size,
+                engine: args.mapping.engine(),
+                progress: !args.no_progress && !cli.quiet,
+            };
+            let mut reports = Vec::new();
+            for mapping in &mappings {
+                let report = run::run(mapping, &options).await?;
+                if !cli.quiet {
+                    eprint!("{}", report.human());
+                }
+                reports.push(report);
+            }
+            if args.json {
+                let json = if reports.len() == 1 {
+                    serde_json::to_string_pretty(&reports[0])
+                } else {
+                    serde_json::to_string_pretty(&reports)
+                }
+                .map_err(|e| Error::Internal(e.to_string()))?;
+                println!("{json}");
+            }
+            Ok(exit_code::OK)
+        }
+        Command::Schema(args) => {
+            let engine = args.engine();
+            for mapping in args.load()? {
+                let (_, plan) = run::plan_only(&mapping, &engine).await?;
+                println!("{}", avro::schema_text(&plan)?);
+            }
+            Ok(exit_code::OK)
+        }
+        Command::Explain(args) => {
+            let engine = args.engine();
+            for mapping in args.load()? {
+                print!("{}", crate::explain::explain(&mapping, &engine).await?);
+            }
+            Ok(exit_code::OK)
+        }
+    }
+}

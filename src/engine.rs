@@ -1,0 +1,114 @@
+//! The DataFusion session pengine runs a mapping file in: memory pool and spilling, parallelism,
+//! recursive listing, pengine's source factories, and the statements of the mapping file.
+
+use std::sync::Arc;
+
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::{Error, Result};
+use crate::mapping::MappingFile;
+use crate::sources::SourceTableFactory;
+use crate::sources::factory::FORMATS;
+use crate::store::StoreRegistry;
+
+/// How the engine may use the machine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Bytes DataFusion's operators may hold before spilling (None: no limit).
+    pub memory_limit: Option<u64>,
+    /// Parallel partitions (default: the number of cores).
+    pub threads: usize,
+    pub batch_size: usize,
+    /// Use hash joins (fast, cannot spill); false plans sort-merge joins, which can.
+    pub prefer_hash_join: bool,
+    /// Folder for spill files (default: the system temporary folder).
+    pub spill_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            memory_limit: None,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            batch_size: 8192,
+            prefer_hash_join: true,
+            spill_dir: None,
+        }
+    }
+}
+
+/// A session configured for pengine.
+pub fn session(options: &EngineOptions, stores: Arc<StoreRegistry>) -> Result<SessionContext> {
+    let mut config = SessionConfig::new()
+        .with_target_partitions(options.threads.max(1))
+        .with_batch_size(options.batch_size)
+        .with_information_schema(true);
+    let settings = config.options_mut();
+    settings.execution.listing_table_ignore_subdirectory = false;
+    settings.execution.listing_table_factory_infer_partitions = true;
+    settings.execution.collect_statistics = false;
+    settings.optimizer.prefer_hash_join = options.prefer_hash_join;
+
+    let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(stores);
+    if let Some(limit) = options.memory_limit {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit as usize)));
+    }
+    let disk = match &options.spill_dir {
+        Some(dir) => {
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir.clone()]))
+        }
+        None => DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
+    };
+    runtime = runtime.with_disk_manager_builder(disk);
+    let runtime = runtime.build_arc()?;
+
+    let mut state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .build();
+    let factory = Arc::new(SourceTableFactory);
+    for format in FORMATS {
+        state
+            .table_factories_mut()
+            .insert((*format).to_string(), factory.clone());
+    }
+    Ok(SessionContext::new_with_state(state))
+}
+
+/// Runs the mapping file's setup statements and plans its final query.
+pub async fn plan_mapping(ctx: &SessionContext, mapping: &MappingFile) -> Result<DataFrame> {
+    for statement in &mapping.setup {
+        let frame = ctx
+            .sql(&statement.sql)
+            .await
+            .map_err(|e| located(mapping, statement.line, e))?;
+        // DDL runs when planned; collecting the (empty) result finishes it.
+        frame
+            .collect()
+            .await
+            .map_err(|e| located(mapping, statement.line, e))?;
+    }
+    ctx.sql(&mapping.query.sql)
+        .await
+        .map_err(|e| located(mapping, mapping.query.line, e))
+}
+
+/// Puts the mapping file and line in front of a planning error.
+fn located(mapping: &MappingFile, line: usize, e: datafusion::error::DataFusionError) -> Error {
+    use datafusion::error::DataFusionError as D;
+    let root = e.find_root();
+    // Storage failures keep their kind (exit code), with the statement's place in the message.
+    if matches!(root, D::ObjectStore(_) | D::IoError(_)) {
+        return Error::Io {
+            context: format!("{}:{line}", mapping.display_name()),
+            source: std::io::Error::other(root.to_string()),
+        };
+    }
+    Error::mapping(&mapping.path, line, e.strip_backtrace())
+}

@@ -1,0 +1,146 @@
+//! One error type for the whole engine, and the exit code each kind of failure maps to.
+//!
+//! The CLI prints the error chain whole and exits with [`Error::exit_code`], so scripts can tell a
+//! broken mapping file from bad data or an unreachable bucket without parsing messages.
+
+use std::path::PathBuf;
+
+/// Process exit codes, documented in the README.
+pub mod exit_code {
+    /// The run succeeded.
+    pub const OK: i32 = 0;
+    /// An unexpected internal failure (a bug: please report it).
+    pub const INTERNAL: i32 = 1;
+    /// The command line was wrong (clap's own code).
+    pub const USAGE: i32 = 2;
+    /// The mapping file is wrong: syntax, directive, variable or SQL planning error.
+    pub const MAPPING: i32 = 3;
+    /// The data breaks a Personalize rule or cannot be coerced.
+    pub const DATA: i32 = 4;
+    /// A source or the destination could not be read or written.
+    pub const IO: i32 = 5;
+    /// The run was interrupted (Ctrl-C); the previous export is untouched.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A problem in the mapping file, located by file and line.
+    #[error("{file}:{line}: {message}")]
+    Mapping {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+
+    /// A column of the final query that Personalize cannot take as is.
+    #[error("column {column}: {message}")]
+    Column { column: String, message: String },
+
+    /// A value in the data that breaks a rule.
+    #[error("{0}")]
+    Data(String),
+
+    /// Configuration outside the mapping file (flags, pengine.toml, environment).
+    #[error("{0}")]
+    Config(String),
+
+    /// Reading a source or writing the destination failed.
+    #[error("{context}: {source}")]
+    Storage {
+        context: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+
+    #[error(transparent)]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+
+    #[error("interrupted")]
+    Interrupted,
+
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn mapping(file: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
+        Error::Mapping {
+            file: file.into(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    pub fn column(column: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Column {
+            column: column.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn storage(context: impl Into<String>, source: object_store::Error) -> Self {
+        Error::Storage {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The process exit code for this error (see [`exit_code`]).
+    pub fn exit_code(&self) -> i32 {
+        use datafusion::error::DataFusionError as D;
+        match self {
+            Error::Mapping { .. } | Error::Config(_) => exit_code::MAPPING,
+            Error::Column { .. } | Error::Data(_) | Error::Arrow(_) => exit_code::DATA,
+            Error::Storage { .. } | Error::Io { .. } => exit_code::IO,
+            Error::Interrupted => exit_code::INTERRUPTED,
+            Error::Internal(_) => exit_code::INTERNAL,
+            Error::DataFusion(e) => match e.find_root() {
+                D::ObjectStore(_) | D::IoError(_) => exit_code::IO,
+                D::ArrowError(..) | D::ParquetError(_) | D::Execution(_) => exit_code::DATA,
+                D::External(inner) => match inner.downcast_ref::<Error>() {
+                    Some(ours) => ours.exit_code(),
+                    None => exit_code::IO,
+                },
+                D::SQL(..) | D::Plan(_) | D::SchemaError(..) | D::NotImplemented(_) => {
+                    exit_code::MAPPING
+                }
+                D::ResourcesExhausted(_) => exit_code::IO,
+                _ => exit_code::INTERNAL,
+            },
+        }
+    }
+
+    /// True when DataFusion ran out of its memory pool (the hash-join fallback retries on this).
+    pub fn is_resources_exhausted(&self) -> bool {
+        matches!(self, Error::DataFusion(e) if matches!(e.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_)))
+    }
+}
+
+impl From<Error> for datafusion::error::DataFusionError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::DataFusion(inner) => inner,
+            other => datafusion::error::DataFusionError::External(Box::new(other)),
+        }
+    }
+}

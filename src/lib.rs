@@ -1,0 +1,20 @@
+//! pengine: turns large historical data exports into Amazon Personalize datasets.
+//!
+//! Flow: a mapping file ([`mapping`]) registers sources ([`sources`], [`store`]) in a DataFusion
+//! session ([`engine`]); the final query's batches are coerced and checked ([`personalize`]) and
+//! streamed into CSV parts that are published atomically ([`sink`]); [`run`] ties it together.
+
+pub mod cli;
+pub mod engine;
+pub mod error;
+pub mod explain;
+pub mod failpoint;
+pub mod mapping;
+pub mod personalize;
+pub mod report;
+pub mod run;
+pub mod sink;
+pub mod sources;
+pub mod store;
+
+pub use error::{Error, Result};

@@ -1,0 +1,374 @@
+//! Reads a mapping file: directives, variables, and the SQL statements in their roles.
+//!
+//! A mapping file is plain DataFusion SQL: any number of `CREATE EXTERNAL TABLE` / `CREATE VIEW`
+//! (and `SET`) statements, then exactly one final query whose columns are the dataset's columns.
+//! Everything that could make pengine write somewhere other than its output (COPY, INSERT, ...)
+//! is refused here, before anything runs.
+
+pub mod directives;
+pub mod statements;
+pub mod vars;
+
+use std::path::{Path, PathBuf};
+
+use datafusion::sql::parser::DFParser;
+
+use crate::error::{Error, Result};
+use crate::personalize::DatasetType;
+pub use directives::Directives;
+pub use statements::SourceStatement;
+pub use vars::Vars;
+
+/// The name of the optional variables file looked up beside each mapping file.
+pub const VARS_FILE: &str = "pengine.toml";
+
+/// A parsed, variable-substituted mapping file, ready for the engine.
+#[derive(Debug, Clone)]
+pub struct MappingFile {
+    pub path: PathBuf,
+    pub dataset: DatasetType,
+    pub directives: Directives,
+    /// DDL and settings, in file order.
+    pub setup: Vec<SourceStatement>,
+    /// The one final query.
+    pub query: SourceStatement,
+}
+
+impl MappingFile {
+    /// Reads and parses `path`, filling `${name}` from `cli_vars`, then `pengine.toml` beside it.
+    pub fn load(path: &Path, cli_vars: &Vars) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("cannot read mapping file {}", path.display()), e))?;
+        let mut all_vars = read_vars_file(path)?;
+        all_vars.extend(cli_vars.clone());
+        Self::parse(path, &text, &all_vars)
+    }
+
+    /// Parses mapping-file `text`; `path` names it in errors and gives the dataset by default.
+    pub fn parse(path: &Path, text: &str, vars: &Vars) -> Result<Self> {
+        let err = |line: usize, message: String| Error::mapping(path, line, message);
+
+        // Directives live in the leading comment block; the SQL starts after it.
+        let mut directives = Directives::default();
+        let mut sql_first_line = 1;
+        let mut sql_start = 0;
+        for (index, line) in text.split_inclusive('\n').enumerate() {
+            let trimmed = line.trim();
+            if let Some(directive) = directives::directive_text(line) {
+                let directive = vars::substitute(directive, vars, index + 1)
+                    .map_err(|e| substitute_error(path, e))?;
+                directives
+                    .apply(&directive, index + 1)
+                    .map_err(|(line, message)| err(line, message))?;
+            } else if !(trimmed.is_empty() || trimmed.starts_with("--")) {
+                break;
+            }
+            sql_first_line = index + 2;
+            sql_start += line.len();
+        }
+        let sql = &text[sql_start..];
+        if let Some((offset, _)) = sql
+            .lines()
+            .enumerate()
+            .find(|(_, line)| directives::directive_text(line).is_some())
+        {
+            return Err(err(
+                sql_first_line + offset,
+                "`-- pengine:` directives must come before the first SQL statement".into(),
+            ));
+        }
+
+        let dataset = match directives.dataset {
+            Some(dataset) => dataset,
+            None => dataset_from_file_name(path).ok_or_else(|| {
+                err(
+                    1,
+                    format!(
+                        "cannot tell the dataset type: add a line `-- pengine: dataset = <type>` \
+                         ({}) or name the file after it, e.g. interactions.sql",
+                        DatasetType::ALL.map(|d| d.key()).join(", ")
+                    ),
+                )
+            })?,
+        };
+
+        let sql = substitute_outside_comments(sql, vars, sql_first_line)
+            .map_err(|e| substitute_error(path, e))?;
+        let mut setup = Vec::new();
+        let mut query: Option<SourceStatement> = None;
+        for statement in statements::split(&sql, sql_first_line) {
+            if let Err(e) = DFParser::parse_sql(&statement.sql) {
+                return Err(err(statement.line, format!("invalid SQL: {e}")));
+            }
+            match Role::of(&statement.sql) {
+                Role::Setup => {
+                    if let Some(query) = &query {
+                        return Err(err(
+                            statement.line,
+                            format!(
+                                "the final query (line {}) must be the last statement; \
+                                 move this statement above it",
+                                query.line
+                            ),
+                        ));
+                    }
+                    setup.push(statement);
+                }
+                Role::Query => {
+                    if let Some(first) = &query {
+                        return Err(err(
+                            statement.line,
+                            format!(
+                                "a second final query; a mapping file has exactly one \
+                                 (the first is on line {}). Combine them with UNION ALL or \
+                                 turn the first into a CREATE VIEW",
+                                first.line
+                            ),
+                        ));
+                    }
+                    query = Some(statement);
+                }
+                Role::Refused(keyword) => {
+                    return Err(err(
+                        statement.line,
+                        format!(
+                            "{keyword} statements are not allowed in a mapping file: pengine \
+                             writes only to its output. Use CREATE EXTERNAL TABLE / CREATE VIEW \
+                             and one final SELECT"
+                        ),
+                    ));
+                }
+            }
+        }
+        let query = query.ok_or_else(|| {
+            err(
+                text.lines().count().max(1),
+                "no final query: end the file with the SELECT whose columns are the dataset".into(),
+            )
+        })?;
+        Ok(MappingFile {
+            path: path.to_path_buf(),
+            dataset,
+            directives,
+            setup,
+            query,
+        })
+    }
+
+    /// The mapping file's name for messages.
+    pub fn display_name(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// What a statement does in a mapping file.
+#[derive(Debug, PartialEq, Eq)]
+enum Role {
+    Setup,
+    Query,
+    Refused(String),
+}
+
+impl Role {
+    fn of(sql: &str) -> Role {
+        let words: Vec<String> = code_words(sql).take(4).collect();
+        let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+        match word(0) {
+            "SELECT" | "WITH" | "VALUES" | "(" => Role::Query,
+            "SET" => Role::Setup,
+            "CREATE" => {
+                let rest: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+                match rest.as_slice() {
+                    ["EXTERNAL", ..] | ["UNBOUNDED", "EXTERNAL", ..] | ["VIEW", ..] => Role::Setup,
+                    ["OR", "REPLACE", "VIEW", ..] | ["TEMPORARY", "VIEW", ..] => Role::Setup,
+                    _ => Role::Refused(format!("CREATE {}", word(1))),
+                }
+            }
+            other => Role::Refused(other.to_string()),
+        }
+    }
+}
+
+/// The upper-cased words of `sql`, comments skipped.
+fn code_words(sql: &str) -> impl Iterator<Item = String> + '_ {
+    sql.lines()
+        .map(|line| line.split("--").next().unwrap_or(""))
+        .flat_map(|line| line.split_whitespace())
+        .flat_map(|word| {
+            if let Some(rest) = word.strip_prefix('(') {
+                vec!["(".to_string(), rest.to_ascii_uppercase()]
+            } else {
+                vec![word.to_ascii_uppercase()]
+            }
+        })
+        .filter(|w| !w.is_empty())
+}
+
+/// Substitutes variables in SQL text, leaving full-line `--` comments alone (an example in a
+/// comment must not demand a variable).
+fn substitute_outside_comments(
+    sql: &str,
+    vars: &Vars,
+    first_line: usize,
+) -> std::result::Result<String, vars::SubstituteError> {
+    let mut out = String::with_capacity(sql.len());
+    for (index, line) in sql.split_inclusive('\n').enumerate() {
+        if line.trim_start().starts_with("--") {
+            out.push_str(line);
+        } else {
+            out.push_str(&vars::substitute(line, vars, first_line + index)?);
+        }
+    }
+    Ok(out)
+}
+
+fn substitute_error(path: &Path, e: vars::SubstituteError) -> Error {
+    match e {
+        vars::SubstituteError::Unset(v) => Error::mapping(
+            path,
+            v.line,
+            format!(
+                "variable ${{{name}}} is not set: pass --var {name}=VALUE, add it to {VARS_FILE} \
+                 beside the mapping file, or write a default as ${{{name}:-VALUE}}",
+                name = v.name
+            ),
+        ),
+        vars::SubstituteError::Malformed { line, text } => Error::mapping(
+            path,
+            line,
+            format!("malformed placeholder '{text}': write ${{name}} or ${{name:-default}}"),
+        ),
+    }
+}
+
+/// The dataset type named by the file name (`interactions.sql`, `items-2024.sql`, ...).
+fn dataset_from_file_name(path: &Path) -> Option<DatasetType> {
+    let stem = path.file_stem()?.to_str()?.to_ascii_lowercase();
+    // Longest key first so `action_interactions` is not read as `interactions`.
+    let mut all = DatasetType::ALL;
+    all.sort_by_key(|d| std::cmp::Reverse(d.key().len()));
+    all.into_iter().find(|d| {
+        let key = d.key();
+        stem == key
+            || stem
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.starts_with(['-', '.', '_']))
+    })
+}
+
+/// Reads `[vars]` from `pengine.toml` beside the mapping file, if there is one.
+fn read_vars_file(mapping: &Path) -> Result<Vars> {
+    let Some(dir) = mapping.parent() else {
+        return Ok(Vars::new());
+    };
+    let file = dir.join(VARS_FILE);
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vars::new()),
+        Err(e) => return Err(Error::io(format!("cannot read {}", file.display()), e)),
+    };
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct VarsFile {
+        #[serde(default)]
+        vars: Vars,
+    }
+    let parsed: VarsFile =
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", file.display())))?;
+    Ok(parsed.vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(name: &str, text: &str) -> Result<MappingFile> {
+        MappingFile::parse(Path::new(name), text, &Vars::new())
+    }
+
+    #[test]
+    fn reads_directives_setup_and_query() {
+        let m = parse(
+            "x.sql",
+            "-- pengine: dataset = items\n-- pengine: textual = description\n\n\
+             CREATE VIEW v AS SELECT 1 AS a;\nSELECT a AS item_id FROM v;\n",
+        )
+        .unwrap();
+        assert_eq!(m.dataset, DatasetType::Items);
+        assert_eq!(m.directives.textual, vec!["DESCRIPTION"]);
+        assert_eq!(m.setup.len(), 1);
+        assert_eq!(m.query.line, 5);
+    }
+
+    #[test]
+    fn dataset_from_file_name() {
+        assert_eq!(
+            parse("sql/interactions.sql", "SELECT 1").unwrap().dataset,
+            DatasetType::Interactions
+        );
+        assert_eq!(
+            parse("action_interactions.sql", "SELECT 1")
+                .unwrap()
+                .dataset,
+            DatasetType::ActionInteractions
+        );
+        assert!(parse("clicks.sql", "SELECT 1").is_err());
+    }
+
+    #[test]
+    fn second_query_is_an_error_with_its_line() {
+        let e = parse("users.sql", "SELECT 1;\n\nSELECT 2;")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("users.sql:3: a second final query"), "{e}");
+    }
+
+    #[test]
+    fn copy_and_insert_are_refused() {
+        let e = parse("users.sql", "COPY (SELECT 1) TO '/tmp/x.csv';\nSELECT 1").unwrap_err();
+        assert!(
+            e.to_string().contains("COPY statements are not allowed"),
+            "{e}"
+        );
+        let e = parse(
+            "users.sql",
+            "CREATE VIEW v AS SELECT 1;\nINSERT INTO v VALUES (1);\nSELECT 1",
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("users.sql:2: INSERT"), "{e}");
+    }
+
+    #[test]
+    fn invalid_sql_names_the_line() {
+        let e = parse("users.sql", "-- c\nCREATE VIEW v AS SELEC 1;\nSELECT 1").unwrap_err();
+        assert!(e.to_string().starts_with("users.sql:2: invalid SQL"), "{e}");
+    }
+
+    #[test]
+    fn unset_variable_names_file_line_and_name() {
+        let e = parse("items.sql", "SELECT 1 FROM\n '${source}'")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("items.sql:2: variable ${source} is not set"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn variables_in_comments_are_left_alone() {
+        parse("items.sql", "-- e.g. ${source}/x\nSELECT 1").unwrap();
+    }
+
+    #[test]
+    fn directive_after_sql_is_an_error() {
+        let e = parse("items.sql", "SELECT 1\n-- pengine: textual = X").unwrap_err();
+        assert!(e.to_string().contains("must come before"), "{e}");
+    }
+
+    #[test]
+    fn query_must_be_last() {
+        let e = parse("items.sql", "SELECT 1;\nCREATE VIEW v AS SELECT 2").unwrap_err();
+        assert!(e.to_string().contains("must be the last statement"), "{e}");
+    }
+}

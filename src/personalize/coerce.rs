@@ -1,0 +1,451 @@
+//! Converts each record batch of the final query into the values Personalize gets, following the
+//! [`ColumnPlan`]: ids as exact text, times as epoch seconds, floats, `True`/`False`, joined lists.
+//! A value that cannot be converted is an error naming the column and the value.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, GenericListArray, Int64Array,
+    LargeStringArray, StringArray, StringBuilder, StringViewArray,
+};
+use datafusion::arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
+use datafusion::arrow::compute::{CastOptions, cast, cast_with_options};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Int64Type};
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::columns::{ColumnPlan, Conversion, OutputColumn, units_per_second};
+use super::dataset::FieldKind;
+use super::limits;
+use crate::error::{Error, Result};
+
+/// One converted column, ready for the CSV writer.
+#[derive(Debug, Clone)]
+pub enum Coerced {
+    /// Utf8, LargeUtf8 or Utf8View.
+    Text(ArrayRef),
+    Long(Int64Array),
+    Float(Float64Array),
+    /// All nulls, this many rows.
+    Null(usize),
+}
+
+/// A borrowed view of a text column, whatever its Arrow string type.
+pub enum TextColumn<'a> {
+    Utf8(&'a StringArray),
+    Large(&'a LargeStringArray),
+    View(&'a StringViewArray),
+}
+
+impl<'a> TextColumn<'a> {
+    pub fn new(array: &'a dyn Array) -> Option<Self> {
+        match array.data_type() {
+            DataType::Utf8 => Some(TextColumn::Utf8(array.as_string::<i32>())),
+            DataType::LargeUtf8 => Some(TextColumn::Large(array.as_string::<i64>())),
+            DataType::Utf8View => Some(TextColumn::View(array.as_string_view())),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        match self {
+            TextColumn::Utf8(a) => a.is_valid(i).then(|| a.value(i)),
+            TextColumn::Large(a) => a.is_valid(i).then(|| a.value(i)),
+            TextColumn::View(a) => a.is_valid(i).then(|| a.value(i)),
+        }
+    }
+}
+
+impl Coerced {
+    pub fn len(&self) -> usize {
+        match self {
+            Coerced::Text(a) => a.len(),
+            Coerced::Long(a) => a.len(),
+            Coerced::Float(a) => a.len(),
+            Coerced::Null(n) => *n,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether row `i` is null (empty text counts as null: it is written as an empty field).
+    pub fn is_null(&self, i: usize) -> bool {
+        match self {
+            Coerced::Text(a) => TextColumn::new(a.as_ref())
+                .and_then(|t| t.get(i))
+                .is_none_or(str::is_empty),
+            Coerced::Long(a) => a.is_null(i),
+            Coerced::Float(a) => a.is_null(i),
+            Coerced::Null(_) => true,
+        }
+    }
+}
+
+/// Converts `batch` following `plan`.
+pub fn coerce_batch(plan: &ColumnPlan, batch: &RecordBatch) -> Result<Vec<Coerced>> {
+    plan.columns
+        .iter()
+        .map(|column| coerce_column(column, batch.column(column.index)))
+        .collect()
+}
+
+fn strict() -> CastOptions<'static> {
+    CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    }
+}
+
+fn coerce_column(column: &OutputColumn, array: &ArrayRef) -> Result<Coerced> {
+    let name = column.name.as_str();
+    let to_error = |e: datafusion::arrow::error::ArrowError| Error::column(name, e.to_string());
+    Ok(match column.conversion {
+        Conversion::Text => match array.data_type() {
+            DataType::Dictionary(..) => {
+                Coerced::Text(cast(array, &DataType::Utf8).map_err(to_error)?)
+            }
+            _ => Coerced::Text(Arc::clone(array)),
+        },
+        Conversion::IntegerText | Conversion::NumberText => {
+            Coerced::Text(cast(array, &DataType::Utf8).map_err(to_error)?)
+        }
+        Conversion::BoolText => Coerced::Text(Arc::new(bool_text(array.as_boolean()))),
+        Conversion::ListText => Coerced::Text(Arc::new(list_text(name, array)?)),
+        Conversion::Integer => {
+            let values = cast_with_options(array, &DataType::Int64, &strict())
+                .map_err(|e| Error::column(name, format!("does not fit a 64-bit integer: {e}")))?;
+            let values = values.as_primitive::<Int64Type>().clone();
+            if column.kind() == Some(FieldKind::EpochSeconds) {
+                check_seconds(name, &values)?;
+            }
+            Coerced::Long(values)
+        }
+        Conversion::TimestampSeconds => {
+            let DataType::Timestamp(unit, _) = array.data_type() else {
+                return Err(Error::Internal(format!("{name}: expected a timestamp")));
+            };
+            let per_second = units_per_second(*unit);
+            let raw = cast(array, &DataType::Int64).map_err(to_error)?;
+            let raw = raw.as_primitive::<Int64Type>();
+            Coerced::Long(raw.unary(|v| v.div_euclid(per_second)))
+        }
+        Conversion::DateSeconds => match array.data_type() {
+            DataType::Date32 => {
+                let days = cast(array, &DataType::Int32).map_err(to_error)?;
+                Coerced::Long(
+                    days.as_primitive::<Int32Type>()
+                        .unary(|d| i64::from(d) * 86_400),
+                )
+            }
+            _ => {
+                let ms = cast(array, &DataType::Int64).map_err(to_error)?;
+                Coerced::Long(
+                    ms.as_primitive::<Int64Type>()
+                        .unary(|v| v.div_euclid(1_000)),
+                )
+            }
+        },
+        Conversion::ParseTimestamp => Coerced::Long(parse_text::<Int64Type, _>(
+            name,
+            array,
+            parse_epoch_seconds,
+        )?),
+        Conversion::Float => {
+            let values = cast(array, &DataType::Float64).map_err(to_error)?;
+            Coerced::Float(values.as_primitive().clone())
+        }
+        Conversion::ParseFloat => Coerced::Float(parse_text::<Float64Type, _>(name, array, |s| {
+            s.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| "is not a finite number".to_string())
+        })?),
+        Conversion::ParseInteger => Coerced::Long(parse_text::<Int64Type, _>(name, array, |s| {
+            s.parse::<i64>()
+                .map_err(|_| "is not an integer".to_string())
+        })?),
+        Conversion::Null => Coerced::Null(array.len()),
+    })
+}
+
+fn text_view<'a>(name: &str, array: &'a ArrayRef) -> Result<TextColumn<'a>> {
+    TextColumn::new(array.as_ref())
+        .ok_or_else(|| Error::Internal(format!("{name}: expected text, got {}", array.data_type())))
+}
+
+/// Parses every non-empty text value with `parse`; the first failure is an error quoting it.
+fn parse_text<T, A>(
+    name: &str,
+    array: &ArrayRef,
+    parse: impl Fn(&str) -> Result<T::Native, String>,
+) -> Result<A>
+where
+    T: datafusion::arrow::datatypes::ArrowPrimitiveType,
+    A: From<Vec<Option<T::Native>>>,
+{
+    let owned;
+    let array = if let DataType::Dictionary(..) = array.data_type() {
+        owned = cast(array, &DataType::Utf8)?;
+        &owned
+    } else {
+        array
+    };
+    let text = text_view(name, array)?;
+    let mut out = Vec::with_capacity(array.len());
+    for i in 0..array.len() {
+        let value = match text.get(i).map(str::trim) {
+            None | Some("") => None,
+            Some(s) => Some(
+                parse(s)
+                    .map_err(|why| Error::column(name, format!("value '{}' {why}", excerpt(s))))?,
+            ),
+        };
+        out.push(value);
+    }
+    Ok(A::from(out))
+}
+
+/// Epoch seconds from text: an integer, or an ISO-8601 / RFC 3339 timestamp (UTC unless an
+/// offset is given).
+fn parse_epoch_seconds(s: &str) -> Result<i64, String> {
+    if let Ok(seconds) = s.parse::<i64>() {
+        return plausible_seconds(seconds).map(|_| seconds);
+    }
+    string_to_timestamp_nanos(s)
+        .map(|nanos| nanos.div_euclid(1_000_000_000))
+        .map_err(|_| {
+            "is neither epoch seconds nor an ISO-8601 timestamp; convert it in SQL \
+             (e.g. to_timestamp(col, '%d/%m/%Y %H:%M'))"
+                .to_string()
+        })
+}
+
+fn plausible_seconds(value: i64) -> Result<(), String> {
+    if value > limits::MAX_PLAUSIBLE_EPOCH_SECONDS {
+        Err(format!(
+            "looks like epoch milliseconds (above {}); Personalize wants seconds: divide by \
+             1000 in the mapping file (e.g. `ts / 1000 AS timestamp`)",
+            limits::MAX_PLAUSIBLE_EPOCH_SECONDS
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_seconds(name: &str, values: &Int64Array) -> Result<()> {
+    if let Some(v) = values
+        .iter()
+        .flatten()
+        .find(|v| plausible_seconds(*v).is_err())
+    {
+        let why = plausible_seconds(v).unwrap_err();
+        return Err(Error::column(name, format!("value {v} {why}")));
+    }
+    Ok(())
+}
+
+/// Cuts a value for an error message.
+pub fn excerpt(s: &str) -> String {
+    const MAX: usize = 60;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(MAX).collect::<String>())
+    }
+}
+
+fn bool_text(values: &BooleanArray) -> StringArray {
+    values
+        .iter()
+        .map(|v| v.map(|b| if b { "True" } else { "False" }))
+        .collect()
+}
+
+/// Joins each list's values with `|`; null items are skipped, an empty list becomes null.
+fn list_text(name: &str, array: &ArrayRef) -> Result<StringArray> {
+    let item = Arc::new(Field::new("item", DataType::Utf8, true));
+    let as_text =
+        cast(array, &DataType::List(item)).map_err(|e| Error::column(name, e.to_string()))?;
+    let lists: &GenericListArray<i32> = as_text.as_list();
+    let mut out = StringBuilder::with_capacity(lists.len(), lists.values().len() * 8);
+    let mut joined = String::new();
+    for i in 0..lists.len() {
+        if lists.is_null(i) {
+            out.append_null();
+            continue;
+        }
+        let values = lists.value(i);
+        let values = values.as_string::<i32>();
+        joined.clear();
+        for value in values.iter().flatten() {
+            if !joined.is_empty() {
+                joined.push_str(limits::MULTI_VALUE_SEPARATOR);
+            }
+            joined.push_str(value);
+        }
+        if joined.is_empty() {
+            out.append_null();
+        } else {
+            out.append_value(&joined);
+        }
+    }
+    Ok(out.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::Directives;
+    use crate::personalize::DatasetType;
+    use datafusion::arrow::array::{ListBuilder, TimestampMillisecondArray, UInt64Array};
+    use datafusion::arrow::datatypes::{Schema, TimeUnit};
+
+    fn coerce(dataset: DatasetType, columns: Vec<(&str, ArrayRef)>) -> Result<Vec<Coerced>> {
+        let schema = Schema::new(
+            columns
+                .iter()
+                .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        );
+        let batch = RecordBatch::try_new(
+            Arc::new(schema.clone()),
+            columns.into_iter().map(|(_, a)| a).collect(),
+        )
+        .unwrap();
+        let plan = ColumnPlan::new(&schema, dataset, &Directives::default())?;
+        coerce_batch(&plan, &batch)
+    }
+
+    fn texts(c: &Coerced) -> Vec<Option<String>> {
+        let Coerced::Text(a) = c else { panic!("{c:?}") };
+        let t = TextColumn::new(a.as_ref()).unwrap();
+        (0..a.len()).map(|i| t.get(i).map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn big_ids_stay_exact_and_times_become_seconds() {
+        let out = coerce(
+            DatasetType::Interactions,
+            vec![
+                (
+                    "user_id",
+                    Arc::new(Int64Array::from(vec![
+                        -2996180203100007228,
+                        9007199254740993,
+                    ])) as ArrayRef,
+                ),
+                ("item_id", Arc::new(StringArray::from(vec!["01002", "x"]))),
+                (
+                    "timestamp",
+                    Arc::new(TimestampMillisecondArray::from(vec![1_709_301_600_999, -1])),
+                ),
+                (
+                    "event_value",
+                    Arc::new(StringArray::from(vec![Some(" 19.99"), None])),
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            texts(&out[0]),
+            [
+                Some("-2996180203100007228".into()),
+                Some("9007199254740993".into())
+            ]
+        );
+        assert_eq!(texts(&out[1])[0].as_deref(), Some("01002"));
+        let Coerced::Long(ts) = &out[2] else { panic!() };
+        assert_eq!(ts.values().to_vec(), vec![1_709_301_600, -1]);
+        let Coerced::Float(v) = &out[3] else { panic!() };
+        assert_eq!(v.value(0), 19.99);
+        assert!(v.is_null(1));
+    }
+
+    #[test]
+    fn millisecond_integers_in_timestamp_are_an_error() {
+        let e = coerce(
+            DatasetType::Interactions,
+            vec![
+                (
+                    "user_id",
+                    Arc::new(StringArray::from(vec!["u"])) as ArrayRef,
+                ),
+                ("item_id", Arc::new(StringArray::from(vec!["i"]))),
+                (
+                    "timestamp",
+                    Arc::new(Int64Array::from(vec![1_709_301_600_123])),
+                ),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("column TIMESTAMP") && e.contains("milliseconds"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn iso_text_timestamps_parse_and_garbage_is_quoted() {
+        let ok = coerce(
+            DatasetType::Interactions,
+            vec![
+                (
+                    "user_id",
+                    Arc::new(StringArray::from(vec!["u", "v"])) as ArrayRef,
+                ),
+                ("item_id", Arc::new(StringArray::from(vec!["i", "j"]))),
+                (
+                    "timestamp",
+                    Arc::new(StringArray::from(vec![
+                        "2024-03-01T13:00:00.123Z",
+                        "1709301600",
+                    ])),
+                ),
+            ],
+        )
+        .unwrap();
+        let Coerced::Long(ts) = &ok[2] else { panic!() };
+        assert_eq!(ts.values().to_vec(), vec![1_709_298_000, 1_709_301_600]);
+        let e = coerce(
+            DatasetType::Interactions,
+            vec![
+                (
+                    "user_id",
+                    Arc::new(StringArray::from(vec!["u"])) as ArrayRef,
+                ),
+                ("item_id", Arc::new(StringArray::from(vec!["i"]))),
+                ("timestamp", Arc::new(StringArray::from(vec!["yesterday"]))),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("'yesterday'"), "{e}");
+    }
+
+    #[test]
+    fn booleans_lists_and_unsigned() {
+        let mut list = ListBuilder::new(StringBuilder::new());
+        list.values().append_value("Action");
+        list.values().append_value("Comedy");
+        list.append(true);
+        list.append(true);
+        let out = coerce(
+            DatasetType::Items,
+            vec![
+                (
+                    "item_id",
+                    Arc::new(UInt64Array::from(vec![u64::MAX, 7])) as ArrayRef,
+                ),
+                ("in_stock", Arc::new(BooleanArray::from(vec![true, false]))),
+                ("genres", Arc::new(list.finish())),
+            ],
+        )
+        .unwrap();
+        assert_eq!(texts(&out[0])[0].as_deref(), Some("18446744073709551615"));
+        assert_eq!(texts(&out[1]), [Some("True".into()), Some("False".into())]);
+        assert_eq!(texts(&out[2]), [Some("Action|Comedy".into()), None]);
+    }
+}

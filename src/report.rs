@@ -1,0 +1,93 @@
+//! The run report: what a run read, wrote, changed and how long it took. Stored as
+//! `<dataset>.report.json` beside the data, printed for a person, or printed as JSON.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::personalize::{DatasetType, OutputColumn};
+use crate::sink::PartInfo;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RowCounts {
+    /// Rows the scans of all sources produced (joins and filters come after).
+    pub read_from_sources: u64,
+    /// Rows of the final query, all written (a bad row stops the run).
+    pub written: u64,
+    pub rejected: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub pengine_version: &'static str,
+    pub dataset: DatasetType,
+    pub mapping_file: String,
+    pub run_id: String,
+    pub started_at: String,
+    /// The folder to give Personalize as the import job's data location.
+    pub data_location: String,
+    pub schema_file: String,
+    pub report_file: String,
+    pub wall_seconds: f64,
+    pub rows: RowCounts,
+    pub rows_per_second: f64,
+    pub bytes_written: u64,
+    pub files: Vec<PartInfo>,
+    /// Values whose line breaks the CSV dialect replaced by spaces, per column.
+    pub line_breaks_replaced: BTreeMap<String, u64>,
+    pub columns: Vec<OutputColumn>,
+    pub schema: serde_json::Value,
+    /// "hash", or "sort-merge" when the hash join ran out of memory and the run was retried.
+    pub join_strategy: &'static str,
+    pub warnings: Vec<String>,
+}
+
+impl RunReport {
+    /// A short summary for a person (stderr).
+    pub fn human(&self) -> String {
+        let mut out = String::new();
+        let mb = self.bytes_written as f64 / 1_000_000.0;
+        out.push_str(&format!(
+            "{}: {} rows written in {} part(s), {:.1} MB, {:.2}s ({:.0} rows/s); {} rows read from sources\n",
+            self.dataset,
+            self.rows.written,
+            self.files.len(),
+            mb,
+            self.wall_seconds,
+            self.rows_per_second,
+            self.rows.read_from_sources,
+        ));
+        out.push_str(&format!("  data location: {}\n", self.data_location));
+        out.push_str(&format!("  schema:        {}\n", self.schema_file));
+        out.push_str(&format!("  report:        {}\n", self.report_file));
+        let columns: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| {
+                let mut s = format!("{} {}", c.name, c.avro_type.name());
+                if c.categorical {
+                    s.push_str(" categorical");
+                }
+                if c.textual {
+                    s.push_str(" textual");
+                }
+                s
+            })
+            .collect();
+        out.push_str(&format!("  columns:       {}\n", columns.join(", ")));
+        for (column, count) in self.line_breaks_replaced.iter().filter(|(_, n)| **n > 0) {
+            out.push_str(&format!(
+                "  note: {count} value(s) of {column} had line breaks, written as spaces\n"
+            ));
+        }
+        if self.join_strategy != "hash" {
+            out.push_str(
+                "  note: the hash join ran out of memory; the run used sort-merge joins\n",
+            );
+        }
+        for warning in &self.warnings {
+            out.push_str(&format!("  warning: {warning}\n"));
+        }
+        out
+    }
+}

@@ -1,0 +1,340 @@
+//! `pengine run`: one mapping file from sources to a published Personalize dataset.
+//!
+//! The final query's partitions are executed in parallel; each partition task converts, checks and
+//! encodes its batches, and one writer rolls the encoded rows into parts in the staging area (a
+//! bounded channel between them keeps memory bounded). Only a complete run is published.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::datatypes::Schema;
+use datafusion::physical_plan::{
+    ExecutionPlan, ExecutionPlanProperties, SendableRecordBatchStream,
+};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::engine::{self, EngineOptions};
+use crate::error::{Error, Result};
+use crate::mapping::MappingFile;
+use crate::personalize::{ColumnPlan, avro, coerce, rows};
+use crate::report::{RowCounts, RunReport};
+use crate::sink::csv_dialect::{self, DialectChanges, EncodedRows};
+use crate::sink::publish::Destination;
+use crate::sink::{PartInfo, PartRoller, Staging};
+use crate::store::{self, StoreRegistry};
+
+/// The default output folder when neither `--output` nor an `output` directive is given.
+pub const DEFAULT_OUTPUT: &str = "out";
+/// The default part size limit.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 256 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Overrides the mapping file's `output` directive.
+    pub output: Option<String>,
+    pub max_file_size: u64,
+    pub engine: EngineOptions,
+    /// Draw a progress bar (only ever drawn when stderr is a terminal).
+    pub progress: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            output: None,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            engine: EngineOptions::default(),
+            progress: true,
+        }
+    }
+}
+
+/// What one execution attempt produced in the staging area.
+struct Written {
+    plan: Arc<ColumnPlan>,
+    parts: Vec<PartInfo>,
+    rows: u64,
+    source_rows: u64,
+    changes: DialectChanges,
+}
+
+/// The output location for a mapping file and options.
+pub fn destination(
+    mapping: &MappingFile,
+    options: &RunOptions,
+    stores: &StoreRegistry,
+) -> Result<Destination> {
+    let output = options
+        .output
+        .clone()
+        .or_else(|| mapping.directives.output.clone())
+        .unwrap_or_else(|| DEFAULT_OUTPUT.to_string());
+    let url = store::parse_location(&output)?;
+    let store = stores.store_for(&url)?;
+    let local_root = if url.scheme() == "file" {
+        let dir = url
+            .to_file_path()
+            .map_err(|_| Error::Config(format!("'{output}' is not a usable local folder")))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+        Some(dir)
+    } else {
+        None
+    };
+    let root = object_store::path::Path::from_url_path(url.path())
+        .map_err(|e| Error::Config(format!("output '{output}': {e}")))?;
+    Ok(Destination {
+        store,
+        root,
+        display: output.trim_end_matches('/').to_string(),
+        local_root,
+    })
+}
+
+/// Runs one mapping file and publishes its dataset.
+pub async fn run(mapping: &MappingFile, options: &RunOptions) -> Result<RunReport> {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let stores = Arc::new(StoreRegistry::new());
+    let dest = destination(mapping, options, &stores)?;
+    let staging = Staging::begin(&dest, mapping.dataset).await?;
+
+    let mut engine = options.engine.clone();
+    let mut attempt = execute(mapping, &engine, &stores, &staging, options).await;
+    let mut join_strategy = if engine.prefer_hash_join {
+        "hash"
+    } else {
+        "sort-merge"
+    };
+    if matches!(&attempt, Err(e) if e.is_resources_exhausted()) && engine.prefer_hash_join {
+        tracing::warn!(
+            "the query ran out of memory (a hash join cannot spill); retrying with sort-merge \
+             joins, which can"
+        );
+        if let Err(e) = staging.clear_data().await {
+            staging.discard().await;
+            return Err(e);
+        }
+        engine.prefer_hash_join = false;
+        join_strategy = "sort-merge";
+        attempt = execute(mapping, &engine, &stores, &staging, options).await;
+    }
+    let written = match attempt {
+        Ok(written) => written,
+        Err(e) => {
+            staging.discard().await;
+            return Err(e);
+        }
+    };
+
+    let schema_text = avro::schema_text(&written.plan)?;
+    let wall = started.elapsed().as_secs_f64();
+    let bytes_written = written.parts.iter().map(|p| p.bytes).sum();
+    let report = RunReport {
+        pengine_version: env!("CARGO_PKG_VERSION"),
+        dataset: mapping.dataset,
+        mapping_file: mapping.display_name(),
+        run_id: staging.run_id.clone(),
+        started_at,
+        data_location: format!("{}/", dest.show(&dest.data_dir(mapping.dataset))),
+        schema_file: dest.show(&dest.schema_path(mapping.dataset)),
+        report_file: dest.show(&dest.report_path(mapping.dataset)),
+        wall_seconds: wall,
+        rows: RowCounts {
+            read_from_sources: written.source_rows,
+            written: written.rows,
+            rejected: 0,
+        },
+        rows_per_second: if wall > 0.0 {
+            written.rows as f64 / wall
+        } else {
+            0.0
+        },
+        bytes_written,
+        files: written.parts.clone(),
+        line_breaks_replaced: written
+            .plan
+            .columns
+            .iter()
+            .zip(&written.changes.line_breaks_replaced)
+            .map(|(c, n)| (c.name.clone(), *n))
+            .collect(),
+        columns: written.plan.columns.clone(),
+        schema: avro::schema_value(&written.plan),
+        join_strategy,
+        warnings: warnings(&written),
+    };
+    let report_text = serde_json::to_string_pretty(&report)
+        .map_err(|e| Error::Internal(format!("report serialisation: {e}")))?;
+    staging
+        .commit(&written.parts, &schema_text, &report_text)
+        .await?;
+    Ok(report)
+}
+
+fn warnings(written: &Written) -> Vec<String> {
+    let mut out = Vec::new();
+    if written.rows == 0 {
+        out.push("the final query returned no rows: the dataset is empty".to_string());
+    }
+    if written.plan.dataset == crate::personalize::DatasetType::Interactions
+        && written.rows < crate::personalize::limits::MIN_INTERACTIONS
+    {
+        out.push(format!(
+            "{} interactions; Personalize needs at least {} to train",
+            written.rows,
+            crate::personalize::limits::MIN_INTERACTIONS
+        ));
+    }
+    out
+}
+
+/// Plans the mapping file: its output columns and Avro schema, without reading data.
+pub async fn plan_only(
+    mapping: &MappingFile,
+    engine: &EngineOptions,
+) -> Result<(Schema, ColumnPlan)> {
+    let stores = Arc::new(StoreRegistry::new());
+    let ctx = engine::session(engine, stores)?;
+    let frame = engine::plan_mapping(&ctx, mapping).await?;
+    let schema = frame.schema().as_arrow().clone();
+    let plan = ColumnPlan::new(&schema, mapping.dataset, &mapping.directives)?;
+    Ok((schema, plan))
+}
+
+async fn execute(
+    mapping: &MappingFile,
+    engine_options: &EngineOptions,
+    stores: &Arc<StoreRegistry>,
+    staging: &Staging,
+    options: &RunOptions,
+) -> Result<Written> {
+    let ctx = engine::session(engine_options, Arc::clone(stores))?;
+    let frame = engine::plan_mapping(&ctx, mapping).await?;
+    let plan = Arc::new(ColumnPlan::new(
+        frame.schema().as_arrow(),
+        mapping.dataset,
+        &mapping.directives,
+    )?);
+    // Fail on a schema Personalize would reject before reading any data.
+    avro::schema_text(&plan)?;
+    let physical = frame.create_physical_plan().await?;
+    let task_ctx = ctx.task_ctx();
+    let partitions = physical.output_partitioning().partition_count();
+
+    let (sender, mut receiver) = mpsc::channel::<EncodedRows>(partitions.max(1) * 2);
+    let mut encoders = JoinSet::new();
+    for partition in 0..partitions {
+        let stream = physical.execute(partition, Arc::clone(&task_ctx))?;
+        encoders.spawn(encode_partition(stream, Arc::clone(&plan), sender.clone()));
+    }
+    drop(sender);
+
+    let header = csv_dialect::header(plan.names());
+    let mut roller = PartRoller::new(
+        Arc::clone(&staging.dest.store),
+        staging.data_dir(),
+        header,
+        options.max_file_size,
+    );
+    let progress = progress_bar(options.progress);
+    let mut changes = DialectChanges::new(plan.columns.len());
+    let mut rows = 0u64;
+    let mut first_part_seen = false;
+    let outcome: Result<()> = async {
+        loop {
+            tokio::select! {
+                Some(encoded) = receiver.recv() => {
+                    roller.write(&encoded).await?;
+                    progress.inc(encoded.row_ends.len() as u64);
+                    if !first_part_seen && encoded.row_ends.len() > 0 {
+                        first_part_seen = true;
+                    }
+                }
+                Some(joined) = encoders.join_next() => {
+                    let (partition_rows, partition_changes) = joined
+                        .map_err(|e| Error::Internal(format!("encoder task failed: {e}")))??;
+                    rows += partition_rows;
+                    changes.add(&partition_changes);
+                }
+                else => break,
+            }
+        }
+        Ok(())
+    }
+    .await;
+    progress.finish_and_clear();
+    if let Err(e) = outcome {
+        encoders.abort_all();
+        roller.abort().await;
+        return Err(e);
+    }
+    let parts = roller.finish().await?;
+    if first_part_seen {
+        crate::failpoint::hit("after-parts-written");
+    }
+    Ok(Written {
+        plan,
+        parts,
+        rows,
+        source_rows: source_rows(&physical),
+        changes,
+    })
+}
+
+/// Converts, checks and encodes one partition's batches.
+async fn encode_partition(
+    mut stream: SendableRecordBatchStream,
+    plan: Arc<ColumnPlan>,
+    sender: mpsc::Sender<EncodedRows>,
+) -> Result<(u64, DialectChanges)> {
+    let mut changes = DialectChanges::new(plan.columns.len());
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let converted = coerce::coerce_batch(&plan, &batch)?;
+        rows::check_batch(&plan, &converted)?;
+        let mut encoded = EncodedRows {
+            bytes: Vec::with_capacity(batch.get_array_memory_size().min(64 << 20)),
+            row_ends: Vec::with_capacity(batch.num_rows()),
+        };
+        csv_dialect::encode(&converted, &mut encoded, &mut changes);
+        rows += batch.num_rows() as u64;
+        if sender.send(encoded).await.is_err() {
+            // The writer stopped (it failed); its error is the one reported.
+            break;
+        }
+    }
+    Ok((rows, changes))
+}
+
+/// Rows produced by the plan's leaves (the source scans), from the execution metrics.
+fn source_rows(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    let children = plan.children();
+    if children.is_empty() {
+        plan.metrics().and_then(|m| m.output_rows()).unwrap_or(0) as u64
+    } else {
+        children.into_iter().map(source_rows).sum()
+    }
+}
+
+fn progress_bar(enabled: bool) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} {human_pos} rows written ({per_sec})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}

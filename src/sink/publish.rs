@@ -1,0 +1,324 @@
+//! Replace, never mix: how a run's output becomes the export.
+//!
+//! Object stores have no rename of folders (S3 none at all), so a run never writes into the data
+//! folder directly. It stages everything under `<output>/.pengine/<dataset>/<run-id>/`, then writes
+//! one small commit record `<output>/.pengine/<dataset>/COMMIT.json` (a single PUT: the commit
+//! point), then promotes: moves the staged parts over the data folder, deletes old parts that are
+//! not in the new set, moves the schema and report beside it, and removes the staging area.
+//!
+//! * Failed or killed before the commit record: the previous export was never touched; the next
+//!   run deletes the leftovers.
+//! * Killed after it: the commit record says exactly what the export must become, and the next run
+//!   (or any command on that output) finishes the promotion before doing anything else. Every step
+//!   of the promotion can be repeated safely.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use super::parts::PartInfo;
+use crate::error::{Error, Result};
+use crate::personalize::DatasetType;
+
+/// Where pengine keeps its staging areas and commit records, beside the datasets.
+pub const STATE_DIR: &str = ".pengine";
+const COMMIT_FILE: &str = "COMMIT.json";
+const STAGED_DATA: &str = "data";
+const STAGED_SCHEMA: &str = "schema.json";
+const STAGED_REPORT: &str = "report.json";
+
+/// An output location: a store and the prefix the datasets go under.
+#[derive(Clone)]
+pub struct Destination {
+    pub store: Arc<dyn ObjectStore>,
+    pub root: Path,
+    /// The output as the user wrote it, for messages (`s3://bucket/prefix`, `/abs/dir`).
+    pub display: String,
+    /// The local folder, when the output is on the local file system.
+    pub local_root: Option<std::path::PathBuf>,
+}
+
+impl Destination {
+    fn under(&self, relative: &str) -> Path {
+        relative
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .fold(self.root.clone(), |path, part| path.join(part))
+    }
+
+    /// `<output>/<dataset>/`: the folder to give Personalize as the data location.
+    pub fn data_dir(&self, dataset: DatasetType) -> Path {
+        self.under(dataset.key())
+    }
+
+    pub fn schema_path(&self, dataset: DatasetType) -> Path {
+        self.under(&format!("{}.schema.json", dataset.key()))
+    }
+
+    pub fn report_path(&self, dataset: DatasetType) -> Path {
+        self.under(&format!("{}.report.json", dataset.key()))
+    }
+
+    fn state_dir(&self, dataset: DatasetType) -> Path {
+        self.under(&format!("{STATE_DIR}/{}", dataset.key()))
+    }
+
+    fn commit_path(&self, dataset: DatasetType) -> Path {
+        self.state_dir(dataset).clone().join(COMMIT_FILE)
+    }
+
+    /// How a path under this destination reads to a user.
+    pub fn show(&self, path: &Path) -> String {
+        let relative = path
+            .as_ref()
+            .strip_prefix(self.root.as_ref())
+            .unwrap_or(path.as_ref())
+            .trim_start_matches('/');
+        format!("{}/{relative}", self.display.trim_end_matches('/'))
+    }
+}
+
+/// What the commit record holds: enough to finish the promotion without the staging run.
+#[derive(Debug, Serialize, Deserialize)]
+struct CommitRecord {
+    run_id: String,
+    parts: Vec<PartInfo>,
+}
+
+/// One run's staging area.
+pub struct Staging {
+    pub dest: Destination,
+    pub dataset: DatasetType,
+    pub run_id: String,
+    dir: Path,
+}
+
+impl Staging {
+    /// Prepares a staging area for a new run; finishes or clears what earlier runs left first.
+    pub async fn begin(dest: &Destination, dataset: DatasetType) -> Result<Staging> {
+        recover(dest, dataset).await?;
+        let run_id = format!(
+            "{}-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let dir = dest.state_dir(dataset).clone().join(run_id.as_str());
+        Ok(Staging {
+            dest: dest.clone(),
+            dataset,
+            run_id,
+            dir,
+        })
+    }
+
+    /// Where the parts are written during the run.
+    pub fn data_dir(&self) -> Path {
+        self.dir.clone().join(STAGED_DATA)
+    }
+
+    /// Deletes the parts staged so far (before a retry).
+    pub async fn clear_data(&self) -> Result<()> {
+        delete_prefix(&self.dest, &self.data_dir()).await
+    }
+
+    /// Stages the schema and report, writes the commit record, and promotes the run.
+    pub async fn commit(self, parts: &[PartInfo], schema: &str, report: &str) -> Result<()> {
+        let store = &self.dest.store;
+        put(
+            store,
+            &self.dir.clone().join(STAGED_SCHEMA),
+            schema.as_bytes(),
+            &self.dest,
+        )
+        .await?;
+        put(
+            store,
+            &self.dir.clone().join(STAGED_REPORT),
+            report.as_bytes(),
+            &self.dest,
+        )
+        .await?;
+        let record = CommitRecord {
+            run_id: self.run_id.clone(),
+            parts: parts.to_vec(),
+        };
+        let record = serde_json::to_vec_pretty(&record)
+            .map_err(|e| Error::Internal(format!("commit record: {e}")))?;
+        put(
+            store,
+            &self.dest.commit_path(self.dataset),
+            &record,
+            &self.dest,
+        )
+        .await?;
+        crate::failpoint::hit("after-commit-record");
+        promote(&self.dest, self.dataset, &self.run_id, parts).await
+    }
+
+    /// Removes this run's staged files (the previous export was never touched).
+    pub async fn discard(self) {
+        if let Err(e) = delete_prefix(&self.dest, &self.dir).await {
+            tracing::warn!(
+                "could not remove the staging area {}: {e}",
+                self.dest.show(&self.dir)
+            );
+        }
+    }
+}
+
+/// Finishes a committed but unpromoted run, then deletes any other leftovers of earlier runs.
+/// Returns the run id it finished, if any.
+pub async fn recover(dest: &Destination, dataset: DatasetType) -> Result<Option<String>> {
+    let commit_path = dest.commit_path(dataset);
+    let finished = match dest.store.get(&commit_path).await {
+        Ok(found) => {
+            let bytes = found
+                .bytes()
+                .await
+                .map_err(|e| Error::storage(format!("reading {}", dest.show(&commit_path)), e))?;
+            let record: CommitRecord = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Data(format!(
+                    "{} is damaged ({e}); delete it and re-run",
+                    dest.show(&commit_path)
+                ))
+            })?;
+            tracing::warn!(
+                "finishing the publication of run {} of {dataset}, which was interrupted after \
+                 its commit point",
+                record.run_id
+            );
+            promote(dest, dataset, &record.run_id, &record.parts).await?;
+            Some(record.run_id)
+        }
+        Err(object_store::Error::NotFound { .. }) => None,
+        Err(e) => {
+            return Err(Error::storage(
+                format!("reading {}", dest.show(&commit_path)),
+                e,
+            ));
+        }
+    };
+    delete_prefix(dest, &dest.state_dir(dataset)).await?;
+    Ok(finished)
+}
+
+async fn promote(
+    dest: &Destination,
+    dataset: DatasetType,
+    run_id: &str,
+    parts: &[PartInfo],
+) -> Result<()> {
+    let store = &dest.store;
+    let run_dir = dest.state_dir(dataset).clone().join(run_id);
+    let data_dir = dest.data_dir(dataset);
+    for (index, part) in parts.iter().enumerate() {
+        let staged = run_dir
+            .clone()
+            .join(STAGED_DATA)
+            .clone()
+            .join(part.name.as_str());
+        let target = data_dir.clone().join(part.name.as_str());
+        move_if_present(dest, &staged, &target).await?;
+        if index == 0 {
+            crate::failpoint::hit("after-first-promoted-part");
+        }
+    }
+    // Old parts that the new export does not have.
+    let keep: std::collections::HashSet<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+    let listing = store
+        .list_with_delimiter(Some(&data_dir))
+        .await
+        .map_err(|e| Error::storage(format!("listing {}", dest.show(&data_dir)), e))?;
+    for object in listing.objects {
+        let name = object.location.filename().unwrap_or_default();
+        if !keep.contains(name) {
+            store.delete(&object.location).await.map_err(|e| {
+                Error::storage(format!("deleting {}", dest.show(&object.location)), e)
+            })?;
+        }
+    }
+    move_if_present(
+        dest,
+        &run_dir.clone().join(STAGED_SCHEMA),
+        &dest.schema_path(dataset),
+    )
+    .await?;
+    move_if_present(
+        dest,
+        &run_dir.clone().join(STAGED_REPORT),
+        &dest.report_path(dataset),
+    )
+    .await?;
+    let commit_path = dest.commit_path(dataset);
+    store
+        .delete(&commit_path)
+        .await
+        .map_err(|e| Error::storage(format!("deleting {}", dest.show(&commit_path)), e))?;
+    delete_prefix(dest, &run_dir).await
+}
+
+/// Moves `from` to `to`, replacing it; a missing `from` means an earlier attempt already moved it.
+async fn move_if_present(dest: &Destination, from: &Path, to: &Path) -> Result<()> {
+    match dest.store.rename(from, to).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(Error::storage(
+            format!("moving {} to {}", dest.show(from), dest.show(to)),
+            e,
+        )),
+    }
+}
+
+async fn put(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    bytes: &[u8],
+    dest: &Destination,
+) -> Result<()> {
+    store
+        .put(path, PutPayload::from(Bytes::copy_from_slice(bytes)))
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::storage(format!("writing {}", dest.show(path)), e))
+}
+
+/// Deletes every object under `prefix` (and, on local disk, the folder with any temporary files).
+async fn delete_prefix(dest: &Destination, prefix: &Path) -> Result<()> {
+    let objects: Vec<Path> = dest
+        .store
+        .list(Some(prefix))
+        .map_ok(|meta| meta.location)
+        .try_collect()
+        .await
+        .map_err(|e| Error::storage(format!("listing {}", dest.show(prefix)), e))?;
+    for object in objects {
+        match dest.store.delete(&object).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => {
+                return Err(Error::storage(
+                    format!("deleting {}", dest.show(&object)),
+                    e,
+                ));
+            }
+        }
+    }
+    if let Some(local_root) = &dest.local_root {
+        let relative = prefix
+            .as_ref()
+            .strip_prefix(dest.root.as_ref())
+            .unwrap_or(prefix.as_ref())
+            .trim_start_matches('/');
+        let dir = local_root.join(relative);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("removing {}", dir.display()), e)),
+        }
+        // Leave no empty `.pengine` folder behind.
+        let _ = std::fs::remove_dir(local_root.join(STATE_DIR));
+    }
+    Ok(())
+}

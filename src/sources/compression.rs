@@ -1,0 +1,75 @@
+//! Detects a file's compression from its first bytes (and its name as a fallback).
+//!
+//! Firehose and hand-made exports mix compressed and plain files in one folder, often without a
+//! telling extension, so each file is sniffed on its own instead of trusting a table option.
+
+use std::io::Read;
+
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+
+/// Bytes needed at the start of a file to sniff it.
+pub const SNIFF_LEN: usize = 4;
+
+impl Compression {
+    /// Decides from the file's first bytes, falling back to its extension when it is too short.
+    pub fn sniff(head: &[u8], name: &str) -> Compression {
+        if head.starts_with(GZIP_MAGIC) {
+            Compression::Gzip
+        } else if head.starts_with(ZSTD_MAGIC) {
+            Compression::Zstd
+        } else if head.len() < SNIFF_LEN && name.ends_with(".gz") {
+            Compression::Gzip
+        } else if head.len() < SNIFF_LEN && name.ends_with(".zst") {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+
+    /// The streaming decompressor DataFusion provides for this compression.
+    pub fn file_compression_type(self) -> FileCompressionType {
+        match self {
+            Compression::None => FileCompressionType::UNCOMPRESSED,
+            Compression::Gzip => FileCompressionType::GZIP,
+            Compression::Zstd => FileCompressionType::ZSTD,
+        }
+    }
+
+    /// Wraps a blocking reader with the matching decompressor.
+    pub fn reader<'a>(
+        self,
+        inner: impl Read + Send + 'a,
+    ) -> std::io::Result<Box<dyn Read + Send + 'a>> {
+        Ok(match self {
+            Compression::None => Box::new(inner),
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(inner)),
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(inner)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_magic_bytes_before_names() {
+        assert_eq!(
+            Compression::sniff(&[0x1f, 0x8b, 8, 0], "x.json"),
+            Compression::Gzip
+        );
+        assert_eq!(Compression::sniff(ZSTD_MAGIC, "part"), Compression::Zstd);
+        assert_eq!(Compression::sniff(b"{\"a\"", "x.gz"), Compression::None);
+        assert_eq!(Compression::sniff(b"", "x.gz"), Compression::Gzip);
+    }
+}

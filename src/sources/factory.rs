@@ -1,0 +1,149 @@
+//! Creates the tables behind `CREATE EXTERNAL TABLE` the way exports need.
+//!
+//! DataFusion's own factory rewrites a folder to `*.json` (Firehose files have no extension),
+//! infers JSON from a sample and cannot read top-level arrays. This one keeps DataFusion's
+//! listing table (recursive listing, `key=value` partitions, projection, parallel file groups) but
+//! chooses the format and the file filter itself: JSON goes to [`ExportJsonFormat`]; CSV and
+//! Parquet use DataFusion's formats with the table's options.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::{Session, TableProvider, TableProviderFactory};
+use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::CreateExternalTable;
+
+use super::json::ExportJsonFormat;
+
+/// The `STORED AS` names this factory serves.
+pub const FORMATS: &[&str] = &["JSON", "NDJSON", "CSV", "PARQUET"];
+
+#[derive(Debug, Default)]
+pub struct SourceTableFactory;
+
+#[async_trait]
+impl TableProviderFactory for SourceTableFactory {
+    async fn create(
+        &self,
+        state: &dyn Session,
+        cmd: &CreateExternalTable,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let Some(session) = state.as_any().downcast_ref::<SessionState>() else {
+            return plan_err!("pengine's table factory needs a SessionState");
+        };
+        let file_type = cmd.file_type.to_ascii_uppercase();
+        let (format, extension): (Arc<dyn FileFormat>, &str) = match file_type.as_str() {
+            "JSON" | "NDJSON" => (Arc::new(json_format(cmd)?), ""),
+            "PARQUET" => (datafusion_format(session, "parquet", cmd)?, ".parquet"),
+            "CSV" => (datafusion_format(session, "csv", cmd)?, ""),
+            other => return plan_err!("pengine cannot read STORED AS {other}"),
+        };
+
+        let [location] = cmd.locations.as_slice() else {
+            return plan_err!(
+                "table {}: give one LOCATION (a file or a folder; folders are read recursively)",
+                cmd.name
+            );
+        };
+        let url = ListingTableUrl::parse(location)?;
+        // A single file is read whatever its name; a folder filters Parquet by extension only.
+        let extension = if url.is_collection() { extension } else { "" };
+        let mut options = ListingOptions::new(format).with_file_extension(extension);
+
+        let provided = !cmd.schema.fields().is_empty();
+        let partition_columns: Vec<String> = if cmd.table_partition_cols.is_empty() {
+            if url.is_collection() {
+                options.infer_partitions(session, &url).await?
+            } else {
+                Vec::new()
+            }
+        } else {
+            cmd.table_partition_cols.clone()
+        };
+        let partition_fields = partition_columns
+            .iter()
+            .map(|name| {
+                let declared = cmd
+                    .schema
+                    .inner()
+                    .field_with_name(name)
+                    .ok()
+                    .map(|f| f.data_type().clone());
+                let data_type = declared.unwrap_or(DataType::Utf8);
+                (name.clone(), data_type)
+            })
+            .collect::<Vec<_>>();
+        options = options.with_table_partition_cols(partition_fields);
+
+        let file_schema = if provided {
+            let schema = cmd.schema.inner();
+            let keep: Vec<usize> = (0..schema.fields().len())
+                .filter(|i| !partition_columns.contains(schema.field(*i).name()))
+                .collect();
+            Arc::new(schema.project(&keep)?)
+        } else {
+            options.infer_schema(session, &url).await.map_err(|e| {
+                DataFusionError::Plan(format!(
+                    "table {} at {location}: {}",
+                    cmd.name,
+                    e.strip_backtrace()
+                ))
+            })?
+        };
+        if file_schema.fields().is_empty() {
+            return plan_err!(
+                "table {} at {location}: no data found (no files, or only empty ones); \
+                 check the LOCATION",
+                cmd.name
+            );
+        }
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(file_schema);
+        let table = ListingTable::try_new(config)?.with_definition(cmd.definition.clone());
+        Ok(Arc::new(table))
+    }
+}
+
+fn json_format(cmd: &CreateExternalTable) -> Result<ExportJsonFormat> {
+    let mut format = ExportJsonFormat::default();
+    for (key, value) in &cmd.options {
+        match key.as_str() {
+            "format.schema_infer_max_rec" => {
+                format.infer_limit = Some(value.parse().map_err(|_| {
+                    DataFusionError::Plan(format!(
+                        "table {}: 'format.schema_infer_max_rec' must be a number, got '{value}'",
+                        cmd.name
+                    ))
+                })?);
+            }
+            // Compression and layout are detected per file; accepted for compatibility.
+            "format.compression" | "format.newline_delimited" => {}
+            other => {
+                return plan_err!(
+                    "table {}: JSON option '{other}' is not supported (JSON layout and \
+                     compression are detected per file)",
+                    cmd.name
+                );
+            }
+        }
+    }
+    Ok(format)
+}
+
+fn datafusion_format(
+    session: &SessionState,
+    name: &str,
+    cmd: &CreateExternalTable,
+) -> Result<Arc<dyn FileFormat>> {
+    let factory = session
+        .get_file_format_factory(name)
+        .ok_or_else(|| DataFusionError::Plan(format!("no {name} format registered")))?;
+    factory.create(session, &cmd.options)
+}

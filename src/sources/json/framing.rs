@@ -1,0 +1,145 @@
+//! Turns the three JSON layouts found in exports into one: objects one after another.
+//!
+//! Newline-delimited JSON and Kinesis Firehose's back-to-back objects (`{..}{..}` with no
+//! separator) are already that, and pass through untouched (no copy). A top-level array
+//! `[{..},{..}]` has its outer brackets and top-level commas blanked to spaces, so positions
+//! stay the same and the arrow JSON decoder reads the elements as a stream of objects. Works
+//! chunk by chunk: state carries across chunk boundaries, memory stays bounded.
+
+/// Streaming normalizer; feed chunks in order.
+#[derive(Debug, Default)]
+pub struct Framing {
+    mode: Mode,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// No non-whitespace byte seen yet.
+    #[default]
+    Undecided,
+    /// Objects one after another: bytes pass through.
+    Objects,
+    /// A top-level array being unwrapped.
+    Array,
+}
+
+impl Framing {
+    /// Processes one chunk. Returns `None` when the chunk can be used as is, else the rewritten
+    /// bytes (same length).
+    pub fn process(&mut self, chunk: &[u8]) -> Option<Vec<u8>> {
+        if self.mode == Mode::Undecided {
+            match chunk.iter().find(|b| !b.is_ascii_whitespace()) {
+                None => return None,
+                Some(b'[') => self.mode = Mode::Array,
+                Some(_) => self.mode = Mode::Objects,
+            }
+        }
+        if self.mode == Mode::Objects {
+            return None;
+        }
+        let mut out = chunk.to_vec();
+        for byte in out.iter_mut() {
+            let b = *byte;
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'[' | b'{' => {
+                    if self.depth == 0 {
+                        // The outer array's bracket (a second array after the first is
+                        // unwrapped the same way).
+                        *byte = b' ';
+                    }
+                    self.depth += 1;
+                }
+                b']' | b'}' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        *byte = b' ';
+                    }
+                }
+                b',' if self.depth == 1 => *byte = b'\n',
+                _ => {}
+            }
+        }
+        Some(out)
+    }
+
+    /// True when the input was a top-level array.
+    pub fn is_array(&self) -> bool {
+        self.mode == Mode::Array
+    }
+}
+
+/// A `Read` adapter applying [`Framing`], for the synchronous schema inference.
+pub struct FramedReader<R> {
+    inner: R,
+    framing: Framing,
+}
+
+impl<R: std::io::Read> FramedReader<R> {
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            framing: Framing::default(),
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for FramedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(rewritten) = self.framing.process(&buf[..n]) {
+            buf[..n].copy_from_slice(&rewritten);
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(chunks: &[&str]) -> String {
+        let mut f = Framing::default();
+        let mut out = String::new();
+        for c in chunks {
+            match f.process(c.as_bytes()) {
+                Some(v) => out.push_str(std::str::from_utf8(&v).unwrap()),
+                None => out.push_str(c),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn objects_pass_through() {
+        assert_eq!(
+            run(&["{\"a\":1}{\"a\":2}", "\n{\"a\":3}"]),
+            "{\"a\":1}{\"a\":2}\n{\"a\":3}"
+        );
+    }
+
+    #[test]
+    fn array_is_unwrapped_keeping_nested_structure() {
+        let got = run(&["  [{\"a\":[1,2],\"s\":\"x],{\\\"\"},", "{\"a\":[3]}]"]);
+        assert_eq!(got, "   {\"a\":[1,2],\"s\":\"x],{\\\"\"}\n{\"a\":[3]} ");
+    }
+
+    #[test]
+    fn array_split_inside_a_string() {
+        let got = run(&["[{\"s\":\"a,", "b]\"},{\"s\":1}]"]);
+        assert_eq!(got, " {\"s\":\"a,b]\"}\n{\"s\":1} ");
+    }
+}

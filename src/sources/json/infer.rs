@@ -1,0 +1,222 @@
+//! JSON schema inference over every record, not a sample.
+//!
+//! DataFusion decides a JSON table's schema from its first 1,000 records, so a user id that is a
+//! number early and a string later fails the scan, and a field first seen in a later file is
+//! dropped. pengine reads every record once (files in parallel) and merges what it sees: numbers
+//! mixed with strings become text (kept exactly: the decoder copies the number's digits), integers
+//! beyond 64 bits become text, integers mixed with fractions become floats.
+
+use std::io::Read;
+
+use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
+use serde_json::Value;
+
+use super::framing::FramedReader;
+
+/// What the records seen so far say about one value's type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inferred {
+    Null,
+    Bool,
+    Int,
+    Float,
+    /// Text, or a mix of scalar kinds: read as the value's exact text.
+    Text,
+    List(Box<Inferred>),
+    /// Fields in first-seen order.
+    Object(Vec<(String, Inferred)>),
+    /// An object in some records and a scalar or list in others: cannot be one Arrow type.
+    Conflict(&'static str),
+}
+
+impl Inferred {
+    /// The type of one JSON value.
+    pub fn of(value: &Value) -> Inferred {
+        match value {
+            Value::Null => Inferred::Null,
+            Value::Bool(_) => Inferred::Bool,
+            Value::Number(n) if n.is_i64() => Inferred::Int,
+            // u64 beyond i64::MAX: an id, never a float.
+            Value::Number(n) if n.is_u64() => Inferred::Text,
+            Value::Number(_) => Inferred::Float,
+            Value::String(_) => Inferred::Text,
+            Value::Array(items) => Inferred::List(Box::new(
+                items
+                    .iter()
+                    .fold(Inferred::Null, |acc, v| acc.merge(Inferred::of(v))),
+            )),
+            Value::Object(map) => Inferred::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), Inferred::of(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Merges what two records say.
+    pub fn merge(self, other: Inferred) -> Inferred {
+        use Inferred::*;
+        match (self, other) {
+            (Null, x) | (x, Null) => x,
+            (c @ Conflict(_), _) | (_, c @ Conflict(_)) => c,
+            (Int, Int) => Int,
+            (Int | Float, Int | Float) => Float,
+            (Bool, Bool) => Bool,
+            (List(a), List(b)) => List(Box::new(a.merge(*b))),
+            (Object(mut a), Object(b)) => {
+                for (name, kind) in b {
+                    match a.iter_mut().find(|(n, _)| *n == name) {
+                        Some((_, existing)) => {
+                            let merged = std::mem::replace(existing, Null).merge(kind);
+                            *existing = merged;
+                        }
+                        None => a.push((name, kind)),
+                    }
+                }
+                Object(a)
+            }
+            (Object(_), _) | (_, Object(_)) => {
+                Conflict("an object in some records and not in others")
+            }
+            (List(_), _) | (_, List(_)) => Conflict("a list in some records and not in others"),
+            // Any other mix of scalars (number and text, bool and number): exact text.
+            _ => Text,
+        }
+    }
+
+    fn data_type(&self, path: &str) -> Result<DataType, String> {
+        Ok(match self {
+            Inferred::Null | Inferred::Text => DataType::Utf8,
+            Inferred::Bool => DataType::Boolean,
+            Inferred::Int => DataType::Int64,
+            Inferred::Float => DataType::Float64,
+            Inferred::List(item) => DataType::List(std::sync::Arc::new(Field::new(
+                "item",
+                item.data_type(path)?,
+                true,
+            ))),
+            Inferred::Object(fields) => DataType::Struct(fields_of(fields, path)?),
+            Inferred::Conflict(why) => {
+                return Err(format!(
+                    "field '{path}' holds {why}; declare the table's columns in CREATE EXTERNAL \
+                     TABLE (e.g. `{path} VARCHAR`) or fix the source"
+                ));
+            }
+        })
+    }
+}
+
+fn fields_of(fields: &[(String, Inferred)], parent: &str) -> Result<Fields, String> {
+    fields
+        .iter()
+        .map(|(name, kind)| {
+            let path = if parent.is_empty() {
+                name.clone()
+            } else {
+                format!("{parent}.{name}")
+            };
+            Ok(Field::new(name, kind.data_type(&path)?, true))
+        })
+        .collect()
+}
+
+/// The Arrow schema for records whose merged type is `record`.
+pub fn to_schema(record: &Inferred) -> Result<Schema, String> {
+    match record {
+        Inferred::Object(fields) => Ok(Schema::new(fields_of(fields, "")?)),
+        Inferred::Null => Ok(Schema::empty()),
+        _ => Err("the records are not JSON objects".into()),
+    }
+}
+
+/// Reads every record of one (decompressed) JSON file and merges their types. Stops after
+/// `limit` records when one is given.
+pub fn infer_records(reader: impl Read, limit: Option<usize>) -> Result<(Inferred, usize), String> {
+    let framed = FramedReader::new(std::io::BufReader::with_capacity(1 << 16, reader));
+    let mut merged = Inferred::Null;
+    let mut count = 0usize;
+    let stream = serde_json::Deserializer::from_reader(framed).into_iter::<Value>();
+    for value in stream {
+        if limit.is_some_and(|limit| count >= limit) {
+            break;
+        }
+        let value = value.map_err(|e| format!("invalid JSON at record {}: {e}", count + 1))?;
+        if !value.is_object() {
+            return Err(format!(
+                "record {} is not a JSON object (found {})",
+                count + 1,
+                kind_name(&value)
+            ));
+        }
+        merged = merged.merge(Inferred::of(&value));
+        count += 1;
+    }
+    Ok((merged, count))
+}
+
+fn kind_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema_of(text: &str) -> Schema {
+        let (merged, _) = infer_records(text.as_bytes(), None).unwrap();
+        to_schema(&merged).unwrap()
+    }
+
+    #[test]
+    fn numbers_mixed_with_strings_become_text() {
+        let s = schema_of("{\"u\":1}{\"u\":\"x\"}");
+        assert_eq!(s.field(0).data_type(), &DataType::Utf8);
+    }
+
+    #[test]
+    fn late_fields_and_late_text_are_seen() {
+        let mut text = String::new();
+        for i in 0..5000 {
+            text.push_str(&format!("{{\"u\":{i}}}\n"));
+        }
+        text.push_str("{\"u\":\"0042\",\"extra\":true}\n");
+        let s = schema_of(&text);
+        assert_eq!(s.field(0).data_type(), &DataType::Utf8);
+        assert_eq!(s.field(1).name(), "extra");
+    }
+
+    #[test]
+    fn huge_integers_stay_text_and_int_float_mix_is_float() {
+        let s = schema_of("[{\"id\":18446744073709551615,\"p\":1},{\"id\":1,\"p\":2.5}]");
+        assert_eq!(s.field(0).data_type(), &DataType::Utf8);
+        assert_eq!(s.field(1).data_type(), &DataType::Float64);
+    }
+
+    #[test]
+    fn nested_objects_merge() {
+        let s = schema_of("{\"c\":{\"a\":1}}{\"c\":{\"b\":\"x\"}}");
+        let DataType::Struct(fields) = s.field(0).data_type() else {
+            panic!()
+        };
+        assert_eq!(fields.len(), 2);
+    }
+
+    #[test]
+    fn object_scalar_conflict_is_a_named_error() {
+        let (merged, _) = infer_records("{\"c\":{\"a\":1}}{\"c\":3}".as_bytes(), None).unwrap();
+        let e = to_schema(&merged).unwrap_err();
+        assert!(e.contains("field 'c'"), "{e}");
+    }
+
+    #[test]
+    fn non_object_records_are_rejected() {
+        assert!(infer_records("[1,2]".as_bytes(), None).is_err());
+    }
+}

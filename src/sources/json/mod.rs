@@ -1,0 +1,227 @@
+//! JSON sources as exports really are: newline-delimited, Firehose back-to-back objects, or a
+//! top-level array; plain, gzip or zstd, sniffed file by file; schema from every record.
+//!
+//! Registered in place of DataFusion's JSON format (see `sources::factory`). The scan decodes with
+//! arrow's JSON decoder in "coerce primitive" mode, so a number read into a text column keeps its
+//! exact digits (`-2996180203100007228` stays that string, never a float).
+
+pub mod framing;
+pub mod infer;
+mod opener;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::catalog::Session;
+use datafusion::common::GetExt;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Result, Statistics};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::physical_plan::{FileOpener, FileScanConfig, FileSource};
+use datafusion::datasource::projection::{ProjectionOpener, SplitProjection};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::DataFusionError;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use datafusion::physical_plan::projection::ProjectionExprs;
+use futures::{StreamExt, TryStreamExt};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+
+use super::compression::{Compression, SNIFF_LEN};
+use infer::Inferred;
+
+/// Files whose schemas are inferred at the same time.
+const INFER_CONCURRENCY: usize = 4;
+
+/// The JSON file format pengine registers for `STORED AS JSON`.
+#[derive(Debug, Default, Clone)]
+pub struct ExportJsonFormat {
+    /// Records to read for inference; `None` (the default) reads them all.
+    pub infer_limit: Option<usize>,
+}
+
+#[async_trait]
+impl FileFormat for ExportJsonFormat {
+    fn get_ext(&self) -> String {
+        "json".into()
+    }
+
+    fn get_ext_with_compression(&self, c: &FileCompressionType) -> Result<String> {
+        Ok(format!("json{}", c.get_ext()))
+    }
+
+    fn compression_type(&self) -> Option<FileCompressionType> {
+        // Sniffed per file by the opener.
+        None
+    }
+
+    async fn infer_schema(
+        &self,
+        _state: &dyn Session,
+        store: &Arc<dyn ObjectStore>,
+        objects: &[ObjectMeta],
+    ) -> Result<SchemaRef> {
+        let limit = self.infer_limit;
+        let per_file: Vec<Inferred> = futures::stream::iter(objects.iter().cloned())
+            .map(|object| {
+                let store = Arc::clone(store);
+                async move { infer_file(store, object, limit).await }
+            })
+            .buffered(INFER_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let merged = per_file
+            .into_iter()
+            .fold(Inferred::Null, |acc, one| acc.merge(one));
+        let schema = infer::to_schema(&merged)
+            .map_err(|e| DataFusionError::Plan(format!("cannot infer the JSON schema: {e}")))?;
+        Ok(Arc::new(schema))
+    }
+
+    async fn infer_stats(
+        &self,
+        _state: &dyn Session,
+        _store: &Arc<dyn ObjectStore>,
+        table_schema: SchemaRef,
+        _object: &ObjectMeta,
+    ) -> Result<Statistics> {
+        Ok(Statistics::new_unknown(&table_schema))
+    }
+
+    async fn create_physical_plan(
+        &self,
+        _state: &dyn Session,
+        conf: FileScanConfig,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(DataSourceExec::from_data_source(conf))
+    }
+
+    fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
+        Arc::new(ExportJsonSource::new(table_schema))
+    }
+}
+
+/// Infers one file's record type, reading it through in a blocking task.
+async fn infer_file(
+    store: Arc<dyn ObjectStore>,
+    object: ObjectMeta,
+    limit: Option<usize>,
+) -> Result<Inferred> {
+    let location = object.location.to_string();
+    let stream = store
+        .get(&object.location)
+        .await?
+        .into_stream()
+        .map_err(std::io::Error::other);
+    let reader = tokio_util::io::StreamReader::new(stream);
+    let handle = tokio::runtime::Handle::current();
+    let name = location.clone();
+    tokio::task::spawn_blocking(move || {
+        let _guard = handle.enter();
+        let mut sync = std::io::BufReader::new(tokio_util::io::SyncIoBridge::new(reader));
+        let head = std::io::BufRead::fill_buf(&mut sync)
+            .map_err(|e| e.to_string())?
+            .get(..SNIFF_LEN)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+        let compression = Compression::sniff(&head, &name);
+        let decoded = compression.reader(sync).map_err(|e| e.to_string())?;
+        infer::infer_records(decoded, limit).map(|(merged, _)| merged)
+    })
+    .await
+    .map_err(|e| DataFusionError::Internal(format!("schema inference task failed: {e}")))?
+    .map_err(|e| DataFusionError::Plan(format!("{location}: {e}")))
+}
+
+/// The scan side: one opener per partition, files read whole (not split by byte range, since
+/// back-to-back objects have no newline to split at).
+#[derive(Clone)]
+pub struct ExportJsonSource {
+    table_schema: TableSchema,
+    batch_size: Option<usize>,
+    metrics: ExecutionPlanMetricsSet,
+    projection: SplitProjection,
+}
+
+impl ExportJsonSource {
+    pub fn new(table_schema: TableSchema) -> Self {
+        Self {
+            projection: SplitProjection::unprojected(&table_schema),
+            table_schema,
+            batch_size: None,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+}
+
+impl FileSource for ExportJsonSource {
+    fn create_file_opener(
+        &self,
+        object_store: Arc<dyn ObjectStore>,
+        _base_config: &FileScanConfig,
+        _partition: usize,
+    ) -> Result<Arc<dyn FileOpener>> {
+        let file_schema = self.table_schema.file_schema();
+        let projected: Schema = file_schema.project(&self.projection.file_indices)?;
+        let inner = Arc::new(opener::JsonExportOpener {
+            batch_size: self.batch_size.unwrap_or(8192),
+            schema: Arc::new(projected),
+            store: object_store,
+        }) as Arc<dyn FileOpener>;
+        ProjectionOpener::try_new(self.projection.clone(), inner, file_schema)
+    }
+
+    fn table_schema(&self) -> &TableSchema {
+        &self.table_schema
+    }
+
+    fn with_batch_size(&self, batch_size: usize) -> Arc<dyn FileSource> {
+        let mut source = self.clone();
+        source.batch_size = Some(batch_size);
+        Arc::new(source)
+    }
+
+    fn projection(&self) -> Option<&ProjectionExprs> {
+        Some(&self.projection.source)
+    }
+
+    fn try_pushdown_projection(
+        &self,
+        projection: &ProjectionExprs,
+    ) -> Result<Option<Arc<dyn FileSource>>> {
+        let mut source = self.clone();
+        let merged = self.projection.source.try_merge(projection)?;
+        source.projection = SplitProjection::new(self.table_schema.file_schema(), &merged);
+        Ok(Some(Arc::new(source)))
+    }
+
+    fn metrics(&self) -> &ExecutionPlanMetricsSet {
+        &self.metrics
+    }
+
+    fn file_type(&self) -> &str {
+        "json"
+    }
+
+    fn supports_repartitioning(&self) -> bool {
+        false
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        datafusion::physical_plan::apply_expression_roots(self.projection.source.iter(), f)
+    }
+}
+
+impl fmt::Debug for ExportJsonSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportJsonSource").finish()
+    }
+}
