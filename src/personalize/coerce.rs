@@ -300,7 +300,7 @@ mod tests {
     use crate::mapping::Directives;
     use crate::personalize::DatasetType;
     use datafusion::arrow::array::{ListBuilder, TimestampMillisecondArray, UInt64Array};
-    use datafusion::arrow::datatypes::{Schema, TimeUnit};
+    use datafusion::arrow::datatypes::Schema;
 
     fn coerce(dataset: DatasetType, columns: Vec<(&str, ArrayRef)>) -> Result<Vec<Coerced>> {
         let schema = Schema::new(

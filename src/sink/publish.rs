@@ -317,8 +317,14 @@ async fn delete_prefix(dest: &Destination, prefix: &Path) -> Result<()> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(format!("removing {}", dir.display()), e)),
         }
-        // Leave no empty `.pengine` folder behind.
-        let _ = std::fs::remove_dir(local_root.join(STATE_DIR));
+        // Leave no empty folders behind (`.pengine/<dataset>`, `.pengine`).
+        let mut parent = dir.parent();
+        while let Some(folder) = parent.filter(|f| f.starts_with(local_root) && *f != local_root) {
+            if std::fs::remove_dir(folder).is_err() {
+                break;
+            }
+            parent = folder.parent();
+        }
     }
     Ok(())
 }
