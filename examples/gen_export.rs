@@ -70,7 +70,12 @@ fn parse_args() -> Args {
     args
 }
 
-const EVENT_TYPES: &[(&str, u64)] = &[("view", 70), ("click", 18), ("add_to_cart", 8), ("purchase", 4)];
+const EVENT_TYPES: &[(&str, u64)] = &[
+    ("view", 70),
+    ("click", 18),
+    ("add_to_cart", 8),
+    ("purchase", 4),
+];
 const DEVICES: &[&str] = &["ios", "android", "web", "web", "web"];
 const PAGES: &[&str] = &["home", "search", "product", "cart", "category"];
 const CATEGORIES: &[&str] = &[
@@ -83,7 +88,14 @@ const CATEGORIES: &[&str] = &[
     "Toys>Board Games",
     "Electronics>Audio>Headphones",
 ];
-const BRANDS: &[&str] = &["Acme", "Nordwerk", "Søstrene", "Café & Co", "Zenith", "O'Brien"];
+const BRANDS: &[&str] = &[
+    "Acme",
+    "Nordwerk",
+    "Søstrene",
+    "Café & Co",
+    "Zenith",
+    "O'Brien",
+];
 const WORDS: &[&str] = &[
     "steel", "classic", "compact", "pro", "deluxe", "eco", "mini", "crème", "öko", "naïve", "grand",
 ];
@@ -146,7 +158,10 @@ fn csv_field(value: &str) -> String {
 
 fn write_items(out: &Path, count: u64, rng: &mut Rng) -> std::io::Result<()> {
     let mut file = std::io::BufWriter::new(std::fs::File::create(out.join("items.csv"))?);
-    writeln!(file, "sku,title,category_path,price,brand,created_at,description")?;
+    writeln!(
+        file,
+        "sku,title,category_path,price,brand,created_at,description"
+    )?;
     for i in 0..count {
         let w1 = rng.pick(WORDS);
         let w2 = rng.pick(WORDS);
@@ -188,7 +203,8 @@ fn write_users(out: &Path, count: u64, rng: &mut Rng) -> std::io::Result<()> {
         Field::new("signup_date", DataType::Date32, true),
     ]));
     let file = std::fs::File::create(out.join("users.parquet"))?;
-    let mut writer = ArrowWriter::try_new(file, Arc::clone(&schema), None).map_err(std::io::Error::other)?;
+    let mut writer =
+        ArrowWriter::try_new(file, Arc::clone(&schema), None).map_err(std::io::Error::other)?;
     let chunk = 65_536u64;
     let mut start = 0;
     while start < count {
@@ -197,11 +213,14 @@ fn write_users(out: &Path, count: u64, rng: &mut Rng) -> std::io::Result<()> {
         let ages: Vec<Option<i32>> = (0..n)
             .map(|_| (rng.below(10) != 0).then(|| 18 + rng.below(60) as i32))
             .collect();
-        let genders: Vec<Option<&str>> = (0..n).map(|_| Some(*rng.pick(&["f", "m", "x"]))).collect();
+        let genders: Vec<Option<&str>> =
+            (0..n).map(|_| Some(*rng.pick(&["f", "m", "x"]))).collect();
         let tiers: Vec<Option<&str>> = (0..n)
             .map(|_| Some(*rng.pick(&["bronze", "bronze", "silver", "gold"])))
             .collect();
-        let signup: Vec<Option<i32>> = (0..n).map(|_| Some(19_000 + rng.below(800) as i32)).collect();
+        let signup: Vec<Option<i32>> = (0..n)
+            .map(|_| Some(19_000 + rng.below(800) as i32))
+            .collect();
         let columns: Vec<ArrayRef> = vec![
             Arc::new(Int64Array::from(ids)),
             Arc::new(Int32Array::from(ages)),
@@ -209,7 +228,8 @@ fn write_users(out: &Path, count: u64, rng: &mut Rng) -> std::io::Result<()> {
             Arc::new(StringArray::from(tiers)),
             Arc::new(Date32Array::from(signup)),
         ];
-        let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(std::io::Error::other)?;
+        let batch =
+            RecordBatch::try_new(Arc::clone(&schema), columns).map_err(std::io::Error::other)?;
         writer.write(&batch).map_err(std::io::Error::other)?;
         start += n;
     }
@@ -226,7 +246,13 @@ fn user_id_number(index: u64) -> i64 {
     }
 }
 
-fn write_events(out: &Path, events: u64, items: u64, users: u64, rng: &mut Rng) -> std::io::Result<()> {
+fn write_events(
+    out: &Path,
+    events: u64,
+    items: u64,
+    users: u64,
+    rng: &mut Rng,
+) -> std::io::Result<()> {
     // About 4 hours of history per 1,000 events at small sizes, capped at 30 days of hours.
     let hours = (events / 250).clamp(2, 24 * 30);
     let per_hour = events.div_ceil(hours);
@@ -244,7 +270,9 @@ fn write_events(out: &Path, events: u64, items: u64, users: u64, rng: &mut Rng) 
         let files = [
             (dir.join(format!("events-{hour:05}-a.json")), b'\n', false),
             (
-                dir.join(format!("pengine-stream-1-{y:04}-{m:02}-{d:02}-{h:02}-00-00-{hour:05}")),
+                dir.join(format!(
+                    "pengine-stream-1-{y:04}-{m:02}-{d:02}-{h:02}-00-00-{hour:05}"
+                )),
                 b' ',
                 hour % 5 == 4,
             ),
@@ -252,7 +280,11 @@ fn write_events(out: &Path, events: u64, items: u64, users: u64, rng: &mut Rng) 
         let mut previous: Option<String> = None;
         for (file_index, (path, separator, gzip)) in files.iter().enumerate() {
             let mut body = Vec::new();
-            let n = if file_index == 0 { per_hour / 2 } else { per_hour - per_hour / 2 };
+            let n = if file_index == 0 {
+                per_hour / 2
+            } else {
+                per_hour - per_hour / 2
+            };
             for _ in 0..n {
                 if written >= events {
                     break;
@@ -303,7 +335,11 @@ fn event(rng: &mut Rng, hour_start: i64, items: u64, users: u64, total_weight: u
         (_, 0) => format!("\"user_id\":\"{user}\","),
         _ => format!("\"user_id\":{user},"),
     };
-    let ts_field = if bad == 1 { "03/01/2024 13:00".to_string() } else { ts };
+    let ts_field = if bad == 1 {
+        "03/01/2024 13:00".to_string()
+    } else {
+        ts
+    };
     let price = if event_type == "purchase" {
         format!(",\"price\":{:.2}", 2.0 + rng.unit() * 300.0)
     } else {
@@ -315,6 +351,10 @@ fn event(rng: &mut Rng, hour_start: i64, items: u64, users: u64, total_weight: u
         rng.next() as u32,
         rng.pick(DEVICES),
         rng.pick(PAGES),
-        if rng.below(10) == 0 { "\"spring-sale\"".to_string() } else { "null".to_string() }
+        if rng.below(10) == 0 {
+            "\"spring-sale\"".to_string()
+        } else {
+            "null".to_string()
+        }
     )
 }

@@ -1,0 +1,244 @@
+//! Shared test helpers: run the real binary, read its CSV back with an independent reader, and
+//! start a real S3-compatible server (s3s-fs) on loopback.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The pengine binary with a clean environment (no AWS or PENGINE variables from the caller).
+pub fn pengine() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pengine"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AWS_") || key.starts_with("PENGINE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("PENGINE_LOG", "warn");
+    cmd
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs and asserts success, returning the output.
+#[track_caller]
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let output = cmd.output().expect("pengine runs");
+    assert!(
+        output.status.success(),
+        "pengine failed ({:?}):\n{}",
+        output.status.code(),
+        stderr(&output)
+    );
+    output
+}
+
+/// Runs and asserts the exit code, returning stderr.
+#[track_caller]
+pub fn run_fails(cmd: &mut Command, code: i32) -> String {
+    let output = cmd.output().expect("pengine runs");
+    let err = stderr(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "unexpected exit; stderr:\n{err}"
+    );
+    err
+}
+
+pub fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) {
+    let path = path.as_ref();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, contents).unwrap();
+}
+
+/// A parsed CSV dataset part: header and rows, read by the `csv` crate in Personalize's dialect
+/// (backslash escapes, no doubled quotes). Also asserts one record per line.
+#[derive(Debug)]
+pub struct Csv {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Csv {
+    pub fn column(&self, name: &str) -> Vec<String> {
+        let index = self
+            .header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name} in {:?}", self.header));
+        self.rows.iter().map(|r| r[index].clone()).collect()
+    }
+}
+
+#[track_caller]
+pub fn read_csv_bytes(bytes: &[u8]) -> Csv {
+    assert!(
+        !bytes.starts_with(&[0xEF, 0xBB, 0xBF]),
+        "CSV starts with a byte-order mark"
+    );
+    let text = std::str::from_utf8(bytes).expect("CSV is UTF-8");
+    let header_line = text.lines().next().expect("a header line");
+    assert!(
+        !header_line.contains('"'),
+        "header is quoted: {header_line}"
+    );
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .escape(Some(b'\\'))
+        .double_quote(false)
+        .from_reader(bytes);
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.expect("valid CSV record");
+        assert_eq!(
+            record.len(),
+            header.len(),
+            "row has a different field count: {record:?}"
+        );
+        rows.push(record.iter().map(str::to_string).collect::<Vec<_>>());
+    }
+    assert_eq!(
+        text.lines().count(),
+        rows.len() + 1,
+        "a record spans several lines (line break inside a field)"
+    );
+    Csv { header, rows }
+}
+
+/// Reads and concatenates every part of a dataset folder (checking every part has the header).
+#[track_caller]
+pub fn read_dataset(dir: &Path) -> Csv {
+    let mut parts: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    parts.sort();
+    assert!(!parts.is_empty(), "no parts in {}", dir.display());
+    let mut all: Option<Csv> = None;
+    for part in parts {
+        let name = part.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("part-") && name.ends_with(".csv"),
+            "unexpected file in the data folder: {name}"
+        );
+        let csv = read_csv_bytes(&std::fs::read(&part).unwrap());
+        match &mut all {
+            None => all = Some(csv),
+            Some(all) => {
+                assert_eq!(all.header, csv.header, "parts have different headers");
+                all.rows.extend(csv.rows);
+            }
+        }
+    }
+    all.unwrap()
+}
+
+/// A real S3-compatible server (s3s-fs) on a loopback port, serving a temporary folder. Each
+/// bucket is a sub-folder of `root`. Stops when dropped (its runtime thread ends with the test).
+pub struct S3Server {
+    pub endpoint: String,
+    pub root: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+pub const S3_KEY: &str = "pengine-test-key";
+pub const S3_SECRET: &str = "pengine-test-secret-DO-NOT-LEAK-1234";
+
+impl S3Server {
+    pub fn start(buckets: &[&str]) -> S3Server {
+        let root = tempfile::tempdir().unwrap();
+        for bucket in buckets {
+            std::fs::create_dir_all(root.path().join(bucket)).unwrap();
+        }
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (shutdown_tx, mut shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let dir = root.path().to_path_buf();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                use hyper_util::rt::{TokioExecutor, TokioIo};
+                let fs = s3s_fs::FileSystem::new(&dir).unwrap();
+                let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+                builder.set_auth(s3s::auth::SimpleAuth::from_single(S3_KEY, S3_SECRET));
+                let service = builder.build();
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                let server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                loop {
+                    tokio::select! {
+                        accepted = listener.accept() => {
+                            let Ok((socket, _)) = accepted else { continue };
+                            let connection = server
+                                .serve_connection(TokioIo::new(socket), service.clone())
+                                .into_owned();
+                            tokio::spawn(async move { let _ = connection.await; });
+                        }
+                        _ = &mut shutdown_rx => break,
+                    }
+                }
+            });
+        });
+        let addr = addr_rx.recv().unwrap();
+        S3Server {
+            endpoint: format!("http://{addr}"),
+            root,
+            shutdown: Some(shutdown_tx),
+        }
+    }
+
+    /// Points a pengine command at this server.
+    pub fn configure(&self, cmd: &mut Command) {
+        cmd.env("AWS_ACCESS_KEY_ID", S3_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", S3_SECRET)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ALLOW_HTTP", "true");
+    }
+
+    /// The folder holding `bucket/key` objects.
+    pub fn path(&self, bucket_and_key: &str) -> PathBuf {
+        self.root.path().join(bucket_and_key)
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Copies a folder tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

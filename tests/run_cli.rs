@@ -1,0 +1,447 @@
+//! `pengine run` / `schema` / `explain` end to end through the binary: the bundled example,
+//! schema and header agreement, replacement of a previous export, a killed run, and errors.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+
+fn run_example(out: &Path) -> std::process::Output {
+    run_ok(
+        pengine()
+            .current_dir(repo_root())
+            .args(["run", "sql/", "--output"])
+            .arg(out),
+    )
+}
+
+#[test]
+fn bundled_example_runs_and_schema_matches_header() {
+    let out = tempfile::tempdir().unwrap();
+    let output = run_example(out.path());
+    let err = stderr(&output);
+    assert!(
+        err.contains("interactions:") && err.contains("rows written"),
+        "{err}"
+    );
+
+    for dataset in ["interactions", "items", "users"] {
+        // Only parts at the first level of the data folder.
+        let csv = read_dataset(&out.path().join(dataset));
+        let schema: Value = serde_json::from_slice(
+            &std::fs::read(out.path().join(format!("{dataset}.schema.json"))).unwrap(),
+        )
+        .unwrap();
+        let names: Vec<&str> = schema["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            csv.header, names,
+            "{dataset}: header differs from the schema"
+        );
+        assert_eq!(schema["namespace"], "com.amazonaws.personalize.schema");
+        let report: Value = serde_json::from_slice(
+            &std::fs::read(out.path().join(format!("{dataset}.report.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            report["rows"]["written"].as_u64().unwrap() as usize,
+            csv.rows.len()
+        );
+        assert_eq!(report["files"][0]["name"], "part-00000.csv");
+    }
+    // Nothing else beside the datasets: no staging leftovers.
+    let mut top: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(
+        top,
+        [
+            "interactions",
+            "interactions.report.json",
+            "interactions.schema.json",
+            "items",
+            "items.report.json",
+            "items.schema.json",
+            "users",
+            "users.report.json",
+            "users.schema.json"
+        ]
+    );
+
+    let interactions = read_dataset(&out.path().join("interactions"));
+    // Ids beyond 2^53 survive exactly; bad rows and duplicates are gone.
+    assert!(
+        interactions
+            .column("USER_ID")
+            .iter()
+            .any(|u| u == "9007199254741006")
+    );
+    let rows = interactions.rows.len();
+    let unique: std::collections::HashSet<_> = interactions.rows.iter().collect();
+    assert_eq!(unique.len(), rows, "exact duplicates were not removed");
+    assert!(
+        interactions
+            .column("TIMESTAMP")
+            .iter()
+            .all(|t| t.parse::<i64>().unwrap() > 1_700_000_000)
+    );
+    let items = read_dataset(&out.path().join("items"));
+    assert!(items.column("CATEGORIES").iter().all(|c| !c.contains('>')));
+    assert!(
+        items
+            .column("DESCRIPTION")
+            .iter()
+            .any(|d| d.contains("C:\\"))
+    );
+}
+
+#[test]
+fn schema_command_prints_the_avro_schema_without_writing() {
+    let output = run_ok(
+        pengine()
+            .current_dir(repo_root())
+            .args(["schema", "sql/items.sql"]),
+    );
+    let schema: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(schema["name"], "Items");
+    let description = schema["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "DESCRIPTION")
+        .unwrap();
+    assert_eq!(description["textual"], true);
+    assert!(
+        !repo_root()
+            .join("out")
+            .join("items.schema.json.tmp")
+            .exists()
+    );
+}
+
+#[test]
+fn explain_shows_columns_and_plan() {
+    let output = run_ok(
+        pengine()
+            .current_dir(repo_root())
+            .args(["explain", "sql/interactions.sql"]),
+    );
+    let text = stdout(&output);
+    assert!(
+        text.contains("USER_ID") && text.contains("TimestampSeconds"),
+        "{text}"
+    );
+    assert!(text.contains("physical_plan"), "{text}");
+}
+
+fn mapping_with(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    write(&path, body);
+    path
+}
+
+fn small_users(dir: &Path, rows: usize) {
+    let mut text = String::new();
+    for i in 0..rows {
+        text.push_str(&format!("{{\"id\":{i},\"tier\":\"t{}\"}}\n", i % 3));
+    }
+    write(dir.join("src/users.json"), text);
+}
+
+#[test]
+fn rerun_replaces_the_previous_export_and_parts_roll() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    small_users(dir.path(), 400);
+    let mapping = mapping_with(
+        dir.path(),
+        "users.sql",
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/users.json';\n\
+         SELECT id AS user_id, tier AS tier FROM u;",
+    );
+    let src = format!("src={}", dir.path().join("src").display());
+    run_ok(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .args(["--var", &src, "--max-file-size", "1KiB", "-o"])
+            .arg(&out),
+    );
+    let first = std::fs::read_dir(out.join("users")).unwrap().count();
+    assert!(first >= 3, "expected several 1KiB parts, got {first}");
+    let csv = read_dataset(&out.join("users"));
+    assert_eq!(csv.rows.len(), 400);
+    for part in std::fs::read_dir(out.join("users")).unwrap() {
+        assert!(part.unwrap().metadata().unwrap().len() <= 1024);
+    }
+
+    // A smaller export replaces it entirely: no old part is left.
+    small_users(dir.path(), 10);
+    run_ok(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .args(["--var", &src, "-o"])
+            .arg(&out),
+    );
+    let csv = read_dataset(&out.join("users"));
+    assert_eq!(csv.rows.len(), 10);
+    assert_eq!(std::fs::read_dir(out.join("users")).unwrap().count(), 1);
+}
+
+/// Runs pengine until it reaches `failpoint`, then SIGKILLs it.
+fn kill_at(failpoint: &str, cmd: &mut std::process::Command, dir: &Path) {
+    let marker = dir.join("failpoint-reached");
+    let mut child = cmd
+        .env("PENGINE_FAILPOINT", failpoint)
+        .env("PENGINE_FAILPOINT_FILE", &marker)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !marker.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("pengine exited ({status}) before the failpoint {failpoint}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "failpoint {failpoint} never reached"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for name in ["users", "users.schema.json", "users.report.json"] {
+        let path = dir.join(name);
+        if path.is_dir() {
+            let mut parts: Vec<_> = std::fs::read_dir(&path)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            parts.sort();
+            for p in parts {
+                files.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        } else {
+            files.push((name.to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+    files
+}
+
+#[test]
+fn killed_run_leaves_the_previous_export_and_the_next_run_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    small_users(dir.path(), 50);
+    let mapping = mapping_with(
+        dir.path(),
+        "users.sql",
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/users.json';\n\
+         SELECT id AS user_id, tier AS tier FROM u;",
+    );
+    let src = format!("src={}", dir.path().join("src").display());
+    let base = || {
+        let mut cmd = pengine();
+        cmd.arg("run")
+            .arg(&mapping)
+            .args(["--var", &src, "-o"])
+            .arg(&out);
+        cmd
+    };
+    run_ok(&mut base());
+    let before = snapshot(&out);
+
+    // Killed after writing all its parts but before the commit point.
+    small_users(dir.path(), 7);
+    kill_at("after-parts-written", &mut base(), dir.path());
+    assert_eq!(
+        snapshot(&out),
+        before,
+        "a killed run changed the previous export"
+    );
+    assert!(
+        out.join(".pengine").exists(),
+        "the killed run staged nothing?"
+    );
+
+    // The next run cleans up and publishes.
+    run_ok(&mut base());
+    assert_eq!(read_dataset(&out.join("users")).rows.len(), 7);
+    assert!(!out.join(".pengine").exists(), "staging leftovers remain");
+}
+
+#[test]
+fn killed_during_promotion_is_finished_by_the_next_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    small_users(dir.path(), 300);
+    let mapping = mapping_with(
+        dir.path(),
+        "users.sql",
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/users.json';\n\
+         SELECT id AS user_id, tier AS tier FROM u;",
+    );
+    let src = format!("src={}", dir.path().join("src").display());
+    let base = || {
+        let mut cmd = pengine();
+        cmd.arg("run")
+            .arg(&mapping)
+            .args(["--var", &src, "--max-file-size", "1KiB", "-o"])
+            .arg(&out);
+        cmd
+    };
+    run_ok(&mut base());
+    small_users(dir.path(), 120);
+    kill_at("after-first-promoted-part", &mut base(), dir.path());
+    // The commit record is there; a new run first completes the interrupted one, then runs.
+    small_users(dir.path(), 5);
+    run_ok(&mut base());
+    let csv = read_dataset(&out.join("users"));
+    assert_eq!(csv.rows.len(), 5);
+    assert!(!out.join(".pengine").exists());
+}
+
+#[test]
+fn mapping_errors_name_file_line_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let unset = mapping_with(
+        dir.path(),
+        "items.sql",
+        "-- c\nSELECT 1 AS item_id\nFROM '${nowhere}';",
+    );
+    let err = run_fails(pengine().arg("run").arg(&unset), 3);
+    assert!(
+        err.contains("items.sql:3")
+            && err.contains("${nowhere} is not set")
+            && err.contains("--var nowhere="),
+        "{err}"
+    );
+
+    let two = mapping_with(
+        dir.path(),
+        "users.sql",
+        "SELECT 1 AS user_id, 'a' AS x;\nSELECT 2 AS user_id, 'b' AS x;",
+    );
+    let err = run_fails(pengine().arg("run").arg(&two), 3);
+    assert!(err.contains("users.sql:2: a second final query"), "{err}");
+
+    let bad_sql = mapping_with(dir.path(), "actions.sql", "SELEC 1");
+    let err = run_fails(pengine().arg("run").arg(&bad_sql), 3);
+    assert!(err.contains("actions.sql:1: invalid SQL"), "{err}");
+
+    let directive = mapping_with(
+        dir.path(),
+        "x.sql",
+        "-- pengine: dataset = users\n-- pengine: textul = A\nSELECT 1",
+    );
+    let err = run_fails(pengine().arg("run").arg(&directive), 3);
+    assert!(err.contains("x.sql:2: unknown directive 'textul'"), "{err}");
+
+    let copy = mapping_with(
+        dir.path(),
+        "users2.sql",
+        "-- pengine: dataset = users\nCOPY (SELECT 1) TO '/tmp/evil.csv';\nSELECT 1",
+    );
+    let err = run_fails(pengine().arg("run").arg(&copy), 3);
+    assert!(err.contains("COPY statements are not allowed"), "{err}");
+
+    let missing_table = mapping_with(
+        dir.path(),
+        "users3.sql",
+        "-- pengine: dataset = users\n\nSELECT a AS user_id FROM nothing_here",
+    );
+    let err = run_fails(pengine().arg("run").arg(&missing_table), 3);
+    assert!(
+        err.contains("users3.sql:3:") && err.contains("nothing_here"),
+        "{err}"
+    );
+}
+
+#[test]
+fn data_errors_stop_before_publishing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let ms = mapping_with(
+        dir.path(),
+        "interactions.sql",
+        "SELECT 'u' AS user_id, 'i' AS item_id, 1709301600123 AS timestamp",
+    );
+    let err = run_fails(pengine().arg("run").arg(&ms).arg("-o").arg(&out), 4);
+    assert!(
+        err.contains("column TIMESTAMP") && err.contains("milliseconds") && err.contains("/ 1000"),
+        "{err}"
+    );
+    assert!(
+        !out.join("interactions").exists(),
+        "a failed run published data"
+    );
+    assert!(
+        !out.join(".pengine").exists(),
+        "a failed run left its staging area"
+    );
+
+    let nested = mapping_with(
+        dir.path(),
+        "users.sql",
+        "SELECT 'u' AS user_id, named_struct('a', 1) AS context",
+    );
+    let err = run_fails(pengine().arg("run").arg(&nested).arg("-o").arg(&out), 4);
+    assert!(
+        err.contains("column CONTEXT") && err.contains("struct"),
+        "{err}"
+    );
+
+    let missing = mapping_with(dir.path(), "items.sql", "SELECT 'x' AS title");
+    let err = run_fails(pengine().arg("run").arg(&missing).arg("-o").arg(&out), 4);
+    assert!(err.contains("column ITEM_ID: is required"), "{err}");
+
+    let null_id = mapping_with(
+        dir.path(),
+        "users4.sql",
+        "-- pengine: dataset = users\nSELECT CAST(NULL AS VARCHAR) AS user_id, 'a' AS tier",
+    );
+    let err = run_fails(pengine().arg("run").arg(&null_id).arg("-o").arg(&out), 4);
+    assert!(
+        err.contains("column USER_ID") && err.contains("IS NOT NULL"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    let err = run_fails(
+        pengine().args(["run", "x.sql", "--max-file-size", "lots"]),
+        2,
+    );
+    assert!(err.contains("not a size"), "{err}");
+    let err = run_fails(pengine().args(["run", "x.sql", "--var", "novalue"]), 2);
+    assert!(err.contains("NAME=VALUE"), "{err}");
+}
+
+#[test]
+fn json_report_on_stdout() {
+    let out = tempfile::tempdir().unwrap();
+    let output = run_ok(
+        pengine()
+            .current_dir(repo_root())
+            .args(["run", "sql/users.sql", "--json", "-o"])
+            .arg(out.path()),
+    );
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["dataset"], "users");
+    assert_eq!(report["rows"]["rejected"], 0);
+    assert!(report["rows_per_second"].as_f64().unwrap() > 0.0);
+}
