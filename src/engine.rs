@@ -107,7 +107,7 @@ fn located(mapping: &MappingFile, line: usize, e: datafusion::error::DataFusionE
     if matches!(root, D::ObjectStore(_) | D::IoError(_)) {
         return Error::Io {
             context: format!("{}:{line}", mapping.display_name()),
-            source: std::io::Error::other(root.to_string()),
+            source: std::io::Error::other(e.strip_backtrace()),
         };
     }
     Error::mapping(&mapping.path, line, e.strip_backtrace())

@@ -243,16 +243,12 @@ async fn execute(
     let progress = progress_bar(options.progress);
     let mut changes = DialectChanges::new(plan.columns.len());
     let mut rows = 0u64;
-    let mut first_part_seen = false;
     let outcome: Result<()> = async {
         loop {
             tokio::select! {
                 Some(encoded) = receiver.recv() => {
                     roller.write(&encoded).await?;
                     progress.inc(encoded.row_ends.len() as u64);
-                    if !first_part_seen && encoded.row_ends.len() > 0 {
-                        first_part_seen = true;
-                    }
                 }
                 Some(joined) = encoders.join_next() => {
                     let (partition_rows, partition_changes) = joined
@@ -273,7 +269,7 @@ async fn execute(
         return Err(e);
     }
     let parts = roller.finish().await?;
-    if first_part_seen {
+    if !parts.is_empty() {
         crate::failpoint::hit("after-parts-written");
     }
     Ok(Written {

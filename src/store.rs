@@ -141,10 +141,8 @@ fn s3_builder(url: &Url) -> Result<AmazonS3Builder> {
     }
     let has_region =
         std::env::var("AWS_REGION").is_ok() || std::env::var("AWS_DEFAULT_REGION").is_ok();
-    if !has_region {
-        if let Some(region) = sdk_profile_region() {
-            builder = builder.with_region(region);
-        }
+    if !has_region && let Some(region) = sdk_profile_region() {
+        builder = builder.with_region(region);
     }
     Ok(builder)
 }

@@ -12,38 +12,36 @@ use crate::error::{Error, Result};
 pub fn check_batch(plan: &ColumnPlan, columns: &[Coerced]) -> Result<()> {
     for (column, values) in plan.columns.iter().zip(columns) {
         let must_have_value = column.is_required() || !column.nullable;
-        if must_have_value {
-            if let Some(row) = (0..values.len()).find(|&row| values.is_null(row)) {
-                return Err(Error::column(
-                    &column.name,
-                    format!(
-                        "is empty in a row ({}); {} never takes nulls or empty values. Filter such \
+        if must_have_value && let Some(row) = (0..values.len()).find(|&row| values.is_null(row)) {
+            return Err(Error::column(
+                &column.name,
+                format!(
+                    "is empty in a row ({}); {} never takes nulls or empty values. Filter such \
                          rows in the mapping file, e.g. `WHERE {} IS NOT NULL`",
-                        describe_row(plan, columns, row),
-                        column.name,
-                        column.name.to_ascii_lowercase()
-                    ),
-                ));
-            }
+                    describe_row(plan, columns, row),
+                    column.name,
+                    column.name.to_ascii_lowercase()
+                ),
+            ));
         }
-        if column.kind() == Some(FieldKind::Id) {
-            if let Coerced::Text(array) = values {
-                let text = TextColumn::new(array.as_ref());
-                for row in 0..values.len() {
-                    let Some(value) = text.as_ref().and_then(|t| t.get(row)) else {
-                        continue;
-                    };
-                    let chars = value.chars().count();
-                    if chars > limits::MAX_ID_CHARS {
-                        return Err(Error::column(
-                            &column.name,
-                            format!(
-                                "value '{}' has {chars} characters; ids are at most {}",
-                                excerpt(value),
-                                limits::MAX_ID_CHARS
-                            ),
-                        ));
-                    }
+        if column.kind() == Some(FieldKind::Id)
+            && let Coerced::Text(array) = values
+        {
+            let text = TextColumn::new(array.as_ref());
+            for row in 0..values.len() {
+                let Some(value) = text.as_ref().and_then(|t| t.get(row)) else {
+                    continue;
+                };
+                let chars = value.chars().count();
+                if chars > limits::MAX_ID_CHARS {
+                    return Err(Error::column(
+                        &column.name,
+                        format!(
+                            "value '{}' has {chars} characters; ids are at most {}",
+                            excerpt(value),
+                            limits::MAX_ID_CHARS
+                        ),
+                    ));
                 }
             }
         }

@@ -65,10 +65,10 @@ pub fn encode(columns: &[Coerced], out: &mut EncodedRows, changes: &mut DialectC
             }
             match column {
                 Coerced::Text(_) => {
-                    if let Some(value) = texts[index].as_ref().and_then(|t| t.get(row)) {
-                        if write_text(value, &mut out.bytes) {
-                            changes.line_breaks_replaced[index] += 1;
-                        }
+                    if let Some(value) = texts[index].as_ref().and_then(|t| t.get(row))
+                        && write_text(value, &mut out.bytes)
+                    {
+                        changes.line_breaks_replaced[index] += 1;
                     }
                 }
                 Coerced::Long(a) => {

@@ -88,13 +88,10 @@ impl TableProviderFactory for SourceTableFactory {
                 .collect();
             Arc::new(schema.project(&keep)?)
         } else {
-            options.infer_schema(session, &url).await.map_err(|e| {
-                DataFusionError::Plan(format!(
-                    "table {} at {location}: {}",
-                    cmd.name,
-                    e.strip_backtrace()
-                ))
-            })?
+            options
+                .infer_schema(session, &url)
+                .await
+                .map_err(|e| e.context(format!("table {} at {location}", cmd.name)))?
         };
         if file_schema.fields().is_empty() {
             return plan_err!(

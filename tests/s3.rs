@@ -1,0 +1,202 @@
+//! S3 end to end against a real S3-compatible server (s3s-fs) that the test starts on loopback:
+//! sources read from S3, the dataset published to S3, replacement, a killed run, and credentials
+//! never printed.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                out.push(
+                    path.strip_prefix(base)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn bundled_example_from_s3_to_s3() {
+    let server = S3Server::start(&["raw", "personalize"]);
+    copy_tree(&repo_root().join("testdata"), &server.path("raw/exports"));
+
+    let mut cmd = pengine();
+    server.configure(&mut cmd);
+    let output = run_ok(cmd.current_dir(repo_root()).args([
+        "run",
+        "sql/",
+        "--var",
+        "source=s3://raw/exports",
+        "--output",
+        "s3://personalize/2024-q1",
+        "--json",
+    ]));
+    let published = files_under(&server.path("personalize/2024-q1"));
+    assert_eq!(
+        published
+            .iter()
+            .filter(|f| !f.contains("/.") && !f.starts_with('.'))
+            .cloned()
+            .collect::<Vec<_>>(),
+        [
+            "interactions.report.json",
+            "interactions.schema.json",
+            "interactions/part-00000.csv",
+            "items.report.json",
+            "items.schema.json",
+            "items/part-00000.csv",
+            "users.report.json",
+            "users.schema.json",
+            "users/part-00000.csv"
+        ]
+    );
+    assert!(
+        !published.iter().any(|f| f.starts_with(".pengine")),
+        "staging left on S3: {published:?}"
+    );
+
+    // Same rows as the local run of the same example.
+    let local = tempfile::tempdir().unwrap();
+    run_ok(
+        pengine()
+            .current_dir(repo_root())
+            .args(["run", "sql/interactions.sql", "-o"])
+            .arg(local.path()),
+    );
+    let from_s3 = read_dataset(&server.path("personalize/2024-q1/interactions"));
+    let from_disk = read_dataset(&local.path().join("interactions"));
+    let mut a = from_s3.rows.clone();
+    let mut b = from_disk.rows.clone();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+
+    // Credentials appear nowhere in what pengine printed or wrote.
+    let printed = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(!printed.contains(S3_SECRET) && !printed.contains(S3_KEY));
+    for file in published {
+        let text = std::fs::read_to_string(server.path("personalize/2024-q1").join(&file))
+            .unwrap_or_default();
+        assert!(!text.contains(S3_SECRET), "{file} holds the secret");
+    }
+}
+
+#[test]
+fn rerun_on_s3_replaces_and_a_killed_run_changes_nothing() {
+    let server = S3Server::start(&["raw", "out"]);
+    let mut users = String::new();
+    for i in 0..300 {
+        users.push_str(&format!("{{\"id\":\"u{i}\",\"tier\":\"t{}\"}}\n", i % 4));
+    }
+    write(server.path("raw/users/users.json"), &users);
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION 's3://raw/users/';\nSELECT id AS user_id, tier AS tier FROM u;",
+    );
+    let run = |size: &str| {
+        let mut cmd = pengine();
+        server.configure(&mut cmd);
+        cmd.arg("run")
+            .arg(&mapping)
+            .args(["-o", "s3://out/p", "--max-file-size", size]);
+        cmd
+    };
+    run_ok(&mut run("1KiB"));
+    let many = std::fs::read_dir(server.path("out/p/users"))
+        .unwrap()
+        .count();
+    assert!(many >= 3, "{many} parts");
+    assert_eq!(read_dataset(&server.path("out/p/users")).rows.len(), 300);
+
+    run_ok(&mut run("1MiB"));
+    assert_eq!(files_under(&server.path("out/p/users")), ["part-00000.csv"]);
+    let before = std::fs::read(server.path("out/p/users/part-00000.csv")).unwrap();
+
+    // Killed before its commit point: the S3 export is exactly as it was.
+    write(
+        server.path("raw/users/users.json"),
+        "{\"id\":\"only\",\"tier\":\"x\"}\n",
+    );
+    let marker = dir.path().join("reached");
+    let mut child = run("1MiB")
+        .env("PENGINE_FAILPOINT", "after-parts-written")
+        .env("PENGINE_FAILPOINT_FILE", &marker)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !marker.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "exited before the failpoint"
+        );
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(files_under(&server.path("out/p/users")), ["part-00000.csv"]);
+    assert_eq!(
+        std::fs::read(server.path("out/p/users/part-00000.csv")).unwrap(),
+        before
+    );
+
+    run_ok(&mut run("1MiB"));
+    assert_eq!(
+        read_dataset(&server.path("out/p/users")).rows,
+        vec![vec!["only", "x"]]
+    );
+    let leftovers: Vec<_> = files_under(&server.path("out/p"))
+        .into_iter()
+        .filter(|f| f.starts_with(".pengine"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn wrong_credentials_fail_clearly_without_printing_the_secret() {
+    let server = S3Server::start(&["raw"]);
+    write(server.path("raw/u.json"), "{\"id\":\"a\",\"t\":\"b\"}\n");
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION 's3://raw/u.json';\nSELECT id AS user_id, t AS t FROM u;",
+    );
+    let mut cmd = pengine();
+    server.configure(&mut cmd);
+    let wrong_secret = "wrong-secret-value-SHOULD-NOT-APPEAR";
+    cmd.env("AWS_SECRET_ACCESS_KEY", wrong_secret);
+    let output = cmd
+        .arg("run")
+        .arg(&mapping)
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(!err.contains(wrong_secret), "{err}");
+    assert!(err.contains("users.sql:1"), "{err}");
+    assert!(!dir.path().join("out/users").exists());
+}

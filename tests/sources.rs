@@ -1,0 +1,247 @@
+//! Every source format and layout, the Personalize coercions and the CSV dialect, end to end
+//! through the binary, with the output read back by an independent CSV reader.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use common::*;
+
+/// Runs a users mapping (`SELECT ... FROM t`) over a table declared by `ddl`, returns the CSV.
+fn run_users(dir: &Path, ddl: &str, select: &str) -> Csv {
+    let mapping = dir.join("users.sql");
+    write(&mapping, format!("{ddl};\n{select};\n"));
+    let out = dir.join("out");
+    run_ok(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .arg("-o")
+            .arg(&out)
+            .arg("--var")
+            .arg(format!("d={}", dir.display())),
+    );
+    read_dataset(&out.join("users"))
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn json_layouts_ndjson_back_to_back_array_gzip_zstd_in_nested_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d.join("ev/2024/03/01/13/a.json"),
+        "{\"u\":1,\"t\":\"a\"}\n{\"u\":2,\"t\":\"b\"}\n",
+    );
+    write(
+        d.join("ev/2024/03/01/13/firehose-no-extension"),
+        "{\"u\":3,\"t\":\"c\"}{\"u\":4,\"t\":\"d\"}  {\"u\":5,\"t\":\"e\"}",
+    );
+    write(
+        d.join("ev/2024/03/01/14/array.json"),
+        "[\n {\"u\":6,\"t\":\"f\"},\n {\"u\":7,\"t\":\"g,]\"}\n]",
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"{\"u\":8,\"t\":\"h\"}{\"u\":9,\"t\":\"i\"}")
+        .unwrap();
+    write(d.join("ev/2024/03/02/00/part.gz"), gz.finish().unwrap());
+    let zst = zstd::encode_all(&b"{\"u\":10,\"t\":\"j\"}\n"[..], 3).unwrap();
+    write(d.join("ev/2024/03/02/01/part-zstd"), zst);
+    let csv = run_users(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/ev/'",
+        "SELECT u AS user_id, t AS tag FROM t",
+    );
+    assert_eq!(
+        sorted(csv.column("USER_ID")),
+        sorted((1..=10).map(|i| i.to_string()).collect())
+    );
+    assert!(csv.column("TAG").contains(&"g,]".to_string()));
+}
+
+#[test]
+fn mixed_number_and_text_ids_after_the_first_thousand_and_late_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut first = String::new();
+    for i in 0..1500 {
+        first.push_str(&format!("{{\"user_id\":{i},\"tier\":\"a\"}}\n"));
+    }
+    write(d.join("src/1.json"), first);
+    // A later file: a text id with a leading zero, a huge integer, and a field not seen before.
+    write(
+        d.join("src/2.json"),
+        "{\"user_id\":\"01002\",\"tier\":\"b\",\"extra\":\"x\"}\n{\"user_id\":-2996180203100007228,\"tier\":\"c\"}\n",
+    );
+    let csv = run_users(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/src/'",
+        "SELECT user_id AS user_id, tier AS tier, extra AS extra FROM t",
+    );
+    assert_eq!(csv.rows.len(), 1502);
+    let ids = csv.column("USER_ID");
+    assert!(ids.contains(&"01002".to_string()));
+    assert!(ids.contains(&"-2996180203100007228".to_string()));
+    assert!(ids.contains(&"1499".to_string()));
+    assert_eq!(csv.column("EXTRA").iter().filter(|e| *e == "x").count(), 1);
+}
+
+#[test]
+fn key_value_partitions_become_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("p/country=fr/day=2024-03-01/x.json"), "{\"u\":1}\n");
+    write(d.join("p/country=de/day=2024-03-02/y.json"), "{\"u\":2}\n");
+    let csv = run_users(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/p/'",
+        "SELECT u AS user_id, country AS country, day AS day FROM t ORDER BY u",
+    );
+    assert_eq!(
+        csv.rows,
+        vec![vec!["1", "fr", "2024-03-01"], vec!["2", "de", "2024-03-02"]]
+    );
+}
+
+#[test]
+fn csv_without_header_and_with_another_delimiter() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("c/users.csv"), "u1;Paris\nu2;Zürich\n");
+    let csv = run_users(
+        d,
+        "CREATE EXTERNAL TABLE t (id VARCHAR, city VARCHAR) STORED AS CSV LOCATION '${d}/c/users.csv' \
+         OPTIONS ('format.has_header' 'false', 'format.delimiter' ';')",
+        "SELECT id AS user_id, city AS city FROM t",
+    );
+    assert_eq!(csv.column("CITY"), ["Paris", "Zürich"]);
+}
+
+#[test]
+fn gzip_csv_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"id,city\nu1,Oslo\n").unwrap();
+    write(d.join("c/sub/users.csv.gz"), gz.finish().unwrap());
+    let csv = run_users(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '${d}/c/' \
+         OPTIONS ('format.has_header' 'true', 'format.compression' 'gzip')",
+        "SELECT id AS user_id, city AS city FROM t",
+    );
+    assert_eq!(csv.column("CITY"), ["Oslo"]);
+}
+
+#[test]
+fn parquet_types_are_coerced() {
+    use datafusion::arrow::array::{
+        ArrayRef, BooleanArray, Date32Array, Int64Array, ListBuilder, StringBuilder,
+        TimestampMillisecondArray,
+    };
+    use datafusion::arrow::record_batch::RecordBatch;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut tags = ListBuilder::new(StringBuilder::new());
+    tags.values().append_value("Action");
+    tags.values().append_value("Comedy");
+    tags.append(true);
+    tags.append(false);
+    let batch = RecordBatch::try_from_iter(vec![
+        (
+            "id",
+            Arc::new(Int64Array::from(vec![9_007_199_254_740_993, 7])) as ArrayRef,
+        ),
+        (
+            "vip",
+            Arc::new(BooleanArray::from(vec![true, false])) as ArrayRef,
+        ),
+        ("tags", Arc::new(tags.finish()) as ArrayRef),
+        (
+            "signup",
+            Arc::new(Date32Array::from(vec![19_783, 0])) as ArrayRef,
+        ),
+        (
+            "seen",
+            Arc::new(TimestampMillisecondArray::from(vec![1_709_301_600_999, 0])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    std::fs::create_dir_all(d.join("pq")).unwrap();
+    let file = std::fs::File::create(d.join("pq/users.parquet")).unwrap();
+    let mut writer =
+        datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let csv = run_users(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '${d}/pq/'",
+        "SELECT id AS user_id, vip AS vip, tags AS genres, signup AS signup, seen AS last_seen FROM t ORDER BY vip DESC",
+    );
+    assert_eq!(
+        csv.rows,
+        vec![
+            vec![
+                "9007199254740993",
+                "True",
+                "Action|Comedy",
+                "1709251200",
+                "1709301600"
+            ],
+            vec!["7", "False", "", "0", "0"],
+        ]
+    );
+}
+
+#[test]
+fn dialect_round_trips_through_an_independent_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let values = [
+        "plain",
+        "comma, inside",
+        "quote \" inside",
+        "back\\slash",
+        "ends with backslash\\",
+        "\"fully quoted\"",
+        "naïve café – 日本語",
+        " leading and trailing ",
+        "line\nbreak\r\nand\rcarriage",
+    ];
+    let mut json = String::new();
+    for (i, v) in values.iter().enumerate() {
+        json.push_str(&serde_json::json!({"id": format!("u{i}"), "note": v}).to_string());
+        json.push('\n');
+    }
+    write(d.join("j/x.json"), json);
+    let mapping = d.join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/j/';\nSELECT id AS user_id, note AS note FROM t ORDER BY id;",
+    );
+    let out = d.join("out");
+    let output = run_ok(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .arg("-o")
+            .arg(&out)
+            .arg("--var")
+            .arg(format!("d={}", d.display()))
+            .arg("--json"),
+    );
+    let csv = read_dataset(&out.join("users"));
+    let expected: Vec<String> = values
+        .iter()
+        .map(|v| v.replace("\r\n", " ").replace(['\n', '\r'], " "))
+        .collect();
+    assert_eq!(csv.column("NOTE"), expected);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["line_breaks_replaced"]["NOTE"], 1);
+}
