@@ -1,17 +1,19 @@
 //! The DataFusion session pengine runs a mapping file in: memory pool and spilling, parallelism,
 //! recursive listing, pengine's source factories, and the statements of the mapping file.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
 use crate::mapping::MappingFile;
+use crate::memory::SpillCapPool;
 use crate::sources::SourceTableFactory;
 use crate::sources::factory::FORMATS;
 use crate::store::StoreRegistry;
@@ -53,10 +55,30 @@ pub fn session(options: &EngineOptions, stores: Arc<StoreRegistry>) -> Result<Se
     settings.execution.listing_table_factory_infer_partitions = true;
     settings.execution.collect_statistics = false;
     settings.optimizer.prefer_hash_join = options.prefer_hash_join;
+    if let Some(limit) = options.memory_limit {
+        // Each sort reserves this much for its merge phase up front (and a join has two sorts
+        // per partition): keep the sum a fraction of a small pool.
+        let per_sort = limit / (16 * options.threads.max(1) as u64);
+        let reservation = per_sort.min(settings.execution.sort_spill_reservation_bytes as u64);
+        settings.execution.sort_spill_reservation_bytes = reservation as usize;
+    }
 
     let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(stores);
     if let Some(limit) = options.memory_limit {
-        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit as usize)));
+        let limit = limit as usize;
+        // Tracking names the largest consumers in an out-of-memory error.
+        let top = NonZeroUsize::new(5).expect("5 is not zero");
+        let pool: Arc<dyn MemoryPool> = if options.prefer_hash_join {
+            Arc::new(TrackConsumersPool::new(FairSpillPool::new(limit), top))
+        } else {
+            // Sort-merge joins: two sorts per partition, each capped so both sides fit.
+            let cap = limit / (4 * options.threads.max(1));
+            Arc::new(TrackConsumersPool::new(
+                SpillCapPool::new(FairSpillPool::new(limit), cap),
+                top,
+            ))
+        };
+        runtime = runtime.with_memory_pool(pool);
     }
     let disk = match &options.spill_dir {
         Some(dir) => {

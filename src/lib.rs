@@ -10,6 +10,7 @@ pub mod error;
 pub mod explain;
 pub mod failpoint;
 pub mod mapping;
+pub mod memory;
 pub mod personalize;
 pub mod report;
 pub mod run;

@@ -30,6 +30,8 @@ use crate::store::{self, StoreRegistry};
 pub const DEFAULT_OUTPUT: &str = "out";
 /// The default part size limit.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 256 * 1024 * 1024;
+/// Batch rows in the sort-merge retry after a hash join ran out of memory.
+const FALLBACK_BATCH_SIZE: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -119,6 +121,9 @@ pub async fn run(mapping: &MappingFile, options: &RunOptions) -> Result<RunRepor
             return Err(e);
         }
         engine.prefer_hash_join = false;
+        // Spilled sorts merge one batch per spill file at a time: small batches keep that
+        // merge within the pool.
+        engine.batch_size = engine.batch_size.min(FALLBACK_BATCH_SIZE);
         join_strategy = "sort-merge";
         attempt = execute(mapping, &engine, &stores, &staging, options).await;
     }

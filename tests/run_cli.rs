@@ -445,3 +445,32 @@ fn json_report_on_stdout() {
     assert_eq!(report["rows"]["rejected"], 0);
     assert!(report["rows_per_second"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn join_larger_than_the_memory_limit_finishes_with_sort_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = String::with_capacity(40 << 20);
+    let pad = "x".repeat(60);
+    for i in 0..300_000 {
+        rows.push_str(&format!("{{\"id\":{i},\"name\":\"name-{i}-{pad}\"}}\n"));
+    }
+    write(dir.path().join("src/a.json"), rows);
+    let mapping = mapping_with(
+        dir.path(),
+        "users.sql",
+        "CREATE EXTERNAL TABLE a STORED AS JSON LOCATION '${src}/a.json';\n\
+         CREATE EXTERNAL TABLE b STORED AS JSON LOCATION '${src}/a.json';\n\
+         SELECT a.id AS user_id, a.name AS name_a, b.name AS name_b FROM a JOIN b ON a.id = b.id;",
+    );
+    let src = format!("src={}", dir.path().join("src").display());
+    let output = run_ok(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .args(["--var", &src, "--memory-limit", "16MiB", "--json", "-o"])
+            .arg(dir.path().join("out")),
+    );
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["join_strategy"], "sort-merge", "{}", stderr(&output));
+    assert_eq!(report["rows"]["written"], 300_000);
+}
