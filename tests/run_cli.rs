@@ -474,3 +474,43 @@ fn join_larger_than_the_memory_limit_finishes_with_sort_merge() {
     assert_eq!(report["join_strategy"], "sort-merge", "{}", stderr(&output));
     assert_eq!(report["rows"]["written"], 300_000);
 }
+
+#[test]
+fn variables_from_pengine_toml_and_cli_override() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path().join("a/u.json"),
+        "{\"id\":\"from-a\",\"t\":\"x\"}\n",
+    );
+    write(
+        dir.path().join("b/u.json"),
+        "{\"id\":\"from-b\",\"t\":\"x\"}\n",
+    );
+    write(
+        dir.path().join("maps/pengine.toml"),
+        format!("[vars]\nsrc = \"{}\"\n", dir.path().join("a").display()),
+    );
+    let mapping = mapping_with(
+        dir.path(),
+        "maps/users.sql",
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/u.json';\nSELECT id AS user_id, t AS t FROM u;",
+    );
+    let out = dir.path().join("out");
+    run_ok(pengine().arg("run").arg(&mapping).arg("-o").arg(&out));
+    assert_eq!(
+        read_dataset(&out.join("users")).column("USER_ID"),
+        ["from-a"]
+    );
+    let b = format!("src={}", dir.path().join("b").display());
+    run_ok(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .args(["--var", &b, "-o"])
+            .arg(&out),
+    );
+    assert_eq!(
+        read_dataset(&out.join("users")).column("USER_ID"),
+        ["from-b"]
+    );
+}

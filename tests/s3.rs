@@ -200,3 +200,40 @@ fn wrong_credentials_fail_clearly_without_printing_the_secret() {
     assert!(err.contains("users.sql:1"), "{err}");
     assert!(!dir.path().join("out/users").exists());
 }
+
+#[test]
+fn aws_profile_credentials_through_the_sdk_chain() {
+    let server = S3Server::start(&["raw"]);
+    write(server.path("raw/u.json"), "{\"id\":\"a\",\"t\":\"b\"}\n");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("aws-config");
+    let credentials = dir.path().join("aws-credentials");
+    write(&config, "[profile pengine-test]\nregion = eu-west-1\n");
+    write(
+        &credentials,
+        format!(
+            "[pengine-test]\naws_access_key_id = {S3_KEY}\naws_secret_access_key = {S3_SECRET}\n"
+        ),
+    );
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION 's3://raw/u.json';\nSELECT id AS user_id, t AS t FROM u;",
+    );
+    // No keys in the environment: only the profile can provide them.
+    let mut cmd = pengine();
+    cmd.env("AWS_ENDPOINT_URL", &server.endpoint)
+        .env("AWS_PROFILE", "pengine-test")
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .arg("run")
+        .arg(&mapping)
+        .arg("-o")
+        .arg(dir.path().join("out"));
+    run_ok(&mut cmd);
+    assert_eq!(
+        read_dataset(&dir.path().join("out/users")).rows,
+        vec![vec!["a", "b"]]
+    );
+}

@@ -245,3 +245,22 @@ fn dialect_round_trips_through_an_independent_reader() {
     let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(report["line_breaks_replaced"]["NOTE"], 1);
 }
+
+#[test]
+fn csv_schema_is_inferred_from_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut text = String::from("id,code\n");
+    for i in 0..2000 {
+        text.push_str(&format!("u{i},{i}\n"));
+    }
+    text.push_str("u-last,A-17\n");
+    write(d.join("c/users.csv"), text);
+    let csv = run_users(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '${d}/c/users.csv' OPTIONS ('format.has_header' 'true')",
+        "SELECT id AS user_id, code AS code FROM t",
+    );
+    assert_eq!(csv.rows.len(), 2001);
+    assert!(csv.column("CODE").contains(&"A-17".to_string()));
+}

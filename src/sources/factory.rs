@@ -6,6 +6,7 @@
 //! chooses the format and the file filter itself: JSON goes to [`ExportJsonFormat`]; CSV and
 //! Parquet use DataFusion's formats with the table's options.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -40,8 +41,11 @@ impl TableProviderFactory for SourceTableFactory {
         let file_type = cmd.file_type.to_ascii_uppercase();
         let (format, extension): (Arc<dyn FileFormat>, &str) = match file_type.as_str() {
             "JSON" | "NDJSON" => (Arc::new(json_format(cmd)?), ""),
-            "PARQUET" => (datafusion_format(session, "parquet", cmd)?, ".parquet"),
-            "CSV" => (datafusion_format(session, "csv", cmd)?, ""),
+            "PARQUET" => (
+                datafusion_format(session, "parquet", &cmd.options)?,
+                ".parquet",
+            ),
+            "CSV" => (datafusion_format(session, "csv", &csv_options(cmd))?, ""),
             other => return plan_err!("pengine cannot read STORED AS {other}"),
         };
 
@@ -134,13 +138,23 @@ fn json_format(cmd: &CreateExternalTable) -> Result<ExportJsonFormat> {
     Ok(format)
 }
 
+/// CSV options with schema inference over every row unless the table says otherwise: a column
+/// numeric in its first 1,000 rows and text later must not fail the scan.
+fn csv_options(cmd: &CreateExternalTable) -> HashMap<String, String> {
+    let mut options = cmd.options.clone();
+    options
+        .entry("format.schema_infer_max_rec".to_string())
+        .or_insert_with(|| usize::MAX.to_string());
+    options
+}
+
 fn datafusion_format(
     session: &SessionState,
     name: &str,
-    cmd: &CreateExternalTable,
+    options: &HashMap<String, String>,
 ) -> Result<Arc<dyn FileFormat>> {
     let factory = session
         .get_file_format_factory(name)
         .ok_or_else(|| DataFusionError::Plan(format!("no {name} format registered")))?;
-    factory.create(session, &cmd.options)
+    factory.create(session, options)
 }
