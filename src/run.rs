@@ -104,8 +104,9 @@ pub async fn run(mapping: &MappingFile, options: &RunOptions) -> Result<RunRepor
     let dest = destination(mapping, options, &stores)?;
     let staging = Staging::begin(&dest, mapping.dataset).await?;
 
+    let progress = progress_bar(options.progress, mapping);
     let mut engine = options.engine.clone();
-    let mut attempt = execute(mapping, &engine, &stores, &staging, options).await;
+    let mut attempt = execute(mapping, &engine, &stores, &staging, options, &progress).await;
     let mut join_strategy = if engine.prefer_hash_join {
         "hash"
     } else {
@@ -125,8 +126,10 @@ pub async fn run(mapping: &MappingFile, options: &RunOptions) -> Result<RunRepor
         // merge within the pool.
         engine.batch_size = engine.batch_size.min(FALLBACK_BATCH_SIZE);
         join_strategy = "sort-merge";
-        attempt = execute(mapping, &engine, &stores, &staging, options).await;
+        progress.set_position(0);
+        attempt = execute(mapping, &engine, &stores, &staging, options, &progress).await;
     }
+    progress.finish_and_clear();
     let written = match attempt {
         Ok(written) => written,
         Err(e) => {
@@ -216,7 +219,9 @@ async fn execute(
     stores: &Arc<StoreRegistry>,
     staging: &Staging,
     options: &RunOptions,
+    progress: &ProgressBar,
 ) -> Result<Written> {
+    progress.set_message("planning: reading source schemas");
     let ctx = engine::session(engine_options, Arc::clone(stores))?;
     let frame = engine::plan_mapping(&ctx, mapping).await?;
     let plan = Arc::new(ColumnPlan::new(
@@ -245,7 +250,7 @@ async fn execute(
         header,
         options.max_file_size,
     );
-    let progress = progress_bar(options.progress);
+    progress.set_message("running");
     let mut changes = DialectChanges::new(plan.columns.len());
     let mut rows = 0u64;
     let outcome: Result<()> = async {
@@ -267,7 +272,6 @@ async fn execute(
         Ok(())
     }
     .await;
-    progress.finish_and_clear();
     if let Err(e) = outcome {
         encoders.abort_all();
         roller.abort().await;
@@ -325,16 +329,19 @@ fn source_rows(plan: &Arc<dyn ExecutionPlan>) -> u64 {
     }
 }
 
-fn progress_bar(enabled: bool) -> ProgressBar {
+/// A spinner on stderr (drawn only when stderr is a terminal) with the stage and rows written.
+fn progress_bar(enabled: bool, mapping: &MappingFile) -> ProgressBar {
     if !enabled {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let template = format!(
+        "{{spinner}} {{elapsed_precise}} {}: {{msg}}, {{human_pos}} rows written ({{per_sec}})",
+        mapping.dataset
+    );
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {elapsed_precise} {human_pos} rows written ({per_sec})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
