@@ -55,9 +55,10 @@ pub struct MappingArgs {
     /// Parallel partitions (default: the number of cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
-    /// Memory for joins, sorts and aggregations before they spill to disk, e.g. 2GiB.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub memory_limit: Option<u64>,
+    /// Memory for joins, sorts and aggregations before they spill to disk, e.g. 2GiB, or
+    /// `unlimited`.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_memory_limit)]
+    pub memory_limit: MemoryLimit,
     /// Folder for spill files (default: the system temporary folder).
     #[arg(long, value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
@@ -89,6 +90,23 @@ fn parse_size(text: &str) -> std::result::Result<u64, String> {
         .map_err(|e| format!("'{text}' is not a size like 512MiB or 2GB: {e}"))
 }
 
+/// `--memory-limit`: a size, or no limit.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryLimit(pub Option<u64>);
+
+fn parse_memory_limit(text: &str) -> std::result::Result<MemoryLimit, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "unlimited" | "none" => Ok(MemoryLimit(None)),
+        _ => {
+            let size = parse_size(text)?;
+            if size < 1024 * 1024 {
+                return Err(format!("'{text}' is too small: give at least 1MiB"));
+            }
+            Ok(MemoryLimit(Some(size)))
+        }
+    }
+}
+
 fn parse_part_size(text: &str) -> std::result::Result<u64, String> {
     let size = parse_size(text)?;
     if size < 1024 {
@@ -106,7 +124,7 @@ impl MappingArgs {
 
     fn engine(&self) -> EngineOptions {
         let mut engine = EngineOptions {
-            memory_limit: self.memory_limit,
+            memory_limit: self.memory_limit.0,
             spill_dir: self.spill_dir.clone(),
             ..EngineOptions::default()
         };

@@ -32,10 +32,14 @@ pub struct EngineOptions {
     pub spill_dir: Option<std::path::PathBuf>,
 }
 
+/// The memory pool when none is given: bounded by default, so a large export never grows the
+/// process without limit (operators spill to disk instead).
+pub const DEFAULT_MEMORY_LIMIT: u64 = 256 * 1024 * 1024;
+
 impl Default for EngineOptions {
     fn default() -> Self {
         Self {
-            memory_limit: None,
+            memory_limit: Some(DEFAULT_MEMORY_LIMIT),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             batch_size: 8192,
             prefer_hash_join: true,

@@ -514,3 +514,25 @@ fn variables_from_pengine_toml_and_cli_override() {
         ["from-b"]
     );
 }
+
+#[test]
+fn non_finite_floats_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = mapping_with(
+        dir.path(),
+        "interactions.sql",
+        "SELECT 'u' AS user_id, 'i' AS item_id, 1709301600 AS timestamp, CAST('NaN' AS DOUBLE) AS event_value",
+    );
+    let err = run_fails(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .arg("-o")
+            .arg(dir.path().join("out")),
+        4,
+    );
+    assert!(
+        err.contains("column EVENT_VALUE") && err.contains("NaN"),
+        "{err}"
+    );
+}

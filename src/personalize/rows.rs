@@ -24,6 +24,20 @@ pub fn check_batch(plan: &ColumnPlan, columns: &[Coerced]) -> Result<()> {
                 ),
             ));
         }
+        if let Coerced::Float(array) = values
+            && let Some(row) =
+                (0..array.len()).find(|&r| array.is_valid(r) && !array.value(r).is_finite())
+        {
+            return Err(Error::column(
+                &column.name,
+                format!(
+                    "holds {} in a row ({}); Personalize needs finite numbers. Replace it in the \
+                     mapping file, e.g. `CASE WHEN isnan(x) THEN NULL ELSE x END`",
+                    array.value(row),
+                    describe_row(plan, columns, row)
+                ),
+            ));
+        }
         if column.kind() == Some(FieldKind::Id)
             && let Coerced::Text(array) = values
         {
