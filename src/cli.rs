@@ -183,8 +183,10 @@ pub fn main() -> i32 {
         }
     };
     let result = runtime.block_on(async {
+        // The command runs on a worker so Ctrl-C is seen whatever the command is doing.
+        let command = tokio::spawn(execute(cli));
         tokio::select! {
-            result = execute(cli) => result,
+            joined = command => joined.unwrap_or_else(|e| Err(Error::Internal(format!("the command failed: {e}")))),
             _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
         }
     });

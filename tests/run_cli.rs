@@ -536,3 +536,63 @@ fn non_finite_floats_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn ctrl_c_stops_with_code_130_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    small_users(dir.path(), 20);
+    let mapping = mapping_with(
+        dir.path(),
+        "users.sql",
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/users.json';\n\
+         SELECT id AS user_id, tier AS tier FROM u;",
+    );
+    let src = format!("src={}", dir.path().join("src").display());
+    run_ok(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .args(["--var", &src, "-o"])
+            .arg(&out),
+    );
+    let before = snapshot(&out);
+    small_users(dir.path(), 3);
+    let marker = dir.path().join("reached");
+    let child = pengine()
+        .arg("run")
+        .arg(&mapping)
+        .args(["--var", &src, "-o"])
+        .arg(&out)
+        .env("PENGINE_FAILPOINT", "after-parts-written")
+        .env("PENGINE_FAILPOINT_FILE", &marker)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "failpoint never reached"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert!(stderr(&output).contains("interrupted"));
+    assert_eq!(snapshot(&out), before);
+    run_ok(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .args(["--var", &src, "-o"])
+            .arg(&out),
+    );
+    assert_eq!(read_dataset(&out.join("users")).rows.len(), 3);
+    assert!(!out.join(".pengine").exists());
+}
