@@ -199,24 +199,7 @@ fn rerun_replaces_the_previous_export_and_parts_roll() {
 
 /// Runs pengine until it reaches `failpoint`, then SIGKILLs it.
 fn kill_at(failpoint: &str, cmd: &mut std::process::Command, dir: &Path) {
-    let marker = dir.join("failpoint-reached");
-    let mut child = cmd
-        .env("PENGINE_FAILPOINT", failpoint)
-        .env("PENGINE_FAILPOINT_FILE", &marker)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !marker.exists() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("pengine exited ({status}) before the failpoint {failpoint}");
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "failpoint {failpoint} never reached"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut child = spawn_at_failpoint(cmd, failpoint, dir);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 }
@@ -317,57 +300,42 @@ fn killed_during_promotion_is_finished_by_the_next_command() {
 #[test]
 fn mapping_errors_name_file_line_and_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let unset = mapping_with(
-        dir.path(),
-        "items.sql",
-        "-- c\nSELECT 1 AS item_id\nFROM '${nowhere}';",
-    );
-    let err = run_fails(pengine().arg("run").arg(&unset), 3);
-    assert!(
-        err.contains("items.sql:3")
-            && err.contains("${nowhere} is not set")
-            && err.contains("--var nowhere="),
-        "{err}"
-    );
-
-    let two = mapping_with(
-        dir.path(),
-        "users.sql",
-        "SELECT 1 AS user_id, 'a' AS x;\nSELECT 2 AS user_id, 'b' AS x;",
-    );
-    let err = run_fails(pengine().arg("run").arg(&two), 3);
-    assert!(err.contains("users.sql:2: a second final query"), "{err}");
-
-    let bad_sql = mapping_with(dir.path(), "actions.sql", "SELEC 1");
-    let err = run_fails(pengine().arg("run").arg(&bad_sql), 3);
-    assert!(err.contains("actions.sql:1: invalid SQL"), "{err}");
-
-    let directive = mapping_with(
-        dir.path(),
-        "x.sql",
-        "-- pengine: dataset = users\n-- pengine: textul = A\nSELECT 1",
-    );
-    let err = run_fails(pengine().arg("run").arg(&directive), 3);
-    assert!(err.contains("x.sql:2: unknown directive 'textul'"), "{err}");
-
-    let copy = mapping_with(
-        dir.path(),
-        "users2.sql",
-        "-- pengine: dataset = users\nCOPY (SELECT 1) TO '/tmp/evil.csv';\nSELECT 1",
-    );
-    let err = run_fails(pengine().arg("run").arg(&copy), 3);
-    assert!(err.contains("COPY statements are not allowed"), "{err}");
-
-    let missing_table = mapping_with(
-        dir.path(),
-        "users3.sql",
-        "-- pengine: dataset = users\n\nSELECT a AS user_id FROM nothing_here",
-    );
-    let err = run_fails(pengine().arg("run").arg(&missing_table), 3);
-    assert!(
-        err.contains("users3.sql:3:") && err.contains("nothing_here"),
-        "{err}"
-    );
+    // (file, contents, what the error must say)
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "items.sql",
+            "-- c\nSELECT 1 AS item_id\nFROM '${nowhere}';",
+            &["items.sql:3", "${nowhere} is not set", "--var nowhere="],
+        ),
+        (
+            "users.sql",
+            "SELECT 1 AS user_id, 'a' AS x;\nSELECT 2 AS user_id, 'b' AS x;",
+            &["users.sql:2: a second final query"],
+        ),
+        ("actions.sql", "SELEC 1", &["actions.sql:1: invalid SQL"]),
+        (
+            "x.sql",
+            "-- pengine: dataset = users\n-- pengine: textul = A\nSELECT 1",
+            &["x.sql:2: unknown directive 'textul'"],
+        ),
+        (
+            "users2.sql",
+            "-- pengine: dataset = users\nCOPY (SELECT 1) TO '/tmp/evil.csv';\nSELECT 1",
+            &["users2.sql:2", "COPY statements are not allowed"],
+        ),
+        (
+            "users3.sql",
+            "-- pengine: dataset = users\n\nSELECT a AS user_id FROM nothing_here",
+            &["users3.sql:3:", "nothing_here"],
+        ),
+    ];
+    for (file, contents, expected) in cases {
+        let mapping = mapping_with(dir.path(), file, contents);
+        let err = run_fails(pengine().arg("run").arg(&mapping), 3);
+        for part in *expected {
+            assert!(err.contains(part), "{file}: expected '{part}' in:\n{err}");
+        }
+    }
 }
 
 #[test]
@@ -558,25 +526,15 @@ fn ctrl_c_stops_with_code_130_and_publishes_nothing() {
     );
     let before = snapshot(&out);
     small_users(dir.path(), 3);
-    let marker = dir.path().join("reached");
-    let child = pengine()
-        .arg("run")
-        .arg(&mapping)
-        .args(["--var", &src, "-o"])
-        .arg(&out)
-        .env("PENGINE_FAILPOINT", "after-parts-written")
-        .env("PENGINE_FAILPOINT_FILE", &marker)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !marker.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "failpoint never reached"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let child = spawn_at_failpoint(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .args(["--var", &src, "-o"])
+            .arg(&out),
+        "after-parts-written",
+        dir.path(),
+    );
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

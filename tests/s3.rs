@@ -137,22 +137,7 @@ fn rerun_on_s3_replaces_and_a_killed_run_changes_nothing() {
         server.path("raw/users/users.json"),
         "{\"id\":\"only\",\"tier\":\"x\"}\n",
     );
-    let marker = dir.path().join("reached");
-    let mut child = run("1MiB")
-        .env("PENGINE_FAILPOINT", "after-parts-written")
-        .env("PENGINE_FAILPOINT_FILE", &marker)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !marker.exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "exited before the failpoint"
-        );
-        assert!(std::time::Instant::now() < deadline);
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut child = spawn_at_failpoint(&mut run("1MiB"), "after-parts-written", dir.path());
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(files_under(&server.path("out/p/users")), ["part-00000.csv"]);

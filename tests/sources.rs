@@ -9,21 +9,28 @@ use std::sync::Arc;
 
 use common::*;
 
-/// Runs a users mapping (`SELECT ... FROM t`) over a table declared by `ddl`, returns the CSV.
-fn run_users(dir: &Path, ddl: &str, select: &str) -> Csv {
+/// Runs a users mapping (`SELECT ... FROM t`) over a table declared by `ddl`; returns the CSV
+/// and the run report.
+fn run_users_with_report(dir: &Path, ddl: &str, select: &str) -> (Csv, serde_json::Value) {
     let mapping = dir.join("users.sql");
     write(&mapping, format!("{ddl};\n{select};\n"));
     let out = dir.join("out");
-    run_ok(
+    let output = run_ok(
         pengine()
             .arg("run")
             .arg(&mapping)
+            .arg("--json")
             .arg("-o")
             .arg(&out)
             .arg("--var")
             .arg(format!("d={}", dir.display())),
     );
-    read_dataset(&out.join("users"))
+    let report = serde_json::from_str(&stdout(&output)).expect("a JSON report");
+    (read_dataset(&out.join("users")), report)
+}
+
+fn run_users(dir: &Path, ddl: &str, select: &str) -> Csv {
+    run_users_with_report(dir, ddl, select).0
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -220,29 +227,16 @@ fn dialect_round_trips_through_an_independent_reader() {
         json.push('\n');
     }
     write(d.join("j/x.json"), json);
-    let mapping = d.join("users.sql");
-    write(
-        &mapping,
-        "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/j/';\nSELECT id AS user_id, note AS note FROM t ORDER BY id;",
+    let (csv, report) = run_users_with_report(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/j/'",
+        "SELECT id AS user_id, note AS note FROM t ORDER BY id",
     );
-    let out = d.join("out");
-    let output = run_ok(
-        pengine()
-            .arg("run")
-            .arg(&mapping)
-            .arg("-o")
-            .arg(&out)
-            .arg("--var")
-            .arg(format!("d={}", d.display()))
-            .arg("--json"),
-    );
-    let csv = read_dataset(&out.join("users"));
     let expected: Vec<String> = values
         .iter()
         .map(|v| v.replace("\r\n", " ").replace(['\n', '\r'], " "))
         .collect();
     assert_eq!(csv.column("NOTE"), expected);
-    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(report["line_breaks_replaced"]["NOTE"], 1);
 }
 

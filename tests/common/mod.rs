@@ -242,3 +242,32 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Spawns `cmd` with a failpoint armed and returns once the process has reached it (it then
+/// waits there to be killed or interrupted).
+pub fn spawn_at_failpoint(
+    cmd: &mut Command,
+    failpoint: &str,
+    scratch: &Path,
+) -> std::process::Child {
+    let marker = scratch.join(format!("failpoint-{failpoint}"));
+    let _ = std::fs::remove_file(&marker);
+    let mut child = cmd
+        .env("PENGINE_FAILPOINT", failpoint)
+        .env("PENGINE_FAILPOINT_FILE", &marker)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !marker.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("pengine exited ({status}) before the failpoint {failpoint}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "failpoint {failpoint} never reached"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
