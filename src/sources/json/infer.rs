@@ -9,7 +9,6 @@
 use std::io::Read;
 
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
-use serde_json::Value;
 
 use super::framing::FramedReader;
 
@@ -30,29 +29,6 @@ pub enum Inferred {
 }
 
 impl Inferred {
-    /// The type of one JSON value.
-    pub fn of(value: &Value) -> Inferred {
-        match value {
-            Value::Null => Inferred::Null,
-            Value::Bool(_) => Inferred::Bool,
-            Value::Number(n) if n.is_i64() => Inferred::Int,
-            // u64 beyond i64::MAX: an id, never a float.
-            Value::Number(n) if n.is_u64() => Inferred::Text,
-            Value::Number(_) => Inferred::Float,
-            Value::String(_) => Inferred::Text,
-            Value::Array(items) => Inferred::List(Box::new(
-                items
-                    .iter()
-                    .fold(Inferred::Null, |acc, v| acc.merge(Inferred::of(v))),
-            )),
-            Value::Object(map) => Inferred::Object(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), Inferred::of(v)))
-                    .collect(),
-            ),
-        }
-    }
-
     /// Merges what two records say.
     pub fn merge(self, other: Inferred) -> Inferred {
         use Inferred::*;
@@ -130,38 +106,161 @@ pub fn to_schema(record: &Inferred) -> Result<Schema, String> {
 }
 
 /// Reads every record of one (decompressed) JSON file and merges their types. Stops after
-/// `limit` records when one is given.
+/// `limit` records when one is given. Types are merged while parsing: no value is built.
 pub fn infer_records(reader: impl Read, limit: Option<usize>) -> Result<(Inferred, usize), String> {
     let framed = FramedReader::new(std::io::BufReader::with_capacity(1 << 16, reader));
+    let mut deserializer = serde_json::Deserializer::from_reader(framed);
     let mut merged = Inferred::Null;
     let mut count = 0usize;
-    let stream = serde_json::Deserializer::from_reader(framed).into_iter::<Value>();
-    for value in stream {
+    loop {
         if limit.is_some_and(|limit| count >= limit) {
             break;
         }
-        let value = value.map_err(|e| format!("invalid JSON at record {}: {e}", count + 1))?;
-        if !value.is_object() {
+        // End of input (only whitespace left)?
+        if deserializer.end().is_ok() {
+            break;
+        }
+        let mut record = Inferred::Null;
+        TypeSeed(&mut record)
+            .deserialize(&mut deserializer)
+            .map_err(|e| format!("invalid JSON at record {}: {e}", count + 1))?;
+        if !matches!(record, Inferred::Object(_)) {
             return Err(format!(
                 "record {} is not a JSON object (found {})",
                 count + 1,
-                kind_name(&value)
+                record.describe()
             ));
         }
-        merged = merged.merge(Inferred::of(&value));
+        merged = merged.merge(record);
         count += 1;
     }
     Ok((merged, count))
 }
 
-fn kind_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+impl Inferred {
+    fn describe(&self) -> &'static str {
+        match self {
+            Inferred::Null => "null",
+            Inferred::Bool => "a boolean",
+            Inferred::Int | Inferred::Float => "a number",
+            Inferred::Text => "a string",
+            Inferred::List(_) => "an array",
+            Inferred::Object(_) => "an object",
+            Inferred::Conflict(_) => "mixed values",
+        }
+    }
+
+    fn absorb(&mut self, seen: Inferred) {
+        let current = std::mem::replace(self, Inferred::Null);
+        *self = current.merge(seen);
+    }
+}
+
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+
+/// Merges the type of the next JSON value into the slot it borrows.
+struct TypeSeed<'a>(&'a mut Inferred);
+
+impl<'de> DeserializeSeed<'de> for TypeSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TypeSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        self.0.absorb(Inferred::Bool);
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        self.0.absorb(Inferred::Int);
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        // Beyond i64: an id, kept as its exact text.
+        self.0.absorb(if i64::try_from(v).is_ok() {
+            Inferred::Int
+        } else {
+            Inferred::Text
+        });
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        self.0.absorb(Inferred::Float);
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        self.0.absorb(Inferred::Text);
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut item = match self.0 {
+            Inferred::List(item) => std::mem::replace(item.as_mut(), Inferred::Null),
+            _ => Inferred::Null,
+        };
+        while seq.next_element_seed(TypeSeed(&mut item))?.is_some() {}
+        self.0.absorb(Inferred::List(Box::new(item)));
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut fields = match self.0 {
+            Inferred::Object(fields) => std::mem::take(fields),
+            _ => Vec::new(),
+        };
+        while let Some(index) = map.next_key_seed(FieldIndex(&mut fields))? {
+            map.next_value_seed(TypeSeed(&mut fields[index].1))?;
+        }
+        self.0.absorb(Inferred::Object(fields));
+        Ok(())
+    }
+}
+
+/// Finds (or adds) a key among the fields seen so far, without allocating for known keys.
+struct FieldIndex<'a>(&'a mut Vec<(String, Inferred)>);
+
+impl<'de> DeserializeSeed<'de> for FieldIndex<'_> {
+    type Value = usize;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldIndex<'_> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<usize, E> {
+        if let Some(index) = self.0.iter().position(|(name, _)| name == key) {
+            return Ok(index);
+        }
+        self.0.push((key.to_string(), Inferred::Null));
+        Ok(self.0.len() - 1)
     }
 }
 
