@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::batch::InvalidPolicy;
 use crate::engine::EngineOptions;
 use crate::error::{Error, Result, exit_code};
 use crate::mapping::{MappingFile, Vars, vars};
@@ -75,6 +76,10 @@ pub struct RunArgs {
     /// Largest CSV part, e.g. 256MiB or 1GB (at least 1KiB).
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_part_size)]
     pub max_file_size: u64,
+    /// What to do with rows that break a Personalize rule: stop the run, or write them to
+    /// <dataset>.rejects.csv (with the reason) and publish the rest.
+    #[arg(long, value_enum, default_value_t = InvalidPolicy::Fail)]
+    pub on_invalid: InvalidPolicy,
     /// Print the run report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -249,6 +254,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
                 max_file_size: args.max_file_size,
                 engine: args.mapping.engine(),
                 progress: !args.no_progress && !cli.quiet,
+                on_invalid: args.on_invalid,
             };
             let mut reports = Vec::new();
             for mapping in &mappings {

@@ -4,6 +4,7 @@
 //! session ([`engine`]); the final query's batches are coerced and checked ([`personalize`]) and
 //! streamed into CSV parts that are published atomically ([`sink`]); [`run`] ties it together.
 
+pub mod batch;
 pub mod cli;
 pub mod engine;
 pub mod error;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::batch::InvalidPolicy;
 use crate::personalize::{DatasetType, OutputColumn};
 use crate::sink::PartInfo;
 
@@ -12,8 +13,10 @@ use crate::sink::PartInfo;
 pub struct RowCounts {
     /// Rows the scans of all sources produced (joins and filters come after).
     pub read_from_sources: u64,
-    /// Rows of the final query, all written (a bad row stops the run).
+    /// Rows of the final query: written + rejected.
+    pub query_output: u64,
     pub written: u64,
+    /// Rows that broke a rule and were written to the rejects file (`--on-invalid skip`).
     pub rejected: u64,
 }
 
@@ -30,6 +33,11 @@ pub struct RunReport {
     pub report_file: String,
     pub wall_seconds: f64,
     pub rows: RowCounts,
+    /// Rejected rows per rule.
+    pub rejected_by_rule: BTreeMap<String, u64>,
+    /// Where the rejected rows are, when there are any.
+    pub rejects_file: Option<String>,
+    pub on_invalid: InvalidPolicy,
     pub rows_per_second: f64,
     pub bytes_written: u64,
     pub files: Vec<PartInfo>,
@@ -60,6 +68,18 @@ impl RunReport {
         out.push_str(&format!("  data location: {}\n", self.data_location));
         out.push_str(&format!("  schema:        {}\n", self.schema_file));
         out.push_str(&format!("  report:        {}\n", self.report_file));
+        if let Some(rejects) = &self.rejects_file {
+            let by_rule: Vec<String> = self
+                .rejected_by_rule
+                .iter()
+                .map(|(rule, n)| format!("{rule}: {n}"))
+                .collect();
+            out.push_str(&format!(
+                "  rejected:      {} row(s) ({}) → {rejects}\n",
+                self.rows.rejected,
+                by_rule.join(", ")
+            ));
+        }
         let columns: Vec<String> = self
             .columns
             .iter()

@@ -16,13 +16,15 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use crate::batch::{self, InvalidPolicy, Tally};
 use crate::engine::{self, EngineOptions};
 use crate::error::{Error, Result};
 use crate::mapping::MappingFile;
-use crate::personalize::{ColumnPlan, avro, coerce, rows};
+use crate::personalize::{ColumnPlan, avro};
 use crate::report::{RowCounts, RunReport};
-use crate::sink::csv_dialect::{self, DialectChanges, EncodedRows};
+use crate::sink::csv_dialect::{self, EncodedRows};
 use crate::sink::publish::Destination;
+use crate::sink::publish::STAGED_REJECTS;
 use crate::sink::{PartInfo, PartRoller, Staging};
 use crate::store::{self, StoreRegistry};
 
@@ -41,6 +43,8 @@ pub struct RunOptions {
     pub engine: EngineOptions,
     /// Draw a progress bar (only ever drawn when stderr is a terminal).
     pub progress: bool,
+    /// What to do with rows that break a Personalize rule.
+    pub on_invalid: InvalidPolicy,
 }
 
 impl Default for RunOptions {
@@ -50,6 +54,7 @@ impl Default for RunOptions {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             engine: EngineOptions::default(),
             progress: true,
+            on_invalid: InvalidPolicy::Fail,
         }
     }
 }
@@ -58,9 +63,16 @@ impl Default for RunOptions {
 struct Written {
     plan: Arc<ColumnPlan>,
     parts: Vec<PartInfo>,
-    rows: u64,
+    /// Whether a rejects file was staged.
+    rejects_file: bool,
+    tally: Tally,
     source_rows: u64,
-    changes: DialectChanges,
+}
+
+/// What a partition task sends to the writer.
+enum Chunk {
+    Rows(EncodedRows),
+    Rejects(EncodedRows),
 }
 
 /// The output location for a mapping file and options.
@@ -153,11 +165,22 @@ pub async fn run(mapping: &MappingFile, options: &RunOptions) -> Result<RunRepor
         wall_seconds: wall,
         rows: RowCounts {
             read_from_sources: written.source_rows,
-            written: written.rows,
-            rejected: 0,
+            query_output: written.tally.written + written.tally.rejected,
+            written: written.tally.written,
+            rejected: written.tally.rejected,
         },
+        rejected_by_rule: written
+            .tally
+            .rejected_by_rule
+            .iter()
+            .map(|(rule, n)| (rule.key().to_string(), *n))
+            .collect(),
+        rejects_file: written
+            .rejects_file
+            .then(|| dest.show(&dest.rejects_path(mapping.dataset))),
+        on_invalid: options.on_invalid,
         rows_per_second: if wall > 0.0 {
-            written.rows as f64 / wall
+            written.tally.written as f64 / wall
         } else {
             0.0
         },
@@ -167,7 +190,7 @@ pub async fn run(mapping: &MappingFile, options: &RunOptions) -> Result<RunRepor
             .plan
             .columns
             .iter()
-            .zip(&written.changes.line_breaks_replaced)
+            .zip(&written.tally.changes.line_breaks_replaced)
             .map(|(c, n)| (c.name.clone(), *n))
             .collect(),
         columns: written.plan.columns.clone(),
@@ -178,22 +201,27 @@ pub async fn run(mapping: &MappingFile, options: &RunOptions) -> Result<RunRepor
     let report_text = serde_json::to_string_pretty(&report)
         .map_err(|e| Error::Internal(format!("report serialisation: {e}")))?;
     staging
-        .commit(&written.parts, &schema_text, &report_text)
+        .commit(
+            &written.parts,
+            written.rejects_file,
+            &schema_text,
+            &report_text,
+        )
         .await?;
     Ok(report)
 }
 
 fn warnings(written: &Written) -> Vec<String> {
     let mut out = Vec::new();
-    if written.rows == 0 {
+    if written.tally.written == 0 {
         out.push("the final query returned no rows: the dataset is empty".to_string());
     }
     if written.plan.dataset == crate::personalize::DatasetType::Interactions
-        && written.rows < crate::personalize::limits::MIN_INTERACTIONS
+        && written.tally.written < crate::personalize::limits::MIN_INTERACTIONS
     {
         out.push(format!(
             "{} interactions; Personalize needs at least {} to train",
-            written.rows,
+            written.tally.written,
             crate::personalize::limits::MIN_INTERACTIONS
         ));
     }
@@ -235,11 +263,16 @@ async fn execute(
     let task_ctx = ctx.task_ctx();
     let partitions = physical.output_partitioning().partition_count();
 
-    let (sender, mut receiver) = mpsc::channel::<EncodedRows>(partitions.max(1) * 2);
+    let (sender, mut receiver) = mpsc::channel::<Chunk>(partitions.max(1) * 2);
     let mut encoders = JoinSet::new();
     for partition in 0..partitions {
         let stream = physical.execute(partition, Arc::clone(&task_ctx))?;
-        encoders.spawn(encode_partition(stream, Arc::clone(&plan), sender.clone()));
+        encoders.spawn(encode_partition(
+            stream,
+            Arc::clone(&plan),
+            options.on_invalid,
+            sender.clone(),
+        ));
     }
     drop(sender);
 
@@ -250,21 +283,32 @@ async fn execute(
         header,
         options.max_file_size,
     );
+    let mut rejects = PartRoller::single_file(
+        Arc::clone(&staging.dest.store),
+        staging.dir(),
+        STAGED_REJECTS,
+        batch::rejects_header(&plan),
+    );
+    let mut rejects_written = false;
     progress.set_message("running");
-    let mut changes = DialectChanges::new(plan.columns.len());
-    let mut rows = 0u64;
+    let mut tally = Tally::new(plan.columns.len());
     let outcome: Result<()> = async {
         loop {
             tokio::select! {
-                Some(encoded) = receiver.recv() => {
-                    roller.write(&encoded).await?;
-                    progress.inc(encoded.row_ends.len() as u64);
-                }
+                Some(chunk) = receiver.recv() => match chunk {
+                    Chunk::Rows(encoded) => {
+                        roller.write(&encoded).await?;
+                        progress.inc(encoded.row_ends.len() as u64);
+                    }
+                    Chunk::Rejects(encoded) => {
+                        rejects.write(&encoded).await?;
+                        rejects_written = true;
+                    }
+                },
                 Some(joined) = encoders.join_next() => {
-                    let (partition_rows, partition_changes) = joined
+                    let partition = joined
                         .map_err(|e| Error::Internal(format!("encoder task failed: {e}")))??;
-                    rows += partition_rows;
-                    changes.add(&partition_changes);
+                    tally.add(&partition);
                 }
                 else => break,
             }
@@ -275,18 +319,20 @@ async fn execute(
     if let Err(e) = outcome {
         encoders.abort_all();
         roller.abort().await;
+        rejects.abort().await;
         return Err(e);
     }
     let parts = roller.finish().await?;
+    rejects.finish().await?;
     if !parts.is_empty() {
         crate::failpoint::hit("after-parts-written");
     }
     Ok(Written {
         plan,
         parts,
-        rows,
+        rejects_file: rejects_written,
+        tally,
         source_rows: source_rows(&physical),
-        changes,
     })
 }
 
@@ -294,29 +340,26 @@ async fn execute(
 async fn encode_partition(
     mut stream: SendableRecordBatchStream,
     plan: Arc<ColumnPlan>,
-    sender: mpsc::Sender<EncodedRows>,
-) -> Result<(u64, DialectChanges)> {
-    let mut changes = DialectChanges::new(plan.columns.len());
-    let mut rows = 0u64;
+    policy: InvalidPolicy,
+    sender: mpsc::Sender<Chunk>,
+) -> Result<Tally> {
+    let mut tally = Tally::new(plan.columns.len());
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         if batch.num_rows() == 0 {
             continue;
         }
-        let converted = coerce::coerce_batch(&plan, &batch)?;
-        rows::check_batch(&plan, &converted)?;
-        let mut encoded = EncodedRows {
-            bytes: Vec::with_capacity(batch.get_array_memory_size().min(64 << 20)),
-            row_ends: Vec::with_capacity(batch.num_rows()),
-        };
-        csv_dialect::encode(&converted, &mut encoded, &mut changes);
-        rows += batch.num_rows() as u64;
-        if sender.send(encoded).await.is_err() {
-            // The writer stopped (it failed); its error is the one reported.
-            break;
+        let encoded = batch::process(&plan, &batch, policy, &mut tally)?;
+        let mut chunks = vec![Chunk::Rows(encoded.rows)];
+        chunks.extend(encoded.rejects.map(Chunk::Rejects));
+        for chunk in chunks {
+            if sender.send(chunk).await.is_err() {
+                // The writer stopped (it failed); its error is the one reported.
+                return Ok(tally);
+            }
         }
     }
-    Ok((rows, changes))
+    Ok(tally)
 }
 
 /// Rows produced by the plan's leaves (the source scans), from the execution metrics.

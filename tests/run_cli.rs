@@ -349,7 +349,9 @@ fn data_errors_stop_before_publishing() {
     );
     let err = run_fails(pengine().arg("run").arg(&ms).arg("-o").arg(&out), 4);
     assert!(
-        err.contains("column TIMESTAMP") && err.contains("milliseconds") && err.contains("/ 1000"),
+        err.contains("[timestamp_milliseconds] TIMESTAMP value 1709301600123")
+            && err.contains("milliseconds")
+            && err.contains("/ 1000"),
         "{err}"
     );
     assert!(
@@ -383,7 +385,7 @@ fn data_errors_stop_before_publishing() {
     );
     let err = run_fails(pengine().arg("run").arg(&null_id).arg("-o").arg(&out), 4);
     assert!(
-        err.contains("column USER_ID") && err.contains("IS NOT NULL"),
+        err.contains("[required] USER_ID is empty") && err.contains("IS NOT NULL"),
         "{err}"
     );
 }
@@ -500,7 +502,7 @@ fn non_finite_floats_are_refused() {
         4,
     );
     assert!(
-        err.contains("column EVENT_VALUE") && err.contains("NaN"),
+        err.contains("[not_a_number] EVENT_VALUE value") && err.contains("NaN"),
         "{err}"
     );
 }
@@ -553,4 +555,103 @@ fn ctrl_c_stops_with_code_130_and_publishes_nothing() {
     );
     assert_eq!(read_dataset(&out.join("users")).rows.len(), 3);
     assert!(!out.join(".pengine").exists());
+}
+
+#[test]
+fn invalid_rows_are_skipped_into_the_rejects_file_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let events = [
+        r#"{"u":"u1","i":"a","ts":"2024-03-01T10:00:00Z"}"#,
+        r#"{"u":null,"i":"b","ts":"2024-03-01T10:00:00Z"}"#,
+        r#"{"u":"u3","i":"c","ts":"1709301600123"}"#,
+        r#"{"u":"u4","i":"d","ts":"yesterday"}"#,
+        r#"{"u":"u5","i":"e","ts":"1709301600"}"#,
+        r#"{"u":"","i":"f","ts":"1709301600"}"#,
+    ];
+    write(dir.path().join("src/e.json"), events.join("\n"));
+    let mapping = mapping_with(
+        dir.path(),
+        "interactions.sql",
+        "CREATE EXTERNAL TABLE e STORED AS JSON LOCATION '${src}/e.json';\n\
+         SELECT u AS user_id, i AS item_id, ts AS timestamp FROM e;",
+    );
+    let src = format!("src={}", dir.path().join("src").display());
+
+    // Default policy: stop, show the first offending rows, publish nothing.
+    let err = run_fails(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .args(["--var", &src, "-o"])
+            .arg(&out),
+        4,
+    );
+    assert!(
+        err.contains("4 row(s)") && err.contains("[required] USER_ID is empty"),
+        "{err}"
+    );
+    assert!(
+        err.contains("row: USER_ID=u4, ITEM_ID=d, TIMESTAMP=yesterday"),
+        "{err}"
+    );
+    assert!(!out.join("interactions").exists());
+
+    let output = run_ok(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .args(["--var", &src, "--on-invalid", "skip", "--json", "-o"])
+            .arg(&out),
+    );
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["rows"]["query_output"], 6);
+    assert_eq!(report["rows"]["written"], 2);
+    assert_eq!(report["rows"]["rejected"], 4);
+    assert_eq!(report["rejected_by_rule"]["required"], 2);
+    assert_eq!(report["rejected_by_rule"]["timestamp_milliseconds"], 1);
+    assert_eq!(report["rejected_by_rule"]["not_a_timestamp"], 1);
+    assert_eq!(
+        read_dataset(&out.join("interactions")).column("USER_ID"),
+        ["u1", "u5"]
+    );
+    // Beside the data folder, never inside it.
+    let rejects = read_csv_bytes(&std::fs::read(out.join("interactions.rejects.csv")).unwrap());
+    assert_eq!(
+        rejects.header,
+        [
+            "USER_ID",
+            "ITEM_ID",
+            "TIMESTAMP",
+            "PENGINE_REJECT_RULE",
+            "PENGINE_REJECT_REASON"
+        ]
+    );
+    let mut reasons = rejects.column("PENGINE_REJECT_RULE");
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "not_a_timestamp",
+            "required",
+            "required",
+            "timestamp_milliseconds"
+        ]
+    );
+    assert!(
+        rejects
+            .column("TIMESTAMP")
+            .contains(&"yesterday".to_string())
+    );
+
+    // A clean re-run leaves no stale rejects file.
+    write(dir.path().join("src/e.json"), events[0]);
+    run_ok(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .args(["--var", &src, "--on-invalid", "skip", "-o"])
+            .arg(&out),
+    );
+    assert!(!out.join("interactions.rejects.csv").exists());
 }

@@ -8,14 +8,16 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, GenericListArray, Int64Array,
     LargeStringArray, StringArray, StringBuilder, StringViewArray,
 };
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
-use datafusion::arrow::compute::{CastOptions, cast, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Int64Type};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::array_value_to_string;
 
 use super::columns::{ColumnPlan, Conversion, OutputColumn, units_per_second};
 use super::dataset::FieldKind;
 use super::limits;
+use super::rules::{Rejection, RowRejections, Rule};
 use crate::error::{Error, Result};
 
 /// One converted column, ready for the CSV writer.
@@ -70,6 +72,19 @@ impl Coerced {
         self.len() == 0
     }
 
+    /// The rows where `keep` is true.
+    pub fn filter(&self, keep: &BooleanArray) -> Result<Coerced> {
+        use datafusion::arrow::compute::filter;
+        Ok(match self {
+            Coerced::Text(a) => Coerced::Text(filter(a.as_ref(), keep)?),
+            Coerced::Long(a) => Coerced::Long(filter(a, keep)?.as_primitive::<Int64Type>().clone()),
+            Coerced::Float(a) => {
+                Coerced::Float(filter(a, keep)?.as_primitive::<Float64Type>().clone())
+            }
+            Coerced::Null(_) => Coerced::Null(keep.true_count()),
+        })
+    }
+
     /// Whether row `i` is null (empty text counts as null: it is written as an empty field).
     pub fn is_null(&self, i: usize) -> bool {
         match self {
@@ -83,22 +98,24 @@ impl Coerced {
     }
 }
 
-/// Converts `batch` following `plan`.
-pub fn coerce_batch(plan: &ColumnPlan, batch: &RecordBatch) -> Result<Vec<Coerced>> {
+/// Converts `batch` following `plan`; rows whose values cannot be converted are recorded in
+/// `rejections` (their converted value is null).
+pub fn coerce_batch(
+    plan: &ColumnPlan,
+    batch: &RecordBatch,
+    rejections: &mut RowRejections,
+) -> Result<Vec<Coerced>> {
     plan.columns
         .iter()
-        .map(|column| coerce_column(column, batch.column(column.index)))
+        .map(|column| coerce_column(column, batch.column(column.index), rejections))
         .collect()
 }
 
-fn strict() -> CastOptions<'static> {
-    CastOptions {
-        safe: false,
-        ..CastOptions::default()
-    }
-}
-
-fn coerce_column(column: &OutputColumn, array: &ArrayRef) -> Result<Coerced> {
+fn coerce_column(
+    column: &OutputColumn,
+    array: &ArrayRef,
+    rejections: &mut RowRejections,
+) -> Result<Coerced> {
     let name = column.name.as_str();
     let to_error = |e: datafusion::arrow::error::ArrowError| Error::column(name, e.to_string());
     Ok(match column.conversion {
@@ -114,11 +131,25 @@ fn coerce_column(column: &OutputColumn, array: &ArrayRef) -> Result<Coerced> {
         Conversion::BoolText => Coerced::Text(Arc::new(bool_text(array.as_boolean()))),
         Conversion::ListText => Coerced::Text(Arc::new(list_text(name, array)?)),
         Conversion::Integer => {
-            let values = cast_with_options(array, &DataType::Int64, &strict())
-                .map_err(|e| Error::column(name, format!("does not fit a 64-bit integer: {e}")))?;
+            // A safe cast leaves null where a value does not fit (an unsigned beyond i64).
+            let values = cast(array, &DataType::Int64).map_err(to_error)?;
             let values = values.as_primitive::<Int64Type>().clone();
+            if values.null_count() != array.null_count() {
+                for row in (0..array.len()).filter(|&r| array.is_valid(r) && values.is_null(r)) {
+                    let text = array_value_to_string(array, row).unwrap_or_default();
+                    rejections.reject(row, Rejection::new(Rule::NotAnInteger, name, Some(&text)));
+                }
+            }
             if column.kind() == Some(FieldKind::EpochSeconds) {
-                check_seconds(name, &values)?;
+                for (row, value) in values.iter().enumerate() {
+                    if let Some(v) = value.filter(|v| plausible_seconds(*v).is_err()) {
+                        let text = v.to_string();
+                        rejections.reject(
+                            row,
+                            Rejection::new(Rule::TimestampMilliseconds, name, Some(&text)),
+                        );
+                    }
+                }
             }
             Coerced::Long(values)
         }
@@ -150,22 +181,29 @@ fn coerce_column(column: &OutputColumn, array: &ArrayRef) -> Result<Coerced> {
         Conversion::ParseTimestamp => Coerced::Long(parse_text::<Int64Type, _>(
             name,
             array,
+            rejections,
             parse_epoch_seconds,
         )?),
         Conversion::Float => {
             let values = cast(array, &DataType::Float64).map_err(to_error)?;
             Coerced::Float(values.as_primitive().clone())
         }
-        Conversion::ParseFloat => Coerced::Float(parse_text::<Float64Type, _>(name, array, |s| {
-            s.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .ok_or_else(|| "is not a finite number".to_string())
-        })?),
-        Conversion::ParseInteger => Coerced::Long(parse_text::<Int64Type, _>(name, array, |s| {
-            s.parse::<i64>()
-                .map_err(|_| "is not an integer".to_string())
-        })?),
+        Conversion::ParseFloat => Coerced::Float(parse_text::<Float64Type, _>(
+            name,
+            array,
+            rejections,
+            |s| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or(Rule::NotANumber)
+            },
+        )?),
+        Conversion::ParseInteger => {
+            Coerced::Long(parse_text::<Int64Type, _>(name, array, rejections, |s| {
+                s.parse::<i64>().map_err(|_| Rule::NotAnInteger)
+            })?)
+        }
         Conversion::Null => Coerced::Null(array.len()),
     })
 }
@@ -175,11 +213,12 @@ fn text_view<'a>(name: &str, array: &'a ArrayRef) -> Result<TextColumn<'a>> {
         .ok_or_else(|| Error::Internal(format!("{name}: expected text, got {}", array.data_type())))
 }
 
-/// Parses every non-empty text value with `parse`; the first failure is an error quoting it.
+/// Parses every non-empty text value with `parse`; a failure rejects the row (value left null).
 fn parse_text<T, A>(
     name: &str,
     array: &ArrayRef,
-    parse: impl Fn(&str) -> Result<T::Native, String>,
+    rejections: &mut RowRejections,
+    parse: impl Fn(&str) -> Result<T::Native, Rule>,
 ) -> Result<A>
 where
     T: datafusion::arrow::datatypes::ArrowPrimitiveType,
@@ -194,13 +233,16 @@ where
     };
     let text = text_view(name, array)?;
     let mut out = Vec::with_capacity(array.len());
-    for i in 0..array.len() {
-        let value = match text.get(i).map(str::trim) {
+    for row in 0..array.len() {
+        let value = match text.get(row).map(str::trim) {
             None | Some("") => None,
-            Some(s) => Some(
-                parse(s)
-                    .map_err(|why| Error::column(name, format!("value '{}' {why}", excerpt(s))))?,
-            ),
+            Some(s) => match parse(s) {
+                Ok(v) => Some(v),
+                Err(rule) => {
+                    rejections.reject(row, Rejection::new(rule, name, Some(s)));
+                    None
+                }
+            },
         };
         out.push(value);
     }
@@ -209,50 +251,20 @@ where
 
 /// Epoch seconds from text: an integer, or an ISO-8601 / RFC 3339 timestamp (UTC unless an
 /// offset is given).
-fn parse_epoch_seconds(s: &str) -> Result<i64, String> {
+fn parse_epoch_seconds(s: &str) -> Result<i64, Rule> {
     if let Ok(seconds) = s.parse::<i64>() {
         return plausible_seconds(seconds).map(|_| seconds);
     }
     string_to_timestamp_nanos(s)
         .map(|nanos| nanos.div_euclid(1_000_000_000))
-        .map_err(|_| {
-            "is neither epoch seconds nor an ISO-8601 timestamp; convert it in SQL \
-             (e.g. to_timestamp(col, '%d/%m/%Y %H:%M'))"
-                .to_string()
-        })
+        .map_err(|_| Rule::NotATimestamp)
 }
 
-fn plausible_seconds(value: i64) -> Result<(), String> {
+fn plausible_seconds(value: i64) -> Result<(), Rule> {
     if value > limits::MAX_PLAUSIBLE_EPOCH_SECONDS {
-        Err(format!(
-            "looks like epoch milliseconds (above {}); Personalize wants seconds: divide by \
-             1000 in the mapping file (e.g. `ts / 1000 AS timestamp`)",
-            limits::MAX_PLAUSIBLE_EPOCH_SECONDS
-        ))
+        Err(Rule::TimestampMilliseconds)
     } else {
         Ok(())
-    }
-}
-
-fn check_seconds(name: &str, values: &Int64Array) -> Result<()> {
-    if let Some(v) = values
-        .iter()
-        .flatten()
-        .find(|v| plausible_seconds(*v).is_err())
-    {
-        let why = plausible_seconds(v).unwrap_err();
-        return Err(Error::column(name, format!("value {v} {why}")));
-    }
-    Ok(())
-}
-
-/// Cuts a value for an error message.
-pub fn excerpt(s: &str) -> String {
-    const MAX: usize = 60;
-    if s.chars().count() <= MAX {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(MAX).collect::<String>())
     }
 }
 
@@ -315,7 +327,12 @@ mod tests {
         )
         .unwrap();
         let plan = ColumnPlan::new(&schema, dataset, &Directives::default())?;
-        coerce_batch(&plan, &batch)
+        let mut rejections = RowRejections::new(batch.num_rows());
+        let out = coerce_batch(&plan, &batch, &mut rejections)?;
+        match rejections.iter().next() {
+            Some((_, rejection)) => Err(Error::Data(rejection.message())),
+            None => Ok(out),
+        }
     }
 
     fn texts(c: &Coerced) -> Vec<Option<String>> {
@@ -382,7 +399,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("column TIMESTAMP") && e.contains("milliseconds"),
+            e.contains("TIMESTAMP value 1709301600123") && e.contains("milliseconds"),
             "{e}"
         );
     }

@@ -7,6 +7,7 @@ pub mod columns;
 pub mod dataset;
 pub mod limits;
 pub mod rows;
+pub mod rules;
 
 pub use columns::{ColumnPlan, OutputColumn};
 pub use dataset::{DatasetType, FieldKind, ReservedField};

@@ -31,7 +31,8 @@ struct OpenPart {
     writer: BufWriter,
 }
 
-/// Rolls parts `part-00000.csv`, `part-00001.csv`, ... under one folder.
+/// Rolls parts `part-00000.csv`, `part-00001.csv`, ... under one folder (or writes one named
+/// file, for the rejects).
 pub struct PartRoller {
     store: Arc<dyn ObjectStore>,
     dir: Path,
@@ -39,6 +40,8 @@ pub struct PartRoller {
     max_bytes: u64,
     open: Option<OpenPart>,
     done: Vec<PartInfo>,
+    /// Set for a single file of this name, never rolled.
+    single: Option<String>,
 }
 
 /// The file name of part number `index`.
@@ -55,7 +58,20 @@ impl PartRoller {
             max_bytes,
             open: None,
             done: Vec::new(),
+            single: None,
         }
+    }
+
+    /// One file `dir/name`, however large.
+    pub fn single_file(
+        store: Arc<dyn ObjectStore>,
+        dir: Path,
+        name: &str,
+        header: Vec<u8>,
+    ) -> Self {
+        let mut roller = Self::new(store, dir, header, u64::MAX);
+        roller.single = Some(name.to_string());
+        roller
     }
 
     /// Appends `rows`, rolling to a new part whenever the next row would not fit.
@@ -92,7 +108,10 @@ impl PartRoller {
     }
 
     async fn open_part(&mut self) -> Result<()> {
-        let name = part_name(self.done.len());
+        let name = self
+            .single
+            .clone()
+            .unwrap_or_else(|| part_name(self.done.len()));
         let path = self.dir.clone().join(name.as_str());
         let mut writer = BufWriter::with_capacity(Arc::clone(&self.store), path, UPLOAD_BUFFER);
         writer

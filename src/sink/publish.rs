@@ -30,6 +30,8 @@ const COMMIT_FILE: &str = "COMMIT.json";
 const STAGED_DATA: &str = "data";
 const STAGED_SCHEMA: &str = "schema.json";
 const STAGED_REPORT: &str = "report.json";
+/// The staged rejects file's name.
+pub const STAGED_REJECTS: &str = "rejects.csv";
 
 /// An output location: a store and the prefix the datasets go under.
 #[derive(Clone)]
@@ -63,6 +65,11 @@ impl Destination {
         self.under(&format!("{}.report.json", dataset.key()))
     }
 
+    /// `<output>/<dataset>.rejects.csv`: rows skipped by `--on-invalid skip`, with the reason.
+    pub fn rejects_path(&self, dataset: DatasetType) -> Path {
+        self.under(&format!("{}.rejects.csv", dataset.key()))
+    }
+
     fn state_dir(&self, dataset: DatasetType) -> Path {
         self.under(&format!("{STATE_DIR}/{}", dataset.key()))
     }
@@ -87,6 +94,9 @@ impl Destination {
 struct CommitRecord {
     run_id: String,
     parts: Vec<PartInfo>,
+    /// Whether the run staged a rejects file (else an older one is removed).
+    #[serde(default)]
+    rejects: bool,
 }
 
 /// One run's staging area.
@@ -120,13 +130,25 @@ impl Staging {
         self.dir.clone().join(STAGED_DATA)
     }
 
+    /// The folder holding the staged rejects file ([`STAGED_REJECTS`]).
+    pub fn dir(&self) -> Path {
+        self.dir.clone()
+    }
+
     /// Deletes the parts staged so far (before a retry).
     pub async fn clear_data(&self) -> Result<()> {
         delete_prefix(&self.dest, &self.data_dir()).await
     }
 
     /// Stages the schema and report, writes the commit record, and promotes the run.
-    pub async fn commit(self, parts: &[PartInfo], schema: &str, report: &str) -> Result<()> {
+    /// `rejects` says whether a rejects file was staged.
+    pub async fn commit(
+        self,
+        parts: &[PartInfo],
+        rejects: bool,
+        schema: &str,
+        report: &str,
+    ) -> Result<()> {
         let store = &self.dest.store;
         put(
             store,
@@ -145,18 +167,19 @@ impl Staging {
         let record = CommitRecord {
             run_id: self.run_id.clone(),
             parts: parts.to_vec(),
+            rejects,
         };
-        let record = serde_json::to_vec_pretty(&record)
+        let text = serde_json::to_vec_pretty(&record)
             .map_err(|e| Error::Internal(format!("commit record: {e}")))?;
         put(
             store,
             &self.dest.commit_path(self.dataset),
-            &record,
+            &text,
             &self.dest,
         )
         .await?;
         crate::failpoint::hit("after-commit-record");
-        promote(&self.dest, self.dataset, &self.run_id, parts).await
+        promote(&self.dest, self.dataset, &record).await
     }
 
     /// Removes this run's staged files (the previous export was never touched).
@@ -191,7 +214,7 @@ pub async fn recover(dest: &Destination, dataset: DatasetType) -> Result<Option<
                  its commit point",
                 record.run_id
             );
-            promote(dest, dataset, &record.run_id, &record.parts).await?;
+            promote(dest, dataset, &record).await?;
             Some(record.run_id)
         }
         Err(object_store::Error::NotFound { .. }) => None,
@@ -206,12 +229,8 @@ pub async fn recover(dest: &Destination, dataset: DatasetType) -> Result<Option<
     Ok(finished)
 }
 
-async fn promote(
-    dest: &Destination,
-    dataset: DatasetType,
-    run_id: &str,
-    parts: &[PartInfo],
-) -> Result<()> {
+async fn promote(dest: &Destination, dataset: DatasetType, record: &CommitRecord) -> Result<()> {
+    let (run_id, parts) = (record.run_id.as_str(), record.parts.as_slice());
     let store = &dest.store;
     let run_dir = dest.state_dir(dataset).clone().join(run_id);
     let data_dir = dest.data_dir(dataset);
@@ -253,6 +272,21 @@ async fn promote(
         &dest.report_path(dataset),
     )
     .await?;
+    // The rejects file describes this export only: a run without rejects removes an older one.
+    let rejects = dest.rejects_path(dataset);
+    if record.rejects {
+        move_if_present(dest, &run_dir.clone().join(STAGED_REJECTS), &rejects).await?;
+    } else {
+        match store.delete(&rejects).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => {
+                return Err(Error::storage(
+                    format!("deleting {}", dest.show(&rejects)),
+                    e,
+                ));
+            }
+        }
+    }
     let commit_path = dest.commit_path(dataset);
     store
         .delete(&commit_path)

@@ -1,0 +1,180 @@
+//! One batch of the final query → encoded CSV rows (and encoded rejects): convert, check every
+//! row, apply the invalid-row policy, encode in Personalize's dialect. Runs in each partition's
+//! task, in parallel.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, BooleanArray, StringArray};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::array_value_to_string;
+
+use crate::error::{Error, Result};
+use crate::personalize::coerce::{self, Coerced};
+use crate::personalize::rules::{RowRejections, Rule, excerpt};
+use crate::personalize::{ColumnPlan, rows};
+use crate::sink::csv_dialect::{self, DialectChanges, EncodedRows};
+
+/// What to do with a row that breaks a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidPolicy {
+    /// Stop the run (nothing is published) and show the first offending rows.
+    #[default]
+    Fail,
+    /// Write the row to `<dataset>.rejects.csv` with its reason, and go on.
+    Skip,
+}
+
+/// Rows shown when a run stops on invalid rows.
+const FAIL_EXAMPLES: usize = 5;
+
+/// The extra columns of the rejects file.
+pub const REJECT_COLUMNS: [&str; 2] = ["PENGINE_REJECT_RULE", "PENGINE_REJECT_REASON"];
+
+/// Counts of one partition (or of the whole run, once added up).
+#[derive(Debug, Clone)]
+pub struct Tally {
+    pub written: u64,
+    pub rejected: u64,
+    pub rejected_by_rule: BTreeMap<Rule, u64>,
+    pub changes: DialectChanges,
+}
+
+impl Tally {
+    pub fn new(columns: usize) -> Self {
+        Self {
+            written: 0,
+            rejected: 0,
+            rejected_by_rule: BTreeMap::new(),
+            changes: DialectChanges::new(columns),
+        }
+    }
+
+    pub fn add(&mut self, other: &Tally) {
+        self.written += other.written;
+        self.rejected += other.rejected;
+        for (rule, n) in &other.rejected_by_rule {
+            *self.rejected_by_rule.entry(*rule).or_default() += n;
+        }
+        self.changes.add(&other.changes);
+    }
+}
+
+/// The encoded output of one batch.
+pub struct EncodedBatch {
+    pub rows: EncodedRows,
+    pub rejects: Option<EncodedRows>,
+}
+
+/// Converts, checks and encodes one batch.
+pub fn process(
+    plan: &ColumnPlan,
+    batch: &RecordBatch,
+    policy: InvalidPolicy,
+    tally: &mut Tally,
+) -> Result<EncodedBatch> {
+    let mut rejections = RowRejections::new(batch.num_rows());
+    let mut converted = coerce::coerce_batch(plan, batch, &mut rejections)?;
+    rows::check_batch(plan, &converted, &mut rejections);
+    let mut rejects = None;
+    if rejections.count() > 0 {
+        if policy == InvalidPolicy::Fail {
+            return Err(fail_error(plan, batch, &rejections));
+        }
+        let keep: BooleanArray = (0..batch.num_rows())
+            .map(|row| Some(!rejections.is_rejected(row)))
+            .collect();
+        converted = converted
+            .iter()
+            .map(|c| c.filter(&keep))
+            .collect::<Result<_>>()?;
+        rejects = Some(encode_rejects(plan, batch, &rejections));
+        tally.rejected += rejections.count() as u64;
+        for (_, rejection) in rejections.iter() {
+            *tally.rejected_by_rule.entry(rejection.rule).or_default() += 1;
+        }
+    }
+    let kept = converted.first().map_or(0, Coerced::len);
+    let mut rows = EncodedRows {
+        bytes: Vec::with_capacity(batch.get_array_memory_size().min(64 << 20)),
+        row_ends: Vec::with_capacity(kept),
+    };
+    csv_dialect::encode(&converted, &mut rows, &mut tally.changes);
+    tally.written += kept as u64;
+    Ok(EncodedBatch { rows, rejects })
+}
+
+/// `NAME=value, ...` of a row as it came out of the query, for messages.
+fn describe_row(plan: &ColumnPlan, batch: &RecordBatch, row: usize) -> String {
+    plan.columns
+        .iter()
+        .map(|c| {
+            let array = batch.column(c.index);
+            let value = if array.is_valid(row) {
+                excerpt(&array_value_to_string(array, row).unwrap_or_default())
+            } else {
+                String::new()
+            };
+            format!("{}={value}", c.name)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn fail_error(plan: &ColumnPlan, batch: &RecordBatch, rejections: &RowRejections) -> Error {
+    let mut text = format!(
+        "{} row(s) of this batch break Personalize rules (nothing was published); the first:\n",
+        rejections.count()
+    );
+    for (row, rejection) in rejections.iter().take(FAIL_EXAMPLES) {
+        text.push_str(&format!(
+            "  - [{}] {}\n    row: {}\n",
+            rejection.rule.key(),
+            rejection.message(),
+            describe_row(plan, batch, row)
+        ));
+    }
+    text.push_str(
+        "Fix the mapping file, or run with --on-invalid skip to write such rows to \
+         <dataset>.rejects.csv and publish the rest",
+    );
+    Error::Data(text)
+}
+
+/// The rejected rows as the query produced them (as text), with the rule and the reason.
+fn encode_rejects(
+    plan: &ColumnPlan,
+    batch: &RecordBatch,
+    rejections: &RowRejections,
+) -> EncodedRows {
+    let rows: Vec<usize> = rejections.iter().map(|(row, _)| row).collect();
+    let mut columns: Vec<Coerced> = plan
+        .columns
+        .iter()
+        .map(|c| {
+            let array = batch.column(c.index);
+            let values: StringArray = rows
+                .iter()
+                .map(|&row| {
+                    array
+                        .is_valid(row)
+                        .then(|| array_value_to_string(array, row).unwrap_or_default())
+                })
+                .collect();
+            Coerced::Text(Arc::new(values))
+        })
+        .collect();
+    let rules: StringArray = rejections.iter().map(|(_, r)| Some(r.rule.key())).collect();
+    let reasons: StringArray = rejections.iter().map(|(_, r)| Some(r.message())).collect();
+    columns.push(Coerced::Text(Arc::new(rules)));
+    columns.push(Coerced::Text(Arc::new(reasons)));
+    let mut out = EncodedRows::default();
+    csv_dialect::encode(&columns, &mut out, &mut DialectChanges::new(columns.len()));
+    out
+}
+
+/// The rejects file's header: the dataset's columns, then the rule and the reason.
+pub fn rejects_header(plan: &ColumnPlan) -> Vec<u8> {
+    csv_dialect::header(plan.names().chain(REJECT_COLUMNS))
+}
