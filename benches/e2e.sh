@@ -12,7 +12,7 @@ data=$bench/export-$events
 if [ ! -d "$data" ]; then
   "$bin/examples/gen_export" --events "$events" --out "$data"
 fi
-input_mb=$(du -sm "$data" | cut -f1)
+input_mb=$(du -sm "$data/events" | cut -f1)
 printf '%-13s %9s %11s %11s %9s %9s %10s\n' job wall_s rows rows_per_s in_MB/s out_MB/s peak_RSS_MB
 for job in interactions items users; do
   out=$bench/out-$events

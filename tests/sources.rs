@@ -258,3 +258,29 @@ fn csv_schema_is_inferred_from_every_row() {
     assert_eq!(csv.rows.len(), 2001);
     assert!(csv.column("CODE").contains(&"A-17".to_string()));
 }
+
+#[test]
+fn large_csv_with_multiline_values_and_leading_zero_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut text = String::from("sku,zip,description\n");
+    for i in 0..20_000 {
+        text.push_str(&format!(
+            "{i},0{},\"line one {i},\nline \"\"two\"\"\"\n",
+            1000 + i % 7
+        ));
+    }
+    write(d.join("c/items.csv"), text);
+    let csv = run_users(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '${d}/c/items.csv' \
+         OPTIONS ('format.has_header' 'true', 'format.newlines_in_values' 'true')",
+        "SELECT sku AS user_id, zip AS zip, description AS description FROM t",
+    );
+    assert_eq!(csv.rows.len(), 20_000);
+    assert!(
+        csv.column("ZIP").iter().all(|z| z.starts_with("01")),
+        "leading zeros lost"
+    );
+    assert_eq!(csv.rows[0][2], "line one 0, line \"two\"");
+}

@@ -20,6 +20,7 @@ use datafusion::datasource::listing::{
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::CreateExternalTable;
 
+use super::csv::{CsvDialect, ExportCsvFormat};
 use super::json::ExportJsonFormat;
 
 /// The `STORED AS` names this factory serves.
@@ -45,7 +46,11 @@ impl TableProviderFactory for SourceTableFactory {
                 datafusion_format(session, "parquet", &cmd.options)?,
                 ".parquet",
             ),
-            "CSV" => (datafusion_format(session, "csv", &csv_options(cmd))?, ""),
+            "CSV" => {
+                let dialect = CsvDialect::from_options(&cmd.options)?;
+                let inner = datafusion_format(session, "csv", &cmd.options)?;
+                (Arc::new(ExportCsvFormat::new(inner, dialect)), "")
+            }
             other => return plan_err!("pengine cannot read STORED AS {other}"),
         };
 
@@ -136,16 +141,6 @@ fn json_format(cmd: &CreateExternalTable) -> Result<ExportJsonFormat> {
         }
     }
     Ok(format)
-}
-
-/// CSV options with schema inference over every row unless the table says otherwise: a column
-/// numeric in its first 1,000 rows and text later must not fail the scan.
-fn csv_options(cmd: &CreateExternalTable) -> HashMap<String, String> {
-    let mut options = cmd.options.clone();
-    options
-        .entry("format.schema_infer_max_rec".to_string())
-        .or_insert_with(|| usize::MAX.to_string());
-    options
 }
 
 fn datafusion_format(

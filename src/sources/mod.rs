@@ -2,6 +2,7 @@
 //! Parquet, local or on an object store, single files or folders read recursively.
 
 pub mod compression;
+pub mod csv;
 pub mod factory;
 pub mod json;
 

@@ -1,0 +1,350 @@
+//! CSV sources: DataFusion's CSV scan, with pengine's own schema inference.
+//!
+//! DataFusion infers a CSV schema from a sample and, reading further, breaks on quoted values that
+//! span lines across its chunk boundaries; it also reads `01002` as the integer 1002. pengine reads
+//! every record with the `csv` crate (quoted line breaks are fine) and types a column as an integer
+//! only when every value is a plain integer without a leading zero (so codes and ids keep their
+//! text), as a float when every value is a number, as a boolean for true/false, else as text.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::Session;
+use datafusion::common::{DataFusionError, Result, Statistics};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::physical_plan::{FileScanConfig, FileSource};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::physical_plan::ExecutionPlan;
+use futures::{StreamExt, TryStreamExt};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+
+use super::compression::{Compression, SNIFF_LEN};
+
+/// How to read the CSV files, from the table's options.
+#[derive(Debug, Clone)]
+pub struct CsvDialect {
+    pub has_header: bool,
+    pub delimiter: u8,
+    pub quote: u8,
+    pub escape: Option<u8>,
+    pub comment: Option<u8>,
+}
+
+impl CsvDialect {
+    /// From `format.*` options (DataFusion's names), with DataFusion's defaults.
+    pub fn from_options(options: &HashMap<String, String>) -> Result<Self> {
+        let byte = |key: &str| -> Result<Option<u8>> {
+            match options.get(key) {
+                None => Ok(None),
+                Some(v) if v.len() == 1 => Ok(Some(v.as_bytes()[0])),
+                Some(v) => Err(DataFusionError::Plan(format!(
+                    "'{key}' must be a single character, got '{v}'"
+                ))),
+            }
+        };
+        Ok(Self {
+            has_header: options
+                .get("format.has_header")
+                .is_none_or(|v| v.eq_ignore_ascii_case("true")),
+            delimiter: byte("format.delimiter")?.unwrap_or(b','),
+            quote: byte("format.quote")?.unwrap_or(b'"'),
+            escape: byte("format.escape")?,
+            comment: byte("format.comment")?,
+        })
+    }
+}
+
+/// What the values of one column say about its type.
+#[derive(Debug, Clone, Copy, Default)]
+struct ColumnKind {
+    seen: bool,
+    not_integer: bool,
+    not_float: bool,
+    not_bool: bool,
+}
+
+impl ColumnKind {
+    fn observe(&mut self, value: &str) {
+        if value.is_empty() {
+            return;
+        }
+        self.seen = true;
+        if !self.not_integer && !is_plain_integer(value) {
+            self.not_integer = true;
+        }
+        if !self.not_float && !is_plain_number(value) {
+            self.not_float = true;
+        }
+        if !self.not_bool
+            && !value.eq_ignore_ascii_case("true")
+            && !value.eq_ignore_ascii_case("false")
+        {
+            self.not_bool = true;
+        }
+    }
+
+    fn merge(&mut self, other: ColumnKind) {
+        self.seen |= other.seen;
+        self.not_integer |= other.not_integer;
+        self.not_float |= other.not_float;
+        self.not_bool |= other.not_bool;
+    }
+
+    fn data_type(&self) -> DataType {
+        match self {
+            k if !k.seen => DataType::Utf8,
+            k if !k.not_integer => DataType::Int64,
+            k if !k.not_bool => DataType::Boolean,
+            k if !k.not_float => DataType::Float64,
+            _ => DataType::Utf8,
+        }
+    }
+}
+
+/// `-12`, `0`, `345`, fitting 64 bits; not `007` (a code) or `+3`.
+fn is_plain_integer(value: &str) -> bool {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+        && value.parse::<i64>().is_ok()
+}
+
+/// A decimal number without a leading zero (`0.5`, `-12.25`, `1e3`); not `007.5`, `inf`, `NaN`.
+fn is_plain_number(value: &str) -> bool {
+    let unsigned = value.strip_prefix('-').unwrap_or(value);
+    let leading_zero =
+        unsigned.len() > 1 && unsigned.starts_with('0') && unsigned.as_bytes()[1].is_ascii_digit();
+    unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && !leading_zero
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+        && value.parse::<f64>().is_ok()
+}
+
+/// Column names and kinds of one file.
+struct FileColumns {
+    names: Vec<String>,
+    kinds: Vec<ColumnKind>,
+}
+
+fn infer_reader(
+    reader: impl Read,
+    dialect: &CsvDialect,
+) -> std::result::Result<FileColumns, String> {
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(dialect.has_header)
+        .delimiter(dialect.delimiter)
+        .quote(dialect.quote)
+        .escape(dialect.escape)
+        .double_quote(dialect.escape.is_none())
+        .comment(dialect.comment)
+        .flexible(true)
+        .from_reader(reader);
+    let mut names: Vec<String> = if dialect.has_header {
+        csv.headers()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(str::to_string)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut kinds = vec![ColumnKind::default(); names.len()];
+    let mut record = csv::StringRecord::new();
+    while csv.read_record(&mut record).map_err(|e| e.to_string())? {
+        if record.len() > kinds.len() {
+            kinds.resize(record.len(), ColumnKind::default());
+        }
+        for (kind, value) in kinds.iter_mut().zip(record.iter()) {
+            kind.observe(value);
+        }
+    }
+    // Headerless files name their columns like DataFusion does.
+    while names.len() < kinds.len() {
+        names.push(format!("column_{}", names.len() + 1));
+    }
+    Ok(FileColumns { names, kinds })
+}
+
+/// DataFusion's CSV format with pengine's schema inference.
+#[derive(Debug)]
+pub struct ExportCsvFormat {
+    inner: Arc<dyn FileFormat>,
+    dialect: CsvDialect,
+}
+
+impl ExportCsvFormat {
+    pub fn new(inner: Arc<dyn FileFormat>, dialect: CsvDialect) -> Self {
+        Self { inner, dialect }
+    }
+}
+
+#[async_trait]
+impl FileFormat for ExportCsvFormat {
+    fn get_ext(&self) -> String {
+        self.inner.get_ext()
+    }
+
+    fn get_ext_with_compression(&self, c: &FileCompressionType) -> Result<String> {
+        self.inner.get_ext_with_compression(c)
+    }
+
+    fn compression_type(&self) -> Option<FileCompressionType> {
+        self.inner.compression_type()
+    }
+
+    async fn infer_schema(
+        &self,
+        _state: &dyn Session,
+        store: &Arc<dyn ObjectStore>,
+        objects: &[ObjectMeta],
+    ) -> Result<SchemaRef> {
+        let files: Vec<FileColumns> = futures::stream::iter(objects.iter().cloned())
+            .map(|object| {
+                let store = Arc::clone(store);
+                let dialect = self.dialect.clone();
+                async move { infer_file(store, object, dialect).await }
+            })
+            .buffered(4)
+            .try_collect()
+            .await?;
+        let mut names: Vec<String> = Vec::new();
+        let mut kinds: Vec<ColumnKind> = Vec::new();
+        for file in files {
+            if names.len() < file.names.len() {
+                names = file.names.clone();
+                kinds.resize(names.len(), ColumnKind::default());
+            }
+            for (kind, seen) in kinds.iter_mut().zip(file.kinds) {
+                kind.merge(seen);
+            }
+        }
+        let fields: Vec<Field> = names
+            .iter()
+            .zip(&kinds)
+            .map(|(name, kind)| Field::new(name, kind.data_type(), true))
+            .collect();
+        Ok(Arc::new(Schema::new(fields)))
+    }
+
+    async fn infer_stats(
+        &self,
+        _state: &dyn Session,
+        _store: &Arc<dyn ObjectStore>,
+        table_schema: SchemaRef,
+        _object: &ObjectMeta,
+    ) -> Result<Statistics> {
+        Ok(Statistics::new_unknown(&table_schema))
+    }
+
+    async fn create_physical_plan(
+        &self,
+        state: &dyn Session,
+        conf: FileScanConfig,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.inner.create_physical_plan(state, conf).await
+    }
+
+    fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
+        self.inner.file_source(table_schema)
+    }
+}
+
+async fn infer_file(
+    store: Arc<dyn ObjectStore>,
+    object: ObjectMeta,
+    dialect: CsvDialect,
+) -> Result<FileColumns> {
+    let location = object.location.to_string();
+    let stream = store
+        .get(&object.location)
+        .await?
+        .into_stream()
+        .map_err(std::io::Error::other);
+    let reader = tokio_util::io::StreamReader::new(stream);
+    let handle = tokio::runtime::Handle::current();
+    let name = location.clone();
+    tokio::task::spawn_blocking(move || {
+        let _guard = handle.enter();
+        let mut sync = std::io::BufReader::new(tokio_util::io::SyncIoBridge::new(reader));
+        let head = std::io::BufRead::fill_buf(&mut sync)
+            .map_err(|e| e.to_string())?
+            .get(..SNIFF_LEN)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+        let decoded = Compression::sniff(&head, &name)
+            .reader(sync)
+            .map_err(|e| e.to_string())?;
+        infer_reader(decoded, &dialect)
+    })
+    .await
+    .map_err(|e| DataFusionError::Internal(format!("CSV schema inference task failed: {e}")))?
+    .map_err(|e| DataFusionError::Plan(format!("{location}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn types(text: &str, dialect: &CsvDialect) -> Vec<(String, DataType)> {
+        let file = infer_reader(text.as_bytes(), dialect).unwrap();
+        file.names
+            .into_iter()
+            .zip(file.kinds.iter().map(ColumnKind::data_type))
+            .collect()
+    }
+
+    fn default_dialect() -> CsvDialect {
+        CsvDialect::from_options(&HashMap::new()).unwrap()
+    }
+
+    #[test]
+    fn leading_zero_codes_stay_text_and_numbers_are_typed() {
+        let got = types(
+            "id,code,price,flag,note\n1,01002,1.5,true,\"a\nb\"\n2,7,2,false,x\n",
+            &default_dialect(),
+        );
+        assert_eq!(
+            got,
+            [
+                ("id".into(), DataType::Int64),
+                ("code".into(), DataType::Utf8),
+                ("price".into(), DataType::Float64),
+                ("flag".into(), DataType::Boolean),
+                ("note".into(), DataType::Utf8),
+            ]
+        );
+    }
+
+    #[test]
+    fn headerless_files_get_numbered_columns() {
+        let dialect = CsvDialect {
+            has_header: false,
+            delimiter: b';',
+            ..default_dialect()
+        };
+        let got = types("a;1\nb;2\n", &dialect);
+        assert_eq!(got[0], ("column_1".into(), DataType::Utf8));
+        assert_eq!(got[1], ("column_2".into(), DataType::Int64));
+    }
+
+    #[test]
+    fn plain_integers() {
+        assert!(is_plain_integer("0") && is_plain_integer("-12") && is_plain_integer("345"));
+        assert!(!is_plain_integer("007") && !is_plain_integer("+3") && !is_plain_integer("1e3"));
+        assert!(!is_plain_integer("99999999999999999999"));
+    }
+
+    #[test]
+    fn plain_numbers() {
+        assert!(is_plain_number("0.5") && is_plain_number("-12.25") && is_plain_number("1e3"));
+        assert!(!is_plain_number("007.5") && !is_plain_number("01002"));
+        assert!(!is_plain_number("inf") && !is_plain_number("NaN") && !is_plain_number("-"));
+    }
+}
