@@ -10,6 +10,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::array_value_to_string;
 
 use crate::error::{Error, Result};
+use crate::insights::DatasetStats;
 use crate::personalize::coerce::{self, Coerced};
 use crate::personalize::rules::{RowRejections, Rule, excerpt};
 use crate::personalize::{ColumnPlan, rows};
@@ -32,22 +33,24 @@ const FAIL_EXAMPLES: usize = 5;
 /// The extra columns of the rejects file.
 pub const REJECT_COLUMNS: [&str; 2] = ["PENGINE_REJECT_RULE", "PENGINE_REJECT_REASON"];
 
-/// Counts of one partition (or of the whole run, once added up).
+/// Counts and figures of one partition (or of the whole run, once added up).
 #[derive(Debug, Clone)]
 pub struct Tally {
     pub written: u64,
     pub rejected: u64,
     pub rejected_by_rule: BTreeMap<Rule, u64>,
     pub changes: DialectChanges,
+    pub stats: DatasetStats,
 }
 
 impl Tally {
-    pub fn new(columns: usize) -> Self {
+    pub fn new(plan: &ColumnPlan) -> Self {
         Self {
             written: 0,
             rejected: 0,
             rejected_by_rule: BTreeMap::new(),
-            changes: DialectChanges::new(columns),
+            changes: DialectChanges::new(plan.columns.len()),
+            stats: DatasetStats::new(plan),
         }
     }
 
@@ -58,6 +61,7 @@ impl Tally {
             *self.rejected_by_rule.entry(*rule).or_default() += n;
         }
         self.changes.add(&other.changes);
+        self.stats.merge(&other.stats);
     }
 }
 
@@ -95,6 +99,7 @@ pub fn process(
             *tally.rejected_by_rule.entry(rejection.rule).or_default() += 1;
         }
     }
+    tally.stats.observe(plan, &converted)?;
     let kept = converted.first().map_or(0, Coerced::len);
     let mut rows = EncodedRows {
         bytes: Vec::with_capacity(batch.get_array_memory_size().min(64 << 20)),

@@ -264,6 +264,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
                 }
                 reports.push(report);
             }
+            let failed_checks = reports.iter().any(|r| r.checks.errors() > 0);
             if args.json {
                 let json = if reports.len() == 1 {
                     serde_json::to_string_pretty(&reports[0])
@@ -273,7 +274,11 @@ pub async fn execute(cli: Cli) -> Result<i32> {
                 .map_err(|e| Error::Internal(e.to_string()))?;
                 println!("{json}");
             }
-            Ok(exit_code::OK)
+            Ok(if failed_checks {
+                exit_code::CHECKS
+            } else {
+                exit_code::OK
+            })
         }
         Command::Schema(args) => {
             let engine = args.engine();

@@ -19,6 +19,9 @@ pub mod exit_code {
     pub const DATA: i32 = 4;
     /// A source or the destination could not be read or written.
     pub const IO: i32 = 5;
+    /// The data was checked (and, for `run`, published) but a dataset-level rule fails: the
+    /// service would refuse to train on it (e.g. fewer than 1,000 interactions).
+    pub const CHECKS: i32 = 6;
     /// The run was interrupted (Ctrl-C); the previous export is untouched.
     pub const INTERRUPTED: i32 = 130;
 }

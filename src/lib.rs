@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod explain;
 pub mod failpoint;
+pub mod insights;
 pub mod mapping;
 pub mod memory;
 pub mod personalize;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::batch::InvalidPolicy;
+use crate::insights::{Checks, Severity};
 use crate::personalize::{DatasetType, OutputColumn};
 use crate::sink::PartInfo;
 
@@ -47,7 +48,8 @@ pub struct RunReport {
     pub schema: serde_json::Value,
     /// "hash", or "sort-merge" when the hash join ran out of memory and the run was retried.
     pub join_strategy: &'static str,
-    pub warnings: Vec<String>,
+    /// Dataset-level checks and insights.
+    pub checks: Checks,
 }
 
 impl RunReport {
@@ -105,9 +107,62 @@ impl RunReport {
                 "  note: the hash join ran out of memory; the run used sort-merge joins\n",
             );
         }
-        for warning in &self.warnings {
-            out.push_str(&format!("  warning: {warning}\n"));
-        }
+        out.push_str(&checks_table(&self.checks));
         out
     }
+}
+
+/// The findings and the main figures, for a person.
+pub fn checks_table(checks: &Checks) -> String {
+    let mut out = String::new();
+    for finding in &checks.findings {
+        let label = match finding.severity {
+            Severity::Error => "ERROR  ",
+            Severity::Warning => "warning",
+        };
+        out.push_str(&format!(
+            "  {label} [{}] {}\n",
+            finding.check, finding.message
+        ));
+    }
+    let mut figures = Vec::new();
+    if let Some(n) = checks.distinct_users {
+        figures.push(format!("{n} users"));
+    }
+    if let Some(n) = checks.users_with_two_or_more {
+        figures.push(format!("{n} with 2+ interactions"));
+    }
+    if let Some(n) = checks.distinct_items {
+        figures.push(format!("{n} items"));
+    }
+    if !checks.event_types.is_empty() {
+        let types: Vec<String> = checks
+            .event_types
+            .iter()
+            .map(|(t, n)| format!("{t}: {n}"))
+            .collect();
+        figures.push(format!("event types {{{}}}", types.join(", ")));
+    }
+    if let (Some(first), Some(last)) = (&checks.first_timestamp, &checks.last_timestamp) {
+        figures.push(format!("{first} → {last}"));
+    }
+    if !figures.is_empty() {
+        out.push_str(&format!("  figures:       {}\n", figures.join("; ")));
+    }
+    let incomplete: Vec<String> = checks
+        .columns
+        .iter()
+        .filter(|c| c.completeness < 1.0)
+        .map(|c| format!("{} {:.0} %", c.name, c.completeness * 100.0))
+        .collect();
+    if !incomplete.is_empty() {
+        out.push_str(&format!("  completeness:  {}\n", incomplete.join(", ")));
+    }
+    if !checks.approximate.is_empty() {
+        out.push_str(&format!(
+            "  approximate:   {} (estimated on a sample of keys)\n",
+            checks.approximate.join(", ")
+        ));
+    }
+    out
 }

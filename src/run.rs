@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use crate::batch::{self, InvalidPolicy, Tally};
 use crate::engine::{self, EngineOptions};
 use crate::error::{Error, Result};
+use crate::insights;
 use crate::mapping::MappingFile;
 use crate::personalize::{ColumnPlan, avro};
 use crate::report::{RowCounts, RunReport};
@@ -196,7 +197,7 @@ pub async fn run(mapping: &MappingFile, options: &RunOptions) -> Result<RunRepor
         columns: written.plan.columns.clone(),
         schema: avro::schema_value(&written.plan),
         join_strategy,
-        warnings: warnings(&written),
+        checks: insights::findings::evaluate(&written.plan, &written.tally.stats, bytes_written),
     };
     let report_text = serde_json::to_string_pretty(&report)
         .map_err(|e| Error::Internal(format!("report serialisation: {e}")))?;
@@ -209,23 +210,6 @@ pub async fn run(mapping: &MappingFile, options: &RunOptions) -> Result<RunRepor
         )
         .await?;
     Ok(report)
-}
-
-fn warnings(written: &Written) -> Vec<String> {
-    let mut out = Vec::new();
-    if written.tally.written == 0 {
-        out.push("the final query returned no rows: the dataset is empty".to_string());
-    }
-    if written.plan.dataset == crate::personalize::DatasetType::Interactions
-        && written.tally.written < crate::personalize::limits::MIN_INTERACTIONS
-    {
-        out.push(format!(
-            "{} interactions; Personalize needs at least {} to train",
-            written.tally.written,
-            crate::personalize::limits::MIN_INTERACTIONS
-        ));
-    }
-    out
 }
 
 /// Plans the mapping file: its output columns and Avro schema, without reading data.
@@ -291,7 +275,7 @@ async fn execute(
     );
     let mut rejects_written = false;
     progress.set_message("running");
-    let mut tally = Tally::new(plan.columns.len());
+    let mut tally = Tally::new(&plan);
     let outcome: Result<()> = async {
         loop {
             tokio::select! {
@@ -343,7 +327,7 @@ async fn encode_partition(
     policy: InvalidPolicy,
     sender: mpsc::Sender<Chunk>,
 ) -> Result<Tally> {
-    let mut tally = Tally::new(plan.columns.len());
+    let mut tally = Tally::new(&plan);
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         if batch.num_rows() == 0 {

@@ -437,7 +437,7 @@ fn join_larger_than_the_memory_limit_finishes_with_sort_merge() {
         pengine()
             .arg("run")
             .arg(&mapping)
-            .args(["--var", &src, "--memory-limit", "16MiB", "--json", "-o"])
+            .args(["--var", &src, "--memory-limit", "24MiB", "--json", "-o"])
             .arg(dir.path().join("out")),
     );
     let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
@@ -597,14 +597,17 @@ fn invalid_rows_are_skipped_into_the_rejects_file_and_counted() {
     );
     assert!(!out.join("interactions").exists());
 
-    let output = run_ok(
+    // Published, but exit 6: two interactions are far below what Personalize trains on.
+    let output = run_with_code(
         pengine()
             .arg("run")
             .arg(&mapping)
             .args(["--var", &src, "--on-invalid", "skip", "--json", "-o"])
             .arg(&out),
+        6,
     );
     let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["checks"]["findings"][0]["check"], "min_interactions");
     assert_eq!(report["rows"]["query_output"], 6);
     assert_eq!(report["rows"]["written"], 2);
     assert_eq!(report["rows"]["rejected"], 4);
@@ -646,12 +649,13 @@ fn invalid_rows_are_skipped_into_the_rejects_file_and_counted() {
 
     // A clean re-run leaves no stale rejects file.
     write(dir.path().join("src/e.json"), events[0]);
-    run_ok(
+    run_with_code(
         pengine()
             .arg("run")
             .arg(&mapping)
             .args(["--var", &src, "--on-invalid", "skip", "-o"])
             .arg(&out),
+        6,
     );
     assert!(!out.join("interactions.rejects.csv").exists());
 }

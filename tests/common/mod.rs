@@ -271,3 +271,16 @@ pub fn spawn_at_failpoint(
     }
     child
 }
+
+/// Runs and asserts the exit code, returning the whole output.
+#[track_caller]
+pub fn run_with_code(cmd: &mut Command, code: i32) -> Output {
+    let output = cmd.output().expect("pengine runs");
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "unexpected exit; stderr:\n{}",
+        stderr(&output)
+    );
+    output
+}

@@ -1,0 +1,365 @@
+//! Turns the gathered figures into findings, as the service treats them: errors (import or training
+//! would fail) and warnings (data the service ignores, collapses or flags in its own analysis), each
+//! quoting the limit and what to change; plus the insights table (completeness, cardinality,
+//! numbers, time range) with approximate figures marked.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::stats::DatasetStats;
+use crate::personalize::{ColumnPlan, DatasetType, limits};
+
+/// Share of non-null values under which a column is flagged (the service's own analysis).
+pub const MIN_COMPLETENESS: f64 = 0.70;
+/// Share under which a textual column is not used for training.
+pub const MIN_TEXTUAL_COMPLETENESS: f64 = 0.85;
+/// Categorical cardinality the service's analysis flags, and the one it calls far too many.
+pub const HIGH_CARDINALITY: u64 = 30;
+pub const VERY_HIGH_CARDINALITY: u64 = 1_000;
+/// Users with at least two interactions: at least this many, and this share of all users.
+pub const MIN_USERS_WITH_TWO: u64 = 25;
+pub const MIN_SHARE_USERS_WITH_TWO: f64 = 0.01;
+/// More distinct event types than this and training fails.
+pub const MAX_EVENT_TYPES: usize = 10;
+/// A value this many standard deviations from the mean is an outlier.
+pub const OUTLIER_SIGMAS: f64 = 6.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub check: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnInsight {
+    pub name: String,
+    pub completeness: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distinct: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stddev: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Checks {
+    pub findings: Vec<Finding>,
+    pub rows: u64,
+    pub columns: Vec<ColumnInsight>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub event_types: BTreeMap<String, u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distinct_users: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users_with_two_or_more: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distinct_items: Option<u64>,
+    pub duplicate_rows: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_ids: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_timestamp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_timestamp: Option<String>,
+    /// Figures that are estimates (counted on a sample of keys to bound memory).
+    pub approximate: Vec<&'static str>,
+}
+
+impl Checks {
+    pub fn errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count()
+    }
+}
+
+fn iso(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| seconds.to_string())
+}
+
+/// Evaluates every dataset-level check on the figures of a finished pass.
+pub fn evaluate(plan: &ColumnPlan, stats: &DatasetStats, bytes_written: u64) -> Checks {
+    let mut findings = Vec::new();
+    let mut approximate = Vec::new();
+    let mut error = |check: &'static str, message: String| {
+        findings.push(Finding {
+            severity: Severity::Error,
+            check,
+            message,
+        })
+    };
+    let rows = stats.rows;
+
+    if matches!(
+        plan.dataset,
+        DatasetType::Interactions | DatasetType::ActionInteractions
+    ) {
+        if rows < limits::MIN_INTERACTIONS {
+            error(
+                "min_interactions",
+                format!(
+                    "{rows} interactions; Personalize needs at least {} to train",
+                    limits::MIN_INTERACTIONS
+                ),
+            );
+        }
+        if let Some(users) = &stats.users {
+            let distinct = users.distinct();
+            let with_two = users.keys_with_at_least(2);
+            if users.is_approximate() {
+                approximate.extend(["distinct_users", "users_with_two_or_more"]);
+            }
+            if with_two < MIN_USERS_WITH_TWO {
+                error(
+                    "users_with_two_interactions",
+                    format!(
+                        "{with_two} users have at least 2 interactions; Personalize needs at least \
+                         {MIN_USERS_WITH_TWO} (check that USER_ID is not mangled or nulled)"
+                    ),
+                );
+            } else if distinct > 0 && (with_two as f64) < MIN_SHARE_USERS_WITH_TWO * distinct as f64
+            {
+                error(
+                    "users_with_two_interactions",
+                    format!(
+                        "only {with_two} of {distinct} users ({:.2} %) have at least 2 interactions; \
+                         Personalize needs at least {} %",
+                        100.0 * with_two as f64 / distinct as f64,
+                        MIN_SHARE_USERS_WITH_TWO * 100.0
+                    ),
+                );
+            }
+        }
+        if stats.event_types.len() > MAX_EVENT_TYPES || stats.event_types_capped {
+            error(
+                "event_types",
+                format!(
+                    "{}{} distinct EVENT_TYPE values; training fails above {MAX_EVENT_TYPES}: map \
+                     them to fewer types in the mapping file",
+                    if stats.event_types_capped {
+                        "more than "
+                    } else {
+                        ""
+                    },
+                    stats.event_types.len()
+                ),
+            );
+        }
+    }
+
+    let mut warnings: Vec<(&'static str, String)> = Vec::new();
+    for (event_type, n) in &stats.event_types {
+        if *n < limits::MIN_INTERACTIONS && stats.event_types.len() > 1 {
+            warnings.push((
+                "interactions_per_event_type",
+                format!(
+                    "EVENT_TYPE '{event_type}' has {n} interactions; a solution trained on this \
+                     type alone needs at least {}",
+                    limits::MIN_INTERACTIONS
+                ),
+            ));
+        }
+    }
+    if let (Some(min), Some(max)) = (stats.time.min, stats.time.max)
+        && min == max
+        && rows > 1
+        && plan.columns.iter().any(|c| c.name == "TIMESTAMP")
+    {
+        warnings.push((
+            "timestamps_all_equal",
+            format!("every TIMESTAMP is {min}; some recipes fail when all timestamps are equal"),
+        ));
+    }
+    if stats.time.before_1990 > 0 {
+        warnings.push((
+            "timestamp_before_1990",
+            format!(
+                "{} timestamps lie before 1990; check the unit and the source",
+                stats.time.before_1990
+            ),
+        ));
+    }
+    if stats.time.in_the_future > 0 {
+        warnings.push((
+            "timestamp_in_the_future",
+            format!("{} timestamps lie in the future", stats.time.in_the_future),
+        ));
+    }
+    let duplicates = stats.row_hashes.repeats();
+    if stats.row_hashes.is_approximate() {
+        approximate.push("duplicate_rows");
+    }
+    if duplicates > 0 {
+        warnings.push((
+            "duplicate_rows",
+            format!(
+                "{duplicates} rows are exact duplicates of another; Personalize keeps one of each \
+                 (add DISTINCT to the final query)"
+            ),
+        ));
+    }
+    let duplicate_ids = stats.ids.as_ref().map(|ids| {
+        if ids.is_approximate() {
+            approximate.push("duplicate_ids");
+        }
+        ids.repeats()
+    });
+    if let Some(n) = duplicate_ids.filter(|n| *n > 0) {
+        warnings.push((
+            "duplicate_ids",
+            format!("{n} rows repeat an id of an earlier row; Personalize keeps the last one"),
+        ));
+    }
+    if plan.dataset == DatasetType::Interactions {
+        if bytes_written > limits::MAX_FULL_IMPORT_BYTES {
+            error(
+                "import_size",
+                format!(
+                    "{bytes_written} bytes: over the {} bytes a FULL import job takes; split the \
+                     export",
+                    limits::MAX_FULL_IMPORT_BYTES
+                ),
+            );
+        } else if bytes_written > limits::MAX_INCREMENTAL_IMPORT_BYTES {
+            warnings.push((
+                "import_size",
+                format!(
+                    "{bytes_written} bytes: over the {} bytes an INCREMENTAL import job takes; \
+                     import it in FULL mode",
+                    limits::MAX_INCREMENTAL_IMPORT_BYTES
+                ),
+            ));
+        }
+    }
+
+    let mut columns = Vec::new();
+    for (column, s) in plan.columns.iter().zip(&stats.columns) {
+        let completeness = if rows == 0 {
+            1.0
+        } else {
+            1.0 - s.nulls as f64 / rows as f64
+        };
+        if column.textual && completeness < MIN_TEXTUAL_COMPLETENESS {
+            warnings.push((
+                "completeness",
+                format!(
+                    "{} is {:.0} % complete; a textual column under {:.0} % is not used for training",
+                    column.name,
+                    completeness * 100.0,
+                    MIN_TEXTUAL_COMPLETENESS * 100.0
+                ),
+            ));
+        } else if !column.is_required() && completeness < MIN_COMPLETENESS {
+            warnings.push((
+                "completeness",
+                format!(
+                    "{} is {:.0} % complete (under {:.0} %)",
+                    column.name,
+                    completeness * 100.0,
+                    MIN_COMPLETENESS * 100.0
+                ),
+            ));
+        }
+        if s.over_textual_limit > 0 {
+            warnings.push((
+                "textual_length",
+                format!(
+                    "{} values of {} are over {} characters; the service truncates them",
+                    s.over_textual_limit,
+                    column.name,
+                    limits::MAX_TEXTUAL_CHARS
+                ),
+            ));
+        }
+        let distinct = s.distinct.as_ref().map(|d| {
+            if d.is_approximate() {
+                approximate.push("categorical_cardinality");
+            }
+            d.distinct()
+        });
+        match distinct {
+            Some(n) if n > VERY_HIGH_CARDINALITY => warnings.push((
+                "categorical_cardinality",
+                format!(
+                    "{} has about {n} distinct values, far above the {HIGH_CARDINALITY} the service \
+                     recommends; consider not_categorical or grouping values",
+                    column.name
+                ),
+            )),
+            Some(n) if n > HIGH_CARDINALITY => warnings.push((
+                "categorical_cardinality",
+                format!(
+                    "{} has {n} distinct values (the service's analysis flags more than \
+                     {HIGH_CARDINALITY})",
+                    column.name
+                ),
+            )),
+            _ => {}
+        }
+        let moments = s.moments.as_ref().filter(|m| m.count > 0);
+        if let Some(m) = moments {
+            let sd = m.stddev();
+            if sd > 0.0
+                && ((m.max - m.mean) / sd > OUTLIER_SIGMAS
+                    || (m.mean - m.min) / sd > OUTLIER_SIGMAS)
+                && !matches!(column.name.as_str(), "TIMESTAMP" | "CREATION_TIMESTAMP")
+            {
+                warnings.push((
+                    "numeric_outliers",
+                    format!(
+                        "{} ranges from {} to {} around a mean of {:.3} (standard deviation \
+                         {:.3}): values over {OUTLIER_SIGMAS} deviations out look like outliers",
+                        column.name, m.min, m.max, m.mean, sd
+                    ),
+                ));
+            }
+        }
+        columns.push(ColumnInsight {
+            name: column.name.clone(),
+            completeness,
+            distinct,
+            min: moments.map(|m| m.min),
+            max: moments.map(|m| m.max),
+            mean: moments.map(|m| m.mean),
+            stddev: moments.map(|m| m.stddev()),
+        });
+    }
+    findings.extend(warnings.into_iter().map(|(check, message)| Finding {
+        severity: Severity::Warning,
+        check,
+        message,
+    }));
+    approximate.sort_unstable();
+    approximate.dedup();
+    Checks {
+        findings,
+        rows,
+        columns,
+        event_types: stats.event_types.clone(),
+        distinct_users: stats.users.as_ref().map(|u| u.distinct()),
+        users_with_two_or_more: stats.users.as_ref().map(|u| u.keys_with_at_least(2)),
+        distinct_items: stats.items.as_ref().map(|i| i.distinct()),
+        duplicate_rows: duplicates,
+        duplicate_ids,
+        first_timestamp: stats.time.min.map(iso),
+        last_timestamp: stats.time.max.map(iso),
+        approximate,
+    }
+}

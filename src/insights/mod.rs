@@ -1,0 +1,9 @@
+//! Dataset-level checks and data insights, computed in the same pass that writes the data: the
+//! figures the service's own analysis reports, locally and before upload, in bounded memory.
+
+pub mod findings;
+pub mod sampler;
+pub mod stats;
+
+pub use findings::{Checks, Finding, Severity};
+pub use stats::DatasetStats;

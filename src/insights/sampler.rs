@@ -1,0 +1,139 @@
+//! Counting keys in bounded memory: exact while the keys fit, sampled beyond.
+//!
+//! Keys are 64-bit hashes. While fewer than `cap` keys are kept, every key is counted exactly.
+//! When the table fills, the sampling level rises: only keys whose hash has at least `level` low
+//! zero bits are kept (half as many at each level), and every figure is scaled back by 2^level.
+//! This keeps per-key counts for a uniform sample of keys (so "users with at least 2 interactions"
+//! and "duplicated rows" stay estimable, which a plain distinct-count sketch cannot do) and marks
+//! the figures approximate from the first level on.
+
+use std::collections::HashMap;
+
+use nohash_hasher::BuildNoHashHasher;
+
+#[derive(Debug, Clone)]
+pub struct SampledCounter {
+    cap: usize,
+    level: u32,
+    counts: HashMap<u64, u32, BuildNoHashHasher<u64>>,
+}
+
+impl SampledCounter {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap: cap.max(16),
+            level: 0,
+            counts: HashMap::default(),
+        }
+    }
+
+    #[inline]
+    fn sampled(&self, hash: u64) -> bool {
+        self.level == 0 || hash.trailing_zeros() >= self.level
+    }
+
+    /// Counts one occurrence of the key `hash`.
+    #[inline]
+    pub fn add(&mut self, hash: u64) {
+        if !self.sampled(hash) {
+            return;
+        }
+        *self.counts.entry(hash).or_insert(0) += 1;
+        if self.counts.len() > self.cap {
+            self.raise_level(self.level + 1);
+        }
+    }
+
+    fn raise_level(&mut self, level: u32) {
+        self.level = level.min(63);
+        let level = self.level;
+        self.counts.retain(|hash, _| hash.trailing_zeros() >= level);
+    }
+
+    /// Adds another counter's keys (same cap), keeping the coarser sampling.
+    pub fn merge(&mut self, other: &SampledCounter) {
+        if other.level > self.level {
+            self.raise_level(other.level);
+        }
+        for (hash, count) in &other.counts {
+            if self.sampled(*hash) {
+                *self.counts.entry(*hash).or_insert(0) += count;
+            }
+        }
+        while self.counts.len() > self.cap {
+            self.raise_level(self.level + 1);
+        }
+    }
+
+    fn scale(&self, n: u64) -> u64 {
+        n << self.level
+    }
+
+    /// True once sampling started: the figures are estimates.
+    pub fn is_approximate(&self) -> bool {
+        self.level > 0
+    }
+
+    /// Distinct keys.
+    pub fn distinct(&self) -> u64 {
+        self.scale(self.counts.len() as u64)
+    }
+
+    /// Keys seen at least `n` times.
+    pub fn keys_with_at_least(&self, n: u32) -> u64 {
+        self.scale(self.counts.values().filter(|c| **c >= n).count() as u64)
+    }
+
+    /// Occurrences beyond the first of every key (duplicates).
+    pub fn repeats(&self) -> u64 {
+        self.scale(self.counts.values().map(|c| u64::from(c - 1)).sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mix(x: u64) -> u64 {
+        // SplitMix64 finaliser: a well-spread stand-in for real hashes.
+        let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    #[test]
+    fn exact_under_the_cap() {
+        let mut c = SampledCounter::new(1000);
+        for i in 0..500 {
+            c.add(mix(i));
+            c.add(mix(i % 100));
+        }
+        assert!(!c.is_approximate());
+        assert_eq!(c.distinct(), 500);
+        assert_eq!(c.keys_with_at_least(2), 100);
+        assert_eq!(c.repeats(), 500);
+    }
+
+    #[test]
+    fn sampled_estimates_are_close_and_merge() {
+        let mut a = SampledCounter::new(4096);
+        let mut b = SampledCounter::new(4096);
+        for i in 0..100_000u64 {
+            a.add(mix(i));
+            if i % 4 == 0 {
+                b.add(mix(i)); // a quarter of the keys seen twice
+            }
+        }
+        a.merge(&b);
+        assert!(a.is_approximate());
+        let within = |got: u64, want: f64| (got as f64 - want).abs() / want < 0.1;
+        assert!(within(a.distinct(), 100_000.0), "{}", a.distinct());
+        assert!(
+            within(a.keys_with_at_least(2), 25_000.0),
+            "{}",
+            a.keys_with_at_least(2)
+        );
+        assert!(within(a.repeats(), 25_000.0), "{}", a.repeats());
+    }
+}

@@ -1,0 +1,294 @@
+//! Figures gathered while the rows stream through (no second read): per-column completeness,
+//! categorical cardinality and numeric moments, event types, interactions per user, duplicate rows
+//! and ids, the timestamp range. One [`DatasetStats`] per partition, merged at the end.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::ArrayRef;
+use datafusion::common::hash_utils::{HLL_RANDOM_STATE, create_hashes};
+use serde::Serialize;
+
+use super::sampler::SampledCounter;
+use crate::error::Result;
+use crate::personalize::coerce::{Coerced, TextColumn};
+use crate::personalize::{ColumnPlan, DatasetType, FieldKind, limits};
+
+/// Keys kept exactly before sampling starts (per counter and partition).
+const USERS_CAP: usize = 1 << 19;
+const IDS_CAP: usize = 1 << 18;
+const ROWS_CAP: usize = 1 << 20;
+const CATEGORIES_CAP: usize = 1 << 14;
+/// Distinct event types counted one by one (far above the service's 10).
+const EVENT_TYPES_CAP: usize = 1_000;
+/// 1990-01-01T00:00:00Z.
+pub const EARLIEST_PLAUSIBLE_SECONDS: i64 = 631_152_000;
+
+/// Count, min, max, mean and variance in one pass (Welford), mergeable (Chan et al.).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Moments {
+    pub count: u64,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    #[serde(skip)]
+    m2: f64,
+}
+
+impl Moments {
+    fn add(&mut self, x: f64) {
+        if self.count == 0 {
+            self.min = x;
+            self.max = x;
+        } else {
+            self.min = self.min.min(x);
+            self.max = self.max.max(x);
+        }
+        self.count += 1;
+        let delta = x - self.mean;
+        self.mean += delta / self.count as f64;
+        self.m2 += delta * (x - self.mean);
+    }
+
+    fn merge(&mut self, other: &Moments) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = other.clone();
+            return;
+        }
+        let n = (self.count + other.count) as f64;
+        let delta = other.mean - self.mean;
+        self.m2 += other.m2 + delta * delta * self.count as f64 * other.count as f64 / n;
+        self.mean += delta * other.count as f64 / n;
+        self.count += other.count;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    pub fn stddev(&self) -> f64 {
+        if self.count < 2 {
+            0.0
+        } else {
+            (self.m2 / (self.count - 1) as f64).sqrt()
+        }
+    }
+}
+
+/// What is gathered for one output column.
+#[derive(Debug, Clone)]
+pub struct ColumnStats {
+    pub nulls: u64,
+    /// Distinct values, for categorical columns.
+    pub distinct: Option<SampledCounter>,
+    /// For numeric columns.
+    pub moments: Option<Moments>,
+    /// Textual values beyond the length the service keeps.
+    pub over_textual_limit: u64,
+}
+
+/// The timestamps of a dataset (TIMESTAMP, else CREATION_TIMESTAMP).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TimeRange {
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub before_1990: u64,
+    pub in_the_future: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatasetStats {
+    pub rows: u64,
+    pub columns: Vec<ColumnStats>,
+    pub event_types: BTreeMap<String, u64>,
+    pub event_types_capped: bool,
+    /// Interactions per USER_ID (interactions datasets).
+    pub users: Option<SampledCounter>,
+    /// ITEM_ID / ACTION_ID in interactions datasets.
+    pub items: Option<SampledCounter>,
+    /// The dataset's own id in Users, Items, Actions (duplicates: last wins).
+    pub ids: Option<SampledCounter>,
+    /// Whole rows, for exact duplicates.
+    pub row_hashes: SampledCounter,
+    pub time: TimeRange,
+    /// Epoch seconds of "now", for the future-timestamp check.
+    now: i64,
+}
+
+fn is_interactions(dataset: DatasetType) -> bool {
+    matches!(
+        dataset,
+        DatasetType::Interactions | DatasetType::ActionInteractions
+    )
+}
+
+impl DatasetStats {
+    pub fn new(plan: &ColumnPlan) -> Self {
+        let interactions = is_interactions(plan.dataset);
+        Self {
+            rows: 0,
+            columns: plan
+                .columns
+                .iter()
+                .map(|c| ColumnStats {
+                    nulls: 0,
+                    distinct: c.categorical.then(|| SampledCounter::new(CATEGORIES_CAP)),
+                    moments: matches!(
+                        c.avro_type,
+                        crate::personalize::columns::AvroType::Long
+                            | crate::personalize::columns::AvroType::Float
+                            | crate::personalize::columns::AvroType::Double
+                    )
+                    .then(Moments::default),
+                    over_textual_limit: 0,
+                })
+                .collect(),
+            event_types: BTreeMap::new(),
+            event_types_capped: false,
+            users: interactions.then(|| SampledCounter::new(USERS_CAP)),
+            items: interactions.then(|| SampledCounter::new(IDS_CAP)),
+            ids: (!interactions).then(|| SampledCounter::new(IDS_CAP)),
+            row_hashes: SampledCounter::new(ROWS_CAP),
+            time: TimeRange::default(),
+            now: chrono::Utc::now().timestamp(),
+        }
+    }
+
+    /// Takes in the rows of one converted batch (valid rows only).
+    pub fn observe(&mut self, plan: &ColumnPlan, columns: &[Coerced]) -> Result<()> {
+        let rows = columns.first().map_or(0, Coerced::len);
+        if rows == 0 {
+            return Ok(());
+        }
+        self.rows += rows as u64;
+        let arrays: Vec<Option<ArrayRef>> = columns.iter().map(as_array).collect();
+        let mut hashes = vec![0u64; rows];
+        let present: Vec<ArrayRef> = arrays.iter().flatten().cloned().collect();
+        create_hashes(&present, &HLL_RANDOM_STATE, &mut hashes)?;
+        for hash in &hashes {
+            self.row_hashes.add(*hash);
+        }
+        for ((column, values), (stats, array)) in plan
+            .columns
+            .iter()
+            .zip(columns)
+            .zip(self.columns.iter_mut().zip(&arrays))
+        {
+            stats.nulls += (0..rows).filter(|&r| values.is_null(r)).count() as u64;
+            let wants_hash = stats.distinct.is_some()
+                || (matches!(column.kind(), Some(FieldKind::Id))
+                    && (self.users.is_some() || self.ids.is_some()));
+            if let (true, Some(array)) = (wants_hash, array) {
+                create_hashes([array], &HLL_RANDOM_STATE, &mut hashes)?;
+                let valid = |r: usize| !values.is_null(r);
+                let target = match (column.kind(), column.name.as_str()) {
+                    (Some(FieldKind::Id), "USER_ID") if self.users.is_some() => self.users.as_mut(),
+                    (Some(FieldKind::Id), _) if self.items.is_some() => self.items.as_mut(),
+                    (Some(FieldKind::Id), _) => self.ids.as_mut(),
+                    _ => stats.distinct.as_mut(),
+                };
+                if let Some(counter) = target {
+                    for r in (0..rows).filter(|&r| valid(r)) {
+                        counter.add(hashes[r]);
+                    }
+                }
+            }
+            match values {
+                Coerced::Long(a) => {
+                    if let Some(m) = stats.moments.as_mut() {
+                        a.iter().flatten().for_each(|v| m.add(v as f64));
+                    }
+                    if column.kind() == Some(FieldKind::EpochSeconds)
+                        && matches!(column.name.as_str(), "TIMESTAMP" | "CREATION_TIMESTAMP")
+                    {
+                        for v in a.iter().flatten() {
+                            self.time.min = Some(self.time.min.map_or(v, |m| m.min(v)));
+                            self.time.max = Some(self.time.max.map_or(v, |m| m.max(v)));
+                            self.time.before_1990 += u64::from(v < EARLIEST_PLAUSIBLE_SECONDS);
+                            self.time.in_the_future += u64::from(v > self.now);
+                        }
+                    }
+                }
+                Coerced::Float(a) => {
+                    if let Some(m) = stats.moments.as_mut() {
+                        a.iter().flatten().for_each(|v| m.add(v));
+                    }
+                }
+                Coerced::Text(a) => {
+                    let text = TextColumn::new(a.as_ref());
+                    if column.textual {
+                        stats.over_textual_limit += (0..rows)
+                            .filter_map(|r| text.as_ref().and_then(|t| t.get(r)))
+                            .filter(|v| v.len() > limits::MAX_TEXTUAL_CHARS)
+                            .filter(|v| v.chars().count() > limits::MAX_TEXTUAL_CHARS)
+                            .count() as u64;
+                    }
+                    if column.kind() == Some(FieldKind::EventType)
+                        && let Some(text) = &text
+                    {
+                        for value in (0..rows).filter_map(|r| text.get(r)) {
+                            if let Some(n) = self.event_types.get_mut(value) {
+                                *n += 1;
+                            } else if self.event_types.len() < EVENT_TYPES_CAP {
+                                self.event_types.insert(value.to_string(), 1);
+                            } else {
+                                self.event_types_capped = true;
+                            }
+                        }
+                    }
+                }
+                Coerced::Null(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub fn merge(&mut self, other: &DatasetStats) {
+        self.rows += other.rows;
+        for (a, b) in self.columns.iter_mut().zip(&other.columns) {
+            a.nulls += b.nulls;
+            a.over_textual_limit += b.over_textual_limit;
+            if let (Some(x), Some(y)) = (a.distinct.as_mut(), b.distinct.as_ref()) {
+                x.merge(y);
+            }
+            if let (Some(x), Some(y)) = (a.moments.as_mut(), b.moments.as_ref()) {
+                x.merge(y);
+            }
+        }
+        for (k, v) in &other.event_types {
+            *self.event_types.entry(k.clone()).or_default() += v;
+        }
+        self.event_types_capped |= other.event_types_capped;
+        for (a, b) in [
+            (&mut self.users, &other.users),
+            (&mut self.items, &other.items),
+            (&mut self.ids, &other.ids),
+        ] {
+            if let (Some(x), Some(y)) = (a.as_mut(), b.as_ref()) {
+                x.merge(y);
+            }
+        }
+        self.row_hashes.merge(&other.row_hashes);
+        let t = &other.time;
+        self.time.min = match (self.time.min, t.min) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.time.max = match (self.time.max, t.max) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.time.before_1990 += t.before_1990;
+        self.time.in_the_future += t.in_the_future;
+    }
+}
+
+fn as_array(column: &Coerced) -> Option<ArrayRef> {
+    match column {
+        Coerced::Text(a) => Some(Arc::clone(a)),
+        Coerced::Long(a) => Some(Arc::new(a.clone())),
+        Coerced::Float(a) => Some(Arc::new(a.clone())),
+        Coerced::Null(_) => None,
+    }
+}
