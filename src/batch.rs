@@ -71,13 +71,22 @@ pub struct EncodedBatch {
     pub rejects: Option<EncodedRows>,
 }
 
+/// How batches are processed.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchOptions {
+    pub policy: InvalidPolicy,
+    /// Gather the dataset-level figures (row checks always run).
+    pub insights: bool,
+}
+
 /// Converts, checks and encodes one batch.
 pub fn process(
     plan: &ColumnPlan,
     batch: &RecordBatch,
-    policy: InvalidPolicy,
+    options: BatchOptions,
     tally: &mut Tally,
 ) -> Result<EncodedBatch> {
+    let policy = options.policy;
     let mut rejections = RowRejections::new(batch.num_rows());
     let mut converted = coerce::coerce_batch(plan, batch, &mut rejections)?;
     rows::check_batch(plan, &converted, &mut rejections);
@@ -99,7 +108,9 @@ pub fn process(
             *tally.rejected_by_rule.entry(rejection.rule).or_default() += 1;
         }
     }
-    tally.stats.observe(plan, &converted)?;
+    if options.insights {
+        tally.stats.observe(plan, &converted)?;
+    }
     let kept = converted.first().map_or(0, Coerced::len);
     let mut rows = EncodedRows {
         bytes: Vec::with_capacity(batch.get_array_memory_size().min(64 << 20)),

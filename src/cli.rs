@@ -80,6 +80,9 @@ pub struct RunArgs {
     /// <dataset>.rejects.csv (with the reason) and publish the rest.
     #[arg(long, value_enum, default_value_t = InvalidPolicy::Fail)]
     pub on_invalid: InvalidPolicy,
+    /// Skip the dataset-level checks and insights (row checks always run).
+    #[arg(long)]
+    pub no_insights: bool,
     /// Print the run report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -255,6 +258,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
                 engine: args.mapping.engine(),
                 progress: !args.no_progress && !cli.quiet,
                 on_invalid: args.on_invalid,
+                insights: !args.no_insights,
             };
             let mut reports = Vec::new();
             for mapping in &mappings {
@@ -264,7 +268,9 @@ pub async fn execute(cli: Cli) -> Result<i32> {
                 }
                 reports.push(report);
             }
-            let failed_checks = reports.iter().any(|r| r.checks.errors() > 0);
+            let failed_checks = reports
+                .iter()
+                .any(|r| r.checks.as_ref().is_some_and(|c| c.errors() > 0));
             if args.json {
                 let json = if reports.len() == 1 {
                     serde_json::to_string_pretty(&reports[0])

@@ -48,8 +48,8 @@ pub struct RunReport {
     pub schema: serde_json::Value,
     /// "hash", or "sort-merge" when the hash join ran out of memory and the run was retried.
     pub join_strategy: &'static str,
-    /// Dataset-level checks and insights.
-    pub checks: Checks,
+    /// Dataset-level checks and insights (absent with `--no-insights`).
+    pub checks: Option<Checks>,
 }
 
 impl RunReport {
@@ -107,7 +107,9 @@ impl RunReport {
                 "  note: the hash join ran out of memory; the run used sort-merge joins\n",
             );
         }
-        out.push_str(&checks_table(&self.checks));
+        if let Some(checks) = &self.checks {
+            out.push_str(&checks_table(checks));
+        }
         out
     }
 }

@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use crate::batch::{self, InvalidPolicy, Tally};
+use crate::batch::{self, BatchOptions, InvalidPolicy, Tally};
 use crate::engine::{self, EngineOptions};
 use crate::error::{Error, Result};
 use crate::insights;
@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// What to do with rows that break a Personalize rule.
     pub on_invalid: InvalidPolicy,
+    /// Gather dataset-level checks and insights (a little slower).
+    pub insights: bool,
 }
 
 impl Default for RunOptions {
@@ -56,6 +58,7 @@ impl Default for RunOptions {
             engine: EngineOptions::default(),
             progress: true,
             on_invalid: InvalidPolicy::Fail,
+            insights: true,
         }
     }
 }
@@ -197,7 +200,9 @@ pub async fn run(mapping: &MappingFile, options: &RunOptions) -> Result<RunRepor
         columns: written.plan.columns.clone(),
         schema: avro::schema_value(&written.plan),
         join_strategy,
-        checks: insights::findings::evaluate(&written.plan, &written.tally.stats, bytes_written),
+        checks: options.insights.then(|| {
+            insights::findings::evaluate(&written.plan, &written.tally.stats, bytes_written)
+        }),
     };
     let report_text = serde_json::to_string_pretty(&report)
         .map_err(|e| Error::Internal(format!("report serialisation: {e}")))?;
@@ -254,7 +259,10 @@ async fn execute(
         encoders.spawn(encode_partition(
             stream,
             Arc::clone(&plan),
-            options.on_invalid,
+            BatchOptions {
+                policy: options.on_invalid,
+                insights: options.insights,
+            },
             sender.clone(),
         ));
     }
@@ -324,7 +332,7 @@ async fn execute(
 async fn encode_partition(
     mut stream: SendableRecordBatchStream,
     plan: Arc<ColumnPlan>,
-    policy: InvalidPolicy,
+    options: BatchOptions,
     sender: mpsc::Sender<Chunk>,
 ) -> Result<Tally> {
     let mut tally = Tally::new(&plan);
@@ -333,7 +341,7 @@ async fn encode_partition(
         if batch.num_rows() == 0 {
             continue;
         }
-        let encoded = batch::process(&plan, &batch, policy, &mut tally)?;
+        let encoded = batch::process(&plan, &batch, options, &mut tally)?;
         let mut chunks = vec![Chunk::Rows(encoded.rows)];
         chunks.extend(encoded.rejects.map(Chunk::Rejects));
         for chunk in chunks {
