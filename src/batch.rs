@@ -41,6 +41,8 @@ pub struct Tally {
     pub rejected_by_rule: BTreeMap<Rule, u64>,
     pub changes: DialectChanges,
     pub stats: DatasetStats,
+    /// The first rejections, described (rule, message, row).
+    pub examples: Vec<String>,
 }
 
 impl Tally {
@@ -51,6 +53,7 @@ impl Tally {
             rejected_by_rule: BTreeMap::new(),
             changes: DialectChanges::new(plan.columns.len()),
             stats: DatasetStats::new(plan),
+            examples: Vec::new(),
         }
     }
 
@@ -62,6 +65,8 @@ impl Tally {
         }
         self.changes.add(&other.changes);
         self.stats.merge(&other.stats);
+        let room = FAIL_EXAMPLES.saturating_sub(self.examples.len());
+        self.examples.extend(other.examples.iter().take(room).cloned());
     }
 }
 
@@ -104,8 +109,11 @@ pub fn process(
             .collect::<Result<_>>()?;
         rejects = Some(encode_rejects(plan, batch, &rejections));
         tally.rejected += rejections.count() as u64;
-        for (_, rejection) in rejections.iter() {
+        for (row, rejection) in rejections.iter() {
             *tally.rejected_by_rule.entry(rejection.rule).or_default() += 1;
+            if tally.examples.len() < FAIL_EXAMPLES {
+                tally.examples.push(describe_rejection(plan, batch, row, rejection));
+            }
         }
     }
     if options.insights {
@@ -138,18 +146,28 @@ fn describe_row(plan: &ColumnPlan, batch: &RecordBatch, row: usize) -> String {
         .join(", ")
 }
 
+/// `[rule] message` and the row, for messages and the report.
+fn describe_rejection(
+    plan: &ColumnPlan,
+    batch: &RecordBatch,
+    row: usize,
+    rejection: &crate::personalize::rules::Rejection,
+) -> String {
+    format!(
+        "[{}] {}\n    row: {}",
+        rejection.rule.key(),
+        rejection.message(),
+        describe_row(plan, batch, row)
+    )
+}
+
 fn fail_error(plan: &ColumnPlan, batch: &RecordBatch, rejections: &RowRejections) -> Error {
     let mut text = format!(
         "{} row(s) of this batch break Personalize rules (nothing was published); the first:\n",
         rejections.count()
     );
     for (row, rejection) in rejections.iter().take(FAIL_EXAMPLES) {
-        text.push_str(&format!(
-            "  - [{}] {}\n    row: {}\n",
-            rejection.rule.key(),
-            rejection.message(),
-            describe_row(plan, batch, row)
-        ));
+        text.push_str(&format!("  - {}\n", describe_rejection(plan, batch, row, rejection)));
     }
     text.push_str(
         "Fix the mapping file, or run with --on-invalid skip to write such rows to \

@@ -30,12 +30,15 @@ pub struct RunReport {
     pub started_at: String,
     /// The folder to give Personalize as the import job's data location.
     pub data_location: String,
-    pub schema_file: String,
-    pub report_file: String,
+    /// Absent when validating (nothing is written).
+    pub schema_file: Option<String>,
+    pub report_file: Option<String>,
     pub wall_seconds: f64,
     pub rows: RowCounts,
     /// Rejected rows per rule.
     pub rejected_by_rule: BTreeMap<String, u64>,
+    /// The first rejected rows, described.
+    pub reject_examples: Vec<String>,
     /// Where the rejected rows are, when there are any.
     pub rejects_file: Option<String>,
     pub on_invalid: InvalidPolicy,
@@ -68,8 +71,12 @@ impl RunReport {
             self.rows.read_from_sources,
         ));
         out.push_str(&format!("  data location: {}\n", self.data_location));
-        out.push_str(&format!("  schema:        {}\n", self.schema_file));
-        out.push_str(&format!("  report:        {}\n", self.report_file));
+        if let Some(schema) = &self.schema_file {
+            out.push_str(&format!("  schema:        {schema}\n"));
+        }
+        if let Some(report) = &self.report_file {
+            out.push_str(&format!("  report:        {report}\n"));
+        }
         if let Some(rejects) = &self.rejects_file {
             let by_rule: Vec<String> = self
                 .rejected_by_rule

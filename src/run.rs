@@ -69,6 +69,8 @@ struct Written {
     parts: Vec<PartInfo>,
     /// Whether a rejects file was staged.
     rejects_file: bool,
+    /// CSV bytes produced (written, or counted when validating).
+    bytes: u64,
     tally: Tally,
     source_rows: u64,
 }
@@ -112,98 +114,38 @@ pub fn destination(
     })
 }
 
+/// Where a pass writes: a run's staging area, or nowhere (validation only counts).
+#[derive(Clone, Copy)]
+enum Sink<'a> {
+    Stage(&'a Staging),
+    Discard,
+}
+
 /// Runs one mapping file and publishes its dataset.
 pub async fn run(mapping: &MappingFile, options: &RunOptions) -> Result<RunReport> {
     let started = Instant::now();
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let stores = Arc::new(StoreRegistry::new());
     let dest = destination(mapping, options, &stores)?;
     let staging = Staging::begin(&dest, mapping.dataset).await?;
-
-    let progress = progress_bar(options.progress, mapping);
-    let mut engine = options.engine.clone();
-    let mut attempt = execute(mapping, &engine, &stores, &staging, options, &progress).await;
-    let mut join_strategy = if engine.prefer_hash_join {
-        "hash"
-    } else {
-        "sort-merge"
-    };
-    if matches!(&attempt, Err(e) if e.is_resources_exhausted()) && engine.prefer_hash_join {
-        tracing::warn!(
-            "the query ran out of memory (a hash join cannot spill); retrying with sort-merge \
-             joins, which can"
-        );
-        if let Err(e) = staging.clear_data().await {
-            staging.discard().await;
-            return Err(e);
-        }
-        engine.prefer_hash_join = false;
-        // Spilled sorts merge one batch per spill file at a time: small batches keep that
-        // merge within the pool.
-        engine.batch_size = engine.batch_size.min(FALLBACK_BATCH_SIZE);
-        join_strategy = "sort-merge";
-        progress.set_position(0);
-        attempt = execute(mapping, &engine, &stores, &staging, options, &progress).await;
-    }
-    progress.finish_and_clear();
-    let written = match attempt {
-        Ok(written) => written,
-        Err(e) => {
-            staging.discard().await;
-            return Err(e);
-        }
-    };
-
+    let (written, join_strategy) =
+        match execute_with_fallback(mapping, options, &stores, Sink::Stage(&staging)).await {
+            Ok(done) => done,
+            Err(e) => {
+                staging.discard().await;
+                return Err(e);
+            }
+        };
     let schema_text = avro::schema_text(&written.plan)?;
-    let wall = started.elapsed().as_secs_f64();
-    let bytes_written = written.parts.iter().map(|p| p.bytes).sum();
-    let report = RunReport {
-        pengine_version: env!("CARGO_PKG_VERSION"),
-        dataset: mapping.dataset,
-        mapping_file: mapping.display_name(),
+    let places = Places {
         run_id: staging.run_id.clone(),
-        started_at,
         data_location: format!("{}/", dest.show(&dest.data_dir(mapping.dataset))),
-        schema_file: dest.show(&dest.schema_path(mapping.dataset)),
-        report_file: dest.show(&dest.report_path(mapping.dataset)),
-        wall_seconds: wall,
-        rows: RowCounts {
-            read_from_sources: written.source_rows,
-            query_output: written.tally.written + written.tally.rejected,
-            written: written.tally.written,
-            rejected: written.tally.rejected,
-        },
-        rejected_by_rule: written
-            .tally
-            .rejected_by_rule
-            .iter()
-            .map(|(rule, n)| (rule.key().to_string(), *n))
-            .collect(),
+        schema_file: Some(dest.show(&dest.schema_path(mapping.dataset))),
+        report_file: Some(dest.show(&dest.report_path(mapping.dataset))),
         rejects_file: written
             .rejects_file
             .then(|| dest.show(&dest.rejects_path(mapping.dataset))),
-        on_invalid: options.on_invalid,
-        rows_per_second: if wall > 0.0 {
-            written.tally.written as f64 / wall
-        } else {
-            0.0
-        },
-        bytes_written,
-        files: written.parts.clone(),
-        line_breaks_replaced: written
-            .plan
-            .columns
-            .iter()
-            .zip(&written.tally.changes.line_breaks_replaced)
-            .map(|(c, n)| (c.name.clone(), *n))
-            .collect(),
-        columns: written.plan.columns.clone(),
-        schema: avro::schema_value(&written.plan),
-        join_strategy,
-        checks: options.insights.then(|| {
-            insights::findings::evaluate(&written.plan, &written.tally.stats, bytes_written)
-        }),
     };
+    let report = build_report(mapping, options, &written, join_strategy, started, places);
     let report_text = serde_json::to_string_pretty(&report)
         .map_err(|e| Error::Internal(format!("report serialisation: {e}")))?;
     staging
@@ -215,6 +157,143 @@ pub async fn run(mapping: &MappingFile, options: &RunOptions) -> Result<RunRepor
         )
         .await?;
     Ok(report)
+}
+
+/// Runs a mapping file through every check without writing anything (`pengine validate`):
+/// invalid rows are counted, not fatal. `location` names the data checked, for the report.
+pub async fn check_only(
+    mapping: &MappingFile,
+    options: &RunOptions,
+    location: &str,
+) -> Result<RunReport> {
+    let started = Instant::now();
+    let stores = Arc::new(StoreRegistry::new());
+    let options = RunOptions {
+        on_invalid: InvalidPolicy::Skip,
+        insights: true,
+        ..options.clone()
+    };
+    let (written, join_strategy) =
+        execute_with_fallback(mapping, &options, &stores, Sink::Discard).await?;
+    let places = Places {
+        run_id: String::new(),
+        data_location: location.to_string(),
+        schema_file: None,
+        report_file: None,
+        rejects_file: None,
+    };
+    Ok(build_report(
+        mapping,
+        &options,
+        &written,
+        join_strategy,
+        started,
+        places,
+    ))
+}
+
+/// Executes the mapping file; when a hash join runs out of memory, discards what was written
+/// and runs it once more with sort-merge joins. Returns what was written and the join strategy.
+async fn execute_with_fallback(
+    mapping: &MappingFile,
+    options: &RunOptions,
+    stores: &Arc<StoreRegistry>,
+    sink: Sink<'_>,
+) -> Result<(Written, &'static str)> {
+    let progress = progress_bar(options.progress, mapping);
+    let mut engine = options.engine.clone();
+    let mut attempt = execute(mapping, &engine, stores, sink, options, &progress).await;
+    let mut join_strategy = if engine.prefer_hash_join {
+        "hash"
+    } else {
+        "sort-merge"
+    };
+    if matches!(&attempt, Err(e) if e.is_resources_exhausted()) && engine.prefer_hash_join {
+        tracing::warn!(
+            "the query ran out of memory (a hash join cannot spill); retrying with sort-merge \
+             joins, which can"
+        );
+        if let Sink::Stage(staging) = sink {
+            staging.clear_data().await?;
+        }
+        engine.prefer_hash_join = false;
+        // Spilled sorts merge one batch per spill file at a time: small batches keep that
+        // merge within the pool.
+        engine.batch_size = engine.batch_size.min(FALLBACK_BATCH_SIZE);
+        join_strategy = "sort-merge";
+        progress.set_position(0);
+        attempt = execute(mapping, &engine, stores, sink, options, &progress).await;
+    }
+    progress.finish_and_clear();
+    attempt.map(|written| (written, join_strategy))
+}
+
+/// Where a report says things are.
+struct Places {
+    run_id: String,
+    data_location: String,
+    schema_file: Option<String>,
+    report_file: Option<String>,
+    rejects_file: Option<String>,
+}
+
+fn build_report(
+    mapping: &MappingFile,
+    options: &RunOptions,
+    written: &Written,
+    join_strategy: &'static str,
+    started: Instant,
+    places: Places,
+) -> RunReport {
+    let wall = started.elapsed().as_secs_f64();
+    let started_at = chrono::Utc::now()
+        - chrono::Duration::milliseconds(started.elapsed().as_millis() as i64);
+    let tally = &written.tally;
+    RunReport {
+        pengine_version: env!("CARGO_PKG_VERSION"),
+        dataset: mapping.dataset,
+        mapping_file: mapping.display_name(),
+        run_id: places.run_id,
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        data_location: places.data_location,
+        schema_file: places.schema_file,
+        report_file: places.report_file,
+        wall_seconds: wall,
+        rows: RowCounts {
+            read_from_sources: written.source_rows,
+            query_output: tally.written + tally.rejected,
+            written: tally.written,
+            rejected: tally.rejected,
+        },
+        rejected_by_rule: tally
+            .rejected_by_rule
+            .iter()
+            .map(|(rule, n)| (rule.key().to_string(), *n))
+            .collect(),
+        reject_examples: tally.examples.clone(),
+        rejects_file: places.rejects_file,
+        on_invalid: options.on_invalid,
+        rows_per_second: if wall > 0.0 {
+            tally.written as f64 / wall
+        } else {
+            0.0
+        },
+        bytes_written: written.bytes,
+        files: written.parts.clone(),
+        line_breaks_replaced: written
+            .plan
+            .columns
+            .iter()
+            .zip(&tally.changes.line_breaks_replaced)
+            .map(|(c, n)| (c.name.clone(), *n))
+            .collect(),
+        columns: written.plan.columns.clone(),
+        schema: avro::schema_value(&written.plan),
+        join_strategy,
+        checks: options
+            .insights
+            .then(|| insights::findings::evaluate(&written.plan, &tally.stats, written.bytes)),
+    }
 }
 
 /// Plans the mapping file: its output columns and Avro schema, without reading data.
@@ -234,7 +313,7 @@ async fn execute(
     mapping: &MappingFile,
     engine_options: &EngineOptions,
     stores: &Arc<StoreRegistry>,
-    staging: &Staging,
+    sink: Sink<'_>,
     options: &RunOptions,
     progress: &ProgressBar,
 ) -> Result<Written> {
@@ -269,19 +348,25 @@ async fn execute(
     drop(sender);
 
     let header = csv_dialect::header(plan.names());
-    let mut roller = PartRoller::new(
-        Arc::clone(&staging.dest.store),
-        staging.data_dir(),
-        header,
-        options.max_file_size,
-    );
-    let mut rejects = PartRoller::single_file(
-        Arc::clone(&staging.dest.store),
-        staging.dir(),
-        STAGED_REJECTS,
-        batch::rejects_header(&plan),
-    );
+    let (mut roller, mut rejects) = match sink {
+        Sink::Stage(staging) => (
+            Some(PartRoller::new(
+                Arc::clone(&staging.dest.store),
+                staging.data_dir(),
+                header.clone(),
+                options.max_file_size,
+            )),
+            Some(PartRoller::single_file(
+                Arc::clone(&staging.dest.store),
+                staging.dir(),
+                STAGED_REJECTS,
+                batch::rejects_header(&plan),
+            )),
+        ),
+        Sink::Discard => (None, None),
+    };
     let mut rejects_written = false;
+    let mut bytes = 0u64;
     progress.set_message("running");
     let mut tally = Tally::new(&plan);
     let outcome: Result<()> = async {
@@ -289,11 +374,16 @@ async fn execute(
             tokio::select! {
                 Some(chunk) = receiver.recv() => match chunk {
                     Chunk::Rows(encoded) => {
-                        roller.write(&encoded).await?;
+                        if let Some(roller) = roller.as_mut() {
+                            roller.write(&encoded).await?;
+                        }
+                        bytes += encoded.bytes.len() as u64;
                         progress.inc(encoded.row_ends.len() as u64);
                     }
                     Chunk::Rejects(encoded) => {
-                        rejects.write(&encoded).await?;
+                        if let Some(rejects) = rejects.as_mut() {
+                            rejects.write(&encoded).await?;
+                        }
                         rejects_written = true;
                     }
                 },
@@ -310,22 +400,40 @@ async fn execute(
     .await;
     if let Err(e) = outcome {
         encoders.abort_all();
-        roller.abort().await;
-        rejects.abort().await;
+        for writer in [roller, rejects].into_iter().flatten() {
+            writer.abort().await;
+        }
         return Err(e);
     }
-    let parts = roller.finish().await?;
-    rejects.finish().await?;
+    let parts = match roller {
+        Some(roller) => roller.finish().await?,
+        None => Vec::new(),
+    };
+    if let Some(rejects) = rejects {
+        rejects.finish().await?;
+    }
     if !parts.is_empty() {
         crate::failpoint::hit("after-parts-written");
     }
+    // Parts repeat the header; the total is what the import job reads.
+    bytes += header.len() as u64 * parts.len().saturating_sub(1) as u64;
     Ok(Written {
         plan,
+        bytes: parts_bytes_or(bytes, &parts),
         parts,
         rejects_file: rejects_written,
         tally,
         source_rows: source_rows(&physical),
     })
+}
+
+/// The bytes of the written parts, or the counted bytes when nothing was written.
+fn parts_bytes_or(counted: u64, parts: &[PartInfo]) -> u64 {
+    if parts.is_empty() {
+        counted
+    } else {
+        parts.iter().map(|p| p.bytes).sum()
+    }
 }
 
 /// Converts, checks and encodes one partition's batches.
