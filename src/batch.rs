@@ -66,7 +66,8 @@ impl Tally {
         self.changes.add(&other.changes);
         self.stats.merge(&other.stats);
         let room = FAIL_EXAMPLES.saturating_sub(self.examples.len());
-        self.examples.extend(other.examples.iter().take(room).cloned());
+        self.examples
+            .extend(other.examples.iter().take(room).cloned());
     }
 }
 
@@ -112,7 +113,9 @@ pub fn process(
         for (row, rejection) in rejections.iter() {
             *tally.rejected_by_rule.entry(rejection.rule).or_default() += 1;
             if tally.examples.len() < FAIL_EXAMPLES {
-                tally.examples.push(describe_rejection(plan, batch, row, rejection));
+                tally
+                    .examples
+                    .push(describe_rejection(plan, batch, row, rejection));
             }
         }
     }
@@ -167,7 +170,10 @@ fn fail_error(plan: &ColumnPlan, batch: &RecordBatch, rejections: &RowRejections
         rejections.count()
     );
     for (row, rejection) in rejections.iter().take(FAIL_EXAMPLES) {
-        text.push_str(&format!("  - {}\n", describe_rejection(plan, batch, row, rejection)));
+        text.push_str(&format!(
+            "  - {}\n",
+            describe_rejection(plan, batch, row, rejection)
+        ));
     }
     text.push_str(
         "Fix the mapping file, or run with --on-invalid skip to write such rows to \

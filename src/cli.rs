@@ -11,7 +11,7 @@ use crate::batch::InvalidPolicy;
 use crate::engine::EngineOptions;
 use crate::error::{Error, Result, exit_code};
 use crate::mapping::{MappingFile, Vars, vars};
-use crate::personalize::avro;
+use crate::personalize::{DatasetType, avro};
 use crate::run::{self, RunOptions};
 
 #[derive(Debug, Parser)]
@@ -43,6 +43,33 @@ pub enum Command {
     Schema(MappingArgs),
     /// Show how a mapping file is planned: output columns, conversions, DataFusion's plan.
     Explain(MappingArgs),
+    /// Check mapping files without reading data, or (with --dataset) a CSV dataset made
+    /// elsewhere, with every row and dataset check, writing nothing.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Mapping files or folders; with --dataset, the data location (folder of CSV parts, a
+    /// file, or s3://bucket/prefix/).
+    #[arg(required = true, value_name = "FILE|LOCATION")]
+    pub targets: Vec<String>,
+    /// Check existing CSV data of this dataset type.
+    #[arg(long, value_name = "TYPE", value_parser = parse_dataset)]
+    pub dataset: Option<DatasetType>,
+    /// The data's Avro schema file: header names and order, types, categorical/textual flags.
+    #[arg(long, value_name = "FILE", requires = "dataset")]
+    pub schema: Option<PathBuf>,
+    /// Fill ${NAME} in mapping files (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = vars::parse_assignment)]
+    pub vars: Vec<(String, String)>,
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_dataset(text: &str) -> std::result::Result<DatasetType, String> {
+    text.parse()
 }
 
 #[derive(Debug, Args)]
@@ -294,6 +321,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             }
             Ok(exit_code::OK)
         }
+        Command::Validate(args) => validate(args, cli.quiet).await,
         Command::Explain(args) => {
             let engine = args.engine();
             for mapping in args.load()? {
@@ -302,4 +330,83 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             Ok(exit_code::OK)
         }
     }
+}
+
+async fn validate(args: ValidateArgs, quiet: bool) -> Result<i32> {
+    let options = RunOptions {
+        progress: !quiet,
+        ..RunOptions::default()
+    };
+    if let Some(dataset) = args.dataset {
+        let [location] = args.targets.as_slice() else {
+            return Err(Error::Config(
+                "with --dataset, give one data location (a folder of CSV parts or a file)".into(),
+            ));
+        };
+        let report =
+            crate::validate::check_data(dataset, location, args.schema.as_deref(), &options)
+                .await?;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report)
+                    .map_err(|e| Error::Internal(e.to_string()))?
+            );
+        }
+        if !quiet {
+            eprint!("{}", report.human());
+            for example in &report.reject_examples {
+                eprintln!("  invalid: {example}");
+            }
+        }
+        return Ok(if report.rows.rejected > 0 {
+            exit_code::DATA
+        } else if report.checks.as_ref().is_some_and(|c| c.errors() > 0) {
+            exit_code::CHECKS
+        } else {
+            exit_code::OK
+        });
+    }
+    let mapping_args = MappingArgs {
+        files: args.targets.iter().map(PathBuf::from).collect(),
+        vars: args.vars.clone(),
+        threads: None,
+        memory_limit: MemoryLimit(Some(crate::engine::DEFAULT_MEMORY_LIMIT)),
+        spill_dir: None,
+    };
+    let vars = mapping_args.vars();
+    let mut results = Vec::new();
+    for path in mapping_args.mapping_paths()? {
+        let result = match MappingFile::load(&path, &vars) {
+            Ok(mapping) => crate::validate::check_mapping(&mapping, &options).await,
+            Err(e) => crate::validate::StaticResult {
+                file: path.display().to_string(),
+                dataset: None,
+                ok: false,
+                exit_code: e.exit_code(),
+                error: Some(e.to_string()),
+                schema: None,
+            },
+        };
+        if !quiet {
+            match &result.error {
+                None => eprintln!("{}: ok", result.file),
+                // Mapping errors already start with the file name.
+                Some(error) if error.starts_with(&result.file) => eprintln!("{error}"),
+                Some(error) => eprintln!("{}: {error}", result.file),
+            }
+        }
+        results.push(result);
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&results).map_err(|e| Error::Internal(e.to_string()))?
+        );
+    }
+    Ok(results
+        .iter()
+        .map(|r| r.exit_code)
+        .find(|code| *code != 0)
+        .unwrap_or(exit_code::OK))
 }

@@ -19,5 +19,6 @@ pub mod run;
 pub mod sink;
 pub mod sources;
 pub mod store;
+pub mod validate;
 
 pub use error::{Error, Result};

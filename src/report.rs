@@ -60,16 +60,25 @@ impl RunReport {
     pub fn human(&self) -> String {
         let mut out = String::new();
         let mb = self.bytes_written as f64 / 1_000_000.0;
-        out.push_str(&format!(
-            "{}: {} rows written in {} part(s), {:.1} MB, {:.2}s ({:.0} rows/s); {} rows read from sources\n",
-            self.dataset,
-            self.rows.written,
-            self.files.len(),
-            mb,
-            self.wall_seconds,
-            self.rows_per_second,
-            self.rows.read_from_sources,
-        ));
+        if self.schema_file.is_none() {
+            // Validation: nothing was written.
+            out.push_str(&format!(
+                "{}: {} valid row(s), {} invalid, {:.1} MB of CSV, checked in {:.2}s\n",
+                self.dataset, self.rows.written, self.rows.rejected, mb, self.wall_seconds
+            ));
+        } else {
+            out.push_str(&format!(
+                "{}: {} rows written in {} part(s), {:.1} MB, {:.2}s ({:.0} rows/s); {} rows read \
+                 from sources\n",
+                self.dataset,
+                self.rows.written,
+                self.files.len(),
+                mb,
+                self.wall_seconds,
+                self.rows_per_second,
+                self.rows.read_from_sources,
+            ));
+        }
         out.push_str(&format!("  data location: {}\n", self.data_location));
         if let Some(schema) = &self.schema_file {
             out.push_str(&format!("  schema:        {schema}\n"));

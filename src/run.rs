@@ -246,8 +246,8 @@ fn build_report(
     places: Places,
 ) -> RunReport {
     let wall = started.elapsed().as_secs_f64();
-    let started_at = chrono::Utc::now()
-        - chrono::Duration::milliseconds(started.elapsed().as_millis() as i64);
+    let started_at =
+        chrono::Utc::now() - chrono::Duration::milliseconds(started.elapsed().as_millis() as i64);
     let tally = &written.tally;
     RunReport {
         pengine_version: env!("CARGO_PKG_VERSION"),
