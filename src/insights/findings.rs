@@ -363,3 +363,186 @@ pub fn evaluate(plan: &ColumnPlan, stats: &DatasetStats, bytes_written: u64) -> 
         approximate,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::Directives;
+    use crate::personalize::coerce::Coerced;
+    use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    fn plan(
+        dataset: DatasetType,
+        fields: &[(&str, DataType)],
+        directives: &Directives,
+    ) -> ColumnPlan {
+        let schema = Schema::new(
+            fields
+                .iter()
+                .map(|(n, t)| Field::new(*n, t.clone(), true))
+                .collect::<Vec<_>>(),
+        );
+        ColumnPlan::new(&schema, dataset, directives).unwrap()
+    }
+
+    fn text(values: Vec<String>) -> Coerced {
+        Coerced::Text(Arc::new(StringArray::from(values)))
+    }
+
+    fn checks_of(checks: &Checks) -> Vec<&'static str> {
+        checks.findings.iter().map(|f| f.check).collect()
+    }
+
+    #[test]
+    fn share_of_users_with_two_interactions_below_one_percent() {
+        let p = plan(
+            DatasetType::Interactions,
+            &[
+                ("user_id", DataType::Utf8),
+                ("item_id", DataType::Utf8),
+                ("timestamp", DataType::Int64),
+            ],
+            &Directives::default(),
+        );
+        let mut stats = DatasetStats::new(&p);
+        // 30 of 3,030 users with 2 interactions: just under 1 %.
+        let users: Vec<String> = (0..3030)
+            .map(|i| format!("u{i}"))
+            .chain((0..30).map(|i| format!("u{i}")))
+            .collect();
+        let n = users.len();
+        stats
+            .observe(
+                &p,
+                &[
+                    text(users),
+                    text(vec!["i".into(); n]),
+                    Coerced::Long(Int64Array::from(
+                        (0..n as i64).map(|i| 1_709_251_200 + i).collect::<Vec<_>>(),
+                    )),
+                ],
+            )
+            .unwrap();
+        let checks = evaluate(&p, &stats, 0);
+        assert_eq!(checks.users_with_two_or_more, Some(30));
+        assert!(
+            checks_of(&checks).contains(&"users_with_two_interactions"),
+            "{checks:?}"
+        );
+        // 31 of 3,030 users (just over 1 %): the rule holds.
+        let mut stats = DatasetStats::new(&p);
+        let users: Vec<String> = (0..3030)
+            .map(|i| format!("u{i}"))
+            .chain((0..31).map(|i| format!("u{i}")))
+            .collect();
+        let n = users.len();
+        stats
+            .observe(
+                &p,
+                &[
+                    text(users),
+                    text(vec!["i".into(); n]),
+                    Coerced::Long(Int64Array::from(
+                        (0..n as i64).map(|i| 1_709_251_200 + i).collect::<Vec<_>>(),
+                    )),
+                ],
+            )
+            .unwrap();
+        assert!(!checks_of(&evaluate(&p, &stats, 0)).contains(&"users_with_two_interactions"));
+    }
+
+    #[test]
+    fn cardinality_outliers_time_and_text_length() {
+        let directives = Directives {
+            textual: vec!["DESCRIPTION".into()],
+            ..Directives::default()
+        };
+        let p = plan(
+            DatasetType::Items,
+            &[
+                ("item_id", DataType::Utf8),
+                ("brand", DataType::Utf8),
+                ("color", DataType::Utf8),
+                ("price", DataType::Float64),
+                ("creation_timestamp", DataType::Int64),
+                ("description", DataType::Utf8),
+            ],
+            &directives,
+        );
+        let n = 2000;
+        let mut prices = vec![10.0; n];
+        prices[0] = 1e9;
+        let mut created = vec![1_709_251_200i64; n];
+        created[1] = 0; // 1970
+        created[2] = 4_102_444_800; // 2100
+        let mut descriptions = vec!["short".to_string(); n];
+        descriptions[3] = "x".repeat(limits::MAX_TEXTUAL_CHARS + 1);
+        descriptions[4] = "x".repeat(limits::MAX_TEXTUAL_CHARS);
+        let mut stats = DatasetStats::new(&p);
+        stats
+            .observe(
+                &p,
+                &[
+                    text((0..n).map(|i| format!("i{i}")).collect()),
+                    text((0..n).map(|i| format!("b{}", i % 31)).collect()), // 31 brands
+                    text((0..n).map(|i| format!("c{i}")).collect()),        // 2,000 colors
+                    Coerced::Float(Float64Array::from(prices)),
+                    Coerced::Long(Int64Array::from(created)),
+                    text(descriptions),
+                ],
+            )
+            .unwrap();
+        let checks = evaluate(&p, &stats, 0);
+        let messages: Vec<&str> = checks.findings.iter().map(|f| f.message.as_str()).collect();
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("BRAND has 31 distinct")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("COLOR has about 2000")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.starts_with("PRICE ranges")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("1 values of DESCRIPTION are over")),
+            "{messages:?}"
+        );
+        assert!(checks_of(&checks).contains(&"timestamp_before_1990"));
+        assert!(checks_of(&checks).contains(&"timestamp_in_the_future"));
+        assert_eq!(checks.errors(), 0);
+    }
+
+    #[test]
+    fn import_size_limits() {
+        let p = plan(
+            DatasetType::Interactions,
+            &[
+                ("user_id", DataType::Utf8),
+                ("item_id", DataType::Utf8),
+                ("timestamp", DataType::Int64),
+            ],
+            &Directives::default(),
+        );
+        let stats = DatasetStats::new(&p);
+        let at = |bytes| checks_of(&evaluate(&p, &stats, bytes)).contains(&"import_size");
+        assert!(!at(limits::MAX_INCREMENTAL_IMPORT_BYTES));
+        assert!(at(limits::MAX_INCREMENTAL_IMPORT_BYTES + 1));
+        let full = evaluate(&p, &stats, limits::MAX_FULL_IMPORT_BYTES + 1);
+        assert!(
+            full.findings
+                .iter()
+                .any(|f| f.check == "import_size" && f.severity == Severity::Error)
+        );
+    }
+}
