@@ -145,13 +145,20 @@ pub async fn run(mapping: &MappingFile, options: &RunOptions) -> Result<RunRepor
             .rejects_file
             .then(|| dest.show(&dest.rejects_path(mapping.dataset))),
     };
-    let report = build_report(mapping, options, &written, join_strategy, started, places);
+    let mut report = build_report(mapping, options, &written, join_strategy, started, places);
+    let ids = if options.insights {
+        cross_check(&dest, mapping.dataset, &written, &mut report).await?
+    } else {
+        Vec::new()
+    };
+    let ids: Vec<(&str, Vec<u8>)> = ids.iter().map(|(c, s)| (*c, s.to_bytes())).collect();
     let report_text = serde_json::to_string_pretty(&report)
         .map_err(|e| Error::Internal(format!("report serialisation: {e}")))?;
     staging
         .commit(
             &written.parts,
             written.rejects_file,
+            &ids,
             &schema_text,
             &report_text,
         )
@@ -226,6 +233,51 @@ async fn execute_with_fallback(
     }
     progress.finish_and_clear();
     attempt.map(|written| (written, join_strategy))
+}
+
+/// Compares this dataset's ids with the other datasets of the same output (whichever were
+/// published), adding the results to the report. Returns this dataset's id samples to keep.
+async fn cross_check(
+    dest: &Destination,
+    dataset: crate::personalize::DatasetType,
+    written: &Written,
+    report: &mut RunReport,
+) -> Result<Vec<(&'static str, insights::sampler::SampledCounter)>> {
+    use insights::cross::{PAIRS, compare, id_samples};
+    use insights::sampler::SampledCounter;
+    let own = id_samples(dataset, &written.tally.stats);
+    let Some(checks) = report.checks.as_mut() else {
+        return Ok(own);
+    };
+    for &(interactions, entities, column) in PAIRS {
+        let Some((_, mine)) = own.iter().find(|(c, _)| *c == column) else {
+            continue;
+        };
+        let other = if dataset == interactions {
+            entities
+        } else if dataset == entities {
+            interactions
+        } else {
+            continue;
+        };
+        let Some(bytes) = dest.read_ids(other, column).await? else {
+            continue;
+        };
+        let Some(theirs) = SampledCounter::from_bytes(&bytes) else {
+            tracing::warn!(
+                "the id sample of {other} is unreadable; skipping the cross-dataset check"
+            );
+            continue;
+        };
+        let (check, findings) = if dataset == interactions {
+            compare((interactions, entities, column), mine, &theirs)
+        } else {
+            compare((interactions, entities, column), &theirs, mine)
+        };
+        checks.cross_dataset.push(check);
+        checks.findings.extend(findings);
+    }
+    Ok(own)
 }
 
 /// Where a report says things are.

@@ -163,3 +163,66 @@ fn an_export_past_the_limits_fails_with_code_6_and_names_each_rule() {
     let report = run_interactions(dir.path(), 999, 25, 2, None, 0, 6);
     assert_eq!(checks_named(&report, "error"), ["min_interactions"]);
 }
+
+#[test]
+fn mismatched_ids_across_datasets_are_flagged_whatever_the_run_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("out");
+    // Interactions use "u7"; the users export was built with "U7" (upper-cased somewhere).
+    let mut events = String::new();
+    for i in 0..1000 {
+        events.push_str(&format!(
+            "{{\"u\":\"u{}\",\"i\":\"i{}\",\"ts\":{}}}\n",
+            i % 50,
+            i % 20,
+            1_709_251_200 + i
+        ));
+    }
+    write(d.join("src/e.json"), events);
+    let mut users = String::new();
+    for i in 0..50 {
+        let id = if i < 40 {
+            format!("U{i}")
+        } else {
+            format!("u{i}")
+        };
+        users.push_str(&format!("{{\"id\":\"{id}\",\"tier\":\"t\"}}\n"));
+    }
+    write(d.join("src/u.json"), users);
+    write(
+        d.join("users.sql"),
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/u.json';\nSELECT id AS user_id, tier AS tier FROM u;",
+    );
+    write(
+        d.join("interactions.sql"),
+        "CREATE EXTERNAL TABLE e STORED AS JSON LOCATION '${src}/e.json';\n\
+         SELECT u AS user_id, i AS item_id, ts AS timestamp FROM e;",
+    );
+    let src = format!("src={}", d.join("src").display());
+    let run = |file: &str| {
+        let output = run_ok(
+            pengine()
+                .arg("run")
+                .arg(d.join(file))
+                .args(["--var", &src, "--json", "-o"])
+                .arg(&out),
+        );
+        serde_json::from_str::<Value>(&stdout(&output)).unwrap()
+    };
+    // Users first, interactions second: the interactions run compares with the users export.
+    run("users.sql");
+    let report = run("interactions.sql");
+    let cross = &report["checks"]["cross_dataset"][0];
+    assert_eq!(cross["entities"], "users");
+    // 40 of 50 users never match: 80 % of interactions (i % 50 < 40) have an unknown USER_ID.
+    assert_eq!(cross["interactions_with_unknown_id"], 0.8);
+    assert_eq!(cross["entities_without_interactions"], 0.8);
+    assert!(checks_named(&report, "warning").contains(&"cross_dataset_ids".to_string()));
+    // The other order gives the same comparison.
+    let report = run("users.sql");
+    assert_eq!(
+        report["checks"]["cross_dataset"][0]["interactions_with_unknown_id"],
+        0.8
+    );
+}

@@ -61,9 +61,11 @@ fn bundled_example_runs_and_schema_matches_header() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     top.sort();
+    assert_no_staging(out.path());
     assert_eq!(
         top,
         [
+            ".pengine",
             "interactions",
             "interactions.report.json",
             "interactions.schema.json",
@@ -255,15 +257,12 @@ fn killed_run_leaves_the_previous_export_and_the_next_run_cleans_up() {
         before,
         "a killed run changed the previous export"
     );
-    assert!(
-        out.join(".pengine").exists(),
-        "the killed run staged nothing?"
-    );
+    assert!(has_staging(&out), "the killed run staged nothing?");
 
     // The next run cleans up and publishes.
     run_ok(&mut base());
     assert_eq!(read_dataset(&out.join("users")).rows.len(), 7);
-    assert!(!out.join(".pengine").exists(), "staging leftovers remain");
+    assert_no_staging(&out);
 }
 
 #[test]
@@ -294,7 +293,7 @@ fn killed_during_promotion_is_finished_by_the_next_command() {
     run_ok(&mut base());
     let csv = read_dataset(&out.join("users"));
     assert_eq!(csv.rows.len(), 5);
-    assert!(!out.join(".pengine").exists());
+    assert_no_staging(&out);
 }
 
 #[test]
@@ -358,10 +357,7 @@ fn data_errors_stop_before_publishing() {
         !out.join("interactions").exists(),
         "a failed run published data"
     );
-    assert!(
-        !out.join(".pengine").exists(),
-        "a failed run left its staging area"
-    );
+    assert_no_staging(&out);
 
     let nested = mapping_with(
         dir.path(),
@@ -554,7 +550,7 @@ fn ctrl_c_stops_with_code_130_and_publishes_nothing() {
             .arg(&out),
     );
     assert_eq!(read_dataset(&out.join("users")).rows.len(), 3);
-    assert!(!out.join(".pengine").exists());
+    assert_no_staging(&out);
 }
 
 #[test]

@@ -77,6 +77,9 @@ pub struct Checks {
     pub last_timestamp: Option<String>,
     /// Figures that are estimates (counted on a sample of keys to bound memory).
     pub approximate: Vec<&'static str>,
+    /// Comparisons with the other datasets of the same output.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cross_dataset: Vec<super::cross::CrossCheck>,
 }
 
 impl Checks {
@@ -361,6 +364,7 @@ pub fn evaluate(plan: &ColumnPlan, stats: &DatasetStats, bytes_written: u64) -> 
         first_timestamp: stats.time.min.map(iso),
         last_timestamp: stats.time.max.map(iso),
         approximate,
+        cross_dataset: Vec::new(),
     }
 }
 

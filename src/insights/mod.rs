@@ -1,6 +1,7 @@
 //! Dataset-level checks and data insights, computed in the same pass that writes the data: the
 //! figures the service's own analysis reports, locally and before upload, in bounded memory.
 
+pub mod cross;
 pub mod findings;
 pub mod sampler;
 pub mod stats;

@@ -137,3 +137,111 @@ mod tests {
         assert!(within(a.repeats(), 25_000.0), "{}", a.repeats());
     }
 }
+
+/// Binary form, for keeping a dataset's ids beside its export: level, then (hash, count) pairs,
+/// little-endian.
+impl SampledCounter {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(12 + self.counts.len() * 12);
+        out.extend_from_slice(&self.level.to_le_bytes());
+        out.extend_from_slice(&(self.counts.len() as u64).to_le_bytes());
+        for (hash, count) in &self.counts {
+            out.extend_from_slice(&hash.to_le_bytes());
+            out.extend_from_slice(&count.to_le_bytes());
+        }
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let level = u32::from_le_bytes(bytes.get(0..4)?.try_into().ok()?);
+        let n = u64::from_le_bytes(bytes.get(4..12)?.try_into().ok()?) as usize;
+        let mut counts = HashMap::with_capacity_and_hasher(n, BuildNoHashHasher::default());
+        for i in 0..n {
+            let at = 12 + i * 12;
+            let hash = u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?);
+            let count = u32::from_le_bytes(bytes.get(at + 8..at + 12)?.try_into().ok()?);
+            counts.insert(hash, count);
+        }
+        Some(Self {
+            cap: n.max(16),
+            level,
+            counts,
+        })
+    }
+
+    /// Compares the keys of `self` (e.g. ids in interactions, with counts) with the keys of
+    /// `other` (ids of a Users or Items dataset), on the coarser of the two samples.
+    pub fn overlap(&self, other: &SampledCounter) -> Overlap {
+        let level = self.level.max(other.level);
+        let kept = |hash: &u64| level == 0 || hash.trailing_zeros() >= level;
+        let mut occurrences = 0u64;
+        let mut occurrences_missing = 0u64;
+        let mut keys_missing = 0u64;
+        for (hash, count) in self.counts.iter().filter(|(h, _)| kept(h)) {
+            occurrences += u64::from(*count);
+            if !other.counts.contains_key(hash) {
+                occurrences_missing += u64::from(*count);
+                keys_missing += 1;
+            }
+        }
+        let other_keys: Vec<&u64> = other.counts.keys().filter(|h| kept(h)).collect();
+        let other_unmatched = other_keys
+            .iter()
+            .filter(|h| !self.counts.contains_key(**h))
+            .count() as u64;
+        Overlap {
+            approximate: level > 0,
+            occurrences: occurrences << level,
+            occurrences_missing: occurrences_missing << level,
+            keys_missing: keys_missing << level,
+            other_keys: (other_keys.len() as u64) << level,
+            other_unmatched: other_unmatched << level,
+        }
+    }
+}
+
+/// How two key sets overlap (see [`SampledCounter::overlap`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overlap {
+    pub approximate: bool,
+    /// Occurrences in the first set (e.g. interactions).
+    pub occurrences: u64,
+    /// Occurrences whose key is not in the second set.
+    pub occurrences_missing: u64,
+    /// Distinct keys of the first set missing from the second.
+    pub keys_missing: u64,
+    /// Keys of the second set (e.g. users).
+    pub other_keys: u64,
+    /// Keys of the second set never seen in the first (e.g. users without interactions).
+    pub other_unmatched: u64,
+}
+
+#[cfg(test)]
+mod overlap_tests {
+    use super::*;
+
+    #[test]
+    fn overlap_and_bytes_round_trip() {
+        let mut interactions = SampledCounter::new(1000);
+        for h in [1u64, 1, 2, 3, 3, 3] {
+            interactions.add(h);
+        }
+        let mut users = SampledCounter::new(1000);
+        for h in [1u64, 2, 4, 5] {
+            users.add(h);
+        }
+        let users = SampledCounter::from_bytes(&users.to_bytes()).unwrap();
+        let o = interactions.overlap(&users);
+        assert_eq!(
+            o,
+            Overlap {
+                approximate: false,
+                occurrences: 6,
+                occurrences_missing: 3,
+                keys_missing: 1,
+                other_keys: 4,
+                other_unmatched: 2,
+            }
+        );
+    }
+}

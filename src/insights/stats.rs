@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::hash_utils::{HLL_RANDOM_STATE, create_hashes};
 use serde::Serialize;
 
@@ -180,7 +182,12 @@ impl DatasetStats {
                 || (matches!(column.kind(), Some(FieldKind::Id))
                     && (self.users.is_some() || self.ids.is_some()));
             if let (true, Some(array)) = (wants_hash, array) {
-                create_hashes([array], &HLL_RANDOM_STATE, &mut hashes)?;
+                // One text type, so an id hashes the same in every dataset.
+                let array = match array.data_type() {
+                    DataType::Utf8View | DataType::LargeUtf8 => cast(array, &DataType::Utf8)?,
+                    _ => Arc::clone(array),
+                };
+                create_hashes([&array], &HLL_RANDOM_STATE, &mut hashes)?;
                 let valid = |r: usize| !values.is_null(r);
                 let target = match (column.kind(), column.name.as_str()) {
                     (Some(FieldKind::Id), "USER_ID") if self.users.is_some() => self.users.as_mut(),

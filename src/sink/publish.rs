@@ -30,6 +30,9 @@ const COMMIT_FILE: &str = "COMMIT.json";
 const STAGED_DATA: &str = "data";
 const STAGED_SCHEMA: &str = "schema.json";
 const STAGED_REPORT: &str = "report.json";
+/// Under [`STATE_DIR`]: the id samples of published datasets.
+const IDS_DIR: &str = "ids";
+const STAGED_IDS: &str = "ids";
 /// The staged rejects file's name.
 pub const STAGED_REJECTS: &str = "rejects.csv";
 
@@ -70,6 +73,28 @@ impl Destination {
         self.under(&format!("{}.rejects.csv", dataset.key()))
     }
 
+    /// Where a published dataset keeps a sample of its id hashes, for cross-dataset checks.
+    pub fn ids_path(&self, dataset: DatasetType, column: &str) -> Path {
+        self.under(&format!(
+            "{STATE_DIR}/{IDS_DIR}/{}.{column}.bin",
+            dataset.key()
+        ))
+    }
+
+    /// The id sample of another dataset of this output, if it was published with one.
+    pub async fn read_ids(&self, dataset: DatasetType, column: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.ids_path(dataset, column);
+        match self.store.get(&path).await {
+            Ok(found) => found
+                .bytes()
+                .await
+                .map(|b| Some(b.to_vec()))
+                .map_err(|e| Error::storage(format!("reading {}", self.show(&path)), e)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Error::storage(format!("reading {}", self.show(&path)), e)),
+        }
+    }
+
     fn state_dir(&self, dataset: DatasetType) -> Path {
         self.under(&format!("{STATE_DIR}/{}", dataset.key()))
     }
@@ -97,6 +122,9 @@ struct CommitRecord {
     /// Whether the run staged a rejects file (else an older one is removed).
     #[serde(default)]
     rejects: bool,
+    /// The id columns whose samples the run staged.
+    #[serde(default)]
+    id_columns: Vec<String>,
 }
 
 /// One run's staging area.
@@ -141,15 +169,20 @@ impl Staging {
     }
 
     /// Stages the schema and report, writes the commit record, and promotes the run.
-    /// `rejects` says whether a rejects file was staged.
+    /// `rejects` says whether a rejects file was staged; `ids` are (column, bytes) id samples.
     pub async fn commit(
         self,
         parts: &[PartInfo],
         rejects: bool,
+        ids: &[(&str, Vec<u8>)],
         schema: &str,
         report: &str,
     ) -> Result<()> {
         let store = &self.dest.store;
+        for (column, bytes) in ids {
+            let path = self.dir.clone().join(STAGED_IDS).join(*column);
+            put(store, &path, bytes, &self.dest).await?;
+        }
         put(
             store,
             &self.dir.clone().join(STAGED_SCHEMA),
@@ -168,6 +201,7 @@ impl Staging {
             run_id: self.run_id.clone(),
             parts: parts.to_vec(),
             rejects,
+            id_columns: ids.iter().map(|(c, _)| c.to_string()).collect(),
         };
         let text = serde_json::to_vec_pretty(&record)
             .map_err(|e| Error::Internal(format!("commit record: {e}")))?;
@@ -272,6 +306,10 @@ async fn promote(dest: &Destination, dataset: DatasetType, record: &CommitRecord
         &dest.report_path(dataset),
     )
     .await?;
+    for column in &record.id_columns {
+        let staged = run_dir.clone().join(STAGED_IDS).join(column.as_str());
+        move_if_present(dest, &staged, &dest.ids_path(dataset, column)).await?;
+    }
     // The rejects file describes this export only: a run without rejects removes an older one.
     let rejects = dest.rejects_path(dataset);
     if record.rejects {

@@ -284,3 +284,30 @@ pub fn run_with_code(cmd: &mut Command, code: i32) -> Output {
     );
     output
 }
+
+/// Asserts an output folder holds no staging leftovers: `.pengine/` may only keep `ids/` (the id
+/// samples of published datasets).
+#[track_caller]
+pub fn assert_no_staging(out: &Path) {
+    let state = out.join(".pengine");
+    if !state.exists() {
+        return;
+    }
+    let entries: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "ids")
+        .collect();
+    assert!(
+        entries.is_empty(),
+        "staging leftovers in {}: {entries:?}",
+        state.display()
+    );
+}
+
+/// True when `.pengine/` holds staging (anything but `ids/`).
+pub fn has_staging(out: &Path) -> bool {
+    std::fs::read_dir(out.join(".pengine"))
+        .map(|entries| entries.flatten().any(|e| e.file_name() != "ids"))
+        .unwrap_or(false)
+}
