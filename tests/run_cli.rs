@@ -158,18 +158,23 @@ fn small_users(dir: &Path, rows: usize) {
     write(dir.join("src/users.json"), text);
 }
 
+/// A users mapping over `src/users.json` (see [`small_users`]) and its `--var src=...` value.
+fn users_mapping(dir: &Path) -> (std::path::PathBuf, String) {
+    let mapping = mapping_with(
+        dir,
+        "users.sql",
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/users.json';\n\
+         SELECT id AS user_id, tier AS tier FROM u;",
+    );
+    (mapping, format!("src={}", dir.join("src").display()))
+}
+
 #[test]
 fn rerun_replaces_the_previous_export_and_parts_roll() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     small_users(dir.path(), 400);
-    let mapping = mapping_with(
-        dir.path(),
-        "users.sql",
-        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/users.json';\n\
-         SELECT id AS user_id, tier AS tier FROM u;",
-    );
-    let src = format!("src={}", dir.path().join("src").display());
+    let (mapping, src) = users_mapping(dir.path());
     run_ok(
         pengine()
             .arg("run")
@@ -231,13 +236,7 @@ fn killed_run_leaves_the_previous_export_and_the_next_run_cleans_up() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     small_users(dir.path(), 50);
-    let mapping = mapping_with(
-        dir.path(),
-        "users.sql",
-        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/users.json';\n\
-         SELECT id AS user_id, tier AS tier FROM u;",
-    );
-    let src = format!("src={}", dir.path().join("src").display());
+    let (mapping, src) = users_mapping(dir.path());
     let base = || {
         let mut cmd = pengine();
         cmd.arg("run")
@@ -270,13 +269,7 @@ fn killed_during_promotion_is_finished_by_the_next_command() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     small_users(dir.path(), 300);
-    let mapping = mapping_with(
-        dir.path(),
-        "users.sql",
-        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/users.json';\n\
-         SELECT id AS user_id, tier AS tier FROM u;",
-    );
-    let src = format!("src={}", dir.path().join("src").display());
+    let (mapping, src) = users_mapping(dir.path());
     let base = || {
         let mut cmd = pengine();
         cmd.arg("run")
@@ -508,13 +501,7 @@ fn ctrl_c_stops_with_code_130_and_publishes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     small_users(dir.path(), 20);
-    let mapping = mapping_with(
-        dir.path(),
-        "users.sql",
-        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/users.json';\n\
-         SELECT id AS user_id, tier AS tier FROM u;",
-    );
-    let src = format!("src={}", dir.path().join("src").display());
+    let (mapping, src) = users_mapping(dir.path());
     run_ok(
         pengine()
             .arg("run")

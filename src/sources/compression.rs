@@ -58,6 +58,44 @@ impl Compression {
     }
 }
 
+/// Runs `read` on one object as a blocking, decompressed reader (compression sniffed), in a
+/// blocking task: schema inference reads files through synchronous parsers. An error names the
+/// object.
+pub async fn read_object_blocking<T: Send + 'static>(
+    store: std::sync::Arc<dyn object_store::ObjectStore>,
+    object: object_store::ObjectMeta,
+    read: impl FnOnce(Box<dyn Read + Send + '_>) -> Result<T, String> + Send + 'static,
+) -> datafusion::common::Result<T> {
+    use datafusion::error::DataFusionError;
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let location = object.location.to_string();
+    let stream = store
+        .get(&object.location)
+        .await?
+        .into_stream()
+        .map_err(std::io::Error::other);
+    let reader = tokio_util::io::StreamReader::new(stream);
+    let handle = tokio::runtime::Handle::current();
+    let name = location.clone();
+    tokio::task::spawn_blocking(move || {
+        let _guard = handle.enter();
+        let mut sync = std::io::BufReader::new(tokio_util::io::SyncIoBridge::new(reader));
+        let head = std::io::BufRead::fill_buf(&mut sync)
+            .map_err(|e| e.to_string())?
+            .get(..SNIFF_LEN)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+        let decoded = Compression::sniff(&head, &name)
+            .reader(sync)
+            .map_err(|e| e.to_string())?;
+        read(decoded)
+    })
+    .await
+    .map_err(|e| DataFusionError::Internal(format!("reading {location} failed: {e}")))?
+    .map_err(|e| DataFusionError::Plan(format!("{location}: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,9 +20,9 @@ use datafusion::datasource::physical_plan::{FileScanConfig, FileSource};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::{StreamExt, TryStreamExt};
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStore};
 
-use super::compression::{Compression, SNIFF_LEN};
+use super::compression::read_object_blocking;
 
 /// How to read the CSV files, from the table's options.
 #[derive(Debug, Clone)]
@@ -261,31 +261,7 @@ async fn infer_file(
     object: ObjectMeta,
     dialect: CsvDialect,
 ) -> Result<FileColumns> {
-    let location = object.location.to_string();
-    let stream = store
-        .get(&object.location)
-        .await?
-        .into_stream()
-        .map_err(std::io::Error::other);
-    let reader = tokio_util::io::StreamReader::new(stream);
-    let handle = tokio::runtime::Handle::current();
-    let name = location.clone();
-    tokio::task::spawn_blocking(move || {
-        let _guard = handle.enter();
-        let mut sync = std::io::BufReader::new(tokio_util::io::SyncIoBridge::new(reader));
-        let head = std::io::BufRead::fill_buf(&mut sync)
-            .map_err(|e| e.to_string())?
-            .get(..SNIFF_LEN)
-            .map(<[u8]>::to_vec)
-            .unwrap_or_default();
-        let decoded = Compression::sniff(&head, &name)
-            .reader(sync)
-            .map_err(|e| e.to_string())?;
-        infer_reader(decoded, &dialect)
-    })
-    .await
-    .map_err(|e| DataFusionError::Internal(format!("CSV schema inference task failed: {e}")))?
-    .map_err(|e| DataFusionError::Plan(format!("{location}: {e}")))
+    read_object_blocking(store, object, move |reader| infer_reader(reader, &dialect)).await
 }
 
 #[cfg(test)]

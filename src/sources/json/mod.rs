@@ -30,9 +30,9 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::projection::ProjectionExprs;
 use futures::{StreamExt, TryStreamExt};
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStore};
 
-use super::compression::{Compression, SNIFF_LEN};
+use super::compression::read_object_blocking;
 use infer::Inferred;
 
 /// Files whose schemas are inferred at the same time.
@@ -112,30 +112,10 @@ async fn infer_file(
     object: ObjectMeta,
     limit: Option<usize>,
 ) -> Result<Inferred> {
-    let location = object.location.to_string();
-    let stream = store
-        .get(&object.location)
-        .await?
-        .into_stream()
-        .map_err(std::io::Error::other);
-    let reader = tokio_util::io::StreamReader::new(stream);
-    let handle = tokio::runtime::Handle::current();
-    let name = location.clone();
-    tokio::task::spawn_blocking(move || {
-        let _guard = handle.enter();
-        let mut sync = std::io::BufReader::new(tokio_util::io::SyncIoBridge::new(reader));
-        let head = std::io::BufRead::fill_buf(&mut sync)
-            .map_err(|e| e.to_string())?
-            .get(..SNIFF_LEN)
-            .map(<[u8]>::to_vec)
-            .unwrap_or_default();
-        let compression = Compression::sniff(&head, &name);
-        let decoded = compression.reader(sync).map_err(|e| e.to_string())?;
-        infer::infer_records(decoded, limit).map(|(merged, _)| merged)
+    read_object_blocking(store, object, move |reader| {
+        infer::infer_records(reader, limit).map(|(merged, _)| merged)
     })
     .await
-    .map_err(|e| DataFusionError::Internal(format!("schema inference task failed: {e}")))?
-    .map_err(|e| DataFusionError::Plan(format!("{location}: {e}")))
 }
 
 /// The scan side: one opener per partition, files read whole (not split by byte range, since
