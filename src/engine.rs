@@ -57,7 +57,8 @@ pub fn session(options: &EngineOptions, stores: Arc<StoreRegistry>) -> Result<Se
     let settings = config.options_mut();
     settings.execution.listing_table_ignore_subdirectory = false;
     settings.execution.listing_table_factory_infer_partitions = true;
-    settings.execution.collect_statistics = false;
+    // File sizes (and Parquet footers) let the planner build hash joins on the smaller side.
+    settings.execution.collect_statistics = true;
     settings.optimizer.prefer_hash_join = options.prefer_hash_join;
     if let Some(limit) = options.memory_limit {
         // Each sort reserves this much for its merge phase up front (and a join has two sorts

@@ -133,9 +133,18 @@ impl Error {
         }
     }
 
-    /// True when DataFusion ran out of its memory pool (the hash-join fallback retries on this).
-    pub fn is_resources_exhausted(&self) -> bool {
-        matches!(self, Error::DataFusion(e) if matches!(e.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_)))
+    /// True when a hash join's build side did not fit the memory pool (hash joins cannot spill;
+    /// the run retries with sort-merge joins). Other out-of-memory errors are not retried.
+    pub fn is_hash_join_out_of_memory(&self) -> bool {
+        use datafusion::error::DataFusionError as D;
+        match self {
+            Error::DataFusion(e) => match e.find_root() {
+                // The tracking pool names the consumer that failed to grow.
+                D::ResourcesExhausted(message) => message.contains("HashJoin"),
+                _ => false,
+            },
+            _ => false,
+        }
     }
 }
 

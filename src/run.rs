@@ -215,11 +215,15 @@ async fn execute_with_fallback(
     } else {
         "sort-merge"
     };
-    if matches!(&attempt, Err(e) if e.is_resources_exhausted()) && engine.prefer_hash_join {
+    if let Err(e) = &attempt
+        && e.is_hash_join_out_of_memory()
+        && engine.prefer_hash_join
+    {
         tracing::warn!(
-            "the query ran out of memory (a hash join cannot spill); retrying with sort-merge \
+            "a hash join ran out of memory (hash joins cannot spill); retrying with sort-merge \
              joins, which can"
         );
+        tracing::debug!("the hash join failed with: {e}");
         if let Sink::Stage(staging) = sink {
             staging.clear_data().await?;
         }

@@ -7,3 +7,15 @@ pub mod factory;
 pub mod json;
 
 pub use factory::SourceTableFactory;
+
+/// What is known of a file before reading it: its size. Enough for DataFusion's join selection to
+/// build hash tables on the smaller side (a catalog, not the click stream).
+pub fn file_size_statistics(
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    object: &object_store::ObjectMeta,
+) -> datafusion::common::Statistics {
+    use datafusion::common::stats::Precision;
+    let mut statistics = datafusion::common::Statistics::new_unknown(schema);
+    statistics.total_byte_size = Precision::Inexact(object.size as usize);
+    statistics
+}

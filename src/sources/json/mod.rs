@@ -88,9 +88,9 @@ impl FileFormat for ExportJsonFormat {
         _state: &dyn Session,
         _store: &Arc<dyn ObjectStore>,
         table_schema: SchemaRef,
-        _object: &ObjectMeta,
+        object: &ObjectMeta,
     ) -> Result<Statistics> {
-        Ok(Statistics::new_unknown(&table_schema))
+        Ok(crate::sources::file_size_statistics(&table_schema, object))
     }
 
     async fn create_physical_plan(
