@@ -410,50 +410,36 @@ mod tests {
             ],
             &Directives::default(),
         );
-        let mut stats = DatasetStats::new(&p);
+        // 3,030 users with one interaction each, and `repeated` of them with a second one.
+        let stats_with = |repeated: usize| {
+            let users: Vec<String> = (0..3030)
+                .chain(0..repeated)
+                .map(|i| format!("u{i}"))
+                .collect();
+            let n = users.len();
+            let mut stats = DatasetStats::new(&p);
+            let times = (0..n as i64).map(|i| 1_709_251_200 + i).collect::<Vec<_>>();
+            stats
+                .observe(
+                    &p,
+                    &[
+                        text(users),
+                        text(vec!["i".into(); n]),
+                        Coerced::Long(Int64Array::from(times)),
+                    ],
+                )
+                .unwrap();
+            stats
+        };
         // 30 of 3,030 users with 2 interactions: just under 1 %.
-        let users: Vec<String> = (0..3030)
-            .map(|i| format!("u{i}"))
-            .chain((0..30).map(|i| format!("u{i}")))
-            .collect();
-        let n = users.len();
-        stats
-            .observe(
-                &p,
-                &[
-                    text(users),
-                    text(vec!["i".into(); n]),
-                    Coerced::Long(Int64Array::from(
-                        (0..n as i64).map(|i| 1_709_251_200 + i).collect::<Vec<_>>(),
-                    )),
-                ],
-            )
-            .unwrap();
-        let checks = evaluate(&p, &stats, 0);
+        let checks = evaluate(&p, &stats_with(30), 0);
         assert_eq!(checks.users_with_two_or_more, Some(30));
         assert!(
             checks_of(&checks).contains(&"users_with_two_interactions"),
             "{checks:?}"
         );
         // 31 of 3,030 users (just over 1 %): the rule holds.
-        let mut stats = DatasetStats::new(&p);
-        let users: Vec<String> = (0..3030)
-            .map(|i| format!("u{i}"))
-            .chain((0..31).map(|i| format!("u{i}")))
-            .collect();
-        let n = users.len();
-        stats
-            .observe(
-                &p,
-                &[
-                    text(users),
-                    text(vec!["i".into(); n]),
-                    Coerced::Long(Int64Array::from(
-                        (0..n as i64).map(|i| 1_709_251_200 + i).collect::<Vec<_>>(),
-                    )),
-                ],
-            )
-            .unwrap();
+        let stats = stats_with(31);
         assert!(!checks_of(&evaluate(&p, &stats, 0)).contains(&"users_with_two_interactions"));
     }
 

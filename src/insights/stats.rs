@@ -177,7 +177,8 @@ impl DatasetStats {
             .zip(columns)
             .zip(self.columns.iter_mut().zip(&arrays))
         {
-            stats.nulls += (0..rows).filter(|&r| values.is_null(r)).count() as u64;
+            let nulls = values.null_rows();
+            stats.nulls += nulls.iter().filter(|n| **n).count() as u64;
             let wants_hash = stats.distinct.is_some()
                 || (matches!(column.kind(), Some(FieldKind::Id))
                     && (self.users.is_some() || self.ids.is_some()));
@@ -188,7 +189,7 @@ impl DatasetStats {
                     _ => Arc::clone(array),
                 };
                 create_hashes([&array], &HLL_RANDOM_STATE, &mut hashes)?;
-                let valid = |r: usize| !values.is_null(r);
+                let valid = |r: usize| !nulls[r];
                 let target = match (column.kind(), column.name.as_str()) {
                     (Some(FieldKind::Id), "USER_ID") if self.users.is_some() => self.users.as_mut(),
                     (Some(FieldKind::Id), _) if self.items.is_some() => self.items.as_mut(),

@@ -72,6 +72,22 @@ impl Coerced {
         self.len() == 0
     }
 
+    /// Which rows are null, in one pass (empty text counts as null: it is written as an empty
+    /// field).
+    pub fn null_rows(&self) -> Vec<bool> {
+        match self {
+            Coerced::Text(a) => match TextColumn::new(a.as_ref()) {
+                Some(text) => (0..a.len())
+                    .map(|r| text.get(r).is_none_or(str::is_empty))
+                    .collect(),
+                None => vec![true; a.len()],
+            },
+            Coerced::Long(a) => (0..a.len()).map(|r| a.is_null(r)).collect(),
+            Coerced::Float(a) => (0..a.len()).map(|r| a.is_null(r)).collect(),
+            Coerced::Null(n) => vec![true; *n],
+        }
+    }
+
     /// The rows where `keep` is true.
     pub fn filter(&self, keep: &BooleanArray) -> Result<Coerced> {
         use datafusion::arrow::compute::filter;
@@ -83,18 +99,6 @@ impl Coerced {
             }
             Coerced::Null(_) => Coerced::Null(keep.true_count()),
         })
-    }
-
-    /// Whether row `i` is null (empty text counts as null: it is written as an empty field).
-    pub fn is_null(&self, i: usize) -> bool {
-        match self {
-            Coerced::Text(a) => TextColumn::new(a.as_ref())
-                .and_then(|t| t.get(i))
-                .is_none_or(str::is_empty),
-            Coerced::Long(a) => a.is_null(i),
-            Coerced::Float(a) => a.is_null(i),
-            Coerced::Null(_) => true,
-        }
     }
 }
 
@@ -312,20 +316,9 @@ mod tests {
     use crate::mapping::Directives;
     use crate::personalize::DatasetType;
     use datafusion::arrow::array::{ListBuilder, TimestampMillisecondArray, UInt64Array};
-    use datafusion::arrow::datatypes::Schema;
 
     fn coerce(dataset: DatasetType, columns: Vec<(&str, ArrayRef)>) -> Result<Vec<Coerced>> {
-        let schema = Schema::new(
-            columns
-                .iter()
-                .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-                .collect::<Vec<_>>(),
-        );
-        let batch = RecordBatch::try_new(
-            Arc::new(schema.clone()),
-            columns.into_iter().map(|(_, a)| a).collect(),
-        )
-        .unwrap();
+        let (schema, batch) = crate::personalize::batch_of(columns);
         let plan = ColumnPlan::new(&schema, dataset, &Directives::default())?;
         let mut rejections = RowRejections::new(batch.num_rows());
         let out = coerce_batch(&plan, &batch, &mut rejections)?;

@@ -33,7 +33,8 @@ pub fn check_batch(plan: &ColumnPlan, columns: &[Coerced], rejections: &mut RowR
     for (column, values) in plan.columns.iter().zip(columns) {
         let name = column.name.as_str();
         if column.is_required() || !column.nullable {
-            for row in (0..values.len()).filter(|&row| values.is_null(row)) {
+            let nulls = values.null_rows();
+            for row in (0..values.len()).filter(|&row| nulls[row]) {
                 rejections.reject(row, Rejection::new(Rule::Required, name, None));
             }
         }
@@ -113,8 +114,6 @@ mod tests {
     use crate::mapping::Directives;
     use crate::personalize::coerce::coerce_batch;
     use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
-    use datafusion::arrow::datatypes::{Field, Schema};
-    use datafusion::arrow::record_batch::RecordBatch;
     use std::sync::Arc;
 
     /// The rules broken by each row of a batch (None: the row is fine).
@@ -123,17 +122,7 @@ mod tests {
         directives: &Directives,
         columns: Vec<(&str, ArrayRef)>,
     ) -> Vec<Option<Rule>> {
-        let schema = Schema::new(
-            columns
-                .iter()
-                .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-                .collect::<Vec<_>>(),
-        );
-        let batch = RecordBatch::try_new(
-            Arc::new(schema.clone()),
-            columns.into_iter().map(|(_, a)| a).collect(),
-        )
-        .unwrap();
+        let (schema, batch) = crate::personalize::batch_of(columns);
         let plan = ColumnPlan::new(&schema, dataset, directives).unwrap();
         let mut rejections = RowRejections::new(batch.num_rows());
         let converted = coerce_batch(&plan, &batch, &mut rejections).unwrap();
