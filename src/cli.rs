@@ -316,8 +316,13 @@ pub async fn execute(cli: Cli) -> Result<i32> {
         Command::Schema(args) => {
             let engine = args.engine();
             for mapping in args.load()? {
-                let (_, plan) = run::plan_only(&mapping, &engine).await?;
-                println!("{}", avro::schema_text(&plan)?);
+                let planned = crate::engine::plan(
+                    &mapping,
+                    &engine,
+                    std::sync::Arc::new(crate::store::StoreRegistry::new()),
+                )
+                .await?;
+                println!("{}", avro::schema_text(&planned.columns)?);
             }
             Ok(exit_code::OK)
         }

@@ -14,6 +14,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use crate::error::{Error, Result};
 use crate::mapping::MappingFile;
 use crate::memory::SpillCapPool;
+use crate::personalize::{ColumnPlan, avro};
 use crate::sources::SourceTableFactory;
 use crate::sources::factory::FORMATS;
 use crate::store::StoreRegistry;
@@ -108,8 +109,37 @@ pub fn session(options: &EngineOptions, stores: Arc<StoreRegistry>) -> Result<Se
     Ok(SessionContext::new_with_state(state))
 }
 
+/// A mapping file, planned: its session, its final query, and the dataset's output columns (whose
+/// Avro schema has been checked: nothing Personalize would reject gets past this point).
+pub struct Planned {
+    pub ctx: SessionContext,
+    pub frame: DataFrame,
+    pub columns: ColumnPlan,
+}
+
+/// Plans a mapping file without reading data (source schemas are inferred, though).
+pub async fn plan(
+    mapping: &MappingFile,
+    options: &EngineOptions,
+    stores: Arc<StoreRegistry>,
+) -> Result<Planned> {
+    let ctx = session(options, stores)?;
+    let frame = plan_mapping(&ctx, mapping).await?;
+    let columns = ColumnPlan::new(
+        frame.schema().as_arrow(),
+        mapping.dataset,
+        &mapping.directives,
+    )?;
+    avro::schema_text(&columns)?;
+    Ok(Planned {
+        ctx,
+        frame,
+        columns,
+    })
+}
+
 /// Runs the mapping file's setup statements and plans its final query.
-pub async fn plan_mapping(ctx: &SessionContext, mapping: &MappingFile) -> Result<DataFrame> {
+async fn plan_mapping(ctx: &SessionContext, mapping: &MappingFile) -> Result<DataFrame> {
     for statement in &mapping.setup {
         let frame = ctx
             .sql(&statement.sql)

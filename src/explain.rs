@@ -9,17 +9,14 @@ use datafusion::arrow::util::pretty::pretty_format_batches;
 use crate::engine::{self, EngineOptions};
 use crate::error::Result;
 use crate::mapping::MappingFile;
-use crate::personalize::ColumnPlan;
 use crate::store::StoreRegistry;
 
 pub async fn explain(mapping: &MappingFile, options: &EngineOptions) -> Result<String> {
-    let ctx = engine::session(options, Arc::new(StoreRegistry::new()))?;
-    let frame = engine::plan_mapping(&ctx, mapping).await?;
-    let plan = ColumnPlan::new(
-        frame.schema().as_arrow(),
-        mapping.dataset,
-        &mapping.directives,
-    )?;
+    let engine::Planned {
+        frame,
+        columns: plan,
+        ..
+    } = engine::plan(mapping, options, Arc::new(StoreRegistry::new())).await?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -46,8 +43,9 @@ pub async fn explain(mapping: &MappingFile, options: &EngineOptions) -> Result<S
         }
         let _ = writeln!(
             out,
-            "  {:<24} {:<9} {:<28} {:?} → {} {}",
+            "  {:<24} ← {:<20} {:<9} {:<28} {:?} → {} {}",
             column.name,
+            column.source_name,
             role,
             column.source_type,
             column.conversion,

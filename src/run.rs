@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::datatypes::Schema;
 use datafusion::physical_plan::{
     ExecutionPlan, ExecutionPlanProperties, SendableRecordBatchStream,
 };
@@ -352,19 +351,6 @@ fn build_report(
     }
 }
 
-/// Plans the mapping file: its output columns and Avro schema, without reading data.
-pub async fn plan_only(
-    mapping: &MappingFile,
-    engine: &EngineOptions,
-) -> Result<(Schema, ColumnPlan)> {
-    let stores = Arc::new(StoreRegistry::new());
-    let ctx = engine::session(engine, stores)?;
-    let frame = engine::plan_mapping(&ctx, mapping).await?;
-    let schema = frame.schema().as_arrow().clone();
-    let plan = ColumnPlan::new(&schema, mapping.dataset, &mapping.directives)?;
-    Ok((schema, plan))
-}
-
 async fn execute(
     mapping: &MappingFile,
     engine_options: &EngineOptions,
@@ -374,15 +360,12 @@ async fn execute(
     progress: &ProgressBar,
 ) -> Result<Written> {
     progress.set_message("planning: reading source schemas");
-    let ctx = engine::session(engine_options, Arc::clone(stores))?;
-    let frame = engine::plan_mapping(&ctx, mapping).await?;
-    let plan = Arc::new(ColumnPlan::new(
-        frame.schema().as_arrow(),
-        mapping.dataset,
-        &mapping.directives,
-    )?);
-    // Fail on a schema Personalize would reject before reading any data.
-    avro::schema_text(&plan)?;
+    let engine::Planned {
+        ctx,
+        frame,
+        columns,
+    } = engine::plan(mapping, engine_options, Arc::clone(stores)).await?;
+    let plan = Arc::new(columns);
     let physical = frame.create_physical_plan().await?;
     let task_ctx = ctx.task_ctx();
     let partitions = physical.output_partitioning().partition_count();

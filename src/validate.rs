@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::mapping::{Directives, MappingFile, SourceStatement};
-use crate::personalize::{ColumnPlan, DatasetType, avro};
+use crate::personalize::{DatasetType, OutputColumn, avro};
 use crate::report::RunReport;
 use crate::run::{self, RunOptions};
 
@@ -34,12 +34,10 @@ pub struct StaticResult {
 
 /// Static checks of one mapping file.
 pub async fn check_mapping(mapping: &MappingFile, options: &RunOptions) -> StaticResult {
-    let outcome: Result<ColumnPlan> = async {
-        let (_, plan) = run::plan_only(mapping, &options.engine).await?;
-        avro::schema_text(&plan)?;
-        Ok(plan)
-    }
-    .await;
+    let stores = std::sync::Arc::new(crate::store::StoreRegistry::new());
+    let outcome = crate::engine::plan(mapping, &options.engine, stores)
+        .await
+        .map(|planned| planned.columns);
     match outcome {
         Ok(plan) => StaticResult {
             file: mapping.display_name(),
@@ -158,29 +156,36 @@ pub async fn check_data(
             line: 1,
         },
     };
+    // One pass: the checks, then the schema file against the columns that pass found.
+    let report = run::check_only(&mapping, options, location).await?;
     if let Some(schema) = &schema {
-        let (arrow, plan) = run::plan_only(&mapping, &options.engine).await?;
-        let header: Vec<String> = arrow.fields().iter().map(|f| f.name().clone()).collect();
-        if header != schema.names {
-            return Err(Error::Data(format!(
-                "the CSV header ({}) differs from the schema's fields ({}): Personalize reports \
-                 'Input CSV is missing the following columns'. Names and order must match",
-                header.join(","),
-                schema.names.join(",")
-            )));
-        }
-        for (column, declared) in plan.columns.iter().zip(&schema.types) {
-            let found = column.avro_type.name();
-            let compatible = found == declared
-                || (found == "long" && matches!(declared.as_str(), "int" | "float" | "double"))
-                || (found == "double" && declared == "float");
-            if !compatible {
-                return Err(Error::column(
-                    &column.name,
-                    format!("the schema declares {declared} but the data holds {found} values"),
-                ));
-            }
+        check_against_schema(&report.columns, schema)?;
+    }
+    Ok(report)
+}
+
+/// The header (names and order) and types of the data against its schema file.
+fn check_against_schema(columns: &[OutputColumn], schema: &SchemaFile) -> Result<()> {
+    let header: Vec<&str> = columns.iter().map(|c| c.source_name.as_str()).collect();
+    if header != schema.names {
+        return Err(Error::Data(format!(
+            "the CSV header ({}) differs from the schema's fields ({}): Personalize reports \
+             'Input CSV is missing the following columns'. Names and order must match",
+            header.join(","),
+            schema.names.join(",")
+        )));
+    }
+    for (column, declared) in columns.iter().zip(&schema.types) {
+        let found = column.avro_type.name();
+        let compatible = found == declared
+            || (found == "long" && matches!(declared.as_str(), "int" | "float" | "double"))
+            || (found == "double" && declared == "float");
+        if !compatible {
+            return Err(Error::column(
+                &column.name,
+                format!("the schema declares {declared} but the data holds {found} values"),
+            ));
         }
     }
-    run::check_only(&mapping, options, location).await
+    Ok(())
 }

@@ -79,6 +79,8 @@ pub enum Role {
 #[derive(Debug, Clone, Serialize)]
 pub struct OutputColumn {
     pub name: String,
+    /// The final query's own name for the column (before upper-casing).
+    pub source_name: String,
     /// Index in the final query's schema.
     #[serde(skip)]
     pub index: usize,
@@ -137,6 +139,10 @@ impl ColumnPlan {
             let column = match dataset.reserved(&name) {
                 Some(reserved) => reserved_column(name, index, field.data_type(), reserved)?,
                 None => metadata_column(name, index, field.data_type(), dataset, directives)?,
+            };
+            let column = OutputColumn {
+                source_name: field.name().clone(),
+                ..column
             };
             columns.push(column);
         }
@@ -377,6 +383,7 @@ fn reserved_column(
         },
     };
     Ok(OutputColumn {
+        source_name: name.clone(),
         name,
         index,
         source_type: t.to_string(),
@@ -424,6 +431,7 @@ fn metadata_column(
     }
     let _ = dataset;
     Ok(OutputColumn {
+        source_name: name.clone(),
         name,
         index,
         source_type: t.to_string(),
