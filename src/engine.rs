@@ -49,6 +49,23 @@ impl Default for EngineOptions {
     }
 }
 
+/// Batch rows in sort-merge mode: spilled sorts merge one batch per spill file at a time, and
+/// small batches keep that merge within the pool.
+const SORT_MERGE_BATCH_SIZE: usize = 1024;
+
+impl EngineOptions {
+    /// The same options planning sort-merge joins, which can spill (a hash join cannot). The
+    /// session then also caps every spillable consumer (see [`SpillCapPool`]) and uses small
+    /// batches, so both sorts of a join fit the pool.
+    pub fn sort_merge(&self) -> Self {
+        Self {
+            prefer_hash_join: false,
+            batch_size: self.batch_size.min(SORT_MERGE_BATCH_SIZE),
+            ..self.clone()
+        }
+    }
+}
+
 /// A session configured for pengine.
 pub fn session(options: &EngineOptions, stores: Arc<StoreRegistry>) -> Result<SessionContext> {
     let mut config = SessionConfig::new()

@@ -32,8 +32,6 @@ use crate::store::{self, StoreRegistry};
 pub const DEFAULT_OUTPUT: &str = "out";
 /// The default part size limit.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 256 * 1024 * 1024;
-/// Batch rows in the sort-merge retry after a hash join ran out of memory.
-const FALLBACK_BATCH_SIZE: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -226,10 +224,7 @@ async fn execute_with_fallback(
         if let Sink::Stage(staging) = sink {
             staging.clear_data().await?;
         }
-        engine.prefer_hash_join = false;
-        // Spilled sorts merge one batch per spill file at a time: small batches keep that
-        // merge within the pool.
-        engine.batch_size = engine.batch_size.min(FALLBACK_BATCH_SIZE);
+        engine = engine.sort_merge();
         join_strategy = "sort-merge";
         progress.set_position(0);
         attempt = execute(mapping, &engine, stores, sink, options, &progress).await;
