@@ -37,6 +37,8 @@ pub const REJECT_COLUMNS: [&str; 2] = ["PENGINE_REJECT_RULE", "PENGINE_REJECT_RE
 #[derive(Debug, Clone)]
 pub struct Tally {
     pub written: u64,
+    /// CSV bytes of the written rows (headers not included).
+    pub row_bytes: u64,
     pub rejected: u64,
     pub rejected_by_rule: BTreeMap<Rule, u64>,
     pub changes: DialectChanges,
@@ -49,6 +51,7 @@ impl Tally {
     pub fn new(plan: &ColumnPlan) -> Self {
         Self {
             written: 0,
+            row_bytes: 0,
             rejected: 0,
             rejected_by_rule: BTreeMap::new(),
             changes: DialectChanges::new(plan.columns.len()),
@@ -57,8 +60,18 @@ impl Tally {
         }
     }
 
+    /// The buffer to reserve per row: the average so far, with some room.
+    fn expected_row_bytes(&self) -> usize {
+        const FIRST_GUESS: usize = 128;
+        match self.row_bytes.checked_div(self.written) {
+            Some(average) => average as usize + average as usize / 8 + 1,
+            None => FIRST_GUESS,
+        }
+    }
+
     pub fn add(&mut self, other: &Tally) {
         self.written += other.written;
+        self.row_bytes += other.row_bytes;
         self.rejected += other.rejected;
         for (rule, n) in &other.rejected_by_rule {
             *self.rejected_by_rule.entry(*rule).or_default() += n;
@@ -124,11 +137,12 @@ pub fn process(
     }
     let kept = converted.first().map_or(0, Coerced::len);
     let mut rows = EncodedRows {
-        bytes: Vec::with_capacity(batch.get_array_memory_size().min(64 << 20)),
+        bytes: Vec::with_capacity(kept * tally.expected_row_bytes()),
         row_ends: Vec::with_capacity(kept),
     };
     csv_dialect::encode(&converted, &mut rows, &mut tally.changes);
     tally.written += kept as u64;
+    tally.row_bytes += rows.bytes.len() as u64;
     Ok(EncodedBatch { rows, rejects })
 }
 

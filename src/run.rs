@@ -66,7 +66,7 @@ struct Written {
     parts: Vec<PartInfo>,
     /// Whether a rejects file was staged.
     rejects_file: bool,
-    /// CSV bytes produced (written, or counted when validating).
+    /// CSV bytes produced, headers included (written, or counted when validating).
     bytes: u64,
     tally: Tally,
     source_rows: u64,
@@ -400,7 +400,6 @@ async fn execute(
         Sink::Discard => (None, None),
     };
     let mut rejects_written = false;
-    let mut bytes = 0u64;
     progress.set_message("running");
     let mut tally = Tally::new(&plan);
     let outcome: Result<()> = async {
@@ -411,7 +410,6 @@ async fn execute(
                         if let Some(roller) = roller.as_mut() {
                             roller.write(&encoded).await?;
                         }
-                        bytes += encoded.bytes.len() as u64;
                         progress.inc(encoded.row_ends.len() as u64);
                     }
                     Chunk::Rejects(encoded) => {
@@ -449,25 +447,16 @@ async fn execute(
     if !parts.is_empty() {
         crate::failpoint::hit("after-parts-written");
     }
-    // Parts repeat the header; the total is what the import job reads.
-    bytes += header.len() as u64 * parts.len().saturating_sub(1) as u64;
+    // Every part repeats the header; validation counts one, as for a single file.
+    let bytes = tally.row_bytes + header.len() as u64 * parts.len().max(1) as u64;
     Ok(Written {
         plan,
-        bytes: parts_bytes_or(bytes, &parts),
+        bytes,
         parts,
         rejects_file: rejects_written,
         tally,
         source_rows: source_rows(&physical),
     })
-}
-
-/// The bytes of the written parts, or the counted bytes when nothing was written.
-fn parts_bytes_or(counted: u64, parts: &[PartInfo]) -> u64 {
-    if parts.is_empty() {
-        counted
-    } else {
-        parts.iter().map(|p| p.bytes).sum()
-    }
 }
 
 /// Converts, checks and encodes one partition's batches.

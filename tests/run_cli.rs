@@ -54,6 +54,11 @@ fn bundled_example_runs_and_schema_matches_header() {
             csv.rows.len()
         );
         assert_eq!(report["files"][0]["name"], "part-00000.csv");
+        let on_disk: u64 = std::fs::read_dir(out.path().join(dataset))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        assert_eq!(report["bytes_written"].as_u64().unwrap(), on_disk);
     }
     // Nothing else beside the datasets: no staging leftovers.
     let mut top: Vec<String> = std::fs::read_dir(out.path())
