@@ -286,11 +286,36 @@ fn killed_during_promotion_is_finished_by_the_next_command() {
     run_ok(&mut base());
     small_users(dir.path(), 120);
     kill_at("after-first-promoted-part", &mut base(), dir.path());
-    // The commit record is there; a new run first completes the interrupted one, then runs.
+    // Killed mid-promotion: the data folder mixes the new first part with old ones.
+    let mixed = read_dataset(&out.join("users")).rows.len();
+    assert!(
+        mixed != 120 && mixed != 300,
+        "the kill did not land mid-promotion ({mixed} rows)"
+    );
+
+    // The next run first finishes the interrupted publication. Stop it right after that (at its
+    // own failpoint, before it publishes anything) to see the export it recovered.
     small_users(dir.path(), 5);
+    kill_at("after-parts-written", &mut base(), dir.path());
+    let recovered = read_dataset(&out.join("users"));
+    let mut ids: Vec<u32> = recovered
+        .column("USER_ID")
+        .iter()
+        .map(|u| u.parse().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        (0..120).collect::<Vec<_>>(),
+        "not the interrupted run's export"
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("users.report.json")).unwrap()).unwrap();
+    assert_eq!(report["rows"]["written"], 120);
+
+    // And a run that completes replaces it and leaves nothing staged.
     run_ok(&mut base());
-    let csv = read_dataset(&out.join("users"));
-    assert_eq!(csv.rows.len(), 5);
+    assert_eq!(read_dataset(&out.join("users")).rows.len(), 5);
     assert_no_staging(&out);
 }
 
