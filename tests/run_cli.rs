@@ -163,6 +163,23 @@ fn small_users(dir: &Path, rows: usize) {
     write(dir.join("src/users.json"), text);
 }
 
+/// `pengine run MAPPING --var SRC EXTRA... -o OUT`.
+fn run_cmd(
+    mapping: &Path,
+    src: &str,
+    out: impl AsRef<std::ffi::OsStr>,
+    extra: &[&str],
+) -> std::process::Command {
+    let mut cmd = pengine();
+    cmd.arg("run")
+        .arg(mapping)
+        .args(["--var", src])
+        .args(extra)
+        .arg("-o")
+        .arg(out);
+    cmd
+}
+
 /// A users mapping over `src/users.json` (see [`small_users`]) and its `--var src=...` value.
 fn users_mapping(dir: &Path) -> (std::path::PathBuf, String) {
     let mapping = mapping_with(
@@ -180,13 +197,12 @@ fn rerun_replaces_the_previous_export_and_parts_roll() {
     let out = dir.path().join("out");
     small_users(dir.path(), 400);
     let (mapping, src) = users_mapping(dir.path());
-    run_ok(
-        pengine()
-            .arg("run")
-            .arg(&mapping)
-            .args(["--var", &src, "--max-file-size", "1KiB", "-o"])
-            .arg(&out),
-    );
+    run_ok(&mut run_cmd(
+        &mapping,
+        &src,
+        &out,
+        &["--max-file-size", "1KiB"],
+    ));
     let first = std::fs::read_dir(out.join("users")).unwrap().count();
     assert!(first >= 3, "expected several 1KiB parts, got {first}");
     let csv = read_dataset(&out.join("users"));
@@ -197,13 +213,7 @@ fn rerun_replaces_the_previous_export_and_parts_roll() {
 
     // A smaller export replaces it entirely: no old part is left.
     small_users(dir.path(), 10);
-    run_ok(
-        pengine()
-            .arg("run")
-            .arg(&mapping)
-            .args(["--var", &src, "-o"])
-            .arg(&out),
-    );
+    run_ok(&mut run_cmd(&mapping, &src, &out, &[]));
     let csv = read_dataset(&out.join("users"));
     assert_eq!(csv.rows.len(), 10);
     assert_eq!(std::fs::read_dir(out.join("users")).unwrap().count(), 1);
@@ -452,13 +462,12 @@ fn join_larger_than_the_memory_limit_finishes_with_sort_merge() {
          SELECT a.id AS user_id, a.name AS name_a, b.name AS name_b FROM a JOIN b ON a.id = b.id;",
     );
     let src = format!("src={}", dir.path().join("src").display());
-    let output = run_ok(
-        pengine()
-            .arg("run")
-            .arg(&mapping)
-            .args(["--var", &src, "--memory-limit", "24MiB", "--json", "-o"])
-            .arg(dir.path().join("out")),
-    );
+    let output = run_ok(&mut run_cmd(
+        &mapping,
+        &src,
+        dir.path().join("out"),
+        &["--memory-limit", "24MiB", "--json"],
+    ));
     let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(report["join_strategy"], "sort-merge", "{}", stderr(&output));
     assert_eq!(report["rows"]["written"], 300_000);
@@ -491,13 +500,7 @@ fn variables_from_pengine_toml_and_cli_override() {
         ["from-a"]
     );
     let b = format!("src={}", dir.path().join("b").display());
-    run_ok(
-        pengine()
-            .arg("run")
-            .arg(&mapping)
-            .args(["--var", &b, "-o"])
-            .arg(&out),
-    );
+    run_ok(&mut run_cmd(&mapping, &b, &out, &[]));
     assert_eq!(
         read_dataset(&out.join("users")).column("USER_ID"),
         ["from-b"]
@@ -532,21 +535,11 @@ fn ctrl_c_stops_with_code_130_and_publishes_nothing() {
     let out = dir.path().join("out");
     small_users(dir.path(), 20);
     let (mapping, src) = users_mapping(dir.path());
-    run_ok(
-        pengine()
-            .arg("run")
-            .arg(&mapping)
-            .args(["--var", &src, "-o"])
-            .arg(&out),
-    );
+    run_ok(&mut run_cmd(&mapping, &src, &out, &[]));
     let before = snapshot(&out);
     small_users(dir.path(), 3);
     let child = spawn_at_failpoint(
-        pengine()
-            .arg("run")
-            .arg(&mapping)
-            .args(["--var", &src, "-o"])
-            .arg(&out),
+        &mut run_cmd(&mapping, &src, &out, &[]),
         "after-parts-written",
         dir.path(),
     );
@@ -559,13 +552,7 @@ fn ctrl_c_stops_with_code_130_and_publishes_nothing() {
     assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
     assert!(stderr(&output).contains("interrupted"));
     assert_eq!(snapshot(&out), before);
-    run_ok(
-        pengine()
-            .arg("run")
-            .arg(&mapping)
-            .args(["--var", &src, "-o"])
-            .arg(&out),
-    );
+    run_ok(&mut run_cmd(&mapping, &src, &out, &[]));
     assert_eq!(read_dataset(&out.join("users")).rows.len(), 3);
     assert_no_staging(&out);
 }
@@ -592,14 +579,7 @@ fn invalid_rows_are_skipped_into_the_rejects_file_and_counted() {
     let src = format!("src={}", dir.path().join("src").display());
 
     // Default policy: stop, show the first offending rows, publish nothing.
-    let err = run_fails(
-        pengine()
-            .arg("run")
-            .arg(&mapping)
-            .args(["--var", &src, "-o"])
-            .arg(&out),
-        4,
-    );
+    let err = run_fails(&mut run_cmd(&mapping, &src, &out, &[]), 4);
     assert!(
         err.contains("4 row(s)") && err.contains("[required] USER_ID is empty"),
         "{err}"
@@ -612,11 +592,7 @@ fn invalid_rows_are_skipped_into_the_rejects_file_and_counted() {
 
     // Published, but exit 6: two interactions are far below what Personalize trains on.
     let output = run_with_code(
-        pengine()
-            .arg("run")
-            .arg(&mapping)
-            .args(["--var", &src, "--on-invalid", "skip", "--json", "-o"])
-            .arg(&out),
+        &mut run_cmd(&mapping, &src, &out, &["--on-invalid", "skip", "--json"]),
         6,
     );
     let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
@@ -663,11 +639,7 @@ fn invalid_rows_are_skipped_into_the_rejects_file_and_counted() {
     // A clean re-run leaves no stale rejects file.
     write(dir.path().join("src/e.json"), events[0]);
     run_with_code(
-        pengine()
-            .arg("run")
-            .arg(&mapping)
-            .args(["--var", &src, "--on-invalid", "skip", "-o"])
-            .arg(&out),
+        &mut run_cmd(&mapping, &src, &out, &["--on-invalid", "skip"]),
         6,
     );
     assert!(!out.join("interactions.rejects.csv").exists());
