@@ -169,38 +169,38 @@ impl MappingArgs {
         engine
     }
 
-    /// The mapping files named, folders expanded to their `*.sql` files (sorted).
-    fn mapping_paths(&self) -> Result<Vec<PathBuf>> {
-        let mut out = Vec::new();
-        for path in &self.files {
-            if path.is_dir() {
-                let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                    .map_err(|e| Error::io(format!("cannot read folder {}", path.display()), e))?
-                    .filter_map(|entry| entry.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-                    .collect();
-                if found.is_empty() {
-                    return Err(Error::Config(format!(
-                        "no *.sql mapping files in {}",
-                        path.display()
-                    )));
-                }
-                found.sort();
-                out.extend(found);
-            } else {
-                out.push(path.clone());
-            }
-        }
-        Ok(out)
-    }
-
     fn load(&self) -> Result<Vec<MappingFile>> {
         let vars = self.vars();
-        self.mapping_paths()?
+        mapping_paths(&self.files)?
             .iter()
             .map(|path| MappingFile::load(path, &vars))
             .collect()
     }
+}
+
+/// The mapping files named, folders expanded to their `*.sql` files (sorted).
+fn mapping_paths(files: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in files {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| Error::io(format!("cannot read folder {}", path.display()), e))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+                .collect();
+            if found.is_empty() {
+                return Err(Error::Config(format!(
+                    "no *.sql mapping files in {}",
+                    path.display()
+                )));
+            }
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// Parses arguments, runs the command, prints errors; returns the process exit code.
@@ -372,16 +372,10 @@ async fn validate(args: ValidateArgs, quiet: bool) -> Result<i32> {
             exit_code::OK
         });
     }
-    let mapping_args = MappingArgs {
-        files: args.targets.iter().map(PathBuf::from).collect(),
-        vars: args.vars.clone(),
-        threads: None,
-        memory_limit: MemoryLimit(Some(crate::engine::DEFAULT_MEMORY_LIMIT)),
-        spill_dir: None,
-    };
-    let vars = mapping_args.vars();
+    let vars: Vars = args.vars.iter().cloned().collect();
+    let files: Vec<PathBuf> = args.targets.iter().map(PathBuf::from).collect();
     let mut results = Vec::new();
-    for path in mapping_args.mapping_paths()? {
+    for path in mapping_paths(&files)? {
         let result = match MappingFile::load(&path, &vars) {
             Ok(mapping) => crate::validate::check_mapping(&mapping, &options).await,
             Err(e) => crate::validate::StaticResult {
