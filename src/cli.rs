@@ -237,24 +237,10 @@ pub fn main() -> i32 {
             exit_code::INTERRUPTED
         }
         Err(e) => {
-            eprintln!("error: {}", chain(&e));
+            eprintln!("error: {}", crate::error::chain(&e));
             e.exit_code()
         }
     }
-}
-
-/// The error and its causes, joined, without repeating a cause already in the message.
-fn chain(e: &Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(&format!(": {cause_text}"));
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -274,6 +260,10 @@ fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
+fn to_json(value: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))
+}
+
 /// Runs a parsed command line.
 pub async fn execute(cli: Cli) -> Result<i32> {
     match cli.command {
@@ -286,32 +276,34 @@ pub async fn execute(cli: Cli) -> Result<i32> {
                 progress: !args.no_progress && !cli.quiet,
                 on_invalid: args.on_invalid,
                 insights: !args.no_insights,
+                progress_group: None,
             };
-            let mut reports = Vec::new();
-            for mapping in &mappings {
+            if let [mapping] = mappings.as_slice() {
                 let report = run::run(mapping, &options).await?;
                 if !cli.quiet {
                     eprint!("{}", report.human());
                 }
-                reports.push(report);
-            }
-            let failed_checks = reports
-                .iter()
-                .any(|r| r.checks.as_ref().is_some_and(|c| c.errors() > 0));
-            if args.json {
-                let json = if reports.len() == 1 {
-                    serde_json::to_string_pretty(&reports[0])
-                } else {
-                    serde_json::to_string_pretty(&reports)
+                if args.json {
+                    println!("{}", to_json(&report)?);
                 }
-                .map_err(|e| Error::Internal(e.to_string()))?;
-                println!("{json}");
+                let failed_checks = report.checks.as_ref().is_some_and(|c| c.errors() > 0);
+                return Ok(if failed_checks {
+                    exit_code::CHECKS
+                } else {
+                    exit_code::OK
+                });
             }
-            Ok(if failed_checks {
-                exit_code::CHECKS
-            } else {
-                exit_code::OK
-            })
+            let project = crate::project::run_all(mappings, &options).await?;
+            if !cli.quiet {
+                for report in project.datasets.iter().filter_map(|d| d.report.as_ref()) {
+                    eprint!("{}", report.human());
+                }
+                eprint!("{}", project.human());
+            }
+            if args.json {
+                println!("{}", to_json(&project)?);
+            }
+            Ok(project.exit_code())
         }
         Command::Schema(args) => {
             let engine = args.engine();

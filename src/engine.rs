@@ -1,19 +1,18 @@
 //! The DataFusion session pengine runs a mapping file in: memory pool and spilling, parallelism,
 //! recursive listing, pengine's source factories, and the statements of the mapping file.
 
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, TrackConsumersPool};
+use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
 use crate::mapping::MappingFile;
-use crate::memory::SpillCapPool;
+use crate::memory::{SharedMemory, SpillCapPool};
 use crate::personalize::{ColumnPlan, avro};
 use crate::sources::SourceTableFactory;
 use crate::sources::factory::FORMATS;
@@ -31,6 +30,9 @@ pub struct EngineOptions {
     pub prefer_hash_join: bool,
     /// Folder for spill files (default: the system temporary folder).
     pub spill_dir: Option<std::path::PathBuf>,
+    /// The pool this session draws from when datasets run together (see [`SharedMemory`]);
+    /// None: a pool of `memory_limit` of its own.
+    pub shared_memory: Option<SharedMemory>,
 }
 
 /// The memory pool when none is given: bounded by default, so a large export never grows the
@@ -45,6 +47,7 @@ impl Default for EngineOptions {
             batch_size: 8192,
             prefer_hash_join: true,
             spill_dir: None,
+            shared_memory: None,
         }
     }
 }
@@ -66,8 +69,12 @@ impl EngineOptions {
     }
 }
 
-/// A session configured for pengine.
-pub fn session(options: &EngineOptions, stores: Arc<StoreRegistry>) -> Result<SessionContext> {
+/// A session configured for pengine; `label` names it in memory errors (the dataset).
+pub fn session(
+    options: &EngineOptions,
+    stores: Arc<StoreRegistry>,
+    label: &str,
+) -> Result<SessionContext> {
     let mut config = SessionConfig::new()
         .with_target_partitions(options.threads.max(1))
         .with_batch_size(options.batch_size)
@@ -88,18 +95,17 @@ pub fn session(options: &EngineOptions, stores: Arc<StoreRegistry>) -> Result<Se
 
     let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(stores);
     if let Some(limit) = options.memory_limit {
-        let limit = limit as usize;
-        // Tracking names the largest consumers in an out-of-memory error.
-        let top = NonZeroUsize::new(5).expect("5 is not zero");
+        let shared = options
+            .shared_memory
+            .clone()
+            .unwrap_or_else(|| SharedMemory::new(limit as usize));
+        let share = shared.dataset_pool(label);
         let pool: Arc<dyn MemoryPool> = if options.prefer_hash_join {
-            Arc::new(TrackConsumersPool::new(FairSpillPool::new(limit), top))
+            Arc::new(share)
         } else {
             // Sort-merge joins: two sorts per partition, each capped so both sides fit.
-            let cap = limit / (4 * options.threads.max(1));
-            Arc::new(TrackConsumersPool::new(
-                SpillCapPool::new(FairSpillPool::new(limit), cap),
-                top,
-            ))
+            let cap = shared.limit() / (4 * options.threads.max(1));
+            Arc::new(SpillCapPool::new(share, cap))
         };
         runtime = runtime.with_memory_pool(pool);
     }
@@ -140,7 +146,7 @@ pub async fn plan(
     options: &EngineOptions,
     stores: Arc<StoreRegistry>,
 ) -> Result<Planned> {
-    let ctx = session(options, stores)?;
+    let ctx = session(options, stores, mapping.dataset.key())?;
     let frame = plan_mapping(&ctx, mapping).await?;
     let columns = ColumnPlan::new(
         frame.schema().as_arrow(),
@@ -183,6 +189,11 @@ fn located(mapping: &MappingFile, line: usize, e: datafusion::error::DataFusionE
             context: format!("{}:{line}", mapping.display_name()),
             source: std::io::Error::other(e.strip_backtrace()),
         };
+    }
+    if let D::External(inner) = root
+        && let Some(Error::Data(message)) = inner.downcast_ref::<Error>()
+    {
+        return Error::Data(format!("{}:{line}: {message}", mapping.display_name()));
     }
     Error::mapping(&mapping.path, line, e.strip_backtrace())
 }

@@ -148,6 +148,20 @@ impl Error {
     }
 }
 
+/// The error and its causes, joined, without repeating a cause already in the message.
+pub fn chain(e: &Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(&format!(": {cause_text}"));
+        }
+        source = cause.source();
+    }
+    text
+}
+
 impl From<Error> for datafusion::error::DataFusionError {
     fn from(e: Error) -> Self {
         match e {

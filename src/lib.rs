@@ -14,6 +14,7 @@ pub mod insights;
 pub mod mapping;
 pub mod memory;
 pub mod personalize;
+pub mod project;
 pub mod report;
 pub mod run;
 pub mod sink;

@@ -1,5 +1,9 @@
-//! A memory pool that makes spilling operators spill early, so sort-merge joins finish in a small
-//! pool.
+//! Memory pools: one limit shared by every dataset of a run, and a cap that makes spilling
+//! operators spill early, so sort-merge joins finish in a small pool.
+//!
+//! [`SharedMemory`] is the whole `--memory-limit`: datasets running at once draw from it through
+//! a [`DatasetSharePool`] each, which lets one dataset hold at most an equal share while others
+//! are still running (so none is starved) and the whole limit once it runs alone.
 //!
 //! DataFusion's `FairSpillPool` shares memory among the spillable consumers registered *so far*.
 //! A sort-merge join sorts its left input completely before the right one starts, so the left sort
@@ -7,10 +11,158 @@
 //! the right sort then has nothing left. Capping every spillable consumer at a fixed share of the
 //! pool makes each sort spill once it holds its share, which leaves room for the other side.
 
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{
-    MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation,
+    FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, TrackConsumersPool,
 };
+
+/// The memory limit of a whole run, shared by the datasets running in it.
+#[derive(Debug, Clone)]
+pub struct SharedMemory {
+    /// Spillable consumers share fairly; tracking names the largest consumers in errors.
+    pool: Arc<dyn MemoryPool>,
+    limit: usize,
+    /// Datasets currently running (each holds a [`Participation`]).
+    running: Arc<AtomicUsize>,
+    /// The most the pool ever held.
+    peak: Arc<AtomicUsize>,
+}
+
+impl SharedMemory {
+    pub fn new(limit: usize) -> Self {
+        let top = NonZeroUsize::new(5).expect("5 is not zero");
+        Self {
+            pool: Arc::new(TrackConsumersPool::new(FairSpillPool::new(limit), top)),
+            limit,
+            running: Arc::new(AtomicUsize::new(0)),
+            peak: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The most memory the datasets held at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Counts a dataset as running until the returned value is dropped.
+    pub fn participate(&self) -> Participation {
+        self.running.fetch_add(1, Ordering::SeqCst);
+        Participation {
+            running: Arc::clone(&self.running),
+        }
+    }
+
+    /// What one dataset may hold now: an equal share of the limit among the running datasets.
+    fn share(&self) -> usize {
+        self.limit / self.running.load(Ordering::SeqCst).max(1)
+    }
+
+    /// A pool for one dataset's session.
+    pub fn dataset_pool(&self, dataset: &str) -> DatasetSharePool {
+        DatasetSharePool {
+            shared: self.clone(),
+            dataset: dataset.to_string(),
+            held: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// A running dataset's place in a [`SharedMemory`]; dropping it lets the others grow.
+#[derive(Debug)]
+pub struct Participation {
+    running: Arc<AtomicUsize>,
+}
+
+impl Drop for Participation {
+    fn drop(&mut self) {
+        self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// One dataset's view of the shared pool: growth beyond its share fails (a spillable consumer
+/// then spills; a hash join fails over to sort-merge joins).
+#[derive(Debug)]
+pub struct DatasetSharePool {
+    shared: SharedMemory,
+    dataset: String,
+    held: AtomicUsize,
+}
+
+impl std::fmt::Display for DatasetSharePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}'s share of a {} byte pool",
+            self.dataset, self.shared.limit
+        )
+    }
+}
+
+impl DatasetSharePool {
+    fn note_peak(&self) {
+        self.shared
+            .peak
+            .fetch_max(self.shared.pool.reserved(), Ordering::Relaxed);
+    }
+}
+
+impl MemoryPool for DatasetSharePool {
+    fn name(&self) -> &str {
+        "dataset-share"
+    }
+
+    fn register(&self, consumer: &MemoryConsumer) {
+        self.shared.pool.register(consumer)
+    }
+
+    fn unregister(&self, consumer: &MemoryConsumer) {
+        self.shared.pool.unregister(consumer)
+    }
+
+    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
+        self.shared.pool.grow(reservation, additional);
+        self.held.fetch_add(additional, Ordering::SeqCst);
+        self.note_peak();
+    }
+
+    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
+        self.shared.pool.shrink(reservation, shrink);
+        self.held.fetch_sub(shrink, Ordering::SeqCst);
+    }
+
+    fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> Result<()> {
+        let share = self.shared.share();
+        let held = self.held.load(Ordering::SeqCst);
+        if held + additional > share {
+            return Err(DataFusionError::ResourcesExhausted(format!(
+                "{} of {} cannot grow by {additional} bytes: the dataset holds {held} of its \
+                 {share} byte share of the memory limit",
+                reservation.consumer().name(),
+                self.dataset,
+            )));
+        }
+        self.shared.pool.try_grow(reservation, additional)?;
+        self.held.fetch_add(additional, Ordering::SeqCst);
+        self.note_peak();
+        Ok(())
+    }
+
+    fn reserved(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    fn memory_limit(&self) -> MemoryLimit {
+        MemoryLimit::Finite(self.shared.share())
+    }
+}
 
 /// Wraps a pool; spillable consumers may hold at most `cap` bytes each.
 #[derive(Debug)]
@@ -80,7 +232,36 @@ impl<P: MemoryPool> MemoryPool for SpillCapPool<P> {
 mod tests {
     use super::*;
     use datafusion::execution::memory_pool::GreedyMemoryPool;
-    use std::sync::Arc;
+
+    #[test]
+    fn running_datasets_share_the_limit_and_the_last_one_gets_it_all() {
+        let shared = SharedMemory::new(900);
+        let first = shared.participate();
+        let second = shared.participate();
+        let third = shared.participate();
+        let a: Arc<dyn MemoryPool> = Arc::new(shared.dataset_pool("a"));
+        let b: Arc<dyn MemoryPool> = Arc::new(shared.dataset_pool("b"));
+        let hash_a = MemoryConsumer::new("HashJoinInput").register(&a);
+        assert!(hash_a.try_grow(300).is_ok());
+        let error = hash_a.try_grow(1).unwrap_err().to_string();
+        assert!(
+            error.contains("HashJoinInput") && error.contains("share"),
+            "{error}"
+        );
+        // b is not starved by a.
+        let sort_b = MemoryConsumer::new("sort")
+            .with_can_spill(true)
+            .register(&b);
+        assert!(sort_b.try_grow(300).is_ok());
+        drop((first, second));
+        // Alone, a may use what b does not hold.
+        assert!(hash_a.try_grow(300).is_ok());
+        assert!(hash_a.try_grow(301).is_err());
+        assert_eq!(shared.peak(), 900);
+        drop(sort_b);
+        assert_eq!(b.reserved(), 0);
+        drop(third);
+    }
 
     #[test]
     fn spillable_consumers_are_capped_others_are_not() {

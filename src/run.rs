@@ -11,7 +11,7 @@ use datafusion::physical_plan::{
     ExecutionPlan, ExecutionPlanProperties, SendableRecordBatchStream,
 };
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub on_invalid: InvalidPolicy,
     /// Gather dataset-level checks and insights (a little slower).
     pub insights: bool,
+    /// Where progress bars go when several datasets run at once.
+    pub progress_group: Option<MultiProgress>,
 }
 
 impl Default for RunOptions {
@@ -56,6 +58,7 @@ impl Default for RunOptions {
             progress: true,
             on_invalid: InvalidPolicy::Fail,
             insights: true,
+            progress_group: None,
         }
     }
 }
@@ -120,37 +123,106 @@ enum Sink<'a> {
 
 /// Runs one mapping file and publishes its dataset.
 pub async fn run(mapping: &MappingFile, options: &RunOptions) -> Result<RunReport> {
+    let staged = stage(mapping, options).await?;
+    publish(staged, options, &[]).await
+}
+
+/// A staged dataset's id samples, for the cross-dataset checks of the datasets staged with it.
+pub struct SiblingIds {
+    dataset: crate::personalize::DatasetType,
+    output: String,
+    samples: Vec<(&'static str, insights::sampler::SampledCounter)>,
+}
+
+/// A mapping file executed into its staging area, not yet published.
+pub struct Staged {
+    mapping: MappingFile,
+    dest: Destination,
+    staging: Staging,
+    written: Written,
+    join_strategy: &'static str,
+    started: Instant,
+}
+
+impl Staged {
+    pub fn ids(&self) -> SiblingIds {
+        SiblingIds {
+            dataset: self.mapping.dataset,
+            output: self.dest.display.clone(),
+            samples: insights::cross::id_samples(self.mapping.dataset, &self.written.tally.stats),
+        }
+    }
+}
+
+/// Executes a mapping file into a new staging area (the previous export is untouched).
+pub async fn stage(mapping: &MappingFile, options: &RunOptions) -> Result<Staged> {
     let started = Instant::now();
     let stores = Arc::new(StoreRegistry::new());
     let dest = destination(mapping, options, &stores)?;
     let staging = Staging::begin(&dest, mapping.dataset).await?;
-    let (written, join_strategy) =
-        match execute_with_fallback(mapping, options, &stores, Sink::Stage(&staging)).await {
-            Ok(done) => done,
-            Err(e) => {
-                staging.discard().await;
-                return Err(e);
-            }
+    match execute_with_fallback(mapping, options, &stores, Sink::Stage(&staging)).await {
+        Ok((written, join_strategy)) => Ok(Staged {
+            mapping: mapping.clone(),
+            dest,
+            staging,
+            written,
+            join_strategy,
+            started,
+        }),
+        Err(e) => {
+            staging.discard().await;
+            Err(e)
+        }
+    }
+}
+
+/// Checks a staged run across datasets, then commits and promotes it. `siblings` are the other
+/// datasets staged by the same run: their ids are compared directly (other datasets' ids are
+/// read from their last published export in the output).
+pub async fn publish(
+    staged: Staged,
+    options: &RunOptions,
+    siblings: &[SiblingIds],
+) -> Result<RunReport> {
+    let Staged {
+        mapping,
+        dest,
+        staging,
+        written,
+        join_strategy,
+        started,
+    } = staged;
+    let dataset = mapping.dataset;
+    let prepared = async {
+        let schema_text = avro::schema_text(&written.plan)?;
+        let places = Places {
+            run_id: staging.run_id.clone(),
+            data_location: format!("{}/", dest.show(&dest.data_dir(dataset))),
+            schema_file: Some(dest.show(&dest.schema_path(dataset))),
+            report_file: Some(dest.show(&dest.report_path(dataset))),
+            rejects_file: written
+                .rejects_file
+                .then(|| dest.show(&dest.rejects_path(dataset))),
         };
-    let schema_text = avro::schema_text(&written.plan)?;
-    let places = Places {
-        run_id: staging.run_id.clone(),
-        data_location: format!("{}/", dest.show(&dest.data_dir(mapping.dataset))),
-        schema_file: Some(dest.show(&dest.schema_path(mapping.dataset))),
-        report_file: Some(dest.show(&dest.report_path(mapping.dataset))),
-        rejects_file: written
-            .rejects_file
-            .then(|| dest.show(&dest.rejects_path(mapping.dataset))),
+        let mut report = build_report(&mapping, options, &written, join_strategy, started, places);
+        let ids = if options.insights {
+            cross_check(&dest, dataset, &written, siblings, &mut report).await?
+        } else {
+            Vec::new()
+        };
+        let ids: Vec<(&str, Vec<u8>)> = ids.iter().map(|(c, s)| (*c, s.to_bytes())).collect();
+        let report_text = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::Internal(format!("report serialisation: {e}")))?;
+        Ok::<_, Error>((report, ids, schema_text, report_text))
+    }
+    .await;
+    let (report, ids, schema_text, report_text) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            staging.discard().await;
+            return Err(e);
+        }
     };
-    let mut report = build_report(mapping, options, &written, join_strategy, started, places);
-    let ids = if options.insights {
-        cross_check(&dest, mapping.dataset, &written, &mut report).await?
-    } else {
-        Vec::new()
-    };
-    let ids: Vec<(&str, Vec<u8>)> = ids.iter().map(|(c, s)| (*c, s.to_bytes())).collect();
-    let report_text = serde_json::to_string_pretty(&report)
-        .map_err(|e| Error::Internal(format!("report serialisation: {e}")))?;
     staging
         .commit(
             &written.parts,
@@ -204,7 +276,7 @@ async fn execute_with_fallback(
     stores: &Arc<StoreRegistry>,
     sink: Sink<'_>,
 ) -> Result<(Written, &'static str)> {
-    let progress = progress_bar(options.progress, mapping);
+    let progress = progress_bar(options, mapping);
     let mut engine = options.engine.clone();
     let mut attempt = execute(mapping, &engine, stores, sink, options, &progress).await;
     let mut join_strategy = if engine.prefer_hash_join {
@@ -233,12 +305,14 @@ async fn execute_with_fallback(
     attempt.map(|written| (written, join_strategy))
 }
 
-/// Compares this dataset's ids with the other datasets of the same output (whichever were
-/// published), adding the results to the report. Returns this dataset's id samples to keep.
+/// Compares this dataset's ids with the other datasets of the same output, adding the results
+/// to the report: a sibling staged by the same run when there is one, else the other dataset's
+/// last published export. Returns this dataset's id samples to keep.
 async fn cross_check(
     dest: &Destination,
     dataset: crate::personalize::DatasetType,
     written: &Written,
+    siblings: &[SiblingIds],
     report: &mut RunReport,
 ) -> Result<Vec<(&'static str, insights::sampler::SampledCounter)>> {
     use insights::cross::{PAIRS, compare, id_samples};
@@ -258,14 +332,26 @@ async fn cross_check(
         } else {
             continue;
         };
-        let Some(bytes) = dest.read_ids(other, column).await? else {
-            continue;
-        };
-        let Some(theirs) = SampledCounter::from_bytes(&bytes) else {
-            tracing::warn!(
-                "the id sample of {other} is unreadable; skipping the cross-dataset check"
-            );
-            continue;
+        let sibling = siblings
+            .iter()
+            .filter(|s| s.dataset == other && s.output == dest.display)
+            .flat_map(|s| &s.samples)
+            .find(|(c, _)| *c == column)
+            .map(|(_, sample)| sample.clone());
+        let theirs = match sibling {
+            Some(sample) => sample,
+            None => {
+                let Some(bytes) = dest.read_ids(other, column).await? else {
+                    continue;
+                };
+                let Some(sample) = SampledCounter::from_bytes(&bytes) else {
+                    tracing::warn!(
+                        "the id sample of {other} is unreadable; skipping the cross-dataset check"
+                    );
+                    continue;
+                };
+                sample
+            }
         };
         let (check, findings) = if dataset == interactions {
             compare((interactions, entities, column), mine, &theirs)
@@ -496,8 +582,8 @@ fn source_rows(plan: &Arc<dyn ExecutionPlan>) -> u64 {
 }
 
 /// A spinner on stderr (drawn only when stderr is a terminal) with the stage and rows written.
-fn progress_bar(enabled: bool, mapping: &MappingFile) -> ProgressBar {
-    if !enabled {
+fn progress_bar(options: &RunOptions, mapping: &MappingFile) -> ProgressBar {
+    if !options.progress {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
@@ -509,6 +595,10 @@ fn progress_bar(enabled: bool, mapping: &MappingFile) -> ProgressBar {
         ProgressStyle::with_template(&template)
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
+    let bar = match &options.progress_group {
+        Some(group) => group.add(bar),
+        None => bar,
+    };
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
 }

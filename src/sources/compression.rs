@@ -93,7 +93,12 @@ pub async fn read_object_blocking<T: Send + 'static>(
     })
     .await
     .map_err(|e| DataFusionError::Internal(format!("reading {location} failed: {e}")))?
-    .map_err(|e| DataFusionError::Plan(format!("{location}: {e}")))
+    // Unreadable content is a data error (exit code 4), not a mapping-file mistake.
+    .map_err(|e| {
+        DataFusionError::External(Box::new(crate::error::Error::Data(format!(
+            "{location}: {e}"
+        ))))
+    })
 }
 
 #[cfg(test)]
