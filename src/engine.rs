@@ -163,6 +163,14 @@ pub async fn plan(
 
 /// Runs the mapping file's setup statements and plans its final query.
 async fn plan_mapping(ctx: &SessionContext, mapping: &MappingFile) -> Result<DataFrame> {
+    register_sources(ctx, mapping).await?;
+    ctx.sql(&mapping.query.sql)
+        .await
+        .map_err(|e| located(mapping, mapping.query.line, e))
+}
+
+/// Runs the mapping file's setup statements (its sources and views) in `ctx`.
+pub async fn register_sources(ctx: &SessionContext, mapping: &MappingFile) -> Result<()> {
     for statement in &mapping.setup {
         let frame = ctx
             .sql(&statement.sql)
@@ -174,9 +182,7 @@ async fn plan_mapping(ctx: &SessionContext, mapping: &MappingFile) -> Result<Dat
             .await
             .map_err(|e| located(mapping, statement.line, e))?;
     }
-    ctx.sql(&mapping.query.sql)
-        .await
-        .map_err(|e| located(mapping, mapping.query.line, e))
+    Ok(())
 }
 
 /// Puts the mapping file and line in front of a planning error.

@@ -1,0 +1,209 @@
+//! `pengine sources`: what a mapping file's sources (or one location) look like to SQL: each
+//! table's columns and types (nested fields with the expression that selects them), its files,
+//! bytes and partition columns. It is what a user needs open while writing a mapping file.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::datasource::listing::ListingTable;
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use serde::Serialize;
+
+use crate::crawl::{self, Detected};
+use crate::engine::{self, EngineOptions};
+use crate::error::{Error, Result};
+use crate::mapping::MappingFile;
+use crate::store::StoreRegistry;
+
+/// One column, or one field of a nested column.
+#[derive(Debug, Serialize)]
+pub struct ColumnInfo {
+    /// The SQL expression selecting it: `user_id`, `"userId"`, `context['page']`.
+    pub expr: String,
+    pub data_type: String,
+    pub nullable: bool,
+}
+
+/// One registered source table or view.
+#[derive(Debug, Serialize)]
+pub struct SourceInfo {
+    pub name: String,
+    /// "table" or "view".
+    pub kind: &'static str,
+    pub format: Option<String>,
+    pub location: Option<String>,
+    pub files: Option<usize>,
+    pub bytes: Option<u64>,
+    pub partition_columns: Vec<String>,
+    pub columns: Vec<ColumnInfo>,
+    /// What the crawler found (when describing a location rather than a mapping file).
+    pub detected: Option<Detected>,
+}
+
+impl SourceInfo {
+    pub fn human(&self) -> String {
+        let mut out = format!("{} ({}", self.name, self.kind);
+        if let Some(format) = &self.format {
+            out.push_str(&format!(", {format}"));
+        }
+        if let Some(location) = &self.location {
+            out.push_str(&format!(" at {location}"));
+        }
+        out.push_str(")\n");
+        if let (Some(files), Some(bytes)) = (self.files, self.bytes) {
+            out.push_str(&format!(
+                "  files:      {files}, {}\n",
+                bytesize::ByteSize(bytes)
+            ));
+        }
+        if let Some(detected) = &self.detected {
+            out.push_str(&format!("  layout:     {}\n", detected.layout.describe()));
+            let compression: Vec<String> = detected
+                .compression
+                .iter()
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect();
+            out.push_str(&format!(
+                "  sniffed:    compression {}",
+                compression.join(", ")
+            ));
+            if !detected.json_layouts.is_empty() {
+                let layouts: Vec<String> = detected
+                    .json_layouts
+                    .iter()
+                    .map(|(l, n)| format!("{l} {n}"))
+                    .collect();
+                out.push_str(&format!("; JSON {}", layouts.join(", ")));
+            }
+            out.push('\n');
+        }
+        if !self.partition_columns.is_empty() {
+            out.push_str(&format!(
+                "  partitions: {}\n",
+                self.partition_columns.join(", ")
+            ));
+        }
+        let width = self.columns.iter().map(|c| c.expr.len()).max().unwrap_or(0);
+        for column in &self.columns {
+            out.push_str(&format!(
+                "  {:<width$}  {}{}\n",
+                column.expr,
+                column.data_type,
+                if column.nullable { "" } else { " not null" }
+            ));
+        }
+        out
+    }
+}
+
+/// Describes every source and view a mapping file registers.
+pub async fn describe_mapping(
+    mapping: &MappingFile,
+    engine: &EngineOptions,
+) -> Result<Vec<SourceInfo>> {
+    let ctx = engine::session(
+        engine,
+        Arc::new(StoreRegistry::new()),
+        mapping.dataset.key(),
+    )?;
+    engine::register_sources(&ctx, mapping).await?;
+    let schema = ctx
+        .catalog("datafusion")
+        .and_then(|c| c.schema("public"))
+        .ok_or_else(|| Error::Internal("the session has no default schema".into()))?;
+    let mut names = schema.table_names();
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        out.push(describe_table(&ctx, &name, None).await?);
+    }
+    Ok(out)
+}
+
+/// Crawls a location and describes it as the table `pengine init` would register.
+pub async fn describe_location(location: &str, engine: &EngineOptions) -> Result<SourceInfo> {
+    let stores = Arc::new(StoreRegistry::new());
+    let detected = crawl::detect(location, &stores).await?;
+    let ctx = engine::session(engine, stores, "sources")?;
+    let ddl = detected.ddl(&detected.name, &detected.table_location);
+    ctx.sql(&ddl).await?.collect().await?;
+    describe_table(&ctx, &detected.name.clone(), Some(detected)).await
+}
+
+async fn describe_table(
+    ctx: &SessionContext,
+    name: &str,
+    detected: Option<Detected>,
+) -> Result<SourceInfo> {
+    let provider = ctx.table_provider(name).await?;
+    let mut columns = Vec::new();
+    for field in provider.schema().fields() {
+        column_infos(
+            field,
+            crawl::profile::quote_identifier(field.name()),
+            &mut columns,
+        );
+    }
+    let mut info = SourceInfo {
+        name: name.to_string(),
+        kind: match provider.table_type() {
+            datafusion::datasource::TableType::View => "view",
+            _ => "table",
+        },
+        format: None,
+        location: None,
+        files: None,
+        bytes: None,
+        partition_columns: Vec::new(),
+        columns,
+        detected,
+    };
+    let Some(listing) = provider.downcast_ref::<ListingTable>() else {
+        return Ok(info);
+    };
+    let options = listing.options();
+    info.format = Some(options.format.get_ext().to_ascii_uppercase());
+    info.partition_columns = options
+        .table_partition_cols
+        .iter()
+        .map(|(c, _)| c.clone())
+        .collect();
+    let state = ctx.state();
+    let (mut files, mut bytes) = (0, 0);
+    let mut locations = Vec::new();
+    for url in listing.table_paths() {
+        locations.push(url.as_str().to_string());
+        let store = ctx.runtime_env().object_store(url)?;
+        let listed: Vec<_> = url
+            .list_all_files(&state, store.as_ref(), &options.file_extension)
+            .await?
+            .try_collect()
+            .await?;
+        files += listed.len();
+        bytes += listed.iter().map(|m| m.size).sum::<u64>();
+    }
+    info.location = Some(locations.join(", "));
+    info.files = Some(files);
+    info.bytes = Some(bytes);
+    Ok(info)
+}
+
+/// A column, or the leaves of a nested one with the expressions that select them.
+fn column_infos(field: &Field, expr: String, out: &mut Vec<ColumnInfo>) {
+    if let DataType::Struct(children) = field.data_type() {
+        for child in children {
+            column_infos(
+                child,
+                format!("{expr}['{}']", child.name().replace('\'', "''")),
+                out,
+            );
+        }
+        return;
+    }
+    out.push(ColumnInfo {
+        expr,
+        data_type: field.data_type().to_string(),
+        nullable: field.is_nullable(),
+    });
+}
