@@ -46,6 +46,41 @@ pub enum Command {
     /// Check mapping files without reading data, or (with --dataset) a CSV dataset made
     /// elsewhere, with every row and dataset check, writing nothing.
     Validate(ValidateArgs),
+    /// Crawl sources (local or s3://) and write commented mapping files and pengine.toml for
+    /// them: formats, layouts and schemas detected, dataset types and column roles guessed.
+    Init(InitArgs),
+    /// Show the sources a mapping file registers (or one location): columns and types, files,
+    /// bytes, partition columns.
+    Sources(SourcesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// A source location: a file or folder, local or s3://bucket/prefix/ (repeatable).
+    #[arg(long = "source", value_name = "URI", required = true)]
+    pub sources: Vec<String>,
+    /// Where to write the mapping files and pengine.toml.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub into: PathBuf,
+    /// Replace files that already exist.
+    #[arg(long)]
+    pub force: bool,
+    /// Print what was found and written as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SourcesArgs {
+    /// A mapping file, or a source location (file or folder, local or s3://).
+    #[arg(value_name = "FILE|URI")]
+    pub target: String,
+    /// Fill ${NAME} in the mapping file (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = vars::parse_assignment)]
+    pub vars: Vec<(String, String)>,
+    /// Print the sources as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -319,6 +354,46 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             Ok(exit_code::OK)
         }
         Command::Validate(args) => validate(args, cli.quiet).await,
+        Command::Init(args) => {
+            let report = crate::init::init(&crate::init::InitOptions {
+                sources: args.sources,
+                into: args.into,
+                force: args.force,
+                engine: EngineOptions::default(),
+            })
+            .await?;
+            if !cli.quiet {
+                eprint!("{}", report.human());
+            }
+            if args.json {
+                println!("{}", to_json(&report)?);
+            }
+            Ok(if report.all_valid() {
+                exit_code::OK
+            } else {
+                exit_code::MAPPING
+            })
+        }
+        Command::Sources(args) => {
+            let engine = EngineOptions::default();
+            let is_mapping =
+                args.target.ends_with(".sql") && std::path::Path::new(&args.target).is_file();
+            let sources = if is_mapping {
+                let vars: Vars = args.vars.iter().cloned().collect();
+                let mapping = MappingFile::load(std::path::Path::new(&args.target), &vars)?;
+                crate::describe::describe_mapping(&mapping, &engine).await?
+            } else {
+                vec![crate::describe::describe_location(&args.target, &engine).await?]
+            };
+            if args.json {
+                println!("{}", to_json(&sources)?);
+            } else {
+                for source in &sources {
+                    print!("{}", source.human());
+                }
+            }
+            Ok(exit_code::OK)
+        }
         Command::Explain(args) => {
             let engine = args.engine();
             for mapping in args.load()? {

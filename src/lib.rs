@@ -6,10 +6,13 @@
 
 pub mod batch;
 pub mod cli;
+pub mod crawl;
+pub mod describe;
 pub mod engine;
 pub mod error;
 pub mod explain;
 pub mod failpoint;
+pub mod init;
 pub mod insights;
 pub mod mapping;
 pub mod memory;

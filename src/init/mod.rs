@@ -1,0 +1,350 @@
+//! `pengine init`: the crawler and script generator. It crawls each source (format, compression,
+//! folder layout, schema, a profile of the values), guesses which dataset type each source feeds
+//! and what each column is, and writes runnable, commented mapping files plus a `pengine.toml`
+//! with the source locations. Every guess is stated in the files; open decisions say CHECK.
+//! Nothing is overwritten without `--force`, and the written files are validated at once.
+
+pub mod draft;
+pub mod render;
+pub mod roles;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::crawl::{self, ColumnProfile, Detected};
+use crate::engine::{self, EngineOptions};
+use crate::error::{Error, Result};
+use crate::mapping::{MappingFile, VARS_FILE, Vars};
+use crate::personalize::DatasetType;
+use crate::run::RunOptions;
+use crate::store::StoreRegistry;
+use crate::validate::StaticResult;
+
+pub struct InitOptions {
+    pub sources: Vec<String>,
+    pub into: PathBuf,
+    pub force: bool,
+    pub engine: EngineOptions,
+}
+
+/// One crawled source and what init made of it.
+#[derive(Debug, Serialize)]
+pub struct FoundSource {
+    pub table: String,
+    pub variable: String,
+    pub detected: Detected,
+    pub columns: Vec<ColumnProfile>,
+    /// The dataset type it most likely feeds, and why.
+    pub guess: Option<DatasetType>,
+    pub reason: String,
+    #[serde(skip)]
+    score: u32,
+    /// The dataset type it was used for (one source per type).
+    pub used_for: Option<DatasetType>,
+}
+
+/// A mapping file init wrote, or could not write.
+#[derive(Debug, Serialize)]
+pub struct Written {
+    pub file: String,
+    pub dataset: DatasetType,
+    pub source: String,
+    pub draft: Option<draft::Draft>,
+    /// Why no file was written for this dataset.
+    pub skipped: Option<String>,
+    pub validation: Option<StaticResult>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InitReport {
+    pub sources: Vec<FoundSource>,
+    pub files: Vec<Written>,
+    pub vars_file: String,
+}
+
+impl InitReport {
+    /// What init found and guessed, for a person.
+    pub fn human(&self) -> String {
+        let mut out = format!("crawled {} source(s):\n", self.sources.len());
+        for s in &self.sources {
+            let d = &s.detected;
+            out.push_str(&format!(
+                "  {} <- {}\n    {} {}, {} file(s), {}; {}; {} column(s)\n",
+                s.table,
+                d.location,
+                d.format.sql_name(),
+                d.compression
+                    .iter()
+                    .map(|(c, n)| format!("{c}:{n}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                d.files,
+                bytesize::ByteSize(d.bytes),
+                d.layout.describe(),
+                s.columns.len()
+            ));
+            match (s.guess, s.used_for) {
+                (Some(g), Some(_)) => {
+                    out.push_str(&format!("    feeds {g}: {}\n", s.reason));
+                }
+                (Some(g), None) => out.push_str(&format!(
+                    "    looks like {g} ({}), but another source fits better: not used\n",
+                    s.reason
+                )),
+                (None, _) => out.push_str(&format!(
+                    "    dataset type unknown ({}): not used; write its mapping by hand\n",
+                    s.reason
+                )),
+            }
+        }
+        for w in &self.files {
+            if let Some(reason) = &w.skipped {
+                out.push_str(&format!(
+                    "not written: {} from {}: {reason}\n",
+                    w.dataset, w.source
+                ));
+                continue;
+            }
+            out.push_str(&format!(
+                "wrote {} ({} from {})\n",
+                w.file, w.dataset, w.source
+            ));
+            if let Some(draft) = &w.draft {
+                for c in &draft.columns {
+                    out.push_str(&format!(
+                        "    {:<20} <- {}\n",
+                        c.alias.to_uppercase(),
+                        c.sql
+                    ));
+                }
+                for check in &draft.checks {
+                    out.push_str(&format!("    CHECK: {check}\n"));
+                }
+            }
+            match &w.validation {
+                Some(v) if v.ok => out.push_str("    validate: ok\n"),
+                Some(v) => out.push_str(&format!(
+                    "    validate: FAILED: {}\n",
+                    v.error.as_deref().unwrap_or("")
+                )),
+                None => {}
+            }
+        }
+        out.push_str(&format!("wrote {}\n", self.vars_file));
+        out
+    }
+
+    /// Whether every file written validates.
+    pub fn all_valid(&self) -> bool {
+        self.files
+            .iter()
+            .filter_map(|w| w.validation.as_ref())
+            .all(|v| v.ok)
+    }
+}
+
+/// Crawls the sources, writes the mapping files and `pengine.toml`, and validates them.
+pub async fn init(options: &InitOptions) -> Result<InitReport> {
+    let mut sources = Vec::new();
+    let mut names = BTreeSet::new();
+    for location in &options.sources {
+        sources.push(crawl_source(location, &options.engine, &mut names).await?);
+    }
+    assign_datasets(&mut sources);
+
+    let mut files = Vec::new();
+    let catalog = sources
+        .iter()
+        .find(|s| s.used_for == Some(DatasetType::Items));
+    for source in sources.iter().filter(|s| s.used_for.is_some()) {
+        let dataset = source.used_for.expect("filtered");
+        let file = options.into.join(format!("{dataset}.sql"));
+        let mut written = Written {
+            file: file.display().to_string(),
+            dataset,
+            source: source.detected.location.clone(),
+            draft: None,
+            skipped: None,
+            validation: None,
+        };
+        match draft::draft(dataset, &source.columns) {
+            Ok(d) => written.draft = Some(d),
+            Err(reason) => written.skipped = Some(reason),
+        }
+        files.push((written, catalog_hint(dataset, catalog)));
+    }
+
+    let vars_path = options.into.join(VARS_FILE);
+    let targets: Vec<PathBuf> = files
+        .iter()
+        .filter(|(w, _)| w.draft.is_some())
+        .map(|(w, _)| PathBuf::from(&w.file))
+        .chain([vars_path.clone()])
+        .collect();
+    refuse_overwrite(&targets, options.force)?;
+    std::fs::create_dir_all(&options.into)
+        .map_err(|e| Error::io(format!("cannot create {}", options.into.display()), e))?;
+
+    let source_of = |location: &str| {
+        sources
+            .iter()
+            .find(|s| s.detected.location == location)
+            .expect("the file's source was crawled")
+    };
+    for (written, hint) in &files {
+        let Some(d) = &written.draft else { continue };
+        let source = source_of(&written.source);
+        let text = render::mapping_file(
+            d,
+            &render::SourceText {
+                table: &source.table,
+                variable: &source.variable,
+                detected: &source.detected,
+            },
+            hint.as_ref()
+                .map(|(catalog, item_expr)| render::CatalogHint {
+                    source: render::SourceText {
+                        table: &catalog.table,
+                        variable: &catalog.variable,
+                        detected: &catalog.detected,
+                    },
+                    item_expr,
+                })
+                .as_ref(),
+        );
+        write_file(Path::new(&written.file), &text)?;
+    }
+    let vars: Vec<(String, String)> = sources
+        .iter()
+        .map(|s| (s.variable.clone(), s.detected.table_location.clone()))
+        .collect();
+    write_file(&vars_path, &render::vars_file(&vars))?;
+
+    let run_options = RunOptions {
+        progress: false,
+        engine: options.engine.clone(),
+        ..RunOptions::default()
+    };
+    let mut out = Vec::new();
+    for (mut written, _) in files {
+        if written.draft.is_some() {
+            let result = match MappingFile::load(Path::new(&written.file), &Vars::new()) {
+                Ok(mapping) => crate::validate::check_mapping(&mapping, &run_options).await,
+                Err(e) => StaticResult {
+                    file: written.file.clone(),
+                    dataset: Some(written.dataset),
+                    ok: false,
+                    exit_code: e.exit_code(),
+                    error: Some(e.to_string()),
+                    schema: None,
+                },
+            };
+            written.validation = Some(result);
+        }
+        out.push(written);
+    }
+    Ok(InitReport {
+        sources,
+        files: out,
+        vars_file: vars_path.display().to_string(),
+    })
+}
+
+/// For Interactions: the catalog source and its item id expression, when one was found.
+fn catalog_hint(
+    dataset: DatasetType,
+    catalog: Option<&FoundSource>,
+) -> Option<(&FoundSource, String)> {
+    if dataset != DatasetType::Interactions {
+        return None;
+    }
+    let catalog = catalog?;
+    let (i, _) = roles::find(
+        &catalog.columns,
+        roles::Role::ItemId,
+        DatasetType::Items,
+        &[],
+    )?;
+    Some((catalog, catalog.columns[i].expr.clone()))
+}
+
+async fn crawl_source(
+    location: &str,
+    engine: &EngineOptions,
+    names: &mut BTreeSet<String>,
+) -> Result<FoundSource> {
+    let stores = Arc::new(StoreRegistry::new());
+    let detected = crawl::detect(location, &stores).await?;
+    let mut table = detected.name.clone();
+    let mut n = 2;
+    while !names.insert(table.clone()) {
+        table = format!("{}_{n}", detected.name);
+        n += 1;
+    }
+    let ctx = engine::session(engine, stores, "init")?;
+    let ddl = detected.ddl(&table, &detected.table_location);
+    let registered = async { ctx.sql(&ddl).await?.collect().await }.await;
+    registered.map_err(|e| {
+        Error::Data(format!(
+            "{location}: cannot read it as {}: {}",
+            detected.format.sql_name(),
+            e.strip_backtrace()
+        ))
+    })?;
+    let columns = crawl::profile_table(&ctx, &table)
+        .await
+        .map_err(|e| Error::Data(format!("{location}: sampling failed: {e}")))?;
+    let (guess, score, reason) = roles::guess_dataset(&table, &columns);
+    Ok(FoundSource {
+        variable: table.clone(),
+        table,
+        detected,
+        columns,
+        guess,
+        reason,
+        score,
+        used_for: None,
+    })
+}
+
+/// Each dataset type goes to the source that fits it best.
+fn assign_datasets(sources: &mut [FoundSource]) {
+    let mut order: Vec<usize> = (0..sources.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sources[i].score));
+    let mut taken = Vec::new();
+    for i in order {
+        if let Some(guess) = sources[i].guess
+            && !taken.contains(&guess)
+        {
+            taken.push(guess);
+            sources[i].used_for = Some(guess);
+        }
+    }
+}
+
+fn refuse_overwrite(targets: &[PathBuf], force: bool) -> Result<()> {
+    if force {
+        return Ok(());
+    }
+    let existing: Vec<String> = targets
+        .iter()
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if existing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "{} already exist(s); nothing was written. Give --force to replace, or --into \
+             another folder",
+            existing.join(", ")
+        )))
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+}

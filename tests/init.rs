@@ -1,0 +1,310 @@
+//! `pengine init` and `pengine sources` through the binary: crawling the bundled example and
+//! unfamiliar exports (camelCase names, nested JSON, millisecond timestamps, `key=value`
+//! partitions, CSV without a header, Parquet, S3), writing mapping files that validate and run.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::*;
+use serde_json::Value;
+
+fn init(sources: &[String], into: &Path, extra: &[&str]) -> std::process::Output {
+    let mut cmd = pengine();
+    cmd.arg("init");
+    for source in sources {
+        cmd.args(["--source", source]);
+    }
+    cmd.arg("--into").arg(into).args(extra);
+    cmd.output().expect("pengine runs")
+}
+
+fn read(path: impl AsRef<Path>) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn init_on_the_bundled_example_writes_files_that_validate_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let into = dir.path().join("project");
+    let testdata = repo_root().join("testdata");
+    let sources: Vec<String> = ["events/", "items.csv", "users.parquet"]
+        .iter()
+        .map(|s| format!("{}/{s}", testdata.display()))
+        .collect();
+    let output = init(&sources, &into, &["--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains("feeds interactions") && err.contains("validate: ok"),
+        "{err}"
+    );
+
+    let interactions = read(into.join("interactions.sql"));
+    assert!(interactions.starts_with("-- pengine: dataset = interactions\n"));
+    assert!(
+        interactions.contains("LOCATION '${events}'"),
+        "{interactions}"
+    );
+    assert!(interactions.contains("context['page']"), "{interactions}");
+    assert!(
+        interactions.contains("TRY_CAST(ts AS TIMESTAMP) AS timestamp"),
+        "{interactions}"
+    );
+    assert!(interactions.contains("CHECK:"), "{interactions}");
+    let items = read(into.join("items.sql"));
+    assert!(
+        items.contains("-- pengine: textual = DESCRIPTION"),
+        "{items}"
+    );
+    assert!(
+        items.contains("replace(category_path, '>', '|')"),
+        "{items}"
+    );
+    assert!(read(into.join("pengine.toml")).contains("[vars]"));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["files"].as_array().unwrap().len(), 3);
+
+    // The files run from anywhere (locations come from pengine.toml beside them).
+    let out = dir.path().join("out");
+    let run = run_ok(
+        pengine()
+            .current_dir(dir.path())
+            .arg("run")
+            .arg(&into)
+            .arg("-o")
+            .arg(&out)
+            .arg("--no-progress"),
+    );
+    assert!(stderr(&run).contains("3 published"), "{}", stderr(&run));
+    assert_eq!(read_dataset(&out.join("users")).rows.len(), 75);
+    let interactions = read_dataset(&out.join("interactions"));
+    assert_eq!(
+        interactions.header,
+        [
+            "USER_ID",
+            "ITEM_ID",
+            "TIMESTAMP",
+            "EVENT_TYPE",
+            "EVENT_VALUE",
+            "DEVICE",
+            "CONTEXT_PAGE",
+            "CONTEXT_CAMPAIGN"
+        ]
+    );
+
+    // A second init refuses to overwrite, and says so; --force replaces.
+    std::fs::write(into.join("users.sql"), "-- edited by hand\n").unwrap();
+    let again = init(&sources, &into, &[]);
+    assert_eq!(again.status.code(), Some(3));
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    assert_eq!(read(into.join("users.sql")), "-- edited by hand\n");
+    let forced = init(&sources, &into, &["--force"]);
+    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    assert!(read(into.join("users.sql")).contains("customer_id"));
+}
+
+/// An unfamiliar export: camelCase, nested objects, millisecond epochs, ids that are sometimes
+/// numbers and sometimes strings, hive partitions; a catalog CSV without a header; members as
+/// Parquet.
+fn write_unfamiliar_export(root: &Path) {
+    let actions = ["watch", "watch", "watch", "rate", "skip"];
+    for day in 1..=3 {
+        let mut text = String::new();
+        for i in 0..600 {
+            let n = day * 1000 + i;
+            let user = n % 90;
+            let user = if n % 7 == 0 {
+                format!("\"{user}\"")
+            } else {
+                user.to_string()
+            };
+            text.push_str(&format!(
+                "{{\"userId\":{user},\"movieId\":\"tt{:04}\",\"eventTime\":{},\
+                 \"action\":\"{}\",\"ctx\":{{\"deviceType\":\"{}\",\"app\":{{\"version\":\"1.{}\"}}}}}}\n",
+                n % 40,
+                1_709_251_200_000i64 + n as i64 * 1500,
+                actions[n % actions.len()],
+                ["ios", "android", "web"][n % 3],
+                n % 4
+            ));
+        }
+        write(
+            root.join(format!("clicks/dt=2024-03-0{day}/part-0.json")),
+            text,
+        );
+    }
+    let mut catalog = String::new();
+    for i in 0..40 {
+        catalog.push_str(&format!(
+            "tt{i:04},\"Film number {i}, the sequel\",{},{}\n",
+            ["Drama", "Comedy", "Action|Comedy"][i % 3],
+            1990 + i
+        ));
+    }
+    write(root.join("movies.csv"), catalog);
+
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    let ids: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..90).map(|i| i.to_string()),
+    ));
+    let tiers: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..90).map(|i| ["gold", "silver", "basic"][i % 3]),
+    ));
+    let ages: ArrayRef = Arc::new(Int64Array::from_iter_values((0..90).map(|i| 18 + i % 50)));
+    let emails: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..90).map(|i| format!("m{i}@example.com")),
+    ));
+    let batch = arrow::record_batch::RecordBatch::try_from_iter([
+        ("memberId", ids),
+        ("tier", tiers),
+        ("age", ages),
+        ("email", emails),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(root.join("members.parquet")).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn init_on_an_unfamiliar_export_guesses_roles_from_names_and_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("export");
+    write_unfamiliar_export(&root);
+    let into = dir.path().join("project");
+    let sources: Vec<String> = ["clicks/", "movies.csv", "members.parquet"]
+        .iter()
+        .map(|s| format!("{}/{s}", root.display()))
+        .collect();
+    let output = init(&sources, &into, &[]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(err.contains("key=value partitions (dt)"), "{err}");
+
+    let interactions = read(into.join("interactions.sql"));
+    for expected in [
+        "\"userId\" ",
+        "\"movieId\" ",
+        "to_timestamp_millis(CAST(\"eventTime\" AS BIGINT)) AS timestamp",
+        "holds epoch milliseconds",
+        "action ",
+        "ctx['deviceType']",
+        "ctx['app']['version']",
+    ] {
+        assert!(
+            interactions.contains(expected),
+            "{expected}:\n{interactions}"
+        );
+    }
+    let items = read(into.join("items.sql"));
+    assert!(items.contains("'format.has_header' 'false'"), "{items}");
+    assert!(items.contains("CHECK: ITEM_ID is a guess"), "{items}");
+    // Of two all-distinct columns, the text one in front (tt0001) over the numbers (years).
+    assert!(items.contains("SELECT column_1 "), "{items}");
+    let users = read(into.join("users.sql"));
+    assert!(users.contains("\"memberId\""), "{users}");
+    assert!(
+        users.contains("Left out: email: looks like personal data"),
+        "{users}"
+    );
+
+    let out = dir.path().join("out");
+    let run = run_ok(
+        pengine()
+            .arg("run")
+            .arg(&into)
+            .arg("-o")
+            .arg(&out)
+            .args(["--no-progress", "--json"]),
+    );
+    let project: Value = serde_json::from_str(&stdout(&run)).unwrap();
+    assert_eq!(project["datasets"].as_array().unwrap().len(), 3);
+    let interactions = read_dataset(&out.join("interactions"));
+    assert_eq!(interactions.rows.len(), 1800);
+    // Milliseconds became seconds; numeric and string user ids alike became exact digits.
+    let times = interactions.column("TIMESTAMP");
+    assert!(times.iter().all(|t| t.len() == 10), "{:?}", &times[..3]);
+    assert!(
+        interactions
+            .column("USER_ID")
+            .iter()
+            .all(|u| u.parse::<u32>().is_ok())
+    );
+    assert_eq!(read_dataset(&out.join("items")).rows.len(), 40);
+    let users = read_dataset(&out.join("users"));
+    assert!(!users.header.contains(&"EMAIL".to_string()));
+}
+
+#[test]
+fn sources_shows_columns_files_and_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("export");
+    write_unfamiliar_export(&root);
+    let output = run_ok(
+        pengine()
+            .arg("sources")
+            .arg(root.join("clicks/"))
+            .arg("--json"),
+    );
+    let sources: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let clicks = &sources[0];
+    assert_eq!(clicks["name"], "clicks");
+    assert_eq!(clicks["files"], 3);
+    assert_eq!(clicks["partition_columns"], serde_json::json!(["dt"]));
+    let columns: Vec<&str> = clicks["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["expr"].as_str().unwrap())
+        .collect();
+    assert!(columns.contains(&"\"userId\"") && columns.contains(&"ctx['app']['version']"));
+    assert!(columns.contains(&"dt"), "{columns:?}");
+
+    // A mapping file: every source it registers.
+    let human = stdout(&run_ok(
+        pengine()
+            .current_dir(repo_root())
+            .args(["sources", "sql/interactions.sql"]),
+    ));
+    assert!(human.contains("events (table, JSON"), "{human}");
+    assert!(human.contains("catalog (table, CSV"), "{human}");
+    assert!(human.contains("context['page']"), "{human}");
+}
+
+#[test]
+fn init_crawls_s3() {
+    let server = S3Server::start(&["raw"]);
+    copy_tree(&repo_root().join("testdata"), &server.path("raw/exports"));
+    let dir = tempfile::tempdir().unwrap();
+    let into = dir.path().join("project");
+    let mut cmd = pengine();
+    server.configure(&mut cmd);
+    let output = cmd
+        .args([
+            "init",
+            "--source",
+            "s3://raw/exports/events/",
+            "--source",
+            "s3://raw/exports/items.csv",
+            "--into",
+        ])
+        .arg(&into)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(read(into.join("pengine.toml")).contains("events = \"s3://raw/exports/events/\""));
+    let mut cmd = pengine();
+    server.configure(&mut cmd);
+    let out = dir.path().join("out");
+    run_ok(
+        cmd.arg("run")
+            .arg(&into)
+            .arg("-o")
+            .arg(&out)
+            .arg("--no-progress"),
+    );
+    assert_eq!(read_dataset(&out.join("items")).rows.len(), 50);
+}
