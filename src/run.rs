@@ -142,6 +142,9 @@ pub struct Staged {
     written: Written,
     join_strategy: &'static str,
     started: Instant,
+    /// Time from the start to the end of execution (publication not included, so datasets
+    /// published together each report their own time).
+    wall: std::time::Duration,
 }
 
 impl Staged {
@@ -168,6 +171,7 @@ pub async fn stage(mapping: &MappingFile, options: &RunOptions) -> Result<Staged
             written,
             join_strategy,
             started,
+            wall: started.elapsed(),
         }),
         Err(e) => {
             staging.discard().await;
@@ -191,6 +195,7 @@ pub async fn publish(
         written,
         join_strategy,
         started,
+        wall,
     } = staged;
     let dataset = mapping.dataset;
     let prepared = async {
@@ -204,7 +209,14 @@ pub async fn publish(
                 .rejects_file
                 .then(|| dest.show(&dest.rejects_path(dataset))),
         };
-        let mut report = build_report(&mapping, options, &written, join_strategy, started, places);
+        let mut report = build_report(
+            &mapping,
+            options,
+            &written,
+            join_strategy,
+            (started, wall),
+            places,
+        );
         let ids = if options.insights {
             cross_check(&dest, dataset, &written, siblings, &mut report).await?
         } else {
@@ -263,7 +275,7 @@ pub async fn check_only(
         &options,
         &written,
         join_strategy,
-        started,
+        (started, started.elapsed()),
         places,
     ))
 }
@@ -378,12 +390,12 @@ fn build_report(
     options: &RunOptions,
     written: &Written,
     join_strategy: &'static str,
-    started: Instant,
+    (started, wall): (Instant, std::time::Duration),
     places: Places,
 ) -> RunReport {
-    let wall = started.elapsed().as_secs_f64();
     let started_at =
         chrono::Utc::now() - chrono::Duration::milliseconds(started.elapsed().as_millis() as i64);
+    let wall = wall.as_secs_f64();
     let tally = &written.tally;
     RunReport {
         pengine_version: env!("CARGO_PKG_VERSION"),

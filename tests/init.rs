@@ -263,6 +263,21 @@ fn sources_shows_columns_files_and_partitions() {
     assert!(columns.contains(&"\"userId\"") && columns.contains(&"ctx['app']['version']"));
     assert!(columns.contains(&"dt"), "{columns:?}");
 
+    // A JSON array file is detected as one and read whole.
+    write(
+        dir.path().join("ratings.json"),
+        "[{\"user\":\"u1\",\"stars\":4},\n {\"user\":\"u2\",\"stars\":5}]",
+    );
+    let output = run_ok(
+        pengine()
+            .arg("sources")
+            .arg(dir.path().join("ratings.json"))
+            .arg("--json"),
+    );
+    let sources: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(sources[0]["detected"]["json_layouts"]["array"], 1);
+    assert_eq!(sources[0]["columns"][1]["expr"], "stars");
+
     // A mapping file: every source it registers.
     let human = stdout(&run_ok(
         pengine()

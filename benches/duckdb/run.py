@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""DuckDB side of the end-to-end benchmark: the three jobs of sql/ written as DuckDB SQL.
+
+    run.py --export DIR --out DIR [--pengine-out DIR] [--jobs interactions,items,users]
+           [--threads N] [--memory-limit SIZE] [--temp-dir DIR]
+
+Runs benches/duckdb/{interactions,items,users}.sql on the export in DIR (the layout written by
+examples/gen_export.rs), each in its own child process, and prints per job the wall time, rows
+written, rows/s and peak RSS. With --pengine-out it then compares each job's rows with pengine's
+output of the same export (CSV parts parsed in the Personalize dialect, columns keyed by header
+name, rows compared as multisets) and exits 1 when any job differs (2 when a job fails).
+
+Needs the `duckdb` Python module (e.g. a venv with `pip install duckdb`); nothing else.
+"""
+
+import argparse
+import collections
+import csv
+import glob
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+JOBS = ("interactions", "items", "users")
+
+
+# ----------------------------------------------------------------------------------------------
+# Child: one job in this process.
+
+
+def substitute(sql, values):
+    """Fills ${name} placeholders; an unknown one is an error."""
+
+    def fill(match):
+        name = match.group(1)
+        if name not in values:
+            raise SystemExit(f"unknown placeholder ${{{name}}} in the SQL")
+        return values[name].replace("'", "''")
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", fill, sql)
+
+
+def run_child(args):
+    import duckdb  # imported here so that the parent does not pay for it
+
+    sql_file = os.path.join(HERE, f"{args.child}.sql")
+    sql = substitute(open(sql_file, encoding="utf-8").read(),
+                     {"source": os.path.abspath(args.export), "output": os.path.abspath(args.out)})
+    started = time.perf_counter()
+    con = duckdb.connect(":memory:")
+    # DuckDB's tuning advice (guides/performance/how_to_tune_workloads, environment, oom):
+    # threads = cores, a memory limit (1-4 GB per thread is the stated best practice; the default is
+    # 80 % of RAM), an explicit spill folder, and preserve_insertion_order = false for large
+    # imports/exports. None of these jobs needs an order.
+    con.execute(f"SET threads = {int(args.threads)}")
+    con.execute(f"SET memory_limit = '{args.memory_limit}'")
+    con.execute(f"SET temp_directory = '{args.temp_dir}'")
+    con.execute("SET preserve_insertion_order = false")
+    rows = con.execute(sql).fetchall()[0][0]  # the last statement is the COPY: rows written
+    con.close()
+    wall = time.perf_counter() - started
+    print(json.dumps({"job": args.child, "rows": rows, "wall_seconds": wall,
+                      "duckdb_version": duckdb.__version__}))
+
+
+# ----------------------------------------------------------------------------------------------
+# Parent: run the jobs, measure, compare.
+
+
+def run_job(job, args):
+    """Runs one job in a child process; returns (child report, process wall s, peak RSS bytes)."""
+    out_dir = os.path.join(args.out, job)
+    os.makedirs(out_dir, exist_ok=True)
+    for old in glob.glob(os.path.join(out_dir, "part-*.csv")):
+        os.remove(old)
+    os.makedirs(args.temp_dir, exist_ok=True)
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", job, "--export", args.export,
+           "--out", args.out, "--threads", str(args.threads), "--memory-limit", args.memory_limit,
+           "--temp-dir", args.temp_dir]
+    time_bin = "/usr/bin/time"
+    use_time = os.access(time_bin, os.X_OK)
+    if use_time:
+        cmd = [time_bin, "-v"] + cmd
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        # wait4 gives this child's own rusage (peak RSS), also when /usr/bin/time is missing.
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc_wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    shutil.rmtree(args.temp_dir, ignore_errors=True)
+    if proc.returncode != 0:
+        sys.stderr.write(stderr)
+        raise RuntimeError(f"{job}: the DuckDB job failed (exit {proc.returncode})")
+    rss_kb = None
+    if use_time:
+        m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
+        rss_kb = int(m.group(1)) if m else None
+    if rss_kb is None:
+        rss_kb = usage.ru_maxrss  # kilobytes on Linux
+    report = json.loads(stdout.strip().splitlines()[-1])
+    return report, proc_wall, rss_kb * 1024
+
+
+def baseline_rss(args):
+    """Peak RSS of a child that only starts Python, imports duckdb and connects."""
+    code = "import duckdb; duckdb.connect(':memory:').execute('SELECT 1').fetchall()"
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    _, _, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0
+    return usage.ru_maxrss * 1024
+
+
+def part_files(folder):
+    return sorted(glob.glob(os.path.join(folder, "part-*.csv")))
+
+
+def read_parts(folder):
+    """(header, rows) of the CSV parts of one dataset folder, in the Personalize dialect:
+    double quotes, `"` and `\\` escaped by a backslash, a header row in every part."""
+    header, rows = None, []
+    files = part_files(folder)
+    if not files:
+        raise RuntimeError(f"no part-*.csv in {folder}")
+    intern = sys.intern
+    for path in files:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f, delimiter=",", quotechar='"', escapechar="\\",
+                                doublequote=False, strict=True)
+            part_header = next(reader)
+            if header is None:
+                header = part_header
+            elif part_header != header:
+                raise RuntimeError(f"{path}: header {part_header} differs from {header}")
+            for record in reader:
+                if len(record) != len(header):
+                    raise RuntimeError(f"{path}: a row of {len(record)} fields: {record}")
+                rows.append([intern(v) for v in record])
+    return header, rows
+
+
+FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|nan)", re.I)
+
+
+def numeric_columns(header, pengine_out, job, *row_sets):
+    """Columns whose values are compared as numbers: pengine's schema says int/long/float/double;
+    without a schema file, columns whose values all look numeric and hold a '.' or exponent."""
+    schema_path = os.path.join(pengine_out, f"{job}.schema.json")
+    if os.path.exists(schema_path):
+        schema = json.load(open(schema_path))
+        kinds = {}
+        for field in schema["fields"]:
+            types = field["type"] if isinstance(field["type"], list) else [field["type"]]
+            for t in types:
+                if t in ("int", "long", "float", "double"):
+                    kinds[field["name"]] = t
+        return {i for i, name in enumerate(header) if name in kinds}
+    found = set()
+    for i in range(len(header)):
+        values = [r[i] for rows in row_sets for r in rows if r[i] != ""]
+        if values and all(FLOAT_TEXT.fullmatch(v) for v in values) and any(
+                re.search(r"[.eE]", v) for v in values):
+            found.add(i)
+    return found
+
+
+def normalise(value, numeric):
+    """Null and empty are the same field; numbers compare by value (12 == 12.0 == 1.2e1)."""
+    if value == "":
+        return None
+    if numeric:
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        if math.isfinite(number) and number == int(number) and abs(number) < 2**63:
+            return int(number)
+        return number
+    return value
+
+
+def compare(job, duck_dir, pengine_out):
+    pengine_dir = os.path.join(pengine_out, job)
+    d_header, d_rows = read_parts(duck_dir)
+    p_header, p_rows = read_parts(pengine_dir)
+    lines = []
+    if [h.upper() for h in d_header] != p_header:
+        lines.append(f"  header differs: duckdb {d_header} / pengine {p_header}")
+    missing = [h for h in p_header if h not in [x.upper() for x in d_header]]
+    if missing:
+        lines.append(f"  columns missing in duckdb's output: {missing}")
+        return False, lines
+    order = [[x.upper() for x in d_header].index(h) for h in p_header]
+    numeric = numeric_columns(p_header, pengine_out, job, p_rows)
+
+    def key(row, positions):
+        return tuple(normalise(row[p], i in numeric) for i, p in enumerate(positions))
+
+    duck = collections.Counter(key(r, order) for r in d_rows)
+    pengine = collections.Counter(key(r, range(len(p_header))) for r in p_rows)
+    only_duck, only_pengine = duck - pengine, pengine - duck
+    same = not only_duck and not only_pengine
+    lines.append(f"  same rows: {'yes' if same else 'NO'}   rows duckdb {len(d_rows)}, "
+                 f"pengine {len(p_rows)}; distinct duckdb {len(duck)}, pengine {len(pengine)}")
+    if not same:
+        lines.append(f"  rows only in duckdb: {sum(only_duck.values())}, "
+                     f"only in pengine: {sum(only_pengine.values())}")
+        for side, diff in (("duckdb", only_duck), ("pengine", only_pengine)):
+            for row, count in sorted(diff.items(), key=repr)[:5]:
+                shown = ", ".join(f"{n}={v!r}" for n, v in zip(p_header, row))
+                lines.append(f"    only in {side} (x{count}): {shown}")
+    return same, lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--export", required=True, help="the generated export (events/, items.csv, users.parquet)")
+    parser.add_argument("--out", required=True, help="output folder: <out>/<job>/part-00000.csv")
+    parser.add_argument("--pengine-out", help="pengine's output of the same export, to compare with")
+    parser.add_argument("--jobs", default=",".join(JOBS), help="comma-separated subset of the jobs")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--memory-limit", default=None,
+                        help="DuckDB memory_limit (default: 2GB per thread, within DuckDB's "
+                             "'1-4 GB memory per thread' advice)")
+    parser.add_argument("--temp-dir", default=None, help="spill folder (default: <out>/.duckdb-tmp)")
+    parser.add_argument("--child", choices=JOBS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_limit is None:
+        args.memory_limit = f"{2 * args.threads}GB"
+    if args.temp_dir is None:
+        args.temp_dir = os.path.join(os.path.abspath(args.out), ".duckdb-tmp")
+    if args.child:
+        run_child(args)
+        return 0
+
+    jobs = [j.strip() for j in args.jobs.split(",") if j.strip()]
+    for job in jobs:
+        if job not in JOBS:
+            parser.error(f"unknown job {job!r} (one of {', '.join(JOBS)})")
+    os.makedirs(args.out, exist_ok=True)
+    base = baseline_rss(args)
+    results = {}
+    print(f"threads={args.threads} memory_limit={args.memory_limit} temp_directory={args.temp_dir} "
+          f"preserve_insertion_order=false  loadavg={os.getloadavg()[0]:.2f}")
+    print(f"{'job':<13} {'wall_s':>8} {'rows':>10} {'rows_per_s':>11} {'peak_RSS_MB':>12} "
+          f"{'proc_s':>7} {'out_MB':>7}")
+    failed = False
+    for job in jobs:
+        try:
+            report, proc_wall, rss = run_job(job, args)
+        except RuntimeError as e:
+            print(f"{job:<13} FAILED: {e}")
+            failed = True
+            continue
+        results[job] = report
+        out_bytes = sum(os.path.getsize(p) for p in part_files(os.path.join(args.out, job)))
+        wall = report["wall_seconds"]
+        print(f"{job:<13} {wall:8.2f} {report['rows']:10d} {report['rows'] / wall:11.0f} "
+              f"{rss / 2**20:12.0f} {proc_wall:7.2f} {out_bytes / 1e6:7.1f}", flush=True)
+    version = next(iter(results.values()))["duckdb_version"] if results else "?"
+    print(f"duckdb {version}; wall_s = connect → COPY done inside the child; proc_s = the whole "
+          f"child process (Python start and `import duckdb` included); peak RSS includes "
+          f"{base / 2**20:.0f} MB for Python + duckdb loaded and idle")
+
+    if args.pengine_out:
+        differ = False
+        for job in results:
+            report_path = os.path.join(args.pengine_out, f"{job}.report.json")
+            extra = ""
+            if os.path.exists(report_path):
+                rep = json.load(open(report_path))
+                extra = f" (pengine: wall {rep['wall_seconds']:.2f} s, {rep['rows']['written']} rows)"
+            print(f"{job}: compared with {os.path.join(args.pengine_out, job)}{extra}")
+            try:
+                same, lines = compare(job, os.path.join(args.out, job), args.pengine_out)
+            except (RuntimeError, csv.Error) as e:
+                same, lines = False, [f"  could not compare: {e}"]
+            print("\n".join(lines))
+            differ |= not same
+        if differ:
+            return 1
+    return 2 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
