@@ -60,48 +60,77 @@ def run_child(args):
     # 80 % of RAM), an explicit spill folder, and preserve_insertion_order = false for large
     # imports/exports. None of these jobs needs an order.
     con.execute(f"SET threads = {int(args.threads)}")
-    con.execute(f"SET memory_limit = '{args.memory_limit}'")
-    con.execute(f"SET temp_directory = '{args.temp_dir}'")
+    con.execute("SET memory_limit = ?", [args.memory_limit])
+    con.execute("SET temp_directory = ?", [args.temp_dir])
     con.execute("SET preserve_insertion_order = false")
-    rows = con.execute(sql).fetchall()[0][0]  # the last statement is the COPY: rows written
+    try:
+        rows = con.execute(sql).fetchall()[0][0]  # the last statement is the COPY: rows written
+    except duckdb.Error as e:
+        print(f"{args.child}.sql: {e}", file=sys.stderr)
+        return 1
     con.close()
     wall = time.perf_counter() - started
     print(json.dumps({"job": args.child, "rows": rows, "wall_seconds": wall,
                       "duckdb_version": duckdb.__version__}))
+    return 0
 
 
 # ----------------------------------------------------------------------------------------------
 # Parent: run the jobs, measure, compare.
 
 
+def cpu_ticks():
+    """(busy, total) jiffies of the whole machine from /proc/stat, or None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # guest time is already counted in user
+    return total - idle, total
+
+
 def run_job(job, args):
-    """Runs one job in a child process; returns (child report, process wall s, peak RSS bytes)."""
+    """Runs one job in a child process; returns (child report, process wall s, peak RSS bytes,
+    share of the machine's CPU used by other processes meanwhile, or None)."""
     out_dir = os.path.join(args.out, job)
     os.makedirs(out_dir, exist_ok=True)
     for old in glob.glob(os.path.join(out_dir, "part-*.csv")):
         os.remove(old)
     os.makedirs(args.temp_dir, exist_ok=True)
+    spill = tempfile.mkdtemp(prefix=f"duckdb-{job}-", dir=args.temp_dir)  # removed afterwards
     cmd = [sys.executable, os.path.abspath(__file__), "--child", job, "--export", args.export,
            "--out", args.out, "--threads", str(args.threads), "--memory-limit", args.memory_limit,
-           "--temp-dir", args.temp_dir]
+           "--temp-dir", spill]
     time_bin = "/usr/bin/time"
     use_time = os.access(time_bin, os.X_OK)
     if use_time:
         cmd = [time_bin, "-v"] + cmd
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        ticks_before = cpu_ticks()
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err)
         # wait4 gives this child's own rusage (peak RSS), also when /usr/bin/time is missing.
         _, status, usage = os.wait4(proc.pid, 0)
         proc_wall = time.perf_counter() - started
+        ticks_after = cpu_ticks()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
-    shutil.rmtree(args.temp_dir, ignore_errors=True)
+    shutil.rmtree(spill, ignore_errors=True)
     if proc.returncode != 0:
-        sys.stderr.write(stderr)
-        raise RuntimeError(f"{job}: the DuckDB job failed (exit {proc.returncode})")
+        # the child's own messages, without /usr/bin/time's report
+        message = re.split(r"\n?(?:Command exited with|\tCommand being timed)", stderr)[0].strip()
+        raise RuntimeError(f"exit {proc.returncode}: {message}")
+    others = None
+    if ticks_before and ticks_after and ticks_after[1] > ticks_before[1]:
+        hz = os.sysconf("SC_CLK_TCK")
+        busy = (ticks_after[0] - ticks_before[0]) / hz
+        total = (ticks_after[1] - ticks_before[1]) / hz
+        mine = usage.ru_utime + usage.ru_stime
+        others = max(0.0, busy - mine) / total
     rss_kb = None
     if use_time:
         m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
@@ -109,7 +138,7 @@ def run_job(job, args):
     if rss_kb is None:
         rss_kb = usage.ru_maxrss  # kilobytes on Linux
     report = json.loads(stdout.strip().splitlines()[-1])
-    return report, proc_wall, rss_kb * 1024
+    return report, proc_wall, rss_kb * 1024, others
 
 
 def baseline_rss(args):
@@ -232,7 +261,8 @@ def main():
     parser.add_argument("--memory-limit", default=None,
                         help="DuckDB memory_limit (default: 2GB per thread, within DuckDB's "
                              "'1-4 GB memory per thread' advice)")
-    parser.add_argument("--temp-dir", default=None, help="spill folder (default: <out>/.duckdb-tmp)")
+    parser.add_argument("--temp-dir", default=None,
+                        help="where each job's spill folder is made (default: <out>/.duckdb-tmp)")
     parser.add_argument("--child", choices=JOBS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_limit is None:
@@ -240,8 +270,7 @@ def main():
     if args.temp_dir is None:
         args.temp_dir = os.path.join(os.path.abspath(args.out), ".duckdb-tmp")
     if args.child:
-        run_child(args)
-        return 0
+        return run_child(args)
 
     jobs = [j.strip() for j in args.jobs.split(",") if j.strip()]
     for job in jobs:
@@ -253,11 +282,11 @@ def main():
     print(f"threads={args.threads} memory_limit={args.memory_limit} temp_directory={args.temp_dir} "
           f"preserve_insertion_order=false  loadavg={os.getloadavg()[0]:.2f}")
     print(f"{'job':<13} {'wall_s':>8} {'rows':>10} {'rows_per_s':>11} {'peak_RSS_MB':>12} "
-          f"{'proc_s':>7} {'out_MB':>7}")
+          f"{'proc_s':>7} {'out_MB':>7} {'others_cpu':>10}")
     failed = False
     for job in jobs:
         try:
-            report, proc_wall, rss = run_job(job, args)
+            report, proc_wall, rss, others = run_job(job, args)
         except RuntimeError as e:
             print(f"{job:<13} FAILED: {e}")
             failed = True
@@ -266,11 +295,18 @@ def main():
         out_bytes = sum(os.path.getsize(p) for p in part_files(os.path.join(args.out, job)))
         wall = report["wall_seconds"]
         print(f"{job:<13} {wall:8.2f} {report['rows']:10d} {report['rows'] / wall:11.0f} "
-              f"{rss / 2**20:12.0f} {proc_wall:7.2f} {out_bytes / 1e6:7.1f}", flush=True)
+              f"{rss / 2**20:12.0f} {proc_wall:7.2f} {out_bytes / 1e6:7.1f} "
+              f"{'?' if others is None else f'{others:.0%}':>10}", flush=True)
+    try:
+        os.rmdir(args.temp_dir)  # only when empty
+    except OSError:
+        pass
     version = next(iter(results.values()))["duckdb_version"] if results else "?"
     print(f"duckdb {version}; wall_s = connect → COPY done inside the child; proc_s = the whole "
           f"child process (Python start and `import duckdb` included); peak RSS includes "
-          f"{base / 2**20:.0f} MB for Python + duckdb loaded and idle")
+          f"{base / 2**20:.0f} MB for Python + duckdb loaded and idle; others_cpu = share of the "
+          f"machine's CPU used by other processes during the job (timings are only comparable "
+          f"when it is near 0 %)")
 
     if args.pengine_out:
         differ = False

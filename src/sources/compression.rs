@@ -67,20 +67,14 @@ pub async fn read_object_blocking<T: Send + 'static>(
     read: impl FnOnce(Box<dyn Read + Send + '_>) -> Result<T, String> + Send + 'static,
 ) -> datafusion::common::Result<T> {
     use datafusion::error::DataFusionError;
-    use futures::TryStreamExt;
-    use object_store::ObjectStoreExt;
     let location = object.location.to_string();
-    let stream = store
-        .get(&object.location)
-        .await?
-        .into_stream()
-        .map_err(std::io::Error::other);
-    let reader = tokio_util::io::StreamReader::new(stream);
+    let reader = super::object_read::blocking_reader(&store, &object.location).await?;
     let handle = tokio::runtime::Handle::current();
     let name = location.clone();
     tokio::task::spawn_blocking(move || {
+        // A bridged stream needs the runtime to poll it.
         let _guard = handle.enter();
-        let mut sync = std::io::BufReader::new(tokio_util::io::SyncIoBridge::new(reader));
+        let mut sync = std::io::BufReader::new(reader);
         let head = std::io::BufRead::fill_buf(&mut sync)
             .map_err(|e| e.to_string())?
             .get(..SNIFF_LEN)

@@ -5,6 +5,7 @@ pub mod compression;
 pub mod csv;
 pub mod factory;
 pub mod json;
+pub mod object_read;
 
 pub use factory::SourceTableFactory;
 

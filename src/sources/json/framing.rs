@@ -82,28 +82,44 @@ impl Framing {
     }
 }
 
-/// A `Read` adapter applying [`Framing`], for the synchronous schema inference.
-pub struct FramedReader<R> {
-    inner: R,
-    framing: Framing,
+/// Finds where complete top-level objects end in a stream of them (after [`Framing`]), so a
+/// reader can parse whole records from memory and keep a cut one for the next chunk.
+#[derive(Debug, Default)]
+pub struct RecordEnds {
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
 }
 
-impl<R: std::io::Read> FramedReader<R> {
-    pub fn new(inner: R) -> Self {
-        Self {
-            inner,
-            framing: Framing::default(),
+impl RecordEnds {
+    /// Scans the next bytes of the stream; returns the offset just past the last object in
+    /// `chunk` that closes at the top level.
+    pub fn scan(&mut self, chunk: &[u8]) -> Option<usize> {
+        let mut last = None;
+        for (i, &b) in chunk.iter().enumerate() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        last = Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
         }
-    }
-}
-
-impl<R: std::io::Read> std::io::Read for FramedReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Some(rewritten) = self.framing.process(&buf[..n]) {
-            buf[..n].copy_from_slice(&rewritten);
-        }
-        Ok(n)
+        last
     }
 }
 

@@ -10,7 +10,7 @@ use std::io::Read;
 
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
 
-use super::framing::FramedReader;
+use super::framing::{Framing, RecordEnds};
 
 /// What the records seen so far say about one value's type.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,36 +105,82 @@ pub fn to_schema(record: &Inferred) -> Result<Schema, String> {
     }
 }
 
+/// Bytes read from the file at a time; records are parsed from memory, not byte by byte.
+const BLOCK: usize = 4 << 20;
+
 /// Reads every record of one (decompressed) JSON file and merges their types. Stops after
 /// `limit` records when one is given. Types are merged while parsing: no value is built.
+///
+/// The file is read in blocks; each block's complete records are parsed from the slice (a record
+/// cut by the block's end waits for the next block), so memory is a block plus the longest record.
 pub fn infer_records(reader: impl Read, limit: Option<usize>) -> Result<(Inferred, usize), String> {
-    let framed = FramedReader::new(std::io::BufReader::with_capacity(1 << 16, reader));
-    let mut deserializer = serde_json::Deserializer::from_reader(framed);
+    infer_in_blocks(reader, limit, BLOCK)
+}
+
+fn infer_in_blocks(
+    mut reader: impl Read,
+    limit: Option<usize>,
+    block: usize,
+) -> Result<(Inferred, usize), String> {
+    use serde_json::value::RawValue;
+    let mut framing = Framing::default();
+    let mut ends = RecordEnds::default();
     let mut merged = Inferred::Null;
     let mut count = 0usize;
+    let mut buffer: Vec<u8> = Vec::new();
+    // Bytes of the file before `buffer[0]`; the end of the last complete record in `buffer`.
+    let mut consumed = 0usize;
+    let mut complete = 0usize;
     loop {
-        if limit.is_some_and(|limit| count >= limit) {
-            break;
+        let old = buffer.len();
+        // Appends up to a block (without zeroing it first: files are often much smaller).
+        let read = (&mut reader)
+            .take(block as u64)
+            .read_to_end(&mut buffer)
+            .map_err(|e| format!("reading failed after {} bytes: {e}", consumed + old))?;
+        if let Some(rewritten) = framing.process(&buffer[old..]) {
+            buffer[old..].copy_from_slice(&rewritten);
         }
-        // End of input (only whitespace left)?
-        if deserializer.end().is_ok() {
-            break;
+        if let Some(end) = ends.scan(&buffer[old..]) {
+            complete = old + end;
         }
-        let mut record = Inferred::Null;
-        TypeSeed(&mut record)
-            .deserialize(&mut deserializer)
-            .map_err(|e| format!("invalid JSON at record {}: {e}", count + 1))?;
-        if !matches!(record, Inferred::Object(_)) {
-            return Err(format!(
-                "record {} is not a JSON object (found {})",
-                count + 1,
-                record.describe()
-            ));
+        let at_end = read == 0;
+        // Whole records only, until the input ends (then whatever is left, cut or not).
+        let parse_to = if at_end { buffer.len() } else { complete };
+        let mut records =
+            serde_json::Deserializer::from_slice(&buffer[..parse_to]).into_iter::<&RawValue>();
+        loop {
+            if limit.is_some_and(|limit| count >= limit) {
+                return Ok((merged, count));
+            }
+            let start = consumed + records.byte_offset();
+            let Some(next) = records.next() else { break };
+            let raw = next.map_err(|e| {
+                // serde_json's line and column count from the block, not the file: left out.
+                let text = e.to_string();
+                let what = text.split(" at line ").next().unwrap_or(&text);
+                format!("invalid JSON at record {} (after byte {start}): {what}", count + 1)
+            })?;
+            let mut record = serde_json::Deserializer::from_str(raw.get());
+            TypeSeed(&mut merged)
+                .deserialize(&mut record)
+                .map_err(|e| format!("invalid JSON at record {}: {e}", count + 1))?;
+            if !matches!(merged, Inferred::Object(_)) {
+                return Err(format!(
+                    "record {} is not a JSON object (found {})",
+                    count + 1,
+                    merged.describe()
+                ));
+            }
+            count += 1;
         }
-        merged = merged.merge(record);
-        count += 1;
+        if at_end {
+            return Ok((merged, count));
+        }
+        buffer.drain(..parse_to);
+        consumed += parse_to;
+        complete -= parse_to;
     }
-    Ok((merged, count))
 }
 
 impl Inferred {
@@ -317,5 +363,27 @@ mod tests {
     #[test]
     fn non_object_records_are_rejected() {
         assert!(infer_records("[1,2]".as_bytes(), None).is_err());
+    }
+
+    #[test]
+    fn records_cut_by_block_ends_are_read_whole() {
+        let layouts = [
+            "{\"a\":1,\"b\":\"x\"}\n{\"a\":\"2\",\"c\":[1.5]}\n",
+            "{\"a\":1,\"b\":\"x\"}{\"a\":\"2\",\"c\":[1.5]}",
+            "[{\"a\":1,\"b\":\"x\"},\n {\"a\":\"2\",\"c\":[1.5]}]",
+        ];
+        for text in layouts {
+            for block in [1, 3, 7, 64] {
+                let (merged, count) = infer_in_blocks(text.as_bytes(), None, block).unwrap();
+                assert_eq!(count, 2, "{text} in blocks of {block}");
+                let schema = to_schema(&merged).unwrap();
+                assert_eq!(schema.field(0).data_type(), &DataType::Utf8);
+                assert_eq!(schema.fields().len(), 3);
+            }
+        }
+        let error = infer_in_blocks("{\"a\":1}\n{\"a\":}".as_bytes(), None, 4).unwrap_err();
+        assert!(error.contains("record 2") && error.contains("after byte 7"), "{error}");
+        let error = infer_in_blocks("{\"a\":1}\n{\"a\":2".as_bytes(), None, 4).unwrap_err();
+        assert!(error.contains("record 2"), "{error}");
     }
 }

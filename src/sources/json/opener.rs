@@ -13,8 +13,8 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileOpenFuture, FileOpener};
 use datafusion::error::DataFusionError;
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
-use object_store::{ObjectStore, ObjectStoreExt};
+use futures::StreamExt;
+use object_store::ObjectStore;
 
 use super::framing::Framing;
 use crate::sources::compression::{Compression, SNIFF_LEN};
@@ -32,7 +32,7 @@ impl FileOpener for JsonExportOpener {
         let batch_size = self.batch_size;
         Ok(Box::pin(async move {
             let location = file.object_meta.location.clone();
-            let mut input = store.get(&location).await?.into_stream();
+            let mut input = crate::sources::object_read::byte_stream(&store, &location).await?;
             // Read enough of the start to sniff the compression.
             let mut head = Vec::new();
             while head.len() < SNIFF_LEN {
@@ -47,7 +47,6 @@ impl FileOpener for JsonExportOpener {
             let compression = Compression::sniff(&head, location.as_ref());
             let raw = futures::stream::once(async move { Ok(Bytes::from(head)) })
                 .chain(input)
-                .map_err(DataFusionError::from)
                 .boxed();
             let bytes = compression.file_compression_type().convert_stream(raw)?;
             let decoder = ReaderBuilder::new(schema)
