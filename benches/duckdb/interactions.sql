@@ -5,11 +5,14 @@
 -- Click-stream events → Interactions: rows without a user or with an unreadable timestamp are
 -- dropped, exact duplicates removed, events for SKUs missing from the catalog dropped.
 
--- DataFusion's TRY_CAST(text AS TIMESTAMP) applies a UTC offset and reads text without one as UTC.
--- DuckDB ignores the offset when casting to TIMESTAMP (docs: sql/data_types/timestamp, "When strings
--- with UTC offsets are passed to a WITHOUT TIME ZONE type, the offsets ... are ignored"), so cast to
--- TIMESTAMPTZ with the session time zone set to UTC instead.
+-- DataFusion's TRY_CAST(text AS TIMESTAMP) applies a UTC offset, reads text without one as UTC and
+-- keeps nanoseconds. DuckDB ignores the offset when casting to TIMESTAMP (docs: sql/data_types/
+-- timestamp, "When strings with UTC offsets are passed to a WITHOUT TIME ZONE type, the offsets ...
+-- are ignored"), so cast to TIMESTAMPTZ_NS (2.0+) with the session time zone set to UTC instead.
 SET TimeZone = 'UTC';
+
+-- Epoch seconds rounded down, like pengine (div_euclid); DuckDB's // truncates toward zero.
+CREATE MACRO floor_seconds(ns) AS (ns - ((ns % 1000000000) + 1000000000) % 1000000000) // 1000000000;
 
 -- read_json's compression='auto_detect' goes by the file extension only (docs: data/json/
 -- loading_json, "detected automatically from the file extension"), so a Firehose gzip object
@@ -55,8 +58,7 @@ COPY (
            personalize_text(item_id)                          AS ITEM_ID,
            personalize_text(event_type)                       AS EVENT_TYPE,
            event_value                                        AS EVENT_VALUE,
-           -- epoch seconds, rounded down like pengine (div_euclid)
-           CAST(epoch(date_trunc('second', ts)) AS BIGINT)    AS TIMESTAMP,
+           floor_seconds(epoch_ns(ts))                        AS TIMESTAMP,
            personalize_text(device)                           AS DEVICE,
            personalize_text(page)                             AS PAGE
     FROM (
@@ -66,13 +68,13 @@ COPY (
                e.item_id                         AS item_id,
                e.event_type                      AS event_type,
                e.price                           AS event_value,
-               TRY_CAST(e.ts AS TIMESTAMPTZ)     AS ts,
+               TRY_CAST(e.ts AS TIMESTAMPTZ_NS)  AS ts,
                e.device                          AS device,
                e.context.page                    AS page
         FROM events e
         JOIN catalog c ON c.sku = e.item_id
         WHERE e.user_id IS NOT NULL
-          AND TRY_CAST(e.ts AS TIMESTAMPTZ) IS NOT NULL
+          AND TRY_CAST(e.ts AS TIMESTAMPTZ_NS) IS NOT NULL
     )
 ) TO '${output}/interactions/part-00000.csv' (
     FORMAT csv, HEADER true, DELIMITER ',', QUOTE '"', ESCAPE '\', NULLSTR '',
