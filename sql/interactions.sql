@@ -2,7 +2,8 @@
 -- Click-stream events → Interactions.
 -- Events come from Kinesis Firehose: hourly folders, newline-delimited and back-to-back JSON,
 -- some files gzip-compressed. Rows without a user or with an unreadable timestamp are dropped,
--- exact duplicates are removed, and events for SKUs missing from the catalog are dropped.
+-- exact duplicates are removed (compared as written: timestamps in whole seconds), and events for
+-- SKUs missing from the catalog are dropped.
 -- Run on your own data with: --var source=s3://bucket/exports --output s3://bucket/personalize
 
 CREATE EXTERNAL TABLE events STORED AS JSON LOCATION '${source:-testdata}/events/';
@@ -15,7 +16,7 @@ SELECT DISTINCT
        e.item_id                          AS item_id,
        e.event_type                       AS event_type,
        e.price                            AS event_value,
-       TRY_CAST(e.ts AS TIMESTAMP)        AS timestamp,
+       date_trunc('second', TRY_CAST(e.ts AS TIMESTAMP)) AS timestamp,
        e.device                           AS device,
        e.context['page']                  AS page
 FROM events e

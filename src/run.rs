@@ -248,11 +248,14 @@ pub async fn publish(
 }
 
 /// Runs a mapping file through every check without writing anything (`pengine validate`):
-/// invalid rows are counted, not fatal. `location` names the data checked, for the report.
+/// invalid rows are counted, not fatal. `location` names the data checked, for the report;
+/// `data_bytes` is its size on storage (the import-size checks use it rather than the size
+/// pengine's encoding of the rows would have).
 pub async fn check_only(
     mapping: &MappingFile,
     options: &RunOptions,
     location: &str,
+    data_bytes: u64,
 ) -> Result<RunReport> {
     let started = Instant::now();
     let stores = Arc::new(StoreRegistry::new());
@@ -261,8 +264,9 @@ pub async fn check_only(
         insights: true,
         ..options.clone()
     };
-    let (written, join_strategy) =
+    let (mut written, join_strategy) =
         execute_with_fallback(mapping, &options, &stores, Sink::Discard).await?;
+    written.bytes = data_bytes;
     let places = Places {
         run_id: String::new(),
         data_location: location.to_string(),

@@ -157,11 +157,32 @@ pub async fn check_data(
         },
     };
     // One pass: the checks, then the schema file against the columns that pass found.
-    let report = run::check_only(&mapping, options, location).await?;
+    let data_bytes = data_size(&resolved).await?;
+    let report = run::check_only(&mapping, options, location, data_bytes).await?;
     if let Some(schema) = &schema {
         check_against_schema(&report.columns, schema)?;
     }
     Ok(report)
+}
+
+/// Bytes of the data Personalize would import from `location`: the file, or the files directly
+/// in the folder.
+async fn data_size(location: &str) -> Result<u64> {
+    use object_store::ObjectStoreExt;
+    let url = crate::store::parse_location(location)?;
+    let store = crate::store::StoreRegistry::new().store_for(&url)?;
+    let path = object_store::path::Path::from_url_path(url.path())
+        .map_err(|e| Error::Config(format!("'{location}': {e}")))?;
+    if !location.ends_with('/')
+        && let Ok(meta) = store.head(&path).await
+    {
+        return Ok(meta.size);
+    }
+    let listed = store
+        .list_with_delimiter(Some(&path))
+        .await
+        .map_err(|e| Error::storage(format!("listing {location}"), e))?;
+    Ok(listed.objects.iter().map(|m| m.size).sum())
 }
 
 /// The header (names and order) and types of the data against its schema file.
