@@ -1,0 +1,197 @@
+//! Criterion micro-benchmarks of the per-row work of `pengine run`, on 8,192-row batches shaped
+//! like the reference click stream: JSON schema inference and decoding, ISO timestamp parsing
+//! (what `TRY_CAST(ts AS TIMESTAMP)` runs), Personalize coercion, row checks, the CSV dialect
+//! encoder, and all of a batch's work together.
+//!
+//! `cargo bench --bench hot_paths` (add `-- <filter>` for one). Throughput is in input rows.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow::datatypes::{DataType, TimeUnit};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use pengine::batch::{self, BatchOptions, InvalidPolicy, Tally};
+use pengine::mapping::Directives;
+use pengine::personalize::rules::RowRejections;
+use pengine::personalize::{ColumnPlan, DatasetType, coerce, rows};
+use pengine::sink::csv_dialect::{self, DialectChanges, EncodedRows};
+
+const ROWS: usize = 8192;
+const EVENT_TYPES: [&str; 4] = ["view", "click", "add_to_cart", "purchase"];
+const DEVICES: [&str; 3] = ["web", "ios", "android"];
+
+/// A deterministic pseudo-random sequence (no dependency needed for this).
+fn mix(i: usize) -> u64 {
+    let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 31;
+    x.wrapping_mul(0xBF58_476D_1CE4_E5B9)
+}
+
+fn iso_timestamp(i: usize) -> String {
+    let seconds = 1_709_251_200 + (mix(i) % 2_592_000) as i64;
+    let millis = mix(i + 7) % 1000;
+    let t = chrono::DateTime::from_timestamp(seconds, 0).expect("in range");
+    format!("{}.{millis:03}Z", t.format("%Y-%m-%dT%H:%M:%S"))
+}
+
+/// NDJSON records like the generator's, half of them back to back.
+fn json_records() -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..ROWS {
+        let user = if i % 10 == 0 {
+            format!("\"{}\"", mix(i) % 100_000)
+        } else {
+            (mix(i) % 100_000).to_string()
+        };
+        let price = if i % 8 == 0 {
+            format!(",\"price\":{}.{}", mix(i) % 500, mix(i) % 100)
+        } else {
+            String::new()
+        };
+        out.extend_from_slice(
+            format!(
+                "{{\"user_id\":{user},\"item_id\":\"SKU-{:06}\",\"event_type\":\"{}\",\"ts\":\"{}\"{price},\
+                 \"session_id\":\"s-{:x}\",\"device\":\"{}\",\"context\":{{\"page\":\"home\",\"campaign\":null}}}}",
+                mix(i + 1) % 10_000,
+                EVENT_TYPES[i % 4],
+                iso_timestamp(i),
+                mix(i + 2),
+                DEVICES[i % 3]
+            )
+            .as_bytes(),
+        );
+        if i % 2 == 0 {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// The interactions job's final batch: the columns a mapping file selects.
+fn interactions_batch() -> RecordBatch {
+    let users: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..ROWS).map(|i| (mix(i) % 100_000).to_string()),
+    ));
+    let items: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..ROWS).map(|i| format!("SKU-{:06}", mix(i + 1) % 10_000)),
+    ));
+    let events: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..ROWS).map(|i| EVENT_TYPES[i % 4]),
+    ));
+    let values: ArrayRef = Arc::new(Float64Array::from_iter(
+        (0..ROWS).map(|i| (i % 8 == 0).then(|| (mix(i) % 50_000) as f64 / 100.0)),
+    ));
+    let times: ArrayRef = Arc::new(TimestampNanosecondArray::from_iter_values(
+        (0..ROWS).map(|i| (1_709_251_200 + (mix(i) % 2_592_000) as i64) * 1_000_000_000),
+    ));
+    let devices: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..ROWS).map(|i| DEVICES[i % 3]),
+    ));
+    RecordBatch::try_from_iter([
+        ("user_id", users),
+        ("item_id", items),
+        ("event_type", events),
+        ("event_value", values),
+        ("timestamp", times),
+        ("device", devices),
+    ])
+    .expect("a valid batch")
+}
+
+fn plan_for(batch: &RecordBatch) -> ColumnPlan {
+    ColumnPlan::new(
+        &batch.schema(),
+        DatasetType::Interactions,
+        &Directives::default(),
+    )
+    .expect("a valid plan")
+}
+
+fn json(c: &mut Criterion) {
+    let records = json_records();
+    let mut group = c.benchmark_group("json");
+    group.throughput(Throughput::Elements(ROWS as u64));
+    group.bench_function("infer_schema", |b| {
+        b.iter(|| pengine::sources::json::infer::infer_records(black_box(&records[..]), None))
+    });
+    let (merged, _) =
+        pengine::sources::json::infer::infer_records(&records[..], None).expect("valid JSON");
+    let schema = Arc::new(pengine::sources::json::infer::to_schema(&merged).expect("a schema"));
+    group.bench_function("decode", |b| {
+        b.iter(|| {
+            let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(&schema))
+                .with_batch_size(ROWS)
+                .with_coerce_primitive(true)
+                .build_decoder()
+                .expect("a decoder");
+            decoder.decode(black_box(&records)).expect("decodes");
+            decoder.flush().expect("flushes")
+        })
+    });
+    group.finish();
+}
+
+fn timestamps(c: &mut Criterion) {
+    let text: ArrayRef = Arc::new(StringArray::from_iter_values((0..ROWS).map(iso_timestamp)));
+    let mut group = c.benchmark_group("timestamps");
+    group.throughput(Throughput::Elements(ROWS as u64));
+    group.bench_function("parse_iso", |b| {
+        b.iter(|| {
+            arrow::compute::cast(
+                black_box(&text),
+                &DataType::Timestamp(TimeUnit::Nanosecond, None),
+            )
+        })
+    });
+    group.finish();
+}
+
+fn batch_work(c: &mut Criterion) {
+    let batch = interactions_batch();
+    let plan = plan_for(&batch);
+    let mut group = c.benchmark_group("batch");
+    group.throughput(Throughput::Elements(ROWS as u64));
+    group.bench_function("coerce", |b| {
+        b.iter(|| {
+            let mut rejections = RowRejections::new(ROWS);
+            coerce::coerce_batch(&plan, black_box(&batch), &mut rejections)
+        })
+    });
+    let mut rejections = RowRejections::new(ROWS);
+    let coerced = coerce::coerce_batch(&plan, &batch, &mut rejections).expect("coerces");
+    group.bench_function("row_checks", |b| {
+        b.iter(|| {
+            let mut rejections = RowRejections::new(ROWS);
+            rows::check_batch(&plan, black_box(&coerced), &mut rejections);
+            rejections.count()
+        })
+    });
+    group.bench_function("csv_encode", |b| {
+        b.iter(|| {
+            let mut out = EncodedRows::default();
+            let mut changes = DialectChanges::new(coerced.len());
+            csv_dialect::encode(black_box(&coerced), &mut out, &mut changes);
+            out.bytes.len()
+        })
+    });
+    for insights in [false, true] {
+        let name = if insights {
+            "process_with_insights"
+        } else {
+            "process"
+        };
+        group.bench_function(name, |b| {
+            let mut tally = Tally::new(&plan);
+            let options = BatchOptions {
+                policy: InvalidPolicy::Fail,
+                insights,
+            };
+            b.iter(|| batch::process(&plan, black_box(&batch), options, &mut tally))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, json, timestamps, batch_work);
+criterion_main!(benches);
