@@ -26,10 +26,9 @@ pub async fn byte_stream(
     let result = store.get(location).await?;
     match result.payload {
         GetResultPayload::File(file, _) => Ok(local_blocks(file).boxed()),
-        GetResultPayload::Stream(_) => Ok(result
-            .into_stream()
-            .map_err(DataFusionError::from)
-            .boxed()),
+        GetResultPayload::Stream(_) => {
+            Ok(result.into_stream().map_err(DataFusionError::from).boxed())
+        }
     }
 }
 

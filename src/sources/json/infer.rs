@@ -159,7 +159,10 @@ fn infer_in_blocks(
                 // serde_json's line and column count from the block, not the file: left out.
                 let text = e.to_string();
                 let what = text.split(" at line ").next().unwrap_or(&text);
-                format!("invalid JSON at record {} (after byte {start}): {what}", count + 1)
+                format!(
+                    "invalid JSON at record {} (after byte {start}): {what}",
+                    count + 1
+                )
             })?;
             let mut record = serde_json::Deserializer::from_str(raw.get());
             TypeSeed(&mut merged)
@@ -382,7 +385,10 @@ mod tests {
             }
         }
         let error = infer_in_blocks("{\"a\":1}\n{\"a\":}".as_bytes(), None, 4).unwrap_err();
-        assert!(error.contains("record 2") && error.contains("after byte 7"), "{error}");
+        assert!(
+            error.contains("record 2") && error.contains("after byte 7"),
+            "{error}"
+        );
         let error = infer_in_blocks("{\"a\":1}\n{\"a\":2".as_bytes(), None, 4).unwrap_err();
         assert!(error.contains("record 2"), "{error}");
     }
