@@ -1,5 +1,6 @@
--- DuckDB counterpart of sql/items.sql (same columns, same order). run.py replaces ${source} and
--- ${output}. Product catalog (CSV with quoted titles, line breaks in descriptions) → Items.
+-- DuckDB counterpart of benches/jobs/items.sql, a reference job of the benchmark (same columns,
+-- same order). run.py replaces ${source} and ${output}.
+-- Product catalog (CSV with quoted titles, line breaks in descriptions) → Items.
 -- The category path `Kitchen>Knives>Chef` becomes `Kitchen|Knives|Chef`, its first level CATEGORY_L1.
 
 -- Text timestamps without an offset are UTC, with one are converted (see interactions.sql).

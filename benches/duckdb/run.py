@@ -1,20 +1,21 @@
 #!/usr/bin/env python3
-"""DuckDB side of the end-to-end benchmark: the three jobs of sql/ written as DuckDB SQL.
+"""DuckDB side of the end-to-end benchmark: the reference jobs of benches/jobs/ as DuckDB SQL.
 
     run.py --export DIR --out DIR [--pengine-out DIR] [--jobs interactions,items,users]
-           [--threads N] [--memory-limit SIZE] [--temp-dir DIR]
+           [--threads N] [--memory-limit SIZE] [--temp-dir DIR] [--json FILE]
 
 Runs benches/duckdb/{interactions,items,users}.sql on the export in DIR (the layout written by
 examples/gen_export.rs), each in its own child process, and prints per job the wall time, rows
 written, rows/s and peak RSS. With --pengine-out it then compares each job's rows with pengine's
 output of the same export (CSV parts parsed in the Personalize dialect, columns keyed by header
 name, rows compared as multisets) and exits 1 when any job differs (2 when a job fails).
+--json FILE also writes the settings and every job's figures and comparison as JSON (benches/e2e.sh
+reads it to print its combined table).
 
 Needs the `duckdb` Python module (e.g. a venv with `pip install duckdb`); nothing else.
 """
 
 import argparse
-import collections
 import csv
 import glob
 import json
@@ -154,36 +155,41 @@ def part_files(folder):
     return sorted(glob.glob(os.path.join(folder, "part-*.csv")))
 
 
+DIALECT = dict(delimiter=",", quotechar='"', escapechar="\\", doublequote=False, strict=True)
+
+
 def read_parts(folder):
     """(header, rows) of the CSV parts of one dataset folder, in the Personalize dialect:
-    double quotes, `"` and `\\` escaped by a backslash, a header row in every part."""
-    header, rows = None, []
+    double quotes, `"` and `\\` escaped by a backslash, a header row in every part. `rows()` reads
+    the parts again at each call, one row at a time (a 20M-row dataset is not held in memory)."""
     files = part_files(folder)
     if not files:
         raise RuntimeError(f"no part-*.csv in {folder}")
-    intern = sys.intern
-    for path in files:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f, delimiter=",", quotechar='"', escapechar="\\",
-                                doublequote=False, strict=True)
-            part_header = next(reader)
-            if header is None:
-                header = part_header
-            elif part_header != header:
-                raise RuntimeError(f"{path}: header {part_header} differs from {header}")
-            for record in reader:
-                if len(record) != len(header):
-                    raise RuntimeError(f"{path}: a row of {len(record)} fields: {record}")
-                rows.append([intern(v) for v in record])
+    with open(files[0], newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f, **DIALECT))
+
+    def rows():
+        for path in files:
+            with open(path, newline="", encoding="utf-8") as f:
+                reader = csv.reader(f, **DIALECT)
+                part_header = next(reader)
+                if part_header != header:
+                    raise RuntimeError(f"{path}: header {part_header} differs from {header}")
+                for record in reader:
+                    if len(record) != len(header):
+                        raise RuntimeError(f"{path}: a row of {len(record)} fields: {record}")
+                    yield record
+
     return header, rows
 
 
 FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|nan)", re.I)
 
 
-def numeric_columns(header, pengine_out, job, *row_sets):
+def numeric_columns(header, pengine_out, job, rows):
     """Columns whose values are compared as numbers: pengine's schema says int/long/float/double;
-    without a schema file, columns whose values all look numeric and hold a '.' or exponent."""
+    without a schema file, columns whose values (in `rows()`, both outputs) all look numeric and
+    some hold a '.' or an exponent."""
     schema_path = os.path.join(pengine_out, f"{job}.schema.json")
     if os.path.exists(schema_path):
         schema = json.load(open(schema_path))
@@ -194,13 +200,19 @@ def numeric_columns(header, pengine_out, job, *row_sets):
                 if t in ("int", "long", "float", "double"):
                     kinds[field["name"]] = t
         return {i for i, name in enumerate(header) if name in kinds}
-    found = set()
-    for i in range(len(header)):
-        values = [r[i] for rows in row_sets for r in rows if r[i] != ""]
-        if values and all(FLOAT_TEXT.fullmatch(v) for v in values) and any(
-                re.search(r"[.eE]", v) for v in values):
-            found.add(i)
-    return found
+    candidates, decimal = set(range(len(header))), set()
+    seen = set()
+    for row in rows():
+        for i in list(candidates):
+            v = row[i]
+            if v == "":
+                continue
+            seen.add(i)
+            if not FLOAT_TEXT.fullmatch(v):
+                candidates.discard(i)
+            elif i not in decimal and re.search(r"[.eE]", v):
+                decimal.add(i)
+    return candidates & seen & decimal
 
 
 def normalise(value, numeric):
@@ -218,7 +230,20 @@ def normalise(value, numeric):
     return value
 
 
+PENGINE_ONE = 1 << 32  # counts: duckdb's in the low 32 bits, pengine's above
+
+
+def digest(key):
+    """64-bit hash of a normalised row. Hashing its repr (SipHash of one string) rather than the
+    tuple avoids CPython's structured collisions (hash(-1) == hash(-2)); str hashes are salted per
+    process, which is fine: both sides are hashed in this one."""
+    return hash(repr(key))
+
+
 def compare(job, duck_dir, pengine_out):
+    """Compares the rows of both outputs as multisets, streaming: each normalised row is counted
+    under its 64-bit hash (one dict entry per distinct row, about 100 bytes), and only when the
+    counts differ are both outputs read again to show the rows behind them."""
     pengine_dir = os.path.join(pengine_out, job)
     d_header, d_rows = read_parts(duck_dir)
     p_header, p_rows = read_parts(pengine_dir)
@@ -229,25 +254,60 @@ def compare(job, duck_dir, pengine_out):
     if missing:
         lines.append(f"  columns missing in duckdb's output: {missing}")
         return False, lines
-    order = [[x.upper() for x in d_header].index(h) for h in p_header]
-    numeric = numeric_columns(p_header, pengine_out, job, p_rows)
+    d_order = [[x.upper() for x in d_header].index(h) for h in p_header]
+    p_order = list(range(len(p_header)))
 
-    def key(row, positions):
-        return tuple(normalise(row[p], i in numeric) for i, p in enumerate(positions))
+    def both_sides():  # every row of both outputs, columns in pengine's order
+        for rows, order in ((p_rows, p_order), (d_rows, d_order)):
+            for row in rows():
+                yield [row[p] for p in order]
 
-    duck = collections.Counter(key(r, order) for r in d_rows)
-    pengine = collections.Counter(key(r, range(len(p_header))) for r in p_rows)
-    only_duck, only_pengine = duck - pengine, pengine - duck
-    same = not only_duck and not only_pengine
-    lines.append(f"  same rows: {'yes' if same else 'NO'}   rows duckdb {len(d_rows)}, "
-                 f"pengine {len(p_rows)}; distinct duckdb {len(duck)}, pengine {len(pengine)}")
+    numeric = numeric_columns(p_header, pengine_out, job, both_sides)
+    flags = [i in numeric for i in range(len(p_header))]
+
+    def keys(rows, order):
+        for row in rows():
+            yield tuple(normalise(row[p], n) for p, n in zip(order, flags))
+
+    counts, n_duck, n_pengine = {}, 0, 0
+    get = counts.get
+    for key in keys(d_rows, d_order):
+        h = digest(key)
+        counts[h] = get(h, 0) + 1
+        n_duck += 1
+    for key in keys(p_rows, p_order):
+        h = digest(key)
+        counts[h] = get(h, 0) + PENGINE_ONE
+        n_pengine += 1
+    mask = PENGINE_ONE - 1
+    distinct_duck = sum(1 for v in counts.values() if v & mask)
+    distinct_pengine = sum(1 for v in counts.values() if v >> 32)
+    only_duck = only_pengine = 0
+    differing = {}
+    for h, v in counts.items():
+        d, p = v & mask, v >> 32
+        if d != p:
+            only_duck += max(0, d - p)
+            only_pengine += max(0, p - d)
+            differing[h] = (d - p, p - d)
+    del counts
+    same = not differing
+    lines.append(f"  same rows: {'yes' if same else 'NO'}   rows duckdb {n_duck}, pengine {n_pengine}; "
+                 f"distinct duckdb {distinct_duck}, pengine {distinct_pengine}")
     if not same:
-        lines.append(f"  rows only in duckdb: {sum(only_duck.values())}, "
-                     f"only in pengine: {sum(only_pengine.values())}")
-        for side, diff in (("duckdb", only_duck), ("pengine", only_pengine)):
-            for row, count in sorted(diff.items(), key=repr)[:5]:
-                shown = ", ".join(f"{n}={v!r}" for n, v in zip(p_header, row))
-                lines.append(f"    only in {side} (x{count}): {shown}")
+        lines.append(f"  rows only in duckdb: {only_duck}, only in pengine: {only_pengine}")
+        for side, rows, order, which in (("duckdb", d_rows, d_order, 0),
+                                         ("pengine", p_rows, p_order, 1)):
+            shown = {}
+            for key in keys(rows, order):
+                extra = differing.get(digest(key))
+                if extra and extra[which] > 0 and key not in shown:
+                    shown[key] = extra[which]
+                    if len(shown) == 5:
+                        break
+            for key, count in sorted(shown.items(), key=repr):
+                cells = ", ".join(f"{n}={v!r}" for n, v in zip(p_header, key))
+                lines.append(f"    only in {side} (x{count}): {cells}")
     return same, lines
 
 
@@ -263,6 +323,8 @@ def main():
                              "'1-4 GB memory per thread' advice)")
     parser.add_argument("--temp-dir", default=None,
                         help="where each job's spill folder is made (default: <out>/.duckdb-tmp)")
+    parser.add_argument("--json", metavar="FILE",
+                        help="also write the settings, each job's figures and comparison as JSON")
     parser.add_argument("--child", choices=JOBS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_limit is None:
@@ -279,6 +341,11 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     base = baseline_rss(args)
     results = {}
+    summary = {"export": os.path.abspath(args.export), "out": os.path.abspath(args.out),
+               "pengine_out": args.pengine_out and os.path.abspath(args.pengine_out),
+               "settings": {"threads": args.threads, "memory_limit": args.memory_limit,
+                            "temp_directory": args.temp_dir, "preserve_insertion_order": False},
+               "baseline_rss_bytes": base, "jobs": {}}
     print(f"threads={args.threads} memory_limit={args.memory_limit} temp_directory={args.temp_dir} "
           f"preserve_insertion_order=false  loadavg={os.getloadavg()[0]:.2f}")
     print(f"{'job':<13} {'wall_s':>8} {'rows':>10} {'rows_per_s':>11} {'peak_RSS_MB':>12} "
@@ -289,10 +356,14 @@ def main():
             report, proc_wall, rss, others = run_job(job, args)
         except RuntimeError as e:
             print(f"{job:<13} FAILED: {e}")
+            summary["jobs"][job] = {"error": str(e)}
             failed = True
             continue
         results[job] = report
         out_bytes = sum(os.path.getsize(p) for p in part_files(os.path.join(args.out, job)))
+        summary["jobs"][job] = {"wall_seconds": report["wall_seconds"], "rows": report["rows"],
+                                "proc_seconds": proc_wall, "peak_rss_bytes": rss,
+                                "bytes_written": out_bytes, "others_cpu": others}
         wall = report["wall_seconds"]
         print(f"{job:<13} {wall:8.2f} {report['rows']:10d} {report['rows'] / wall:11.0f} "
               f"{rss / 2**20:12.0f} {proc_wall:7.2f} {out_bytes / 1e6:7.1f} "
@@ -302,14 +373,15 @@ def main():
     except OSError:
         pass
     version = next(iter(results.values()))["duckdb_version"] if results else "?"
+    summary["duckdb_version"] = version
     print(f"duckdb {version}; wall_s = connect → COPY done inside the child; proc_s = the whole "
           f"child process (Python start and `import duckdb` included); peak RSS includes "
           f"{base / 2**20:.0f} MB for Python + duckdb loaded and idle; others_cpu = share of the "
           f"machine's CPU used by other processes during the job (timings are only comparable "
           f"when it is near 0 %)")
 
+    differ = False
     if args.pengine_out:
-        differ = False
         for job in results:
             report_path = os.path.join(args.pengine_out, f"{job}.report.json")
             extra = ""
@@ -322,10 +394,16 @@ def main():
             except (RuntimeError, csv.Error) as e:
                 same, lines = False, [f"  could not compare: {e}"]
             print("\n".join(lines))
+            summary["jobs"][job]["same_rows"] = same
+            summary["jobs"][job]["comparison"] = [line.strip() for line in lines]
             differ |= not same
-        if differ:
-            return 1
-    return 2 if failed else 0
+    code = 1 if differ else 2 if failed else 0
+    if args.json:
+        summary["exit_code"] = code
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=1)
+            f.write("\n")
+    return code
 
 
 if __name__ == "__main__":

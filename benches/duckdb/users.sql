@@ -1,5 +1,6 @@
--- DuckDB counterpart of sql/users.sql (same columns, same order). run.py replaces ${source} and
--- ${output}. Customer profiles (Parquet) → Users.
+-- DuckDB counterpart of benches/jobs/users.sql, a reference job of the benchmark (same columns,
+-- same order). run.py replaces ${source} and ${output}.
+-- Customer profiles (Parquet) → Users.
 
 CREATE MACRO personalize_text(s) AS
     replace(replace(replace(s, chr(13) || chr(10), ' '), chr(13), ' '), chr(10), ' ');
