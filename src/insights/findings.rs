@@ -123,6 +123,9 @@ pub fn evaluate(plan: &ColumnPlan, stats: &DatasetStats, bytes_written: u64) -> 
                 ),
             );
         }
+        if stats.items.as_ref().is_some_and(|i| i.is_approximate()) {
+            approximate.push("distinct_items");
+        }
         if let Some(users) = &stats.users {
             let distinct = users.distinct();
             let with_two = users.keys_with_at_least(2);
