@@ -92,10 +92,9 @@ pub struct RecordEnds {
 }
 
 impl RecordEnds {
-    /// Scans the next bytes of the stream; returns the offset just past the last object in
-    /// `chunk` that closes at the top level.
-    pub fn scan(&mut self, chunk: &[u8]) -> Option<usize> {
-        let mut last = None;
+    /// Scans the next bytes of the stream, which start at `offset` in the caller's buffer; pushes
+    /// to `ends` the buffer offset just past each object that closes at the top level.
+    pub fn scan(&mut self, chunk: &[u8], offset: usize, ends: &mut Vec<usize>) {
         for (i, &b) in chunk.iter().enumerate() {
             if self.in_string {
                 if self.escaped {
@@ -113,13 +112,12 @@ impl RecordEnds {
                 b'}' | b']' => {
                     self.depth = self.depth.saturating_sub(1);
                     if self.depth == 0 {
-                        last = Some(i + 1);
+                        ends.push(offset + i + 1);
                     }
                 }
                 _ => {}
             }
         }
-        last
     }
 }
 

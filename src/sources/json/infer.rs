@@ -122,15 +122,14 @@ fn infer_in_blocks(
     limit: Option<usize>,
     block: usize,
 ) -> Result<(Inferred, usize), String> {
-    use serde_json::value::RawValue;
     let mut framing = Framing::default();
-    let mut ends = RecordEnds::default();
+    let mut scanner = RecordEnds::default();
+    let mut ends = Vec::new();
     let mut merged = Inferred::Null;
     let mut count = 0usize;
     let mut buffer: Vec<u8> = Vec::new();
-    // Bytes of the file before `buffer[0]`; the end of the last complete record in `buffer`.
+    // Bytes of the file before `buffer[0]`.
     let mut consumed = 0usize;
-    let mut complete = 0usize;
     loop {
         let old = buffer.len();
         // Appends up to a block (without zeroing it first: files are often much smaller).
@@ -141,49 +140,59 @@ fn infer_in_blocks(
         if let Some(rewritten) = framing.process(&buffer[old..]) {
             buffer[old..].copy_from_slice(&rewritten);
         }
-        if let Some(end) = ends.scan(&buffer[old..]) {
-            complete = old + end;
-        }
+        ends.clear();
+        scanner.scan(&buffer[old..], old, &mut ends);
         let at_end = read == 0;
-        // Whole records only, until the input ends (then whatever is left, cut or not).
-        let parse_to = if at_end { buffer.len() } else { complete };
-        let mut records =
-            serde_json::Deserializer::from_slice(&buffer[..parse_to]).into_iter::<&RawValue>();
-        loop {
+        // Each complete record is parsed from its own slice (with the whitespace before it).
+        let mut start = 0;
+        for &end in &ends {
             if limit.is_some_and(|limit| count >= limit) {
                 return Ok((merged, count));
             }
-            let start = consumed + records.byte_offset();
-            let Some(next) = records.next() else { break };
-            let raw = next.map_err(|e| {
-                // serde_json's line and column count from the block, not the file: left out.
-                let text = e.to_string();
-                let what = text.split(" at line ").next().unwrap_or(&text);
-                format!(
-                    "invalid JSON at record {} (after byte {start}): {what}",
-                    count + 1
-                )
-            })?;
-            let mut record = serde_json::Deserializer::from_str(raw.get());
-            TypeSeed(&mut merged)
-                .deserialize(&mut record)
-                .map_err(|e| format!("invalid JSON at record {}: {e}", count + 1))?;
-            if !matches!(merged, Inferred::Object(_)) {
-                return Err(format!(
-                    "record {} is not a JSON object (found {})",
-                    count + 1,
-                    merged.describe()
-                ));
-            }
+            merge_record(&buffer[start..end], &mut merged, count, consumed + start)?;
             count += 1;
+            start = end;
         }
         if at_end {
+            // Whatever follows the last complete record: nothing, or a cut or broken one.
+            let rest = &buffer[start..];
+            if rest.iter().any(|b| !b.is_ascii_whitespace()) && limit.is_none_or(|l| count < l) {
+                merge_record(rest, &mut merged, count, consumed + start)?;
+                count += 1;
+            }
             return Ok((merged, count));
         }
-        buffer.drain(..parse_to);
-        consumed += parse_to;
-        complete -= parse_to;
+        buffer.drain(..start);
+        consumed += start;
     }
+}
+
+/// Merges the type of one record (`text`, which starts after byte `at` of the file) into
+/// `merged`; `index` records came before it.
+fn merge_record(text: &[u8], merged: &mut Inferred, index: usize, at: usize) -> Result<(), String> {
+    let invalid = |e: serde_json::Error| {
+        // serde_json's line and column count from the record, not the file: left out.
+        let message = e.to_string();
+        let what = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_string();
+        format!(
+            "invalid JSON at record {} (after byte {at}): {what}",
+            index + 1
+        )
+    };
+    let mut record = serde_json::Deserializer::from_slice(text);
+    TypeSeed(merged).deserialize(&mut record).map_err(invalid)?;
+    if !matches!(merged, Inferred::Object(_)) {
+        return Err(format!(
+            "record {} is not a JSON object (found {})",
+            index + 1,
+            merged.describe()
+        ));
+    }
+    record.end().map_err(invalid)
 }
 
 impl Inferred {
