@@ -10,9 +10,7 @@
 #[derive(Debug, Default)]
 pub struct Framing {
     mode: Mode,
-    depth: u32,
-    in_string: bool,
-    escaped: bool,
+    nesting: Nesting,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -42,34 +40,11 @@ impl Framing {
         }
         let mut out = chunk.to_vec();
         for byte in out.iter_mut() {
-            let b = *byte;
-            if self.in_string {
-                if self.escaped {
-                    self.escaped = false;
-                } else if b == b'\\' {
-                    self.escaped = true;
-                } else if b == b'"' {
-                    self.in_string = false;
-                }
-                continue;
-            }
-            match b {
-                b'"' => self.in_string = true,
-                b'[' | b'{' => {
-                    if self.depth == 0 {
-                        // The outer array's bracket (a second array after the first is
-                        // unwrapped the same way).
-                        *byte = b' ';
-                    }
-                    self.depth += 1;
-                }
-                b']' | b'}' => {
-                    self.depth = self.depth.saturating_sub(1);
-                    if self.depth == 0 {
-                        *byte = b' ';
-                    }
-                }
-                b',' if self.depth == 1 => *byte = b'\n',
+            match self.nesting.step(*byte) {
+                // The outer array's brackets (a second array after the first is unwrapped the
+                // same way).
+                Step::Open { depth: 1 } | Step::Close { depth: 0 } => *byte = b' ',
+                Step::Comma { depth: 1 } => *byte = b'\n',
                 _ => {}
             }
         }
@@ -86,9 +61,7 @@ impl Framing {
 /// reader can parse whole records from memory and keep a cut one for the next chunk.
 #[derive(Debug, Default)]
 pub struct RecordEnds {
-    depth: u32,
-    in_string: bool,
-    escaped: bool,
+    nesting: Nesting,
 }
 
 impl RecordEnds {
@@ -96,27 +69,60 @@ impl RecordEnds {
     /// to `ends` the buffer offset just past each object that closes at the top level.
     pub fn scan(&mut self, chunk: &[u8], offset: usize, ends: &mut Vec<usize>) {
         for (i, &b) in chunk.iter().enumerate() {
-            if self.in_string {
-                if self.escaped {
-                    self.escaped = false;
-                } else if b == b'\\' {
-                    self.escaped = true;
-                } else if b == b'"' {
-                    self.in_string = false;
-                }
-                continue;
+            if let Step::Close { depth: 0 } = self.nesting.step(b) {
+                ends.push(offset + i + 1);
             }
-            match b {
-                b'"' => self.in_string = true,
-                b'{' | b'[' => self.depth += 1,
-                b'}' | b']' => {
-                    self.depth = self.depth.saturating_sub(1);
-                    if self.depth == 0 {
-                        ends.push(offset + i + 1);
-                    }
-                }
-                _ => {}
+        }
+    }
+}
+
+/// What one byte of JSON does to the nesting (bytes inside strings do nothing).
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// `{` or `[`; `depth` is the depth after it.
+    Open { depth: u32 },
+    /// `}` or `]`; `depth` is the depth after it.
+    Close { depth: u32 },
+    /// `,` at `depth`.
+    Comma { depth: u32 },
+    Other,
+}
+
+/// Tracks object/array nesting across chunks, skipping string contents (with escapes).
+#[derive(Debug, Default)]
+struct Nesting {
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Nesting {
+    fn step(&mut self, b: u8) -> Step {
+        if self.in_string {
+            if self.escaped {
+                self.escaped = false;
+            } else if b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.in_string = false;
             }
+            return Step::Other;
+        }
+        match b {
+            b'"' => {
+                self.in_string = true;
+                Step::Other
+            }
+            b'{' | b'[' => {
+                self.depth += 1;
+                Step::Open { depth: self.depth }
+            }
+            b'}' | b']' => {
+                self.depth = self.depth.saturating_sub(1);
+                Step::Close { depth: self.depth }
+            }
+            b',' => Step::Comma { depth: self.depth },
+            _ => Step::Other,
         }
     }
 }
