@@ -116,14 +116,9 @@ impl ProjectReport {
 fn check_distinct(mappings: &[MappingFile], options: &RunOptions) -> Result<()> {
     let mut seen: BTreeMap<(String, &str), String> = BTreeMap::new();
     for mapping in mappings {
-        let output = options
-            .output
-            .clone()
-            .or_else(|| mapping.directives.output.clone())
-            .unwrap_or_else(|| run::DEFAULT_OUTPUT.to_string());
-        let output = output.trim_end_matches('/').to_string();
+        let output = run::output_location(mapping, options);
         if let Some(first) = seen.insert(
-            (output.clone(), mapping.dataset.key()),
+            (run::same_place_key(&output), mapping.dataset.key()),
             mapping.display_name(),
         ) {
             return Err(Error::Config(format!(

@@ -81,17 +81,29 @@ enum Chunk {
     Rejects(EncodedRows),
 }
 
+/// Where a mapping file's dataset goes, as given: `--output`, else its `output` directive, else
+/// [`DEFAULT_OUTPUT`].
+pub fn output_location(mapping: &MappingFile, options: &RunOptions) -> String {
+    options
+        .output
+        .clone()
+        .or_else(|| mapping.directives.output.clone())
+        .unwrap_or_else(|| DEFAULT_OUTPUT.to_string())
+}
+
+/// An output location in one spelling (`out`, `./out/` and `/abs/out` are the same place), for
+/// telling whether two datasets share an output.
+pub fn same_place_key(output: &str) -> String {
+    store::parse_location(output).map_or_else(|_| output.to_string(), |url| url.to_string())
+}
+
 /// The output location for a mapping file and options.
 pub fn destination(
     mapping: &MappingFile,
     options: &RunOptions,
     stores: &StoreRegistry,
 ) -> Result<Destination> {
-    let output = options
-        .output
-        .clone()
-        .or_else(|| mapping.directives.output.clone())
-        .unwrap_or_else(|| DEFAULT_OUTPUT.to_string());
+    let output = output_location(mapping, options);
     let url = store::parse_location(&output)?;
     let store = stores.store_for(&url)?;
     let local_root = if url.scheme() == "file" {
@@ -151,7 +163,7 @@ impl Staged {
     pub fn ids(&self) -> SiblingIds {
         SiblingIds {
             dataset: self.mapping.dataset,
-            output: self.dest.display.clone(),
+            output: same_place_key(&self.dest.display),
             samples: insights::cross::id_samples(self.mapping.dataset, &self.written.tally.stats),
         }
     }
@@ -337,6 +349,7 @@ async fn cross_check(
     let Some(checks) = report.checks.as_mut() else {
         return Ok(own);
     };
+    let place = same_place_key(&dest.display);
     for &(interactions, entities, column) in PAIRS {
         let Some((_, mine)) = own.iter().find(|(c, _)| *c == column) else {
             continue;
@@ -350,7 +363,7 @@ async fn cross_check(
         };
         let sibling = siblings
             .iter()
-            .filter(|s| s.dataset == other && s.output == dest.display)
+            .filter(|s| s.dataset == other && s.output == place)
             .flat_map(|s| &s.samples)
             .find(|(c, _)| *c == column)
             .map(|(_, sample)| sample.clone());

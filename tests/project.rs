@@ -202,18 +202,29 @@ fn two_files_for_one_dataset_and_output_are_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write_project(d, 10);
-    std::fs::copy(d.join("sql/users.sql"), d.join("sql/users_v2.sql")).unwrap();
+    // The same output, spelled two ways in the files' `output` directives.
+    let out = d.join("out");
+    let users = std::fs::read_to_string(d.join("sql/users.sql")).unwrap();
+    write(
+        d.join("sql/users.sql"),
+        format!("-- pengine: output = {}\n{users}", out.display()),
+    );
+    write(
+        d.join("sql/users_v2.sql"),
+        format!(
+            "-- pengine: dataset = users\n-- pengine: output = {}/./\n{users}",
+            out.display()
+        ),
+    );
     let err = run_fails(
         pengine()
             .arg("run")
             .arg(d.join("sql/users.sql"))
             .arg(d.join("sql/users_v2.sql"))
             .arg("--var")
-            .arg(format!("src={}", d.join("src").display()))
-            .arg("-o")
-            .arg(d.join("out")),
+            .arg(format!("src={}", d.join("src").display())),
         3,
     );
     assert!(err.contains("both write the users dataset"), "{err}");
-    assert!(!d.join("out/users").exists());
+    assert!(!out.join("users").exists());
 }

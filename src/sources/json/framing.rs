@@ -80,11 +80,17 @@ impl RecordEnds {
 #[derive(Debug, PartialEq, Eq)]
 enum Step {
     /// `{` or `[`; `depth` is the depth after it.
-    Open { depth: u32 },
+    Open {
+        depth: u32,
+    },
     /// `}` or `]`; `depth` is the depth after it.
-    Close { depth: u32 },
+    Close {
+        depth: u32,
+    },
     /// `,` at `depth`.
-    Comma { depth: u32 },
+    Comma {
+        depth: u32,
+    },
     Other,
 }
 
