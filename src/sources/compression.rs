@@ -68,20 +68,20 @@ pub async fn read_object_blocking<T: Send + 'static>(
 ) -> datafusion::common::Result<T> {
     use datafusion::error::DataFusionError;
     let location = object.location.to_string();
-    let reader = super::object_read::blocking_reader(&store, &object.location).await?;
+    let mut reader = super::object_read::blocking_reader(&store, &object.location).await?;
     let handle = tokio::runtime::Handle::current();
     let name = location.clone();
     tokio::task::spawn_blocking(move || {
         // A bridged stream needs the runtime to poll it.
         let _guard = handle.enter();
-        let mut sync = std::io::BufReader::new(reader);
-        let head = std::io::BufRead::fill_buf(&mut sync)
+        let head = reader
+            .fill_buf()
             .map_err(|e| e.to_string())?
             .get(..SNIFF_LEN)
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
         let decoded = Compression::sniff(&head, &name)
-            .reader(sync)
+            .reader(reader)
             .map_err(|e| e.to_string())?;
         read(decoded)
     })

@@ -55,12 +55,12 @@ fn local_blocks(file: std::fs::File) -> impl futures::Stream<Item = Result<Bytes
     })
 }
 
-/// The object as a blocking reader, for synchronous parsers (run it in a blocking task): a local
-/// file directly, another store's stream through a bridge to the runtime.
+/// The object as a buffered blocking reader, for synchronous parsers (run it in a blocking
+/// task): a local file directly, another store's stream through a bridge to the runtime.
 pub async fn blocking_reader(
     store: &Arc<dyn ObjectStore>,
     location: &Path,
-) -> Result<Box<dyn Read + Send>> {
+) -> Result<Box<dyn std::io::BufRead + Send>> {
     let result = store.get(location).await?;
     match result.payload {
         GetResultPayload::File(file, _) => Ok(Box::new(std::io::BufReader::with_capacity(
