@@ -193,11 +193,7 @@ async fn describe_table(
 fn column_infos(field: &Field, expr: String, out: &mut Vec<ColumnInfo>) {
     if let DataType::Struct(children) = field.data_type() {
         for child in children {
-            column_infos(
-                child,
-                format!("{expr}['{}']", child.name().replace('\'', "''")),
-                out,
-            );
+            column_infos(child, crawl::profile::field_expr(&expr, child.name()), out);
         }
         return;
     }

@@ -150,7 +150,7 @@ fn leaves(
             leaves(
                 &child,
                 format!("{path}.{}", field.name()),
-                format!("{expr}['{}']", field.name().replace('\'', "''")),
+                field_expr(&expr, field.name()),
                 format!("{name}_{}", snake_case(field.name())),
                 depth + 1,
                 out,
@@ -243,6 +243,11 @@ fn profile_array(array: &ArrayRef, path: String, expr: String, name: String) -> 
             .map(|(s, _)| *s as char);
     }
     profile
+}
+
+/// The expression selecting `field` of the object `parent` selects: `ctx['page']`.
+pub fn field_expr(parent: &str, field: &str) -> String {
+    format!("{parent}['{}']", field.replace('\'', "''"))
 }
 
 /// `user_id` stays bare; `userId` or `user id` is quoted (DataFusion lower-cases bare names).

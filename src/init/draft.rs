@@ -59,17 +59,11 @@ const RESERVED: &[&str] = &[
     "repeat_frequency",
 ];
 
-/// Keeps comments on one line and free of quotes and semicolons (the SQL stays parseable).
+/// Makes text (sampled values, column names) safe in a `--` comment: one line, and no `${`,
+/// which variable substitution would read as a placeholder. (Quotes and semicolons are fine:
+/// comments are skipped when statements are split.)
 pub fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\'' | '"' | '`' => ' ',
-            ';' => ',',
-            '\n' | '\r' | '\t' => ' ',
-            '$' => 'S',
-            c => c,
-        })
-        .collect()
+    text.replace(['\n', '\r', '\t'], " ").replace("${", "$ {")
 }
 
 fn examples(p: &ColumnProfile) -> String {
@@ -400,5 +394,24 @@ fn metadata(d: &mut Draft, profiles: &[ColumnProfile], taken: &[usize]) {
             "{} datasets need at least one metadata column and none was found: add one",
             d.dataset
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::{MappingFile, Vars};
+
+    #[test]
+    fn cleaned_text_keeps_a_mapping_file_parseable() {
+        let hostile = "it's; \"${source}\"\nSELECT 1;";
+        let text = format!(
+            "-- pengine: dataset = users\n-- e.g. {}\nSELECT 'u' AS user_id, 't' AS tier",
+            clean(hostile)
+        );
+        let mapping = MappingFile::parse(std::path::Path::new("users.sql"), &text, &Vars::new())
+            .expect("parses");
+        assert!(mapping.setup.is_empty());
+        assert!(clean(hostile).contains("it's;"));
     }
 }
