@@ -28,7 +28,8 @@ pub struct SharedMemory {
     limit: usize,
     /// Datasets currently running (each holds a [`Participation`]).
     running: Arc<AtomicUsize>,
-    /// The most the pool ever held.
+    /// What all datasets hold now, and the most they ever held together.
+    held: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
 }
 
@@ -39,6 +40,7 @@ impl SharedMemory {
             pool: Arc::new(TrackConsumersPool::new(FairSpillPool::new(limit), top)),
             limit,
             running: Arc::new(AtomicUsize::new(0)),
+            held: Arc::new(AtomicUsize::new(0)),
             peak: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -107,10 +109,16 @@ impl std::fmt::Display for DatasetSharePool {
 }
 
 impl DatasetSharePool {
-    fn note_peak(&self) {
-        self.shared
-            .peak
-            .fetch_max(self.shared.pool.reserved(), Ordering::Relaxed);
+    /// Counts memory the inner pool granted, for this dataset and for the run's peak.
+    fn added(&self, bytes: usize) {
+        self.held.fetch_add(bytes, Ordering::SeqCst);
+        let total = self.shared.held.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        self.shared.peak.fetch_max(total, Ordering::Relaxed);
+    }
+
+    fn removed(&self, bytes: usize) {
+        self.held.fetch_sub(bytes, Ordering::SeqCst);
+        self.shared.held.fetch_sub(bytes, Ordering::SeqCst);
     }
 }
 
@@ -129,13 +137,12 @@ impl MemoryPool for DatasetSharePool {
 
     fn grow(&self, reservation: &MemoryReservation, additional: usize) {
         self.shared.pool.grow(reservation, additional);
-        self.held.fetch_add(additional, Ordering::SeqCst);
-        self.note_peak();
+        self.added(additional);
     }
 
     fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
         self.shared.pool.shrink(reservation, shrink);
-        self.held.fetch_sub(shrink, Ordering::SeqCst);
+        self.removed(shrink);
     }
 
     fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> Result<()> {
@@ -150,8 +157,7 @@ impl MemoryPool for DatasetSharePool {
             )));
         }
         self.shared.pool.try_grow(reservation, additional)?;
-        self.held.fetch_add(additional, Ordering::SeqCst);
-        self.note_peak();
+        self.added(additional);
         Ok(())
     }
 

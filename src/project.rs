@@ -179,9 +179,6 @@ pub async fn run_all(mappings: Vec<MappingFile>, options: &RunOptions) -> Result
             Ok(staged) => run::publish(staged, &options, &siblings).await,
             Err(e) => Err(e),
         };
-        if let Err(e) = &result {
-            tracing::debug!("{} failed: {e:?}", mapping.display_name());
-        }
         datasets.push(match result {
             Ok(report) => DatasetOutcome {
                 mapping_file: mapping.display_name(),
@@ -191,14 +188,17 @@ pub async fn run_all(mappings: Vec<MappingFile>, options: &RunOptions) -> Result
                 error: None,
                 report: Some(report),
             },
-            Err(e) => DatasetOutcome {
-                mapping_file: mapping.display_name(),
-                dataset: mapping.dataset,
-                status: "failed",
-                exit_code: e.exit_code(),
-                error: Some(crate::error::chain(&e)),
-                report: None,
-            },
+            Err(e) => {
+                tracing::debug!("{} failed: {e:?}", mapping.display_name());
+                DatasetOutcome {
+                    mapping_file: mapping.display_name(),
+                    dataset: mapping.dataset,
+                    status: "failed",
+                    exit_code: e.exit_code(),
+                    error: Some(crate::error::chain(&e)),
+                    report: None,
+                }
+            }
         });
     }
     Ok(ProjectReport {

@@ -141,7 +141,7 @@ fn one_failing_dataset_leaves_the_others_published_and_its_own_export_intact() {
 }
 
 #[test]
-fn three_datasets_sorting_more_than_the_limit_share_it_and_spill() {
+fn three_datasets_sorting_more_than_the_limit_draw_from_one_pool_within_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // Three sorts of about 8 MB each against a 12 MiB limit for all of them.
