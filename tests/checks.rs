@@ -170,16 +170,7 @@ fn mismatched_ids_across_datasets_are_flagged_whatever_the_run_order() {
     let d = dir.path();
     let out = d.join("out");
     // Interactions use "u7"; the users export was built with "U7" (upper-cased somewhere).
-    let mut events = String::new();
-    for i in 0..1000 {
-        events.push_str(&format!(
-            "{{\"u\":\"u{}\",\"i\":\"i{}\",\"ts\":{}}}\n",
-            i % 50,
-            i % 20,
-            1_709_251_200 + i
-        ));
-    }
-    write(d.join("src/e.json"), events);
+    write(d.join("src/e.json"), cycling_events(1000, 50, 20));
     let mut users = String::new();
     for i in 0..50 {
         let id = if i < 40 {

@@ -10,16 +10,7 @@ use serde_json::Value;
 
 /// A project of three datasets over JSON sources in `dir/src`, mapped in `dir/sql`.
 fn write_project(dir: &Path, events: usize) {
-    let mut text = String::new();
-    for i in 0..events {
-        text.push_str(&format!(
-            "{{\"user\":\"u{}\",\"sku\":\"i{}\",\"ts\":{}}}\n",
-            i % 40,
-            i % 25,
-            1_709_251_200 + i
-        ));
-    }
-    write(dir.join("src/events.json"), text);
+    write(dir.join("src/events.json"), cycling_events(events, 40, 25));
     let users: String = (0..40)
         .map(|i| format!("{{\"id\":\"u{i}\",\"tier\":\"t{}\"}}\n", i % 3))
         .collect();
@@ -31,7 +22,7 @@ fn write_project(dir: &Path, events: usize) {
     write(
         dir.join("sql/interactions.sql"),
         "CREATE EXTERNAL TABLE e STORED AS JSON LOCATION '${src}/events.json';\n\
-         SELECT user AS user_id, sku AS item_id, ts AS timestamp FROM e;",
+         SELECT u AS user_id, i AS item_id, ts AS timestamp FROM e;",
     );
     write(
         dir.join("sql/users.sql"),

@@ -55,6 +55,21 @@ pub fn run_fails(cmd: &mut Command, code: i32) -> String {
     err
 }
 
+/// `rows` newline-delimited events `{"u":"u<n>","i":"i<n>","ts":<epoch seconds>}`, users and
+/// items cycling through `users` and `items` ids, one second apart from 2024-03-01.
+pub fn cycling_events(rows: usize, users: usize, items: usize) -> String {
+    (0..rows)
+        .map(|i| {
+            format!(
+                "{{\"u\":\"u{}\",\"i\":\"i{}\",\"ts\":{}}}\n",
+                i % users,
+                i % items,
+                1_709_251_200 + i
+            )
+        })
+        .collect()
+}
+
 pub fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) {
     let path = path.as_ref();
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
