@@ -123,12 +123,12 @@ pub async fn describe_mapping(
 
 /// Crawls a location and describes it as the table `pengine init` would register.
 pub async fn describe_location(location: &str, engine: &EngineOptions) -> Result<SourceInfo> {
-    let stores = Arc::new(StoreRegistry::new());
-    let detected = crawl::detect(location, &stores).await?;
-    let ctx = engine::session(engine, stores, "sources")?;
-    let ddl = detected.ddl(&detected.name, &detected.table_location);
-    ctx.sql(&ddl).await?.collect().await?;
-    describe_table(&ctx, &detected.name.clone(), Some(detected)).await
+    let crawl::Registered {
+        ctx,
+        detected,
+        table,
+    } = crawl::register(location, engine, str::to_string).await?;
+    describe_table(&ctx, &table, Some(detected)).await
 }
 
 async fn describe_table(

@@ -11,3 +11,45 @@ pub mod profile;
 
 pub use detect::{Detected, Format, Layout, detect};
 pub use profile::{ColumnProfile, profile_table};
+
+use std::sync::Arc;
+
+use datafusion::prelude::SessionContext;
+
+use crate::engine::{self, EngineOptions};
+use crate::error::{Error, Result};
+use crate::store::StoreRegistry;
+
+/// A crawled location, registered as a table in a session of its own.
+pub struct Registered {
+    pub ctx: SessionContext,
+    pub detected: Detected,
+    pub table: String,
+}
+
+/// Crawls `location` and registers it, as the `CREATE EXTERNAL TABLE` a generated mapping file
+/// would hold, under the name `name` picks from the detected one.
+pub async fn register(
+    location: &str,
+    engine: &EngineOptions,
+    name: impl FnOnce(&str) -> String,
+) -> Result<Registered> {
+    let stores = Arc::new(StoreRegistry::new());
+    let detected = detect(location, &stores).await?;
+    let table = name(&detected.name);
+    let ctx = engine::session(engine, stores, "crawl")?;
+    let ddl = detected.ddl(&table, &detected.table_location);
+    let registered = async { ctx.sql(&ddl).await?.collect().await }.await;
+    registered.map_err(|e| {
+        Error::Data(format!(
+            "{location}: cannot read it as {}: {}",
+            detected.format.sql_name(),
+            e.strip_backtrace()
+        ))
+    })?;
+    Ok(Registered {
+        ctx,
+        detected,
+        table,
+    })
+}

@@ -10,17 +10,15 @@ pub mod roles;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::crawl::{self, ColumnProfile, Detected};
-use crate::engine::{self, EngineOptions};
+use crate::engine::EngineOptions;
 use crate::error::{Error, Result};
 use crate::mapping::{MappingFile, VARS_FILE, Vars};
 use crate::personalize::DatasetType;
 use crate::run::RunOptions;
-use crate::store::StoreRegistry;
 use crate::validate::StaticResult;
 
 pub struct InitOptions {
@@ -276,24 +274,20 @@ async fn crawl_source(
     engine: &EngineOptions,
     names: &mut BTreeSet<String>,
 ) -> Result<FoundSource> {
-    let stores = Arc::new(StoreRegistry::new());
-    let detected = crawl::detect(location, &stores).await?;
-    let mut table = detected.name.clone();
-    let mut n = 2;
-    while !names.insert(table.clone()) {
-        table = format!("{}_{n}", detected.name);
-        n += 1;
-    }
-    let ctx = engine::session(engine, stores, "init")?;
-    let ddl = detected.ddl(&table, &detected.table_location);
-    let registered = async { ctx.sql(&ddl).await?.collect().await }.await;
-    registered.map_err(|e| {
-        Error::Data(format!(
-            "{location}: cannot read it as {}: {}",
-            detected.format.sql_name(),
-            e.strip_backtrace()
-        ))
-    })?;
+    let crawl::Registered {
+        ctx,
+        detected,
+        table,
+    } = crawl::register(location, engine, |detected| {
+        let mut table = detected.to_string();
+        let mut n = 2;
+        while !names.insert(table.clone()) {
+            table = format!("{detected}_{n}");
+            n += 1;
+        }
+        table
+    })
+    .await?;
     let columns = crawl::profile_table(&ctx, &table)
         .await
         .map_err(|e| Error::Data(format!("{location}: sampling failed: {e}")))?;
