@@ -44,6 +44,16 @@ pub struct FoundSource {
     pub used_for: Option<DatasetType>,
 }
 
+impl FoundSource {
+    fn text(&self) -> render::SourceText<'_> {
+        render::SourceText {
+            table: &self.table,
+            variable: &self.variable,
+            detected: &self.detected,
+        }
+    }
+}
+
 /// A mapping file init wrote, or could not write.
 #[derive(Debug, Serialize)]
 pub struct Written {
@@ -172,43 +182,28 @@ pub async fn init(options: &InitOptions) -> Result<InitReport> {
             Ok(d) => written.draft = Some(d),
             Err(reason) => written.skipped = Some(reason),
         }
-        files.push((written, catalog_hint(dataset, catalog)));
+        files.push((written, source, catalog_hint(dataset, catalog)));
     }
 
     let vars_path = options.into.join(VARS_FILE);
     let targets: Vec<PathBuf> = files
         .iter()
-        .filter(|(w, _)| w.draft.is_some())
-        .map(|(w, _)| PathBuf::from(&w.file))
+        .filter(|(w, _, _)| w.draft.is_some())
+        .map(|(w, _, _)| PathBuf::from(&w.file))
         .chain([vars_path.clone()])
         .collect();
     refuse_overwrite(&targets, options.force)?;
     std::fs::create_dir_all(&options.into)
         .map_err(|e| Error::io(format!("cannot create {}", options.into.display()), e))?;
 
-    let source_of = |location: &str| {
-        sources
-            .iter()
-            .find(|s| s.detected.location == location)
-            .expect("the file's source was crawled")
-    };
-    for (written, hint) in &files {
+    for (written, source, hint) in &files {
         let Some(d) = &written.draft else { continue };
-        let source = source_of(&written.source);
         let text = render::mapping_file(
             d,
-            &render::SourceText {
-                table: &source.table,
-                variable: &source.variable,
-                detected: &source.detected,
-            },
+            &source.text(),
             hint.as_ref()
                 .map(|(catalog, item_expr)| render::CatalogHint {
-                    source: render::SourceText {
-                        table: &catalog.table,
-                        variable: &catalog.variable,
-                        detected: &catalog.detected,
-                    },
+                    source: catalog.text(),
                     item_expr,
                 })
                 .as_ref(),
@@ -227,7 +222,7 @@ pub async fn init(options: &InitOptions) -> Result<InitReport> {
         ..RunOptions::default()
     };
     let mut out = Vec::new();
-    for (mut written, _) in files {
+    for (mut written, _, _) in files {
         if written.draft.is_some() {
             let result = match MappingFile::load(Path::new(&written.file), &Vars::new()) {
                 Ok(mapping) => crate::validate::check_mapping(&mapping, &run_options).await,
