@@ -112,11 +112,19 @@ fn json(c: &mut Criterion) {
     let records = json_records();
     let mut group = c.benchmark_group("json");
     group.throughput(Throughput::Elements(ROWS as u64));
+    let log = pengine::sources::bad_records::BadRecordLog::default();
+    let reading = pengine::sources::json::infer::Reading {
+        file: "bench.json",
+        limit: None,
+        max_record_bytes: pengine::sources::json::records::DEFAULT_MAX_RECORD_BYTES,
+        bad_records: &log,
+    };
     group.bench_function("infer_schema", |b| {
-        b.iter(|| pengine::sources::json::infer::infer_records(black_box(&records[..]), None))
+        b.iter(|| pengine::sources::json::infer::infer_records(black_box(&records[..]), &reading))
     });
-    let (merged, _) =
-        pengine::sources::json::infer::infer_records(&records[..], None).expect("valid JSON");
+    let merged = pengine::sources::json::infer::infer_records(&records[..], &reading)
+        .expect("valid JSON")
+        .merged;
     let schema = Arc::new(pengine::sources::json::infer::to_schema(&merged).expect("a schema"));
     group.bench_function("decode", |b| {
         b.iter(|| {

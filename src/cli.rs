@@ -13,6 +13,7 @@ use crate::error::{Error, Result, exit_code};
 use crate::mapping::{MappingFile, Vars, vars};
 use crate::personalize::{DatasetType, avro};
 use crate::run::{self, RunOptions};
+use crate::sources::bad_records::BadRecordPolicy;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -142,6 +143,12 @@ pub struct RunArgs {
     /// <dataset>.rejects.csv (with the reason) and publish the rest.
     #[arg(long, value_enum, default_value_t = InvalidPolicy::Fail)]
     pub on_invalid: InvalidPolicy,
+    /// What to do with source records that cannot be read (broken JSON, a CSV row with a field
+    /// too many, a value that is not its column's type, a corrupt Parquet file): stop the run
+    /// naming the file, position and record, or write them to <dataset>.bad-records.jsonl and go
+    /// on.
+    #[arg(long, value_enum, default_value_t = BadRecordPolicy::Fail)]
+    pub on_bad_records: BadRecordPolicy,
     /// Skip the dataset-level checks and insights (row checks always run).
     #[arg(long)]
     pub no_insights: bool,
@@ -307,7 +314,10 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             let options = RunOptions {
                 output: args.output.clone(),
                 max_file_size: args.max_file_size,
-                engine: args.mapping.engine(),
+                engine: EngineOptions {
+                    on_bad_records: args.on_bad_records,
+                    ..args.mapping.engine()
+                },
                 progress: !args.no_progress && !cli.quiet,
                 on_invalid: args.on_invalid,
                 insights: !args.no_insights,

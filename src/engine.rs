@@ -15,6 +15,7 @@ use crate::mapping::MappingFile;
 use crate::memory::{SharedMemory, SpillCapPool};
 use crate::personalize::{ColumnPlan, avro};
 use crate::sources::SourceTableFactory;
+use crate::sources::bad_records::{BadRecordLog, BadRecordPolicy};
 use crate::sources::factory::FORMATS;
 use crate::store::StoreRegistry;
 
@@ -33,6 +34,8 @@ pub struct EngineOptions {
     /// The pool this session draws from when datasets run together (see [`SharedMemory`]);
     /// None: a pool of `memory_limit` of its own.
     pub shared_memory: Option<SharedMemory>,
+    /// What the sources' readers do with a record they cannot read.
+    pub on_bad_records: BadRecordPolicy,
 }
 
 /// The memory pool when none is given: bounded by default, so a large export never grows the
@@ -48,6 +51,7 @@ impl Default for EngineOptions {
             prefer_hash_join: true,
             spill_dir: None,
             shared_memory: None,
+            on_bad_records: BadRecordPolicy::Fail,
         }
     }
 }
@@ -78,7 +82,8 @@ pub fn session(
     let mut config = SessionConfig::new()
         .with_target_partitions(options.threads.max(1))
         .with_batch_size(options.batch_size)
-        .with_information_schema(true);
+        .with_information_schema(true)
+        .with_extension(Arc::new(BadRecordLog::new(options.on_bad_records)));
     let settings = config.options_mut();
     settings.execution.listing_table_ignore_subdirectory = false;
     settings.execution.listing_table_factory_infer_partitions = true;
@@ -138,6 +143,8 @@ pub struct Planned {
     pub ctx: SessionContext,
     pub frame: DataFrame,
     pub columns: ColumnPlan,
+    /// Where the sources' readers note the records they could not read.
+    pub bad_records: Arc<BadRecordLog>,
 }
 
 /// Plans a mapping file without reading data (source schemas are inferred, though).
@@ -154,7 +161,9 @@ pub async fn plan(
         &mapping.directives,
     )?;
     avro::schema_text(&columns)?;
+    let bad_records = BadRecordLog::of(ctx.state().config());
     Ok(Planned {
+        bad_records,
         ctx,
         frame,
         columns,

@@ -9,16 +9,39 @@ use crate::batch::InvalidPolicy;
 use crate::insights::{Checks, Severity};
 use crate::personalize::{DatasetType, OutputColumn};
 use crate::sink::PartInfo;
+use crate::sources::bad_records::{BadRecordCounts, BadRecordPolicy};
 
+/// Where every source record went: `read_from_sources + bad_records` records came in, and
+/// `read_from_sources = written + rejected + filtered_by_sql`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RowCounts {
     /// Rows the scans of all sources produced (joins and filters come after).
     pub read_from_sources: u64,
+    /// Source records that could not be read, set aside by `--on-bad-records skip`.
+    pub bad_records: u64,
+    /// Rows read but not in the final query's output: removed by its WHERE, DISTINCT, JOIN or
+    /// GROUP BY (rows of a lookup table joined in count here too). Negative when joins produce
+    /// more rows than the sources hold.
+    pub filtered_by_sql: i64,
     /// Rows of the final query: written + rejected.
     pub query_output: u64,
     pub written: u64,
     /// Rows that broke a rule and were written to the rejects file (`--on-invalid skip`).
     pub rejected: u64,
+}
+
+impl RowCounts {
+    pub fn new(read_from_sources: u64, bad_records: u64, written: u64, rejected: u64) -> Self {
+        let query_output = written + rejected;
+        Self {
+            read_from_sources,
+            bad_records,
+            filtered_by_sql: read_from_sources as i64 - query_output as i64,
+            query_output,
+            written,
+            rejected,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +65,11 @@ pub struct RunReport {
     /// Where the rejected rows are, when there are any.
     pub rejects_file: Option<String>,
     pub on_invalid: InvalidPolicy,
+    /// Source records that could not be read, per file.
+    pub bad_records: BadRecordCounts,
+    /// Where the bad records are, when there are any.
+    pub bad_records_file: Option<String>,
+    pub on_bad_records: BadRecordPolicy,
     pub rows_per_second: f64,
     pub bytes_written: u64,
     pub files: Vec<PartInfo>,
@@ -96,6 +124,13 @@ impl RunReport {
                 "  rejected:      {} row(s) ({}) → {rejects}\n",
                 self.rows.rejected,
                 by_rule.join(", ")
+            ));
+        }
+        if let Some(file) = &self.bad_records_file {
+            out.push_str(&format!(
+                "  bad records:   {} source record(s) could not be read, in {} file(s) → {file}\n",
+                self.bad_records.total,
+                self.bad_records.by_file.len()
             ));
         }
         let columns: Vec<String> = self

@@ -24,8 +24,9 @@ use crate::personalize::{ColumnPlan, avro};
 use crate::report::{RowCounts, RunReport};
 use crate::sink::csv_dialect::{self, EncodedRows};
 use crate::sink::publish::Destination;
-use crate::sink::publish::STAGED_REJECTS;
+use crate::sink::publish::{STAGED_BAD_RECORDS, STAGED_REJECTS, SideFiles};
 use crate::sink::{PartInfo, PartRoller, Staging};
+use crate::sources::bad_records::{self, BadRecordCounts, BadRecordLog};
 use crate::store::{self, StoreRegistry};
 
 /// The default output folder when neither `--output` nor an `output` directive is given.
@@ -69,6 +70,8 @@ struct Written {
     parts: Vec<PartInfo>,
     /// Whether a rejects file was staged.
     rejects_file: bool,
+    /// Source records that could not be read (`--on-bad-records skip`), staged as they came.
+    bad_records: BadRecordCounts,
     /// CSV bytes produced, headers included (written, or counted when validating).
     bytes: u64,
     tally: Tally,
@@ -220,6 +223,8 @@ pub async fn publish(
             rejects_file: written
                 .rejects_file
                 .then(|| dest.show(&dest.rejects_path(dataset))),
+            bad_records_file: (written.bad_records.total > 0)
+                .then(|| dest.show(&dest.bad_records_path(dataset))),
         };
         let mut report = build_report(
             &mapping,
@@ -250,7 +255,10 @@ pub async fn publish(
     staging
         .commit(
             &written.parts,
-            written.rejects_file,
+            SideFiles {
+                rejects: written.rejects_file,
+                bad_records: written.bad_records.total > 0,
+            },
             &ids,
             &schema_text,
             &report_text,
@@ -285,6 +293,7 @@ pub async fn check_only(
         schema_file: None,
         report_file: None,
         rejects_file: None,
+        bad_records_file: None,
     };
     Ok(build_report(
         mapping,
@@ -400,6 +409,7 @@ struct Places {
     schema_file: Option<String>,
     report_file: Option<String>,
     rejects_file: Option<String>,
+    bad_records_file: Option<String>,
 }
 
 fn build_report(
@@ -424,12 +434,15 @@ fn build_report(
         schema_file: places.schema_file,
         report_file: places.report_file,
         wall_seconds: wall,
-        rows: RowCounts {
-            read_from_sources: written.source_rows,
-            query_output: tally.written + tally.rejected,
-            written: tally.written,
-            rejected: tally.rejected,
-        },
+        rows: RowCounts::new(
+            written.source_rows,
+            written.bad_records.total,
+            tally.written,
+            tally.rejected,
+        ),
+        bad_records: written.bad_records.clone(),
+        bad_records_file: places.bad_records_file,
+        on_bad_records: options.engine.on_bad_records,
         rejected_by_rule: tally
             .rejected_by_rule
             .iter()
@@ -474,6 +487,7 @@ async fn execute(
         ctx,
         frame,
         columns,
+        bad_records: bad_record_log,
     } = engine::plan(mapping, engine_options, Arc::clone(stores)).await?;
     let plan = Arc::new(columns);
     let physical = frame.create_physical_plan().await?;
@@ -497,7 +511,7 @@ async fn execute(
     drop(sender);
 
     let header = csv_dialect::header(plan.names());
-    let (mut roller, mut rejects) = match sink {
+    let (mut roller, mut rejects, mut bad_records) = match sink {
         Sink::Stage(staging) => (
             Some(PartRoller::new(
                 Arc::clone(&staging.dest.store),
@@ -511,8 +525,14 @@ async fn execute(
                 STAGED_REJECTS,
                 batch::rejects_header(&plan),
             )),
+            Some(PartRoller::single_file(
+                Arc::clone(&staging.dest.store),
+                staging.dir(),
+                STAGED_BAD_RECORDS,
+                Vec::new(),
+            )),
         ),
-        Sink::Discard => (None, None),
+        Sink::Discard => (None, None, None),
     };
     let mut rejects_written = false;
     progress.set_message("running");
@@ -539,15 +559,19 @@ async fn execute(
                         .map_err(|e| Error::Internal(format!("encoder task failed: {e}")))??;
                     tally.add(&partition);
                 }
+                // While sources are read (a pending wait would keep the loop from ending).
+                _ = bad_record_log.many_pending(), if !encoders.is_empty() => {
+                    write_bad_records(&bad_record_log, bad_records.as_mut()).await?;
+                }
                 else => break,
             }
         }
-        Ok(())
+        write_bad_records(&bad_record_log, bad_records.as_mut()).await
     }
     .await;
     if let Err(e) = outcome {
         encoders.abort_all();
-        for writer in [roller, rejects].into_iter().flatten() {
+        for writer in [roller, rejects, bad_records].into_iter().flatten() {
             writer.abort().await;
         }
         return Err(e);
@@ -558,6 +582,10 @@ async fn execute(
     };
     if let Some(rejects) = rejects {
         rejects.finish().await?;
+    }
+    let bad_record_counts = bad_record_log.counts();
+    if let Some(bad_records) = bad_records {
+        bad_records.finish().await?;
     }
     if !parts.is_empty() {
         crate::failpoint::hit("after-parts-written");
@@ -571,7 +599,25 @@ async fn execute(
         rejects_file: rejects_written,
         tally,
         source_rows: source_rows(&physical),
+        bad_records: bad_record_counts,
     })
+}
+
+/// Appends the bad records noted so far to the staged bad-records file.
+async fn write_bad_records(log: &BadRecordLog, file: Option<&mut PartRoller>) -> Result<()> {
+    let pending = log.take_pending();
+    let Some(file) = file else {
+        return Ok(());
+    };
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut lines = EncodedRows::default();
+    for bad in &pending {
+        lines.bytes.extend(bad_records::to_json_line(bad));
+        lines.row_ends.push(lines.bytes.len());
+    }
+    file.write(&lines).await
 }
 
 /// Converts, checks and encodes one partition's batches.

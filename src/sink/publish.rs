@@ -35,6 +35,8 @@ const IDS_DIR: &str = "ids";
 const STAGED_IDS: &str = "ids";
 /// The staged rejects file's name.
 pub const STAGED_REJECTS: &str = "rejects.csv";
+/// The staged bad-records file's name.
+pub const STAGED_BAD_RECORDS: &str = "bad-records.jsonl";
 
 /// An output location: a store and the prefix the datasets go under.
 #[derive(Clone)]
@@ -71,6 +73,11 @@ impl Destination {
     /// `<output>/<dataset>.rejects.csv`: rows skipped by `--on-invalid skip`, with the reason.
     pub fn rejects_path(&self, dataset: DatasetType) -> Path {
         self.under(&format!("{}.rejects.csv", dataset.key()))
+    }
+
+    /// `<output>/<dataset>.bad-records.jsonl`: source records skipped by `--on-bad-records skip`.
+    pub fn bad_records_path(&self, dataset: DatasetType) -> Path {
+        self.under(&format!("{}.bad-records.jsonl", dataset.key()))
     }
 
     /// Where a published dataset keeps a sample of its id hashes, for cross-dataset checks.
@@ -122,9 +129,19 @@ struct CommitRecord {
     /// Whether the run staged a rejects file (else an older one is removed).
     #[serde(default)]
     rejects: bool,
+    /// Whether the run staged a bad-records file (else an older one is removed).
+    #[serde(default)]
+    bad_records: bool,
     /// The id columns whose samples the run staged.
     #[serde(default)]
     id_columns: Vec<String>,
+}
+
+/// Which files beside the data a run staged.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SideFiles {
+    pub rejects: bool,
+    pub bad_records: bool,
 }
 
 /// One run's staging area.
@@ -169,11 +186,12 @@ impl Staging {
     }
 
     /// Stages the schema and report, writes the commit record, and promotes the run.
-    /// `rejects` says whether a rejects file was staged; `ids` are (column, bytes) id samples.
+    /// `side_files` says which of the rejects and bad-records files were staged; `ids` are
+    /// (column, bytes) id samples.
     pub async fn commit(
         self,
         parts: &[PartInfo],
-        rejects: bool,
+        side_files: SideFiles,
         ids: &[(&str, Vec<u8>)],
         schema: &str,
         report: &str,
@@ -200,7 +218,8 @@ impl Staging {
         let record = CommitRecord {
             run_id: self.run_id.clone(),
             parts: parts.to_vec(),
-            rejects,
+            rejects: side_files.rejects,
+            bad_records: side_files.bad_records,
             id_columns: ids.iter().map(|(c, _)| c.to_string()).collect(),
         };
         let text = serde_json::to_vec_pretty(&record)
@@ -310,16 +329,26 @@ async fn promote(dest: &Destination, dataset: DatasetType, record: &CommitRecord
         let staged = run_dir.clone().join(STAGED_IDS).join(column.as_str());
         move_if_present(dest, &staged, &dest.ids_path(dataset, column)).await?;
     }
-    // The rejects file describes this export only: a run without rejects removes an older one.
-    let rejects = dest.rejects_path(dataset);
-    if record.rejects {
-        move_if_present(dest, &run_dir.clone().join(STAGED_REJECTS), &rejects).await?;
-    } else {
-        match store.delete(&rejects).await {
+    // The rejects and bad-records files describe this export only: a run without them removes
+    // older ones.
+    let side_files = [
+        (record.rejects, STAGED_REJECTS, dest.rejects_path(dataset)),
+        (
+            record.bad_records,
+            STAGED_BAD_RECORDS,
+            dest.bad_records_path(dataset),
+        ),
+    ];
+    for (staged, name, published) in side_files {
+        if staged {
+            move_if_present(dest, &run_dir.clone().join(name), &published).await?;
+            continue;
+        }
+        match store.delete(&published).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => {
                 return Err(Error::storage(
-                    format!("deleting {}", dest.show(&rejects)),
+                    format!("deleting {}", dest.show(&published)),
                     e,
                 ));
             }

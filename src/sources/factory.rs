@@ -20,6 +20,7 @@ use datafusion::datasource::listing::{
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::CreateExternalTable;
 
+use super::bad_records::BadRecordLog;
 use super::csv::{CsvDialect, ExportCsvFormat};
 use super::json::ExportJsonFormat;
 
@@ -40,8 +41,9 @@ impl TableProviderFactory for SourceTableFactory {
             return plan_err!("pengine's table factory needs a SessionState");
         };
         let file_type = cmd.file_type.to_ascii_uppercase();
+        let bad_records = BadRecordLog::of(session.config());
         let (format, extension): (Arc<dyn FileFormat>, &str) = match file_type.as_str() {
-            "JSON" | "NDJSON" => (Arc::new(json_format(cmd)?), ""),
+            "JSON" | "NDJSON" => (Arc::new(json_format(cmd, bad_records)?), ""),
             "PARQUET" => (
                 datafusion_format(session, "parquet", &cmd.options)?,
                 ".parquet",
@@ -117,10 +119,17 @@ impl TableProviderFactory for SourceTableFactory {
     }
 }
 
-fn json_format(cmd: &CreateExternalTable) -> Result<ExportJsonFormat> {
-    let mut format = ExportJsonFormat::default();
+fn json_format(
+    cmd: &CreateExternalTable,
+    bad_records: Arc<BadRecordLog>,
+) -> Result<ExportJsonFormat> {
+    let mut format = ExportJsonFormat {
+        bad_records,
+        ..ExportJsonFormat::default()
+    };
     for (key, value) in &cmd.options {
         match key.as_str() {
+            MAX_RECORD_OPTION => format.max_record_bytes = max_record_bytes(cmd, value)?,
             "format.schema_infer_max_rec" => {
                 format.infer_limit = Some(value.parse().map_err(|_| {
                     DataFusionError::Plan(format!(
@@ -141,6 +150,22 @@ fn json_format(cmd: &CreateExternalTable) -> Result<ExportJsonFormat> {
         }
     }
     Ok(format)
+}
+
+/// The table option that raises (or lowers) the longest record a JSON or CSV source may hold.
+pub const MAX_RECORD_OPTION: &str = "format.max_record_bytes";
+
+fn max_record_bytes(cmd: &CreateExternalTable, value: &str) -> Result<u64> {
+    value
+        .trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64().max(1))
+        .map_err(|_| {
+            DataFusionError::Plan(format!(
+                "table {}: '{MAX_RECORD_OPTION}' must be a size like 64MiB, got '{value}'",
+                cmd.name
+            ))
+        })
 }
 
 fn datafusion_format(

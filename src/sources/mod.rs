@@ -1,6 +1,7 @@
 //! Sources named by a mapping file's `CREATE EXTERNAL TABLE`: JSON (every layout), CSV and
 //! Parquet, local or on an object store, single files or folders read recursively.
 
+pub mod bad_records;
 pub mod compression;
 pub mod csv;
 pub mod factory;

@@ -57,25 +57,6 @@ impl Framing {
     }
 }
 
-/// Finds where complete top-level objects end in a stream of them (after [`Framing`]), so a
-/// reader can parse whole records from memory and keep a cut one for the next chunk.
-#[derive(Debug, Default)]
-pub struct RecordEnds {
-    nesting: Nesting,
-}
-
-impl RecordEnds {
-    /// Scans the next bytes of the stream, which start at `offset` in the caller's buffer; pushes
-    /// to `ends` the buffer offset just past each object that closes at the top level.
-    pub fn scan(&mut self, chunk: &[u8], offset: usize, ends: &mut Vec<usize>) {
-        for (i, &b) in chunk.iter().enumerate() {
-            if let Step::Close { depth: 0 } = self.nesting.step(b) {
-                ends.push(offset + i + 1);
-            }
-        }
-    }
-}
-
 /// What one byte of JSON does to the nesting (bytes inside strings do nothing).
 #[derive(Debug, PartialEq, Eq)]
 enum Step {

@@ -10,7 +10,9 @@ use std::io::Read;
 
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
 
-use super::framing::{Framing, RecordEnds};
+use super::framing::Framing;
+use super::records::{PieceKind, Splitter, Window, resync_point};
+use crate::sources::bad_records::{BadRecord, BadRecordLog};
 
 /// What the records seen so far say about one value's type.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,89 +110,146 @@ pub fn to_schema(record: &Inferred) -> Result<Schema, String> {
 /// Bytes read from the file at a time; records are parsed from memory, not byte by byte.
 const BLOCK: usize = 4 << 20;
 
-/// Reads every record of one (decompressed) JSON file and merges their types. Stops after
-/// `limit` records when one is given. Types are merged while parsing: no value is built.
+/// How to read one file for inference.
+pub struct Reading<'a> {
+    /// The file's name, for bad records.
+    pub file: &'a str,
+    /// Stop after this many records.
+    pub limit: Option<usize>,
+    pub max_record_bytes: u64,
+    /// Where bad records go: under `fail` the first one is the error; under `skip` they are
+    /// left out of the schema (the scan records them).
+    pub bad_records: &'a BadRecordLog,
+}
+
+/// What inference learnt of one file.
+#[derive(Debug)]
+pub struct FileInference {
+    pub merged: Inferred,
+    /// Records read (bad ones not included).
+    pub records: usize,
+    /// Where the bad records start, and why they are bad (under `skip`). The scan treats the
+    /// records at these offsets as bad too, whether or not its decoder could read them, so the
+    /// two always agree.
+    pub bad: Vec<(u64, String)>,
+}
+
+/// Reads every record of one (decompressed) JSON file and merges their types. Types are merged while parsing: no value is built.
 ///
-/// The file is read in blocks; each block's complete records are parsed from the slice (a record
-/// cut by the block's end waits for the next block), so memory is a block plus the longest record.
-pub fn infer_records(reader: impl Read, limit: Option<usize>) -> Result<(Inferred, usize), String> {
-    infer_in_blocks(reader, limit, BLOCK)
+/// The file is read in blocks cut into records (see [`records`](super::records)), so memory is a
+/// block plus the longest record. A bad record's types are not kept: the block is merged again
+/// from before it, without it.
+pub fn infer_records(reader: impl Read, reading: &Reading) -> Result<FileInference, String> {
+    infer_in_blocks(reader, reading, BLOCK)
 }
 
 fn infer_in_blocks(
     mut reader: impl Read,
-    limit: Option<usize>,
+    reading: &Reading,
     block: usize,
-) -> Result<(Inferred, usize), String> {
+) -> Result<FileInference, String> {
     let mut framing = Framing::default();
-    let mut scanner = RecordEnds::default();
-    let mut ends = Vec::new();
+    let mut splitter = Splitter::new(reading.max_record_bytes);
+    let mut window = Window::default();
+    let mut pieces = Vec::new();
     let mut merged = Inferred::Null;
     let mut count = 0usize;
-    let mut buffer: Vec<u8> = Vec::new();
-    // Bytes of the file before `buffer[0]`.
-    let mut consumed = 0usize;
-    loop {
-        let old = buffer.len();
+    let mut bad_offsets = Vec::new();
+    let mut at_end = false;
+    while !at_end {
+        window.drop_before(splitter.keep_from());
+        let old = window.bytes.len();
         // Appends up to a block (without zeroing it first: files are often much smaller).
         let read = (&mut reader)
             .take(block as u64)
-            .read_to_end(&mut buffer)
-            .map_err(|e| format!("reading failed after {} bytes: {e}", consumed + old))?;
-        if let Some(rewritten) = framing.process(&buffer[old..]) {
-            buffer[old..].copy_from_slice(&rewritten);
+            .read_to_end(&mut window.bytes)
+            .map_err(|e| format!("reading failed after {} bytes: {e}", window.end()))?;
+        if let Some(rewritten) = framing.process(&window.bytes[old..]) {
+            window.bytes[old..].copy_from_slice(&rewritten);
         }
-        ends.clear();
-        scanner.scan(&buffer[old..], old, &mut ends);
-        let at_end = read == 0;
-        // Each complete record is parsed from its own slice (with the whitespace before it).
-        let mut start = 0;
-        for &end in &ends {
-            if limit.is_some_and(|limit| count >= limit) {
-                return Ok((merged, count));
+        at_end = read == 0;
+        pieces.clear();
+        splitter.split(&window, at_end, &mut pieces);
+        // The block's records, merged onto what came before; merged again from this snapshot
+        // without a record that turns out bad.
+        let before = (merged.clone(), count);
+        let mut index = 0;
+        while index < pieces.len() {
+            if reading.limit.is_some_and(|limit| count >= limit) {
+                return Ok(FileInference {
+                    merged,
+                    records: count,
+                    bad: bad_offsets,
+                });
             }
-            merge_record(&buffer[start..end], &mut merged, count, consumed + start)?;
-            count += 1;
-            start = end;
-        }
-        if at_end {
-            // Whatever follows the last complete record: nothing, or a cut or broken one.
-            let rest = &buffer[start..];
-            if rest.iter().any(|b| !b.is_ascii_whitespace()) && limit.is_none_or(|l| count < l) {
-                merge_record(rest, &mut merged, count, consumed + start)?;
+            let piece = &pieces[index];
+            let failure = match piece.kind_reason(reading.max_record_bytes) {
+                Some(reason) => Some(reason),
+                None => merge_record(window.slice(piece.start, piece.end), &mut merged).err(),
+            };
+            let Some(reason) = failure else {
+                count += 1;
+                index += 1;
+                continue;
+            };
+            let record = match &piece.kind {
+                PieceKind::Oversized { .. } => &[][..],
+                _ => window.slice(piece.start, piece.end),
+            };
+            let resync = resync_point(record);
+            let mut bad = BadRecord::at_byte(
+                reading.file,
+                piece.start,
+                reason,
+                &record[..resync.unwrap_or(record.len())],
+            );
+            if let PieceKind::Oversized { excerpt } = &piece.kind {
+                bad.excerpt = excerpt.clone();
+            }
+            reading.bad_records.seen_while_inferring(&bad)?;
+            bad_offsets.push((piece.start, bad.reason));
+            // Leave it out: merge the block again up to here, then go on after it.
+            let bad_start = piece.start;
+            pieces.remove(index);
+            if let Some(k) = resync {
+                pieces.truncate(index);
+                splitter.restart_at(bad_start + k as u64);
+                splitter.split(&window, at_end, &mut pieces);
+            }
+            (merged, count) = before.clone();
+            for piece in &pieces[..index] {
+                merge_record(window.slice(piece.start, piece.end), &mut merged)?;
                 count += 1;
             }
-            return Ok((merged, count));
         }
-        buffer.drain(..start);
-        consumed += start;
     }
+    Ok(FileInference {
+        merged,
+        records: count,
+        bad: bad_offsets,
+    })
 }
 
-/// Merges the type of one record (`text`, which starts after byte `at` of the file) into
-/// `merged`; `index` records came before it.
-fn merge_record(text: &[u8], merged: &mut Inferred, index: usize, at: usize) -> Result<(), String> {
+/// Merges the type of one record into `merged`; the error says why the record is bad.
+fn merge_record(text: &[u8], merged: &mut Inferred) -> Result<(), String> {
     let invalid = |e: serde_json::Error| {
+        if let Err(bad) = std::str::from_utf8(text) {
+            let at = bad.valid_up_to();
+            return format!(
+                "not UTF-8: byte 0x{:02X} at {at} bytes into the record (Latin-1 or another \
+                 encoding?); convert the file to UTF-8",
+                text[at]
+            );
+        }
         // serde_json's line and column count from the record, not the file: left out.
         let message = e.to_string();
-        let what = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_string();
-        format!(
-            "invalid JSON at record {} (after byte {at}): {what}",
-            index + 1
-        )
+        let what = message.split(" at line ").next().unwrap_or(&message);
+        format!("invalid JSON: {what}")
     };
     let mut record = serde_json::Deserializer::from_slice(text);
     TypeSeed(merged).deserialize(&mut record).map_err(invalid)?;
     if !matches!(merged, Inferred::Object(_)) {
-        return Err(format!(
-            "record {} is not a JSON object (found {})",
-            index + 1,
-            merged.describe()
-        ));
+        return Err(format!("not a JSON object (found {})", merged.describe()));
     }
     record.end().map_err(invalid)
 }
@@ -325,10 +384,23 @@ impl<'de> Visitor<'de> for FieldIndex<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::bad_records::BadRecordPolicy;
+
+    static FAIL: std::sync::LazyLock<BadRecordLog> =
+        std::sync::LazyLock::new(BadRecordLog::default);
+
+    fn reading(log: &BadRecordLog) -> Reading<'_> {
+        Reading {
+            file: "f.json",
+            limit: None,
+            max_record_bytes: 1 << 20,
+            bad_records: log,
+        }
+    }
 
     fn schema_of(text: &str) -> Schema {
-        let (merged, _) = infer_records(text.as_bytes(), None).unwrap();
-        to_schema(&merged).unwrap()
+        let inferred = infer_records(text.as_bytes(), &reading(&FAIL)).unwrap();
+        to_schema(&inferred.merged).unwrap()
     }
 
     #[test]
@@ -367,14 +439,15 @@ mod tests {
 
     #[test]
     fn object_scalar_conflict_is_a_named_error() {
-        let (merged, _) = infer_records("{\"c\":{\"a\":1}}{\"c\":3}".as_bytes(), None).unwrap();
-        let e = to_schema(&merged).unwrap_err();
+        let inferred =
+            infer_records("{\"c\":{\"a\":1}}{\"c\":3}".as_bytes(), &reading(&FAIL)).unwrap();
+        let e = to_schema(&inferred.merged).unwrap_err();
         assert!(e.contains("field 'c'"), "{e}");
     }
 
     #[test]
     fn non_object_records_are_rejected() {
-        assert!(infer_records("[1,2]".as_bytes(), None).is_err());
+        assert!(infer_records("[1,2]".as_bytes(), &reading(&FAIL)).is_err());
     }
 
     #[test]
@@ -386,19 +459,51 @@ mod tests {
         ];
         for text in layouts {
             for block in [1, 3, 7, 64] {
-                let (merged, count) = infer_in_blocks(text.as_bytes(), None, block).unwrap();
-                assert_eq!(count, 2, "{text} in blocks of {block}");
-                let schema = to_schema(&merged).unwrap();
+                let inferred = infer_in_blocks(text.as_bytes(), &reading(&FAIL), block).unwrap();
+                assert_eq!(inferred.records, 2, "{text} in blocks of {block}");
+                let schema = to_schema(&inferred.merged).unwrap();
                 assert_eq!(schema.field(0).data_type(), &DataType::Utf8);
                 assert_eq!(schema.fields().len(), 3);
             }
         }
-        let error = infer_in_blocks("{\"a\":1}\n{\"a\":}".as_bytes(), None, 4).unwrap_err();
+        let error =
+            infer_in_blocks("{\"a\":1}\n{\"a\":}".as_bytes(), &reading(&FAIL), 4).unwrap_err();
         assert!(
-            error.contains("record 2") && error.contains("after byte 7"),
+            error.starts_with("byte 8: invalid JSON: expected value: `{\"a\":}`"),
             "{error}"
         );
-        let error = infer_in_blocks("{\"a\":1}\n{\"a\":2".as_bytes(), None, 4).unwrap_err();
-        assert!(error.contains("record 2"), "{error}");
+        let error =
+            infer_in_blocks("{\"a\":1}\n{\"a\":2".as_bytes(), &reading(&FAIL), 4).unwrap_err();
+        assert!(
+            error.contains("byte 8: the file ends inside this record"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_records_are_left_out_of_the_schema_under_skip() {
+        let skip = BadRecordLog::new(BadRecordPolicy::Skip);
+        // A cut line whose text would make `a` a string, garbage, a record with a number where a
+        // bracket should be, and an oversized one.
+        let mut text = String::from("{\"a\":1}\n{\"a\":\"cut\n\u{1}\u{2}junk\n{\"a\":2,}\n");
+        text.push_str(&format!("{{\"b\":\"{}\"}}\n{{\"a\":3}}", "x".repeat(300)));
+        for block in [1, 5, 64, 4096] {
+            let reading = Reading {
+                max_record_bytes: 100,
+                ..reading(&skip)
+            };
+            let inferred = infer_in_blocks(text.as_bytes(), &reading, block).unwrap();
+            assert_eq!(inferred.records, 2, "blocks of {block}");
+            let offsets: Vec<u64> = inferred.bad.iter().map(|(at, _)| *at).collect();
+            assert_eq!(offsets, [8, 18, 25, 34], "blocks of {block}");
+            let schema = to_schema(&inferred.merged).unwrap();
+            assert_eq!(schema.fields().len(), 1, "{schema:?}");
+            assert_eq!(schema.field(0).data_type(), &DataType::Int64);
+        }
+        assert_eq!(
+            skip.counts().total,
+            0,
+            "inference does not count (the scan does)"
+        );
     }
 }

@@ -8,9 +8,11 @@
 pub mod framing;
 pub mod infer;
 mod opener;
+pub mod records;
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
@@ -32,17 +34,37 @@ use datafusion::physical_plan::projection::ProjectionExprs;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
 
+use super::bad_records::BadRecordLog;
 use super::compression::read_object_blocking;
-use infer::Inferred;
+use infer::{FileInference, Inferred};
 
 /// Files whose schemas are inferred at the same time.
 const INFER_CONCURRENCY: usize = 4;
 
 /// The JSON file format pengine registers for `STORED AS JSON`.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct ExportJsonFormat {
     /// Records to read for inference; `None` (the default) reads them all.
     pub infer_limit: Option<usize>,
+    /// Longest record read; a longer one is a bad record.
+    pub max_record_bytes: u64,
+    pub bad_records: Arc<BadRecordLog>,
+    /// Bad records inference found, per file (offset, reason): the scan sets them aside too.
+    pub known_bad: KnownBad,
+}
+
+/// Bad records found by schema inference: per file, (offset, reason) in file order.
+pub type KnownBad = Arc<Mutex<HashMap<String, Vec<(u64, String)>>>>;
+
+impl Default for ExportJsonFormat {
+    fn default() -> Self {
+        Self {
+            infer_limit: None,
+            max_record_bytes: records::DEFAULT_MAX_RECORD_BYTES,
+            bad_records: Arc::new(BadRecordLog::default()),
+            known_bad: Arc::default(),
+        }
+    }
 }
 
 #[async_trait]
@@ -66,18 +88,24 @@ impl FileFormat for ExportJsonFormat {
         store: &Arc<dyn ObjectStore>,
         objects: &[ObjectMeta],
     ) -> Result<SchemaRef> {
-        let limit = self.infer_limit;
-        let per_file: Vec<Inferred> = futures::stream::iter(objects.iter().cloned())
+        let per_file: Vec<FileInference> = futures::stream::iter(objects.iter().cloned())
             .map(|object| {
                 let store = Arc::clone(store);
-                async move { infer_file(store, object, limit).await }
+                let format = self.clone();
+                async move { infer_file(store, object, format).await }
             })
             .buffered(INFER_CONCURRENCY)
             .try_collect()
             .await?;
-        let merged = per_file
-            .into_iter()
-            .fold(Inferred::Null, |acc, one| acc.merge(one));
+        let mut merged = Inferred::Null;
+        let mut known_bad = self.known_bad.lock().unwrap_or_else(|p| p.into_inner());
+        for (object, file) in objects.iter().zip(per_file) {
+            merged = merged.merge(file.merged);
+            if !file.bad.is_empty() {
+                known_bad.insert(object.location.to_string(), file.bad);
+            }
+        }
+        drop(known_bad);
         let schema = infer::to_schema(&merged)
             .map_err(|e| DataFusionError::Plan(format!("cannot infer the JSON schema: {e}")))?;
         Ok(Arc::new(schema))
@@ -102,7 +130,7 @@ impl FileFormat for ExportJsonFormat {
     }
 
     fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
-        Arc::new(ExportJsonSource::new(table_schema))
+        Arc::new(ExportJsonSource::new(table_schema, self.clone()))
     }
 }
 
@@ -110,10 +138,17 @@ impl FileFormat for ExportJsonFormat {
 async fn infer_file(
     store: Arc<dyn ObjectStore>,
     object: ObjectMeta,
-    limit: Option<usize>,
-) -> Result<Inferred> {
+    format: ExportJsonFormat,
+) -> Result<FileInference> {
+    let file = object.location.to_string();
     read_object_blocking(store, object, move |reader| {
-        infer::infer_records(reader, limit).map(|(merged, _)| merged)
+        let reading = infer::Reading {
+            file: &file,
+            limit: format.infer_limit,
+            max_record_bytes: format.max_record_bytes,
+            bad_records: &format.bad_records,
+        };
+        infer::infer_records(reader, &reading)
     })
     .await
 }
@@ -123,16 +158,18 @@ async fn infer_file(
 #[derive(Clone)]
 pub struct ExportJsonSource {
     table_schema: TableSchema,
+    format: ExportJsonFormat,
     batch_size: Option<usize>,
     metrics: ExecutionPlanMetricsSet,
     projection: SplitProjection,
 }
 
 impl ExportJsonSource {
-    pub fn new(table_schema: TableSchema) -> Self {
+    pub fn new(table_schema: TableSchema, format: ExportJsonFormat) -> Self {
         Self {
             projection: SplitProjection::unprojected(&table_schema),
             table_schema,
+            format,
             batch_size: None,
             metrics: ExecutionPlanMetricsSet::new(),
         }
@@ -152,6 +189,9 @@ impl FileSource for ExportJsonSource {
             batch_size: self.batch_size.unwrap_or(8192),
             schema: Arc::new(projected),
             store: object_store,
+            bad_records: Arc::clone(&self.format.bad_records),
+            max_record_bytes: self.format.max_record_bytes,
+            known_bad: Arc::clone(&self.format.known_bad),
         }) as Arc<dyn FileOpener>;
         ProjectionOpener::try_new(self.projection.clone(), inner, file_schema)
     }

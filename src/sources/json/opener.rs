@@ -1,10 +1,19 @@
-//! Opens one JSON file and streams it as record batches: sniff compression, unwrap arrays,
-//! decode with arrow's streaming JSON decoder. Memory is one chunk plus one batch.
+//! Opens one JSON file and streams it as record batches: sniff compression, unwrap arrays, cut
+//! into records, decode with arrow's streaming JSON decoder. Memory is one batch of records plus
+//! one chunk (a record longer than the limit is not held).
+//!
+//! A batch is decoded in one go. Only when that fails is it decoded again in small groups, and a
+//! failing group record by record, so each bad record is found, named with its byte offset and
+//! set aside (or, under `--on-bad-records fail`, stops the run) while the good ones are kept.
 
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes};
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::json::ReaderBuilder;
 use datafusion::arrow::json::reader::Decoder;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -17,12 +26,18 @@ use futures::stream::BoxStream;
 use object_store::ObjectStore;
 
 use super::framing::Framing;
+use super::records::{Piece, PieceKind, Splitter, Window, resync_point};
+use crate::sources::bad_records::{BadRecord, BadRecordLog};
 use crate::sources::compression::{Compression, SNIFF_LEN};
 
 pub struct JsonExportOpener {
     pub batch_size: usize,
     pub schema: SchemaRef,
     pub store: Arc<dyn ObjectStore>,
+    pub bad_records: Arc<BadRecordLog>,
+    pub max_record_bytes: u64,
+    /// Bad records schema inference found, per file (offset, reason).
+    pub known_bad: super::KnownBad,
 }
 
 impl FileOpener for JsonExportOpener {
@@ -30,6 +45,15 @@ impl FileOpener for JsonExportOpener {
         let store = Arc::clone(&self.store);
         let schema = Arc::clone(&self.schema);
         let batch_size = self.batch_size;
+        let bad_records = Arc::clone(&self.bad_records);
+        let max_record_bytes = self.max_record_bytes;
+        let known_bad = self
+            .known_bad
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(file.object_meta.location.as_ref())
+            .cloned()
+            .unwrap_or_default();
         Ok(Box::pin(async move {
             let location = file.object_meta.location.clone();
             let mut input = crate::sources::object_read::byte_stream(&store, &location).await?;
@@ -49,17 +73,20 @@ impl FileOpener for JsonExportOpener {
                 .chain(input)
                 .boxed();
             let bytes = compression.file_compression_type().convert_stream(raw)?;
-            let decoder = ReaderBuilder::new(schema)
-                .with_batch_size(batch_size)
-                .with_coerce_primitive(true)
-                .build_decoder()?;
             let state = DecodeState {
                 input: bytes,
-                decoder,
+                decoder: new_decoder(&schema, batch_size)?,
+                schema,
+                batch_size,
                 framing: Framing::default(),
-                pending: Bytes::new(),
+                window: Window::default(),
+                splitter: Splitter::new(max_record_bytes),
+                pieces: VecDeque::new(),
+                found: Vec::new(),
+                known_bad: known_bad.into(),
                 eof: false,
                 location: location.to_string(),
+                bad_records,
             };
             Ok(futures::stream::try_unfold(state, |mut state| async move {
                 let batch = state.next_batch().await?;
@@ -70,45 +97,179 @@ impl FileOpener for JsonExportOpener {
     }
 }
 
+fn new_decoder(schema: &SchemaRef, batch_size: usize) -> Result<Decoder> {
+    Ok(ReaderBuilder::new(Arc::clone(schema))
+        .with_batch_size(batch_size)
+        .with_coerce_primitive(true)
+        .build_decoder()?)
+}
+
+/// Records decoded together when looking for the bad ones in a batch that failed.
+const PROBE_RECORDS: usize = 64;
+
 struct DecodeState {
     input: BoxStream<'static, Result<Bytes>>,
     decoder: Decoder,
+    schema: SchemaRef,
+    batch_size: usize,
     framing: Framing,
-    pending: Bytes,
+    /// Decompressed bytes from the first record not yet decoded.
+    window: Window,
+    splitter: Splitter,
+    /// Records found and not yet decoded.
+    pieces: VecDeque<Piece>,
+    /// Scratch for the splitter's output.
+    found: Vec<Piece>,
+    /// Bad records schema inference found ahead, in file order (offset, reason).
+    known_bad: VecDeque<(u64, String)>,
     eof: bool,
     location: String,
+    bad_records: Arc<BadRecordLog>,
 }
 
 impl DecodeState {
     async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         loop {
-            if self.pending.is_empty() && !self.eof {
-                match self.input.next().await {
-                    Some(chunk) => {
-                        let chunk = chunk.map_err(|e| self.context(e))?;
-                        self.pending = match self.framing.process(&chunk) {
-                            Some(rewritten) => Bytes::from(rewritten),
-                            None => chunk,
-                        };
-                    }
-                    None => self.eof = true,
-                }
+            while self.pieces.len() < self.batch_size && !self.eof {
+                self.read_more().await?;
             }
-            if self.pending.is_empty() && self.eof {
-                return self.decoder.flush().map_err(|e| self.context(e.into()));
+            if self.pieces.is_empty() {
+                return Ok(None);
             }
-            let consumed = self
-                .decoder
-                .decode(&self.pending)
-                .map_err(|e| self.context(e.into()))?;
-            self.pending.advance(consumed);
-            if !self.pending.is_empty() {
-                // The decoder holds a full batch.
-                if let Some(batch) = self.decoder.flush().map_err(|e| self.context(e.into()))? {
-                    return Ok(Some(batch));
-                }
+            let take = self.pieces.len().min(self.batch_size);
+            let batch: Vec<Piece> = self.pieces.drain(..take).collect();
+            if let Some(batch) = self.decode(batch)? {
+                return Ok(Some(batch));
             }
         }
+    }
+
+    /// Reads the next chunk and cuts what it completes into records.
+    async fn read_more(&mut self) -> Result<()> {
+        let keep = self
+            .pieces
+            .front()
+            .map_or(self.splitter.keep_from(), |p| p.start)
+            .min(self.splitter.keep_from());
+        self.window.drop_before(keep);
+        match self.input.next().await {
+            Some(chunk) => {
+                let chunk = chunk.map_err(|e| self.context(e))?;
+                match self.framing.process(&chunk) {
+                    Some(rewritten) => self.window.bytes.extend_from_slice(&rewritten),
+                    None => self.window.bytes.extend_from_slice(&chunk),
+                }
+            }
+            None => self.eof = true,
+        }
+        self.splitter.split(&self.window, self.eof, &mut self.found);
+        self.take_found();
+        Ok(())
+    }
+
+    /// Queues the pieces the splitter found, marking those inference found bad.
+    fn take_found(&mut self) {
+        for mut piece in self.found.drain(..) {
+            while self
+                .known_bad
+                .front()
+                .is_some_and(|(at, _)| *at < piece.start)
+            {
+                self.known_bad.pop_front();
+            }
+            if let Some((at, reason)) = self.known_bad.front()
+                && *at == piece.start
+                && piece.kind == PieceKind::Object
+            {
+                piece.kind = PieceKind::Rejected(reason.clone());
+            }
+            self.pieces.push_back(piece);
+        }
+    }
+
+    /// Decodes one batch of records. Fast path: all at once. When that fails, the batch is
+    /// decoded in small groups, and a failing group record by record, to set the bad ones aside.
+    /// None when every record was bad.
+    fn decode(&mut self, batch: Vec<Piece>) -> Result<Option<RecordBatch>> {
+        if batch.iter().all(|p| p.kind == PieceKind::Object)
+            && let Ok(decoded) = decode_into(&mut self.decoder, &self.window, &batch)
+        {
+            return Ok(decoded);
+        }
+        self.decoder = new_decoder(&self.schema, self.batch_size)?;
+        let mut probe = new_decoder(&self.schema, PROBE_RECORDS)?;
+        let mut parts = Vec::new();
+        for group in batch.chunks(PROBE_RECORDS) {
+            if group.iter().all(|p| p.kind == PieceKind::Object)
+                && let Ok(decoded) = decode_into(&mut probe, &self.window, group)
+            {
+                parts.extend(decoded);
+                continue;
+            }
+            probe = new_decoder(&self.schema, PROBE_RECORDS)?;
+            let mut good = Vec::new();
+            let mut restart = None;
+            for piece in group {
+                match self.check(piece)? {
+                    Verdict::Good => good.push(piece.clone()),
+                    Verdict::Bad => {}
+                    Verdict::BadRestartAt(offset) => {
+                        restart = Some(offset);
+                        break;
+                    }
+                }
+            }
+            let decoded =
+                decode_into(&mut probe, &self.window, &good).map_err(|e| self.context(e.into()))?;
+            parts.extend(decoded);
+            if let Some(offset) = restart {
+                // A broken line swallowed what follows it: cut again from the next line.
+                self.pieces.clear();
+                self.splitter.restart_at(offset);
+                self.splitter.split(&self.window, self.eof, &mut self.found);
+                self.take_found();
+                break;
+            }
+        }
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        let schema = parts[0].schema();
+        Ok(Some(concat_batches(&schema, &parts)?))
+    }
+
+    /// Judges one record alone; a bad one is recorded (under `fail`, it is the error).
+    fn check(&mut self, piece: &Piece) -> Result<Verdict> {
+        let reason = match piece.kind_reason(self.splitter.max_record()) {
+            Some(reason) => reason,
+            None => {
+                let mut alone = new_decoder(&self.schema, 1)?;
+                match decode_into(&mut alone, &self.window, std::slice::from_ref(piece)) {
+                    Ok(_) => return Ok(Verdict::Good),
+                    Err(e) => e.to_string().trim_start_matches("Json error: ").to_string(),
+                }
+            }
+        };
+        let bad = match &piece.kind {
+            PieceKind::Oversized { excerpt } => {
+                let mut bad = BadRecord::at_byte(&self.location, piece.start, reason, b"");
+                bad.excerpt = excerpt.clone();
+                bad
+            }
+            _ => {
+                let record = self.window.slice(piece.start, piece.end);
+                let resync = resync_point(record);
+                let shown = &record[..resync.unwrap_or(record.len())];
+                let bad = BadRecord::at_byte(&self.location, piece.start, reason, shown);
+                self.bad_records.record(bad)?;
+                return Ok(match resync {
+                    Some(k) => Verdict::BadRestartAt(piece.start + k as u64),
+                    None => Verdict::Bad,
+                });
+            }
+        };
+        self.bad_records.record(bad)?;
+        Ok(Verdict::Bad)
     }
 
     fn context(&self, e: DataFusionError) -> DataFusionError {
@@ -118,4 +279,30 @@ impl DecodeState {
             e.strip_backtrace()
         ))
     }
+}
+
+/// What one record turned out to be.
+enum Verdict {
+    Good,
+    Bad,
+    /// Bad, and the records after it must be cut again from this offset.
+    BadRestartAt(u64),
+}
+
+/// Decodes `pieces` (whole objects in `window`) into one batch.
+fn decode_into(
+    decoder: &mut Decoder,
+    window: &Window,
+    pieces: &[Piece],
+) -> std::result::Result<Option<RecordBatch>, ArrowError> {
+    for piece in pieces {
+        let record = window.slice(piece.start, piece.end);
+        let consumed = decoder.decode(record)?;
+        if consumed != record.len() {
+            return Err(ArrowError::JsonError(
+                "more than one value in the record".into(),
+            ));
+        }
+    }
+    decoder.flush()
 }

@@ -1,0 +1,434 @@
+//! Cuts a stream of JSON objects (after [`super::framing::Framing`]) into records with their byte
+//! offsets, so a reader can set one unreadable record aside and go on with the next.
+//!
+//! A record is a top-level object, found by its brackets (string contents and escapes skipped);
+//! whether its content is valid is for the decoder to say. A line that does not start with `{` is
+//! a record of its own ("not a JSON object"); an object the file ends inside is "truncated"; a
+//! record longer than the limit is not kept in memory (only its start, for the message), so a 50
+//! MB line of garbage costs no more than the limit. After a broken record, reading can restart at
+//! the next line that starts an object ([`resync_point`]), which recovers the records after a
+//! truncated line in newline-delimited files.
+
+use memchr::{memchr, memchr3};
+
+use crate::sources::bad_records::excerpt;
+
+/// Longest record kept in memory by default (a larger one is a bad record).
+pub const DEFAULT_MAX_RECORD_BYTES: u64 = 16 << 20;
+
+/// Bytes of the stream from `base` on: what a reader holds of it.
+#[derive(Debug, Default)]
+pub struct Window {
+    pub base: u64,
+    pub bytes: Vec<u8>,
+}
+
+impl Window {
+    /// The bytes of `[start, end)` (both still in the window).
+    pub fn slice(&self, start: u64, end: u64) -> &[u8] {
+        &self.bytes[(start - self.base) as usize..(end - self.base) as usize]
+    }
+
+    /// Forgets the bytes before `offset`.
+    pub fn drop_before(&mut self, offset: u64) {
+        let n = offset
+            .saturating_sub(self.base)
+            .min(self.bytes.len() as u64) as usize;
+        if n > 0 {
+            self.bytes.drain(..n);
+            self.base += n as u64;
+        }
+    }
+
+    pub fn end(&self) -> u64 {
+        self.base + self.bytes.len() as u64
+    }
+}
+
+/// One record found in the stream: bytes `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    pub start: u64,
+    pub end: u64,
+    pub kind: PieceKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PieceKind {
+    /// A whole top-level object (by its brackets).
+    Object,
+    /// The stream ended inside this object.
+    Truncated,
+    /// A line that does not start a JSON object.
+    NotAnObject,
+    /// A line break inside a string (JSON strings cannot hold one): the record was cut short and
+    /// the next line goes on with other records. The piece ends at the line break.
+    CutShort,
+    /// Longer than the limit; its bytes were not kept. `excerpt` is its start.
+    Oversized { excerpt: String },
+    /// Found bad earlier (by schema inference), for this reason.
+    Rejected(String),
+}
+
+impl Piece {
+    /// Why this piece is a bad record, when its kind alone says so.
+    pub fn kind_reason(&self, max_record: u64) -> Option<String> {
+        match &self.kind {
+            PieceKind::Object => None,
+            PieceKind::Rejected(reason) => Some(reason.clone()),
+            PieceKind::Truncated => Some("the file ends inside this record (truncated)".into()),
+            PieceKind::NotAnObject => Some("not a JSON object".into()),
+            PieceKind::CutShort => Some(
+                "the record is cut short: a line break inside a string (JSON strings cannot hold \
+                 one)"
+                    .into(),
+            ),
+            PieceKind::Oversized { .. } => Some(format!(
+                "record of {} bytes is longer than the limit of {} bytes (set the table option \
+                 'format.max_record_bytes' to read longer records)",
+                self.end - self.start,
+                max_record
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Between,
+    Object,
+    Garbage,
+    OversizedObject(String),
+    OversizedGarbage(String),
+}
+
+/// The streaming cutter. Feed it the window as it grows; take its pieces in order.
+#[derive(Debug)]
+pub struct Splitter {
+    max_record: u64,
+    state: State,
+    depth: u32,
+    in_string: bool,
+    /// The byte after a backslash in a string is skipped (it may be in the next chunk).
+    skip_next: bool,
+    /// Stream offset scanned so far.
+    scanned: u64,
+    /// Start of the record being scanned.
+    start: u64,
+}
+
+impl Splitter {
+    pub fn new(max_record: u64) -> Self {
+        Self {
+            max_record,
+            state: State::Between,
+            depth: 0,
+            in_string: false,
+            skip_next: false,
+            scanned: 0,
+            start: 0,
+        }
+    }
+
+    pub fn max_record(&self) -> u64 {
+        self.max_record
+    }
+
+    /// The first stream offset the splitter still needs in the window.
+    pub fn keep_from(&self) -> u64 {
+        match self.state {
+            State::Object | State::Garbage => self.start,
+            _ => self.scanned,
+        }
+    }
+
+    /// Starts again at `offset` (between records), after a broken record.
+    pub fn restart_at(&mut self, offset: u64) {
+        *self = Self {
+            scanned: offset,
+            ..Self::new(self.max_record)
+        };
+    }
+
+    /// Scans what the window holds past the last scan, pushing each record that ends there. With
+    /// `at_end`, the stream has no more bytes: a record still open is pushed as it is.
+    pub fn split(&mut self, window: &Window, at_end: bool, out: &mut Vec<Piece>) {
+        let bytes = &window.bytes;
+        let base = window.base;
+        let mut i = (self.scanned - base) as usize;
+        let n = bytes.len();
+        while i < n {
+            match self.state {
+                State::Between => {
+                    let b = bytes[i];
+                    if b.is_ascii_whitespace() {
+                        i += 1;
+                        continue;
+                    }
+                    self.start = base + i as u64;
+                    if b == b'{' {
+                        self.state = State::Object;
+                        self.depth = 1;
+                        self.in_string = false;
+                        self.skip_next = false;
+                        i += 1;
+                    } else {
+                        self.state = State::Garbage;
+                    }
+                }
+                State::Garbage | State::OversizedGarbage(_) => match memchr(b'\n', &bytes[i..]) {
+                    Some(k) => {
+                        i += k;
+                        self.finish(window, base + i as u64, out);
+                        i += 1;
+                    }
+                    None => i = n,
+                },
+                State::Object | State::OversizedObject(_) => {
+                    if self.skip_next {
+                        self.skip_next = false;
+                        i += 1;
+                    } else if self.in_string {
+                        match memchr3(b'"', b'\\', b'\n', &bytes[i..]) {
+                            Some(k) => {
+                                i += k;
+                                match bytes[i] {
+                                    b'\\' => self.skip_next = true,
+                                    b'"' => self.in_string = false,
+                                    _ => self.cut_short(window, base + i as u64, out),
+                                }
+                                i += 1;
+                            }
+                            None => i = n,
+                        }
+                    } else {
+                        let b = bytes[i];
+                        i += 1;
+                        match b {
+                            b'"' => self.in_string = true,
+                            b'{' | b'[' => self.depth += 1,
+                            b'}' | b']' => {
+                                self.depth -= 1;
+                                if self.depth == 0 {
+                                    self.finish(window, base + i as u64, out);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        self.scanned = base + n as u64;
+        if matches!(self.state, State::Object | State::Garbage)
+            && self.scanned - self.start > self.max_record
+        {
+            // Too long to keep: remember its start, stop holding its bytes.
+            let shown = excerpt(window.slice(self.start, self.scanned));
+            self.state = match self.state {
+                State::Object => State::OversizedObject(shown),
+                _ => State::OversizedGarbage(shown),
+            };
+        }
+        if at_end {
+            let end = self.scanned;
+            let kind = match std::mem::replace(&mut self.state, State::Between) {
+                State::Between => return,
+                State::Object => PieceKind::Truncated,
+                State::Garbage => PieceKind::NotAnObject,
+                State::OversizedObject(excerpt) | State::OversizedGarbage(excerpt) => {
+                    PieceKind::Oversized { excerpt }
+                }
+            };
+            out.push(Piece {
+                start: self.start,
+                end,
+                kind,
+            });
+        }
+    }
+
+    /// The record being scanned met a line break inside a string at `at`: it ends there, and the
+    /// next line starts afresh.
+    fn cut_short(&mut self, window: &Window, at: u64, out: &mut Vec<Piece>) {
+        let kind = match std::mem::replace(&mut self.state, State::Between) {
+            State::OversizedObject(excerpt) => PieceKind::Oversized { excerpt },
+            _ if at - self.start > self.max_record => PieceKind::Oversized {
+                excerpt: excerpt(window.slice(self.start, at)),
+            },
+            _ => PieceKind::CutShort,
+        };
+        out.push(Piece {
+            start: self.start,
+            end: at,
+            kind,
+        });
+    }
+
+    /// The record being scanned ends at `end` (exclusive).
+    fn finish(&mut self, window: &Window, end: u64, out: &mut Vec<Piece>) {
+        let too_long = end - self.start > self.max_record;
+        let kind = match std::mem::replace(&mut self.state, State::Between) {
+            State::Object | State::Garbage if too_long => PieceKind::Oversized {
+                excerpt: excerpt(window.slice(self.start, end)),
+            },
+            State::Object => PieceKind::Object,
+            State::Garbage => PieceKind::NotAnObject,
+            State::OversizedObject(excerpt) | State::OversizedGarbage(excerpt) => {
+                PieceKind::Oversized { excerpt }
+            }
+            State::Between => return,
+        };
+        out.push(Piece {
+            start: self.start,
+            end,
+            kind,
+        });
+    }
+}
+
+/// Where to start reading again inside a broken record: just after the first line break that is
+/// followed (after blanks) by `{`. None when the record is one line, or valid JSON (a value of the
+/// wrong type breaks only its own record).
+pub fn resync_point(record: &[u8]) -> Option<usize> {
+    if serde_json::from_slice::<serde::de::IgnoredAny>(record).is_ok() {
+        return None;
+    }
+    let mut from = 0;
+    while let Some(k) = memchr(b'\n', &record[from..]) {
+        let next = from + k + 1;
+        let rest = &record[next..];
+        if rest
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{')
+        {
+            return Some(next);
+        }
+        from = next;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Splits `text` fed in chunks of `chunk` bytes; returns (kind, text) of each piece.
+    fn split(text: &[u8], chunk: usize, max: u64) -> Vec<(PieceKind, String)> {
+        let mut splitter = Splitter::new(max);
+        let mut window = Window::default();
+        let mut pieces = Vec::new();
+        let mut shown = Vec::new();
+        let mut take = |pieces: &mut Vec<Piece>, window: &Window| {
+            for p in pieces.drain(..) {
+                let text = match p.kind {
+                    PieceKind::Oversized { .. } => String::new(),
+                    _ => String::from_utf8_lossy(window.slice(p.start, p.end)).into_owned(),
+                };
+                shown.push((p.kind, text));
+            }
+        };
+        for part in text.chunks(chunk) {
+            window.bytes.extend_from_slice(part);
+            splitter.split(&window, false, &mut pieces);
+            take(&mut pieces, &window);
+            window.drop_before(splitter.keep_from());
+        }
+        splitter.split(&window, true, &mut pieces);
+        take(&mut pieces, &window);
+        shown
+    }
+
+    fn objects(texts: &[&str]) -> Vec<(PieceKind, String)> {
+        texts
+            .iter()
+            .map(|t| (PieceKind::Object, t.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn objects_in_any_layout_and_any_chunking() {
+        let text = br#"{"a":"}{\"","b":[{"c":1}]}{"a":2}
+  {"a":"x\\"}"#;
+        for chunk in 1..=text.len() {
+            assert_eq!(
+                split(text, chunk, 1 << 20),
+                objects(&[
+                    r#"{"a":"}{\"","b":[{"c":1}]}"#,
+                    r#"{"a":2}"#,
+                    r#"{"a":"x\\"}"#
+                ]),
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_lines_and_truncated_ends_are_pieces_of_their_own() {
+        let text = b"{\"a\":1}\n\x00\xffgarbage {\"a\"\n{\"a\":2}\n{\"a\":3,\"b\":\"cut";
+        for chunk in [1, 3, 64] {
+            let got = split(text, chunk, 1 << 20);
+            assert_eq!(got.len(), 4, "{got:?}");
+            assert_eq!(got[1].0, PieceKind::NotAnObject);
+            assert_eq!(got[1].1, "\0\u{fffd}garbage {\"a\"");
+            assert_eq!(got[2], (PieceKind::Object, "{\"a\":2}".into()));
+            assert_eq!(got[3].0, PieceKind::Truncated);
+        }
+    }
+
+    #[test]
+    fn oversized_records_are_not_kept() {
+        let mut text = b"{\"a\":1}\n{\"big\":\"".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 5000));
+        text.extend_from_slice(b"\"}\n{\"a\":2}\n");
+        let mut splitter = Splitter::new(1000);
+        let mut window = Window::default();
+        let mut pieces = Vec::new();
+        let mut most_held = 0;
+        let mut taken = Vec::new();
+        for part in text.chunks(100) {
+            window.bytes.extend_from_slice(part);
+            splitter.split(&window, false, &mut taken);
+            // A reader takes the pieces as they come; the window keeps what is still needed.
+            pieces.append(&mut taken);
+            window.drop_before(splitter.keep_from());
+            most_held = most_held.max(window.bytes.len());
+        }
+        splitter.split(&window, true, &mut pieces);
+        assert!(most_held < 1200, "held {most_held} bytes");
+        assert_eq!(pieces.len(), 3);
+        let PieceKind::Oversized { excerpt } = &pieces[1].kind else {
+            panic!("{pieces:?}");
+        };
+        assert!(excerpt.starts_with("{\"big\":\"xxx"));
+        assert_eq!(pieces[1].end - pieces[1].start, 5010);
+        assert!(pieces[1].kind_reason(1000).unwrap().contains("5010 bytes"));
+    }
+
+    #[test]
+    fn a_line_break_inside_a_string_cuts_the_record_short() {
+        let text = b"{\"a\":1}{\"a\":\"cut\n{\"a\":\"x\\\nok\"}\n";
+        for chunk in [1, 2, 64] {
+            let got = split(text, chunk, 1 << 20);
+            assert_eq!(
+                got,
+                [
+                    (PieceKind::Object, "{\"a\":1}".into()),
+                    (PieceKind::CutShort, "{\"a\":\"cut".into()),
+                    (PieceKind::Object, "{\"a\":\"x\\\nok\"}".into()),
+                ],
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn resync_after_a_cut_line_but_not_inside_valid_json() {
+        let cut = b"{\"a\":\"cut\n{\"a\":2}\n{\"a\":3}";
+        assert_eq!(resync_point(cut), Some(10));
+        let valid = b"{\"a\":\n{\"b\":1}}";
+        assert_eq!(resync_point(valid), None);
+        assert_eq!(resync_point(b"{\"a\":tru}"), None);
+    }
+}

@@ -1,0 +1,206 @@
+//! Damaged source records, end to end through the binary: `--on-bad-records fail` stops naming the
+//! file, position and record and publishes nothing; `skip` writes the good rows, sets each bad
+//! record aside in `<dataset>.bad-records.jsonl` and counts them per file in the report, so every
+//! input record is accounted for.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+
+/// A users mapping over the table `ddl` declares, selecting `u` as the user id.
+fn mapping(dir: &Path, ddl: &str) -> std::path::PathBuf {
+    let path = dir.join("users.sql");
+    write(
+        &path,
+        format!("{ddl};\nSELECT u AS user_id, concat('t', CAST(u AS VARCHAR)) AS tag FROM t;\n"),
+    );
+    path
+}
+
+fn run(dir: &Path, mapping: &Path, policy: &str) -> std::process::Command {
+    let mut cmd = pengine();
+    cmd.arg("run")
+        .arg(mapping)
+        .arg("--json")
+        .arg("--no-progress")
+        .arg("-o")
+        .arg(dir.join("out"))
+        .arg("--var")
+        .arg(format!("d={}", dir.display()))
+        .arg("--on-bad-records")
+        .arg(policy);
+    cmd
+}
+
+/// Runs with `skip`; returns the users written (sorted), the report and the bad-records lines.
+fn run_skip(dir: &Path, mapping: &Path) -> (Vec<String>, Value, Vec<Value>) {
+    let output = run_ok(&mut run(dir, mapping, "skip"));
+    let report: Value = serde_json::from_str(&stdout(&output)).expect("a JSON report");
+    let mut users = read_dataset(&dir.join("out/users")).column("USER_ID");
+    users.sort_by_key(|u| u.parse::<i64>().unwrap_or(i64::MAX));
+    let bad_file = dir.join("out/users.bad-records.jsonl");
+    let bad = match std::fs::read_to_string(&bad_file) {
+        Ok(text) => text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    (users, report, bad)
+}
+
+fn numbers(range: std::ops::RangeInclusive<i64>) -> Vec<String> {
+    range.map(|i| i.to_string()).collect()
+}
+
+/// The bad records of `file` (by the end of its path), as (offset, reason, excerpt).
+fn bad_in(bad: &[Value], file: &str) -> Vec<(u64, String, String)> {
+    bad.iter()
+        .filter(|b| b["file"].as_str().unwrap().ends_with(file))
+        .map(|b| {
+            (
+                b["byte_offset"].as_u64().unwrap(),
+                b["reason"].as_str().unwrap().to_string(),
+                b["excerpt"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// One damaged export per case, all in one folder: every JSON kind of damage.
+fn write_damaged_json(d: &Path) {
+    // Good records 1..=3 around an invalid line, a line of binary garbage and Latin-1 text.
+    let mut ndjson = b"{\"u\":1}\n{\"u\":2,}\n\x00\x01\xfe\xff binary\n{\"u\":3}\n".to_vec();
+    ndjson.extend_from_slice(b"{\"u\":4,\"name\":\"caf\xe9\"}\n");
+    write(d.join("ev/a.json"), ndjson);
+    // A Firehose object cut in the middle of a line: the records after it are still read.
+    write(
+        d.join("ev/b.json"),
+        "{\"u\":5}{\"u\":6,\"name\":\"cut\n{\"u\":7}\n{\"u\":8}",
+    );
+    // Truncated at the end of the file, in a gzip file.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"{\"u\":9}\n{\"u\":10}\n{\"u\":11,\"na")
+        .unwrap();
+    write(d.join("ev/c.json.gz"), gz.finish().unwrap());
+    // A 20 MB line between two good records.
+    let mut big = b"{\"u\":12}\n{\"u\":0,\"blob\":\"".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 20 << 20));
+    big.extend_from_slice(b"\"}\n{\"u\":13}\n");
+    write(d.join("ev/d.json"), big);
+}
+
+#[test]
+fn damaged_json_fails_naming_file_offset_and_record_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("ev/a.json"), "{\"u\":1}\n{\"u\":2}\n");
+    let mapping = mapping(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/ev/'",
+    );
+    run_ok(&mut run(d, &mapping, "fail"));
+    let before = std::fs::read(d.join("out/users/part-00000.csv")).unwrap();
+
+    write(d.join("ev/b.json"), "{\"u\":3}\n{\"u\":4,}\n{\"u\":5}\n");
+    let err = run_fails(&mut run(d, &mapping, "fail"), 4);
+    assert!(err.contains("b.json: byte 8: invalid JSON"), "{err}");
+    assert!(err.contains("`{\"u\":4,}`"), "{err}");
+    assert!(err.contains("--on-bad-records skip"), "{err}");
+    assert_eq!(
+        std::fs::read(d.join("out/users/part-00000.csv")).unwrap(),
+        before,
+        "a failed run changed the previous export"
+    );
+    assert!(!d.join("out/users.bad-records.jsonl").exists());
+}
+
+#[test]
+fn damaged_json_is_skipped_record_by_record_and_accounted_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_damaged_json(d);
+    let mapping = mapping(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/ev/'",
+    );
+    let (users, report, bad) = run_skip(d, &mapping);
+    let mut expected = numbers(1..=13);
+    expected.retain(|u| !["2", "4", "6", "11"].contains(&u.as_str()));
+    assert_eq!(users, expected);
+
+    let a = bad_in(&bad, "ev/a.json");
+    assert_eq!(a.len(), 3, "{a:?}");
+    assert_eq!((a[0].0, a[0].2.as_str()), (8, "{\"u\":2,}"));
+    assert!(a[0].1.starts_with("invalid JSON") || a[0].1.contains("expected"));
+    assert_eq!(a[1].0, 17);
+    assert_eq!(a[1].1, "not a JSON object");
+    assert!(a[1].2.starts_with("\\u{0}\\u{1}\u{fffd}\u{fffd} binary"));
+    assert!(a[2].1.contains("UTF-8"), "{:?}", a[2]);
+    assert_eq!(a[2].2, "{\"u\":4,\"name\":\"caf\u{fffd}\"}");
+
+    let b = bad_in(&bad, "ev/b.json");
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!((b[0].0, b[0].2.as_str()), (7, "{\"u\":6,\"name\":\"cut"));
+    assert!(b[0].1.contains("cut short"), "{b:?}");
+
+    let c = bad_in(&bad, "ev/c.json.gz");
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0].0, 17);
+    assert!(c[0].1.contains("truncated"), "{c:?}");
+
+    let big = bad_in(&bad, "ev/d.json");
+    assert_eq!(big.len(), 1);
+    assert!(big[0].1.contains("longer than the limit"), "{big:?}");
+    assert!(big[0].2.starts_with("{\"u\":0,\"blob\":\"xxxx") && big[0].2.len() < 1000);
+
+    let rows = &report["rows"];
+    assert_eq!(rows["bad_records"], 6);
+    assert_eq!(rows["read_from_sources"], 9);
+    assert_eq!(rows["written"], 9);
+    assert_eq!(rows["filtered_by_sql"], 0);
+    let by_file = report["bad_records"]["by_file"].as_object().unwrap();
+    let counts: Vec<u64> = by_file.values().map(|v| v.as_u64().unwrap()).collect();
+    assert_eq!(counts, [3, 1, 1, 1], "{by_file:?}");
+    assert!(
+        report["bad_records_file"]
+            .as_str()
+            .unwrap()
+            .ends_with("users.bad-records.jsonl")
+    );
+
+    // A clean run removes the bad-records file of the export it replaces.
+    for f in ["a.json", "b.json", "c.json.gz", "d.json"] {
+        std::fs::remove_file(d.join("ev").join(f)).unwrap();
+    }
+    write(d.join("ev/e.json"), "{\"u\":1}\n");
+    let (users, report, bad) = run_skip(d, &mapping);
+    assert_eq!(users, ["1"]);
+    assert!(bad.is_empty());
+    assert_eq!(report["rows"]["bad_records"], 0);
+}
+
+#[test]
+fn a_value_that_is_not_its_declared_type_is_a_bad_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d.join("ev/a.json"),
+        "{\"u\":1}\n{\"u\":\"abc\"}\n{\"u\":3}\n",
+    );
+    let mapping = mapping(
+        d,
+        "CREATE EXTERNAL TABLE t (u BIGINT) STORED AS JSON LOCATION '${d}/ev/'",
+    );
+    let err = run_fails(&mut run(d, &mapping, "fail"), 4);
+    assert!(err.contains("a.json: byte 8:"), "{err}");
+    assert!(err.contains("abc"), "{err}");
+    let (users, _, bad) = run_skip(d, &mapping);
+    assert_eq!(users, ["1", "3"]);
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0]["excerpt"], "{\"u\":\"abc\"}");
+}
