@@ -19,6 +19,7 @@ pub mod memory;
 pub mod personalize;
 pub mod project;
 pub mod report;
+pub mod retries;
 pub mod run;
 pub mod sink;
 pub mod sources;

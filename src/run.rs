@@ -22,6 +22,7 @@ use crate::insights;
 use crate::mapping::MappingFile;
 use crate::personalize::{ColumnPlan, avro};
 use crate::report::{RowCounts, RunReport};
+use crate::retries::RetryCounts;
 use crate::sink::csv_dialect::{self, EncodedRows};
 use crate::sink::publish::Destination;
 use crate::sink::publish::STAGED_REJECTS;
@@ -157,6 +158,7 @@ pub struct Staged {
     /// Time from the start to the end of execution (publication not included, so datasets
     /// published together each report their own time).
     wall: std::time::Duration,
+    retries: Arc<RetryCounts>,
 }
 
 impl Staged {
@@ -184,6 +186,7 @@ pub async fn stage(mapping: &MappingFile, options: &RunOptions) -> Result<Staged
             join_strategy,
             started,
             wall: started.elapsed(),
+            retries: stores.retries(),
         }),
         Err(e) => {
             staging.discard().await;
@@ -208,6 +211,7 @@ pub async fn publish(
         join_strategy,
         started,
         wall,
+        retries,
     } = staged;
     let dataset = mapping.dataset;
     let prepared = async {
@@ -229,6 +233,7 @@ pub async fn publish(
             (started, wall),
             places,
         );
+        report.storage_retries = retries.snapshot();
         let ids = if options.insights {
             cross_check(&dest, dataset, &written, siblings, &mut report).await?
         } else {
@@ -240,7 +245,7 @@ pub async fn publish(
         Ok::<_, Error>((report, ids, schema_text, report_text))
     }
     .await;
-    let (report, ids, schema_text, report_text) = match prepared {
+    let (mut report, ids, schema_text, report_text) = match prepared {
         Ok(prepared) => prepared,
         Err(e) => {
             staging.discard().await;
@@ -256,6 +261,8 @@ pub async fn publish(
             &report_text,
         )
         .await?;
+    // The printed report also counts the retries of the publication.
+    report.storage_retries = retries.snapshot();
     Ok(report)
 }
 
@@ -286,14 +293,16 @@ pub async fn check_only(
         report_file: None,
         rejects_file: None,
     };
-    Ok(build_report(
+    let mut report = build_report(
         mapping,
         &options,
         &written,
         join_strategy,
         (started, started.elapsed()),
         places,
-    ))
+    );
+    report.storage_retries = stores.retries().snapshot();
+    Ok(report)
 }
 
 /// Executes the mapping file; when a hash join runs out of memory, discards what was written
@@ -455,6 +464,7 @@ fn build_report(
         columns: written.plan.columns.clone(),
         schema: avro::schema_value(&written.plan),
         join_strategy,
+        storage_retries: Default::default(),
         checks: options
             .insights
             .then(|| insights::findings::evaluate(&written.plan, &tally.stats, written.bytes)),

@@ -1,0 +1,221 @@
+//! Faults in the middle of a run, against the real binary and a real S3 server (s3s-fs) with
+//! faults injected in front of it: S3 errors that pass are retried and counted in the report.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+/// `rows` users with a ~900-character attribute (`<tag>xxx...<n>`): 12,000 make about 11 MB of
+/// CSV, more than one 8 MiB upload chunk, so their part goes up as a multipart upload.
+fn wide_users(rows: usize, tag: &str) -> String {
+    let pad = "x".repeat(880);
+    (0..rows)
+        .map(|i| format!("{{\"id\":\"u{i}\",\"bio\":\"{tag}{pad}{i:05}\"}}\n"))
+        .collect()
+}
+
+/// The rows [`wide_users`] must come out as, sorted.
+fn expected_rows(rows: usize, tag: &str) -> Vec<Vec<String>> {
+    let pad = "x".repeat(880);
+    let mut expected: Vec<Vec<String>> = (0..rows)
+        .map(|i| vec![format!("u{i}"), format!("{tag}{pad}{i:05}")])
+        .collect();
+    expected.sort();
+    expected
+}
+
+fn sorted_rows(csv: Csv) -> Vec<Vec<String>> {
+    let mut rows = csv.rows;
+    rows.sort();
+    rows
+}
+
+/// Every file under `root` (relative paths, sorted) with its bytes, `.pengine/` left out: what a
+/// user of the export sees.
+fn export_files(root: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let relative = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if relative.starts_with(".pengine") {
+                continue;
+            }
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push((relative, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// A users mapping reading `s3://raw/users/users.json` and publishing to `s3://out/p`, on a test server.
+struct S3Case {
+    server: S3Server,
+    _dir: tempfile::TempDir,
+    mapping: PathBuf,
+}
+
+impl S3Case {
+    fn new() -> S3Case {
+        let server = S3Server::start(&["raw", "out"]);
+        let dir = tempfile::tempdir().unwrap();
+        let mapping = dir.path().join("users.sql");
+        write(
+            &mapping,
+            "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION 's3://raw/users/users.json';\n\
+             SELECT id AS user_id, bio AS bio FROM u;",
+        );
+        S3Case {
+            server,
+            _dir: dir,
+            mapping,
+        }
+    }
+
+    fn users(&self, rows: usize, tag: &str) {
+        write(
+            self.server.path("raw/users/users.json"),
+            wide_users(rows, tag),
+        );
+    }
+
+    fn run(&self, extra: &[&str]) -> Command {
+        let mut cmd = pengine();
+        self.server.configure(&mut cmd);
+        cmd.arg("run")
+            .arg(&self.mapping)
+            .args(["-o", "s3://out/p", "--no-progress"])
+            .args(extra);
+        cmd
+    }
+
+    fn export(&self) -> Vec<(String, Vec<u8>)> {
+        export_files(&self.server.path("out/p"))
+    }
+
+    /// Objects under `.pengine/` other than the id samples: staging areas and commit records
+    /// (s3s-fs leaves empty folders behind; they are no objects).
+    fn staging(&self) -> Vec<String> {
+        fn walk(dir: &Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path.display().to_string());
+                }
+            }
+        }
+        let state = self.server.path("out/p/.pengine");
+        let mut found = Vec::new();
+        walk(&state, &mut found);
+        found.retain(|f| !Path::new(f).starts_with(state.join("ids")));
+        found
+    }
+
+    fn rows(&self) -> Vec<Vec<String>> {
+        sorted_rows(read_dataset(&self.server.path("out/p/users")))
+    }
+}
+
+/// Publishes a first export of `rows` users in parts of 64 KiB and returns it.
+fn previous_export(case: &S3Case, rows: usize) -> Vec<(String, Vec<u8>)> {
+    case.users(rows, "old");
+    run_ok(&mut case.run(&["--max-file-size", "64KiB"]));
+    let before = case.export();
+    assert!(
+        before
+            .iter()
+            .filter(|(f, _)| f.starts_with("users/"))
+            .count()
+            >= 2,
+        "expected several parts: {:?}",
+        before.iter().map(|(f, _)| f).collect::<Vec<_>>()
+    );
+    before
+}
+
+/// Every S3 operation a run to S3 uses, from reading the sources to promoting the parts.
+const OPERATIONS: [&str; 9] = [
+    "ListObjects",
+    "HeadObject",
+    "GetObject",
+    "PutObject",
+    "CreateMultipartUpload",
+    "UploadPart",
+    "CompleteMultipartUpload",
+    "CopyObject",
+    "DeleteObjects",
+];
+
+#[test]
+fn transient_s3_errors_are_retried_and_counted_in_the_report() {
+    let case = S3Case::new();
+    previous_export(&case, 300);
+    case.users(12_000, "new");
+    // The first request of every operation is throttled; the second CompleteMultipartUpload and
+    // CopyObject get a 200 whose body is an error, which S3 does for those two.
+    let mut rules: Vec<Rule> = OPERATIONS
+        .iter()
+        .map(|op| Rule::first(op, Fault::SlowDown))
+        .collect();
+    rules.push(Rule::nth(
+        "CompleteMultipartUpload",
+        2,
+        Fault::InternalErrorIn200,
+    ));
+    rules.push(Rule::nth("CopyObject", 2, Fault::InternalErrorIn200));
+    case.server.faults.set(rules);
+
+    let output = run_ok(&mut case.run(&["--json"]));
+    let injected = case.server.faults.injected();
+    for op in OPERATIONS {
+        assert!(
+            injected.contains_key(op),
+            "no {op} was faulted: {injected:?}"
+        );
+    }
+    assert_eq!(injected["CompleteMultipartUpload"], 2);
+
+    // Complete and correct.
+    assert_eq!(case.rows(), expected_rows(12_000, "new"));
+    assert!(case.staging().is_empty(), "{:?}", case.staging());
+
+    // Every injected error was retried once, and counted once, by operation.
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let counted: BTreeMap<String, u64> =
+        serde_json::from_value(report["storage_retries"]["by_operation"].clone())
+            .unwrap_or_else(|e| panic!("no retry counts in the report ({e}): {report:#}"));
+    assert_eq!(counted, injected);
+    let total: u64 = injected.values().sum();
+    assert_eq!(report["storage_retries"]["total"], total);
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("{total} storage request(s) retried")),
+        "{err}"
+    );
+    // The report file is written before promotion: it counts the retries up to then.
+    let file: Value = serde_json::from_slice(
+        &std::fs::read(case.server.path("out/p/users.report.json")).unwrap(),
+    )
+    .unwrap();
+    let in_file = file["storage_retries"]["total"].as_u64().unwrap();
+    assert!(in_file > 0 && in_file <= total, "{in_file} of {total}");
+}
