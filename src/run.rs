@@ -510,13 +510,13 @@ async fn execute(
     let (mut roller, mut rejects) = match sink {
         Sink::Stage(staging) => (
             Some(PartRoller::new(
-                Arc::clone(&staging.dest.store),
+                &staging.dest,
                 staging.data_dir(),
                 header.clone(),
                 options.max_file_size,
             )),
             Some(PartRoller::single_file(
-                Arc::clone(&staging.dest.store),
+                &staging.dest,
                 staging.dir(),
                 STAGED_REJECTS,
                 batch::rejects_header(&plan),
@@ -527,7 +527,7 @@ async fn execute(
     let mut rejects_written = false;
     progress.set_message("running");
     let mut tally = Tally::new(&plan);
-    let outcome: Result<()> = async {
+    let outcome: Result<Vec<PartInfo>> = async {
         loop {
             tokio::select! {
                 Some(chunk) = receiver.recv() => match chunk {
@@ -552,23 +552,26 @@ async fn execute(
                 else => break,
             }
         }
-        Ok(())
+        let parts = match roller.as_mut() {
+            Some(roller) => roller.finish().await?,
+            None => Vec::new(),
+        };
+        if let Some(rejects) = rejects.as_mut() {
+            rejects.finish().await?;
+        }
+        Ok(parts)
     }
     .await;
-    if let Err(e) = outcome {
-        encoders.abort_all();
-        for writer in [roller, rejects].into_iter().flatten() {
-            writer.abort().await;
+    let parts = match outcome {
+        Ok(parts) => parts,
+        Err(e) => {
+            encoders.abort_all();
+            for writer in [&mut roller, &mut rejects].into_iter().flatten() {
+                writer.abort().await;
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
-    let parts = match roller {
-        Some(roller) => roller.finish().await?,
-        None => Vec::new(),
     };
-    if let Some(rejects) = rejects {
-        rejects.finish().await?;
-    }
     if !parts.is_empty() {
         crate::failpoint::hit("after-parts-written");
     }

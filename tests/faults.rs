@@ -1,5 +1,8 @@
 //! Faults in the middle of a run, against the real binary and a real S3 server (s3s-fs) with
-//! faults injected in front of it: S3 errors that pass are retried and counted in the report.
+//! faults injected in front of it: S3 errors that pass (retried, and counted in the report), S3
+//! errors that do not, and the server stopping during a multipart upload. In every case the
+//! previous export stays byte for byte as it was, no partial part shows in the data folder, and
+//! the next run cleans up and succeeds.
 
 mod common;
 
@@ -218,4 +221,63 @@ fn transient_s3_errors_are_retried_and_counted_in_the_report() {
     .unwrap();
     let in_file = file["storage_retries"]["total"].as_u64().unwrap();
     assert!(in_file > 0 && in_file <= total, "{in_file} of {total}");
+}
+
+#[test]
+fn persistent_s3_errors_fail_the_run_naming_the_operation_and_path() {
+    let case = S3Case::new();
+    let before = previous_export(&case, 300);
+    case.users(80, "new");
+    case.server
+        .faults
+        .set(vec![Rule::every("PutObject", Fault::SlowDown)]);
+
+    let err = run_fails(case.run(&[]).env("PENGINE_MAX_RETRIES", "2"), 5);
+    // The first PUT of the run is its part: pengine gave up on it after 1 + 2 attempts.
+    assert_eq!(case.server.faults.injected()["PutObject"], 3, "{err}");
+    assert!(
+        err.contains("writing s3://out/p/.pengine/users/") && err.contains("/part-00000.csv"),
+        "{err}"
+    );
+    assert!(
+        err.contains("PUT") && err.contains("503") && err.contains("SlowDown"),
+        "{err}"
+    );
+    assert!(err.contains("after 2 retries"), "{err}");
+    assert_eq!(case.export(), before, "the previous export changed");
+    assert!(case.staging().is_empty(), "{:?}", case.staging());
+
+    case.server.faults.clear();
+    run_ok(&mut case.run(&[]));
+    assert_eq!(case.rows(), expected_rows(80, "new"));
+}
+
+#[test]
+fn s3_server_stopping_during_a_multipart_upload_fails_cleanly_and_the_next_run_recovers() {
+    let mut case = S3Case::new();
+    let before = previous_export(&case, 300);
+    case.users(12_000, "new");
+    // The server stores the first part of the upload, then stops: it closes every connection
+    // and refuses new ones.
+    case.server
+        .faults
+        .set(vec![Rule::first("UploadPart", Fault::StopServerAfter)]);
+
+    let err = run_fails(case.run(&[]).env("PENGINE_MAX_RETRIES", "1"), 5);
+    assert!(case.server.faults.server_stopped());
+    assert!(
+        err.contains("s3://out/p/.pengine/users/") && err.contains("/part-00000.csv"),
+        "{err}"
+    );
+    // The server holds a stored part of an upload pengine could not abort; none of it is in
+    // the bucket, and the previous export is as it was.
+    assert!(!case.server.pending_uploads().is_empty());
+    assert_eq!(case.export(), before, "the previous export changed");
+
+    case.server.restart();
+    case.server.faults.clear();
+    assert_eq!(case.export(), before);
+    run_ok(&mut case.run(&[]));
+    assert_eq!(case.rows(), expected_rows(12_000, "new"));
+    assert!(case.staging().is_empty(), "{:?}", case.staging());
 }
