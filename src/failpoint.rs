@@ -1,8 +1,9 @@
 //! Named points where a test can stop the process, to prove what a crash at that moment leaves.
 //!
 //! Inactive unless `PENGINE_FAILPOINT=<name>` is set. At the named point pengine touches the file
-//! named by `PENGINE_FAILPOINT_FILE` (so the test knows it got there) and waits forever for the
-//! test to kill it (SIGKILL: no cleanup code runs). Used by the crash tests only.
+//! named by `PENGINE_FAILPOINT_FILE` (so the test knows it got there) and waits for the test to
+//! kill it (SIGKILL: no cleanup code runs) or interrupt it (Ctrl-C: the run then stops as it
+//! would anywhere else). Used by the crash tests only.
 
 use std::sync::OnceLock;
 
@@ -13,7 +14,7 @@ fn armed() -> Option<&'static str> {
         .as_deref()
 }
 
-/// Stops here forever when `name` is the armed failpoint.
+/// Stops here, until the process is killed or interrupted, when `name` is the armed failpoint.
 pub fn hit(name: &str) {
     if armed() != Some(name) {
         return;
@@ -21,8 +22,8 @@ pub fn hit(name: &str) {
     if let Ok(file) = std::env::var("PENGINE_FAILPOINT_FILE") {
         let _ = std::fs::write(file, name);
     }
-    eprintln!("pengine: failpoint {name} reached; waiting to be killed");
-    loop {
-        std::thread::sleep(std::time::Duration::from_secs(3600));
+    eprintln!("pengine: failpoint {name} reached; waiting to be killed or interrupted");
+    while !crate::interrupt::requested() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }

@@ -14,6 +14,7 @@ pub mod explain;
 pub mod failpoint;
 pub mod init;
 pub mod insights;
+pub mod interrupt;
 pub mod mapping;
 pub mod memory;
 pub mod personalize;

@@ -19,6 +19,7 @@ use crate::batch::{self, BatchOptions, InvalidPolicy, Tally};
 use crate::engine::{self, EngineOptions};
 use crate::error::{Error, Result};
 use crate::insights;
+use crate::interrupt;
 use crate::mapping::MappingFile;
 use crate::personalize::{ColumnPlan, avro};
 use crate::report::{RowCounts, RunReport};
@@ -162,6 +163,11 @@ pub struct Staged {
 }
 
 impl Staged {
+    /// Removes what was staged, publishing nothing.
+    pub async fn discard(self) {
+        self.staging.discard().await;
+    }
+
     pub fn ids(&self) -> SiblingIds {
         SiblingIds {
             dataset: self.mapping.dataset,
@@ -176,7 +182,7 @@ pub async fn stage(mapping: &MappingFile, options: &RunOptions) -> Result<Staged
     let started = Instant::now();
     let stores = Arc::new(StoreRegistry::new());
     let dest = destination(mapping, options, &stores)?;
-    let staging = Staging::begin(&dest, mapping.dataset).await?;
+    let staging = interrupt::cancellable(Staging::begin(&dest, mapping.dataset)).await?;
     match execute_with_fallback(mapping, options, &stores, Sink::Stage(&staging)).await {
         Ok((written, join_strategy)) => Ok(Staged {
             mapping: mapping.clone(),
@@ -214,7 +220,7 @@ pub async fn publish(
         retries,
     } = staged;
     let dataset = mapping.dataset;
-    let prepared = async {
+    let prepared = interrupt::cancellable(async {
         let schema_text = avro::schema_text(&written.plan)?;
         let places = Places {
             run_id: staging.run_id.clone(),
@@ -243,7 +249,7 @@ pub async fn publish(
         let report_text = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::Internal(format!("report serialisation: {e}")))?;
         Ok::<_, Error>((report, ids, schema_text, report_text))
-    }
+    })
     .await;
     let (mut report, ids, schema_text, report_text) = match prepared {
         Ok(prepared) => prepared,
@@ -480,13 +486,16 @@ async fn execute(
     progress: &ProgressBar,
 ) -> Result<Written> {
     progress.set_message("planning: reading source schemas");
-    let engine::Planned {
-        ctx,
-        frame,
-        columns,
-    } = engine::plan(mapping, engine_options, Arc::clone(stores)).await?;
-    let plan = Arc::new(columns);
-    let physical = frame.create_physical_plan().await?;
+    let (ctx, plan, physical) = interrupt::cancellable(async {
+        let engine::Planned {
+            ctx,
+            frame,
+            columns,
+        } = engine::plan(mapping, engine_options, Arc::clone(stores)).await?;
+        let physical = frame.create_physical_plan().await?;
+        Ok::<_, Error>((ctx, Arc::new(columns), physical))
+    })
+    .await?;
     let task_ctx = ctx.task_ctx();
     let partitions = physical.output_partitioning().partition_count();
 
@@ -527,7 +536,8 @@ async fn execute(
     let mut rejects_written = false;
     progress.set_message("running");
     let mut tally = Tally::new(&plan);
-    let outcome: Result<Vec<PartInfo>> = async {
+    // Dropped where it stands on Ctrl-C; the writers it borrows are then aborted below.
+    let outcome: Result<Vec<PartInfo>> = interrupt::cancellable(async {
         loop {
             tokio::select! {
                 Some(chunk) = receiver.recv() => match chunk {
@@ -560,7 +570,7 @@ async fn execute(
             rejects.finish().await?;
         }
         Ok(parts)
-    }
+    })
     .await;
     let parts = match outcome {
         Ok(parts) => parts,

@@ -1,14 +1,15 @@
 //! Faults in the middle of a run, against the real binary and a real S3 server (s3s-fs) with
 //! faults injected in front of it: S3 errors that pass (retried, and counted in the report), S3
-//! errors that do not, and the server stopping during a multipart upload. In every case the
-//! previous export stays byte for byte as it was, no partial part shows in the data folder, and
-//! the next run cleans up and succeeds.
+//! errors that do not, the server stopping during a multipart upload, and Ctrl-C during one. In
+//! every case the previous export stays byte for byte as it was, no partial part shows in the
+//! data folder, and the next run cleans up and succeeds.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
@@ -280,4 +281,51 @@ fn s3_server_stopping_during_a_multipart_upload_fails_cleanly_and_the_next_run_r
     run_ok(&mut case.run(&[]));
     assert_eq!(case.rows(), expected_rows(12_000, "new"));
     assert!(case.staging().is_empty(), "{:?}", case.staging());
+}
+
+#[test]
+fn ctrl_c_during_an_s3_multipart_upload_aborts_it() {
+    let case = S3Case::new();
+    let before = previous_export(&case, 300);
+    case.users(12_000, "new");
+    // The second part is held without an answer: the upload is in progress when Ctrl-C comes.
+    case.server
+        .faults
+        .set(vec![Rule::nth("UploadPart", 2, Fault::Hold)]);
+    let mut child = case
+        .run(&[])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !case
+        .server
+        .faults
+        .wait_until_held(1, "UploadPart", 1, Duration::from_millis(100))
+    {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("pengine exited ({status}) before its upload was held");
+        }
+    }
+    assert!(!case.server.pending_uploads().is_empty());
+
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert_eq!(
+        case.server.pending_uploads(),
+        Vec::<String>::new(),
+        "the multipart upload was not aborted"
+    );
+    assert_eq!(case.export(), before, "the previous export changed");
+    assert!(case.staging().is_empty(), "{:?}", case.staging());
+
+    case.server.faults.clear();
+    run_ok(&mut case.run(&[]));
+    assert_eq!(case.rows(), expected_rows(12_000, "new"));
 }
