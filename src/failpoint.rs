@@ -1,11 +1,15 @@
-//! Named points where a test can stop the process, to prove what a crash at that moment leaves.
+//! Named points where a test can stop the process, to prove what a crash at that moment leaves,
+//! and one simulated fault.
 //!
 //! Inactive unless `PENGINE_FAILPOINT=<name>` is set. At the named point pengine touches the file
 //! named by `PENGINE_FAILPOINT_FILE` (so the test knows it got there) and waits for the test to
 //! kill it (SIGKILL: no cleanup code runs) or interrupt it (Ctrl-C: the run then stops as it
-//! would anywhere else). Used by the crash tests only.
+//! would anywhere else). `PENGINE_FAILPOINT=disk-full:<bytes>` makes output writes fail with
+//! "no space left on device" once that many bytes were written, for tests that cannot mount a
+//! small file system. Used by the crash and fault tests only.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 fn armed() -> Option<&'static str> {
     static ARMED: OnceLock<Option<String>> = OnceLock::new();
@@ -26,4 +30,18 @@ pub fn hit(name: &str) {
     while !crate::interrupt::requested() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// With `disk-full:<bytes>` armed: counts `bytes` about to be written to the output and, once
+/// the total passes the budget, returns the error a full disk gives.
+pub fn disk_full(bytes: usize) -> Option<std::io::Error> {
+    static WRITTEN: AtomicU64 = AtomicU64::new(0);
+    let budget: u64 = armed()?.strip_prefix("disk-full:")?.parse().ok()?;
+    let written = WRITTEN.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
+    (written > budget).then(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            "No space left on device (simulated by PENGINE_FAILPOINT)",
+        )
+    })
 }

@@ -1,8 +1,8 @@
 //! Faults in the middle of a run, against the real binary and a real S3 server (s3s-fs) with
 //! faults injected in front of it: S3 errors that pass (retried, and counted in the report), S3
-//! errors that do not, the server stopping during a multipart upload, and Ctrl-C during one. In
-//! every case the previous export stays byte for byte as it was, no partial part shows in the
-//! data folder, and the next run cleans up and succeeds.
+//! errors that do not, the server stopping during a multipart upload, Ctrl-C during one, and a
+//! full local disk. In every case the previous export stays byte for byte as it was, no partial
+//! part shows in the data folder, and the next run cleans up and succeeds.
 
 mod common;
 
@@ -328,4 +328,111 @@ fn ctrl_c_during_an_s3_multipart_upload_aborts_it() {
     case.server.faults.clear();
     run_ok(&mut case.run(&[]));
     assert_eq!(case.rows(), expected_rows(12_000, "new"));
+}
+
+/// A tmpfs mounted for the length of a test.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` at `at`, or says why it cannot (not root, no capability).
+    fn mount(at: &Path, size: &str) -> Result<Tmpfs, String> {
+        std::fs::create_dir_all(at).unwrap();
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if output.status.success() {
+            Ok(Tmpfs(at.to_path_buf()))
+        } else {
+            Err(stderr(&output).trim().to_string())
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// How the disk fills up.
+#[derive(PartialEq)]
+enum FullDisk {
+    /// The output is on a 1 MiB tmpfs (falls back to `Simulated` where mounting is not allowed).
+    Tmpfs,
+    /// pengine's `disk-full` failpoint: writes fail with ENOSPC after 1 MB.
+    Simulated,
+}
+
+fn disk_full_case(disk: FullDisk) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mounted = match disk {
+        FullDisk::Tmpfs => match Tmpfs::mount(&out, "1m") {
+            Ok(mounted) => Some(mounted),
+            Err(why) => {
+                eprintln!("cannot mount a tmpfs here ({why}): the full disk is simulated");
+                None
+            }
+        },
+        FullDisk::Simulated => None,
+    };
+    std::fs::create_dir_all(&out).unwrap();
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/users.json';\n\
+         SELECT id AS user_id, bio AS bio FROM u;",
+    );
+    let src = format!("src={}", dir.path().join("src").display());
+    let run = || {
+        let mut cmd = pengine();
+        cmd.arg("run")
+            .arg(&mapping)
+            .args(["--var", &src, "--no-progress", "-o"])
+            .arg(&out);
+        cmd
+    };
+    let users =
+        |rows: usize, tag: &str| write(dir.path().join("src/users.json"), wide_users(rows, tag));
+
+    users(50, "old");
+    run_ok(&mut run());
+    let before = export_files(&out);
+
+    // About 11 MB of CSV: more than the disk has.
+    users(12_000, "new");
+    let mut full = run();
+    if mounted.is_none() {
+        full.env("PENGINE_FAILPOINT", "disk-full:1000000");
+    }
+    let err = run_fails(&mut full, 5);
+    assert!(err.contains("disk is full"), "{err}");
+    assert!(
+        err.contains(&format!("{}/.pengine/users/", out.display()))
+            && err.contains("part-00000.csv"),
+        "{err}"
+    );
+    assert!(err.contains("--output"), "says what to do: {err}");
+    assert_eq!(export_files(&out), before, "the previous export changed");
+    assert_no_staging(&out);
+
+    users(7, "next");
+    run_ok(&mut run());
+    assert_eq!(
+        sorted_rows(read_dataset(&out.join("users"))),
+        expected_rows(7, "next")
+    );
+    assert_no_staging(&out);
+}
+
+#[test]
+fn full_local_disk_on_a_small_tmpfs() {
+    disk_full_case(FullDisk::Tmpfs);
+}
+
+#[test]
+fn full_local_disk_simulated() {
+    disk_full_case(FullDisk::Simulated);
 }

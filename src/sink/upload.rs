@@ -63,6 +63,12 @@ impl ObjectWriter {
     }
 
     pub async fn write(&mut self, bytes: &[u8]) -> object_store::Result<()> {
+        if let Some(e) = crate::failpoint::disk_full(bytes.len()) {
+            return Err(object_store::Error::Generic {
+                store: "LocalFileSystem",
+                source: Box::new(e),
+            });
+        }
         self.buffer.extend_from_slice(bytes);
         while self.buffer.len() >= self.chunk {
             let mut rest = Vec::with_capacity(self.chunk);
