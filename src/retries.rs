@@ -1,9 +1,9 @@
 //! Storage retries: the policy cloud stores follow, and how many retries a run needed.
 //!
 //! Retrying is object_store's: its one retry loop resends a request that got a 5xx, 429 or 408
-//! status, a refused, dropped or timed-out connection, or (for CompleteMultipartUpload and
-//! CopyObject) a 200 whose body is an S3 error, waiting with exponential backoff and jitter in
-//! between. pengine sets that policy ([`retry_config`]) and never retries on top of it, so no
+//! status, a refused or dropped connection (a timeout too, when the request is safe to repeat),
+//! or (for CompleteMultipartUpload and CopyObject) a 200 whose body is an S3 error, waiting with
+//! exponential backoff and jitter in between. pengine sets that policy ([`retry_config`]) and never retries on top of it, so no
 //! request is retried twice over.
 //!
 //! object_store does not say how often it retried, and its retry error type is private, so its
@@ -35,8 +35,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(15);
 const RETRY_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The retry policy of every cloud store: up to [`DEFAULT_MAX_RETRIES`] retries (or
-/// `PENGINE_MAX_RETRIES`), backoff from 100 ms growing about twofold with full jitter up to 15 s,
-/// none started after 3 minutes.
+/// `PENGINE_MAX_RETRIES`); the first wait is 100 ms, each next one drawn at random between 100 ms
+/// and twice the previous (decorrelated jitter), at most 15 s; no retry starts after 3 minutes.
 pub fn retry_config() -> Result<RetryConfig> {
     let max_retries = match std::env::var("PENGINE_MAX_RETRIES") {
         Ok(value) => value.trim().parse().map_err(|_| {
