@@ -69,13 +69,16 @@ impl ObjectWriter {
                 source: Box::new(e),
             });
         }
-        self.buffer.extend_from_slice(bytes);
-        while self.buffer.len() >= self.chunk {
-            let mut rest = Vec::with_capacity(self.chunk);
-            rest.extend_from_slice(&self.buffer[self.chunk..]);
-            self.buffer.truncate(self.chunk);
-            let part = std::mem::replace(&mut self.buffer, rest);
-            self.send_part(part).await?;
+        // Each byte is copied once, into the chunk it belongs to.
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let take = (self.chunk - self.buffer.len()).min(rest.len());
+            self.buffer.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.buffer.len() == self.chunk {
+                let part = std::mem::replace(&mut self.buffer, Vec::with_capacity(self.chunk));
+                self.send_part(part).await?;
+            }
         }
         Ok(())
     }
@@ -207,6 +210,12 @@ mod tests {
         );
         large.finish().await.unwrap();
         assert_eq!(read(&store, "large").await.unwrap(), b"0123456789ab");
+
+        // One write of several chunks.
+        let mut at_once = ObjectWriter::new(Arc::clone(&store), Path::from("at-once"), 4);
+        at_once.write(b"0123456789a").await.unwrap();
+        at_once.finish().await.unwrap();
+        assert_eq!(read(&store, "at-once").await.unwrap(), b"0123456789a");
     }
 
     #[tokio::test]
