@@ -259,13 +259,30 @@ pub fn main() -> i32 {
             return exit_code::INTERNAL;
         }
     };
+    // A run stops cleanly on Ctrl-C (aborting its uploads, removing what it staged); other
+    // commands write nothing and stop at once.
+    let clean_stop = matches!(cli.command, Command::Run(_));
     let result = runtime.block_on(async {
         // The command runs on a worker so Ctrl-C is seen whatever the command is doing.
-        let command = tokio::spawn(execute(cli));
-        tokio::select! {
-            joined = command => joined.unwrap_or_else(|e| Err(Error::Internal(format!("the command failed: {e}")))),
-            _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
-        }
+        let mut command = tokio::spawn(execute(cli));
+        let joined = tokio::select! {
+            joined = &mut command => joined,
+            _ = tokio::signal::ctrl_c() => {
+                if !clean_stop {
+                    return Err(Error::Interrupted);
+                }
+                crate::interrupt::request();
+                eprintln!(
+                    "pengine: stopping: aborting uploads and removing what this run staged \
+                     (Ctrl-C again to quit at once)"
+                );
+                tokio::select! {
+                    joined = &mut command => joined,
+                    _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted),
+                }
+            }
+        };
+        joined.unwrap_or_else(|e| Err(Error::Internal(format!("the command failed: {e}"))))
     });
     // Do not wait for tasks still running after an error or an interrupt.
     runtime.shutdown_background();

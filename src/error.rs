@@ -63,6 +63,13 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Writing failed because the disk (or the user's quota on it) is full.
+    #[error(
+        "{context}: the disk is full ({reason}). Free space on it, or write the output to \
+         another disk with --output, then run again"
+    )]
+    DiskFull { context: String, reason: String },
+
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
 
@@ -94,17 +101,31 @@ impl Error {
         }
     }
 
+    /// A storage error; a full disk is told apart ([`Error::DiskFull`]).
     pub fn storage(context: impl Into<String>, source: object_store::Error) -> Self {
-        Error::Storage {
-            context: context.into(),
-            source,
+        match disk_full(&source) {
+            Some(reason) => Error::DiskFull {
+                context: context.into(),
+                reason,
+            },
+            None => Error::Storage {
+                context: context.into(),
+                source,
+            },
         }
     }
 
+    /// An I/O error; a full disk is told apart ([`Error::DiskFull`]).
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io {
-            context: context.into(),
-            source,
+        match disk_full(&source) {
+            Some(reason) => Error::DiskFull {
+                context: context.into(),
+                reason,
+            },
+            None => Error::Io {
+                context: context.into(),
+                source,
+            },
         }
     }
 
@@ -114,7 +135,7 @@ impl Error {
         match self {
             Error::Mapping { .. } | Error::Config(_) => exit_code::MAPPING,
             Error::Column { .. } | Error::Data(_) | Error::Arrow(_) => exit_code::DATA,
-            Error::Storage { .. } | Error::Io { .. } => exit_code::IO,
+            Error::Storage { .. } | Error::Io { .. } | Error::DiskFull { .. } => exit_code::IO,
             Error::Interrupted => exit_code::INTERRUPTED,
             Error::Internal(_) => exit_code::INTERNAL,
             Error::DataFusion(e) => match e.find_root() {
@@ -146,6 +167,21 @@ impl Error {
             _ => false,
         }
     }
+}
+
+/// The I/O error that says a disk (or quota) is full, if `e` or one of its causes is one.
+fn disk_full(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use std::io::ErrorKind;
+    let mut cause = Some(e);
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && matches!(io.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+        {
+            return Some(io.to_string());
+        }
+        cause = error.source();
+    }
+    None
 }
 
 /// The error and its causes, joined, without repeating a cause already in the message.

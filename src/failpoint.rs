@@ -1,10 +1,15 @@
-//! Named points where a test can stop the process, to prove what a crash at that moment leaves.
+//! Named points where a test can stop the process, to prove what a crash at that moment leaves,
+//! and one simulated fault.
 //!
 //! Inactive unless `PENGINE_FAILPOINT=<name>` is set. At the named point pengine touches the file
-//! named by `PENGINE_FAILPOINT_FILE` (so the test knows it got there) and waits forever for the
-//! test to kill it (SIGKILL: no cleanup code runs). Used by the crash tests only.
+//! named by `PENGINE_FAILPOINT_FILE` (so the test knows it got there) and waits for the test to
+//! kill it (SIGKILL: no cleanup code runs) or interrupt it (Ctrl-C: the run then stops as it
+//! would anywhere else). `PENGINE_FAILPOINT=disk-full:<bytes>` makes output writes fail with
+//! "no space left on device" once that many bytes were written, for tests that cannot mount a
+//! small file system. Used by the crash and fault tests only.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 fn armed() -> Option<&'static str> {
     static ARMED: OnceLock<Option<String>> = OnceLock::new();
@@ -13,7 +18,7 @@ fn armed() -> Option<&'static str> {
         .as_deref()
 }
 
-/// Stops here forever when `name` is the armed failpoint.
+/// Stops here, until the process is killed or interrupted, when `name` is the armed failpoint.
 pub fn hit(name: &str) {
     if armed() != Some(name) {
         return;
@@ -21,8 +26,22 @@ pub fn hit(name: &str) {
     if let Ok(file) = std::env::var("PENGINE_FAILPOINT_FILE") {
         let _ = std::fs::write(file, name);
     }
-    eprintln!("pengine: failpoint {name} reached; waiting to be killed");
-    loop {
-        std::thread::sleep(std::time::Duration::from_secs(3600));
+    eprintln!("pengine: failpoint {name} reached; waiting to be killed or interrupted");
+    while !crate::interrupt::requested() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// With `disk-full:<bytes>` armed: counts `bytes` about to be written to the output and, once
+/// the total passes the budget, returns the error a full disk gives.
+pub fn disk_full(bytes: usize) -> Option<std::io::Error> {
+    static WRITTEN: AtomicU64 = AtomicU64::new(0);
+    let budget: u64 = armed()?.strip_prefix("disk-full:")?.parse().ok()?;
+    let written = WRITTEN.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
+    (written > budget).then(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            "No space left on device (simulated by PENGINE_FAILPOINT)",
+        )
+    })
 }

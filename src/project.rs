@@ -172,6 +172,12 @@ pub async fn run_all(mappings: Vec<MappingFile>, options: &RunOptions) -> Result
         );
     }
 
+    if crate::interrupt::requested() {
+        for staged in staged.into_iter().flatten() {
+            staged.discard().await;
+        }
+        return Err(Error::Interrupted);
+    }
     let siblings: Vec<_> = staged.iter().flatten().map(Staged::ids).collect();
     let mut datasets = Vec::with_capacity(staged.len());
     for (mapping, staged) in mappings.iter().zip(staged) {

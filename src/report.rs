@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::batch::InvalidPolicy;
 use crate::insights::{Checks, Severity};
 use crate::personalize::{DatasetType, OutputColumn};
+use crate::retries::StorageRetries;
 use crate::sink::PartInfo;
 use crate::sources::bad_records::{BadRecordCounts, BadRecordPolicy};
 
@@ -79,6 +80,9 @@ pub struct RunReport {
     pub schema: serde_json::Value,
     /// "hash", or "sort-merge" when the hash join ran out of memory and the run was retried.
     pub join_strategy: &'static str,
+    /// Storage requests retried after transient errors. The report file counts those until the
+    /// report was staged; the printed report also those of the publication.
+    pub storage_retries: StorageRetries,
     /// Dataset-level checks and insights (absent with `--no-insights`).
     pub checks: Option<Checks>,
 }
@@ -157,6 +161,19 @@ impl RunReport {
             out.push_str(
                 "  note: the hash join ran out of memory; the run used sort-merge joins\n",
             );
+        }
+        if self.storage_retries.total > 0 {
+            let by_operation: Vec<String> = self
+                .storage_retries
+                .by_operation
+                .iter()
+                .map(|(op, n)| format!("{op} {n}"))
+                .collect();
+            out.push_str(&format!(
+                "  note: {} storage request(s) retried after transient errors ({})\n",
+                self.storage_retries.total,
+                by_operation.join(", ")
+            ));
         }
         if let Some(checks) = &self.checks {
             out.push_str(&checks_table(checks));

@@ -19,9 +19,11 @@ use crate::batch::{self, BatchOptions, InvalidPolicy, Tally};
 use crate::engine::{self, EngineOptions};
 use crate::error::{Error, Result};
 use crate::insights;
+use crate::interrupt;
 use crate::mapping::MappingFile;
 use crate::personalize::{ColumnPlan, avro};
 use crate::report::{RowCounts, RunReport};
+use crate::retries::RetryCounts;
 use crate::sink::csv_dialect::{self, EncodedRows};
 use crate::sink::publish::Destination;
 use crate::sink::publish::{STAGED_BAD_RECORDS, STAGED_REJECTS, SideFiles};
@@ -160,9 +162,15 @@ pub struct Staged {
     /// Time from the start to the end of execution (publication not included, so datasets
     /// published together each report their own time).
     wall: std::time::Duration,
+    retries: Arc<RetryCounts>,
 }
 
 impl Staged {
+    /// Removes what was staged, publishing nothing.
+    pub async fn discard(self) {
+        self.staging.discard().await;
+    }
+
     pub fn ids(&self) -> SiblingIds {
         SiblingIds {
             dataset: self.mapping.dataset,
@@ -177,7 +185,7 @@ pub async fn stage(mapping: &MappingFile, options: &RunOptions) -> Result<Staged
     let started = Instant::now();
     let stores = Arc::new(StoreRegistry::new());
     let dest = destination(mapping, options, &stores)?;
-    let staging = Staging::begin(&dest, mapping.dataset).await?;
+    let staging = interrupt::cancellable(Staging::begin(&dest, mapping.dataset)).await?;
     match execute_with_fallback(mapping, options, &stores, Sink::Stage(&staging)).await {
         Ok((written, join_strategy)) => Ok(Staged {
             mapping: mapping.clone(),
@@ -187,6 +195,7 @@ pub async fn stage(mapping: &MappingFile, options: &RunOptions) -> Result<Staged
             join_strategy,
             started,
             wall: started.elapsed(),
+            retries: stores.retries(),
         }),
         Err(e) => {
             staging.discard().await;
@@ -211,9 +220,10 @@ pub async fn publish(
         join_strategy,
         started,
         wall,
+        retries,
     } = staged;
     let dataset = mapping.dataset;
-    let prepared = async {
+    let prepared = interrupt::cancellable(async {
         let schema_text = avro::schema_text(&written.plan)?;
         let places = Places {
             run_id: staging.run_id.clone(),
@@ -234,6 +244,7 @@ pub async fn publish(
             (started, wall),
             places,
         );
+        report.storage_retries = retries.snapshot();
         let ids = if options.insights {
             cross_check(&dest, dataset, &written, siblings, &mut report).await?
         } else {
@@ -243,9 +254,9 @@ pub async fn publish(
         let report_text = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::Internal(format!("report serialisation: {e}")))?;
         Ok::<_, Error>((report, ids, schema_text, report_text))
-    }
+    })
     .await;
-    let (report, ids, schema_text, report_text) = match prepared {
+    let (mut report, ids, schema_text, report_text) = match prepared {
         Ok(prepared) => prepared,
         Err(e) => {
             staging.discard().await;
@@ -264,6 +275,8 @@ pub async fn publish(
             &report_text,
         )
         .await?;
+    // The printed report also counts the retries of the publication.
+    report.storage_retries = retries.snapshot();
     Ok(report)
 }
 
@@ -295,14 +308,16 @@ pub async fn check_only(
         rejects_file: None,
         bad_records_file: None,
     };
-    Ok(build_report(
+    let mut report = build_report(
         mapping,
         &options,
         &written,
         join_strategy,
         (started, started.elapsed()),
         places,
-    ))
+    );
+    report.storage_retries = stores.retries().snapshot();
+    Ok(report)
 }
 
 /// Executes the mapping file; when a hash join runs out of memory, discards what was written
@@ -468,6 +483,7 @@ fn build_report(
         columns: written.plan.columns.clone(),
         schema: avro::schema_value(&written.plan),
         join_strategy,
+        storage_retries: Default::default(),
         checks: options
             .insights
             .then(|| insights::findings::evaluate(&written.plan, &tally.stats, written.bytes)),
@@ -483,14 +499,17 @@ async fn execute(
     progress: &ProgressBar,
 ) -> Result<Written> {
     progress.set_message("planning: reading source schemas");
-    let engine::Planned {
-        ctx,
-        frame,
-        columns,
-        bad_records: bad_record_log,
-    } = engine::plan(mapping, engine_options, Arc::clone(stores)).await?;
-    let plan = Arc::new(columns);
-    let physical = frame.create_physical_plan().await?;
+    let (ctx, plan, physical, bad_record_log) = interrupt::cancellable(async {
+        let engine::Planned {
+            ctx,
+            frame,
+            columns,
+            bad_records,
+        } = engine::plan(mapping, engine_options, Arc::clone(stores)).await?;
+        let physical = frame.create_physical_plan().await?;
+        Ok::<_, Error>((ctx, Arc::new(columns), physical, bad_records))
+    })
+    .await?;
     let task_ctx = ctx.task_ctx();
     let partitions = physical.output_partitioning().partition_count();
 
@@ -514,19 +533,19 @@ async fn execute(
     let (mut roller, mut rejects, mut bad_records) = match sink {
         Sink::Stage(staging) => (
             Some(PartRoller::new(
-                Arc::clone(&staging.dest.store),
+                &staging.dest,
                 staging.data_dir(),
                 header.clone(),
                 options.max_file_size,
             )),
             Some(PartRoller::single_file(
-                Arc::clone(&staging.dest.store),
+                &staging.dest,
                 staging.dir(),
                 STAGED_REJECTS,
                 batch::rejects_header(&plan),
             )),
             Some(PartRoller::single_file(
-                Arc::clone(&staging.dest.store),
+                &staging.dest,
                 staging.dir(),
                 STAGED_BAD_RECORDS,
                 Vec::new(),
@@ -537,7 +556,8 @@ async fn execute(
     let mut rejects_written = false;
     progress.set_message("running");
     let mut tally = Tally::new(&plan);
-    let outcome: Result<()> = async {
+    // Dropped where it stands on Ctrl-C; the writers it borrows are then aborted below.
+    let outcome: Result<Vec<PartInfo>> = interrupt::cancellable(async {
         loop {
             tokio::select! {
                 Some(chunk) = receiver.recv() => match chunk {
@@ -566,27 +586,31 @@ async fn execute(
                 else => break,
             }
         }
-        write_bad_records(&bad_record_log, bad_records.as_mut()).await
-    }
-    .await;
-    if let Err(e) = outcome {
-        encoders.abort_all();
-        for writer in [roller, rejects, bad_records].into_iter().flatten() {
-            writer.abort().await;
+        write_bad_records(&bad_record_log, bad_records.as_mut()).await?;
+        let parts = match roller.as_mut() {
+            Some(roller) => roller.finish().await?,
+            None => Vec::new(),
+        };
+        for side_file in [&mut rejects, &mut bad_records].into_iter().flatten() {
+            side_file.finish().await?;
         }
-        return Err(e);
-    }
-    let parts = match roller {
-        Some(roller) => roller.finish().await?,
-        None => Vec::new(),
+        Ok(parts)
+    })
+    .await;
+    let parts = match outcome {
+        Ok(parts) => parts,
+        Err(e) => {
+            encoders.abort_all();
+            for writer in [&mut roller, &mut rejects, &mut bad_records]
+                .into_iter()
+                .flatten()
+            {
+                writer.abort().await;
+            }
+            return Err(e);
+        }
     };
-    if let Some(rejects) = rejects {
-        rejects.finish().await?;
-    }
     let bad_record_counts = bad_record_log.counts();
-    if let Some(bad_records) = bad_records {
-        bad_records.finish().await?;
-    }
     if !parts.is_empty() {
         crate::failpoint::hit("after-parts-written");
     }

@@ -4,6 +4,9 @@
 //! are in the environment, credentials come from the AWS SDK's default chain, so `AWS_PROFILE`,
 //! shared config files, SSO and instance roles work as with the AWS CLI. Credentials are never
 //! logged: stores are not printed, and errors name buckets and keys only.
+//!
+//! Cloud stores retry transient failures with the policy of [`crate::retries`], and count the
+//! retries of the run in the registry's [`RetryCounts`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -16,11 +19,13 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::retries::{CountingConnector, RetryCounts, retry_config};
 
 /// Creates stores on first use of a bucket or host and keeps them for the run.
 #[derive(Default)]
 pub struct StoreRegistry {
     stores: RwLock<HashMap<String, Arc<dyn ObjectStore>>>,
+    retries: Arc<RetryCounts>,
 }
 
 impl std::fmt::Debug for StoreRegistry {
@@ -45,13 +50,18 @@ impl StoreRegistry {
         Self::default()
     }
 
+    /// The retries of the requests of every store created here.
+    pub fn retries(&self) -> Arc<RetryCounts> {
+        Arc::clone(&self.retries)
+    }
+
     /// The store serving `url` (created on first use).
     pub fn store_for(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
         let key = key(url);
         if let Some(store) = self.stores.read().expect("store lock").get(&key) {
             return Ok(Arc::clone(store));
         }
-        let store = build_store(url)?;
+        let store = build_store(url, &self.retries)?;
         self.stores
             .write()
             .expect("store lock")
@@ -87,26 +97,44 @@ impl ObjectStoreRegistry for StoreRegistry {
     }
 }
 
-fn build_store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
+fn build_store(url: &Url, retries: &Arc<RetryCounts>) -> Result<Arc<dyn ObjectStore>> {
     let bad = |e: object_store::Error| Error::Config(format!("cannot use {}: {e}", key(url)));
+    if url.scheme() == "file" {
+        return Ok(Arc::new(
+            LocalFileSystem::new().with_automatic_cleanup(true),
+        ));
+    }
+    let retry = retry_config()?;
+    let counting = || CountingConnector::new(Arc::clone(retries));
     Ok(match url.scheme() {
-        "file" => Arc::new(LocalFileSystem::new().with_automatic_cleanup(true)),
-        "s3" | "s3a" => Arc::new(s3_builder(url)?.build().map_err(bad)?),
+        "s3" | "s3a" => Arc::new(
+            s3_builder(url)?
+                .with_retry(retry)
+                .with_http_connector(counting())
+                .build()
+                .map_err(bad)?,
+        ),
         "gs" => Arc::new(
             object_store::gcp::GoogleCloudStorageBuilder::from_env()
                 .with_url(url.as_str())
+                .with_retry(retry)
+                .with_http_connector(counting())
                 .build()
                 .map_err(bad)?,
         ),
         "az" | "abfs" | "abfss" | "azure" => Arc::new(
             object_store::azure::MicrosoftAzureBuilder::from_env()
                 .with_url(url.as_str())
+                .with_retry(retry)
+                .with_http_connector(counting())
                 .build()
                 .map_err(bad)?,
         ),
         "http" | "https" => Arc::new(
             object_store::http::HttpBuilder::new()
                 .with_url(format!("{}://{}", url.scheme(), url.authority()))
+                .with_retry(retry)
+                .with_http_connector(counting())
                 .build()
                 .map_err(bad)?,
         ),

@@ -3,6 +3,7 @@
 pub mod csv_dialect;
 pub mod parts;
 pub mod publish;
+pub mod upload;
 
 pub use parts::{PartInfo, PartRoller};
 pub use publish::{Destination, Staging};

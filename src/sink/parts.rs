@@ -2,17 +2,15 @@
 //!
 //! Every part starts with the header; a part is cut at a row boundary before it would pass the
 //! size limit (a single row larger than the limit gets a part of its own). Uploads are streamed
-//! (multipart on object stores) and aborted, not leaked, when the run fails.
+//! (multipart on object stores, see [`ObjectWriter`]) and aborted, not leaked, when the run fails
+//! or is interrupted.
 
-use std::sync::Arc;
-
-use object_store::ObjectStore;
-use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
 
 use super::csv_dialect::EncodedRows;
+use super::publish::Destination;
+use super::upload::ObjectWriter;
 use crate::error::{Error, Result};
 
 /// Upload buffer per part (also the multipart chunk size).
@@ -28,13 +26,14 @@ pub struct PartInfo {
 
 struct OpenPart {
     info: PartInfo,
-    writer: BufWriter,
+    path: Path,
+    writer: ObjectWriter,
 }
 
 /// Rolls parts `part-00000.csv`, `part-00001.csv`, ... under one folder (or writes one named
 /// file, for the rejects).
 pub struct PartRoller {
-    store: Arc<dyn ObjectStore>,
+    dest: Destination,
     dir: Path,
     header: Vec<u8>,
     max_bytes: u64,
@@ -50,9 +49,10 @@ pub fn part_name(index: usize) -> String {
 }
 
 impl PartRoller {
-    pub fn new(store: Arc<dyn ObjectStore>, dir: Path, header: Vec<u8>, max_bytes: u64) -> Self {
+    /// Parts under `dir` of `dest` (whose display names paths in errors).
+    pub fn new(dest: &Destination, dir: Path, header: Vec<u8>, max_bytes: u64) -> Self {
         Self {
-            store,
+            dest: dest.clone(),
             dir,
             header,
             max_bytes,
@@ -63,13 +63,8 @@ impl PartRoller {
     }
 
     /// One file `dir/name`, however large.
-    pub fn single_file(
-        store: Arc<dyn ObjectStore>,
-        dir: Path,
-        name: &str,
-        header: Vec<u8>,
-    ) -> Self {
-        let mut roller = Self::new(store, dir, header, u64::MAX);
+    pub fn single_file(dest: &Destination, dir: Path, name: &str, header: Vec<u8>) -> Self {
+        let mut roller = Self::new(dest, dir, header, u64::MAX);
         roller.single = Some(name.to_string());
         roller
     }
@@ -95,11 +90,12 @@ impl PartRoller {
                 n => row + n,
             };
             let end = rows.row_ends[end_row - 1];
-            let name = part.info.name.clone();
-            part.writer
-                .write_all(&rows.bytes[start..end])
-                .await
-                .map_err(|e| Error::io(format!("writing {name}"), e))?;
+            if let Err(e) = part.writer.write(&rows.bytes[start..end]).await {
+                return Err(Error::storage(
+                    format!("writing {}", self.dest.show(&part.path)),
+                    e,
+                ));
+            }
             part.info.rows += (end_row - row) as u64;
             part.info.bytes += (end - start) as u64;
             row = end_row;
@@ -113,43 +109,51 @@ impl PartRoller {
             .clone()
             .unwrap_or_else(|| part_name(self.done.len()));
         let path = self.dir.clone().join(name.as_str());
-        let mut writer = BufWriter::with_capacity(Arc::clone(&self.store), path, UPLOAD_BUFFER);
-        writer
-            .write_all(&self.header)
-            .await
-            .map_err(|e| Error::io(format!("writing {name}"), e))?;
-        self.open = Some(OpenPart {
+        let writer = ObjectWriter::new(self.dest.store.clone(), path.clone(), UPLOAD_BUFFER);
+        // Open before the first write, so that `abort` finds it whatever happens next.
+        let part = self.open.insert(OpenPart {
             info: PartInfo {
                 name,
                 rows: 0,
                 bytes: self.header.len() as u64,
             },
+            path,
             writer,
         });
-        Ok(())
+        part.writer
+            .write(&self.header)
+            .await
+            .map_err(|e| Error::storage(format!("writing {}", self.dest.show(&part.path)), e))
     }
 
     async fn close_part(&mut self) -> Result<()> {
-        if let Some(mut part) = self.open.take() {
-            if let Err(e) = part.writer.shutdown().await {
-                let _ = part.writer.abort().await;
-                return Err(Error::io(format!("completing {}", part.info.name), e));
-            }
+        if let Some(part) = self.open.as_mut() {
+            part.writer.finish().await.map_err(|e| {
+                Error::storage(format!("writing {}", self.dest.show(&part.path)), e)
+            })?;
+            let part = self.open.take().expect("a part is open");
             self.done.push(part.info);
         }
         Ok(())
     }
 
     /// Completes the last part and returns all parts written.
-    pub async fn finish(mut self) -> Result<Vec<PartInfo>> {
+    pub async fn finish(&mut self) -> Result<Vec<PartInfo>> {
         self.close_part().await?;
-        Ok(self.done)
+        Ok(std::mem::take(&mut self.done))
     }
 
-    /// Aborts the part being uploaded (completed parts are left for the caller to delete).
-    pub async fn abort(mut self) {
-        if let Some(mut part) = self.open.take() {
-            let _ = part.writer.abort().await;
+    /// Aborts the part being uploaded, after a failure or an interrupt, whatever state its upload
+    /// is in (completed parts are left for the caller to delete).
+    pub async fn abort(&mut self) {
+        if let Some(mut part) = self.open.take()
+            && let Err(e) = part.writer.abort().await
+        {
+            tracing::warn!(
+                "could not abort the upload of {}: {e}. An incomplete multipart upload may be \
+                 left; S3 removes them with a lifecycle rule (AbortIncompleteMultipartUpload)",
+                self.dest.show(&part.path)
+            );
         }
     }
 }
@@ -157,8 +161,10 @@ impl PartRoller {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use object_store::ObjectStoreExt;
+    use std::sync::Arc;
+
     use object_store::memory::InMemory;
+    use object_store::{ObjectStore, ObjectStoreExt};
 
     fn rows(lines: &[&str]) -> EncodedRows {
         let mut out = EncodedRows::default();
@@ -173,7 +179,13 @@ mod tests {
     #[tokio::test]
     async fn parts_roll_at_row_boundaries_under_the_limit() {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let mut roller = PartRoller::new(Arc::clone(&store), Path::from("d"), b"H\n".to_vec(), 10);
+        let dest = Destination {
+            store: Arc::clone(&store),
+            root: Path::from(""),
+            display: "memory:/".to_string(),
+            local_root: None,
+        };
+        let mut roller = PartRoller::new(&dest, Path::from("d"), b"H\n".to_vec(), 10);
         roller.write(&rows(&["aaa", "bbb", "ccc"])).await.unwrap();
         roller
             .write(&rows(&["a-very-long-row", "d"]))

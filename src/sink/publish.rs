@@ -185,7 +185,8 @@ impl Staging {
         delete_prefix(&self.dest, &self.data_dir()).await
     }
 
-    /// Stages the schema and report, writes the commit record, and promotes the run.
+    /// Stages the schema and report, writes the commit record, and promotes the run. Until the
+    /// commit record is written, a failure or an interrupt removes the staging area.
     /// `side_files` says which of the rejects and bad-records files were staged; `ids` are
     /// (column, bytes) id samples.
     pub async fn commit(
@@ -197,24 +198,21 @@ impl Staging {
         report: &str,
     ) -> Result<()> {
         let store = &self.dest.store;
-        for (column, bytes) in ids {
-            let path = self.dir.clone().join(STAGED_IDS).join(*column);
-            put(store, &path, bytes, &self.dest).await?;
+        let staged = crate::interrupt::cancellable(async {
+            for (column, bytes) in ids {
+                let path = self.dir.clone().join(STAGED_IDS).join(*column);
+                put(store, &path, bytes, &self.dest).await?;
+            }
+            let schema_path = self.dir.clone().join(STAGED_SCHEMA);
+            put(store, &schema_path, schema.as_bytes(), &self.dest).await?;
+            let report_path = self.dir.clone().join(STAGED_REPORT);
+            put(store, &report_path, report.as_bytes(), &self.dest).await
+        })
+        .await;
+        if let Err(e) = staged {
+            self.discard().await;
+            return Err(e);
         }
-        put(
-            store,
-            &self.dir.clone().join(STAGED_SCHEMA),
-            schema.as_bytes(),
-            &self.dest,
-        )
-        .await?;
-        put(
-            store,
-            &self.dir.clone().join(STAGED_REPORT),
-            report.as_bytes(),
-            &self.dest,
-        )
-        .await?;
         let record = CommitRecord {
             run_id: self.run_id.clone(),
             parts: parts.to_vec(),
@@ -224,6 +222,8 @@ impl Staging {
         };
         let text = serde_json::to_vec_pretty(&record)
             .map_err(|e| Error::Internal(format!("commit record: {e}")))?;
+        // A failed PUT may still have written the record: the staging area stays, for the next
+        // run to promote (record present) or delete (record absent).
         put(
             store,
             &self.dest.commit_path(self.dataset),

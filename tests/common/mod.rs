@@ -1,9 +1,16 @@
 //! Shared test helpers: run the real binary, read its CSV back with an independent reader, and
-//! start a real S3-compatible server (s3s-fs) on loopback.
+//! start a real S3-compatible server (s3s-fs) on loopback, with faults injected on demand
+//! ([`Faults`]).
 #![allow(dead_code)]
+
+mod faults;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
+
+#[allow(unused_imports)]
+pub use faults::{Fault, Faults, Rule};
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -165,11 +172,13 @@ pub fn read_dataset(dir: &Path) -> Csv {
 }
 
 /// A real S3-compatible server (s3s-fs) on a loopback port, serving a temporary folder. Each
-/// bucket is a sub-folder of `root`. Stops when dropped (its runtime thread ends with the test).
+/// bucket is a sub-folder of `root`. Requests pass through [`Faults`] (none unless a test sets
+/// some). Stops when dropped.
 pub struct S3Server {
     pub endpoint: String,
     pub root: tempfile::TempDir,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub faults: Arc<Faults>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 pub const S3_KEY: &str = "pengine-test-key";
@@ -181,43 +190,30 @@ impl S3Server {
         for bucket in buckets {
             std::fs::create_dir_all(root.path().join(bucket)).unwrap();
         }
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (shutdown_tx, mut shutdown_rx) = tokio::sync::oneshot::channel::<()>();
-        let dir = root.path().to_path_buf();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                use hyper_util::rt::{TokioExecutor, TokioIo};
-                let fs = s3s_fs::FileSystem::new(&dir).unwrap();
-                let mut builder = s3s::service::S3ServiceBuilder::new(fs);
-                builder.set_auth(s3s::auth::SimpleAuth::from_single(S3_KEY, S3_SECRET));
-                let service = builder.build();
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                let server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                loop {
-                    tokio::select! {
-                        accepted = listener.accept() => {
-                            let Ok((socket, _)) = accepted else { continue };
-                            let connection = server
-                                .serve_connection(TokioIo::new(socket), service.clone())
-                                .into_owned();
-                            tokio::spawn(async move { let _ = connection.await; });
-                        }
-                        _ = &mut shutdown_rx => break,
-                    }
-                }
-            });
-        });
-        let addr = addr_rx.recv().unwrap();
+        let faults = Faults::new();
+        let (endpoint, thread) = serve_folder(root.path(), Arc::clone(&faults));
         S3Server {
-            endpoint: format!("http://{addr}"),
+            endpoint,
             root,
-            shutdown: Some(shutdown_tx),
+            faults,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the server (if a fault did not already) and starts it again on the same folder, on
+    /// a new port ([`S3Server::configure`] points commands at it).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.faults.down.send_replace(false);
+        let (endpoint, thread) = serve_folder(self.root.path(), Arc::clone(&self.faults));
+        self.endpoint = endpoint;
+        self.thread = Some(thread);
+    }
+
+    fn stop(&mut self) {
+        self.faults.stop_server();
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
         }
     }
 
@@ -234,14 +230,71 @@ impl S3Server {
     pub fn path(&self, bucket_and_key: &str) -> PathBuf {
         self.root.path().join(bucket_and_key)
     }
+
+    /// The server's own files for multipart uploads not completed or aborted (s3s-fs keeps them
+    /// at the top of its folder, outside the buckets).
+    pub fn pending_uploads(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with('.') && name.contains("upload"))
+            .collect();
+        names.sort();
+        names
+    }
 }
 
 impl Drop for S3Server {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.stop();
     }
+}
+
+/// Serves `dir` on a new loopback port until `faults` says the server is down; returns the
+/// endpoint and the server's thread.
+fn serve_folder(dir: &Path, faults: Arc<Faults>) -> (String, std::thread::JoinHandle<()>) {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let dir = dir.to_path_buf();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            use hyper_util::rt::{TokioExecutor, TokioIo};
+            let fs = s3s_fs::FileSystem::new(&dir).unwrap();
+            let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+            builder.set_auth(s3s::auth::SimpleAuth::from_single(S3_KEY, S3_SECRET));
+            let service = builder.build();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let mut down = faults.down.subscribe();
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((socket, _)) = accepted else { continue };
+                        let (service, faults) = (service.clone(), Arc::clone(&faults));
+                        let handler = hyper::service::service_fn(move |request| {
+                            faults::serve(service.clone(), Arc::clone(&faults), request)
+                        });
+                        let connection = server
+                            .serve_connection(TokioIo::new(socket), handler)
+                            .into_owned();
+                        connections.spawn(async move { let _ = connection.await; });
+                    }
+                    _ = down.wait_for(|down| *down) => break,
+                }
+            }
+            // Stopped: no new connections (the listener closes) and the open ones are cut.
+            drop(listener);
+            connections.shutdown().await;
+        });
+    });
+    let addr = addr_rx.recv().unwrap();
+    (format!("http://{addr}"), thread)
 }
 
 /// Copies a folder tree.
