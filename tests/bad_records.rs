@@ -204,3 +204,111 @@ fn a_value_that_is_not_its_declared_type_is_a_bad_record() {
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0]["excerpt"], "{\"u\":\"abc\"}");
 }
+
+#[test]
+fn damaged_csv_is_skipped_row_by_row_even_in_large_and_compressed_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A file larger than DataFusion's byte-range split size (10 MiB), every row with a quoted
+    // line break, and damage in the middle: a field too many, a field too few, a quote left
+    // open, Latin-1 bytes and a line over the record limit.
+    let mut big = String::from("u,note\n");
+    let good_rows = 150_000;
+    for i in 0..good_rows {
+        big.push_str(&format!(
+            "{i},\"line one\nline two of row {i}, with padding text to make the file large\"\n"
+        ));
+        if i == 60_000 {
+            big.push_str("x1,a,extra\nx2\nx3,\"open\n");
+        }
+    }
+    let mut bytes = big.into_bytes();
+    bytes.extend_from_slice(b"x4,caf\xe9\n");
+    bytes.extend_from_slice(format!("x5,{}\n", "y".repeat(5000)).as_bytes());
+    bytes.extend_from_slice(b"last,done\n");
+    assert!(bytes.len() > 11 << 20);
+    write(d.join("csv/big.csv"), &bytes);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"u,note\ng1,ok\ng2,too,many\ng3,ok\n")
+        .unwrap();
+    write(d.join("csv/small.csv.gz"), gz.finish().unwrap());
+    let mapping = mapping(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '${d}/csv/' \
+         OPTIONS ('format.max_record_bytes' '4KiB')",
+    );
+
+    let err = run_fails(&mut run(d, &mapping, "fail"), 4);
+    // Files are read in parallel: the first bad record met is in either.
+    assert!(
+        err.contains("big.csv: line 120004 (byte")
+            || err.contains("small.csv.gz: line 3 (byte 13): 3 field(s) where the header has 2"),
+        "{err}"
+    );
+    assert!(err.contains("3 field(s) where the header has 2"), "{err}");
+
+    let (users, report, bad) = run_skip(d, &mapping);
+    assert_eq!(users.len(), good_rows + 3, "every good row, none twice");
+    assert!(users.contains(&"last".to_string()) && users.contains(&"g3".to_string()));
+    let in_file = |name: &str| -> Vec<(u64, String)> {
+        bad.iter()
+            .filter(|b| b["file"].as_str().unwrap().ends_with(name))
+            .map(|b| {
+                (
+                    b["line"].as_u64().unwrap(),
+                    b["reason"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let reasons = in_file("big.csv");
+    let first = 2 * 60_001 + 2;
+    assert_eq!(reasons.len(), 5, "{reasons:?}");
+    assert_eq!(
+        reasons[0],
+        (first, "3 field(s) where the header has 2".into())
+    );
+    assert_eq!(
+        reasons[1],
+        (first + 1, "1 field(s) where the header has 2".into())
+    );
+    assert_eq!(reasons[2].0, first + 2);
+    assert!(
+        reasons[2].1.starts_with("a quote is left open"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[3].1.starts_with("not UTF-8: byte 0xE9"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[4]
+            .1
+            .starts_with("record longer than the limit of 4096")
+    );
+    assert_eq!(
+        in_file("small.csv.gz"),
+        [(3, "3 field(s) where the header has 2".to_string())]
+    );
+    assert_eq!(report["rows"]["bad_records"], 6);
+    assert_eq!(report["rows"]["read_from_sources"], good_rows as u64 + 3);
+}
+
+#[test]
+fn a_csv_value_that_is_not_its_declared_type_is_a_bad_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("csv/a.csv"), "u,n\n1,a\nten,b\n3,c\n");
+    let mapping = mapping(
+        d,
+        "CREATE EXTERNAL TABLE t (u BIGINT, n VARCHAR) STORED AS CSV LOCATION '${d}/csv/'",
+    );
+    let err = run_fails(&mut run(d, &mapping, "fail"), 4);
+    assert!(
+        err.contains("a.csv: line 3 (byte 8): 'ten' in column u is not of type Int64"),
+        "{err}"
+    );
+    let (users, _, bad) = run_skip(d, &mapping);
+    assert_eq!(users, ["1", "3"]);
+    assert_eq!(bad.len(), 1);
+}

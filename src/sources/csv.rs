@@ -22,7 +22,13 @@ use datafusion::physical_plan::ExecutionPlan;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
 
+use super::bad_records::BadRecordLog;
 use super::compression::read_object_blocking;
+use super::csv_records::{CsvRecords, DEFAULT_MAX_RECORD_BYTES, Next};
+use super::csv_scan::CsvExportOpener;
+use super::scan::{ExportSource, RecordFormat, ScanFiles};
+use datafusion::datasource::physical_plan::FileOpener;
+use datafusion::datasource::source::DataSourceExec;
 
 /// How to read the CSV files, from the table's options.
 #[derive(Debug, Clone)]
@@ -133,38 +139,39 @@ struct FileColumns {
     kinds: Vec<ColumnKind>,
 }
 
+/// Reads every record of one file (bad ones: an error under `fail`, left out under `skip`).
 fn infer_reader(
     reader: impl Read,
-    dialect: &CsvDialect,
+    file: &str,
+    format: &ExportCsvFormat,
 ) -> std::result::Result<FileColumns, String> {
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(dialect.has_header)
-        .delimiter(dialect.delimiter)
-        .quote(dialect.quote)
-        .escape(dialect.escape)
-        .double_quote(dialect.escape.is_none())
-        .comment(dialect.comment)
-        .flexible(true)
-        .from_reader(reader);
-    let mut names: Vec<String> = if dialect.has_header {
-        csv.headers()
-            .map_err(|e| e.to_string())?
-            .iter()
-            .map(str::to_string)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let mut kinds = vec![ColumnKind::default(); names.len()];
-    let mut record = csv::StringRecord::new();
-    while csv.read_record(&mut record).map_err(|e| e.to_string())? {
+    let mut records = CsvRecords::new(reader, file, &format.dialect, format.max_record_bytes);
+    let mut names: Vec<String> = Vec::new();
+    let mut kinds: Vec<ColumnKind> = Vec::new();
+    let mut header_pending = format.dialect.has_header;
+    loop {
+        let record = match records.next_record().map_err(|e| e.to_string())? {
+            Next::End => break,
+            Next::Bad(bad) => {
+                format.bad_records.seen_while_inferring(&bad)?;
+                continue;
+            }
+            Next::Record(record) => record,
+        };
+        if std::mem::take(&mut header_pending) {
+            names = (0..record.len())
+                .map(|i| record.get(i).to_string())
+                .collect();
+            continue;
+        }
         if record.len() > kinds.len() {
             kinds.resize(record.len(), ColumnKind::default());
         }
-        for (kind, value) in kinds.iter_mut().zip(record.iter()) {
-            kind.observe(value);
+        for (i, kind) in kinds.iter_mut().enumerate() {
+            kind.observe(record.get(i));
         }
     }
+    kinds.resize(kinds.len().max(names.len()), ColumnKind::default());
     // Headerless files name their columns like DataFusion does.
     while names.len() < kinds.len() {
         names.push(format!("column_{}", names.len() + 1));
@@ -172,16 +179,47 @@ fn infer_reader(
     Ok(FileColumns { names, kinds })
 }
 
-/// DataFusion's CSV format with pengine's schema inference.
-#[derive(Debug)]
+/// CSV read by pengine: its own inference and its own record reader (bad records set aside);
+/// DataFusion's CSV format only names the extension.
+#[derive(Debug, Clone)]
 pub struct ExportCsvFormat {
     inner: Arc<dyn FileFormat>,
     dialect: CsvDialect,
+    /// Longest record read; a longer one is a bad record.
+    pub max_record_bytes: u64,
+    pub bad_records: Arc<BadRecordLog>,
 }
 
 impl ExportCsvFormat {
-    pub fn new(inner: Arc<dyn FileFormat>, dialect: CsvDialect) -> Self {
-        Self { inner, dialect }
+    pub fn new(
+        inner: Arc<dyn FileFormat>,
+        dialect: CsvDialect,
+        bad_records: Arc<BadRecordLog>,
+    ) -> Self {
+        Self {
+            inner,
+            dialect,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            bad_records,
+        }
+    }
+}
+
+impl RecordFormat for ExportCsvFormat {
+    fn file_type(&self) -> &'static str {
+        "csv"
+    }
+
+    fn opener(&self, scan: ScanFiles) -> Arc<dyn FileOpener> {
+        Arc::new(CsvExportOpener {
+            dialect: self.dialect.clone(),
+            max_record_bytes: self.max_record_bytes,
+            bad_records: Arc::clone(&self.bad_records),
+            projected_schema: scan.projected_schema,
+            projection: scan.projection,
+            batch_size: scan.batch_size,
+            store: scan.store,
+        })
     }
 }
 
@@ -208,8 +246,8 @@ impl FileFormat for ExportCsvFormat {
         let files: Vec<FileColumns> = futures::stream::iter(objects.iter().cloned())
             .map(|object| {
                 let store = Arc::clone(store);
-                let dialect = self.dialect.clone();
-                async move { infer_file(store, object, dialect).await }
+                let format = self.clone();
+                async move { infer_file(store, object, format).await }
             })
             .buffered(4)
             .try_collect()
@@ -245,23 +283,27 @@ impl FileFormat for ExportCsvFormat {
 
     async fn create_physical_plan(
         &self,
-        state: &dyn Session,
+        _state: &dyn Session,
         conf: FileScanConfig,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.inner.create_physical_plan(state, conf).await
+        Ok(DataSourceExec::from_data_source(conf))
     }
 
     fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
-        self.inner.file_source(table_schema)
+        Arc::new(ExportSource::new(table_schema, Arc::new(self.clone())))
     }
 }
 
 async fn infer_file(
     store: Arc<dyn ObjectStore>,
     object: ObjectMeta,
-    dialect: CsvDialect,
+    format: ExportCsvFormat,
 ) -> Result<FileColumns> {
-    read_object_blocking(store, object, move |reader| infer_reader(reader, &dialect)).await
+    let file = object.location.to_string();
+    read_object_blocking(store, object, move |reader| {
+        infer_reader(reader, &file, &format)
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -269,7 +311,12 @@ mod tests {
     use super::*;
 
     fn types(text: &str, dialect: &CsvDialect) -> Vec<(String, DataType)> {
-        let file = infer_reader(text.as_bytes(), dialect).unwrap();
+        let format = ExportCsvFormat::new(
+            Arc::new(datafusion::datasource::file_format::csv::CsvFormat::default()),
+            dialect.clone(),
+            Arc::default(),
+        );
+        let file = infer_reader(text.as_bytes(), "f.csv", &format).unwrap();
         file.names
             .into_iter()
             .zip(file.kinds.iter().map(ColumnKind::data_type))

@@ -50,8 +50,14 @@ impl TableProviderFactory for SourceTableFactory {
             ),
             "CSV" => {
                 let dialect = CsvDialect::from_options(&cmd.options)?;
-                let inner = datafusion_format(session, "csv", &cmd.options)?;
-                (Arc::new(ExportCsvFormat::new(inner, dialect)), "")
+                let mut options = cmd.options.clone();
+                let max_record = options.remove(MAX_RECORD_OPTION);
+                let inner = datafusion_format(session, "csv", &options)?;
+                let mut format = ExportCsvFormat::new(inner, dialect, bad_records);
+                if let Some(value) = max_record {
+                    format.max_record_bytes = max_record_bytes(cmd, &value)?;
+                }
+                (Arc::new(format), "")
             }
             other => return plan_err!("pengine cannot read STORED AS {other}"),
         };

@@ -4,9 +4,12 @@
 pub mod bad_records;
 pub mod compression;
 pub mod csv;
+pub mod csv_records;
+pub mod csv_scan;
 pub mod factory;
 pub mod json;
 pub mod object_read;
+pub mod scan;
 
 pub use factory::SourceTableFactory;
 

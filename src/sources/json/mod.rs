@@ -11,31 +11,26 @@ mod opener;
 pub mod records;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::GetExt;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result, Statistics};
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::physical_plan::{FileOpener, FileScanConfig, FileSource};
-use datafusion::datasource::projection::{ProjectionOpener, SplitProjection};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::DataFusionError;
-use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
-use datafusion::physical_plan::projection::ProjectionExprs;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
 
 use super::bad_records::BadRecordLog;
 use super::compression::read_object_blocking;
+use super::scan::{ExportSource, RecordFormat, ScanFiles};
 use infer::{FileInference, Inferred};
 
 /// Files whose schemas are inferred at the same time.
@@ -130,7 +125,7 @@ impl FileFormat for ExportJsonFormat {
     }
 
     fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
-        Arc::new(ExportJsonSource::new(table_schema, self.clone()))
+        Arc::new(ExportSource::new(table_schema, Arc::new(self.clone())))
     }
 }
 
@@ -153,95 +148,19 @@ async fn infer_file(
     .await
 }
 
-/// The scan side: one opener per partition, files read whole (not split by byte range, since
-/// back-to-back objects have no newline to split at).
-#[derive(Clone)]
-pub struct ExportJsonSource {
-    table_schema: TableSchema,
-    format: ExportJsonFormat,
-    batch_size: Option<usize>,
-    metrics: ExecutionPlanMetricsSet,
-    projection: SplitProjection,
-}
-
-impl ExportJsonSource {
-    pub fn new(table_schema: TableSchema, format: ExportJsonFormat) -> Self {
-        Self {
-            projection: SplitProjection::unprojected(&table_schema),
-            table_schema,
-            format,
-            batch_size: None,
-            metrics: ExecutionPlanMetricsSet::new(),
-        }
-    }
-}
-
-impl FileSource for ExportJsonSource {
-    fn create_file_opener(
-        &self,
-        object_store: Arc<dyn ObjectStore>,
-        _base_config: &FileScanConfig,
-        _partition: usize,
-    ) -> Result<Arc<dyn FileOpener>> {
-        let file_schema = self.table_schema.file_schema();
-        let projected: Schema = file_schema.project(&self.projection.file_indices)?;
-        let inner = Arc::new(opener::JsonExportOpener {
-            batch_size: self.batch_size.unwrap_or(8192),
-            schema: Arc::new(projected),
-            store: object_store,
-            bad_records: Arc::clone(&self.format.bad_records),
-            max_record_bytes: self.format.max_record_bytes,
-            known_bad: Arc::clone(&self.format.known_bad),
-        }) as Arc<dyn FileOpener>;
-        ProjectionOpener::try_new(self.projection.clone(), inner, file_schema)
-    }
-
-    fn table_schema(&self) -> &TableSchema {
-        &self.table_schema
-    }
-
-    fn with_batch_size(&self, batch_size: usize) -> Arc<dyn FileSource> {
-        let mut source = self.clone();
-        source.batch_size = Some(batch_size);
-        Arc::new(source)
-    }
-
-    fn projection(&self) -> Option<&ProjectionExprs> {
-        Some(&self.projection.source)
-    }
-
-    fn try_pushdown_projection(
-        &self,
-        projection: &ProjectionExprs,
-    ) -> Result<Option<Arc<dyn FileSource>>> {
-        let mut source = self.clone();
-        let merged = self.projection.source.try_merge(projection)?;
-        source.projection = SplitProjection::new(self.table_schema.file_schema(), &merged);
-        Ok(Some(Arc::new(source)))
-    }
-
-    fn metrics(&self) -> &ExecutionPlanMetricsSet {
-        &self.metrics
-    }
-
-    fn file_type(&self) -> &str {
+impl RecordFormat for ExportJsonFormat {
+    fn file_type(&self) -> &'static str {
         "json"
     }
 
-    fn supports_repartitioning(&self) -> bool {
-        false
-    }
-
-    fn apply_expressions(
-        &self,
-        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        datafusion::physical_plan::apply_expression_roots(self.projection.source.iter(), f)
-    }
-}
-
-impl fmt::Debug for ExportJsonSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExportJsonSource").finish()
+    fn opener(&self, scan: ScanFiles) -> Arc<dyn FileOpener> {
+        Arc::new(opener::JsonExportOpener {
+            batch_size: scan.batch_size,
+            schema: scan.projected_schema,
+            store: scan.store,
+            bad_records: Arc::clone(&self.bad_records),
+            max_record_bytes: self.max_record_bytes,
+            known_bad: Arc::clone(&self.known_bad),
+        })
     }
 }

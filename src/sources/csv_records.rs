@@ -1,0 +1,414 @@
+//! Reads CSV records one by one with their line and byte offset, holding at most one record of a
+//! bounded size, and tells a good record from a bad one: a field too many or too few, bytes that
+//! are not UTF-8, a quote left open, a record longer than the limit.
+//!
+//! Schema inference and the scan both read through this, so they agree on which records are bad.
+//! Files are read whole, never split by byte range, so a quoted line break never cuts a record.
+//! After a bad record that spans several lines (a quote left open swallows the lines after it),
+//! reading starts again at its second line, so one stray quote costs one record, not the file.
+
+use std::io::Read;
+
+use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
+use memchr::memchr_iter;
+
+use super::bad_records::{BadRecord, excerpt};
+use super::csv::CsvDialect;
+
+/// Longest record held by default (a longer one is a bad record).
+pub const DEFAULT_MAX_RECORD_BYTES: u64 = 16 << 20;
+
+/// Bytes read from the input at a time.
+const INPUT_BLOCK: usize = 256 << 10;
+
+/// One record: its fields (UTF-8 checked) and where it starts.
+#[derive(Debug)]
+pub struct CsvRecord<'a> {
+    /// 1-based line of the record's start.
+    pub line: u64,
+    pub byte_offset: u64,
+    fields: &'a [u8],
+    ends: &'a [usize],
+}
+
+impl<'a> CsvRecord<'a> {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Field `i` as text (checked to be UTF-8 when the record was read).
+    pub fn get(&self, i: usize) -> &'a str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        std::str::from_utf8(&self.fields[start..self.ends[i]]).unwrap_or_default()
+    }
+
+    /// The fields joined by commas, as a bad record's excerpt.
+    pub fn excerpt(&self) -> String {
+        let joined: Vec<&str> = (0..self.len()).map(|i| self.get(i)).collect();
+        excerpt(joined.join(",").as_bytes())
+    }
+}
+
+/// What reading the next record gave.
+#[derive(Debug)]
+pub enum Next<'a> {
+    Record(CsvRecord<'a>),
+    Bad(BadRecord),
+    End,
+}
+
+/// The reader over one (decompressed) file.
+pub struct CsvRecords<R> {
+    input: R,
+    file: String,
+    core: Reader,
+    quote: u8,
+    delimiter: u8,
+    /// Quotes can be counted to find one left open (not with an escape character).
+    count_quotes: bool,
+    max_record: usize,
+    /// Expected fields per record; set by the header or the first record when not given.
+    pub width: Option<usize>,
+    block: Vec<u8>,
+    block_pos: usize,
+    /// Bytes to read again before the input (after a bad record spanning lines).
+    replay: Vec<u8>,
+    replay_pos: usize,
+    input_done: bool,
+    /// Stream offset and line of the next unread byte.
+    offset: u64,
+    line: u64,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+    /// The current record's raw bytes (up to the limit), to read again after it if it is bad.
+    raw: Vec<u8>,
+}
+
+impl<R: Read> CsvRecords<R> {
+    pub fn new(input: R, file: impl Into<String>, dialect: &CsvDialect, max_record: u64) -> Self {
+        let core = ReaderBuilder::new()
+            .delimiter(dialect.delimiter)
+            .quote(dialect.quote)
+            .escape(dialect.escape)
+            .double_quote(dialect.escape.is_none())
+            .comment(dialect.comment)
+            .build();
+        Self {
+            input,
+            file: file.into(),
+            core,
+            quote: dialect.quote,
+            delimiter: dialect.delimiter,
+            count_quotes: dialect.escape.is_none(),
+            max_record: max_record.max(1) as usize,
+            width: None,
+            block: Vec::new(),
+            block_pos: 0,
+            replay: Vec::new(),
+            replay_pos: 0,
+            input_done: false,
+            offset: 0,
+            line: 1,
+            out: vec![0; 4096],
+            ends: vec![0; 64],
+            raw: Vec::new(),
+        }
+    }
+
+    /// Reads the next record. I/O errors end the file (they are not bad records).
+    pub fn next_record(&mut self) -> std::io::Result<Next<'_>> {
+        loop {
+            let start_offset = self.offset;
+            let start_line = self.line;
+            self.raw.clear();
+            let mut out_len = 0;
+            let mut ends_len = 0;
+            let mut oversized: Option<String> = None;
+            let mut quotes = 0u64;
+            let mut lines_spanned = 0u64;
+            let mut record_len = 0usize;
+            loop {
+                self.fill_input()?;
+                let input: &[u8] = if self.replay_pos < self.replay.len() {
+                    &self.replay[self.replay_pos..]
+                } else {
+                    &self.block[self.block_pos..]
+                };
+                let at_end = input.is_empty();
+                let (result, nin, nout, nend) = self.core.read_record(
+                    input,
+                    &mut self.out[out_len..],
+                    &mut self.ends[ends_len..],
+                );
+                let consumed = &input[..nin];
+                let newlines = memchr_iter(b'\n', consumed).count() as u64;
+                if self.count_quotes {
+                    quotes += memchr_iter(self.quote, consumed).count() as u64;
+                }
+
+                lines_spanned += newlines;
+                record_len += nin;
+                if self.raw.len() < self.max_record {
+                    self.raw.extend_from_slice(consumed);
+                }
+                self.advance(nin, newlines);
+                // csv_core gives `ends` from the record's start, across calls.
+                out_len += nout;
+                ends_len += nend;
+                match result {
+                    ReadRecordResult::InputEmpty if at_end => {}
+                    ReadRecordResult::InputEmpty => continue,
+                    ReadRecordResult::OutputFull | ReadRecordResult::OutputEndsFull => {
+                        if self.out.len() + self.ends.len() * 8 < self.max_record {
+                            if result == ReadRecordResult::OutputFull {
+                                self.out.resize(self.out.len() * 2, 0);
+                            } else {
+                                self.ends.resize(self.ends.len() * 2, 0);
+                            }
+                        } else {
+                            // Too long to hold: keep its start for the message, drop the rest.
+                            oversized.get_or_insert_with(|| excerpt(&self.out[..out_len]));
+                            out_len = 0;
+                            ends_len = 0;
+                        }
+                        continue;
+                    }
+                    ReadRecordResult::Record => {}
+                    ReadRecordResult::End => return Ok(Next::End),
+                }
+                break;
+            }
+            // A line with nothing on it is not a record.
+            if oversized.is_none()
+                && ends_len == 1
+                && out_len == 0
+                && lines_spanned <= 1
+                && self.raw.iter().all(|b| matches!(b, b'\n' | b'\r'))
+            {
+                continue;
+            }
+            if oversized.is_none() && record_len > self.max_record {
+                oversized = Some(excerpt(&self.raw));
+            }
+            let file = &self.file;
+            let bad = |reason: String, shown: String| {
+                let mut bad = BadRecord::at_byte(file, start_offset, reason, b"");
+                bad.line = Some(start_line);
+                bad.excerpt = shown;
+                bad
+            };
+            if let Some(shown) = oversized {
+                return Ok(Next::Bad(bad(
+                    format!(
+                        "record longer than the limit of {} bytes (set the table option \
+                         'format.max_record_bytes' to read longer records)",
+                        self.max_record
+                    ),
+                    shown,
+                )));
+            }
+            let reason = {
+                let fields = &self.out[..out_len];
+                if quotes > 0 && self.raw.len() < self.max_record && self.misquoted() {
+                    Some(
+                        "a quote is left open, or a quoted value goes on after its closing quote"
+                            .to_string(),
+                    )
+                } else if let Err(e) = std::str::from_utf8(fields) {
+                    Some(format!(
+                        "not UTF-8: byte 0x{:02X} (Latin-1 or another encoding?); convert the \
+                         file to UTF-8",
+                        fields[e.valid_up_to()]
+                    ))
+                } else {
+                    match self.width {
+                        Some(width) if width != ends_len => {
+                            Some(format!("{ends_len} field(s) where the header has {width}"))
+                        }
+                        _ => None,
+                    }
+                }
+            };
+            let Some(reason) = reason else {
+                self.width.get_or_insert(ends_len);
+                return Ok(Next::Record(CsvRecord {
+                    line: start_line,
+                    byte_offset: start_offset,
+                    fields: &self.out[..out_len],
+                    ends: &self.ends[..ends_len],
+                }));
+            };
+            let bad = bad(reason, excerpt(&self.raw));
+            if lines_spanned > 1 || (lines_spanned == 1 && !self.raw.ends_with(b"\n")) {
+                self.read_again_after_first_line(start_offset, start_line);
+            }
+            return Ok(Next::Bad(bad));
+        }
+    }
+
+    /// Whether the record's raw text breaks the quoting rules csv_core lets pass: a quoted value
+    /// still open at the end, or text right after a closing quote (a stray quote earlier made
+    /// the parser pair quotes wrongly). A quote inside an unquoted value is fine (`5" screen`).
+    fn misquoted(&self) -> bool {
+        let raw = &self.raw;
+        let (quote, delimiter) = (self.quote, self.delimiter);
+        let mut in_quotes = false;
+        let mut field_start = true;
+        let mut i = 0;
+        while i < raw.len() {
+            let b = raw[i];
+            if in_quotes {
+                if b == quote {
+                    if raw.get(i + 1) == Some(&quote) {
+                        i += 2;
+                        continue;
+                    }
+                    in_quotes = false;
+                    if !matches!(raw.get(i + 1), None | Some(b'\r' | b'\n'))
+                        && raw.get(i + 1) != Some(&delimiter)
+                    {
+                        return true;
+                    }
+                }
+            } else {
+                if b == quote && field_start {
+                    in_quotes = true;
+                }
+                field_start = b == delimiter || b == b'\n' || b == b'\r';
+            }
+            i += 1;
+        }
+        in_quotes
+    }
+
+    /// A bad record spanning lines: read from its second line again (its first line is the bad
+    /// record; a stray quote there swallowed what follows).
+    fn read_again_after_first_line(&mut self, start_offset: u64, start_line: u64) {
+        let Some(first_break) = memchr::memchr(b'\n', &self.raw) else {
+            return;
+        };
+        let again = &self.raw[first_break + 1..];
+        let mut replay = again.to_vec();
+        replay.extend_from_slice(&self.replay[self.replay_pos..]);
+        self.replay = replay;
+        self.replay_pos = 0;
+        self.offset = start_offset + first_break as u64 + 1;
+        self.line = start_line + 1;
+        self.core.reset();
+    }
+
+    /// Makes sure there are bytes to parse (replayed ones first, then the input's), unless the
+    /// input is done.
+    fn fill_input(&mut self) -> std::io::Result<()> {
+        if self.replay_pos < self.replay.len() {
+            return Ok(());
+        }
+        if self.block_pos == self.block.len() && !self.input_done {
+            self.block.clear();
+            self.block_pos = 0;
+            (&mut self.input)
+                .take(INPUT_BLOCK as u64)
+                .read_to_end(&mut self.block)?;
+            self.input_done = self.block.is_empty();
+        }
+        Ok(())
+    }
+
+    fn advance(&mut self, consumed: usize, newlines: u64) {
+        if self.replay_pos < self.replay.len() {
+            self.replay_pos += consumed;
+        } else {
+            self.block_pos += consumed;
+        }
+        self.offset += consumed as u64;
+        self.line += newlines;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn dialect() -> CsvDialect {
+        CsvDialect::from_options(&HashMap::new()).unwrap()
+    }
+
+    /// Reads `text`; good records as joined fields, bad ones as "line: reason".
+    fn read(text: &[u8], width: Option<usize>, max: u64) -> Vec<String> {
+        let mut records = CsvRecords::new(text, "f.csv", &dialect(), max);
+        records.width = width;
+        let mut out = Vec::new();
+        loop {
+            match records.next_record().unwrap() {
+                Next::Record(r) => {
+                    out.push((0..r.len()).map(|i| r.get(i)).collect::<Vec<_>>().join("|"))
+                }
+                Next::Bad(b) => out.push(format!("{}: {}", b.line.unwrap(), b.reason)),
+                Next::End => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn good_records_with_quoted_line_breaks_and_blank_lines() {
+        let got = read(b"a,b\n\n1,\"x\ny\"\r\n2,\"q\"\"\"\n", None, 1 << 20);
+        assert_eq!(got, ["a|b", "1|x\ny", "2|q\""]);
+    }
+
+    #[test]
+    fn ragged_rows_latin1_and_long_records_are_bad() {
+        let mut text = b"a,b\n1,2,3\n4\ncaf\xe9,5\n6,7\n".to_vec();
+        text.extend_from_slice(format!("{},8\n9,10\n", "x".repeat(5000)).as_bytes());
+        let got = read(&text, None, 1000);
+        assert_eq!(
+            got,
+            [
+                "a|b",
+                "2: 3 field(s) where the header has 2",
+                "3: 1 field(s) where the header has 2",
+                "4: not UTF-8: byte 0xE9 (Latin-1 or another encoding?); convert the file to UTF-8",
+                "6|7",
+                "6: record longer than the limit of 1000 bytes (set the table option \
+                 'format.max_record_bytes' to read longer records)",
+                "9|10",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_quote_left_open_costs_one_record() {
+        let got = read(b"a,b\n1,\"open\n2,x\n3,\"y\"\n4,z\n", None, 1 << 20);
+        assert_eq!(got[0], "a|b");
+        assert!(got[1].starts_with("2: "), "{got:?}");
+        assert_eq!(&got[2..], ["2|x", "3|y", "4|z"]);
+    }
+
+    #[test]
+    fn a_stray_quote_that_pairs_with_a_later_one_is_caught() {
+        let got = read(
+            b"a,b\nx,\"open\n1,\"one\ntwo\"\n2,5\" screen\n",
+            None,
+            1 << 20,
+        );
+        assert!(got[1].starts_with("2: a quote is left open"), "{got:?}");
+        assert_eq!(&got[2..], ["1|one\ntwo", "2|5\" screen"]);
+    }
+
+    #[test]
+    fn a_quote_left_open_at_the_end_is_bad() {
+        let got = read(b"a,b\n1,2\n3,\"cut", None, 1 << 20);
+        assert_eq!(
+            got,
+            [
+                "a|b",
+                "1|2",
+                "3: a quote is left open, or a quoted value goes on after its closing quote"
+            ]
+        );
+    }
+}
