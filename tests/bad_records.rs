@@ -312,3 +312,51 @@ fn a_csv_value_that_is_not_its_declared_type_is_a_bad_record() {
     assert_eq!(users, ["1", "3"]);
     assert_eq!(bad.len(), 1);
 }
+
+/// A Parquet file of users `first..=last` (column `u`).
+fn parquet_users(first: i64, last: i64) -> Vec<u8> {
+    use arrow::array::Int64Array;
+    let batch = arrow::record_batch::RecordBatch::try_from_iter([(
+        "u",
+        std::sync::Arc::new(Int64Array::from_iter_values(first..=last)) as arrow::array::ArrayRef,
+    )])
+    .unwrap();
+    let mut bytes = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    bytes
+}
+
+#[test]
+fn unreadable_parquet_files_fail_or_are_left_out_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("pq/good.parquet"), parquet_users(1, 3));
+    let whole = parquet_users(4, 6);
+    write(d.join("pq/truncated.parquet"), &whole[..whole.len() / 2]);
+    write(d.join("pq/garbage.parquet"), b"\x00\x01 not parquet at all");
+    for ddl in [
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '${d}/pq/'",
+        "CREATE EXTERNAL TABLE t (u BIGINT) STORED AS PARQUET LOCATION '${d}/pq/'",
+    ] {
+        let mapping = mapping(d, ddl);
+        let err = run_fails(&mut run(d, &mapping, "fail"), 4);
+        assert!(
+            err.contains("garbage.parquet: the file: not a readable Parquet file")
+                || err.contains("truncated.parquet: the file: not a readable Parquet file"),
+            "{ddl}: {err}"
+        );
+        let (users, report, bad) = run_skip(d, &mapping);
+        assert_eq!(users, numbers(1..=3), "{ddl}");
+        let mut files: Vec<&str> = bad.iter().map(|b| b["file"].as_str().unwrap()).collect();
+        files.sort();
+        assert!(
+            files.len() == 2
+                && files[0].ends_with("garbage.parquet")
+                && files[1].ends_with("truncated.parquet"),
+            "{ddl}: {bad:?}"
+        );
+        assert_eq!(report["rows"]["bad_records"], 2);
+    }
+}

@@ -23,6 +23,7 @@ use datafusion::logical_expr::CreateExternalTable;
 use super::bad_records::BadRecordLog;
 use super::csv::{CsvDialect, ExportCsvFormat};
 use super::json::ExportJsonFormat;
+use super::parquet::ExportParquetFormat;
 
 /// The `STORED AS` names this factory serves.
 pub const FORMATS: &[&str] = &["JSON", "NDJSON", "CSV", "PARQUET"];
@@ -45,7 +46,10 @@ impl TableProviderFactory for SourceTableFactory {
         let (format, extension): (Arc<dyn FileFormat>, &str) = match file_type.as_str() {
             "JSON" | "NDJSON" => (Arc::new(json_format(cmd, bad_records)?), ""),
             "PARQUET" => (
-                datafusion_format(session, "parquet", &cmd.options)?,
+                Arc::new(ExportParquetFormat::new(
+                    datafusion_format(session, "parquet", &cmd.options)?,
+                    Arc::clone(&bad_records),
+                )),
                 ".parquet",
             ),
             "CSV" => {

@@ -9,6 +9,7 @@ pub mod csv_scan;
 pub mod factory;
 pub mod json;
 pub mod object_read;
+pub mod parquet;
 pub mod scan;
 
 pub use factory::SourceTableFactory;
