@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -173,16 +174,23 @@ pub async fn plan(
 /// Runs the mapping file's setup statements and plans its final query.
 async fn plan_mapping(ctx: &SessionContext, mapping: &MappingFile) -> Result<DataFrame> {
     register_sources(ctx, mapping).await?;
-    ctx.sql(&mapping.query.sql)
+    // Whatever the words, the final query may only read: no DDL, DML (INSERT, COPY) or SET.
+    let read_only = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    ctx.sql_with_options(&mapping.query.sql, read_only)
         .await
         .map_err(|e| located(mapping, mapping.query.line, e))
 }
 
 /// Runs the mapping file's setup statements (its sources and views) in `ctx`.
 pub async fn register_sources(ctx: &SessionContext, mapping: &MappingFile) -> Result<()> {
+    // Sources and views only: nothing that writes (INSERT, COPY), whatever the words.
+    let no_writes = SQLOptions::new().with_allow_dml(false);
     for statement in &mapping.setup {
         let frame = ctx
-            .sql(&statement.sql)
+            .sql_with_options(&statement.sql, no_writes)
             .await
             .map_err(|e| located(mapping, statement.line, e))?;
         // DDL runs when planned; collecting the (empty) result finishes it.

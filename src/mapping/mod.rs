@@ -175,6 +175,10 @@ impl Role {
         let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
         match word(0) {
             "SELECT" | "WITH" | "VALUES" | "(" => Role::Query,
+            // Runtime settings (the spill folder, ...) are pengine's flags, not the file's.
+            "SET" if word(1).starts_with("DATAFUSION.RUNTIME") => {
+                Role::Refused("SET datafusion.runtime".into())
+            }
             "SET" => Role::Setup,
             "CREATE" => {
                 let rest: Vec<&str> = words[1..].iter().map(String::as_str).collect();
@@ -321,6 +325,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("users.sql:3: a second final query"), "{e}");
+    }
+
+    #[test]
+    fn runtime_settings_are_refused() {
+        let e = parse(
+            "users.sql",
+            "SET datafusion.runtime.temp_directory = '/etc';\nSELECT 1",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("SET datafusion.runtime"), "{e}");
+        parse(
+            "users.sql",
+            "SET datafusion.execution.batch_size = 1024;\nSELECT 1",
+        )
+        .unwrap();
     }
 
     #[test]
