@@ -281,6 +281,15 @@ impl DecodeState {
     }
 }
 
+/// Whether only whitespace separates two records.
+fn only_blanks_between(window: &Window, a: &Piece, b: &Piece) -> bool {
+    a.end == b.start
+        || window
+            .slice(a.end, b.start)
+            .iter()
+            .all(u8::is_ascii_whitespace)
+}
+
 /// What one record turned out to be.
 enum Verdict {
     Good,
@@ -289,12 +298,24 @@ enum Verdict {
     BadRestartAt(u64),
 }
 
-/// Decodes `pieces` (whole objects in `window`) into one batch.
+/// Decodes `pieces` (whole objects in `window`, in order) into one batch.
 fn decode_into(
     decoder: &mut Decoder,
     window: &Window,
     pieces: &[Piece],
 ) -> std::result::Result<Option<RecordBatch>, ArrowError> {
+    if let (Some(first), Some(last)) = (pieces.first(), pieces.last())
+        && pieces
+            .windows(2)
+            .all(|w| only_blanks_between(window, &w[0], &w[1]))
+    {
+        // One call for a run of records with nothing but blanks between them.
+        let records = window.slice(first.start, last.end);
+        if decoder.decode(records)? != records.len() {
+            return Err(ArrowError::JsonError("more values than records".into()));
+        }
+        return decoder.flush();
+    }
     for piece in pieces {
         let record = window.slice(piece.start, piece.end);
         let consumed = decoder.decode(record)?;

@@ -202,18 +202,23 @@ impl Splitter {
                             None => i = n,
                         }
                     } else {
-                        let b = bytes[i];
-                        i += 1;
-                        match b {
-                            b'"' => self.in_string = true,
-                            b'{' | b'[' => self.depth += 1,
-                            b'}' | b']' => {
-                                self.depth -= 1;
-                                if self.depth == 0 {
-                                    self.finish(window, base + i as u64, out);
+                        // Only braces decide where an object ends (brackets nest inside them).
+                        match memchr3(b'"', b'{', b'}', &bytes[i..]) {
+                            Some(k) => {
+                                i += k;
+                                match bytes[i] {
+                                    b'"' => self.in_string = true,
+                                    b'{' => self.depth += 1,
+                                    _ => {
+                                        self.depth -= 1;
+                                        if self.depth == 0 {
+                                            self.finish(window, base + i as u64 + 1, out);
+                                        }
+                                    }
                                 }
+                                i += 1;
                             }
-                            _ => {}
+                            None => i = n,
                         }
                     }
                 }
