@@ -121,7 +121,7 @@ pub struct MappingArgs {
     pub threads: Option<u16>,
     /// Memory for joins, sorts and aggregations before they spill to disk, e.g. 2GiB, or
     /// `unlimited`.
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_memory_limit)]
+    #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_memory_limit)]
     pub memory_limit: MemoryLimit,
     /// Folder for spill files (default: the system temporary folder).
     #[arg(long, value_name = "DIR")]
