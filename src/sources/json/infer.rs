@@ -11,8 +11,8 @@ use std::io::Read;
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
 
 use super::framing::Framing;
-use super::records::{PieceKind, Splitter, Window, resync_point};
-use crate::sources::bad_records::{BadRecord, BadRecordLog};
+use super::records::{Splitter, Window};
+use crate::sources::bad_records::BadRecordLog;
 
 /// What the records seen so far say about one value's type.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,28 +192,14 @@ fn infer_in_blocks(
                 index += 1;
                 continue;
             };
-            let record = match &piece.kind {
-                PieceKind::Oversized { .. } => &[][..],
-                _ => window.slice(piece.start, piece.end),
-            };
-            let resync = resync_point(record);
-            let mut bad = BadRecord::at_byte(
-                reading.file,
-                piece.start,
-                reason,
-                &record[..resync.unwrap_or(record.len())],
-            );
-            if let PieceKind::Oversized { excerpt } = &piece.kind {
-                bad.excerpt = excerpt.clone();
-            }
+            let (bad, resync) = piece.to_bad_record(reading.file, reason, &window);
             reading.bad_records.seen_while_inferring(&bad)?;
             bad_offsets.push((piece.start, bad.reason));
             // Leave it out: merge the block again up to here, then go on after it.
-            let bad_start = piece.start;
             pieces.remove(index);
-            if let Some(k) = resync {
+            if let Some(offset) = resync {
                 pieces.truncate(index);
-                splitter.restart_at(bad_start + k as u64);
+                splitter.restart_at(offset);
                 splitter.split(&window, at_end, &mut pieces);
             }
             (merged, count) = before.clone();

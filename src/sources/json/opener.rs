@@ -26,8 +26,8 @@ use futures::stream::BoxStream;
 use object_store::ObjectStore;
 
 use super::framing::Framing;
-use super::records::{Piece, PieceKind, Splitter, Window, resync_point};
-use crate::sources::bad_records::{BadRecord, BadRecordLog};
+use super::records::{Piece, PieceKind, Splitter, Window};
+use crate::sources::bad_records::BadRecordLog;
 use crate::sources::compression::{Compression, SNIFF_LEN};
 
 pub struct JsonExportOpener {
@@ -250,26 +250,12 @@ impl DecodeState {
                 }
             }
         };
-        let bad = match &piece.kind {
-            PieceKind::Oversized { excerpt } => {
-                let mut bad = BadRecord::at_byte(&self.location, piece.start, reason, b"");
-                bad.excerpt = excerpt.clone();
-                bad
-            }
-            _ => {
-                let record = self.window.slice(piece.start, piece.end);
-                let resync = resync_point(record);
-                let shown = &record[..resync.unwrap_or(record.len())];
-                let bad = BadRecord::at_byte(&self.location, piece.start, reason, shown);
-                self.bad_records.record(bad)?;
-                return Ok(match resync {
-                    Some(k) => Verdict::BadRestartAt(piece.start + k as u64),
-                    None => Verdict::Bad,
-                });
-            }
-        };
+        let (bad, resync) = piece.to_bad_record(&self.location, reason, &self.window);
         self.bad_records.record(bad)?;
-        Ok(Verdict::Bad)
+        Ok(match resync {
+            Some(offset) => Verdict::BadRestartAt(offset),
+            None => Verdict::Bad,
+        })
     }
 
     fn context(&self, e: DataFusionError) -> DataFusionError {

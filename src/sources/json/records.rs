@@ -71,6 +71,27 @@ pub enum PieceKind {
 }
 
 impl Piece {
+    /// This piece as a bad record of `file` (for `reason`), and the offset to cut the records
+    /// after it again from, when it swallowed lines that start records (see [`resync_point`]).
+    pub fn to_bad_record(
+        &self,
+        file: &str,
+        reason: String,
+        window: &Window,
+    ) -> (crate::sources::bad_records::BadRecord, Option<u64>) {
+        use crate::sources::bad_records::BadRecord;
+        if let PieceKind::Oversized { excerpt } = &self.kind {
+            let mut bad = BadRecord::at_byte(file, self.start, reason, b"");
+            bad.excerpt = excerpt.clone();
+            return (bad, None);
+        }
+        let record = window.slice(self.start, self.end);
+        let resync = resync_point(record);
+        let shown = &record[..resync.unwrap_or(record.len())];
+        let bad = BadRecord::at_byte(file, self.start, reason, shown);
+        (bad, resync.map(|k| self.start + k as u64))
+    }
+
     /// Why this piece is a bad record, when its kind alone says so.
     pub fn kind_reason(&self, max_record: u64) -> Option<String> {
         match &self.kind {
