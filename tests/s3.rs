@@ -224,3 +224,55 @@ fn aws_profile_credentials_through_the_sdk_chain() {
         vec![vec!["a", "b"]]
     );
 }
+
+#[test]
+fn credentials_never_appear_in_output_logs_reports_or_bad_records() {
+    let server = S3Server::start(&["raw", "out"]);
+    // A bad record too, so the bad-records file and its excerpts are checked as well.
+    write(
+        server.path("raw/u.json"),
+        "{\"id\":\"a\",\"t\":\"b\"}\n{\"id\":\"b\",\n{\"id\":\"c\",\"t\":\"d\"}\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION 's3://raw/u.json';\nSELECT id AS user_id, t AS t FROM u;",
+    );
+    let session_token = "session-token-SHOULD-NOT-APPEAR";
+    let mut cmd = pengine();
+    server.configure(&mut cmd);
+    cmd.env("AWS_SESSION_TOKEN", session_token)
+        .env("PENGINE_LOG", "trace")
+        .arg("-vv")
+        .arg("run")
+        .arg(&mapping)
+        .arg("--json")
+        .arg("--on-bad-records")
+        .arg("skip")
+        .arg("-o")
+        .arg("s3://out/export");
+    let output = run_ok(&mut cmd);
+    let mut texts = vec![stdout(&output), stderr(&output)];
+    assert!(
+        texts[1].len() > 1000,
+        "trace logging produced little output"
+    );
+    for file in files_under(&server.path("out")) {
+        texts.push(
+            String::from_utf8_lossy(&std::fs::read(server.path("out").join(&file)).unwrap())
+                .into_owned(),
+        );
+    }
+    assert!(
+        texts.iter().any(|t| t.contains("bad-records")),
+        "no bad-records file or mention"
+    );
+    for text in &texts {
+        assert!(!text.contains(S3_SECRET), "the secret key appears:\n{text}");
+        assert!(
+            !text.contains(session_token),
+            "the session token appears:\n{text}"
+        );
+    }
+}

@@ -40,10 +40,13 @@ impl<'a> CsvRecord<'a> {
         self.ends.is_empty()
     }
 
-    /// Field `i` as text (checked to be UTF-8 when the record was read).
+    /// Field `i` as text.
     pub fn get(&self, i: usize) -> &'a str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        std::str::from_utf8(&self.fields[start..self.ends[i]]).unwrap_or_default()
+        let field = &self.fields[start..self.ends[i]];
+        // SAFETY: `next_record` returns a record only when each of its fields is valid UTF-8
+        // (`invalid_utf8` found none), and `fields`/`ends` are not changed afterwards.
+        unsafe { std::str::from_utf8_unchecked(field) }
     }
 
     /// The fields joined by commas, as a bad record's excerpt.
@@ -59,6 +62,23 @@ pub enum Next<'a> {
     Record(CsvRecord<'a>),
     Bad(BadRecord),
     End,
+}
+
+/// The first byte that makes a field not UTF-8, if any (each field is checked on its own: a
+/// character split across two fields would pass a check of them together).
+fn invalid_utf8(fields: &[u8], ends: &[usize]) -> Option<u8> {
+    if fields.is_ascii() {
+        return None;
+    }
+    let mut start = 0;
+    for &end in ends {
+        let field = &fields[start..end];
+        if let Err(e) = std::str::from_utf8(field) {
+            return Some(field[e.valid_up_to().min(field.len() - 1)]);
+        }
+        start = end;
+    }
+    None
 }
 
 /// The reader over one (decompressed) file.
@@ -128,7 +148,7 @@ impl<R: Read> CsvRecords<R> {
             let mut out_len = 0;
             let mut ends_len = 0;
             let mut oversized: Option<String> = None;
-            let mut quotes = 0u64;
+            let mut has_quote = false;
             let mut lines_spanned = 0u64;
             let mut record_len = 0usize;
             loop {
@@ -146,8 +166,8 @@ impl<R: Read> CsvRecords<R> {
                 );
                 let consumed = &input[..nin];
                 let newlines = memchr_iter(b'\n', consumed).count() as u64;
-                if self.count_quotes {
-                    quotes += memchr_iter(self.quote, consumed).count() as u64;
+                if self.count_quotes && !has_quote {
+                    has_quote = memchr::memchr(self.quote, consumed).is_some();
                 }
 
                 lines_spanned += newlines;
@@ -213,16 +233,21 @@ impl<R: Read> CsvRecords<R> {
             }
             let reason = {
                 let fields = &self.out[..out_len];
-                if quotes > 0 && self.raw.len() < self.max_record && self.misquoted() {
+                // Only a record over several lines, or cut by the end of the input, can hide a
+                // quote that swallowed what follows.
+                let spans_lines = lines_spanned > 1
+                    || (lines_spanned == 1 && !self.raw.ends_with(b"\n"))
+                    || (lines_spanned == 0 && self.input_done);
+                if has_quote && spans_lines && self.raw.len() < self.max_record && self.misquoted()
+                {
                     Some(
                         "a quote is left open, or a quoted value goes on after its closing quote"
                             .to_string(),
                     )
-                } else if let Err(e) = std::str::from_utf8(fields) {
+                } else if let Some(byte) = invalid_utf8(fields, &self.ends[..ends_len]) {
                     Some(format!(
-                        "not UTF-8: byte 0x{:02X} (Latin-1 or another encoding?); convert the \
-                         file to UTF-8",
-                        fields[e.valid_up_to()]
+                        "not UTF-8: byte 0x{byte:02X} (Latin-1 or another encoding?); convert the \
+                         file to UTF-8"
                     ))
                 } else {
                     match self.width {
