@@ -116,6 +116,12 @@ pub struct MappingArgs {
     /// Fill ${NAME} in the mapping file (repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = vars::parse_assignment)]
     pub vars: Vec<(String, String)>,
+    /// What to do with source records that cannot be read (broken JSON, a CSV row with a field
+    /// too many, a value that is not its column's type, a corrupt Parquet file): stop, naming the
+    /// file, position and record; or leave them out (`run` writes them to
+    /// <dataset>.bad-records.jsonl).
+    #[arg(long, value_enum, default_value_t = BadRecordPolicy::Fail)]
+    pub on_bad_records: BadRecordPolicy,
     /// Parallel partitions (default: the number of cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
@@ -143,12 +149,6 @@ pub struct RunArgs {
     /// <dataset>.rejects.csv (with the reason) and publish the rest.
     #[arg(long, value_enum, default_value_t = InvalidPolicy::Fail)]
     pub on_invalid: InvalidPolicy,
-    /// What to do with source records that cannot be read (broken JSON, a CSV row with a field
-    /// too many, a value that is not its column's type, a corrupt Parquet file): stop the run
-    /// naming the file, position and record, or write them to <dataset>.bad-records.jsonl and go
-    /// on.
-    #[arg(long, value_enum, default_value_t = BadRecordPolicy::Fail)]
-    pub on_bad_records: BadRecordPolicy,
     /// Skip the dataset-level checks and insights (row checks always run).
     #[arg(long)]
     pub no_insights: bool,
@@ -203,6 +203,7 @@ impl MappingArgs {
         let mut engine = EngineOptions {
             memory_limit: self.memory_limit.0,
             spill_dir: self.spill_dir.clone(),
+            on_bad_records: self.on_bad_records,
             ..EngineOptions::default()
         };
         if let Some(threads) = self.threads {
@@ -319,6 +320,24 @@ fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
+/// Writes to standard output. A reader that went away (`pengine schema x.sql | head`) is not an
+/// error: the rest is simply not wanted.
+fn out(text: impl std::fmt::Display) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match write!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::io("writing to standard output", e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// [`out`] with a line break.
+fn outln(text: impl std::fmt::Display) -> Result<()> {
+    out(format_args!("{text}\n"))
+}
+
 fn to_json(value: &impl serde::Serialize) -> Result<String> {
     serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))
 }
@@ -331,10 +350,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             let options = RunOptions {
                 output: args.output.clone(),
                 max_file_size: args.max_file_size,
-                engine: EngineOptions {
-                    on_bad_records: args.on_bad_records,
-                    ..args.mapping.engine()
-                },
+                engine: args.mapping.engine(),
                 progress: !args.no_progress && !cli.quiet,
                 on_invalid: args.on_invalid,
                 insights: !args.no_insights,
@@ -346,7 +362,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
                     eprint!("{}", report.human());
                 }
                 if args.json {
-                    println!("{}", to_json(&report)?);
+                    outln(to_json(&report)?)?;
                 }
                 let failed_checks = report.checks.as_ref().is_some_and(|c| c.errors() > 0);
                 return Ok(if failed_checks {
@@ -363,7 +379,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
                 eprint!("{}", project.human());
             }
             if args.json {
-                println!("{}", to_json(&project)?);
+                outln(to_json(&project)?)?;
             }
             Ok(project.exit_code())
         }
@@ -376,7 +392,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
                     std::sync::Arc::new(crate::store::StoreRegistry::new()),
                 )
                 .await?;
-                println!("{}", avro::schema_text(&planned.columns)?);
+                outln(avro::schema_text(&planned.columns)?)?;
             }
             Ok(exit_code::OK)
         }
@@ -393,7 +409,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
                 eprint!("{}", report.human());
             }
             if args.json {
-                println!("{}", to_json(&report)?);
+                outln(to_json(&report)?)?;
             }
             Ok(if report.all_valid() {
                 exit_code::OK
@@ -413,10 +429,10 @@ pub async fn execute(cli: Cli) -> Result<i32> {
                 vec![crate::describe::describe_location(&args.target, &engine).await?]
             };
             if args.json {
-                println!("{}", to_json(&sources)?);
+                outln(to_json(&sources)?)?;
             } else {
                 for source in &sources {
-                    print!("{}", source.human());
+                    out(source.human())?;
                 }
             }
             Ok(exit_code::OK)
@@ -424,7 +440,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
         Command::Explain(args) => {
             let engine = args.engine();
             for mapping in args.load()? {
-                print!("{}", crate::explain::explain(&mapping, &engine).await?);
+                out(crate::explain::explain(&mapping, &engine).await?)?;
             }
             Ok(exit_code::OK)
         }
@@ -446,11 +462,10 @@ async fn validate(args: ValidateArgs, quiet: bool) -> Result<i32> {
             crate::validate::check_data(dataset, location, args.schema.as_deref(), &options)
                 .await?;
         if args.json {
-            println!(
-                "{}",
+            outln(
                 serde_json::to_string_pretty(&report)
-                    .map_err(|e| Error::Internal(e.to_string()))?
-            );
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+            )?;
         }
         if !quiet {
             eprint!("{}", report.human());
@@ -492,10 +507,7 @@ async fn validate(args: ValidateArgs, quiet: bool) -> Result<i32> {
         results.push(result);
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&results).map_err(|e| Error::Internal(e.to_string()))?
-        );
+        outln(serde_json::to_string_pretty(&results).map_err(|e| Error::Internal(e.to_string()))?)?;
     }
     Ok(results
         .iter()

@@ -135,6 +135,25 @@ fn schema_command_prints_the_avro_schema_without_writing() {
 }
 
 #[test]
+fn a_reader_that_goes_away_is_not_a_panic() {
+    // `pengine schema x.sql | head -1`: the pipe is closed before pengine writes.
+    let source = format!("source={}", repo_root().join("testdata").display());
+    let mut child = pengine()
+        .arg("schema")
+        .arg(repo_root().join("sql/items.sql"))
+        .args(["--var", &source])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let err = stderr(&output);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(output.status.code(), Some(0), "{err}");
+}
+
+#[test]
 fn explain_shows_columns_and_plan() {
     let output = run_ok(
         pengine()
