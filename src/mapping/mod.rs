@@ -11,7 +11,8 @@ pub mod vars;
 
 use std::path::{Path, PathBuf};
 
-use datafusion::sql::parser::DFParser;
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast;
 
 use crate::error::{Error, Result};
 use crate::personalize::DatasetType;
@@ -97,10 +98,13 @@ impl MappingFile {
         let mut setup = Vec::new();
         let mut query: Option<SourceStatement> = None;
         for statement in statements::split(&sql, sql_first_line) {
-            if let Err(e) = DFParser::parse_sql(&statement.sql) {
-                return Err(err(statement.line, format!("invalid SQL: {e}")));
-            }
-            match Role::of(&statement.sql) {
+            let Some(parsed) = DFParser::parse_sql(&statement.sql)
+                .map_err(|e| err(statement.line, format!("invalid SQL: {e}")))?
+                .pop_front()
+            else {
+                continue;
+            };
+            match Role::of(&parsed) {
                 Role::Setup => {
                     if let Some(query) = &query {
                         return Err(err(
@@ -170,38 +174,30 @@ enum Role {
 }
 
 impl Role {
-    fn of(sql: &str) -> Role {
-        let words: Vec<String> = code_words(sql).take(4).collect();
-        let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
-        match word(0) {
-            "SELECT" | "WITH" | "VALUES" | "(" => Role::Query,
-            "SET" => Role::Setup,
-            "CREATE" => {
-                let rest: Vec<&str> = words[1..].iter().map(String::as_str).collect();
-                match rest.as_slice() {
-                    ["EXTERNAL", ..] | ["UNBOUNDED", "EXTERNAL", ..] | ["VIEW", ..] => Role::Setup,
-                    ["OR", "REPLACE", "VIEW", ..] | ["TEMPORARY", "VIEW", ..] => Role::Setup,
-                    _ => Role::Refused(format!("CREATE {}", word(1))),
-                }
-            }
-            other => Role::Refused(other.to_string()),
+    /// The role of a statement as DataFusion parsed it (comments and spacing do not matter).
+    fn of(statement: &DFStatement) -> Role {
+        match statement {
+            DFStatement::Statement(s) => match s.as_ref() {
+                ast::Statement::Query(_) => Role::Query,
+                ast::Statement::Set(_) => Role::Setup,
+                ast::Statement::CreateView(view) if !view.materialized => Role::Setup,
+                other => Role::Refused(keyword(&other.to_string())),
+            },
+            DFStatement::CreateExternalTable(_) => Role::Setup,
+            DFStatement::CopyTo(_) => Role::Refused("COPY".into()),
+            DFStatement::Explain(_) => Role::Refused("EXPLAIN".into()),
+            DFStatement::Reset(_) => Role::Refused("RESET".into()),
         }
     }
 }
 
-/// The upper-cased words of `sql`, comments skipped.
-fn code_words(sql: &str) -> impl Iterator<Item = String> + '_ {
-    sql.lines()
-        .map(|line| line.split("--").next().unwrap_or(""))
-        .flat_map(|line| line.split_whitespace())
-        .flat_map(|word| {
-            if let Some(rest) = word.strip_prefix('(') {
-                vec!["(".to_string(), rest.to_ascii_uppercase()]
-            } else {
-                vec![word.to_ascii_uppercase()]
-            }
-        })
-        .filter(|w| !w.is_empty())
+/// The statement's kind for messages: its first word, two for CREATE (`CREATE TABLE`).
+fn keyword(sql: &str) -> String {
+    let mut words = sql.split_whitespace();
+    match words.next().unwrap_or("") {
+        "CREATE" => format!("CREATE {}", words.next().unwrap_or("")),
+        word => word.to_string(),
+    }
 }
 
 /// Substitutes variables in SQL text, leaving full-line `--` comments alone (an example in a
@@ -364,6 +360,27 @@ mod tests {
     fn directive_after_sql_is_an_error() {
         let e = parse("items.sql", "SELECT 1\n-- pengine: textual = X").unwrap_err();
         assert!(e.to_string().contains("must come before"), "{e}");
+    }
+
+    /// Found by the `mapping` fuzz target: roles were read from the first words of the text, so
+    /// a leading block comment or `SELECT*` was refused as a "/*" or "SELECT*" statement.
+    #[test]
+    fn roles_come_from_the_parsed_statement() {
+        let m = parse(
+            "users.sql",
+            "/* the view */ CREATE VIEW v AS SELECT 1 AS a;\n\
+             /* tune */SET datafusion.execution.batch_size = 10;\n\
+             /* the query */\nSELECT*FROM v",
+        )
+        .unwrap();
+        assert_eq!(m.setup.len(), 2);
+        assert_eq!(m.query.line, 4);
+        parse("users.sql", "SELECT'u' AS user_id").unwrap();
+        let e = parse("users.sql", "/* c */ DROP VIEW v;\nSELECT 1").unwrap_err();
+        assert!(
+            e.to_string().contains("DROP statements are not allowed"),
+            "{e}"
+        );
     }
 
     #[test]
