@@ -232,7 +232,9 @@ fn substitute_error(path: &Path, e: vars::SubstituteError) -> Error {
         vars::SubstituteError::Malformed { line, text } => Error::mapping(
             path,
             line,
-            format!("malformed placeholder '{text}': write ${{name}} or ${{name:-default}}"),
+            format!(
+                "malformed placeholder '{text}': write ${{name}} or ${{name:-default}}, the default plain text"
+            ),
         ),
     }
 }
