@@ -93,11 +93,12 @@ impl MappingFile {
             })?,
         };
 
-        let sql = substitute_outside_comments(sql, vars, sql_first_line)
+        let (sql, file_lines) = substitute_outside_comments(sql, vars, sql_first_line)
             .map_err(|e| substitute_error(path, e))?;
         let mut setup = Vec::new();
         let mut query: Option<SourceStatement> = None;
-        for statement in statements::split(&sql, sql_first_line) {
+        for mut statement in statements::split(&sql, 0) {
+            statement.line = file_lines[statement.line];
             let Some(parsed) = DFParser::parse_sql(&statement.sql)
                 .map_err(|e| err(statement.line, format!("invalid SQL: {e}")))?
                 .pop_front()
@@ -201,21 +202,28 @@ fn keyword(sql: &str) -> String {
 }
 
 /// Substitutes variables in SQL text, leaving full-line `--` comments alone (an example in a
-/// comment must not demand a variable).
+/// comment must not demand a variable). Also returns, for each line of the result (from 0), the
+/// line of the file it comes from: a value may hold line breaks.
 fn substitute_outside_comments(
     sql: &str,
     vars: &Vars,
     first_line: usize,
-) -> std::result::Result<String, vars::SubstituteError> {
+) -> std::result::Result<(String, Vec<usize>), vars::SubstituteError> {
     let mut out = String::with_capacity(sql.len());
+    let mut file_lines = Vec::new();
     for (index, line) in sql.split_inclusive('\n').enumerate() {
+        let start = out.len();
         if line.trim_start().starts_with("--") {
             out.push_str(line);
         } else {
             out.push_str(&vars::substitute(line, vars, first_line + index)?);
         }
+        let breaks = out[start..].matches('\n').count();
+        file_lines.extend(std::iter::repeat_n(first_line + index, breaks));
     }
-    Ok(out)
+    // The line after the last line break.
+    file_lines.push(first_line + sql.matches('\n').count());
+    Ok((out, file_lines))
 }
 
 fn substitute_error(path: &Path, e: vars::SubstituteError) -> Error {
@@ -351,6 +359,19 @@ mod tests {
             e.starts_with("items.sql:2: variable ${source} is not set"),
             "{e}"
         );
+    }
+
+    /// Found by the `mapping` fuzz target: a value holding line breaks moved every later
+    /// statement's line down, past the end of the file.
+    #[test]
+    fn values_with_line_breaks_keep_statement_lines() {
+        let vars = Vars::from([("filter".to_string(), "1 = 1\nAND 2 = 2\n".to_string())]);
+        let text = "CREATE VIEW v AS SELECT 1 AS a WHERE ${filter};\nSELECT a FROM v;\nSELECT 2";
+        let e = MappingFile::parse(Path::new("users.sql"), text, &vars)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("users.sql:3: a second final query"), "{e}");
+        assert!(e.contains("(the first is on line 2)"), "{e}");
     }
 
     #[test]
