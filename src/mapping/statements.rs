@@ -18,11 +18,11 @@ pub struct SourceStatement {
 
 /// Splits `text` (whose first line is `first_line`) into statements. Comments stay in the SQL;
 /// statements that are only whitespace and comments are dropped. Text the tokenizer cannot read
-/// (an unclosed quote or comment) goes, with all that follows, into one last statement, whose
-/// parsing then reports the problem.
+/// (an unclosed quote or comment, a `;` inside a `/*!` hint comment) goes, with all that follows,
+/// into one last statement, whose parsing then reports the problem.
 pub fn split(text: &str, first_line: usize) -> Vec<SourceStatement> {
     let mut tokens = Vec::new();
-    let unreadable = Tokenizer::new(&GenericDialect {}, text)
+    let mut unreadable = Tokenizer::new(&GenericDialect {}, text)
         .tokenize_with_location_into_buf(&mut tokens)
         .is_err();
     let line_starts: Vec<usize> = std::iter::once(0)
@@ -51,6 +51,12 @@ pub fn split(text: &str, first_line: usize) -> Vec<SourceStatement> {
         match token.token {
             Token::SemiColon => {
                 let end = offset(token.span.start);
+                if !text[end..].starts_with(';') {
+                    // A `;` in a `/*!` hint comment, which the tokenizer reads as code but
+                    // cannot place: the rest stays one statement, which parsing refuses.
+                    unreadable = true;
+                    break;
+                }
                 push(start, end, code_line.take());
                 start = end + 1;
             }
@@ -129,6 +135,16 @@ mod tests {
         assert_eq!(got[1].line, 3);
         let got = split("SELECT 1;\n /* open", 1);
         assert_eq!(got[1].sql, "/* open");
+        assert_eq!(got[1].line, 2);
+    }
+
+    /// Found by the `mapping` fuzz target: the tokenizer reads a `/*!` hint comment as code but
+    /// places its tokens a few columns early, so a `;` in it cut the text in the wrong place.
+    #[test]
+    fn semicolon_in_a_hint_comment_keeps_the_rest_whole() {
+        let got = split("SELECT 1;\nSELECT 2 /*!50110 ; x*/ ; SELECT 3", 1);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].sql, "SELECT 2 /*!50110 ; x*/ ; SELECT 3");
         assert_eq!(got[1].line, 2);
     }
 }
