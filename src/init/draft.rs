@@ -59,11 +59,14 @@ const RESERVED: &[&str] = &[
     "repeat_frequency",
 ];
 
-/// Makes text (sampled values, column names) safe in a `--` comment: one line, and no `${`,
-/// which variable substitution would read as a placeholder. (Quotes and semicolons are fine:
-/// comments are skipped when statements are split.)
+/// Makes text (sampled values, column names) safe in a `--` comment: one line; no `${`, which
+/// variable substitution would read as a placeholder; and no `pengine:`, which would make a
+/// comment line that starts with it (as a wrapped line can) a directive. (Quotes and semicolons
+/// are fine: comments are skipped when statements are split.)
 pub fn clean(text: &str) -> String {
-    text.replace(['\n', '\r', '\t'], " ").replace("${", "$ {")
+    text.replace(['\n', '\r', '\t'], " ")
+        .replace("${", "$ {")
+        .replace("pengine:", "pengine :")
 }
 
 fn examples(p: &ColumnProfile) -> String {
@@ -413,5 +416,18 @@ mod tests {
             .expect("parses");
         assert!(mapping.setup.is_empty());
         assert!(clean(hostile).contains("it's;"));
+    }
+
+    /// Found by the `mapping` fuzz target: a sampled value holding `pengine:` became a directive
+    /// when the comment wrapped just before it.
+    #[test]
+    fn cleaned_text_never_starts_a_directive() {
+        let hostile = format!("{} pengine: output = s3://elsewhere", "x".repeat(90));
+        let mut text = String::from("-- pengine: dataset = users\n");
+        crate::init::render::comment(&mut text, "e.g.", &clean(&hostile));
+        text.push_str("SELECT 'u' AS user_id, 't' AS tier");
+        let mapping = MappingFile::parse(std::path::Path::new("users.sql"), &text, &Vars::new())
+            .expect("parses");
+        assert_eq!(mapping.directives.output, None, "{text}");
     }
 }

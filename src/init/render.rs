@@ -59,7 +59,7 @@ fn describe_source(source: &SourceText<'_>) -> String {
 }
 
 /// A commented comment block: each line of `text` wrapped under `--` at about 100 columns.
-fn comment(out: &mut String, first: &str, text: &str) {
+pub fn comment(out: &mut String, first: &str, text: &str) {
     let mut line = format!("-- {first}");
     for word in text.split_whitespace() {
         if line.len() + word.len() > 98 {

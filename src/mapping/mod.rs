@@ -11,7 +11,8 @@ pub mod vars;
 
 use std::path::{Path, PathBuf};
 
-use datafusion::sql::parser::DFParser;
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast;
 
 use crate::error::{Error, Result};
 use crate::personalize::DatasetType;
@@ -92,15 +93,26 @@ impl MappingFile {
             })?,
         };
 
-        let sql = substitute_outside_comments(sql, vars, sql_first_line)
+        let (sql, file_lines) = substitute_outside_comments(sql, vars, sql_first_line)
             .map_err(|e| substitute_error(path, e))?;
         let mut setup = Vec::new();
         let mut query: Option<SourceStatement> = None;
-        for statement in statements::split(&sql, sql_first_line) {
-            if let Err(e) = DFParser::parse_sql(&statement.sql) {
-                return Err(err(statement.line, format!("invalid SQL: {e}")));
+        for mut statement in statements::split(&sql, 0) {
+            statement.line = file_lines[statement.line];
+            let mut parsed = DFParser::parse_sql(&statement.sql)
+                .map_err(|e| err(statement.line, format!("invalid SQL: {e}")))?;
+            if parsed.len() > 1 {
+                return Err(err(
+                    statement.line,
+                    "invalid SQL: several statements where one was expected \
+                     (a `;` inside a `/*!` comment is read as code)"
+                        .into(),
+                ));
             }
-            match Role::of(&statement.sql) {
+            let Some(parsed) = parsed.pop_front() else {
+                continue;
+            };
+            match Role::of(&parsed) {
                 Role::Setup => {
                     if let Some(query) = &query {
                         return Err(err(
@@ -170,60 +182,64 @@ enum Role {
 }
 
 impl Role {
-    fn of(sql: &str) -> Role {
-        let words: Vec<String> = code_words(sql).take(4).collect();
-        let word = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
-        match word(0) {
-            "SELECT" | "WITH" | "VALUES" | "(" => Role::Query,
-            // Runtime settings (the spill folder, ...) are pengine's flags, not the file's.
-            "SET" if word(1).starts_with("DATAFUSION.RUNTIME") => {
-                Role::Refused("SET datafusion.runtime".into())
-            }
-            "SET" => Role::Setup,
-            "CREATE" => {
-                let rest: Vec<&str> = words[1..].iter().map(String::as_str).collect();
-                match rest.as_slice() {
-                    ["EXTERNAL", ..] | ["UNBOUNDED", "EXTERNAL", ..] | ["VIEW", ..] => Role::Setup,
-                    ["OR", "REPLACE", "VIEW", ..] | ["TEMPORARY", "VIEW", ..] => Role::Setup,
-                    _ => Role::Refused(format!("CREATE {}", word(1))),
+    /// The role of a statement as DataFusion parsed it (comments and spacing do not matter).
+    fn of(statement: &DFStatement) -> Role {
+        match statement {
+            DFStatement::Statement(s) => match s.as_ref() {
+                ast::Statement::Query(_) => Role::Query,
+                // Runtime settings (the spill folder, ...) are pengine's flags, not the file's.
+                ast::Statement::Set(set)
+                    if set
+                        .to_string()
+                        .to_ascii_lowercase()
+                        .contains("datafusion.runtime") =>
+                {
+                    Role::Refused("SET datafusion.runtime".into())
                 }
-            }
-            other => Role::Refused(other.to_string()),
+                ast::Statement::Set(_) => Role::Setup,
+                ast::Statement::CreateView(view) if !view.materialized => Role::Setup,
+                other => Role::Refused(keyword(&other.to_string())),
+            },
+            DFStatement::CreateExternalTable(_) => Role::Setup,
+            DFStatement::CopyTo(_) => Role::Refused("COPY".into()),
+            DFStatement::Explain(_) => Role::Refused("EXPLAIN".into()),
+            DFStatement::Reset(_) => Role::Refused("RESET".into()),
         }
     }
 }
 
-/// The upper-cased words of `sql`, comments skipped.
-fn code_words(sql: &str) -> impl Iterator<Item = String> + '_ {
-    sql.lines()
-        .map(|line| line.split("--").next().unwrap_or(""))
-        .flat_map(|line| line.split_whitespace())
-        .flat_map(|word| {
-            if let Some(rest) = word.strip_prefix('(') {
-                vec!["(".to_string(), rest.to_ascii_uppercase()]
-            } else {
-                vec![word.to_ascii_uppercase()]
-            }
-        })
-        .filter(|w| !w.is_empty())
+/// The statement's kind for messages: its first word, two for CREATE (`CREATE TABLE`).
+fn keyword(sql: &str) -> String {
+    let mut words = sql.split_whitespace();
+    match words.next().unwrap_or("") {
+        "CREATE" => format!("CREATE {}", words.next().unwrap_or("")),
+        word => word.to_string(),
+    }
 }
 
 /// Substitutes variables in SQL text, leaving full-line `--` comments alone (an example in a
-/// comment must not demand a variable).
+/// comment must not demand a variable). Also returns, for each line of the result (from 0), the
+/// line of the file it comes from: a value may hold line breaks.
 fn substitute_outside_comments(
     sql: &str,
     vars: &Vars,
     first_line: usize,
-) -> std::result::Result<String, vars::SubstituteError> {
+) -> std::result::Result<(String, Vec<usize>), vars::SubstituteError> {
     let mut out = String::with_capacity(sql.len());
+    let mut file_lines = Vec::new();
     for (index, line) in sql.split_inclusive('\n').enumerate() {
+        let start = out.len();
         if line.trim_start().starts_with("--") {
             out.push_str(line);
         } else {
             out.push_str(&vars::substitute(line, vars, first_line + index)?);
         }
+        let breaks = out[start..].matches('\n').count();
+        file_lines.extend(std::iter::repeat_n(first_line + index, breaks));
     }
-    Ok(out)
+    // The line after the last line break.
+    file_lines.push(first_line + sql.matches('\n').count());
+    Ok((out, file_lines))
 }
 
 fn substitute_error(path: &Path, e: vars::SubstituteError) -> Error {
@@ -240,7 +256,9 @@ fn substitute_error(path: &Path, e: vars::SubstituteError) -> Error {
         vars::SubstituteError::Malformed { line, text } => Error::mapping(
             path,
             line,
-            format!("malformed placeholder '{text}': write ${{name}} or ${{name:-default}}"),
+            format!(
+                "malformed placeholder '{text}': write ${{name}} or ${{name:-default}}, the default plain text"
+            ),
         ),
     }
 }
@@ -374,6 +392,19 @@ mod tests {
         );
     }
 
+    /// Found by the `mapping` fuzz target: a value holding line breaks moved every later
+    /// statement's line down, past the end of the file.
+    #[test]
+    fn values_with_line_breaks_keep_statement_lines() {
+        let vars = Vars::from([("filter".to_string(), "1 = 1\nAND 2 = 2\n".to_string())]);
+        let text = "CREATE VIEW v AS SELECT 1 AS a WHERE ${filter};\nSELECT a FROM v;\nSELECT 2";
+        let e = MappingFile::parse(Path::new("users.sql"), text, &vars)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("users.sql:3: a second final query"), "{e}");
+        assert!(e.contains("(the first is on line 2)"), "{e}");
+    }
+
     #[test]
     fn variables_in_comments_are_left_alone() {
         parse("items.sql", "-- e.g. ${source}/x\nSELECT 1").unwrap();
@@ -383,6 +414,39 @@ mod tests {
     fn directive_after_sql_is_an_error() {
         let e = parse("items.sql", "SELECT 1\n-- pengine: textual = X").unwrap_err();
         assert!(e.to_string().contains("must come before"), "{e}");
+    }
+
+    /// Found by the `mapping` fuzz target: roles were read from the first words of the text, so
+    /// a leading block comment or `SELECT*` was refused as a "/*" or "SELECT*" statement.
+    #[test]
+    fn roles_come_from_the_parsed_statement() {
+        let m = parse(
+            "users.sql",
+            "/* the view */ CREATE VIEW v AS SELECT 1 AS a;\n\
+             /* tune */SET datafusion.execution.batch_size = 10;\n\
+             /* the query */\nSELECT*FROM v",
+        )
+        .unwrap();
+        assert_eq!(m.setup.len(), 2);
+        assert_eq!(m.query.line, 4);
+        parse("users.sql", "SELECT'u' AS user_id").unwrap();
+        let e = parse("users.sql", "/* c */ DROP VIEW v;\nSELECT 1").unwrap_err();
+        assert!(
+            e.to_string().contains("DROP statements are not allowed"),
+            "{e}"
+        );
+    }
+
+    /// Found by the `mapping` fuzz target: DataFusion reads a `/*!` comment as code, so a
+    /// statement hidden in one was accepted here and failed only when run.
+    #[test]
+    fn statement_hidden_in_a_hint_comment_is_refused() {
+        let e = parse("users.sql", "SELECT 1 /*! ; COPY (SELECT 1) TO 'x' */").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("users.sql:1: invalid SQL: several"),
+            "{e}"
+        );
     }
 
     #[test]

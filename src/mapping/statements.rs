@@ -1,8 +1,13 @@
 //! Splits a mapping file's SQL into statements, keeping the line each one starts on.
 //!
 //! DataFusion parses one statement at a time and reports positions relative to it; pengine wants
-//! every error to name the file and the line, so it splits the text itself (on `;` outside quotes
-//! and comments) and remembers where each statement began.
+//! every error to name the file and the line, so it splits the text itself and remembers where
+//! each statement began. It splits where DataFusion's own tokenizer finds a `;`, so quotes,
+//! comments (nested ones too), backquoted names and dollar-quoted strings are read exactly as the
+//! parser reads them.
+
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 
 /// One SQL statement and the 1-based line of the mapping file where it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,75 +17,62 @@ pub struct SourceStatement {
 }
 
 /// Splits `text` (whose first line is `first_line`) into statements. Comments stay in the SQL;
-/// statements that are only whitespace and comments are dropped.
+/// statements that are only whitespace and comments are dropped. Text the tokenizer cannot read
+/// (an unclosed quote or comment, a `;` inside a `/*!` hint comment) goes, with all that follows,
+/// into one last statement, whose parsing then reports the problem.
 pub fn split(text: &str, first_line: usize) -> Vec<SourceStatement> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum State {
-        Code,
-        Single,
-        Double,
-        LineComment,
-        BlockComment,
-    }
-    let bytes = text.as_bytes();
+    let mut tokens = Vec::new();
+    let mut unreadable = Tokenizer::new(&GenericDialect {}, text)
+        .tokenize_with_location_into_buf(&mut tokens)
+        .is_err();
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let offset = |at: Location| {
+        let line_start = line_starts[at.line as usize - 1];
+        text[line_start..]
+            .char_indices()
+            .nth(at.column as usize - 1)
+            .map_or(text.len(), |(i, _)| line_start + i)
+    };
     let mut statements = Vec::new();
-    let mut state = State::Code;
-    let mut start = 0;
-    let mut i = 0;
-    let mut push = |from: usize, to: usize| {
-        let sql = &text[from..to];
-        // The statement starts at its first line holding code, not at leading comments.
-        if let Some(code) = code_offset(sql) {
+    let mut push = |from: usize, to: usize, code_line: Option<u64>| {
+        if let Some(line) = code_line {
             statements.push(SourceStatement {
-                sql: sql.trim().to_string(),
-                line: first_line + text[..from + code].matches('\n').count(),
+                sql: text[from..to].trim().to_string(),
+                line: first_line + line as usize - 1,
             });
         }
     };
-    while i < bytes.len() {
-        let b = bytes[i];
-        let next = bytes.get(i + 1).copied();
-        match state {
-            State::Code => match b {
-                b'\'' => state = State::Single,
-                b'"' => state = State::Double,
-                b'-' if next == Some(b'-') => state = State::LineComment,
-                b'/' if next == Some(b'*') => state = State::BlockComment,
-                b';' => {
-                    push(start, i);
-                    start = i + 1;
+    let mut start = 0;
+    // The line of the current statement's first token that is not whitespace or a comment.
+    let mut code_line = None;
+    for token in &tokens {
+        match token.token {
+            Token::SemiColon => {
+                let end = offset(token.span.start);
+                if !text[end..].starts_with(';') {
+                    // A `;` in a `/*!` hint comment, which the tokenizer reads as code but
+                    // cannot place: the rest stays one statement, which parsing refuses.
+                    unreadable = true;
+                    break;
                 }
-                _ => {}
-            },
-            State::Single if b == b'\'' => state = State::Code,
-            State::Double if b == b'"' => state = State::Code,
-            State::LineComment if b == b'\n' => state = State::Code,
-            State::BlockComment if b == b'*' && next == Some(b'/') => {
-                state = State::Code;
-                i += 1;
+                push(start, end, code_line.take());
+                start = end + 1;
             }
-            _ => {}
+            Token::Whitespace(_) => {}
+            _ => {
+                code_line.get_or_insert(token.span.start.line);
+            }
         }
-        i += 1;
     }
-    push(start, text.len());
+    let rest = &text[start..];
+    if unreadable && code_line.is_none() && !rest.trim().is_empty() {
+        let at = start + (rest.len() - rest.trim_start().len());
+        code_line = Some(text[..at].matches('\n').count() as u64 + 1);
+    }
+    push(start, text.len(), code_line);
     statements
-}
-
-/// The byte offset of the first character of `sql` that is not whitespace or comment.
-fn code_offset(sql: &str) -> Option<usize> {
-    let mut rest = sql.trim_start();
-    loop {
-        if let Some(after) = rest.strip_prefix("--") {
-            rest = after.split_once('\n').map_or("", |(_, r)| r).trim_start();
-        } else if let Some(after) = rest.strip_prefix("/*") {
-            rest = after.split_once("*/").map_or("", |(_, r)| r).trim_start();
-        } else if rest.is_empty() {
-            return None;
-        } else {
-            return Some(sql.len() - rest.len());
-        }
-    }
 }
 
 #[cfg(test)]
@@ -108,5 +100,51 @@ mod tests {
     #[test]
     fn comment_only_tail_is_dropped() {
         assert_eq!(split("SELECT 1; -- done\n/* end */\n", 1).len(), 1);
+    }
+
+    /// Found by the `mapping` fuzz target: the old splitter read `;` inside backquotes, nested
+    /// comments and dollar-quoted strings as statement ends, and `/*/` as a whole comment.
+    #[test]
+    fn splits_where_datafusion_does() {
+        let sqls =
+            |text: &str| -> Vec<String> { split(text, 1).into_iter().map(|s| s.sql).collect() };
+        assert_eq!(
+            sqls("SELECT 1 AS `a;b`; SELECT 2"),
+            ["SELECT 1 AS `a;b`", "SELECT 2"]
+        );
+        assert_eq!(
+            sqls("/* a /* b; */ c; */ SELECT 1"),
+            ["/* a /* b; */ c; */ SELECT 1"]
+        );
+        assert_eq!(sqls("/*/ ; */ SELECT 1"), ["/*/ ; */ SELECT 1"]);
+        assert_eq!(
+            sqls("SELECT $$a;b$$; SELECT 2"),
+            ["SELECT $$a;b$$", "SELECT 2"]
+        );
+        assert_eq!(
+            sqls("SELECT E'a\\';b'; SELECT 2"),
+            ["SELECT E'a\\';b'", "SELECT 2"]
+        );
+    }
+
+    #[test]
+    fn unreadable_text_ends_the_last_statement() {
+        let got = split("SELECT 1;\n\nSELECT 'open; SELECT 2", 1);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].sql, "SELECT 'open; SELECT 2");
+        assert_eq!(got[1].line, 3);
+        let got = split("SELECT 1;\n /* open", 1);
+        assert_eq!(got[1].sql, "/* open");
+        assert_eq!(got[1].line, 2);
+    }
+
+    /// Found by the `mapping` fuzz target: the tokenizer reads a `/*!` hint comment as code but
+    /// places its tokens a few columns early, so a `;` in it cut the text in the wrong place.
+    #[test]
+    fn semicolon_in_a_hint_comment_keeps_the_rest_whole() {
+        let got = split("SELECT 1;\nSELECT 2 /*!50110 ; x*/ ; SELECT 3", 1);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].sql, "SELECT 2 /*!50110 ; x*/ ; SELECT 3");
+        assert_eq!(got[1].line, 2);
     }
 }

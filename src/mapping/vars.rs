@@ -2,8 +2,8 @@
 //!
 //! The same mapping file runs on `testdata/` and on production S3: locations are written as
 //! `${source}/events/` and filled from `--var source=...`, from a `pengine.toml` beside the file,
-//! or from a default written in place as `${source:-testdata}`. A placeholder with no value is an
-//! error that names it and the line it is on.
+//! or from a default written in place as `${source:-testdata}` (plain text: it cannot hold another
+//! placeholder). A placeholder with no value is an error that names it and the line it is on.
 
 use std::collections::BTreeMap;
 
@@ -45,7 +45,8 @@ pub fn substitute(text: &str, vars: &Vars, first_line: usize) -> Result<String, 
             Some((name, default)) => (name, Some(default)),
             None => (body, None),
         };
-        if !is_identifier(name) {
+        // A default is plain text: a placeholder inside it would be left in the SQL as is.
+        if !is_identifier(name) || default.is_some_and(|d| d.contains("${")) {
             return Err(SubstituteError::Malformed {
                 line,
                 text: format!("${{{body}}}"),
@@ -138,6 +139,20 @@ mod tests {
             substitute("${1bad}", &Vars::new(), 1),
             Err(SubstituteError::Malformed { .. })
         ));
+    }
+
+    /// Found by the `mapping` fuzz target: `${out:-${source}/out}` left `${source}/out` in the
+    /// SQL when `out` was unset.
+    #[test]
+    fn placeholder_in_a_default_is_malformed() {
+        let v = vars(&[("source", "s3://b")]);
+        assert_eq!(
+            substitute("'${out:-${source}/out}'", &v, 1),
+            Err(SubstituteError::Malformed {
+                line: 1,
+                text: "${out:-${source}".into()
+            })
+        );
     }
 
     #[test]
