@@ -26,6 +26,10 @@ use super::compression::{Compression, SNIFF_LEN};
 use super::csv::CsvDialect;
 use super::csv_records::{CsvRecords, Next};
 
+/// Bytes of text gathered for one batch at most (fewer rows than the batch size when they are
+/// large), so memory stays bounded whatever the record size.
+const BATCH_BYTES: usize = 32 << 20;
+
 pub struct CsvExportOpener {
     pub dialect: CsvDialect,
     pub max_record_bytes: u64,
@@ -140,7 +144,8 @@ impl FileReading {
                 line: record.line,
                 byte_offset: record.byte_offset,
             });
-            if places.len() == self.batch_size {
+            let held: usize = columns.iter().map(|c| c.values_slice().len()).sum();
+            if places.len() == self.batch_size || held >= BATCH_BYTES {
                 let batch = self.finish_batch(&mut columns, &mut places)?;
                 if sender.blocking_send(Ok(batch)).is_err() {
                     return Ok(());

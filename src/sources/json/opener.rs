@@ -104,6 +104,10 @@ fn new_decoder(schema: &SchemaRef, batch_size: usize) -> Result<Decoder> {
         .build_decoder()?)
 }
 
+/// Bytes of records gathered for one batch at most (fewer records than the batch size when they
+/// are large).
+const BATCH_BYTES: u64 = 32 << 20;
+
 /// Records decoded together when looking for the bad ones in a batch that failed.
 const PROBE_RECORDS: usize = 64;
 
@@ -130,7 +134,7 @@ struct DecodeState {
 impl DecodeState {
     async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         loop {
-            while self.pieces.len() < self.batch_size && !self.eof {
+            while self.pieces.len() < self.batch_size && !self.eof && !self.holding_enough() {
                 self.read_more().await?;
             }
             if self.pieces.is_empty() {
@@ -142,6 +146,14 @@ impl DecodeState {
                 return Ok(Some(batch));
             }
         }
+    }
+
+    /// Whether the records waiting are already many bytes (large records make smaller batches,
+    /// so memory stays bounded whatever the record size).
+    fn holding_enough(&self) -> bool {
+        self.pieces
+            .front()
+            .is_some_and(|first| self.window.end() - first.start >= BATCH_BYTES)
     }
 
     /// Reads the next chunk and cuts what it completes into records.
