@@ -438,7 +438,8 @@ fn seconds(value: i128, per_second: i128) -> Want {
 /// What column `c` must make of the cell at `row`.
 fn want(dataset: DatasetType, c: &OutputColumn, array: &dyn Array, row: usize) -> Want {
     if array.is_null(row) && c.conversion != Conversion::Null {
-        return Want::Null;
+        // A null is still checked: a required column cannot hold one.
+        return broken(dataset, c, &Want::Null).map_or(Want::Null, Want::Broken);
     }
     let epoch = c.kind() == Some(FieldKind::EpochSeconds);
     let t = array.data_type();
