@@ -285,6 +285,12 @@ fn list_text(name: &str, array: &ArrayRef) -> Result<StringArray> {
     let as_text =
         cast(array, &DataType::List(item)).map_err(|e| Error::column(name, e.to_string()))?;
     let lists: &GenericListArray<i32> = as_text.as_list();
+    // Booleans in a list are written as single booleans are (found by fuzzing: `true`/`false`).
+    let booleans = matches!(
+        array.data_type(),
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _)
+            if f.data_type() == &DataType::Boolean
+    );
     let mut out = StringBuilder::with_capacity(lists.len(), lists.values().len() * 8);
     let mut joined = String::new();
     for i in 0..lists.len() {
@@ -299,7 +305,11 @@ fn list_text(name: &str, array: &ArrayRef) -> Result<StringArray> {
             if !joined.is_empty() {
                 joined.push_str(limits::MULTI_VALUE_SEPARATOR);
             }
-            joined.push_str(value);
+            joined.push_str(match (booleans, value) {
+                (true, "true") => "True",
+                (true, "false") => "False",
+                _ => value,
+            });
         }
         if joined.is_empty() {
             out.append_null();
@@ -315,7 +325,9 @@ mod tests {
     use super::*;
     use crate::mapping::Directives;
     use crate::personalize::DatasetType;
-    use datafusion::arrow::array::{ListBuilder, TimestampMillisecondArray, UInt64Array};
+    use datafusion::arrow::array::{
+        BooleanBuilder, ListBuilder, TimestampMillisecondArray, UInt64Array,
+    };
 
     fn coerce(dataset: DatasetType, columns: Vec<(&str, ArrayRef)>) -> Result<Vec<Coerced>> {
         let (schema, batch) = crate::personalize::batch_of(columns);
@@ -433,6 +445,17 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("'yesterday'"), "{e}");
+    }
+
+    #[test]
+    fn booleans_in_lists_are_written_like_single_booleans() {
+        let mut list = ListBuilder::new(BooleanBuilder::new());
+        list.values().append_value(true);
+        list.values().append_value(false);
+        list.append(true);
+        let array: ArrayRef = Arc::new(list.finish());
+        let text = list_text("FLAGS", &array).unwrap();
+        assert_eq!(text.value(0), "True|False");
     }
 
     #[test]
