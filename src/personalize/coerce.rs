@@ -279,7 +279,8 @@ fn bool_text(values: &BooleanArray) -> StringArray {
         .collect()
 }
 
-/// Joins each list's values with `|`; null items are skipped, an empty list becomes null.
+/// Joins each list's values with `|`; null and empty items are skipped (an empty item would be an
+/// empty category), a list left empty becomes null.
 fn list_text(name: &str, array: &ArrayRef) -> Result<StringArray> {
     let item = Arc::new(Field::new("item", DataType::Utf8, true));
     let as_text =
@@ -301,7 +302,7 @@ fn list_text(name: &str, array: &ArrayRef) -> Result<StringArray> {
         let values = lists.value(i);
         let values = values.as_string::<i32>();
         joined.clear();
-        for value in values.iter().flatten() {
+        for value in values.iter().flatten().filter(|v| !v.is_empty()) {
             if !joined.is_empty() {
                 joined.push_str(limits::MULTI_VALUE_SEPARATOR);
             }
@@ -456,6 +457,20 @@ mod tests {
         let array: ArrayRef = Arc::new(list.finish());
         let text = list_text("FLAGS", &array).unwrap();
         assert_eq!(text.value(0), "True|False");
+    }
+
+    #[test]
+    fn empty_items_are_not_empty_categories() {
+        let mut list = ListBuilder::new(StringBuilder::new());
+        list.values().append_value(",Z");
+        list.values().append_value("");
+        list.append(true);
+        list.values().append_value("");
+        list.append(true);
+        let array: ArrayRef = Arc::new(list.finish());
+        let text = list_text("GENRES", &array).unwrap();
+        assert_eq!(text.value(0), ",Z");
+        assert!(text.is_null(1));
     }
 
     #[test]
