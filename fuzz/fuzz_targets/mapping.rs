@@ -6,14 +6,16 @@
 //!
 //! Checked: nothing panics; every line an error or a statement names is a line of the file;
 //! substitution leaves no `${` behind and names lines of its input; splitting agrees with
-//! DataFusion's own parser on where statements are; a parsed file written back out parses to
-//! the same thing; text cleaned for an init comment never becomes a directive.
+//! DataFusion's own parser on where statements are and what they are; a parsed file written back
+//! out parses to the same statements; text cleaned for an init comment never becomes a directive.
 #![no_main]
 
 use std::path::Path;
 
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::tokenizer::Tokenizer;
 use libfuzzer_sys::fuzz_target;
 use pengine::Error;
 use pengine::init::{draft, render};
@@ -87,16 +89,19 @@ fn check_split(text: &str) {
             .find(|(at, _)| lines_at(*at).contains(&statement.line))
             .unwrap_or_else(|| panic!("{statement:?} is not a piece of the text on its line"));
         let start_line = *lines_at(offset).start();
-        // Splitting one statement again finds just itself.
-        assert_eq!(
-            statements::split(&statement.sql, start_line),
-            vec![statement.clone()]
-        );
+        // Splitting one statement again finds just itself (text the tokenizer cannot read
+        // may be read differently from another start, so only readable text).
+        if readable(text) {
+            assert_eq!(
+                statements::split(&statement.sql, start_line),
+                vec![statement.clone()]
+            );
+        }
         cursor = offset + statement.sql.len();
         check_role(&statement.sql);
     }
     // Where DataFusion reads the whole text as statements, the split finds the same ones.
-    if let Ok(whole) = datafusion_statements(text) {
+    if let Some(whole) = datafusion_statements(text).ok().filter(|_| readable(text)) {
         let pieces: Vec<usize> = got
             .iter()
             .map(|s| datafusion_statements(&s.sql).map_or(usize::MAX, |n| n))
@@ -106,6 +111,12 @@ fn check_split(text: &str) {
             "DataFusion reads {whole} statement(s), the split {pieces:?}: {got:#?}"
         );
     }
+}
+
+/// Text the tokenizer reads, and places exactly (it reads `/*!` hint comments as code but places
+/// their tokens a few columns early; pengine refuses a `;` in one).
+fn readable(text: &str) -> bool {
+    !text.contains("/*!") && Tokenizer::new(&GenericDialect {}, text).tokenize().is_ok()
 }
 
 fn datafusion_statements(sql: &str) -> Result<usize, ()> {
@@ -198,11 +209,12 @@ fn check_parse(text: &str, vars: &Vars) {
         .unwrap_or_else(|e| panic!("written back, it no longer parses: {e}\n{again}"));
     assert_eq!(reparsed.dataset, mapping.dataset);
     assert_eq!(reparsed.directives.output, d.output);
+    // Compared as parsed: a statement's leading comment may join the file's comment block.
     let sql = |m: &MappingFile| -> Vec<String> {
         m.setup
             .iter()
             .chain([&m.query])
-            .map(|s| s.sql.clone())
+            .map(|s| DFParser::parse_sql(&s.sql).unwrap()[0].to_string())
             .collect()
     };
     assert_eq!(sql(&reparsed), sql(&mapping), "{again}");
