@@ -546,6 +546,22 @@ fn non_finite_floats_are_refused() {
         err.contains("[not_a_number] EVENT_VALUE value") && err.contains("NaN"),
         "{err}"
     );
+    // EVENT_VALUE is an Avro float (32 bits): 5.6e39 would be infinite once read.
+    let mapping = mapping_with(
+        dir.path(),
+        "interactions.sql",
+        "SELECT 'u' AS user_id, 'i' AS item_id, 1709301600 AS timestamp, \
+         '5592233720368547758079223372036854775807' AS event_value",
+    );
+    let err = run_fails(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .arg("-o")
+            .arg(dir.path().join("out")),
+        4,
+    );
+    assert!(err.contains("[not_a_number] EVENT_VALUE value"), "{err}");
 }
 
 #[test]

@@ -738,7 +738,22 @@ fn run(u: &mut Unstructured) -> Result<()> {
                 );
             }
             None => {
-                assert!(!must_reject, "row {row} kept, but {wants:?}");
+                assert!(
+                    !must_reject,
+                    "row {row} kept, but {wants:?}; cells: {:?}",
+                    plan.columns
+                        .iter()
+                        .map(|c| format!(
+                            "{} {}",
+                            batch.column(c.index).data_type(),
+                            datafusion::arrow::util::display::array_value_to_string(
+                                batch.column(c.index),
+                                row
+                            )
+                            .unwrap_or_default()
+                        ))
+                        .collect::<Vec<_>>()
+                );
                 for ((column, values), want) in plan.columns.iter().zip(&coerced).zip(&wants) {
                     assert_eq!(values.len(), rows);
                     check_cell(column, values, row, want);
