@@ -11,6 +11,7 @@ use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use crate::distinct::DistinctRule;
 use crate::error::{Error, Result};
 use crate::mapping::MappingFile;
 use crate::memory::{SharedMemory, SpillCapPool};
@@ -77,6 +78,12 @@ impl EngineOptions {
     }
 }
 
+/// Largest build side (bytes of its files, as DataFusion estimates) of a hash join collected once
+/// for all partitions; also at most an eighth of the memory limit.
+const BROADCAST_JOIN_MAX_BYTES: usize = 128 * 1024 * 1024;
+/// Largest build side in rows (estimated) collected once for all partitions.
+const BROADCAST_JOIN_MAX_ROWS: usize = 4_000_000;
+
 /// A session configured for pengine; `label` names it in memory errors (the dataset).
 pub fn session(
     options: &EngineOptions,
@@ -94,6 +101,15 @@ pub fn session(
     // File sizes (and Parquet footers) let the planner build hash joins on the smaller side.
     settings.execution.collect_statistics = true;
     settings.optimizer.prefer_hash_join = options.prefer_hash_join;
+    // A catalog of up to hundreds of thousands of rows is built once and shared by every
+    // partition (DataFusion's defaults, 1 MiB / 128k rows, hash-partition both sides instead: a
+    // shuffle of every event). Bounded by the pool: the build side is held whole.
+    let broadcast_bytes = options
+        .memory_limit
+        .map_or(BROADCAST_JOIN_MAX_BYTES, |limit| (limit / 8) as usize)
+        .min(BROADCAST_JOIN_MAX_BYTES);
+    settings.optimizer.hash_join_single_partition_threshold = broadcast_bytes;
+    settings.optimizer.hash_join_single_partition_threshold_rows = BROADCAST_JOIN_MAX_ROWS;
     if let Some(limit) = options.memory_limit {
         // Each sort reserves this much for its merge phase up front (and a join has two sorts
         // per partition): keep the sum a fraction of a small pool.
@@ -131,6 +147,7 @@ pub fn session(
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(DistinctRule))
         .build();
     let factory = Arc::new(SourceTableFactory);
     for format in FORMATS {

@@ -4,10 +4,12 @@
 //! session ([`engine`]); the final query's batches are coerced and checked ([`personalize`]) and
 //! streamed into CSV parts that are published atomically ([`sink`]); [`run`] ties it together.
 
+pub mod allocator;
 pub mod batch;
 pub mod cli;
 pub mod crawl;
 pub mod describe;
+pub mod distinct;
 pub mod engine;
 pub mod error;
 pub mod explain;

@@ -1,0 +1,188 @@
+//! The distinct operator against DataFusion's own aggregation: same rows, whatever the memory.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, StringViewArray,
+    TimestampSecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::datasource::MemTable;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::physical_plan::displayable;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use super::DistinctRule;
+
+/// Rows with many duplicates (each distinct row about 3 times, scattered), nulls in every column,
+/// floats with -0.0 and 0.0 and NaN, text with multi-byte characters.
+fn batches(rows: usize) -> Vec<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("user", DataType::Int64, true),
+        Field::new("item", DataType::Utf8, true),
+        Field::new("kind", DataType::Utf8View, true),
+        Field::new("value", DataType::Float64, true),
+        Field::new("at", DataType::Timestamp(TimeUnit::Second, None), true),
+        Field::new("flag", DataType::Boolean, true),
+    ]));
+    let key = |i: usize| (i * 7919) % (rows / 3 + 1);
+    let mut out = Vec::new();
+    for chunk in (0..rows).collect::<Vec<_>>().chunks(1000) {
+        let k: Vec<usize> = chunk.iter().map(|&i| key(i)).collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter(
+                k.iter()
+                    .map(|&k| (k % 11 != 0).then_some((k % 5000) as i64)),
+            )),
+            Arc::new(StringArray::from_iter(k.iter().map(|&k| {
+                (k % 13 != 0).then(|| format!("sku-{}-ünï-{}", k % 997, "x".repeat(k % 40)))
+            }))),
+            Arc::new(StringViewArray::from_iter(k.iter().map(|&k| {
+                (k % 17 != 0).then(|| ["view", "click", "buy"][k % 3])
+            }))),
+            Arc::new(Float64Array::from_iter(k.iter().map(|&k| match k % 7 {
+                0 => None,
+                1 => Some(-0.0),
+                2 => Some(0.0),
+                3 => Some(f64::NAN),
+                _ => Some((k % 100) as f64 / 4.0),
+            }))),
+            Arc::new(TimestampSecondArray::from_iter(
+                k.iter()
+                    .map(|&k| (k % 19 != 0).then_some(1_700_000_000 + k as i64)),
+            )),
+            Arc::new(BooleanArray::from_iter(
+                k.iter().map(|&k| (k % 23 != 0).then_some(k % 2 == 0)),
+            )),
+        ];
+        out.push(RecordBatch::try_new(schema.clone(), columns).unwrap());
+    }
+    out
+}
+
+fn context(with_rule: bool, memory: Option<usize>, partitions: usize) -> SessionContext {
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(bytes) = memory {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
+    }
+    let mut state = SessionStateBuilder::new()
+        .with_config(
+            SessionConfig::new()
+                .with_target_partitions(partitions)
+                .with_batch_size(777),
+        )
+        .with_runtime_env(runtime.build_arc().unwrap())
+        .with_default_features();
+    if with_rule {
+        state = state.with_physical_optimizer_rule(Arc::new(DistinctRule));
+    }
+    SessionContext::new_with_state(state.build())
+}
+
+/// The query's rows, sorted, as text; and whether the plan used the distinct operator.
+async fn run(ctx: &SessionContext, data: &[RecordBatch], sql: &str) -> (Vec<String>, bool) {
+    let table = MemTable::try_new(data[0].schema(), vec![data.to_vec()]).unwrap();
+    ctx.register_table("t", Arc::new(table)).unwrap();
+    let frame = ctx.sql(sql).await.unwrap();
+    let plan = frame.clone().create_physical_plan().await.unwrap();
+    let used = displayable(plan.as_ref())
+        .indent(true)
+        .to_string()
+        .contains("DistinctExec");
+    let results = frame.collect().await.unwrap();
+    let text = pretty_format_batches(&results).unwrap().to_string();
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    (lines, used)
+}
+
+async fn same_as_datafusion(sql: &str, rows: usize, memory: Option<usize>, partitions: usize) {
+    let data = batches(rows);
+    let (expected, _) = run(&context(false, None, partitions), &data, sql).await;
+    let (actual, used) = run(&context(true, memory, partitions), &data, sql).await;
+    assert!(used, "{sql}: the plan does not use DistinctExec");
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|r| !actual.contains(r))
+        .take(5)
+        .collect();
+    let extra: Vec<&String> = actual
+        .iter()
+        .filter(|r| !expected.contains(r))
+        .take(5)
+        .collect();
+    assert!(
+        actual == expected,
+        "{sql} with memory {memory:?}, {partitions} partitions: {} rows, DataFusion {}; \
+         missing {missing:#?}, extra {extra:#?}",
+        actual.len(),
+        expected.len()
+    );
+}
+
+#[tokio::test]
+async fn distinct_rows_equal_datafusions_in_memory() {
+    for partitions in [1, 3] {
+        same_as_datafusion("SELECT DISTINCT * FROM t", 30_000, None, partitions).await;
+    }
+}
+
+#[tokio::test]
+async fn distinct_rows_equal_datafusions_when_spilling_at_every_level() {
+    // 64 KiB: every slice goes to disk and is cut again down to the last level; 2 MiB: some
+    // slices stay in memory, the spilled ones settle at the next level.
+    for memory in [64 * 1024, 2 * 1024 * 1024] {
+        for partitions in [1, 2] {
+            same_as_datafusion("SELECT DISTINCT * FROM t", 60_000, Some(memory), partitions).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn group_by_every_column_and_union_are_distinct_too() {
+    same_as_datafusion(
+        "SELECT item, kind FROM t GROUP BY item, kind",
+        20_000,
+        Some(256 * 1024),
+        2,
+    )
+    .await;
+    same_as_datafusion(
+        "SELECT user, kind FROM t WHERE user < 100 UNION SELECT user, kind FROM t WHERE user > 4000",
+        20_000,
+        Some(256 * 1024),
+        2,
+    )
+    .await;
+    same_as_datafusion(
+        "SELECT DISTINCT upper(kind) AS k, at FROM t",
+        20_000,
+        None,
+        2,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn aggregations_that_compute_something_keep_datafusions_plan() {
+    let data = batches(3_000);
+    for sql in [
+        "SELECT kind, count(*) FROM t GROUP BY kind",
+        "SELECT DISTINCT kind FROM t LIMIT 2",
+    ] {
+        let (expected, _) = run(&context(false, None, 2), &data, sql).await;
+        let (actual, used) = run(&context(true, None, 2), &data, sql).await;
+        assert!(!used, "{sql} should keep DataFusion's aggregation");
+        if !sql.contains("LIMIT") {
+            assert_eq!(actual, expected, "{sql}");
+        }
+    }
+}
