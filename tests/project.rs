@@ -135,14 +135,18 @@ fn one_failing_dataset_leaves_the_others_published_and_its_own_export_intact() {
 fn three_datasets_sorting_more_than_the_limit_draw_from_one_pool_within_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // Three sorts of about 8 MB each against a 12 MiB limit for all of them.
+    // Three sorts of about 17 MB each against a 24 MiB limit for all of them: each dataset's
+    // share (8 MiB while all three run) is half its data, so every sort spills. (With a 12 MiB
+    // limit a partition's share, 2 MiB, can be less than one 8,192-row batch of these rows ready
+    // to sort, ~2.8 MB, and DataFusion's sort then fails whether or not it spills: a run with so
+    // small a limit fails or not by which dataset starts first.)
     let padding = "x".repeat(150);
     for name in ["a", "b", "c"] {
-        let rows: String = (0..50_000)
+        let rows: String = (0..100_000)
             .map(|i| {
                 format!(
                     "{{\"user\":\"u{:06}\",\"note\":\"{padding}{name}{i}\"}}\n",
-                    (i * 7919) % 50_000
+                    (i * 7919) % 100_000
                 )
             })
             .collect();
@@ -170,16 +174,16 @@ fn three_datasets_sorting_more_than_the_limit_draw_from_one_pool_within_it() {
         .arg("--var")
         .arg(format!("src={}", d.join("src").display()))
         .args(["--json", "--no-progress", "--no-insights"])
-        .args(["--memory-limit", "12MiB"]);
+        .args(["--memory-limit", "24MiB"]);
     let output = run_ok(&mut cmd);
     let project: Value = serde_json::from_str(&stdout(&output)).unwrap();
     let limit = project["memory_limit_bytes"].as_u64().unwrap();
     let peak = project["memory_peak_bytes"].as_u64().unwrap();
-    assert_eq!(limit, 12 * 1024 * 1024);
+    assert_eq!(limit, 24 * 1024 * 1024);
     assert!(peak > 0 && peak <= limit, "peak {peak} over limit {limit}");
     for out in ["out-a", "out-b", "out-c"] {
         let csv = read_dataset(&d.join(out).join("users"));
-        assert_eq!(csv.rows.len(), 50_000, "{out}");
+        assert_eq!(csv.rows.len(), 100_000, "{out}");
         let notes = csv.column("NOTE");
         assert!(
             notes.windows(2).all(|w| w[0] >= w[1]),
