@@ -166,6 +166,9 @@ fn explain_shows_columns_and_plan() {
         "{text}"
     );
     assert!(text.contains("physical_plan"), "{text}");
+    // The example's SELECT DISTINCT runs on pengine's streaming operator, not an aggregation.
+    assert!(text.contains("DistinctExec (pengine)"), "{text}");
+    assert!(!text.contains("AggregateExec"), "{text}");
 }
 
 fn mapping_with(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
