@@ -136,6 +136,9 @@ pub struct Splitter {
     scanned: u64,
     /// Start of the record being scanned.
     start: u64,
+    /// Whether objects are scanned 64 bytes at a time ([`scan_block`]); off only to test the
+    /// byte-at-a-time path against it.
+    blocks: bool,
 }
 
 impl Splitter {
@@ -148,6 +151,7 @@ impl Splitter {
             skip_next: false,
             scanned: 0,
             start: 0,
+            blocks: true,
         }
     }
 
@@ -167,6 +171,7 @@ impl Splitter {
     pub fn restart_at(&mut self, offset: u64) {
         *self = Self {
             scanned: offset,
+            blocks: self.blocks,
             ..Self::new(self.max_record)
         };
     }
@@ -206,41 +211,31 @@ impl Splitter {
                     None => i = n,
                 },
                 State::Object | State::OversizedObject(_) => {
-                    if self.skip_next {
-                        self.skip_next = false;
-                        i += 1;
-                    } else if self.in_string {
-                        match memchr3(b'"', b'\\', b'\n', &bytes[i..]) {
-                            Some(k) => {
+                    let block = if self.blocks && !self.skip_next {
+                        bytes
+                            .get(i..i + BLOCK)
+                            .and_then(|b| <&[u8; BLOCK]>::try_from(b).ok())
+                    } else {
+                        None
+                    };
+                    if let Some(block) = block {
+                        match scan_block(block, &mut self.in_string, &mut self.depth) {
+                            Block::Inside => i += BLOCK,
+                            Block::Ends(k) => {
                                 i += k;
-                                match bytes[i] {
-                                    b'\\' => self.skip_next = true,
-                                    b'"' => self.in_string = false,
-                                    _ => self.cut_short(window, base + i as u64, out),
-                                }
+                                self.finish(window, base + i as u64 + 1, out);
                                 i += 1;
                             }
-                            None => i = n,
+                            Block::CutShort(k) => {
+                                i += k;
+                                self.cut_short(window, base + i as u64, out);
+                                i += 1;
+                            }
+                            // Escapes: byte by byte below, up to the next quote or backslash.
+                            Block::HasBackslash => self.scalar_step(bytes, &mut i, window, out),
                         }
                     } else {
-                        // Only braces decide where an object ends (brackets nest inside them).
-                        match memchr3(b'"', b'{', b'}', &bytes[i..]) {
-                            Some(k) => {
-                                i += k;
-                                match bytes[i] {
-                                    b'"' => self.in_string = true,
-                                    b'{' => self.depth += 1,
-                                    _ => {
-                                        self.depth -= 1;
-                                        if self.depth == 0 {
-                                            self.finish(window, base + i as u64 + 1, out);
-                                        }
-                                    }
-                                }
-                                i += 1;
-                            }
-                            None => i = n,
-                        }
+                        self.scalar_step(bytes, &mut i, window, out);
                     }
                 }
             }
@@ -271,6 +266,49 @@ impl Splitter {
                 end,
                 kind,
             });
+        }
+    }
+
+    /// One step inside an object, byte-oriented: to the next quote, backslash or line break in a
+    /// string, or the next quote or brace outside one.
+    fn scalar_step(&mut self, bytes: &[u8], i: &mut usize, window: &Window, out: &mut Vec<Piece>) {
+        let base = window.base;
+        let n = bytes.len();
+        if self.skip_next {
+            self.skip_next = false;
+            *i += 1;
+        } else if self.in_string {
+            match memchr3(b'"', b'\\', b'\n', &bytes[*i..]) {
+                Some(k) => {
+                    *i += k;
+                    match bytes[*i] {
+                        b'\\' => self.skip_next = true,
+                        b'"' => self.in_string = false,
+                        _ => self.cut_short(window, base + *i as u64, out),
+                    }
+                    *i += 1;
+                }
+                None => *i = n,
+            }
+        } else {
+            // Only braces decide where an object ends (brackets nest inside them).
+            match memchr3(b'"', b'{', b'}', &bytes[*i..]) {
+                Some(k) => {
+                    *i += k;
+                    match bytes[*i] {
+                        b'"' => self.in_string = true,
+                        b'{' => self.depth += 1,
+                        _ => {
+                            self.depth -= 1;
+                            if self.depth == 0 {
+                                self.finish(window, base + *i as u64 + 1, out);
+                            }
+                        }
+                    }
+                    *i += 1;
+                }
+                None => *i = n,
+            }
         }
     }
 
@@ -313,6 +351,126 @@ impl Splitter {
     }
 }
 
+/// Bytes of an object scanned at once by [`scan_block`].
+const BLOCK: usize = 64;
+
+/// What [`scan_block`] found in 64 bytes of an object.
+#[derive(Debug, PartialEq, Eq)]
+enum Block {
+    /// The object goes on past the block.
+    Inside,
+    /// The object's closing brace is the block's byte `k`.
+    Ends(usize),
+    /// Byte `k` is a line break inside a string.
+    CutShort(usize),
+    /// The block holds a backslash: left to the byte-by-byte scan, which knows what it escapes.
+    HasBackslash,
+}
+
+/// One bit per byte of a block (bit `k` for byte `k`), for each byte the scan looks for.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Masks {
+    backslashes: u64,
+    quotes: u64,
+    opens: u64,
+    closes: u64,
+    breaks: u64,
+}
+
+impl Masks {
+    /// The masks of `block`, 16 bytes at a time with SSE2 (part of every x86-64 processor).
+    #[cfg(target_arch = "x86_64")]
+    fn of(block: &[u8; BLOCK]) -> Self {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+        };
+        let mut masks = Masks::default();
+        for (lane, bytes) in block.chunks_exact(16).enumerate() {
+            // SAFETY: `bytes` is 16 readable bytes (an unaligned load is allowed); SSE2 is
+            // enabled on every x86-64 target, so its intrinsics are available.
+            let bits = |byte: u8| unsafe {
+                let v = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
+                let equal = _mm_cmpeq_epi8(v, _mm_set1_epi8(byte as i8));
+                u64::from(_mm_movemask_epi8(equal) as u16) << (16 * lane)
+            };
+            masks.backslashes |= bits(b'\\');
+            masks.quotes |= bits(b'"');
+            masks.opens |= bits(b'{');
+            masks.closes |= bits(b'}');
+            masks.breaks |= bits(b'\n');
+        }
+        masks
+    }
+
+    /// The masks of `block`, byte by byte.
+    #[cfg(not(target_arch = "x86_64"))]
+    fn of(block: &[u8; BLOCK]) -> Self {
+        let mut masks = Masks::default();
+        for (k, &b) in block.iter().enumerate() {
+            let bit = 1u64 << k;
+            match b {
+                b'\\' => masks.backslashes |= bit,
+                b'"' => masks.quotes |= bit,
+                b'{' => masks.opens |= bit,
+                b'}' => masks.closes |= bit,
+                b'\n' => masks.breaks |= bit,
+                _ => {}
+            }
+        }
+        masks
+    }
+}
+
+/// Bit `k` = the parity of the set bits at `0..=k`: from a mask of quotes, the bytes inside
+/// strings (the opening quote in, the closing one out).
+fn prefix_xor(mut bits: u64) -> u64 {
+    for shift in [1, 2, 4, 8, 16, 32] {
+        bits ^= bits << shift;
+    }
+    bits
+}
+
+/// Scans 64 bytes of an object without escapes at once, as bit masks (one bit per byte): the
+/// quotes give the bytes inside strings, and only the braces and line breaks outside / inside
+/// them are looked at one by one. Updates `in_string` and `depth` as the byte-by-byte scan would
+/// (fully when the object goes on, up to the event otherwise).
+fn scan_block(block: &[u8; BLOCK], in_string: &mut bool, depth: &mut u32) -> Block {
+    let Masks {
+        backslashes,
+        quotes,
+        opens,
+        closes,
+        breaks,
+    } = Masks::of(block);
+    if backslashes != 0 {
+        return Block::HasBackslash;
+    }
+    let mut inside = prefix_xor(quotes);
+    if *in_string {
+        inside = !inside;
+    }
+    let cut = breaks & inside;
+    let mut events = ((opens | closes) & !inside) | cut;
+    while events != 0 {
+        let k = events.trailing_zeros() as usize;
+        let bit = 1u64 << k;
+        if cut & bit != 0 {
+            return Block::CutShort(k);
+        }
+        if opens & bit != 0 {
+            *depth += 1;
+        } else {
+            *depth -= 1;
+            if *depth == 0 {
+                return Block::Ends(k);
+            }
+        }
+        events &= events - 1;
+    }
+    *in_string = inside >> (BLOCK - 1) == 1;
+    Block::Inside
+}
+
 /// Where to start reading again inside a broken record: just after the first line break that is
 /// followed (after blanks) by `{`. None when the record is one line, or valid JSON (a value of the
 /// wrong type breaks only its own record).
@@ -342,7 +500,13 @@ mod tests {
 
     /// Splits `text` fed in chunks of `chunk` bytes; returns (kind, text) of each piece.
     fn split(text: &[u8], chunk: usize, max: u64) -> Vec<(PieceKind, String)> {
+        split_with(text, chunk, max, true)
+    }
+
+    /// [`split`], with or without the 64-byte blocks.
+    fn split_with(text: &[u8], chunk: usize, max: u64, blocks: bool) -> Vec<(PieceKind, String)> {
         let mut splitter = Splitter::new(max);
+        splitter.blocks = blocks;
         let mut window = Window::default();
         let mut pieces = Vec::new();
         let mut shown = Vec::new();
@@ -388,6 +552,55 @@ mod tests {
                 "chunk {chunk}"
             );
         }
+    }
+
+    #[test]
+    fn blocks_cut_as_the_byte_by_byte_scan_does() {
+        // Random streams over the bytes that matter (and filler), long runs without escapes so
+        // that whole blocks are taken, fed in chunks of several sizes.
+        let alphabet = b"{{}}\"\"\"::,,aaaaaaaaaa   \n[]\\x";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for case in 0..400 {
+            let len = 1 + (next() % 700) as usize;
+            let escapes = case % 3 == 0;
+            let text: Vec<u8> = (0..len)
+                .map(|_| {
+                    loop {
+                        let b = alphabet[(next() % alphabet.len() as u64) as usize];
+                        if escapes || b != b'\\' {
+                            break b;
+                        }
+                    }
+                })
+                .collect();
+            for chunk in [1, 7, 64, 100, 1000] {
+                for max in [50, 1 << 20] {
+                    assert_eq!(
+                        split_with(&text, chunk, max, true),
+                        split_with(&text, chunk, max, false),
+                        "case {case}, chunk {chunk}, max {max}: {:?}",
+                        String::from_utf8_lossy(&text)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_block_finds_the_end_past_strings_with_braces() {
+        let mut text = br#"{"a":"}}}{{{","b":{"c":"x"},"d":""#.to_vec();
+        text.resize(130, b'y');
+        text.extend_from_slice(b"\"}\n{\"e\":1}");
+        let got = split(&text, 1 << 10, 1 << 20);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].1.len(), 132);
+        assert_eq!(got[1], (PieceKind::Object, "{\"e\":1}".into()));
     }
 
     #[test]
