@@ -51,6 +51,17 @@ struct Args {
     seed: u64,
 }
 
+const USAGE: &str = "usage: gen_export [--events N] [--out DIR] [--seed S]
+  --events N  events to write (default 100000; 1M events are about 170 MB)
+  --out DIR   where to write events/, items.csv and users.parquet (default ./export)
+  --seed S    the seed: the same N and S write the same files (default 42)";
+
+/// Stops with the usage on stderr and exit code 2.
+fn usage_error(message: &str) -> ! {
+    eprintln!("gen_export: {message}\n{USAGE}");
+    std::process::exit(2)
+}
+
 fn parse_args() -> Args {
     let mut args = Args {
         events: 100_000,
@@ -59,12 +70,23 @@ fn parse_args() -> Args {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        if matches!(flag.as_str(), "-h" | "--help") {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let value = it
+            .next()
+            .unwrap_or_else(|| usage_error(&format!("{flag} needs a value")));
+        let number = |what: &str| {
+            value
+                .parse()
+                .unwrap_or_else(|_| usage_error(&format!("{what} takes a number, not {value:?}")))
+        };
         match flag.as_str() {
-            "--events" => args.events = value.parse().expect("--events takes a number"),
-            "--out" => args.out = PathBuf::from(value),
-            "--seed" => args.seed = value.parse().expect("--seed takes a number"),
-            other => panic!("unknown flag {other} (use --events N --out DIR [--seed S])"),
+            "--events" => args.events = number("--events"),
+            "--out" => args.out = PathBuf::from(&value),
+            "--seed" => args.seed = number("--seed"),
+            other => usage_error(&format!("unknown flag {other}")),
         }
     }
     args
