@@ -5,13 +5,14 @@
 //! every group held until the end and then emitted, spilled by sorting the groups and merging the
 //! sorted runs. On an export of tens of millions of mostly distinct events that is most of the
 //! run's time. [`DistinctExec`] instead lets each row through the first time it is seen (so the
-//! output streams while the input is read) and remembers it as Arrow row-format bytes; beyond its
-//! memory budget it moves slices of the hash space to disk and settles them at the end
-//! ([`seen`]). The comparison is exact: rows are equal when their row-format bytes are.
+//! output streams while the input is read) and remembers it as compact bytes ([`codec`]); beyond
+//! its memory budget it moves slices of the hash space to disk and settles them at the end
+//! ([`seen`]). The comparison is exact: rows are equal when their encoded bytes are.
 //!
 //! [`DistinctRule`] is a physical optimizer rule that swaps such aggregations for it; any other
-//! aggregation, or column types the row format cannot hold, keep DataFusion's plan.
+//! aggregation, or nested column types, keep DataFusion's plan.
 
+mod codec;
 mod seen;
 mod spill;
 
@@ -23,7 +24,6 @@ use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::compute::kernels::arity::unary;
 use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type, SchemaRef};
-use datafusion::arrow::row::{RowConverter, RowParser, SortField};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::error::Result;
@@ -41,6 +41,7 @@ use datafusion::physical_plan::{
 };
 use futures::{StreamExt, TryStreamExt};
 
+use codec::RowCodec;
 use seen::{Outcome, SeenRows, SpilledSlice};
 use spill::SpillFiles;
 
@@ -139,7 +140,7 @@ fn only_removes_duplicates(aggregate: &AggregateExec) -> bool {
         && input.fields().iter().all(|f| flat(f.data_type()))
 }
 
-/// Types whose values the row format encodes as a whole: equal bytes, equal values.
+/// Types whose values are compared as a whole (by [`codec`]): equal bytes, equal values.
 fn flat(data_type: &DataType) -> bool {
     use DataType::*;
     matches!(
@@ -306,14 +307,13 @@ impl ExecutionPlan for DistinctExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let input = self.input.execute(partition, Arc::clone(&context))?;
-        let fields: Vec<SortField> = self
+        let types: Vec<DataType> = self
             .schema
             .fields()
             .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
+            .map(|f| f.data_type().clone())
             .collect();
-        let converter = RowConverter::new(fields)?;
-        let parser = converter.parser();
+        let codec = RowCodec::new(&types)?;
         let reservation = MemoryConsumer::new(format!("DistinctExec[{partition}]"))
             .with_can_spill(true)
             .register(context.memory_pool());
@@ -329,8 +329,7 @@ impl ExecutionPlan for DistinctExec {
             input: Some(input),
             schema: Arc::clone(&self.schema),
             seen: Some(SeenRows::new(0, hasher.clone(), files.clone())),
-            converter,
-            parser,
+            codec,
             spilled: Vec::new(),
             reservation,
             batch_size: context.session_config().batch_size().max(1),
@@ -355,8 +354,7 @@ struct Distinct {
     schema: SchemaRef,
     /// While reading: level 0. Afterwards: the spilled slice being settled, emitting its new rows.
     seen: Option<SeenRows>,
-    converter: RowConverter,
-    parser: RowParser,
+    codec: RowCodec,
     /// Slices on disk, waiting to be settled.
     spilled: Vec<SpilledSlice>,
     reservation: MemoryReservation,
@@ -384,7 +382,7 @@ impl Distinct {
                 continue;
             }
             if let Some(seen) = &mut self.seen {
-                match seen.next_pending(self.batch_size, &self.parser, &self.converter)? {
+                match seen.next_pending(self.batch_size, &self.codec)? {
                     Some(columns) => {
                         return Ok(Some(RecordBatch::try_new(
                             Arc::clone(&self.schema),
@@ -411,10 +409,9 @@ impl Distinct {
     fn first_occurrences(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
         let seen = self.seen.as_mut().expect("level 0 while reading");
         let columns = normalize_floats(batch.columns())?;
-        let rows = self.converter.convert_columns(&columns)?;
-        let mut keep = Vec::with_capacity(rows.num_rows());
-        for row in rows.iter() {
-            let bytes = row.as_ref();
+        let rows = self.codec.encode(&columns)?;
+        let mut keep = Vec::with_capacity(batch.num_rows());
+        for bytes in rows.iter() {
             let hash = seen.hash(bytes);
             keep.push(seen.insert(hash, bytes, false)? == Outcome::New);
         }

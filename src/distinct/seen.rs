@@ -1,19 +1,19 @@
 //! The rows a distinct operator has seen, in memory up to its budget and on disk beyond it.
 //!
-//! Rows are Arrow's row format (one comparable byte string per row, so equal rows are equal
-//! bytes) kept in one arena. The hash space is cut into [`FANOUT`] slices; when memory runs out
-//! the largest slice still in memory goes to disk (its rows to a "seen" file, rows not yet
-//! emitted to an "incoming" file) and every later row of that slice is appended to its incoming
-//! file undecided. A spilled slice is settled afterwards on its own, with the next bits of the
+//! Rows are byte strings ([`super::codec`]: equal rows are equal bytes) kept in one arena. The
+//! hash space is cut into [`FANOUT`] slices; when memory runs out the largest slice still in
+//! memory goes to disk (its rows to a "seen" file, rows not yet emitted to an "incoming" file)
+//! and every later row of that slice is appended to its incoming file undecided. A spilled slice
+//! is settled afterwards on its own, with the next bits of the
 //! hash cutting it again if it still does not fit (hybrid hash partitioning).
 
 use ahash::RandomState;
 use datafusion::arrow::array::ArrayRef;
-use datafusion::arrow::row::{RowConverter, RowParser};
 use datafusion::error::Result;
 use datafusion::execution::memory_pool::MemoryReservation;
 use hashbrown::HashTable;
 
+use super::codec::RowCodec;
 use super::spill::{RowFile, RowFileWriter, SpillFiles};
 
 /// Slices of the hash space per level.
@@ -231,19 +231,14 @@ impl SeenRows {
 
     /// Up to `max` of the rows inserted as candidates and found new (slice by slice, each once),
     /// as Arrow columns; None when all have been taken.
-    pub fn next_pending(
-        &mut self,
-        max: usize,
-        parser: &RowParser,
-        converter: &RowConverter,
-    ) -> Result<Option<Vec<ArrayRef>>> {
+    pub fn next_pending(&mut self, max: usize, codec: &RowCodec) -> Result<Option<Vec<ArrayRef>>> {
         let (mut slice_index, mut position) = self.pending_cursor;
         let mut rows = Vec::with_capacity(max);
         while rows.len() < max && slice_index < FANOUT {
             if let State::InMemory(slice) = &self.slices[slice_index]
                 && let Some(&index) = slice.pending.get(position)
             {
-                rows.push(parser.parse(slice.row(index)));
+                rows.push(slice.row(index));
                 position += 1;
                 continue;
             }
@@ -253,7 +248,7 @@ impl SeenRows {
         if rows.is_empty() {
             return Ok(None);
         }
-        let columns = converter.convert_rows(rows)?;
+        let columns = codec.decode(&rows)?;
         self.pending_cursor = (slice_index, position);
         Ok(Some(columns))
     }

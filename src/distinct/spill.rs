@@ -1,4 +1,4 @@
-//! Files of rows (Arrow row format) that the distinct operator moved to disk.
+//! Files of rows (encoded by [`super::codec`]) that the distinct operator moved to disk.
 //!
 //! Each row is its length (4 bytes, little endian) and its bytes. The files are DataFusion spill
 //! files: they live in the run's spill folder, count against its disk limit and are removed when

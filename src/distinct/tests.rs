@@ -186,3 +186,25 @@ async fn aggregations_that_compute_something_keep_datafusions_plan() {
         }
     }
 }
+
+#[tokio::test]
+async fn other_column_types_compact_or_in_arrows_row_format() {
+    // Dates, 32-bit ints and floats, large and binary text: the compact encoding.
+    same_as_datafusion(
+        "SELECT DISTINCT CAST(at AS DATE) AS day, CAST(user AS INT) AS i, \
+         arrow_cast(item, 'LargeUtf8') AS li, arrow_cast(item, 'BinaryView') AS bv, \
+         arrow_cast(item, 'Binary') AS b, arrow_cast(value, 'Float32') AS f, flag FROM t",
+        20_000,
+        Some(256 * 1024),
+        2,
+    )
+    .await;
+    // A decimal: Arrow's row format for the whole row.
+    same_as_datafusion(
+        "SELECT DISTINCT CAST(user AS DECIMAL(12, 2)) AS d, kind FROM t",
+        20_000,
+        Some(256 * 1024),
+        2,
+    )
+    .await;
+}
