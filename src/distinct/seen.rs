@@ -4,8 +4,8 @@
 //! hash space is cut into [`FANOUT`] slices; when memory runs out the largest slice still in
 //! memory goes to disk (its rows to a "seen" file, rows not yet emitted to an "incoming" file)
 //! and every later row of that slice is appended to its incoming file undecided. A spilled slice
-//! is settled afterwards on its own, with the next bits of the
-//! hash cutting it again if it still does not fit (hybrid hash partitioning).
+//! is settled afterwards on its own, with the next bits of the hash cutting it again if it still
+//! does not fit (hybrid hash partitioning).
 
 use ahash::RandomState;
 use datafusion::arrow::array::ArrayRef;
