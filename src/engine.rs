@@ -9,6 +9,9 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::MemoryPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_expr::Partitioning;
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::distinct::DistinctRule;
@@ -83,6 +86,24 @@ impl EngineOptions {
 const BROADCAST_JOIN_MAX_BYTES: usize = 128 * 1024 * 1024;
 /// Largest build side in rows (estimated) collected once for all partitions.
 const BROADCAST_JOIN_MAX_ROWS: usize = 4_000_000;
+
+/// The final plan, its batches dealt round robin to `threads` partitions unless it has an order
+/// to keep. A source's partitions are not always even: one Parquet row group or one CSV file is
+/// read by one task, and the work on each batch after the query (conversion, checks, insights,
+/// CSV encoding) would then run on that task's core alone. An ORDER BY keeps its single sorted
+/// partition.
+pub fn spread_over_threads(
+    plan: Arc<dyn ExecutionPlan>,
+    threads: usize,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    if threads <= 1 || plan.output_ordering().is_some() {
+        return Ok(plan);
+    }
+    Ok(Arc::new(RepartitionExec::try_new(
+        plan,
+        Partitioning::RoundRobinBatch(threads),
+    )?))
+}
 
 /// A session configured for pengine; `label` names it in memory errors (the dataset).
 pub fn session(
@@ -239,4 +260,38 @@ fn located(mapping: &MappingFile, line: usize, e: datafusion::error::DataFusionE
         return Error::Data(format!("{}:{line}: {message}", mapping.display_name()));
     }
     Error::mapping(&mapping.path, line, e.strip_backtrace())
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::physical_plan::displayable;
+
+    use super::*;
+
+    async fn final_plan(sql: &str) -> String {
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+        ctx.sql("CREATE TABLE t AS VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+            .await
+            .unwrap();
+        let plan = ctx
+            .sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let plan = spread_over_threads(plan, 2).unwrap();
+        displayable(plan.as_ref()).indent(false).to_string()
+    }
+
+    #[tokio::test]
+    async fn unordered_results_are_dealt_to_every_thread_and_sorted_ones_are_kept_whole() {
+        let spread = final_plan("SELECT * FROM t").await;
+        assert!(
+            spread.starts_with("RepartitionExec: partitioning=RoundRobinBatch(2)"),
+            "{spread}"
+        );
+        let sorted = final_plan("SELECT * FROM t ORDER BY column1 DESC").await;
+        assert!(!sorted.contains("RoundRobinBatch"), "{sorted}");
+    }
 }

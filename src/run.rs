@@ -507,6 +507,7 @@ async fn execute(
             bad_records,
         } = engine::plan(mapping, engine_options, Arc::clone(stores)).await?;
         let physical = frame.create_physical_plan().await?;
+        let physical = engine::spread_over_threads(physical, engine_options.threads)?;
         Ok::<_, Error>((ctx, Arc::new(columns), physical, bad_records))
     })
     .await?;
