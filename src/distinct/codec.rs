@@ -3,21 +3,20 @@
 //! Arrow's row format is made for sorting: it cuts text into 8- and 32-byte blocks with a marker
 //! after each, so a row of short ids, an event type and two numbers takes ~76 bytes where its
 //! values take ~45. A distinct operator only needs equality, and every byte it keeps is memory
-//! it does not have or disk it writes and reads again. [`RowCodec`] writes each value once:
-//! a presence byte, then the value's bytes (fixed-width values as stored, text and binary after
-//! their length, one byte below 128). The column types are fixed, so the encoding is unambiguous: two rows have
-//! the same bytes exactly when every value is the same. Columns of other types (decimals,
-//! intervals, ...) make the whole row use Arrow's row format instead.
+//! it does not have or disk it writes and reads again. [`RowCodec`] writes each value once: a
+//! presence byte, then the value's bytes (fixed-width values as stored, text and binary after
+//! their length, one byte below 128). The column types are fixed, so the encoding is
+//! unambiguous: two rows have the same bytes exactly when every value is the same. Columns of
+//! other types (decimals, intervals, ...) make the whole row use Arrow's row format instead.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayData, ArrayRef, AsArray, BinaryArray, BinaryBuilder, BinaryViewArray,
-    BinaryViewBuilder, BooleanArray, BooleanBufferBuilder, BooleanBuilder, LargeBinaryArray,
-    LargeBinaryBuilder, LargeStringArray, LargeStringBuilder, NullArray, StringArray,
-    StringBuilder, StringViewArray, StringViewBuilder, make_array,
+    Array, ArrayData, ArrayRef, AsArray, BinaryArray, BinaryViewArray, BinaryViewBuilder,
+    BooleanBufferBuilder, BooleanBuilder, LargeBinaryArray, NullArray, make_array,
 };
-use datafusion::arrow::buffer::{Buffer, MutableBuffer, NullBuffer};
+use datafusion::arrow::buffer::{BooleanBuffer, Buffer, MutableBuffer, NullBuffer};
+use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::row::{RowConverter, RowParser, SortField};
 use datafusion::error::{DataFusionError, Result};
@@ -30,12 +29,8 @@ enum Kind {
     Boolean,
     /// A primitive of this many bytes, written as stored (little endian).
     Fixed(usize),
-    Utf8,
-    LargeUtf8,
-    Utf8View,
-    Binary,
-    LargeBinary,
-    BinaryView,
+    /// Text or binary: its length, then its bytes.
+    Bytes,
 }
 
 impl Kind {
@@ -48,12 +43,7 @@ impl Kind {
             | Date32 | Date64 | Time32(_) | Time64(_) | Timestamp(..) | Duration(_) => {
                 Kind::Fixed(data_type.primitive_width()?)
             }
-            Utf8 => Kind::Utf8,
-            LargeUtf8 => Kind::LargeUtf8,
-            Utf8View => Kind::Utf8View,
-            Binary => Kind::Binary,
-            LargeBinary => Kind::LargeBinary,
-            BinaryView => Kind::BinaryView,
+            Utf8 | LargeUtf8 | Utf8View | Binary | LargeBinary | BinaryView => Kind::Bytes,
             _ => return None,
         })
     }
@@ -120,13 +110,13 @@ impl RowCodec {
             Encoding::Compact(kinds) => {
                 let values: usize = columns.iter().map(|c| c.get_buffer_memory_size()).sum();
                 out.bytes.reserve(values + rows * (columns.len() * 2));
-                let typed: Vec<Typed> = columns
+                let columns: Vec<Column> = columns
                     .iter()
                     .zip(kinds)
-                    .map(|(column, (kind, _))| Typed::new(column.as_ref(), *kind))
+                    .map(|(column, (kind, _))| Column::new(column.as_ref(), *kind))
                     .collect();
                 for row in 0..rows {
-                    for column in &typed {
+                    for column in &columns {
                         column.encode(row, &mut out.bytes);
                     }
                     out.ends.push(out.bytes.len());
@@ -162,81 +152,74 @@ impl RowCodec {
     }
 }
 
-/// One column, downcast once per batch.
-enum Typed<'a> {
-    Null,
-    Boolean(&'a BooleanArray),
-    /// Values from the column's first row on, their width, and which rows are valid.
-    Fixed(Buffer, usize, Option<NullBuffer>),
-    Utf8(&'a StringArray),
-    LargeUtf8(&'a LargeStringArray),
-    Utf8View(&'a StringViewArray),
-    Binary(&'a BinaryArray),
-    LargeBinary(&'a LargeBinaryArray),
-    BinaryView(&'a BinaryViewArray),
+/// One column of a batch, taken apart once: which rows are null, and where the values are.
+struct Column {
+    nulls: Option<NullBuffer>,
+    values: Values,
 }
 
-impl<'a> Typed<'a> {
-    fn new(column: &'a dyn Array, kind: Kind) -> Self {
-        match kind {
-            Kind::Null => Typed::Null,
-            Kind::Boolean => Typed::Boolean(column.as_boolean()),
-            Kind::Fixed(width) => {
+/// A column's values. Text is read as the binary it is stored as (no copy).
+enum Values {
+    Null,
+    Boolean(BooleanBuffer),
+    /// Values from the column's first row on, and their width.
+    Fixed(Buffer, usize),
+    Binary(BinaryArray),
+    LargeBinary(LargeBinaryArray),
+    BinaryView(BinaryViewArray),
+}
+
+impl Column {
+    fn new(column: &dyn Array, kind: Kind) -> Self {
+        let values = match (kind, column.data_type()) {
+            (Kind::Null, _) => Values::Null,
+            (Kind::Boolean, _) => Values::Boolean(column.as_boolean().values().clone()),
+            (Kind::Fixed(width), _) => {
                 // Fixed-width (primitive) arrays hold their values in their first buffer.
                 let data = column.to_data();
-                let values = data.buffers()[0].slice(data.offset() * width);
-                Typed::Fixed(values, width, column.nulls().cloned())
+                Values::Fixed(data.buffers()[0].slice(data.offset() * width), width)
             }
-            Kind::Utf8 => Typed::Utf8(column.as_string()),
-            Kind::LargeUtf8 => Typed::LargeUtf8(column.as_string()),
-            Kind::Utf8View => Typed::Utf8View(column.as_string_view()),
-            Kind::Binary => Typed::Binary(column.as_binary()),
-            Kind::LargeBinary => Typed::LargeBinary(column.as_binary()),
-            Kind::BinaryView => Typed::BinaryView(column.as_binary_view()),
-        }
-    }
-
-    fn is_null(&self, row: usize) -> bool {
-        match self {
-            Typed::Null => false,
-            Typed::Boolean(a) => a.is_null(row),
-            Typed::Fixed(_, _, nulls) => nulls.as_ref().is_some_and(|n| n.is_null(row)),
-            Typed::Utf8(a) => a.is_null(row),
-            Typed::LargeUtf8(a) => a.is_null(row),
-            Typed::Utf8View(a) => a.is_null(row),
-            Typed::Binary(a) => a.is_null(row),
-            Typed::LargeBinary(a) => a.is_null(row),
-            Typed::BinaryView(a) => a.is_null(row),
+            (Kind::Bytes, DataType::Utf8) => {
+                Values::Binary(column.as_string::<i32>().clone().into())
+            }
+            (Kind::Bytes, DataType::LargeUtf8) => {
+                Values::LargeBinary(column.as_string::<i64>().clone().into())
+            }
+            (Kind::Bytes, DataType::Utf8View) => {
+                Values::BinaryView(column.as_string_view().clone().to_binary_view())
+            }
+            (Kind::Bytes, DataType::Binary) => Values::Binary(column.as_binary().clone()),
+            (Kind::Bytes, DataType::LargeBinary) => Values::LargeBinary(column.as_binary().clone()),
+            (Kind::Bytes, _) => Values::BinaryView(column.as_binary_view().clone()),
+        };
+        Self {
+            nulls: column.logical_nulls(),
+            values,
         }
     }
 
     /// Appends the value of `row`: nothing for a null column, else a presence byte and the value.
     fn encode(&self, row: usize, out: &mut Vec<u8>) {
-        if matches!(self, Typed::Null) {
+        if matches!(self.values, Values::Null) {
             return;
         }
-        if self.is_null(row) {
+        if self.nulls.as_ref().is_some_and(|n| n.is_null(row)) {
             out.push(0);
             return;
         }
         out.push(1);
-        let mut bytes = |value: &[u8]| {
-            write_length(out, value.len());
-            out.extend_from_slice(value);
-        };
-        match self {
-            Typed::Null => {}
-            Typed::Boolean(a) => out.push(u8::from(a.value(row))),
-            Typed::Fixed(values, width, _) => {
-                out.extend_from_slice(&values.as_slice()[row * width..(row + 1) * width])
+        let bytes = match &self.values {
+            Values::Null => return,
+            Values::Boolean(values) => return out.push(u8::from(values.value(row))),
+            Values::Fixed(values, width) => {
+                return out.extend_from_slice(&values.as_slice()[row * width..(row + 1) * width]);
             }
-            Typed::Utf8(a) => bytes(a.value(row).as_bytes()),
-            Typed::LargeUtf8(a) => bytes(a.value(row).as_bytes()),
-            Typed::Utf8View(a) => bytes(a.value(row).as_bytes()),
-            Typed::Binary(a) => bytes(a.value(row)),
-            Typed::LargeBinary(a) => bytes(a.value(row)),
-            Typed::BinaryView(a) => bytes(a.value(row)),
-        }
+            Values::Binary(a) => a.value(row),
+            Values::LargeBinary(a) => a.value(row),
+            Values::BinaryView(a) => a.value(row),
+        };
+        write_length(out, bytes.len());
+        out.extend_from_slice(bytes);
     }
 }
 
@@ -278,12 +261,8 @@ enum Decoder {
         values: MutableBuffer,
         valid: BooleanBufferBuilder,
     },
-    Utf8(StringBuilder),
-    LargeUtf8(LargeStringBuilder),
-    Utf8View(StringViewBuilder),
-    Binary(BinaryBuilder),
-    LargeBinary(LargeBinaryBuilder),
-    BinaryView(BinaryViewBuilder),
+    /// Read as binary, cast to the column's type at the end (text is checked to be UTF-8 there).
+    Bytes(BinaryViewBuilder, DataType),
 }
 
 impl Decoder {
@@ -297,16 +276,9 @@ impl Decoder {
                 values: MutableBuffer::new(rows * width),
                 valid: BooleanBufferBuilder::new(rows),
             },
-            Kind::Utf8 => Decoder::Utf8(StringBuilder::with_capacity(rows, rows * 16)),
-            Kind::LargeUtf8 => {
-                Decoder::LargeUtf8(LargeStringBuilder::with_capacity(rows, rows * 16))
+            Kind::Bytes => {
+                Decoder::Bytes(BinaryViewBuilder::with_capacity(rows), data_type.clone())
             }
-            Kind::Utf8View => Decoder::Utf8View(StringViewBuilder::with_capacity(rows)),
-            Kind::Binary => Decoder::Binary(BinaryBuilder::with_capacity(rows, rows * 16)),
-            Kind::LargeBinary => {
-                Decoder::LargeBinary(LargeBinaryBuilder::with_capacity(rows, rows * 16))
-            }
-            Kind::BinaryView => Decoder::BinaryView(BinaryViewBuilder::with_capacity(rows)),
         }
     }
 
@@ -318,11 +290,6 @@ impl Decoder {
         }
         let present = *row.get(at).ok_or_else(corrupt)? == 1;
         let at = at + 1;
-        let length_prefixed = |at: usize| -> Result<(&[u8], usize)> {
-            let (len, at) = read_length(row, at)?;
-            let value = row.get(at..at + len).ok_or_else(corrupt)?;
-            Ok((value, at + len))
-        };
         Ok(match self {
             Decoder::Null(_) => unreachable!("handled above"),
             Decoder::Boolean(b) if !present => {
@@ -348,59 +315,14 @@ impl Decoder {
                     at
                 }
             }
-            Decoder::Utf8(b) if !present => {
+            Decoder::Bytes(b, _) if !present => {
                 b.append_null();
                 at
             }
-            Decoder::Utf8(b) => {
-                let (value, next) = length_prefixed(at)?;
-                b.append_value(text(value)?);
-                next
-            }
-            Decoder::LargeUtf8(b) if !present => {
-                b.append_null();
-                at
-            }
-            Decoder::LargeUtf8(b) => {
-                let (value, next) = length_prefixed(at)?;
-                b.append_value(text(value)?);
-                next
-            }
-            Decoder::Utf8View(b) if !present => {
-                b.append_null();
-                at
-            }
-            Decoder::Utf8View(b) => {
-                let (value, next) = length_prefixed(at)?;
-                b.append_value(text(value)?);
-                next
-            }
-            Decoder::Binary(b) if !present => {
-                b.append_null();
-                at
-            }
-            Decoder::Binary(b) => {
-                let (value, next) = length_prefixed(at)?;
-                b.append_value(value);
-                next
-            }
-            Decoder::LargeBinary(b) if !present => {
-                b.append_null();
-                at
-            }
-            Decoder::LargeBinary(b) => {
-                let (value, next) = length_prefixed(at)?;
-                b.append_value(value);
-                next
-            }
-            Decoder::BinaryView(b) if !present => {
-                b.append_null();
-                at
-            }
-            Decoder::BinaryView(b) => {
-                let (value, next) = length_prefixed(at)?;
-                b.append_value(value);
-                next
+            Decoder::Bytes(b, _) => {
+                let (len, at) = read_length(row, at)?;
+                b.append_value(row.get(at..at + len).ok_or_else(corrupt)?);
+                at + len
             }
         })
     }
@@ -425,19 +347,16 @@ impl Decoder {
                     .build()?;
                 make_array(data)
             }
-            Decoder::Utf8(mut b) => Arc::new(b.finish()),
-            Decoder::LargeUtf8(mut b) => Arc::new(b.finish()),
-            Decoder::Utf8View(mut b) => Arc::new(b.finish()),
-            Decoder::Binary(mut b) => Arc::new(b.finish()),
-            Decoder::LargeBinary(mut b) => Arc::new(b.finish()),
-            Decoder::BinaryView(mut b) => Arc::new(b.finish()),
+            Decoder::Bytes(mut b, data_type) => {
+                // Not `safe`: bytes that are not UTF-8 are an error, not a null.
+                let options = CastOptions {
+                    safe: false,
+                    ..CastOptions::default()
+                };
+                cast_with_options(&b.finish(), &data_type, &options)?
+            }
         })
     }
-}
-
-/// `value` as text (it was text when encoded).
-fn text(value: &[u8]) -> Result<&str> {
-    std::str::from_utf8(value).map_err(|_| corrupt())
 }
 
 #[cfg(test)]
@@ -526,6 +445,13 @@ mod tests {
                 Some("z"),
             ])),
         ]);
+    }
+
+    #[test]
+    fn bytes_that_are_not_text_are_an_error_not_a_null() {
+        let codec = RowCodec::new(&[DataType::Utf8View]).unwrap();
+        let row: &[u8] = &[1, 1, 0xff];
+        assert!(codec.decode(&[row]).is_err());
     }
 
     #[test]
