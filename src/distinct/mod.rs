@@ -23,7 +23,9 @@ use ahash::RandomState;
 use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::compute::kernels::arity::unary;
-use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type, SchemaRef};
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Float32Type, Float64Type, SchemaRef,
+};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::error::Result;
@@ -37,7 +39,7 @@ use datafusion::physical_plan::expressions::Column;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties,
-    PlanProperties,
+    InputDistributionRequirements, PlanProperties, replace_children_if_necessary,
 };
 use futures::{StreamExt, TryStreamExt};
 
@@ -116,8 +118,7 @@ fn replacement(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn Execution
             {
                 return Ok(None);
             }
-            #[allow(deprecated)]
-            Arc::clone(exchange).with_new_children(vec![Arc::clone(partial.input())])?
+            replace_children_if_necessary(Arc::clone(exchange), vec![Arc::clone(partial.input())])?
         }
         _ => return Ok(None),
     };
@@ -177,39 +178,32 @@ fn flat(data_type: &DataType) -> bool {
 
 /// DataFusion's grouping counts -0.0 and 0.0 as one value (and every NaN as one), and writes 0.0:
 /// so does this operator, by normalizing float columns before comparing and emitting them.
-fn normalize_floats(columns: &[ArrayRef]) -> Result<Vec<ArrayRef>> {
+fn normalize_floats(columns: &[ArrayRef]) -> Vec<ArrayRef> {
     columns
         .iter()
-        .map(|column| {
-            Ok(match column.data_type() {
-                DataType::Float64 => Arc::new(unary::<_, _, Float64Type>(
-                    column.as_primitive::<Float64Type>(),
-                    |v| {
-                        if v == 0.0 {
-                            0.0
-                        } else if v.is_nan() {
-                            f64::NAN
-                        } else {
-                            v
-                        }
-                    },
-                )) as ArrayRef,
-                DataType::Float32 => Arc::new(unary::<_, _, Float32Type>(
-                    column.as_primitive::<Float32Type>(),
-                    |v| {
-                        if v == 0.0 {
-                            0.0
-                        } else if v.is_nan() {
-                            f32::NAN
-                        } else {
-                            v
-                        }
-                    },
-                )),
-                _ => Arc::clone(column),
-            })
+        .map(|column| match column.data_type() {
+            DataType::Float64 => canonical_floats::<Float64Type>(column, 0.0, f64::NAN),
+            DataType::Float32 => canonical_floats::<Float32Type>(column, 0.0, f32::NAN),
+            _ => Arc::clone(column),
         })
         .collect()
+}
+
+/// `column` with -0.0 as `zero` and every NaN as `nan`.
+fn canonical_floats<T: ArrowPrimitiveType>(
+    column: &ArrayRef,
+    zero: T::Native,
+    nan: T::Native,
+) -> ArrayRef {
+    Arc::new(unary::<_, _, T>(column.as_primitive::<T>(), |v| {
+        if v == zero {
+            zero
+        } else if v.partial_cmp(&v).is_none() {
+            nan
+        } else {
+            v
+        }
+    }))
 }
 
 /// Lets each distinct row through once, in one pass over its input partition.
@@ -268,12 +262,17 @@ impl ExecutionPlan for DistinctExec {
         &self.properties
     }
 
-    fn required_input_distribution(&self) -> Vec<Distribution> {
-        if self.input.output_partitioning().partition_count() == 1 {
-            vec![Distribution::SinglePartition]
+    fn input_distribution_requirements(&self) -> InputDistributionRequirements {
+        InputDistributionRequirements::new(vec![if self
+            .input
+            .output_partitioning()
+            .partition_count()
+            == 1
+        {
+            Distribution::SinglePartition
         } else {
-            vec![Distribution::KeyPartitioned(self.all_columns())]
-        }
+            Distribution::KeyPartitioned(self.all_columns())
+        }])
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
@@ -408,7 +407,7 @@ impl Distinct {
     /// The rows of `batch` not seen before (in its order), remembering them.
     fn first_occurrences(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
         let seen = self.seen.as_mut().expect("level 0 while reading");
-        let columns = normalize_floats(batch.columns())?;
+        let columns = normalize_floats(batch.columns());
         let rows = self.codec.encode(&columns)?;
         let mut keep = Vec::with_capacity(batch.num_rows());
         for bytes in rows.iter() {
