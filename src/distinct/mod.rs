@@ -36,6 +36,7 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::{Boundedness, CardinalityEffect, EmissionType};
 use datafusion::physical_plan::expressions::Column;
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties,
@@ -212,6 +213,8 @@ pub struct DistinctExec {
     input: Arc<dyn ExecutionPlan>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
+    /// Spill files, rows and bytes written (EXPLAIN ANALYZE shows them).
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl DistinctExec {
@@ -227,6 +230,7 @@ impl DistinctExec {
             input,
             schema,
             properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
         }
     }
 
@@ -296,6 +300,10 @@ impl ExecutionPlan for DistinctExec {
         )))
     }
 
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
     fn cardinality_effect(&self) -> CardinalityEffect {
         CardinalityEffect::LowerEqual
     }
@@ -316,7 +324,11 @@ impl ExecutionPlan for DistinctExec {
         let reservation = MemoryConsumer::new(format!("DistinctExec[{partition}]"))
             .with_can_spill(true)
             .register(context.memory_pool());
-        let files = SpillFiles::new(Arc::clone(&context.runtime_env().disk_manager));
+        let files = SpillFiles::new(
+            Arc::clone(&context.runtime_env().disk_manager),
+            &self.metrics,
+            partition,
+        );
         // Fixed seeds: runs over the same data spill the same slices.
         let hasher = RandomState::with_seeds(
             0x7065_6e67_696e_6501,

@@ -12,27 +12,52 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SpillFile;
 use datafusion::execution::SpillWriter;
 use datafusion::execution::disk_manager::DiskManager;
+use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder};
 
 /// Write buffer of each file (up to two per slice are open at once).
 const BUFFER_BYTES: usize = 64 * 1024;
 /// Read buffer (one file is read at a time).
 const READ_BUFFER_BYTES: usize = 1024 * 1024;
 
-/// Creates the operator's spill files.
+/// Creates the operator's spill files, and counts what goes into them.
 #[derive(Clone)]
 pub struct SpillFiles {
     disk: Arc<DiskManager>,
+    metrics: SpillMetrics,
+}
+
+/// The partition's spill metrics (DataFusion's usual names).
+#[derive(Clone)]
+struct SpillMetrics {
+    files: Count,
+    rows: Count,
+    bytes: Count,
 }
 
 impl SpillFiles {
-    pub fn new(disk: Arc<DiskManager>) -> Self {
-        Self { disk }
+    pub fn new(
+        disk: Arc<DiskManager>,
+        metrics: &ExecutionPlanMetricsSet,
+        partition: usize,
+    ) -> Self {
+        let metrics = SpillMetrics {
+            files: MetricBuilder::new(metrics).spill_count(partition),
+            rows: MetricBuilder::new(metrics).spilled_rows(partition),
+            bytes: MetricBuilder::new(metrics).spilled_bytes(partition),
+        };
+        Self { disk, metrics }
     }
 
     pub fn writer(&self, purpose: &str) -> Result<RowFileWriter> {
         let file = self.disk.create_tmp_file(purpose)?;
         let out = BufWriter::with_capacity(BUFFER_BYTES, file.open_writer()?);
-        Ok(RowFileWriter { file, out, rows: 0 })
+        self.metrics.files.add(1);
+        Ok(RowFileWriter {
+            file,
+            out,
+            rows: 0,
+            metrics: self.metrics.clone(),
+        })
     }
 }
 
@@ -41,6 +66,7 @@ pub struct RowFileWriter {
     file: Arc<dyn SpillFile>,
     out: BufWriter<Box<dyn SpillWriter>>,
     rows: u64,
+    metrics: SpillMetrics,
 }
 
 impl RowFileWriter {
@@ -50,6 +76,8 @@ impl RowFileWriter {
         self.out.write_all(&len.to_le_bytes())?;
         self.out.write_all(row)?;
         self.rows += 1;
+        self.metrics.rows.add(1);
+        self.metrics.bytes.add(4 + row.len());
         Ok(())
     }
 

@@ -8,11 +8,12 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::MemTable;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::physical_plan::displayable;
+use datafusion::physical_plan::collect;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use super::DistinctRule;
@@ -82,32 +83,65 @@ fn context(with_rule: bool, memory: Option<usize>, partitions: usize) -> Session
     SessionContext::new_with_state(state.build())
 }
 
-/// The query's rows, sorted, as text; and whether the plan used the distinct operator.
-async fn run(ctx: &SessionContext, data: &[RecordBatch], sql: &str) -> (Vec<String>, bool) {
+/// What a query gave: its rows, sorted, as text; whether the plan used the distinct operator, and
+/// how many rows that operator wrote to spill files.
+struct Outcome {
+    rows: Vec<String>,
+    used: bool,
+    spilled_rows: usize,
+}
+
+async fn run(ctx: &SessionContext, data: &[RecordBatch], sql: &str) -> Outcome {
     let table = MemTable::try_new(data[0].schema(), vec![data.to_vec()]).unwrap();
     ctx.register_table("t", Arc::new(table)).unwrap();
-    let frame = ctx.sql(sql).await.unwrap();
-    let plan = frame.clone().create_physical_plan().await.unwrap();
-    let used = displayable(plan.as_ref())
-        .indent(true)
-        .to_string()
-        .contains("DistinctExec");
-    let results = frame.collect().await.unwrap();
+    let plan = ctx
+        .sql(sql)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let results = collect(Arc::clone(&plan), ctx.task_ctx()).await.unwrap();
+    let mut distinct = None;
+    plan.apply(|node| {
+        if node.name() == "DistinctExec" {
+            distinct = node.metrics();
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .unwrap();
     let text = pretty_format_batches(&results).unwrap().to_string();
-    let mut lines: Vec<String> = text
+    let mut rows: Vec<String> = text
         .lines()
         .filter(|l| l.starts_with('|'))
         .skip(1)
         .map(str::to_string)
         .collect();
-    lines.sort();
-    (lines, used)
+    rows.sort();
+    Outcome {
+        rows,
+        used: distinct.is_some(),
+        spilled_rows: distinct.and_then(|m| m.spilled_rows()).unwrap_or(0),
+    }
 }
 
-async fn same_as_datafusion(sql: &str, rows: usize, memory: Option<usize>, partitions: usize) {
+/// Runs `sql` with and without the distinct operator and checks both give the same rows;
+/// returns the rows the operator spilled.
+async fn same_as_datafusion(
+    sql: &str,
+    rows: usize,
+    memory: Option<usize>,
+    partitions: usize,
+) -> usize {
     let data = batches(rows);
-    let (expected, _) = run(&context(false, None, partitions), &data, sql).await;
-    let (actual, used) = run(&context(true, memory, partitions), &data, sql).await;
+    let expected = run(&context(false, None, partitions), &data, sql)
+        .await
+        .rows;
+    let Outcome {
+        rows: actual,
+        used,
+        spilled_rows,
+    } = run(&context(true, memory, partitions), &data, sql).await;
     assert!(used, "{sql}: the plan does not use DistinctExec");
     let missing: Vec<&String> = expected
         .iter()
@@ -126,12 +160,15 @@ async fn same_as_datafusion(sql: &str, rows: usize, memory: Option<usize>, parti
         actual.len(),
         expected.len()
     );
+    spilled_rows
 }
 
 #[tokio::test]
 async fn distinct_rows_equal_datafusions_in_memory() {
     for partitions in [1, 3] {
-        same_as_datafusion("SELECT DISTINCT * FROM t", 30_000, None, partitions).await;
+        let spilled =
+            same_as_datafusion("SELECT DISTINCT * FROM t", 30_000, None, partitions).await;
+        assert_eq!(spilled, 0);
     }
 }
 
@@ -141,7 +178,14 @@ async fn distinct_rows_equal_datafusions_when_spilling_at_every_level() {
     // slices stay in memory, the spilled ones settle at the next level.
     for memory in [64 * 1024, 2 * 1024 * 1024] {
         for partitions in [1, 2] {
-            same_as_datafusion("SELECT DISTINCT * FROM t", 60_000, Some(memory), partitions).await;
+            let spilled =
+                same_as_datafusion("SELECT DISTINCT * FROM t", 60_000, Some(memory), partitions)
+                    .await;
+            // 20,001 distinct rows: at 64 KiB nearly all of them go to disk.
+            assert!(
+                spilled > 0,
+                "{memory} bytes, {partitions} partitions: nothing spilled"
+            );
         }
     }
 }
@@ -178,11 +222,11 @@ async fn aggregations_that_compute_something_keep_datafusions_plan() {
         "SELECT kind, count(*) FROM t GROUP BY kind",
         "SELECT DISTINCT kind FROM t LIMIT 2",
     ] {
-        let (expected, _) = run(&context(false, None, 2), &data, sql).await;
-        let (actual, used) = run(&context(true, None, 2), &data, sql).await;
-        assert!(!used, "{sql} should keep DataFusion's aggregation");
+        let expected = run(&context(false, None, 2), &data, sql).await;
+        let actual = run(&context(true, None, 2), &data, sql).await;
+        assert!(!actual.used, "{sql} should keep DataFusion's aggregation");
         if !sql.contains("LIMIT") {
-            assert_eq!(actual, expected, "{sql}");
+            assert_eq!(actual.rows, expected.rows, "{sql}");
         }
     }
 }
