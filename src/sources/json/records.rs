@@ -231,8 +231,12 @@ impl Splitter {
                                 self.cut_short(window, base + i as u64, out);
                                 i += 1;
                             }
-                            // Escapes: byte by byte below, up to the next quote or backslash.
-                            Block::HasBackslash => self.scalar_step(bytes, &mut i, window, out),
+                            // An escape: byte by byte to just past the escaped byte, then
+                            // blocks again from there.
+                            Block::Escape(k) => {
+                                let past = (i + k + 2).min(n);
+                                self.scalar_steps(&bytes[..past], &mut i, window, out);
+                            }
                         }
                     } else {
                         self.scalar_step(bytes, &mut i, window, out);
@@ -266,6 +270,13 @@ impl Splitter {
                 end,
                 kind,
             });
+        }
+    }
+
+    /// Steps through `bytes` byte-oriented while inside the object (to its end at most).
+    fn scalar_steps(&mut self, bytes: &[u8], i: &mut usize, window: &Window, out: &mut Vec<Piece>) {
+        while *i < bytes.len() && matches!(self.state, State::Object | State::OversizedObject(_)) {
+            self.scalar_step(bytes, i, window, out);
         }
     }
 
@@ -363,8 +374,9 @@ enum Block {
     Ends(usize),
     /// Byte `k` is a line break inside a string.
     CutShort(usize),
-    /// The block holds a backslash: left to the byte-by-byte scan, which knows what it escapes.
-    HasBackslash,
+    /// The block's first backslash is byte `k`: left to the byte-by-byte scan, which knows what
+    /// it escapes (in a string) or that it escapes nothing (outside one).
+    Escape(usize),
 }
 
 /// One bit per byte of a block (bit `k` for byte `k`), for each byte the scan looks for.
@@ -443,7 +455,7 @@ fn scan_block(block: &[u8; BLOCK], in_string: &mut bool, depth: &mut u32) -> Blo
         breaks,
     } = Masks::of(block);
     if backslashes != 0 {
-        return Block::HasBackslash;
+        return Block::Escape(backslashes.trailing_zeros() as usize);
     }
     let mut inside = prefix_xor(quotes);
     if *in_string {
