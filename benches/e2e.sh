@@ -122,10 +122,10 @@ fi
 [ -x /usr/bin/time ] ||
   echo "e2e.sh: /usr/bin/time not found (apt-get install time): no peak RSS for pengine" >&2
 now() { if [ -n "${EPOCHREALTIME:-}" ]; then echo "$EPOCHREALTIME"; else date +%s.%N; fi; }
-# Each run's logs go to <job>.run<i>.*; the fastest successful run's become <job>.*.
+# Each run's logs go to <job>.run<i>.*; the fastest run's (or a failed run's) become <job>.*.
 for job in interactions items users; do
-  best=
   : > "$logs/$job.runs"
+  best=
   for i in $(seq 1 "$repeat"); do
     run=$logs/$job.run$i
     rm -f "$run.time"
@@ -137,8 +137,7 @@ for job in interactions items users; do
     ${timer[@]+"${timer[@]}"} "$pengine" run "$root/benches/jobs/$job.sql" \
       --var "source=$data" -o "$out" --json --no-progress -q "$@" \
       > "$run.json" 2> "$run.stderr" || rc=$?
-    end=$(now)
-    echo "$start $end" > "$run.clock"
+    echo "$start $(now)" > "$run.clock"
     head -1 /proc/stat >> "$run.cpu" 2>/dev/null || true
     echo "$rc" > "$run.rc"
     # 6: a dataset-level check failed (e.g. under 1,000 interactions); the data is written anyway.
@@ -148,19 +147,14 @@ for job in interactions items users; do
       best=$i
       break
     fi
-    wall=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$start" "$end")
-    echo "$wall" >> "$logs/$job.runs"
-    if [ -z "$best" ] || python3 -c "import sys; sys.exit(not float(sys.argv[1]) < float(sys.argv[2]))" \
-         "$wall" "$(cat "$logs/$job.best")"; then
-      best=$i
-      echo "$wall" > "$logs/$job.best"
-    fi
+    awk -v i="$i" '{ printf "%d %.2f\n", i, $2 - $1 }' "$run.clock" >> "$logs/$job.runs"
   done
+  [ -n "$best" ] || best=$(sort -k2 -g "$logs/$job.runs" | head -1 | cut -d' ' -f1)
   for ext in time cpu json stderr clock rc; do
     rm -f "$logs/$job.$ext"
     [ ! -e "$logs/$job.run$best.$ext" ] || cp "$logs/$job.run$best.$ext" "$logs/$job.$ext"
   done
-  rm -f "$logs/$job.best" "$logs/$job".run*.*
+  rm -f "$logs/$job".run*.*
 done
 
 # ---- DuckDB: the same jobs on the same files, rows compared with pengine's ---------------------
@@ -316,7 +310,7 @@ for job in JOBS:
         print(f"{job}: duckdb failed: {d['error']}")
 for job in JOBS:
     runs_file = os.path.join(logs, f"{job}.runs")
-    p_runs = open(runs_file).read().split() if os.path.exists(runs_file) else []
+    p_runs = [line.split()[1] for line in open(runs_file)] if os.path.exists(runs_file) else []
     d_runs = (duck or {}).get("jobs", {}).get(job, {}).get("runs_wall_seconds", [])
     if len(p_runs) > 1 or len(d_runs) > 1:
         print(f"{job}: fastest of {max(len(p_runs), len(d_runs))} runs; pengine "
