@@ -136,10 +136,10 @@ fn three_datasets_sorting_more_than_the_limit_draw_from_one_pool_within_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // Three sorts of about 17 MB each against a 24 MiB limit for all of them: each dataset's
-    // share (8 MiB while all three run) is half its data, so every sort spills. (With a 12 MiB
-    // limit a partition's share, 2 MiB, can be less than one 8,192-row batch of these rows ready
-    // to sort, ~2.8 MB, and DataFusion's sort then fails whether or not it spills: a run with so
-    // small a limit fails or not by which dataset starts first.)
+    // share (8 MiB while all three run) is half its data, so every sort has to spill. (At 12 MiB
+    // and 50,000 rows each, one full test run failed with DataFusion's "Not enough memory to
+    // continue external sort" (once in about 40 runs); likely cause: a partition's share, 2 MiB when
+    // all six sorts run, is less than what one 8,192-row batch of these rows needs to be sorted.)
     let padding = "x".repeat(150);
     for name in ["a", "b", "c"] {
         let rows: String = (0..100_000)
