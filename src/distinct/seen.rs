@@ -31,6 +31,13 @@ fn slice_of(hash: u64, level: u32) -> usize {
     ((hash >> (32 + 4 * level)) & (FANOUT as u64 - 1)) as usize
 }
 
+/// Row `index` of an arena whose rows start at `starts` (each ends where the next starts).
+fn row_at<'a>(starts: &[usize], arena: &'a [u8], index: u32) -> &'a [u8] {
+    let i = index as usize;
+    let end = starts.get(i + 1).copied().unwrap_or(arena.len());
+    &arena[starts[i]..end]
+}
+
 /// One slice's rows in memory.
 #[derive(Default)]
 struct Slice {
@@ -45,9 +52,7 @@ struct Slice {
 
 impl Slice {
     fn row(&self, index: u32) -> &[u8] {
-        let i = index as usize;
-        let end = self.starts.get(i + 1).copied().unwrap_or(self.arena.len());
-        &self.arena[self.starts[i]..end]
+        row_at(&self.starts, &self.arena, index)
     }
 
     /// The new row's index when `row` was not in the slice (it is now), else None.
@@ -59,12 +64,9 @@ impl Slice {
             arena,
             ..
         } = self;
+        // The fields one by one: the table is borrowed mutably below while these are read.
         let found = table.find(hash, |&i| {
-            let i = i as usize;
-            hashes[i] == hash && {
-                let end = starts.get(i + 1).copied().unwrap_or(arena.len());
-                &arena[starts[i]..end] == row
-            }
+            hashes[i as usize] == hash && row_at(starts, arena, i) == row
         });
         if found.is_some() {
             return None;
