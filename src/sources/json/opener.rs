@@ -1,6 +1,7 @@
 //! Opens one JSON file and streams it as record batches: sniff compression, unwrap arrays, cut
-//! into records, decode with arrow's streaming JSON decoder. Memory is one batch of records plus
-//! one chunk (a record longer than the limit is not held).
+//! into records, decode (flat columns directly, see [`super::direct`]; others, and every batch the
+//! direct decoder declines, with arrow's streaming JSON decoder). Memory is one batch of records
+//! plus one chunk (a record longer than the limit is not held).
 //!
 //! A batch is decoded in one go. Only when that fails is it decoded again in small groups, and a
 //! failing group record by record, so each bad record is found, named with its byte offset and
@@ -25,6 +26,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::ObjectStore;
 
+use super::direct::DirectDecoder;
 use super::framing::Framing;
 use super::records::{Piece, PieceKind, Splitter, Window};
 use crate::sources::bad_records::BadRecordLog;
@@ -76,6 +78,7 @@ impl FileOpener for JsonExportOpener {
             let state = DecodeState {
                 input: bytes,
                 decoder: new_decoder(&schema, batch_size)?,
+                direct: DirectDecoder::for_schema(&schema),
                 schema,
                 batch_size,
                 framing: Framing::default(),
@@ -97,7 +100,7 @@ impl FileOpener for JsonExportOpener {
     }
 }
 
-fn new_decoder(schema: &SchemaRef, batch_size: usize) -> Result<Decoder> {
+pub(super) fn new_decoder(schema: &SchemaRef, batch_size: usize) -> Result<Decoder> {
     Ok(ReaderBuilder::new(Arc::clone(schema))
         .with_batch_size(batch_size)
         .with_coerce_primitive(true)
@@ -114,6 +117,8 @@ const PROBE_RECORDS: usize = 64;
 struct DecodeState {
     input: BoxStream<'static, Result<Bytes>>,
     decoder: Decoder,
+    /// Decodes flat schemas without arrow-json's tape; declines batches it cannot vouch for.
+    direct: Option<DirectDecoder>,
     schema: SchemaRef,
     batch_size: usize,
     framing: Framing,
@@ -199,14 +204,21 @@ impl DecodeState {
         }
     }
 
-    /// Decodes one batch of records. Fast path: all at once. When that fails, the batch is
-    /// decoded in small groups, and a failing group record by record, to set the bad ones aside.
-    /// None when every record was bad.
+    /// Decodes one batch of records. Fast paths: the direct decoder, then arrow-json on the
+    /// whole batch. When that fails, the batch is decoded in small groups, and a failing group
+    /// record by record, to set the bad ones aside. None when every record was bad.
     fn decode(&mut self, batch: Vec<Piece>) -> Result<Option<RecordBatch>> {
-        if batch.iter().all(|p| p.kind == PieceKind::Object)
-            && let Ok(decoded) = decode_into(&mut self.decoder, &self.window, &batch)
-        {
-            return Ok(decoded);
+        if batch.iter().all(|p| p.kind == PieceKind::Object) {
+            if let Some(decoded) = self
+                .direct
+                .as_ref()
+                .and_then(|direct| direct.decode(&self.window, &batch))
+            {
+                return Ok(Some(decoded));
+            }
+            if let Ok(decoded) = decode_into(&mut self.decoder, &self.window, &batch) {
+                return Ok(decoded);
+            }
         }
         self.decoder = new_decoder(&self.schema, self.batch_size)?;
         let mut probe = new_decoder(&self.schema, PROBE_RECORDS)?;
@@ -297,7 +309,7 @@ enum Verdict {
 }
 
 /// Decodes `pieces` (whole objects in `window`, in order) into one batch.
-fn decode_into(
+pub(super) fn decode_into(
     decoder: &mut Decoder,
     window: &Window,
     pieces: &[Piece],
