@@ -16,6 +16,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::distinct::DistinctRule;
 use crate::error::{Error, Result};
+use crate::iso_timestamps::IsoTimestampRule;
 use crate::mapping::MappingFile;
 use crate::memory::{SharedMemory, SpillCapPool};
 use crate::personalize::{ColumnPlan, avro};
@@ -169,6 +170,7 @@ pub fn session(
         .with_runtime_env(runtime)
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(DistinctRule))
+        .with_physical_optimizer_rule(Arc::new(IsoTimestampRule))
         .build();
     let factory = Arc::new(SourceTableFactory);
     for format in FORMATS {

@@ -17,6 +17,7 @@ pub mod failpoint;
 pub mod init;
 pub mod insights;
 pub mod interrupt;
+pub mod iso_timestamps;
 pub mod mapping;
 pub mod memory;
 pub mod personalize;
