@@ -1,6 +1,7 @@
 //! Criterion micro-benchmarks of the per-row work of `pengine run`, on 8,192-row batches shaped
-//! like the reference click stream: JSON schema inference and decoding, ISO timestamp parsing
-//! (what `TRY_CAST(ts AS TIMESTAMP)` runs), Personalize coercion, row checks, the CSV dialect
+//! like the reference click stream: JSON schema inference and decoding (arrow-json and pengine's
+//! direct decoder), ISO timestamp parsing (arrow's cast and pengine's fast path, what
+//! `TRY_CAST(ts AS TIMESTAMP)` runs), Personalize coercion, row checks, the CSV dialect
 //! encoder, and all of a batch's work together.
 //!
 //! `cargo bench --bench hot_paths` (add `-- <filter>` for one). Throughput is in input rows.
@@ -16,6 +17,8 @@ use pengine::mapping::Directives;
 use pengine::personalize::rules::RowRejections;
 use pengine::personalize::{ColumnPlan, DatasetType, coerce, rows};
 use pengine::sink::csv_dialect::{self, DialectChanges, EncodedRows};
+use pengine::sources::json::direct::DirectDecoder;
+use pengine::sources::json::records::{DEFAULT_MAX_RECORD_BYTES, Splitter, Window};
 
 const ROWS: usize = 8192;
 const EVENT_TYPES: [&str; 4] = ["view", "click", "add_to_cart", "purchase"];
@@ -137,6 +140,42 @@ fn json(c: &mut Criterion) {
             decoder.flush().expect("flushes")
         })
     });
+    // The columns the reference job declares (the rest of each record is skipped): arrow-json
+    // against pengine's direct decoder, on the same records cut by the splitter.
+    let declared = Arc::new(arrow::datatypes::Schema::new(
+        ["user_id", "item_id", "event_type", "price", "ts", "device"]
+            .map(|name| {
+                let data_type = match name {
+                    "price" => DataType::Float64,
+                    _ => DataType::Utf8View,
+                };
+                arrow::datatypes::Field::new(name, data_type, true)
+            })
+            .to_vec(),
+    ));
+    let window = Window {
+        base: 0,
+        bytes: records.clone(),
+    };
+    let mut pieces = Vec::new();
+    Splitter::new(DEFAULT_MAX_RECORD_BYTES).split(&window, true, &mut pieces);
+    assert_eq!(pieces.len(), ROWS);
+    group.bench_function("decode_declared_arrow", |b| {
+        b.iter(|| {
+            let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(&declared))
+                .with_batch_size(ROWS)
+                .with_coerce_primitive(true)
+                .build_decoder()
+                .expect("a decoder");
+            decoder.decode(black_box(&records)).expect("decodes");
+            decoder.flush().expect("flushes")
+        })
+    });
+    let direct = DirectDecoder::for_schema(&declared).expect("flat columns");
+    assert!(direct.decode(&window, &pieces).is_some());
+    group.bench_function("decode_declared_direct", |b| {
+        b.iter(|| direct.decode(black_box(&window), &pieces))
+    });
     group.finish();
 }
 
@@ -150,6 +189,15 @@ fn timestamps(c: &mut Criterion) {
                 black_box(&text),
                 &DataType::Timestamp(TimeUnit::Nanosecond, None),
             )
+        })
+    });
+    let strings: Vec<String> = (0..ROWS).map(iso_timestamp).collect();
+    group.bench_function("parse_iso_fast", |b| {
+        b.iter(|| {
+            black_box(&strings)
+                .iter()
+                .map(|s| pengine::iso_timestamps::parse_iso_nanos(s))
+                .collect::<TimestampNanosecondArray>()
         })
     });
     group.finish();

@@ -6,7 +6,7 @@
 //! exact digits (`-2996180203100007228` stays that string, never a float); flat columns go through
 //! `direct`, which gives the same batches in one pass and leaves anything else to arrow's decoder.
 
-mod direct;
+pub mod direct;
 pub mod framing;
 pub mod infer;
 mod opener;
