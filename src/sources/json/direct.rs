@@ -27,6 +27,20 @@ use super::records::{Piece, Window};
 /// Nesting depth of skipped values beyond which a batch is left to arrow-json.
 const MAX_DEPTH: usize = 64;
 
+/// Bytes looked at one by one for the end of a string before a vectorised search: most values
+/// in exports (ids, types, times) are shorter, and the search's setup costs more than they do.
+const SHORT_STRING: usize = 32;
+
+/// Offset in `bytes` of the first quote or backslash.
+#[inline]
+fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    let head = bytes.len().min(SHORT_STRING);
+    match bytes[..head].iter().position(|b| matches!(b, b'"' | b'\\')) {
+        Some(k) => Some(k),
+        None => memchr::memchr2(b'"', b'\\', &bytes[head..]).map(|k| head + k),
+    }
+}
+
 /// Decodes batches of records of one projected schema.
 #[derive(Debug)]
 pub struct DirectDecoder {
@@ -240,9 +254,9 @@ impl DirectDecoder {
     /// The column named `key`, trying first the one after the last found (records of an export
     /// usually list their fields in the same order).
     fn field(&self, key: &[u8], hint: &mut usize) -> Option<usize> {
-        let n = self.names.len();
-        (0..n)
-            .map(|k| (*hint + k) % n)
+        let start = (*hint).min(self.names.len());
+        (start..self.names.len())
+            .chain(0..start)
             .find(|&f| *self.names[f] == *key)
             .inspect(|&f| *hint = f + 1)
     }
@@ -306,7 +320,7 @@ impl<'a> Cursor<'a> {
         let bytes = self.bytes();
         loop {
             let rest = &bytes[self.at..];
-            let k = memchr::memchr2(b'"', b'\\', rest).ok_or(Declined)?;
+            let k = quote_or_backslash(rest).ok_or(Declined)?;
             self.at += k + 1;
             if rest[k] == b'"' {
                 return Ok(self.at - 1);
@@ -346,7 +360,7 @@ impl<'a> Cursor<'a> {
     {
         let start = self.at;
         let bytes = self.bytes();
-        let first = memchr::memchr2(b'"', b'\\', &bytes[start..]).ok_or(Declined)?;
+        let first = quote_or_backslash(&bytes[start..]).ok_or(Declined)?;
         if bytes[start + first] == b'"' {
             self.at = start + first + 1;
             return Ok(&self.text[start..start + first]);
@@ -354,7 +368,7 @@ impl<'a> Cursor<'a> {
         scratch.clear();
         let mut from = start;
         loop {
-            let k = memchr::memchr2(b'"', b'\\', &bytes[from..]).ok_or(Declined)?;
+            let k = quote_or_backslash(&bytes[from..]).ok_or(Declined)?;
             scratch.push_str(&self.text[from..from + k]);
             self.at = from + k + 1;
             if bytes[from + k] == b'"' {
