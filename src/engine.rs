@@ -92,7 +92,9 @@ const BROADCAST_JOIN_MAX_ROWS: usize = 4_000_000;
 /// to keep. A source's partitions are not always even: one Parquet row group or one CSV file is
 /// read by one task, and the work on each batch after the query (conversion, checks, insights,
 /// CSV encoding) would then run on that task's core alone. An ORDER BY keeps its single sorted
-/// partition.
+/// partition. A plan already over every thread gets the exchange too: it lets the work after the
+/// query run beside the operator that feeds it (skipping it made the 20M-event interactions job
+/// 3 % slower, 10.43 → 10.77 s median of 3, and its peak RSS 360 → 456 MiB).
 pub fn spread_over_threads(
     plan: Arc<dyn ExecutionPlan>,
     threads: usize,
