@@ -122,7 +122,8 @@ pub struct MappingArgs {
     /// <dataset>.bad-records.jsonl).
     #[arg(long, value_enum, default_value_t = BadRecordPolicy::Fail)]
     pub on_bad_records: BadRecordPolicy,
-    /// Parallel partitions (default: the number of cores).
+    /// Parallel partitions (default: one more than the number of cores, so that a core never waits
+    /// while a partition's input is read).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
     /// Memory for joins, sorts and aggregations before they spill to disk, e.g. 2GiB, or

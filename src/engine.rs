@@ -30,7 +30,7 @@ use crate::store::StoreRegistry;
 pub struct EngineOptions {
     /// Bytes DataFusion's operators may hold before spilling (None: no limit).
     pub memory_limit: Option<u64>,
-    /// Parallel partitions (default: the number of cores).
+    /// Parallel partitions (default: [`default_partitions`]).
     pub threads: usize,
     pub batch_size: usize,
     /// Use hash joins (fast, cannot spill); false plans sort-merge joins, which can.
@@ -51,11 +51,21 @@ pub struct EngineOptions {
 /// 256 MiB pool → 709 MB peak RSS, 384 MiB → 553 MB, 512 MiB → 455 MB, 1 GiB → 464 MB).
 pub const DEFAULT_MEMORY_LIMIT: u64 = 512 * 1024 * 1024;
 
+/// Partitions when none are asked for: one more than the cores (the async runtime keeps one
+/// worker per core). A partition's pipeline regularly waits (for a file read on the blocking pool,
+/// for the exchange feeding the DISTINCT); with one partition per core that core then idles, with
+/// one more it takes up the spare partition's work. Measured on 2 cores, interactions job: 1M
+/// events 0.525 s → 0.475 s (median of 6 alternating runs), 20M 10.70–10.99 s → 10.18–10.36 s
+/// with peak RSS 381–393 → 422–433 MiB; items and users unchanged.
+pub fn default_partitions() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) + 1
+}
+
 impl Default for EngineOptions {
     fn default() -> Self {
         Self {
             memory_limit: Some(DEFAULT_MEMORY_LIMIT),
-            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            threads: default_partitions(),
             batch_size: 8192,
             prefer_hash_join: true,
             spill_dir: None,
