@@ -56,7 +56,7 @@ pub const DEFAULT_MEMORY_LIMIT: u64 = 512 * 1024 * 1024;
 /// for the exchange feeding the DISTINCT); with one partition per core that core then idles, with
 /// one more it takes up the spare partition's work. Measured on 2 cores, interactions job: 1M
 /// events 0.525 s → 0.475 s (median of 6 alternating runs), 20M 10.70–10.99 s → 10.18–10.36 s
-/// with peak RSS 381–393 → 422–433 MiB; items and users unchanged.
+/// with peak RSS 372–384 → 412–423 MiB; items and users unchanged.
 pub fn default_partitions() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()) + 1
 }
