@@ -8,7 +8,8 @@
 # N defaults to 1,000,000. Arguments after N go to every `pengine run` (e.g. --memory-limit 512MiB);
 # --threads N given there is also given to DuckDB. --no-duckdb may appear anywhere. --repeat R
 # (before N) runs every job R times in each engine and reports each engine's fastest run, with
-# all the runs' times listed under the table (timings on a shared VM vary by 10-20 %).
+# all the runs' times and the ratio of the two engines' medians listed under the table (timings
+# on a shared VM vary by 10-20 %).
 # Exit code: 0; 1 when a pengine job and its DuckDB job wrote different rows; 2 when a job failed.
 #
 # Environment (all optional):
@@ -176,7 +177,7 @@ fi
 
 # ---- one table ---------------------------------------------------------------------------------
 python3 - "$logs" "$data" "$events" "$pengine" "${py:-}" "$duckdb" "$*" <<'PY'  # its exit code is the script's
-import datetime, json, os, re, sys
+import datetime, json, os, re, statistics, sys
 
 logs, data, events, pengine, py, duckdb_wanted, pengine_args = sys.argv[1:8]
 JOBS = ("interactions", "items", "users")
@@ -313,8 +314,15 @@ for job in JOBS:
     p_runs = [line.split()[1] for line in open(runs_file)] if os.path.exists(runs_file) else []
     d_runs = (duck or {}).get("jobs", {}).get(job, {}).get("runs_wall_seconds", [])
     if len(p_runs) > 1 or len(d_runs) > 1:
-        print(f"{job}: fastest of {max(len(p_runs), len(d_runs))} runs; pengine "
-              + " ".join(p_runs) + " s; duckdb " + " ".join(f"{w:.2f}" for w in d_runs) + " s")
+        line = (f"{job}: fastest of {max(len(p_runs), len(d_runs))} runs; pengine "
+                + " ".join(p_runs) + " s; duckdb " + " ".join(f"{w:.2f}" for w in d_runs) + " s")
+        if p_runs and d_runs:
+            # The fastest runs can flatter either engine: the medians' ratio too.
+            p_median = statistics.median(float(w) for w in p_runs)
+            d_median = statistics.median(d_runs)
+            if d_median > 0:
+                line += f"; median ratio {p_median / d_median:.2f}"
+        print(line)
 if disturbed:
     print("others_cpu above 10 %: other processes used the CPU meanwhile; re-run for timings")
 sys.exit(1 if differ else 2 if failed else 0)
