@@ -184,6 +184,66 @@ fn damaged_json_is_skipped_record_by_record_and_accounted_for() {
     assert_eq!(report["rows"]["bad_records"], 0);
 }
 
+/// With the columns declared there is no inference pass over the records, and the scan alone
+/// judges them: the same records are bad, for the same reasons, as with inferred columns (a
+/// trailing comma or a raw control character included, which arrow-json's decoder lets through).
+#[test]
+fn declared_columns_judge_records_as_inference_does() {
+    let judged = |ddl: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_damaged_json(d);
+        write(
+            d.join("ev/e.json"),
+            "{\"u\":14,\"name\":\"tab\there\"}\n{\"u\":15}\n",
+        );
+        let (users, report, bad) = run_skip(d, &mapping(d, ddl));
+        let mut bad: Vec<(String, u64, String)> = bad
+            .iter()
+            .map(|b| {
+                (
+                    b["file"]
+                        .as_str()
+                        .unwrap()
+                        .rsplit('/')
+                        .next()
+                        .unwrap()
+                        .to_string(),
+                    b["byte_offset"].as_u64().unwrap(),
+                    b["reason"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        bad.sort();
+        (users, report["rows"].clone(), bad)
+    };
+    let inferred = judged("CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/ev/'");
+    let declared = judged(
+        "CREATE EXTERNAL TABLE t (u BIGINT, name VARCHAR, blob VARCHAR) \
+         STORED AS JSON LOCATION '${d}/ev/'",
+    );
+    assert_eq!(declared, inferred);
+    assert_eq!(inferred.2.len(), 7, "{:?}", inferred.2);
+    assert!(
+        inferred
+            .2
+            .iter()
+            .any(|(file, offset, reason)| file == "a.json"
+                && *offset == 8
+                && reason.starts_with("invalid JSON")),
+        "{:?}",
+        inferred.2
+    );
+    assert!(
+        inferred
+            .2
+            .iter()
+            .any(|(file, _, reason)| file == "e.json" && reason.contains("control")),
+        "{:?}",
+        inferred.2
+    );
+}
+
 #[test]
 fn a_value_that_is_not_its_declared_type_is_a_bad_record() {
     let dir = tempfile::tempdir().unwrap();

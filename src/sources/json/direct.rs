@@ -9,9 +9,11 @@
 //! primitive" mode) and declines the whole batch otherwise: a string in a numeric column, a
 //! number that is not plain JSON, a surrogate escape, an escaped key, a field given twice, bytes
 //! that are not UTF-8, separators arrow-json tolerates but JSON does not. The opener then decodes
-//! that batch with arrow-json, which finds and names the bad records. The differential test
-//! checks that both give the same batch whenever this one accepts, and that this one declines
-//! every batch arrow-json rejects.
+//! that batch with arrow-json, which finds and names the bad records. A record that is not JSON
+//! at all by serde_json's judgement (the one schema inference applies) is reported as such, so
+//! that a trailing comma, which arrow-json lets through, is a bad record with declared columns as
+//! it is with inferred ones. The differential test checks that both decoders give the same batch
+//! whenever this one accepts, and that this one declines every batch arrow-json rejects.
 
 use std::sync::Arc;
 
@@ -22,6 +24,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
+use super::infer::json_syntax_error;
 use super::records::{Piece, Window};
 
 /// Nesting depth of skipped values beyond which a batch is left to arrow-json.
@@ -31,14 +34,27 @@ const MAX_DEPTH: usize = 64;
 /// in exports (ids, types, times) are shorter, and the search's setup costs more than they do.
 const SHORT_STRING: usize = 32;
 
-/// Offset in `bytes` of the first quote or backslash.
+/// Offset in `bytes` of the first quote or backslash, checking the bytes before it: a control
+/// character must be escaped in a JSON string (arrow-json takes one as it is; serde_json, and so
+/// schema inference, refuses the record), so meeting one declines.
 #[inline]
-fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+fn quote_or_backslash(bytes: &[u8]) -> Step<usize> {
     let head = bytes.len().min(SHORT_STRING);
-    match bytes[..head].iter().position(|b| matches!(b, b'"' | b'\\')) {
-        Some(k) => Some(k),
-        None => memchr::memchr2(b'"', b'\\', &bytes[head..]).map(|k| head + k),
+    if let Some(k) = bytes[..head]
+        .iter()
+        .position(|b| matches!(b, b'"' | b'\\') || *b < 0x20)
+    {
+        return if bytes[k] < 0x20 {
+            Err(Declined)
+        } else {
+            Ok(k)
+        };
     }
+    let k = head + memchr::memchr2(b'"', b'\\', &bytes[head..]).ok_or(Declined)?;
+    if bytes[head..k].iter().any(|b| *b < 0x20) {
+        return Err(Declined);
+    }
+    Ok(k)
 }
 
 /// Decodes batches of records of one projected schema.
@@ -84,7 +100,17 @@ enum Column {
     Boolean(BooleanBuilder),
 }
 
-/// Why a batch is left to arrow-json (no detail needed: arrow-json gives the message).
+/// Why a batch is not decoded here.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Left to arrow-json, which decodes it or names the bad records.
+    Declined,
+    /// These records (index in the batch, reason) are not JSON: bad records, whatever arrow-json
+    /// would make of them (it lets a trailing comma through, for one).
+    Invalid(Vec<(usize, String)>),
+}
+
+/// A record this decoder does not decode (arrow-json will, or will say why not).
 #[derive(Debug)]
 struct Declined;
 
@@ -185,8 +211,8 @@ impl DirectDecoder {
         })
     }
 
-    /// The batch of `pieces` (whole objects in `window`), or None to leave it to arrow-json.
-    pub fn decode(&self, window: &Window, pieces: &[Piece]) -> Option<RecordBatch> {
+    /// The batch of `pieces` (whole objects in `window`), or why not.
+    pub fn decode(&self, window: &Window, pieces: &[Piece]) -> Result<RecordBatch, Refusal> {
         let mut columns: Vec<Column> = self
             .kinds
             .iter()
@@ -197,13 +223,32 @@ impl DirectDecoder {
             hint: 0,
             scratch: String::new(),
         };
-        for piece in pieces {
-            let text = std::str::from_utf8(window.slice(piece.start, piece.end)).ok()?;
-            self.record(text, &mut columns, &mut record).ok()?;
+        let mut declined = false;
+        let mut invalid = Vec::new();
+        for (index, piece) in pieces.iter().enumerate() {
+            let bytes = window.slice(piece.start, piece.end);
+            let decoded = std::str::from_utf8(bytes)
+                .map_err(|_| Declined)
+                .and_then(|text| self.record(text, &mut columns, &mut record));
+            if decoded.is_err() {
+                // The batch is not decoded here any more; the rest of it is read only to find
+                // the records that are not JSON at all (arrow-json lets some through).
+                declined = true;
+                if let Some(reason) = json_syntax_error(bytes) {
+                    invalid.push((index, reason));
+                }
+            }
+        }
+        if !invalid.is_empty() {
+            return Err(Refusal::Invalid(invalid));
+        }
+        if declined {
+            return Err(Refusal::Declined);
         }
         let arrays: Vec<ArrayRef> = columns.into_iter().map(Column::finish).collect();
         let options = RecordBatchOptions::new().with_row_count(Some(pieces.len()));
-        RecordBatch::try_new_with_options(Arc::clone(&self.schema), arrays, &options).ok()
+        RecordBatch::try_new_with_options(Arc::clone(&self.schema), arrays, &options)
+            .map_err(|_| Refusal::Declined)
     }
 
     /// Decodes one record (one object and blanks around it) into one row of `columns`.
@@ -320,7 +365,7 @@ impl<'a> Cursor<'a> {
         let bytes = self.bytes();
         loop {
             let rest = &bytes[self.at..];
-            let k = quote_or_backslash(rest).ok_or(Declined)?;
+            let k = quote_or_backslash(rest)?;
             self.at += k + 1;
             if rest[k] == b'"' {
                 return Ok(self.at - 1);
@@ -360,7 +405,7 @@ impl<'a> Cursor<'a> {
     {
         let start = self.at;
         let bytes = self.bytes();
-        let first = quote_or_backslash(&bytes[start..]).ok_or(Declined)?;
+        let first = quote_or_backslash(&bytes[start..])?;
         if bytes[start + first] == b'"' {
             self.at = start + first + 1;
             return Ok(&self.text[start..start + first]);
@@ -368,7 +413,7 @@ impl<'a> Cursor<'a> {
         scratch.clear();
         let mut from = start;
         loop {
-            let k = quote_or_backslash(&bytes[from..]).ok_or(Declined)?;
+            let k = quote_or_backslash(&bytes[from..])?;
             scratch.push_str(&self.text[from..from + k]);
             self.at = from + k + 1;
             if bytes[from + k] == b'"' {
@@ -396,13 +441,14 @@ impl<'a> Cursor<'a> {
         if bytes.get(at) == Some(&b'-') {
             at += 1;
         }
-        match bytes.get(at) {
-            Some(b'0') => at += 1,
-            Some(b'1'..=b'9') => {
-                digits(&mut at);
+        let whole_digits = match bytes.get(at) {
+            Some(b'0') => {
+                at += 1;
+                1
             }
+            Some(b'1'..=b'9') => digits(&mut at),
             _ => return Err(Declined),
-        }
+        };
         let mut integral = true;
         if bytes.get(at) == Some(&b'.') {
             at += 1;
@@ -411,14 +457,27 @@ impl<'a> Cursor<'a> {
                 return Err(Declined);
             }
         }
+        let mut exponent = 0usize;
         if matches!(bytes.get(at), Some(b'e' | b'E')) {
             at += 1;
             integral = false;
-            if matches!(bytes.get(at), Some(b'+' | b'-')) {
-                at += 1;
-            }
+            let positive = match bytes.get(at) {
+                Some(b'-') => {
+                    at += 1;
+                    false
+                }
+                Some(b'+') => {
+                    at += 1;
+                    true
+                }
+                _ => true,
+            };
+            let from = at;
             if digits(&mut at) == 0 {
                 return Err(Declined);
+            }
+            if positive {
+                exponent = self.text[from..at].parse().unwrap_or(usize::MAX);
             }
         }
         // arrow-json reads any run of these as the number: let it judge such runs.
@@ -428,8 +487,17 @@ impl<'a> Cursor<'a> {
         ) {
             return Err(Declined);
         }
+        let literal = &self.text[start..at];
+        // Under 10^(digits + exponent): past f64's range (~1.8e308) only beyond 10^300, where
+        // serde_json (so schema inference) refuses the number and arrow-json does not: the judge
+        // decides those.
+        if whole_digits.saturating_add(exponent) > 300
+            && !literal.parse::<f64>().is_ok_and(f64::is_finite)
+        {
+            return Err(Declined);
+        }
         self.at = at;
-        Ok((&self.text[start..at], integral))
+        Ok((literal, integral))
     }
 
     /// Moves past `word` (the rest of a literal whose first letter was read).

@@ -218,26 +218,36 @@ fn infer_in_blocks(
 
 /// Merges the type of one record into `merged`; the error says why the record is bad.
 fn merge_record(text: &[u8], merged: &mut Inferred) -> Result<(), String> {
-    let invalid = |e: serde_json::Error| {
-        if let Err(bad) = std::str::from_utf8(text) {
-            let at = bad.valid_up_to();
-            return format!(
-                "not UTF-8: byte 0x{:02X} at {at} bytes into the record (Latin-1 or another \
-                 encoding?); convert the file to UTF-8",
-                text[at]
-            );
-        }
-        // serde_json's line and column count from the record, not the file: left out.
-        let message = e.to_string();
-        let what = message.split(" at line ").next().unwrap_or(&message);
-        format!("invalid JSON: {what}")
-    };
+    let invalid = |e: serde_json::Error| invalid_record(text, &e);
     let mut record = serde_json::Deserializer::from_slice(text);
     TypeSeed(merged).deserialize(&mut record).map_err(invalid)?;
     if !matches!(merged, Inferred::Object(_)) {
         return Err(format!("not a JSON object (found {})", merged.describe()));
     }
     record.end().map_err(invalid)
+}
+
+/// Why `text` (one record) is not a JSON object, in the words bad records are reported with;
+/// None when it is. The judgement (and the message) schema inference gives every record, so a
+/// record is bad or good the same way whether the table's columns are inferred or declared.
+pub fn json_syntax_error(text: &[u8]) -> Option<String> {
+    merge_record(text, &mut Inferred::Null).err()
+}
+
+/// The reason for a record serde_json refused.
+fn invalid_record(text: &[u8], e: &serde_json::Error) -> String {
+    if let Err(bad) = std::str::from_utf8(text) {
+        let at = bad.valid_up_to();
+        return format!(
+            "not UTF-8: byte 0x{:02X} at {at} bytes into the record (Latin-1 or another \
+             encoding?); convert the file to UTF-8",
+            text[at]
+        );
+    }
+    // serde_json's line and column count from the record, not the file: left out.
+    let message = e.to_string();
+    let what = message.split(" at line ").next().unwrap_or(&message);
+    format!("invalid JSON: {what}")
 }
 
 impl Inferred {

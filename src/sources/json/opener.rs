@@ -26,7 +26,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::ObjectStore;
 
-use super::direct::DirectDecoder;
+use super::direct::{DirectDecoder, Refusal};
 use super::framing::Framing;
 use super::records::{Piece, PieceKind, Splitter, Window};
 use crate::sources::bad_records::BadRecordLog;
@@ -206,19 +206,34 @@ impl DecodeState {
 
     /// Decodes one batch of records. Fast paths: the direct decoder, then arrow-json on the
     /// whole batch. When that fails, the batch is decoded in small groups, and a failing group
-    /// record by record, to set the bad ones aside. None when every record was bad.
-    fn decode(&mut self, batch: Vec<Piece>) -> Result<Option<RecordBatch>> {
-        if batch.iter().all(|p| p.kind == PieceKind::Object) {
-            if let Some(decoded) = self
-                .direct
-                .as_ref()
-                .and_then(|direct| direct.decode(&self.window, &batch))
-            {
-                return Ok(Some(decoded));
+    /// record by record, to set the bad ones aside (with the records the direct decoder found
+    /// not to be JSON). None when every record was bad.
+    fn decode(&mut self, mut batch: Vec<Piece>) -> Result<Option<RecordBatch>> {
+        if let Some(direct) = &self.direct {
+            let objects: Vec<usize> = (0..batch.len())
+                .filter(|&i| batch[i].kind == PieceKind::Object)
+                .collect();
+            let decoded = if objects.len() == batch.len() {
+                direct.decode(&self.window, &batch)
+            } else {
+                let pieces: Vec<Piece> = objects.iter().map(|&i| batch[i].clone()).collect();
+                direct.decode(&self.window, &pieces)
+            };
+            match decoded {
+                Ok(decoded) if objects.len() == batch.len() => return Ok(Some(decoded)),
+                // Records that are not JSON are bad records, whatever arrow-json makes of them.
+                Err(Refusal::Invalid(invalid)) => {
+                    for (index, reason) in invalid {
+                        batch[objects[index]].kind = PieceKind::Rejected(reason);
+                    }
+                }
+                Ok(_) | Err(Refusal::Declined) => {}
             }
-            if let Ok(decoded) = decode_into(&mut self.decoder, &self.window, &batch) {
-                return Ok(decoded);
-            }
+        }
+        if batch.iter().all(|p| p.kind == PieceKind::Object)
+            && let Ok(decoded) = decode_into(&mut self.decoder, &self.window, &batch)
+        {
+            return Ok(decoded);
         }
         self.decoder = new_decoder(&self.schema, self.batch_size)?;
         let mut probe = new_decoder(&self.schema, PROBE_RECORDS)?;

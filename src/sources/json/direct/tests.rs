@@ -5,7 +5,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, Float64Array, Int64Array, StringViewArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::DirectDecoder;
+use super::{DirectDecoder, Refusal};
 use crate::sources::json::opener::{decode_into, new_decoder};
 use crate::sources::json::records::{Piece, PieceKind, Window};
 
@@ -40,7 +40,7 @@ fn window_of(records: &[Vec<u8>]) -> (Window, Vec<Piece>) {
 fn direct(
     schema: &SchemaRef,
     records: &[&str],
-) -> Option<datafusion::arrow::record_batch::RecordBatch> {
+) -> Result<datafusion::arrow::record_batch::RecordBatch, Refusal> {
     let records: Vec<Vec<u8>> = records.iter().map(|r| r.as_bytes().to_vec()).collect();
     let (window, pieces) = window_of(&records);
     DirectDecoder::for_schema(schema)
@@ -96,24 +96,50 @@ fn declines_what_arrow_json_must_judge() {
         r#"{"d":99999999999999999999}"#,
         r#"{"a":1,"a":2}"#,        // a field given twice
         r#"{"a":"\ud83d\ude00"}"#, // a surrogate pair
-        r#"{"a":"\x"}"#,           // not an escape
-        r#"{"a":01}"#,             // not a JSON number
-        r#"{"a":1,}"#,             // trailing comma (arrow-json accepts it)
         r#"{"a":{"b":1}}"#,        // an object in a text column
         r#"{"u\u0061":1}"#,        // an escaped key
+    ] {
+        assert_eq!(
+            direct(&schema, &[r#"{"a":"fine"}"#, record]).unwrap_err(),
+            Refusal::Declined,
+            "{record}"
+        );
+    }
+}
+
+#[test]
+fn names_the_records_that_are_not_json() {
+    let schema = schema();
+    let records = [
+        r#"{"a":"\x"}"#, // not an escape
+        r#"{"a":"fine"}"#,
+        r#"{"a":01}"#, // not a JSON number
+        r#"{"a":1,}"#, // a trailing comma (arrow-json lets it through)
         r#"{"a":1} x"#,
         r#"{"a":1"#,
         r#"{"x":tru}"#,
-    ] {
-        assert!(direct(&schema, &[record]).is_none(), "{record}");
-    }
-    let bad_utf8 = vec![b"{\"a\":\"\xff\"}".to_vec()];
-    let (window, pieces) = window_of(&bad_utf8);
+    ];
+    let Err(Refusal::Invalid(invalid)) = direct(&schema, &records) else {
+        panic!("not refused as invalid");
+    };
+    let indexes: Vec<usize> = invalid.iter().map(|(i, _)| *i).collect();
+    assert_eq!(indexes, [0, 2, 3, 4, 5, 6]);
     assert!(
-        DirectDecoder::for_schema(&schema)
-            .unwrap()
-            .decode(&window, &pieces)
-            .is_none()
+        invalid
+            .iter()
+            .all(|(_, reason)| reason.starts_with("invalid JSON"))
+    );
+    let bad_utf8 = vec![b"{\"a\":\"caf\xe9\"}".to_vec()];
+    let (window, pieces) = window_of(&bad_utf8);
+    let Err(Refusal::Invalid(invalid)) = DirectDecoder::for_schema(&schema)
+        .unwrap()
+        .decode(&window, &pieces)
+    else {
+        panic!("not refused as invalid");
+    };
+    assert!(
+        invalid[0].1.starts_with("not UTF-8: byte 0xE9"),
+        "{invalid:?}"
     );
 }
 
@@ -310,6 +336,7 @@ fn same_batches_as_arrow_json_and_declines_what_it_refuses() {
     let decoder = DirectDecoder::for_schema(&schema).unwrap();
     let mut r = Random(0x2545_f491_4f6c_dd1d);
     let (mut accepted, mut declined_plain, mut arrow_refused) = (0, 0, 0);
+    let mut not_json_batches = 0;
     for case in 0..6000 {
         let wild = case % 2 == 1;
         let records: Vec<Vec<u8>> = (0..1 + r.below(6))
@@ -322,9 +349,25 @@ fn same_batches_as_arrow_json_and_declines_what_it_refuses() {
             })
             .collect();
         let (window, pieces) = window_of(&records);
-        let ours = decoder.decode(&window, &pieces);
+        let refusal = decoder.decode(&window, &pieces).err();
+        let ours = decoder.decode(&window, &pieces).ok();
         let theirs = arrow_json(&schema, &window, &pieces);
         let shown = || String::from_utf8_lossy(&window.bytes).into_owned();
+        // Exactly the records serde_json refuses are named as not JSON.
+        let not_json: Vec<usize> = records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| crate::sources::json::infer::json_syntax_error(r).is_some())
+            .map(|(i, _)| i)
+            .collect();
+        match &refusal {
+            Some(Refusal::Invalid(invalid)) => {
+                let named: Vec<usize> = invalid.iter().map(|(i, _)| *i).collect();
+                assert_eq!(named, not_json, "case {case}: {}", shown());
+                not_json_batches += 1;
+            }
+            _ => assert!(not_json.is_empty(), "case {case}: {not_json:?} not named"),
+        }
         match (&ours, &theirs) {
             (Some(a), Some(b)) => {
                 assert_eq!(a, b, "case {case}: {}", shown());
@@ -344,4 +387,5 @@ fn same_batches_as_arrow_json_and_declines_what_it_refuses() {
     assert_eq!(declined_plain, 0);
     assert!(accepted > 3000, "{accepted}");
     assert!(arrow_refused > 300, "{arrow_refused}");
+    assert!(not_json_batches > 300, "{not_json_batches}");
 }
