@@ -2,12 +2,13 @@
 //! categorical cardinality and numeric moments, event types, interactions per user, duplicate rows
 //! and ids, the timestamp range. One [`DatasetStats`] per partition, merged at the end.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use datafusion::arrow::array::ArrayRef;
 use datafusion::common::hash_utils::{HLL_RANDOM_STATE, create_hashes};
+use nohash_hasher::BuildNoHashHasher;
 use serde::Serialize;
 
 use super::sampler::SampledCounter;
@@ -123,7 +124,12 @@ pub struct DatasetStats {
     pub time: TimeRange,
     /// Epoch seconds of "now", for the future-timestamp check.
     now: i64,
+    /// Reused per batch by the id and category counters (see [`SampledCounter::add_batch`]).
+    scratch: BatchCounts,
 }
+
+/// A batch's keys and their counts before they go to a [`SampledCounter`].
+type BatchCounts = HashMap<u64, u32, BuildNoHashHasher<u64>>;
 
 fn is_interactions(dataset: DatasetType) -> bool {
     matches!(
@@ -161,6 +167,7 @@ impl DatasetStats {
             row_hashes: SampledCounter::new(ROWS_CAP),
             time: TimeRange::default(),
             now: chrono::Utc::now().timestamp(),
+            scratch: BatchCounts::default(),
         }
     }
 
@@ -197,7 +204,7 @@ impl DatasetStats {
                     _ => stats.distinct.as_mut(),
                 };
                 if let Some(counter) = target {
-                    count_values(counter, array, &nulls, &mut hashes)?;
+                    count_values(counter, array, &nulls, &mut hashes, &mut self.scratch)?;
                 }
             }
             match values {
@@ -298,19 +305,20 @@ fn count_values(
     array: &ArrayRef,
     nulls: &[bool],
     hashes: &mut [u64],
+    scratch: &mut BatchCounts,
 ) -> Result<()> {
+    let mut keys = Vec::with_capacity(nulls.len());
     if let Some(text) = TextColumn::new(array.as_ref()) {
         for (r, _) in nulls.iter().enumerate().filter(|(_, null)| !**null) {
             if let Some(value) = text.get(r) {
-                counter.add(HLL_RANDOM_STATE.hash_one(value));
+                keys.push(HLL_RANDOM_STATE.hash_one(value));
             }
         }
-        return Ok(());
+    } else {
+        create_hashes([array], &HLL_RANDOM_STATE, hashes)?;
+        keys.extend((0..nulls.len()).filter(|&r| !nulls[r]).map(|r| hashes[r]));
     }
-    create_hashes([array], &HLL_RANDOM_STATE, hashes)?;
-    for (r, _) in nulls.iter().enumerate().filter(|(_, null)| !**null) {
-        counter.add(hashes[r]);
-    }
+    counter.add_batch(&keys, scratch);
     Ok(())
 }
 
@@ -344,7 +352,14 @@ mod tests {
         ] {
             let mut counter = SampledCounter::new(16);
             let mut hashes = vec![0u64; values.len()];
-            count_values(&mut counter, &array, &nulls, &mut hashes).unwrap();
+            count_values(
+                &mut counter,
+                &array,
+                &nulls,
+                &mut hashes,
+                &mut BatchCounts::default(),
+            )
+            .unwrap();
             let mut reference = SampledCounter::new(16);
             for (r, hash) in expected.iter().enumerate() {
                 if !nulls[r] {
