@@ -61,33 +61,7 @@ fn quote_or_backslash(bytes: &[u8]) -> Step<usize> {
 #[derive(Debug)]
 pub struct DirectDecoder {
     schema: SchemaRef,
-    kinds: Vec<Kind>,
     names: Vec<Box<[u8]>>,
-}
-
-/// The column types this decoder writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Utf8View,
-    Utf8,
-    LargeUtf8,
-    Int64,
-    Float64,
-    Boolean,
-}
-
-impl Kind {
-    fn of(data_type: &DataType) -> Option<Self> {
-        Some(match data_type {
-            DataType::Utf8View => Self::Utf8View,
-            DataType::Utf8 => Self::Utf8,
-            DataType::LargeUtf8 => Self::LargeUtf8,
-            DataType::Int64 => Self::Int64,
-            DataType::Float64 => Self::Float64,
-            DataType::Boolean => Self::Boolean,
-            _ => return None,
-        })
-    }
 }
 
 /// A column being built.
@@ -117,15 +91,19 @@ struct Declined;
 type Step<T = ()> = Result<T, Declined>;
 
 impl Column {
-    fn new(kind: Kind, rows: usize) -> Self {
-        match kind {
-            Kind::Utf8View => Self::Utf8View(StringViewBuilder::with_capacity(rows)),
-            Kind::Utf8 => Self::Utf8(StringBuilder::with_capacity(rows, rows * 8)),
-            Kind::LargeUtf8 => Self::LargeUtf8(LargeStringBuilder::with_capacity(rows, rows * 8)),
-            Kind::Int64 => Self::Int64(Int64Builder::with_capacity(rows)),
-            Kind::Float64 => Self::Float64(Float64Builder::with_capacity(rows)),
-            Kind::Boolean => Self::Boolean(BooleanBuilder::with_capacity(rows)),
-        }
+    /// A builder for `rows` values of `data_type`; None for a type this decoder does not write.
+    fn new(data_type: &DataType, rows: usize) -> Option<Self> {
+        Some(match data_type {
+            DataType::Utf8View => Self::Utf8View(StringViewBuilder::with_capacity(rows)),
+            DataType::Utf8 => Self::Utf8(StringBuilder::with_capacity(rows, rows * 8)),
+            DataType::LargeUtf8 => {
+                Self::LargeUtf8(LargeStringBuilder::with_capacity(rows, rows * 8))
+            }
+            DataType::Int64 => Self::Int64(Int64Builder::with_capacity(rows)),
+            DataType::Float64 => Self::Float64(Float64Builder::with_capacity(rows)),
+            DataType::Boolean => Self::Boolean(BooleanBuilder::with_capacity(rows)),
+            _ => return None,
+        })
     }
 
     fn append_null(&mut self) {
@@ -194,11 +172,13 @@ impl DirectDecoder {
     /// A decoder for `schema`, or None when a column is of a type it does not write (or not
     /// nullable: arrow-json's handling of a missing value is then an error to report).
     pub fn for_schema(schema: &SchemaRef) -> Option<Self> {
-        let kinds = schema
+        let flat = schema
             .fields()
             .iter()
-            .map(|f| Kind::of(f.data_type()).filter(|_| f.is_nullable()))
-            .collect::<Option<Vec<_>>>()?;
+            .all(|f| f.is_nullable() && Column::new(f.data_type(), 0).is_some());
+        if !flat {
+            return None;
+        }
         let names = schema
             .fields()
             .iter()
@@ -206,18 +186,19 @@ impl DirectDecoder {
             .collect();
         Some(Self {
             schema: Arc::clone(schema),
-            kinds,
             names,
         })
     }
 
     /// The batch of `pieces` (whole objects in `window`), or why not.
     pub fn decode(&self, window: &Window, pieces: &[Piece]) -> Result<RecordBatch, Refusal> {
-        let mut columns: Vec<Column> = self
-            .kinds
+        let mut columns = self
+            .schema
+            .fields()
             .iter()
-            .map(|k| Column::new(*k, pieces.len()))
-            .collect();
+            .map(|f| Column::new(f.data_type(), pieces.len()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(Refusal::Declined)?;
         let mut record = RecordState {
             seen: vec![false; self.names.len()],
             hint: 0,
@@ -227,16 +208,21 @@ impl DirectDecoder {
         let mut invalid = Vec::new();
         for (index, piece) in pieces.iter().enumerate() {
             let bytes = window.slice(piece.start, piece.end);
-            let decoded = std::str::from_utf8(bytes)
-                .map_err(|_| Declined)
-                .and_then(|text| self.record(text, &mut columns, &mut record));
-            if decoded.is_err() {
-                // The batch is not decoded here any more; the rest of it is read only to find
-                // the records that are not JSON at all (arrow-json lets some through).
-                declined = true;
-                if let Some(reason) = json_syntax_error(bytes) {
-                    invalid.push((index, reason));
-                }
+            let text = std::str::from_utf8(bytes).ok();
+            if !declined
+                && let Some(text) = text
+                && self.record(text, &mut columns, &mut record).is_ok()
+            {
+                continue;
+            }
+            // The batch is left to arrow-json from here on; the rest of it is only checked to
+            // find the records that are not JSON at all (arrow-json lets some through). Most
+            // records pass this plain pass, and only the others go to inference's judge.
+            declined = true;
+            if !text.is_some_and(well_formed)
+                && let Some(reason) = json_syntax_error(bytes)
+            {
+                invalid.push((index, reason));
             }
         }
         if !invalid.is_empty() {
@@ -257,37 +243,19 @@ impl DirectDecoder {
         state.seen.fill(false);
         at.blanks();
         at.expect(b'{')?;
-        at.blanks();
-        if at.peek() == Some(b'}') {
-            at.at += 1;
-        } else {
-            loop {
-                at.expect(b'"')?;
-                let key = at.plain_string()?;
-                at.blanks();
-                at.expect(b':')?;
-                at.blanks();
-                match self.field(key.as_bytes(), &mut state.hint) {
-                    Some(f) => {
-                        if std::mem::replace(&mut state.seen[f], true) {
-                            return Err(Declined);
-                        }
-                        at.value_into(&mut columns[f], &mut state.scratch)?;
-                    }
-                    None => at.skip_value(0)?,
-                }
-                at.blanks();
-                match at.next() {
-                    Some(b',') => at.blanks(),
-                    Some(b'}') => break,
-                    _ => return Err(Declined),
-                }
+        at.members(b'}', |at| {
+            let key = at.key()?;
+            // arrow-json matches the unescaped name: an escaped one is for it to read.
+            if key.contains('\\') {
+                return Err(Declined);
             }
-        }
-        at.blanks();
-        if at.at != text.len() {
-            return Err(Declined);
-        }
+            match self.field(key.as_bytes(), &mut state.hint) {
+                Some(f) if std::mem::replace(&mut state.seen[f], true) => Err(Declined),
+                Some(f) => at.value_into(&mut columns[f], &mut state.scratch),
+                None => at.skip_value(0),
+            }
+        })?;
+        at.end()?;
         for (column, seen) in columns.iter_mut().zip(&state.seen) {
             if !seen {
                 column.append_null();
@@ -305,6 +273,14 @@ impl DirectDecoder {
             .find(|&f| *self.names[f] == *key)
             .inspect(|&f| *hint = f + 1)
     }
+}
+
+/// Whether `text` is one object by this decoder's grammar (stricter than JSON's in a few places
+/// — a surrogate escape, deep nesting — where the judge is asked instead).
+fn well_formed(text: &str) -> bool {
+    let mut at = Cursor { text, at: 0 };
+    at.blanks();
+    at.peek() == Some(b'{') && at.skip_value(0).is_ok() && at.end().is_ok()
 }
 
 /// Per-batch scratch reused record after record.
@@ -349,14 +325,44 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// After the opening quote: the string up to the closing quote when it has no escape.
-    fn plain_string(&mut self) -> Step<&'a str> {
+    /// A member's name as written (escapes left in) and the colon after it.
+    fn key(&mut self) -> Step<&'a str> {
+        self.expect(b'"')?;
         let start = self.at;
         let end = self.string_end()?;
-        if self.bytes()[start..end].contains(&b'\\') {
-            return Err(Declined);
-        }
+        self.blanks();
+        self.expect(b':')?;
+        self.blanks();
         Ok(&self.text[start..end])
+    }
+
+    /// After an opening `{` or `[`: the members up to `close`, each read by `member`, separated
+    /// as JSON separates them (the looser separators arrow-json accepts decline).
+    fn members(&mut self, close: u8, mut member: impl FnMut(&mut Self) -> Step) -> Step {
+        self.blanks();
+        if self.peek() == Some(close) {
+            self.at += 1;
+            return Ok(());
+        }
+        loop {
+            member(self)?;
+            self.blanks();
+            match self.next() {
+                Some(b',') => self.blanks(),
+                Some(b) if b == close => return Ok(()),
+                _ => return Err(Declined),
+            }
+        }
+    }
+
+    /// Only blanks are left.
+    fn end(&mut self) -> Step {
+        self.blanks();
+        if self.at == self.text.len() {
+            Ok(())
+        } else {
+            Err(Declined)
+        }
     }
 
     /// After the opening quote: moves past the closing quote, checking every escape is one
@@ -553,43 +559,11 @@ impl<'a> Cursor<'a> {
             b't' => self.literal("rue"),
             b'f' => self.literal("alse"),
             b'n' => self.literal("ull"),
-            b'{' => {
-                self.blanks();
-                if self.peek() == Some(b'}') {
-                    self.at += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.expect(b'"')?;
-                    self.string_end()?;
-                    self.blanks();
-                    self.expect(b':')?;
-                    self.blanks();
-                    self.skip_value(depth + 1)?;
-                    self.blanks();
-                    match self.next() {
-                        Some(b',') => self.blanks(),
-                        Some(b'}') => return Ok(()),
-                        _ => return Err(Declined),
-                    }
-                }
-            }
-            b'[' => {
-                self.blanks();
-                if self.peek() == Some(b']') {
-                    self.at += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.skip_value(depth + 1)?;
-                    self.blanks();
-                    match self.next() {
-                        Some(b',') => self.blanks(),
-                        Some(b']') => return Ok(()),
-                        _ => return Err(Declined),
-                    }
-                }
-            }
+            b'{' => self.members(b'}', |at| {
+                at.key()?;
+                at.skip_value(depth + 1)
+            }),
+            b'[' => self.members(b']', |at| at.skip_value(depth + 1)),
             _ => Err(Declined),
         }
     }
