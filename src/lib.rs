@@ -28,6 +28,8 @@ pub mod run;
 pub mod sink;
 pub mod sources;
 pub mod store;
+#[cfg(test)]
+mod test_random;
 pub mod validate;
 
 pub use error::{Error, Result};

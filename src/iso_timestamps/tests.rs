@@ -7,18 +7,7 @@ use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::physical_expr::expressions::col;
 
 use super::*;
-
-/// A small xorshift generator: the test is the same on every run.
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
+use crate::test_random::Random;
 
 /// Timestamps in and around the ISO form: valid ones over the whole range, and every kind of
 /// near miss (bad fields, leap seconds, offsets, long fractions, other separators).
@@ -27,7 +16,7 @@ fn candidate(r: &mut Random) -> String {
         0 => r.below(10_000),
         1 => 1677 + r.below(2),
         2 => 2262 + r.below(2),
-        3 => [1600, 1700, 1900, 2000, 2100, 2400][r.below(6) as usize],
+        3 => [1600, 1700, 1900, 2000, 2100, 2400][r.below(6)],
         _ => 1900 + r.below(200),
     };
     let month = if r.below(10) == 0 {
@@ -46,7 +35,7 @@ fn candidate(r: &mut Random) -> String {
     }
     s.push(
         *[b'T', b't', b' ', b'x', b'T', b'T']
-            .get(r.below(6) as usize)
+            .get(r.below(6))
             .unwrap() as char,
     );
     let hour = if r.below(10) == 0 {
@@ -72,18 +61,18 @@ fn candidate(r: &mut Random) -> String {
     if r.below(2) == 0 {
         s.push('.');
         for _ in 0..r.below(13) {
-            s.push(char::from(b'0' + r.below(10) as u8));
+            s.push(char::from(b"0123456789"[r.below(10)]));
         }
     }
     let tail = [
         "", "", "Z", "z", "+02:00", "-05:30", " +01", "ZZ", "Z ", "x", "+0100",
     ];
-    s.push_str(tail[r.below(tail.len() as u64) as usize]);
+    s.push_str(tail[r.below(tail.len())]);
     if r.below(20) == 0 {
         // A byte changed anywhere.
         let mut bytes = s.into_bytes();
-        let at = r.below(bytes.len() as u64) as usize;
-        bytes[at] = b"0123456789-:.TZ /a"[r.below(18) as usize];
+        let at = r.below(bytes.len());
+        bytes[at] = b"0123456789-:.TZ /a"[r.below(18)];
         s = String::from_utf8(bytes).unwrap();
     }
     s

@@ -571,13 +571,8 @@ mod tests {
         // Random streams over the bytes that matter (and filler), long runs without escapes so
         // that whole blocks are taken, fed in chunks of several sizes.
         let alphabet = b"{{}}\"\"\"::,,aaaaaaaaaa   \n[]\\x";
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut random = crate::test_random::Random(0x9e37_79b9_7f4a_7c15);
+        let mut next = || random.next();
         for case in 0..400 {
             let len = 1 + (next() % 700) as usize;
             let escapes = case % 3 == 0;

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, Float64Array, Int64Array, StringViewArray};
+use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 
 use super::{DirectDecoder, Refusal};
 use crate::sources::json::opener::{decode_into, new_decoder};
 use crate::sources::json::records::{Piece, PieceKind, Window};
+use crate::test_random::Random;
 
 fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -61,28 +63,16 @@ fn reads_declared_fields_and_steps_over_the_rest() {
         ],
     )
     .expect("accepted");
-    let a = batch
-        .column(0)
-        .as_any()
-        .downcast_ref::<StringViewArray>()
-        .unwrap();
+    let a = batch.column(0).as_string_view();
     assert_eq!(a.value(0), "x");
     // A number in a text column keeps its digits exactly.
     assert_eq!(a.value(1), "12345678901234567890");
     assert_eq!(a.value(2), "café \"quoted\"\ttab");
     assert!(a.is_null(3));
-    let c = batch
-        .column(2)
-        .as_any()
-        .downcast_ref::<Float64Array>()
-        .unwrap();
+    let c = batch.column(2).as_primitive::<Float64Type>();
     assert_eq!(c.value(0), 2.5);
     assert!(c.is_null(1));
-    let d = batch
-        .column(3)
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .unwrap();
+    let d = batch.column(3).as_primitive::<Int64Type>();
     assert_eq!((d.value(0), d.value(1)), (-7, 12));
     assert_eq!(batch.num_rows(), 4);
 }
@@ -153,24 +143,6 @@ fn only_flat_nullable_schemas() {
     assert!(DirectDecoder::for_schema(&nested).is_none());
     let required = Arc::new(Schema::new(vec![Field::new("a", DataType::Utf8, false)]));
     assert!(DirectDecoder::for_schema(&required).is_none());
-}
-
-/// A small xorshift generator: the test is the same on every run.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, options: &[&'a str]) -> &'a str {
-        options[self.below(options.len())]
-    }
 }
 
 const PLAIN_STRINGS: &[&str] = &[
