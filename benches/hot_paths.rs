@@ -111,6 +111,17 @@ fn plan_for(batch: &RecordBatch) -> ColumnPlan {
     .expect("a valid plan")
 }
 
+/// `records` decoded by arrow-json into one batch of `schema`, as the JSON scan configures it.
+fn arrow_json_decode(schema: &arrow::datatypes::SchemaRef, records: &[u8]) -> RecordBatch {
+    let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(schema))
+        .with_batch_size(ROWS)
+        .with_coerce_primitive(true)
+        .build_decoder()
+        .expect("a decoder");
+    decoder.decode(records).expect("decodes");
+    decoder.flush().expect("flushes").expect("a batch")
+}
+
 fn json(c: &mut Criterion) {
     let records = json_records();
     let mut group = c.benchmark_group("json");
@@ -130,15 +141,7 @@ fn json(c: &mut Criterion) {
         .merged;
     let schema = Arc::new(pengine::sources::json::infer::to_schema(&merged).expect("a schema"));
     group.bench_function("decode", |b| {
-        b.iter(|| {
-            let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(&schema))
-                .with_batch_size(ROWS)
-                .with_coerce_primitive(true)
-                .build_decoder()
-                .expect("a decoder");
-            decoder.decode(black_box(&records)).expect("decodes");
-            decoder.flush().expect("flushes")
-        })
+        b.iter(|| arrow_json_decode(&schema, black_box(&records)))
     });
     // The columns the reference job declares (the rest of each record is skipped): arrow-json
     // against pengine's direct decoder, on the same records cut by the splitter.
@@ -161,15 +164,7 @@ fn json(c: &mut Criterion) {
     Splitter::new(DEFAULT_MAX_RECORD_BYTES).split(&window, true, &mut pieces);
     assert_eq!(pieces.len(), ROWS);
     group.bench_function("decode_declared_arrow", |b| {
-        b.iter(|| {
-            let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(&declared))
-                .with_batch_size(ROWS)
-                .with_coerce_primitive(true)
-                .build_decoder()
-                .expect("a decoder");
-            decoder.decode(black_box(&records)).expect("decodes");
-            decoder.flush().expect("flushes")
-        })
+        b.iter(|| arrow_json_decode(&declared, black_box(&records)))
     });
     let direct = DirectDecoder::for_schema(&declared).expect("flat columns");
     assert!(direct.decode(&window, &pieces).is_ok());

@@ -249,33 +249,10 @@ impl PhysicalOptimizerRule for IsoTimestampRule {
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_up(|node| {
-            if let Some(filter) = node.downcast_ref::<FilterExec>() {
-                let schema = filter.input().schema();
-                let predicate = fast_casts(filter.predicate(), &schema)?;
-                if predicate.transformed {
-                    let rebuilt = FilterExecBuilder::from(filter)
-                        .with_predicate(predicate.data)
-                        .build()?;
-                    return Ok(Transformed::yes(Arc::new(rebuilt) as Arc<dyn ExecutionPlan>));
-                }
-            } else if let Some(projection) = node.downcast_ref::<ProjectionExec>() {
-                let schema = projection.input().schema();
-                let mut changed = false;
-                let mut exprs = Vec::with_capacity(projection.expr().len());
-                for item in projection.expr() {
-                    let expr = fast_casts(&item.expr, &schema)?;
-                    changed |= expr.transformed;
-                    exprs.push(ProjectionExpr {
-                        expr: expr.data,
-                        alias: item.alias.clone(),
-                    });
-                }
-                if changed {
-                    let rebuilt = ProjectionExec::try_new(exprs, Arc::clone(projection.input()))?;
-                    return Ok(Transformed::yes(Arc::new(rebuilt) as Arc<dyn ExecutionPlan>));
-                }
-            }
-            Ok(Transformed::no(node))
+            Ok(match with_fast_casts(&node)? {
+                Some(rebuilt) => Transformed::yes(rebuilt),
+                None => Transformed::no(node),
+            })
         })
         .map(|t| t.data)
     }
@@ -287,6 +264,39 @@ impl PhysicalOptimizerRule for IsoTimestampRule {
     fn schema_check(&self) -> bool {
         true
     }
+}
+
+/// `node` rebuilt with fast casts, if it is a filter or projection that has a cast to replace.
+fn with_fast_casts(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    if let Some(filter) = node.downcast_ref::<FilterExec>() {
+        let predicate = fast_casts(filter.predicate(), &filter.input().schema())?;
+        if !predicate.transformed {
+            return Ok(None);
+        }
+        let rebuilt = FilterExecBuilder::from(filter)
+            .with_predicate(predicate.data)
+            .build()?;
+        return Ok(Some(Arc::new(rebuilt)));
+    }
+    let Some(projection) = node.downcast_ref::<ProjectionExec>() else {
+        return Ok(None);
+    };
+    let schema = projection.input().schema();
+    let mut changed = false;
+    let mut exprs = Vec::with_capacity(projection.expr().len());
+    for item in projection.expr() {
+        let expr = fast_casts(&item.expr, &schema)?;
+        changed |= expr.transformed;
+        exprs.push(ProjectionExpr {
+            expr: expr.data,
+            alias: item.alias.clone(),
+        });
+    }
+    if !changed {
+        return Ok(None);
+    }
+    let rebuilt = ProjectionExec::try_new(exprs, Arc::clone(projection.input()))?;
+    Ok(Some(Arc::new(rebuilt)))
 }
 
 /// `expr` with its text → timestamp casts replaced.
