@@ -2,7 +2,7 @@
 //! like the reference click stream: JSON schema inference and decoding (arrow-json and pengine's
 //! direct decoder), ISO timestamp parsing (arrow's cast and pengine's fast path, what
 //! `TRY_CAST(ts AS TIMESTAMP)` runs), Personalize coercion, row checks, the CSV dialect
-//! encoder, and all of a batch's work together.
+//! encoder, all of a batch's work together, and `SELECT DISTINCT` over a partition's worth of rows.
 //!
 //! `cargo bench --bench hot_paths` (add `-- <filter>` for one). Throughput is in input rows.
 
@@ -73,23 +73,33 @@ fn json_records() -> Vec<u8> {
 
 /// The interactions job's final batch: the columns a mapping file selects.
 fn interactions_batch() -> RecordBatch {
+    interactions_rows((0..ROWS).collect())
+}
+
+/// Rows of the interactions job's final batch, row `i` made from the number `i`.
+fn interactions_rows(numbers: Vec<usize>) -> RecordBatch {
     let users: ArrayRef = Arc::new(StringArray::from_iter_values(
-        (0..ROWS).map(|i| (mix(i) % 100_000).to_string()),
+        numbers.iter().map(|&i| (mix(i) % 100_000).to_string()),
     ));
     let items: ArrayRef = Arc::new(StringArray::from_iter_values(
-        (0..ROWS).map(|i| format!("SKU-{:06}", mix(i + 1) % 10_000)),
+        numbers
+            .iter()
+            .map(|&i| format!("SKU-{:06}", mix(i + 1) % 10_000)),
     ));
     let events: ArrayRef = Arc::new(StringArray::from_iter_values(
-        (0..ROWS).map(|i| EVENT_TYPES[i % 4]),
+        numbers.iter().map(|&i| EVENT_TYPES[i % 4]),
     ));
-    let values: ArrayRef = Arc::new(Float64Array::from_iter(
-        (0..ROWS).map(|i| (i % 8 == 0).then(|| (mix(i) % 50_000) as f64 / 100.0)),
-    ));
+    let values: ArrayRef =
+        Arc::new(Float64Array::from_iter(numbers.iter().map(|&i| {
+            (i % 8 == 0).then(|| (mix(i) % 50_000) as f64 / 100.0)
+        })));
     let times: ArrayRef = Arc::new(TimestampNanosecondArray::from_iter_values(
-        (0..ROWS).map(|i| (1_709_251_200 + (mix(i) % 2_592_000) as i64) * 1_000_000_000),
+        numbers
+            .iter()
+            .map(|&i| (1_709_251_200 + (mix(i) % 2_592_000) as i64) * 1_000_000_000),
     ));
     let devices: ArrayRef = Arc::new(StringArray::from_iter_values(
-        (0..ROWS).map(|i| DEVICES[i % 3]),
+        numbers.iter().map(|&i| DEVICES[i % 3]),
     ));
     RecordBatch::try_from_iter([
         ("user_id", users),
@@ -244,5 +254,60 @@ fn batch_work(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, json, timestamps, batch_work);
+/// Batches of one partition of the 1M-event job's DISTINCT (~330k rows), one row in 200 a copy
+/// of an earlier one.
+fn distinct_input() -> Vec<RecordBatch> {
+    const BATCHES: usize = 40;
+    (0..BATCHES)
+        .map(|b| {
+            let numbers = (b * ROWS..(b + 1) * ROWS)
+                .map(|i| {
+                    if mix(i + 3).is_multiple_of(200) {
+                        mix(i) as usize % (i + 1)
+                    } else {
+                        i
+                    }
+                })
+                .collect();
+            interactions_rows(numbers)
+        })
+        .collect()
+}
+
+fn distinct(c: &mut Criterion) {
+    use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::physical_plan::{ExecutionPlan, collect};
+    use datafusion::prelude::SessionContext;
+    use pengine::distinct::DistinctExec;
+
+    let batches = distinct_input();
+    let schema = batches[0].schema();
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let task = SessionContext::new().task_ctx();
+    let mut group = c.benchmark_group("distinct");
+    group.throughput(Throughput::Elements(rows as u64));
+    group.sample_size(20);
+    group.bench_function("first_seen", |b| {
+        b.iter(|| {
+            let input = MemorySourceConfig::try_new_exec(
+                std::slice::from_ref(&batches),
+                Arc::clone(&schema),
+                None,
+            )
+            .expect("a memory source");
+            let plan: Arc<dyn ExecutionPlan> =
+                Arc::new(DistinctExec::new(input, Arc::clone(&schema)));
+            let out = runtime
+                .block_on(collect(plan, Arc::clone(&task)))
+                .expect("runs");
+            out.iter().map(RecordBatch::num_rows).sum::<usize>()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, json, timestamps, batch_work, distinct);
 criterion_main!(benches);

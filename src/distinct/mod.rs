@@ -14,6 +14,7 @@
 
 mod codec;
 mod seen;
+mod slice;
 mod spill;
 
 use std::fmt;

@@ -1,8 +1,8 @@
 //! The rows a distinct operator has seen, in memory up to its budget and on disk beyond it.
 //!
-//! Rows are byte strings ([`super::codec`]: equal rows are equal bytes) kept in one arena. The
-//! hash space is cut into [`FANOUT`] slices; when memory runs out the largest slice still in
-//! memory goes to disk (its rows to a "seen" file, rows not yet emitted to an "incoming" file)
+//! Rows are byte strings ([`super::codec`]: equal rows are equal bytes) kept in sets of bytes
+//! ([`super::slice`]). The hash space is cut into [`FANOUT`] slices; when memory runs out the
+//! largest slice still in memory goes to disk (its rows to a "seen" file, rows not yet emitted to an "incoming" file)
 //! and every later row of that slice is appended to its incoming file undecided. A spilled slice
 //! is settled afterwards on its own, with the next bits of the hash cutting it again if it still
 //! does not fit (hybrid hash partitioning).
@@ -11,15 +11,15 @@ use ahash::RandomState;
 use datafusion::arrow::array::ArrayRef;
 use datafusion::error::Result;
 use datafusion::execution::memory_pool::MemoryReservation;
-use hashbrown::HashTable;
 
 use super::codec::RowCodec;
+use super::slice::Slice;
 use super::spill::{RowFile, RowFileWriter, SpillFiles};
 
 /// Slices of the hash space per level.
 pub const FANOUT: usize = 16;
 /// Levels of re-cutting before a slice is kept in memory whatever its size: 4 bits each, taken
-/// from the hash's bits 32..56 (the table uses the low bits for buckets and the top 7 as tags).
+/// from the hash's bits 32..56 (a slice's table places rows by the low 32 bits).
 pub const MAX_LEVEL: u32 = 6;
 
 /// The hash of a row's bytes. Fixed seeds: the same rows always take the same path.
@@ -31,64 +31,17 @@ fn slice_of(hash: u64, level: u32) -> usize {
     ((hash >> (32 + 4 * level)) & (FANOUT as u64 - 1)) as usize
 }
 
-/// Row `index` of an arena whose rows start at `starts` (each ends where the next starts).
-fn row_at<'a>(starts: &[usize], arena: &'a [u8], index: u32) -> &'a [u8] {
-    let i = index as usize;
-    let end = starts.get(i + 1).copied().unwrap_or(arena.len());
-    &arena[starts[i]..end]
-}
-
-/// One slice's rows in memory.
+/// One slice's rows in memory, and those of them not yet emitted.
 #[derive(Default)]
-struct Slice {
-    table: HashTable<u32>,
-    hashes: Vec<u64>,
-    /// Where each row starts in `arena`; it ends where the next starts.
-    starts: Vec<usize>,
-    arena: Vec<u8>,
+struct InMemory {
+    rows: Slice,
     /// Rows inserted as candidates and not yet emitted (only while settling spilled slices).
     pending: Vec<u32>,
 }
 
-impl Slice {
-    fn row(&self, index: u32) -> &[u8] {
-        row_at(&self.starts, &self.arena, index)
-    }
-
-    /// The new row's index when `row` was not in the slice (it is now), else None.
-    fn insert(&mut self, hash: u64, row: &[u8]) -> Option<u32> {
-        let Slice {
-            table,
-            hashes,
-            starts,
-            arena,
-            ..
-        } = self;
-        // The fields one by one: the table is borrowed mutably below while these are read.
-        let found = table.find(hash, |&i| {
-            hashes[i as usize] == hash && row_at(starts, arena, i) == row
-        });
-        if found.is_some() {
-            return None;
-        }
-        let index = u32::try_from(hashes.len()).expect("a slice holds under 2^32 rows");
-        starts.push(arena.len());
-        arena.extend_from_slice(row);
-        hashes.push(hash);
-        table.insert_unique(hash, index, |&i| hashes[i as usize]);
-        Some(index)
-    }
-
+impl InMemory {
     fn memory(&self) -> usize {
-        self.table.capacity() * (std::mem::size_of::<u32>() + 1)
-            + self.hashes.capacity() * 8
-            + self.starts.capacity() * 8
-            + self.arena.capacity()
-            + self.pending.capacity() * 4
-    }
-
-    fn len(&self) -> usize {
-        self.hashes.len()
+        self.rows.memory() + self.pending.capacity() * 4
     }
 }
 
@@ -100,7 +53,7 @@ pub struct SpilledSlice {
 }
 
 enum State {
-    InMemory(Slice),
+    InMemory(InMemory),
     Spilled {
         seen: RowFile,
         incoming: RowFileWriter,
@@ -133,7 +86,7 @@ impl SeenRows {
         Self {
             level,
             slices: (0..FANOUT)
-                .map(|_| State::InMemory(Slice::default()))
+                .map(|_| State::InMemory(InMemory::default()))
                 .collect(),
             hasher,
             files,
@@ -149,7 +102,7 @@ impl SeenRows {
     /// [`Self::take_pending`]) instead of being emitted by the caller at once.
     pub fn insert(&mut self, hash: u64, row: &[u8], candidate: bool) -> Result<Outcome> {
         match &mut self.slices[slice_of(hash, self.level)] {
-            State::InMemory(slice) => Ok(match slice.insert(hash, row) {
+            State::InMemory(slice) => Ok(match slice.rows.insert(hash, row) {
                 None => Outcome::Duplicate,
                 Some(index) => {
                     if candidate {
@@ -198,26 +151,27 @@ impl SeenRows {
             .iter()
             .enumerate()
             .filter_map(|(i, s)| match s {
-                State::InMemory(slice) if slice.len() > 0 => Some((slice.memory(), i)),
+                State::InMemory(slice) if slice.rows.len() > 0 => Some((slice.memory(), i)),
                 _ => None,
             })
             .max();
         let Some((_, index)) = largest else {
             return Ok(false);
         };
-        let State::InMemory(slice) =
-            std::mem::replace(&mut self.slices[index], State::InMemory(Slice::default()))
-        else {
+        let State::InMemory(slice) = std::mem::replace(
+            &mut self.slices[index],
+            State::InMemory(InMemory::default()),
+        ) else {
             unreachable!("chosen among the slices in memory")
         };
-        let mut pending = vec![false; slice.len()];
+        let mut pending = vec![false; slice.rows.len()];
         for &i in &slice.pending {
             pending[i as usize] = true;
         }
         let mut seen = self.files.writer("distinct rows seen")?;
         let mut incoming = self.files.writer("distinct rows undecided")?;
         for (i, &is_pending) in pending.iter().enumerate() {
-            let row = slice.row(i as u32);
+            let row = slice.rows.row(i as u32);
             if is_pending {
                 incoming.write_row(row)?;
             } else {
@@ -240,7 +194,7 @@ impl SeenRows {
             if let State::InMemory(slice) = &self.slices[slice_index]
                 && let Some(&index) = slice.pending.get(position)
             {
-                rows.push(slice.row(index));
+                rows.push(slice.rows.row(index));
                 position += 1;
                 continue;
             }
