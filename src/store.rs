@@ -97,12 +97,17 @@ impl ObjectStoreRegistry for StoreRegistry {
     }
 }
 
+/// The file system behind the store of `url` when that is this machine's (the store
+/// [`StoreRegistry`] makes for `file://`): readers that know it can open files themselves, on the
+/// thread that decodes them, instead of through a blocking task per request.
+pub fn local_file_system(url: &Url) -> Option<LocalFileSystem> {
+    (url.scheme() == "file").then(LocalFileSystem::new)
+}
+
 fn build_store(url: &Url, retries: &Arc<RetryCounts>) -> Result<Arc<dyn ObjectStore>> {
     let bad = |e: object_store::Error| Error::Config(format!("cannot use {}: {e}", key(url)));
-    if url.scheme() == "file" {
-        return Ok(Arc::new(
-            LocalFileSystem::new().with_automatic_cleanup(true),
-        ));
+    if let Some(local) = local_file_system(url) {
+        return Ok(Arc::new(local.with_automatic_cleanup(true)));
     }
     let retry = retry_config()?;
     let counting = || CountingConnector::new(Arc::clone(retries));

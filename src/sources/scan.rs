@@ -14,6 +14,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::projection::ProjectionExprs;
 use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
 
 /// A format whose files pengine reads itself.
 pub trait RecordFormat: fmt::Debug + Send + Sync + 'static {
@@ -32,6 +33,8 @@ pub struct ScanFiles {
     pub projection: Vec<usize>,
     pub batch_size: usize,
     pub store: Arc<dyn ObjectStore>,
+    /// The local file system, when the store is it ([`crate::store::local_file_system`]).
+    pub local: Option<LocalFileSystem>,
 }
 
 /// The scan side: one opener per partition; files are read whole (never split by byte range: a
@@ -61,9 +64,10 @@ impl FileSource for ExportSource {
     fn create_file_opener(
         &self,
         object_store: Arc<dyn ObjectStore>,
-        _base_config: &FileScanConfig,
+        base_config: &FileScanConfig,
         _partition: usize,
     ) -> Result<Arc<dyn FileOpener>> {
+        let url: &url::Url = base_config.object_store_url.as_ref();
         let file_schema = self.table_schema.file_schema();
         let projected: Schema = file_schema.project(&self.projection.file_indices)?;
         let inner = self.format.opener(ScanFiles {
@@ -72,6 +76,7 @@ impl FileSource for ExportSource {
             projection: self.projection.file_indices.clone(),
             batch_size: self.batch_size.unwrap_or(8192),
             store: object_store,
+            local: crate::store::local_file_system(url),
         });
         ProjectionOpener::try_new(self.projection.clone(), inner, file_schema)
     }

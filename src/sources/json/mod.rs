@@ -160,6 +160,7 @@ impl RecordFormat for ExportJsonFormat {
             batch_size: scan.batch_size,
             schema: scan.projected_schema,
             store: scan.store,
+            local: scan.local,
             bad_records: Arc::clone(&self.bad_records),
             max_record_bytes: self.max_record_bytes,
             known_bad: Arc::clone(&self.known_bad),

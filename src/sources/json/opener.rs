@@ -25,6 +25,7 @@ use datafusion::error::DataFusionError;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
 
 use super::direct::{DirectDecoder, Refusal};
 use super::framing::Framing;
@@ -36,6 +37,8 @@ pub struct JsonExportOpener {
     pub batch_size: usize,
     pub schema: SchemaRef,
     pub store: Arc<dyn ObjectStore>,
+    /// The store's file system, when it is this machine's.
+    pub local: Option<LocalFileSystem>,
     pub bad_records: Arc<BadRecordLog>,
     pub max_record_bytes: u64,
     /// Bad records schema inference found, per file (offset, reason).
@@ -45,6 +48,7 @@ pub struct JsonExportOpener {
 impl FileOpener for JsonExportOpener {
     fn open(&self, file: PartitionedFile) -> Result<FileOpenFuture> {
         let store = Arc::clone(&self.store);
+        let local = self.local.clone();
         let schema = Arc::clone(&self.schema);
         let batch_size = self.batch_size;
         let bad_records = Arc::clone(&self.bad_records);
@@ -58,7 +62,8 @@ impl FileOpener for JsonExportOpener {
             .unwrap_or_default();
         Ok(Box::pin(async move {
             let location = file.object_meta.location.clone();
-            let mut input = crate::sources::object_read::byte_stream(&store, &location).await?;
+            let mut input =
+                crate::sources::object_read::byte_stream(&store, local.as_ref(), &location).await?;
             // Read enough of the start to sniff the compression.
             let mut head = Vec::new();
             while head.len() < SNIFF_LEN {
