@@ -137,7 +137,7 @@ mod tests {
         let path = dir.path().join("gone.json");
         let location = Path::from_filesystem_path(dir.path())
             .unwrap()
-            .child("gone.json");
+            .join("gone.json");
         let error = read_all(Some(&LocalFileSystem::new()), &location)
             .await
             .unwrap_err();
