@@ -199,9 +199,10 @@ fn timestamps(c: &mut Criterion) {
     let strings: Vec<String> = (0..ROWS).map(iso_timestamp).collect();
     group.bench_function("parse_iso_fast", |b| {
         b.iter(|| {
+            let mut last = pengine::iso_timestamps::LastDate::default();
             black_box(&strings)
                 .iter()
-                .map(|s| pengine::iso_timestamps::parse_iso_nanos(s))
+                .map(|s| pengine::iso_timestamps::parse_iso_nanos(s, &mut last))
                 .collect::<TimestampNanosecondArray>()
         })
     });

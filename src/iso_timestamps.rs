@@ -33,21 +33,38 @@ use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 
+/// The date of the last value parsed and its day number. A column's values mostly come in time
+/// order, so most share the previous value's date and skip the calendar arithmetic.
+#[derive(Debug, Default)]
+pub struct LastDate {
+    /// `YYYY-MM-DD` as read; all zero before the first date (a date has no NUL byte).
+    text: [u8; 10],
+    days: i64,
+}
+
 /// Nanoseconds since the epoch of `text` when it is in the plain ISO form (see the module doc)
-/// and a valid date and time; None for anything else, left to arrow's parser.
-pub fn parse_iso_nanos(text: &str) -> Option<i64> {
+/// and a valid date and time; None for anything else, left to arrow's parser. `last`: the date
+/// of the value parsed before (with the same `last`), reused when this one has it too.
+pub fn parse_iso_nanos(text: &str, last: &mut LastDate) -> Option<i64> {
     let b = text.as_bytes();
     let digit = |i: usize| -> Option<i64> {
         let d = b.get(i)?.wrapping_sub(b'0');
         (d < 10).then_some(i64::from(d))
     };
     let two = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let year = two(0)? * 100 + two(2)?;
-    let (month, day) = (two(5)?, two(8)?);
-    let days = days_from_civil(year, month, day)?;
+    let date: [u8; 10] = b.get(..10)?.try_into().ok()?;
+    let days = if date == last.text {
+        last.days
+    } else {
+        if b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        let year = two(0)? * 100 + two(2)?;
+        let (month, day) = (two(5)?, two(8)?);
+        let days = days_from_civil(year, month, day)?;
+        *last = LastDate { text: date, days };
+        days
+    };
     let mut seconds = days * 86_400;
     let mut nanos = 0;
     let mut at = 10;
@@ -174,10 +191,11 @@ impl IsoTimestampCast {
         len: usize,
     ) -> Option<ArrayRef> {
         let mut out = TimestampNanosecondBuilder::with_capacity(len);
+        let mut last = LastDate::default();
         for text in texts {
             match text {
                 None => out.append_null(),
-                Some(text) => match parse_iso_nanos(text) {
+                Some(text) => match parse_iso_nanos(text, &mut last) {
                     Some(nanos) => out.append_value(nanos),
                     None if self.safe => out.append_option(arrow_nanos(text)),
                     None => return None,

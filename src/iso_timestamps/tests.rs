@@ -82,9 +82,18 @@ fn candidate(r: &mut Random) -> String {
 fn fast_values_equal_arrows_and_the_rest_is_left_to_it() {
     let mut r = Random(0x9e37_79b9_7f4a_7c15);
     let mut fast = 0;
+    // One LastDate for all, as over a column: a value whose date bytes equal the previous one's
+    // takes the remembered day.
+    let mut last = LastDate::default();
     for _ in 0..200_000 {
         let text = candidate(&mut r);
-        if let Some(nanos) = parse_iso_nanos(&text) {
+        let nanos = parse_iso_nanos(&text, &mut last);
+        assert_eq!(
+            nanos,
+            parse_iso_nanos(&text, &mut LastDate::default()),
+            "{text}"
+        );
+        if let Some(nanos) = nanos {
             assert_eq!(Some(nanos), arrow_nanos(&text), "{text}");
             fast += 1;
         }
@@ -99,8 +108,9 @@ fn fast_values_equal_arrows_and_the_rest_is_left_to_it() {
         "1677-09-21T00:12:44",
         "2262-04-11T23:47:16.854775807",
     ] {
-        assert_eq!(parse_iso_nanos(text), arrow_nanos(text), "{text}");
-        assert!(parse_iso_nanos(text).is_some(), "{text}");
+        let nanos = parse_iso_nanos(text, &mut LastDate::default());
+        assert_eq!(nanos, arrow_nanos(text), "{text}");
+        assert!(nanos.is_some(), "{text}");
     }
     for text in [
         "2023-02-29",
@@ -108,8 +118,42 @@ fn fast_values_equal_arrows_and_the_rest_is_left_to_it() {
         "2024-06-30T23:59:60Z",
         "2024-01-01T10:00",
     ] {
-        assert_eq!(parse_iso_nanos(text), None, "{text}");
+        assert_eq!(
+            parse_iso_nanos(text, &mut LastDate::default()),
+            None,
+            "{text}"
+        );
     }
+}
+
+/// Values sharing a date, with a bad one between them, read as each would alone.
+#[test]
+fn a_remembered_date_gives_the_same_values() {
+    let column = [
+        "2024-03-01T10:00:00Z",
+        "2024-03-01T23:59:59.999Z",
+        "2024-03-01",
+        "2024-03-01T24:00:00",
+        "2024-03-01X",
+        "2024-03-02T00:00:00",
+        "2024-02-30T00:00:00",
+        "2024-02-30T00:00:00",
+        "2024-03-01T00:00:01",
+        "2024-03-01 00:00:01",
+        "2024-03-0",
+    ];
+    let mut last = LastDate::default();
+    for text in column {
+        assert_eq!(
+            parse_iso_nanos(text, &mut last),
+            parse_iso_nanos(text, &mut LastDate::default()),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        parse_iso_nanos("2024-03-01T00:00:01", &mut last),
+        Some(1_709_251_201_000_000_000)
+    );
 }
 
 fn schema() -> Arc<Schema> {
