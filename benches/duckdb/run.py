@@ -108,6 +108,8 @@ def run_job(job, args):
     use_time = os.access(time_bin, os.X_OK)
     if use_time:
         cmd = [time_bin, "-v"] + cmd
+    # Dirty pages (earlier runs' output) written back first, as e2e.sh does before pengine's runs.
+    os.sync()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         ticks_before = cpu_ticks()
         started = time.perf_counter()
