@@ -49,6 +49,9 @@ use codec::RowCodec;
 use seen::{Outcome, SeenRows, SpilledSlice};
 use spill::SpillFiles;
 
+/// How many rows ahead of its insertion a row's table slot is prefetched.
+const PREFETCH_AHEAD: usize = 8;
+
 /// Rows read back from disk between two checks of the memory budget.
 const ROWS_BETWEEN_CHECKS: usize = 4096;
 
@@ -422,9 +425,14 @@ impl Distinct {
         let seen = self.seen.as_mut().expect("level 0 while reading");
         let columns = normalize_floats(batch.columns());
         let rows = self.codec.encode(&columns)?;
+        let hashes: Vec<u64> = rows.iter().map(|bytes| seen.hash(bytes)).collect();
         let mut keep = Vec::with_capacity(batch.num_rows());
-        for bytes in rows.iter() {
-            let hash = seen.hash(bytes);
+        for (i, (bytes, &hash)) in rows.iter().zip(&hashes).enumerate() {
+            // The table slot of a row a few ahead is fetched while this one is inserted, so that
+            // the cache misses of a batch overlap instead of coming one after another.
+            if let Some(&ahead) = hashes.get(i + PREFETCH_AHEAD) {
+                seen.prefetch(ahead);
+            }
             keep.push(seen.insert(hash, bytes, false)? == Outcome::New);
         }
         drop(rows);

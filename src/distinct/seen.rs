@@ -98,6 +98,13 @@ impl SeenRows {
         row_hash(&self.hasher, row)
     }
 
+    /// Prefetches the table slot where `hash` is looked up (see [`Slice::prefetch`]).
+    pub fn prefetch(&self, hash: u64) {
+        if let State::InMemory(slice) = &self.slices[slice_of(hash, self.level)] {
+            slice.rows.prefetch(hash);
+        }
+    }
+
     /// Inserts a row; a `candidate` row found new is remembered as pending (emitted by
     /// [`Self::take_pending`]) instead of being emitted by the caller at once.
     pub fn insert(&mut self, hash: u64, row: &[u8], candidate: bool) -> Result<Outcome> {
