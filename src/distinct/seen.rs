@@ -1,11 +1,11 @@
 //! The rows a distinct operator has seen, in memory up to its budget and on disk beyond it.
 //!
-//! Rows are byte strings ([`super::codec`]: equal rows are equal bytes) kept in sets of bytes
-//! ([`super::slice`]). The hash space is cut into [`FANOUT`] slices; when memory runs out the
-//! largest slice still in memory goes to disk (its rows to a "seen" file, rows not yet emitted to an "incoming" file)
-//! and every later row of that slice is appended to its incoming file undecided. A spilled slice
-//! is settled afterwards on its own, with the next bits of the hash cutting it again if it still
-//! does not fit (hybrid hash partitioning).
+//! Rows are byte strings ([`super::codec`]: equal rows are equal bytes). The hash space is cut
+//! into [`FANOUT`] slices, each a set of rows in memory ([`super::slice`]); when memory runs out
+//! the largest slice still in memory goes to disk (its rows to a "seen" file, rows not yet emitted
+//! to an "incoming" file) and every later row of that slice is appended to its incoming file
+//! undecided. A spilled slice is settled afterwards on its own, with the next bits of the hash
+//! cutting it again if it still does not fit (hybrid hash partitioning).
 
 use ahash::RandomState;
 use datafusion::arrow::array::ArrayRef;
