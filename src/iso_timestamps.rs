@@ -37,8 +37,8 @@ const NANOS_PER_SECOND: i64 = 1_000_000_000;
 /// order, so most share the previous value's date and skip the calendar arithmetic.
 #[derive(Debug, Default)]
 pub struct LastDate {
-    /// `YYYY-MM-DD` as read; all zero before the first date (a date has no NUL byte).
-    text: [u8; 10],
+    /// `YYYY-MM-DD` as read; None before the first date.
+    text: Option<[u8; 10]>,
     days: i64,
 }
 
@@ -53,7 +53,7 @@ pub fn parse_iso_nanos(text: &str, last: &mut LastDate) -> Option<i64> {
     };
     let two = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
     let date: [u8; 10] = b.get(..10)?.try_into().ok()?;
-    let days = if date == last.text {
+    let days = if last.text == Some(date) {
         last.days
     } else {
         if b[4] != b'-' || b[7] != b'-' {
@@ -62,7 +62,10 @@ pub fn parse_iso_nanos(text: &str, last: &mut LastDate) -> Option<i64> {
         let year = two(0)? * 100 + two(2)?;
         let (month, day) = (two(5)?, two(8)?);
         let days = days_from_civil(year, month, day)?;
-        *last = LastDate { text: date, days };
+        *last = LastDate {
+            text: Some(date),
+            days,
+        };
         days
     };
     let mut seconds = days * 86_400;

@@ -130,6 +130,7 @@ fn fast_values_equal_arrows_and_the_rest_is_left_to_it() {
 #[test]
 fn a_remembered_date_gives_the_same_values() {
     let column = [
+        "\0\0\0\0\0\0\0\0\0\0",
         "2024-03-01T10:00:00Z",
         "2024-03-01T23:59:59.999Z",
         "2024-03-01",
@@ -153,6 +154,11 @@ fn a_remembered_date_gives_the_same_values() {
     assert_eq!(
         parse_iso_nanos("2024-03-01T00:00:01", &mut last),
         Some(1_709_251_201_000_000_000)
+    );
+    // Nothing is remembered before the first date: ten NUL bytes are no date.
+    assert_eq!(
+        parse_iso_nanos("\0\0\0\0\0\0\0\0\0\0", &mut LastDate::default()),
+        None
     );
 }
 
