@@ -68,7 +68,8 @@ pub async fn read_object_blocking<T: Send + 'static>(
 ) -> datafusion::common::Result<T> {
     use datafusion::error::DataFusionError;
     let location = object.location.to_string();
-    let mut reader = super::object_read::blocking_reader(&store, &object.location).await?;
+    // Inference is given the store alone (no URL to tell a local one by): through the store.
+    let mut reader = super::object_read::blocking_reader(&store, None, &object.location).await?;
     let handle = tokio::runtime::Handle::current();
     let name = location.clone();
     tokio::task::spawn_blocking(move || {

@@ -219,6 +219,7 @@ impl RecordFormat for ExportCsvFormat {
             projection: scan.projection,
             batch_size: scan.batch_size,
             store: scan.store,
+            local: scan.local,
         })
     }
 }

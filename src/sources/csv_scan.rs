@@ -19,6 +19,7 @@ use datafusion::datasource::physical_plan::{FileOpenFuture, FileOpener};
 use datafusion::error::DataFusionError;
 use futures::StreamExt;
 use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
 use tokio::sync::mpsc;
 
 use super::bad_records::{BadRecord, BadRecordLog, excerpt};
@@ -39,6 +40,8 @@ pub struct CsvExportOpener {
     pub projection: Vec<usize>,
     pub batch_size: usize,
     pub store: Arc<dyn ObjectStore>,
+    /// The store's file system, when it is this machine's.
+    pub local: Option<LocalFileSystem>,
 }
 
 impl FileOpener for CsvExportOpener {
@@ -53,9 +56,11 @@ impl FileOpener for CsvExportOpener {
             batch_size: self.batch_size,
         };
         let store = Arc::clone(&self.store);
+        let local = self.local.clone();
         Ok(Box::pin(async move {
             let location = file.object_meta.location;
-            let mut reader = super::object_read::blocking_reader(&store, &location).await?;
+            let mut reader =
+                super::object_read::blocking_reader(&store, local.as_ref(), &location).await?;
             let (sender, receiver) = mpsc::channel::<Result<RecordBatch>>(2);
             let runtime = tokio::runtime::Handle::current();
             tokio::task::spawn_blocking(move || {

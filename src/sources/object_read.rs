@@ -5,8 +5,8 @@
 //! as the top of the profile (scheduler and futex time). pengine reads local files itself, in
 //! 1 MiB blocks, and other stores (S3, GCS, ...) as the store streams them.
 //!
-//! A local file is opened and read on the thread that decodes it, as DataFusion's own readers
-//! read local files: a blocking task per open and per block still cost two thread hand-offs per
+//! When the scan knows the store is this machine's file system, a local file is opened (and, for
+//! JSON, read) on the thread that decodes it, as DataFusion's own readers read local files: a blocking task per open and per block still cost two thread hand-offs per
 //! file (an hourly export has thousands of ~100 KiB files), each a futex wake-up and a contended
 //! lock in tokio's blocking pool, for reads that the page cache serves in microseconds.
 
@@ -80,17 +80,20 @@ fn local_blocks(file: std::fs::File) -> impl futures::Stream<Item = Result<Bytes
 }
 
 /// The object as a buffered blocking reader, for synchronous parsers (run it in a blocking
-/// task): a local file directly, another store's stream through a bridge to the runtime.
+/// task): a local file directly (opened here when `local` is the store's file system, as in
+/// [`byte_stream`]), another store's stream through a bridge to the runtime.
 pub async fn blocking_reader(
     store: &Arc<dyn ObjectStore>,
+    local: Option<&LocalFileSystem>,
     location: &Path,
 ) -> Result<Box<dyn std::io::BufRead + Send>> {
+    let local_file = |file| Box::new(std::io::BufReader::with_capacity(LOCAL_BLOCK, file));
+    if let Some(local) = local {
+        return Ok(local_file(open_local(local, location)?));
+    }
     let result = store.get(location).await?;
     match result.payload {
-        GetResultPayload::File(file, _) => Ok(Box::new(std::io::BufReader::with_capacity(
-            LOCAL_BLOCK,
-            file,
-        ))),
+        GetResultPayload::File(file, _) => Ok(local_file(file)),
         GetResultPayload::Stream(_) => {
             let stream = result.into_stream().map_err(std::io::Error::other);
             let reader = tokio_util::io::StreamReader::new(stream);
@@ -115,7 +118,16 @@ mod tests {
         Ok(blocks.concat())
     }
 
-    /// Read directly or through the store, a file comes back whole, across block boundaries.
+    async fn read_all_blocking(local: Option<&LocalFileSystem>, location: &Path) -> Vec<u8> {
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+        let mut reader = blocking_reader(&store, local, location).await.unwrap();
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes).unwrap();
+        bytes
+    }
+
+    /// Read directly or through the store, as blocks or by a blocking reader, a file comes back
+    /// whole, across block boundaries.
     #[tokio::test]
     async fn local_files_read_whole_either_way() {
         let dir = tempfile::tempdir().unwrap();
@@ -127,6 +139,8 @@ mod tests {
             let local = LocalFileSystem::new();
             assert_eq!(read_all(Some(&local), &location).await.unwrap(), bytes);
             assert_eq!(read_all(None, &location).await.unwrap(), bytes);
+            assert_eq!(read_all_blocking(Some(&local), &location).await, bytes);
+            assert_eq!(read_all_blocking(None, &location).await, bytes);
         }
     }
 
