@@ -14,6 +14,7 @@ use crate::crawl::{self, Detected};
 use crate::engine::{self, EngineOptions};
 use crate::error::{Error, Result};
 use crate::mapping::MappingFile;
+use crate::sources::listing::SkippedFiles;
 use crate::store::StoreRegistry;
 
 /// One column, or one field of a nested column.
@@ -24,6 +25,16 @@ pub struct ColumnInfo {
     pub data_type: String,
     pub nullable: bool,
 }
+
+/// A listed file that is not read.
+#[derive(Debug, Serialize)]
+pub struct SkippedFile {
+    pub location: String,
+    pub reason: String,
+}
+
+/// How many skipped files the human output names.
+const SKIPPED_SHOWN: usize = 10;
 
 /// One registered source table or view.
 #[derive(Debug, Serialize)]
@@ -37,6 +48,9 @@ pub struct SourceInfo {
     pub bytes: Option<u64>,
     pub partition_columns: Vec<String>,
     pub columns: Vec<ColumnInfo>,
+    /// Files under the location that are not read, and why (hidden and side files, pengine's
+    /// own output).
+    pub skipped: Vec<SkippedFile>,
     /// What the crawler found (when describing a location rather than a mapping file).
     pub detected: Option<Detected>,
 }
@@ -77,6 +91,21 @@ impl SourceInfo {
                 out.push_str(&format!("; JSON {}", layouts.join(", ")));
             }
             out.push('\n');
+        }
+        if !self.skipped.is_empty() {
+            out.push_str(&format!("  not read:   {} file(s)\n", self.skipped.len()));
+            for file in self.skipped.iter().take(SKIPPED_SHOWN) {
+                out.push_str(&format!(
+                    "              {}: {}\n",
+                    file.location, file.reason
+                ));
+            }
+            if self.skipped.len() > SKIPPED_SHOWN {
+                out.push_str(&format!(
+                    "              ... and {} more (--json lists them all)\n",
+                    self.skipped.len() - SKIPPED_SHOWN
+                ));
+            }
         }
         if !self.partition_columns.is_empty() {
             out.push_str(&format!(
@@ -157,6 +186,7 @@ async fn describe_table(
         bytes: None,
         partition_columns: Vec::new(),
         columns,
+        skipped: Vec::new(),
         detected,
     };
     let Some(listing) = provider.downcast_ref::<ListingTable>() else {
@@ -182,6 +212,22 @@ async fn describe_table(
             .await?;
         files += listed.len();
         bytes += listed.iter().map(|m| m.size).sum::<u64>();
+        // Skipped files are noted as `/path` (local) or `s3://bucket/path`.
+        let under = match url.get_url().scheme() {
+            "file" => url.get_url().path().to_string(),
+            _ => url.as_str().to_string(),
+        };
+        let skipped = SkippedFiles::of(state.config());
+        info.skipped.extend(
+            skipped
+                .all()
+                .into_iter()
+                .filter(|(location, _)| location.starts_with(&under))
+                .map(|(location, reason)| SkippedFile {
+                    location,
+                    reason: reason.to_string(),
+                }),
+        );
     }
     info.location = Some(locations.join(", "));
     info.files = Some(files);

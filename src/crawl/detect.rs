@@ -133,13 +133,6 @@ impl Detected {
     }
 }
 
-/// A file name that is not data: hidden files, `_SUCCESS` markers, pengine's own state.
-fn is_hidden(relative: &str) -> bool {
-    relative
-        .split('/')
-        .any(|part| part.starts_with('.') || part.starts_with('_'))
-}
-
 /// Lists and sniffs a location (a file or a folder; local, s3://, ...).
 pub async fn detect(location: &str, stores: &StoreRegistry) -> Result<Detected> {
     let url = store::parse_location(location)?;
@@ -162,7 +155,7 @@ pub async fn detect(location: &str, stores: &StoreRegistry) -> Result<Detected> 
                 .into_iter()
                 .filter(|m| {
                     let relative = m.location.as_ref().strip_prefix(&prefix).unwrap_or("");
-                    m.size > 0 && !is_hidden(relative)
+                    m.size > 0 && !crate::sources::listing::is_hidden(relative)
                 })
                 .collect();
             (files, false)
@@ -601,6 +594,5 @@ mod tests {
         assert_eq!(table_name(&url, true), "items");
         let url = url::Url::parse("s3://b/exports/Click-Events/").unwrap();
         assert_eq!(table_name(&url, false), "click_events");
-        assert!(is_hidden("_SUCCESS") && is_hidden("a/.pengine/x") && !is_hidden("a/b.json"));
     }
 }

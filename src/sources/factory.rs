@@ -25,6 +25,11 @@ use super::csv::{CsvDialect, ExportCsvFormat};
 use super::json::ExportJsonFormat;
 use super::parquet::ExportParquetFormat;
 
+/// The output of the run that registers the tables (a session extension): a source inside it is
+/// refused, since the run would read what it writes.
+#[derive(Debug)]
+pub struct RunOutput(pub url::Url);
+
 /// The `STORED AS` names this factory serves.
 pub const FORMATS: &[&str] = &["JSON", "NDJSON", "CSV", "PARQUET"];
 
@@ -73,6 +78,16 @@ impl TableProviderFactory for SourceTableFactory {
             );
         };
         let url = ListingTableUrl::parse(location)?;
+        if let Some(output) = session.config().get_extension::<RunOutput>()
+            && inside(url.get_url(), &output.0)
+        {
+            return plan_err!(
+                "table {}: LOCATION '{location}' is inside the output {}: pengine would read \
+                 its own output. Give the run another --output, outside the sources",
+                cmd.name,
+                output.0
+            );
+        }
         // A single file is read whatever its name; a folder filters Parquet by extension only.
         let extension = if url.is_collection() { extension } else { "" };
         let mut options = ListingOptions::new(format).with_file_extension(extension);
@@ -125,8 +140,17 @@ impl TableProviderFactory for SourceTableFactory {
             .with_listing_options(options)
             .with_schema(file_schema);
         let table = ListingTable::try_new(config)?.with_definition(cmd.definition.clone());
+        tracing::debug!("table {}: {location} as {file_type}", cmd.name);
         Ok(Arc::new(table))
     }
+}
+
+/// Whether `location` is `folder` or under it.
+fn inside(location: &url::Url, folder: &url::Url) -> bool {
+    let (a, b) = (location.path(), folder.path().trim_end_matches('/'));
+    location.scheme() == folder.scheme()
+        && location.authority() == folder.authority()
+        && (a.trim_end_matches('/') == b || a.starts_with(&format!("{b}/")))
 }
 
 fn json_format(

@@ -8,6 +8,7 @@ pub mod csv_records;
 pub mod csv_scan;
 pub mod factory;
 pub mod json;
+pub mod listing;
 pub mod object_read;
 pub mod parquet;
 pub mod scan;
