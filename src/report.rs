@@ -83,6 +83,9 @@ pub struct RunReport {
     /// Storage requests retried after transient errors. The report file counts those until the
     /// report was staged; the printed report also those of the publication.
     pub storage_retries: StorageRetries,
+    /// Files this run deleted from the data folder when it published: earlier parts the new
+    /// export does not have (and, with `--take-over`, the files pengine had not written).
+    pub deleted_files: Vec<String>,
     /// Dataset-level checks and insights (absent with `--no-insights`).
     pub checks: Option<Checks>,
 }
@@ -173,6 +176,13 @@ impl RunReport {
                 "  note: {} storage request(s) retried after transient errors ({})\n",
                 self.storage_retries.total,
                 by_operation.join(", ")
+            ));
+        }
+        if !self.deleted_files.is_empty() {
+            out.push_str(&format!(
+                "  deleted:       {} earlier file(s): {}\n",
+                self.deleted_files.len(),
+                self.deleted_files.join(", ")
             ));
         }
         if let Some(checks) = &self.checks {

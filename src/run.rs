@@ -50,6 +50,10 @@ pub struct RunOptions {
     pub insights: bool,
     /// Where progress bars go when several datasets run at once.
     pub progress_group: Option<MultiProgress>,
+    /// Publish a query result without rows (else the run stops and the previous export stays).
+    pub allow_empty: bool,
+    /// Delete files in the data folder that pengine did not write (else the run stops).
+    pub take_over: bool,
 }
 
 impl Default for RunOptions {
@@ -62,6 +66,8 @@ impl Default for RunOptions {
             on_invalid: InvalidPolicy::Fail,
             insights: true,
             progress_group: None,
+            allow_empty: false,
+            take_over: false,
         }
     }
 }
@@ -185,8 +191,17 @@ pub async fn stage(mapping: &MappingFile, options: &RunOptions) -> Result<Staged
     let started = Instant::now();
     let stores = Arc::new(StoreRegistry::new());
     let dest = destination(mapping, options, &stores)?;
-    let staging = interrupt::cancellable(Staging::begin(&dest, mapping.dataset)).await?;
-    match execute_with_fallback(mapping, options, &stores, Sink::Stage(&staging)).await {
+    let mut options = options.clone();
+    options.engine.output = Some(store::parse_location(&dest.display)?);
+    let options = &options;
+    let staging =
+        interrupt::cancellable(Staging::begin(&dest, mapping.dataset, options.take_over)).await?;
+    let executed = execute_with_fallback(mapping, options, &stores, Sink::Stage(&staging)).await;
+    let executed = executed.and_then(|(written, join_strategy)| {
+        refuse_empty(mapping, options, &dest, &written)?;
+        Ok((written, join_strategy))
+    });
+    match executed {
         Ok((written, join_strategy)) => Ok(Staged {
             mapping: mapping.clone(),
             dest,
@@ -202,6 +217,40 @@ pub async fn stage(mapping: &MappingFile, options: &RunOptions) -> Result<Staged
             Err(e)
         }
     }
+}
+
+/// An empty result is not published over an export unless asked for: a filter that matches
+/// nothing, or an empty source folder, is a mistake far more often than a wish.
+fn refuse_empty(
+    mapping: &MappingFile,
+    options: &RunOptions,
+    dest: &Destination,
+    written: &Written,
+) -> Result<()> {
+    if written.tally.written > 0 || options.allow_empty {
+        return Ok(());
+    }
+    let mut counts = format!("{} rows read from the sources", written.source_rows);
+    if written.tally.rejected > 0 {
+        counts.push_str(&format!(
+            ", {} rejected by the row checks",
+            written.tally.rejected
+        ));
+    }
+    if written.bad_records.total > 0 {
+        counts.push_str(&format!(
+            ", {} source records unreadable",
+            written.bad_records.total
+        ));
+    }
+    Err(Error::Empty(format!(
+        "{}: the query returned no rows to publish ({counts}); nothing was published and the \
+         previous export in {}/ is kept. Check the query's filters and the sources' LOCATION \
+         (and --var values), or pass --allow-empty to publish an empty {} dataset on purpose",
+        mapping.display_name(),
+        dest.show(&dest.data_dir(mapping.dataset)),
+        mapping.dataset
+    )))
 }
 
 /// Checks a staged run across datasets, then commits and promotes it. `siblings` are the other
@@ -251,12 +300,18 @@ pub async fn publish(
             Vec::new()
         };
         let ids: Vec<(&str, Vec<u8>)> = ids.iter().map(|(c, s)| (*c, s.to_bytes())).collect();
+        let deletions = staging.deletions(&written.parts).await?;
+        let data_dir = dest.data_dir(dataset);
+        report.deleted_files = deletions
+            .iter()
+            .map(|name| dest.show(&data_dir.clone().join(name.as_str())))
+            .collect();
         let report_text = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::Internal(format!("report serialisation: {e}")))?;
-        Ok::<_, Error>((report, ids, schema_text, report_text))
+        Ok::<_, Error>((report, ids, deletions, schema_text, report_text))
     })
     .await;
-    let (mut report, ids, schema_text, report_text) = match prepared {
+    let (mut report, ids, deletions, schema_text, report_text) = match prepared {
         Ok(prepared) => prepared,
         Err(e) => {
             staging.discard().await;
@@ -266,6 +321,7 @@ pub async fn publish(
     staging
         .commit(
             &written.parts,
+            deletions,
             SideFiles {
                 rejects: written.rejects_file,
                 bad_records: written.bad_records.total > 0,
@@ -484,6 +540,7 @@ fn build_report(
         schema: avro::schema_value(&written.plan),
         join_strategy,
         storage_retries: Default::default(),
+        deleted_files: Vec::new(),
         checks: options
             .insights
             .then(|| insights::findings::evaluate(&written.plan, &tally.stats, written.bytes)),
