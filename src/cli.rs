@@ -159,6 +159,14 @@ pub struct RunArgs {
     /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
+    /// Publish the dataset even when the query returns no rows (by default such a run stops
+    /// and the previous export is kept).
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Replace a data folder that holds files pengine did not write (by default such a run
+    /// stops before writing anything, naming them). The report lists what was deleted.
+    #[arg(long)]
+    pub take_over: bool,
 }
 
 fn parse_size(text: &str) -> std::result::Result<u64, String> {
@@ -177,8 +185,12 @@ fn parse_memory_limit(text: &str) -> std::result::Result<MemoryLimit, String> {
         "unlimited" | "none" => Ok(MemoryLimit(None)),
         _ => {
             let size = parse_size(text)?;
-            if size < 1024 * 1024 {
-                return Err(format!("'{text}' is too small: give at least 1MiB"));
+            if size < crate::engine::MIN_MEMORY_LIMIT {
+                return Err(format!(
+                    "'{text}' is too small: a query needs at least {} (a sort holds a batch per \
+                     partition), so give at least that, or more",
+                    bytesize::ByteSize(crate::engine::MIN_MEMORY_LIMIT)
+                ));
             }
             Ok(MemoryLimit(Some(size)))
         }
@@ -193,6 +205,27 @@ fn parse_part_size(text: &str) -> std::result::Result<u64, String> {
         ));
     }
     Ok(size)
+}
+
+impl Command {
+    /// Whether the command prints JSON on stdout (then a failure is printed as JSON there too).
+    fn json(&self) -> bool {
+        match self {
+            Command::Run(args) => args.json,
+            Command::Validate(args) => args.json,
+            Command::Init(args) => args.json,
+            Command::Sources(args) => args.json,
+            Command::Schema(_) | Command::Explain(_) => false,
+        }
+    }
+}
+
+/// Refuses `--var` names the mapping files do not use; warns of unused pengine.toml entries.
+fn check_variables(paths: &[PathBuf], vars: &Vars) -> Result<()> {
+    for warning in crate::mapping::check_variables(paths, vars)? {
+        tracing::warn!("{warning}");
+    }
+    Ok(())
 }
 
 impl MappingArgs {
@@ -215,7 +248,9 @@ impl MappingArgs {
 
     fn load(&self) -> Result<Vec<MappingFile>> {
         let vars = self.vars();
-        mapping_paths(&self.files)?
+        let paths = mapping_paths(&self.files)?;
+        check_variables(&paths, &vars)?;
+        paths
             .iter()
             .map(|path| MappingFile::load(path, &vars))
             .collect()
@@ -251,36 +286,42 @@ fn mapping_paths(files: &[PathBuf]) -> Result<Vec<PathBuf>> {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    let json = cli.command.json();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            say(format_args!("error: cannot start the async runtime: {e}\n"));
             return exit_code::INTERNAL;
         }
     };
-    // A run stops cleanly on Ctrl-C (aborting its uploads, removing what it staged); other
-    // commands write nothing and stop at once.
+    // A run stops cleanly on Ctrl-C, SIGTERM or SIGHUP (aborting its uploads, removing what it
+    // staged); other commands write nothing and stop at once.
     let clean_stop = matches!(cli.command, Command::Run(_));
     let result = runtime.block_on(async {
-        // The command runs on a worker so Ctrl-C is seen whatever the command is doing.
+        let mut signals = match crate::interrupt::Signals::listen() {
+            Ok(signals) => signals,
+            Err(e) => return Err(Error::io("listening for signals", e)),
+        };
+        // The command runs on a worker so a signal is seen whatever the command is doing.
         let mut command = tokio::spawn(execute(cli));
         let joined = tokio::select! {
             joined = &mut command => joined,
-            _ = tokio::signal::ctrl_c() => {
+            signal = signals.next() => {
+                crate::interrupt::request(signal);
                 if !clean_stop {
                     return Err(Error::Interrupted);
                 }
-                crate::interrupt::request();
-                eprintln!(
-                    "pengine: stopping: aborting uploads and removing what this run staged \
-                     (Ctrl-C again to quit at once)"
-                );
+                say(format_args!(
+                    "pengine: {} received: stopping, aborting uploads and removing what this run \
+                     staged (send it again to quit at once)\n",
+                    signal.name()
+                ));
                 tokio::select! {
                     joined = &mut command => joined,
-                    _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted),
+                    _ = signals.next() => return Err(Error::Interrupted),
                 }
             }
         };
@@ -288,20 +329,34 @@ pub fn main() -> i32 {
     });
     // Do not wait for tasks still running after an error or an interrupt.
     runtime.shutdown_background();
-    match result {
-        Ok(code) => code,
-        Err(Error::Interrupted) => {
-            eprintln!(
-                "interrupted: nothing was published; the previous export is untouched (the next \
-                 run removes what this one staged)"
-            );
-            exit_code::INTERRUPTED
-        }
-        Err(e) => {
-            eprintln!("error: {}", crate::error::chain(&e));
-            e.exit_code()
-        }
+    let Err(e) = result else {
+        return result.unwrap_or(exit_code::INTERNAL);
+    };
+    let code = e.exit_code();
+    let message = match &e {
+        Error::Interrupted => format!(
+            "interrupted by {}: nothing was published; the previous export is untouched (the \
+             next run removes anything this one staged)",
+            crate::interrupt::received().name()
+        ),
+        e => crate::error::message(e),
+    };
+    say(format_args!("error: {message}\n"));
+    if json {
+        let failure =
+            serde_json::json!({ "status": "failed", "exit_code": code, "error": message });
+        // Nothing more can be done when stdout is gone too.
+        let _ = outln(failure);
     }
+    code
+}
+
+/// Writes to standard error. A reader that went away (`pengine run ... 2>&1 | head`) changes
+/// nothing: the run's outcome, not its messages, decides the exit code.
+pub fn say(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{text}").and_then(|()| stderr.flush());
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -312,7 +367,16 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, 1) => "pengine=debug,warn",
         (false, _) => "pengine=trace,info",
     };
-    let filter = EnvFilter::try_from_env("PENGINE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // A bare level (`PENGINE_LOG=debug`) is pengine's own; dependencies' chatter (the SQL
+    // parser's, the HTTP client's) only when asked for by name (`PENGINE_LOG=datafusion=debug`).
+    let filter = match std::env::var("PENGINE_LOG") {
+        Ok(text) if !text.contains(['=', ',']) && !text.trim().is_empty() => {
+            EnvFilter::try_new(format!("pengine={},warn", text.trim()))
+        }
+        Ok(text) => EnvFilter::try_new(text),
+        Err(_) => EnvFilter::try_new(default),
+    }
+    .unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -356,11 +420,15 @@ pub async fn execute(cli: Cli) -> Result<i32> {
                 on_invalid: args.on_invalid,
                 insights: !args.no_insights,
                 progress_group: None,
+                allow_empty: args.allow_empty,
+                take_over: args.take_over,
             };
             if let [mapping] = mappings.as_slice() {
                 let report = run::run(mapping, &options).await?;
                 if !cli.quiet {
-                    eprint!("{}", report.human());
+                    say(report.human());
+                } else {
+                    say(failed_checks(&report));
                 }
                 if args.json {
                     outln(to_json(&report)?)?;
@@ -375,9 +443,19 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             let project = crate::project::run_all(mappings, &options).await?;
             if !cli.quiet {
                 for report in project.datasets.iter().filter_map(|d| d.report.as_ref()) {
-                    eprint!("{}", report.human());
+                    say(report.human());
                 }
-                eprint!("{}", project.human());
+                say(project.human());
+            } else {
+                // Errors are never quiet: failed datasets and failed checks.
+                for dataset in &project.datasets {
+                    if let Some(error) = &dataset.error {
+                        say(format_args!("error: {}: {error}\n", dataset.mapping_file));
+                    }
+                }
+                for report in project.datasets.iter().filter_map(|d| d.report.as_ref()) {
+                    say(failed_checks(report));
+                }
             }
             if args.json {
                 outln(to_json(&project)?)?;
@@ -407,7 +485,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             })
             .await?;
             if !cli.quiet {
-                eprint!("{}", report.human());
+                say(report.human());
             }
             if args.json {
                 outln(to_json(&report)?)?;
@@ -424,9 +502,16 @@ pub async fn execute(cli: Cli) -> Result<i32> {
                 args.target.ends_with(".sql") && std::path::Path::new(&args.target).is_file();
             let sources = if is_mapping {
                 let vars: Vars = args.vars.iter().cloned().collect();
+                check_variables(&[PathBuf::from(&args.target)], &vars)?;
                 let mapping = MappingFile::load(std::path::Path::new(&args.target), &vars)?;
                 crate::describe::describe_mapping(&mapping, &engine).await?
             } else {
+                if let Some((name, _)) = args.vars.first() {
+                    return Err(Error::Usage(format!(
+                        "--var {name}: variables fill mapping files, and {} is a location",
+                        args.target
+                    )));
+                }
                 vec![crate::describe::describe_location(&args.target, &engine).await?]
             };
             if args.json {
@@ -446,6 +531,20 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             Ok(exit_code::OK)
         }
     }
+}
+
+/// The failed dataset-level checks of a run, for `-q` (errors are never quiet).
+fn failed_checks(report: &crate::report::RunReport) -> String {
+    use crate::insights::findings::Severity;
+    let Some(checks) = &report.checks else {
+        return String::new();
+    };
+    checks
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| format!("error: {}: [{}] {}\n", report.dataset, f.check, f.message))
+        .collect()
 }
 
 async fn validate(args: ValidateArgs, quiet: bool) -> Result<i32> {
@@ -469,9 +568,9 @@ async fn validate(args: ValidateArgs, quiet: bool) -> Result<i32> {
             )?;
         }
         if !quiet {
-            eprint!("{}", report.human());
+            say(report.human());
             for example in &report.reject_examples {
-                eprintln!("  invalid: {example}");
+                say(format_args!("  invalid: {example}\n"));
             }
         }
         return Ok(if report.rows.rejected > 0 {
@@ -484,8 +583,10 @@ async fn validate(args: ValidateArgs, quiet: bool) -> Result<i32> {
     }
     let vars: Vars = args.vars.iter().cloned().collect();
     let files: Vec<PathBuf> = args.targets.iter().map(PathBuf::from).collect();
+    let paths = mapping_paths(&files)?;
+    check_variables(&paths, &vars)?;
     let mut results = Vec::new();
-    for path in mapping_paths(&files)? {
+    for path in paths {
         let result = match MappingFile::load(&path, &vars) {
             Ok(mapping) => crate::validate::check_mapping(&mapping, &options).await,
             Err(e) => crate::validate::StaticResult {
@@ -499,10 +600,10 @@ async fn validate(args: ValidateArgs, quiet: bool) -> Result<i32> {
         };
         if !quiet {
             match &result.error {
-                None => eprintln!("{}: ok", result.file),
+                None => say(format_args!("{}: ok\n", result.file)),
                 // Mapping errors already start with the file name.
-                Some(error) if error.starts_with(&result.file) => eprintln!("{error}"),
-                Some(error) => eprintln!("{}: {error}", result.file),
+                Some(error) if error.starts_with(&result.file) => say(format_args!("{error}\n")),
+                Some(error) => say(format_args!("{}: {error}\n", result.file)),
             }
         }
         results.push(result);

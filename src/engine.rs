@@ -22,7 +22,8 @@ use crate::memory::{SharedMemory, SpillCapPool};
 use crate::personalize::{ColumnPlan, avro};
 use crate::sources::SourceTableFactory;
 use crate::sources::bad_records::{BadRecordLog, BadRecordPolicy};
-use crate::sources::factory::FORMATS;
+use crate::sources::factory::{FORMATS, RunOutput};
+use crate::sources::listing::{SkippedFiles, SourceStores};
 use crate::store::StoreRegistry;
 
 /// How the engine may use the machine.
@@ -42,6 +43,8 @@ pub struct EngineOptions {
     pub shared_memory: Option<SharedMemory>,
     /// What the sources' readers do with a record they cannot read.
     pub on_bad_records: BadRecordPolicy,
+    /// The output of the run, when planning one: never read as a source, nor a source inside it.
+    pub output: Option<url::Url>,
 }
 
 /// The memory pool when none is given: bounded by default, so a large export never grows the
@@ -50,6 +53,11 @@ pub struct EngineOptions {
 /// holds a batch per file outside the pool, so the process peaks higher (measured at 20M events:
 /// 256 MiB pool → 709 MB peak RSS, 384 MiB → 553 MB, 512 MiB → 455 MB, 1 GiB → 464 MB).
 pub const DEFAULT_MEMORY_LIMIT: u64 = 512 * 1024 * 1024;
+
+/// The smallest `--memory-limit` accepted: below it a sort of a few partitions' batches cannot
+/// hold its inputs (an ORDER BY of 200k events on 3 partitions fails at 8 MiB and runs at 16 MiB),
+/// and the process needs far more than that anyway.
+pub const MIN_MEMORY_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// Partitions when none are asked for: one more than the cores (the async runtime keeps one
 /// worker per core). A partition's pipeline regularly waits (for a file read on the blocking pool,
@@ -71,6 +79,7 @@ impl Default for EngineOptions {
             spill_dir: None,
             shared_memory: None,
             on_bad_records: BadRecordPolicy::Fail,
+            output: None,
         }
     }
 }
@@ -124,11 +133,16 @@ pub fn session(
     stores: Arc<StoreRegistry>,
     label: &str,
 ) -> Result<SessionContext> {
+    let skipped = Arc::new(SkippedFiles::default());
     let mut config = SessionConfig::new()
         .with_target_partitions(options.threads.max(1))
         .with_batch_size(options.batch_size)
         .with_information_schema(true)
-        .with_extension(Arc::new(BadRecordLog::new(options.on_bad_records)));
+        .with_extension(Arc::new(BadRecordLog::new(options.on_bad_records)))
+        .with_extension(Arc::clone(&skipped));
+    if let Some(output) = &options.output {
+        config = config.with_extension(Arc::new(RunOutput(output.clone())));
+    }
     let settings = config.options_mut();
     settings.execution.listing_table_ignore_subdirectory = false;
     settings.execution.listing_table_factory_infer_partitions = true;
@@ -152,7 +166,8 @@ pub fn session(
         settings.execution.sort_spill_reservation_bytes = reservation as usize;
     }
 
-    let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(stores);
+    let sources = SourceStores::new(stores, skipped, options.output.clone());
+    let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(sources));
     if let Some(limit) = options.memory_limit {
         let shared = options
             .shared_memory

@@ -22,7 +22,10 @@ pub mod exit_code {
     /// The data was checked (and, for `run`, published) but a dataset-level rule fails: the
     /// service would refuse to train on it (e.g. fewer than 1,000 interactions).
     pub const CHECKS: i32 = 6;
-    /// The run was interrupted (Ctrl-C); the previous export is untouched.
+    /// The query needed more memory than `--memory-limit` allows (and could not spill).
+    pub const OUT_OF_MEMORY: i32 = 7;
+    /// The run was interrupted (Ctrl-C); the previous export is untouched. SIGTERM gives 143 and
+    /// SIGHUP 129 (128 + the signal's number).
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -40,9 +43,17 @@ pub enum Error {
     #[error("column {column}: {message}")]
     Column { column: String, message: String },
 
+    /// The query returned no rows to publish (and `--allow-empty` was not given).
+    #[error("{0}")]
+    Empty(String),
+
     /// A value in the data that breaks a rule.
     #[error("{0}")]
     Data(String),
+
+    /// The command line asks for something that cannot be right (exit code 2, as clap's own).
+    #[error("{0}")]
+    Usage(String),
 
     /// Configuration outside the mapping file (flags, pengine.toml, environment).
     #[error("{0}")]
@@ -55,6 +66,11 @@ pub enum Error {
         #[source]
         source: object_store::Error,
     },
+
+    /// The destination cannot be published to as it stands (it holds files pengine did not
+    /// write).
+    #[error("{0}")]
+    Destination(String),
 
     #[error("{context}: {source}")]
     Io {
@@ -134,10 +150,17 @@ impl Error {
         use datafusion::error::DataFusionError as D;
         match self {
             Error::Mapping { .. } | Error::Config(_) => exit_code::MAPPING,
-            Error::Column { .. } | Error::Data(_) | Error::Arrow(_) => exit_code::DATA,
-            Error::Storage { .. } | Error::Io { .. } | Error::DiskFull { .. } => exit_code::IO,
-            Error::Interrupted => exit_code::INTERRUPTED,
+            Error::Column { .. } | Error::Data(_) | Error::Arrow(_) | Error::Empty(_) => {
+                exit_code::DATA
+            }
+            Error::Storage { .. }
+            | Error::Io { .. }
+            | Error::DiskFull { .. }
+            | Error::Destination(_) => exit_code::IO,
+            Error::Usage(_) => exit_code::USAGE,
+            Error::Interrupted => crate::interrupt::received().exit_code(),
             Error::Internal(_) => exit_code::INTERNAL,
+            Error::DataFusion(e) if resources_exhausted(e).is_some() => exit_code::OUT_OF_MEMORY,
             Error::DataFusion(e) => match e.find_root() {
                 D::ObjectStore(_) | D::IoError(_) => exit_code::IO,
                 D::ArrowError(..) | D::ParquetError(_) | D::Execution(_) => exit_code::DATA,
@@ -148,25 +171,52 @@ impl Error {
                 D::SQL(..) | D::Plan(_) | D::SchemaError(..) | D::NotImplemented(_) => {
                     exit_code::MAPPING
                 }
-                D::ResourcesExhausted(_) => exit_code::IO,
                 _ => exit_code::INTERNAL,
             },
         }
     }
 
+    /// The operator's own words when the query ran out of its memory pool.
+    pub fn out_of_memory(&self) -> Option<String> {
+        let Error::DataFusion(e) = self else {
+            return None;
+        };
+        let message = resources_exhausted(e)?;
+        // DataFusion's advice names settings pengine users cannot reach.
+        let first = message
+            .split(" Consider increasing")
+            .next()
+            .unwrap_or(message);
+        let first = first.lines().next().unwrap_or(first);
+        Some(first.trim_end_matches(['.', ' ', ':']).to_string())
+    }
+
     /// True when a hash join's build side did not fit the memory pool (hash joins cannot spill;
     /// the run retries with sort-merge joins). Other out-of-memory errors are not retried.
     pub fn is_hash_join_out_of_memory(&self) -> bool {
-        use datafusion::error::DataFusionError as D;
         match self {
-            Error::DataFusion(e) => match e.find_root() {
-                // The tracking pool names the consumer that failed to grow.
-                D::ResourcesExhausted(message) => message.contains("HashJoin"),
-                _ => false,
-            },
+            // The tracking pool names the consumer that failed to grow.
+            Error::DataFusion(e) => resources_exhausted(e).is_some_and(|m| m.contains("HashJoin")),
             _ => false,
         }
     }
+}
+
+/// The message of the out-of-memory error in `e`'s causes, however it was wrapped on its way
+/// (contexts, errors shared between partitions, Arrow errors of a stream).
+fn resources_exhausted(e: &datafusion::error::DataFusionError) -> Option<&str> {
+    use datafusion::error::DataFusionError as D;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = cause {
+        match error.downcast_ref::<D>() {
+            Some(D::ResourcesExhausted(message)) => return Some(message),
+            Some(D::Shared(inner)) => return resources_exhausted(inner),
+            Some(D::Context(_, inner)) => return resources_exhausted(inner),
+            _ => {}
+        }
+        cause = error.source();
+    }
+    None
 }
 
 /// The I/O error that says a disk (or quota) is full, if `e` or one of its causes is one.
@@ -182,6 +232,20 @@ fn disk_full(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         cause = error.source();
     }
     None
+}
+
+/// What a person is told of an error: its chain, or for running out of memory, what to do about
+/// it in pengine's terms.
+pub fn message(e: &Error) -> String {
+    match e.out_of_memory() {
+        Some(operator) => format!(
+            "out of memory: the query needs more than --memory-limit allows ({operator}). Raise \
+             --memory-limit (e.g. 4GiB, or `unlimited`); declare the source columns in CREATE \
+             EXTERNAL TABLE t (...) so that fewer are held; and in a join, put the small table \
+             on the side that is held whole (a lookup joined to the events)"
+        ),
+        None => chain(e),
+    }
 }
 
 /// The error and its causes, joined, without repeating a cause already in the message.

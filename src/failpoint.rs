@@ -8,6 +8,7 @@
 //! "no space left on device" once that many bytes were written, for tests that cannot mount a
 //! small file system. Used by the crash and fault tests only.
 
+use std::io::Write;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,10 +27,18 @@ pub fn hit(name: &str) {
     if let Ok(file) = std::env::var("PENGINE_FAILPOINT_FILE") {
         let _ = std::fs::write(file, name);
     }
-    eprintln!("pengine: failpoint {name} reached; waiting to be killed or interrupted");
-    while !crate::interrupt::requested() {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    // A closed stderr must not turn the wait into a panic.
+    let _ = writeln!(
+        std::io::stderr(),
+        "pengine: failpoint {name} reached; waiting to be killed or interrupted"
+    );
+    // Off the async worker: its other duties (the signal driver among them) move to another
+    // thread, so the signal that ends the wait is seen.
+    tokio::task::block_in_place(|| {
+        while !crate::interrupt::requested() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    });
 }
 
 /// With `disk-full:<bytes>` armed: counts `bytes` about to be written to the output and, once

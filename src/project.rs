@@ -201,7 +201,7 @@ pub async fn run_all(mappings: Vec<MappingFile>, options: &RunOptions) -> Result
                     dataset: mapping.dataset,
                     status: "failed",
                     exit_code: e.exit_code(),
-                    error: Some(crate::error::chain(&e)),
+                    error: Some(crate::error::message(&e)),
                     report: None,
                 }
             }

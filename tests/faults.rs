@@ -130,7 +130,11 @@ impl S3Case {
         let state = self.server.path("out/p/.pengine");
         let mut found = Vec::new();
         walk(&state, &mut found);
-        found.retain(|f| !Path::new(f).starts_with(state.join("ids")));
+        found.retain(|f| {
+            !KEPT_STATE
+                .iter()
+                .any(|kept| Path::new(f).starts_with(state.join(kept)))
+        });
         found
     }
 

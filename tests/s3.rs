@@ -8,6 +8,13 @@ use std::path::Path;
 
 use common::*;
 
+/// A file of `.pengine/` that stays after a run ([`KEPT_STATE`]).
+fn is_kept_state(relative: &str) -> bool {
+    KEPT_STATE
+        .iter()
+        .any(|kept| relative.starts_with(&format!(".pengine/{kept}/")))
+}
+
 fn files_under(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
@@ -71,7 +78,7 @@ fn bundled_example_from_s3_to_s3() {
     assert!(
         !published
             .iter()
-            .any(|f| f.starts_with(".pengine") && !f.starts_with(".pengine/ids/")),
+            .any(|f| f.starts_with(".pengine") && !is_kept_state(f)),
         "staging left on S3: {published:?}"
     );
 
@@ -155,7 +162,7 @@ fn rerun_on_s3_replaces_and_a_killed_run_changes_nothing() {
     );
     let leftovers: Vec<_> = files_under(&server.path("out/p"))
         .into_iter()
-        .filter(|f| f.starts_with(".pengine") && !f.starts_with(".pengine/ids/"))
+        .filter(|f| f.starts_with(".pengine") && !is_kept_state(f))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
@@ -243,7 +250,8 @@ fn credentials_never_appear_in_output_logs_reports_or_bad_records() {
     let mut cmd = pengine();
     server.configure(&mut cmd);
     cmd.env("AWS_SESSION_TOKEN", session_token)
-        .env("PENGINE_LOG", "trace")
+        // Every crate's logs (the HTTP and AWS clients' too): a filter with targets is used as is.
+        .env("PENGINE_LOG", "trace,pengine=trace")
         .arg("-vv")
         .arg("run")
         .arg(&mapping)

@@ -279,6 +279,66 @@ fn dataset_from_file_name(path: &Path) -> Option<DatasetType> {
 }
 
 /// Reads `[vars]` from `pengine.toml` beside the mapping file, if there is one.
+/// Refuses a `--var NAME` that none of the mapping files at `paths` uses (a typo would otherwise
+/// run the job on a default, e.g. the bundled test data); returns warnings for `pengine.toml`
+/// entries that no mapping file beside it uses.
+pub fn check_variables(paths: &[PathBuf], given: &Vars) -> Result<Vec<String>> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("cannot read mapping file {}", path.display()), e))
+    };
+    let mut used = std::collections::BTreeSet::new();
+    for path in paths {
+        used.extend(vars::names_in(&read(path)?));
+    }
+    if let Some(unused) = given.keys().find(|name| !used.contains(*name)) {
+        let files: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let uses = if used.is_empty() {
+            "no variables".to_string()
+        } else {
+            let names: Vec<String> = vars::closest_first(unused, &used)
+                .into_iter()
+                .map(|n| format!("${{{n}}}"))
+                .collect();
+            names.join(", ")
+        };
+        return Err(Error::Usage(format!(
+            "--var {unused}: no mapping file uses ${{{unused}}} ({} use {uses}); check the name",
+            files.join(", ")
+        )));
+    }
+    let mut warnings = Vec::new();
+    let folders: std::collections::BTreeSet<&Path> =
+        paths.iter().filter_map(|p| p.parent()).collect();
+    for folder in folders {
+        let folder = if folder.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            folder
+        };
+        let toml_vars = read_vars_file(&folder.join(VARS_FILE))?;
+        if toml_vars.is_empty() {
+            continue;
+        }
+        let mut used_here = std::collections::BTreeSet::new();
+        let siblings = std::fs::read_dir(folder)
+            .map_err(|e| Error::io(format!("cannot read folder {}", folder.display()), e))?;
+        for entry in siblings.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "sql") {
+                used_here.extend(vars::names_in(&read(&path)?));
+            }
+        }
+        for name in toml_vars.keys().filter(|n| !used_here.contains(*n)) {
+            warnings.push(format!(
+                "{}: [vars] {name} is used by no mapping file beside it",
+                folder.join(VARS_FILE).display()
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
 fn read_vars_file(mapping: &Path) -> Result<Vars> {
     let Some(dir) = mapping.parent() else {
         return Ok(Vars::new());

@@ -67,6 +67,31 @@ pub fn substitute(text: &str, vars: &Vars, first_line: usize) -> Result<String, 
     Ok(out)
 }
 
+/// The names of the `${name}` / `${name:-default}` placeholders in `text`, comments included (a
+/// name written only in a comment counts as used: being lenient there costs nothing).
+pub fn names_in(text: &str) -> std::collections::BTreeSet<String> {
+    text.split("${")
+        .skip(1)
+        .filter_map(|rest| {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            is_identifier(&name).then_some(name)
+        })
+        .collect()
+}
+
+/// `names`, closest to `name` first (edit distance, then alphabetical).
+pub fn closest_first<'a>(name: &str, names: impl IntoIterator<Item = &'a String>) -> Vec<&'a str> {
+    let mut ranked: Vec<(usize, &str)> = names
+        .into_iter()
+        .map(|n| (strsim::levenshtein(name, n), n.as_str()))
+        .collect();
+    ranked.sort();
+    ranked.into_iter().map(|(_, n)| n).collect()
+}
+
 fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
@@ -153,6 +178,15 @@ mod tests {
                 text: "${out:-${source}".into()
             })
         );
+    }
+
+    #[test]
+    fn names_in_text_and_closest_first() {
+        let names = names_in("-- pengine: output = ${out:-x}\nFROM '${source}/e' ${1no} ${_ok}");
+        let names: Vec<&String> = names.iter().collect();
+        assert_eq!(names, ["_ok", "out", "source"]);
+        let used: Vec<String> = ["filter", "source", "out"].map(String::from).into();
+        assert_eq!(closest_first("sourc", &used), ["source", "out", "filter"]);
     }
 
     #[test]

@@ -132,6 +132,12 @@ impl PartRoller {
                 Error::storage(format!("writing {}", self.dest.show(&part.path)), e)
             })?;
             let part = self.open.take().expect("a part is open");
+            tracing::debug!(
+                "wrote {} ({} rows, {} bytes)",
+                self.dest.show(&part.path),
+                part.info.rows,
+                part.info.bytes
+            );
             self.done.push(part.info);
         }
         Ok(())

@@ -353,8 +353,11 @@ pub fn run_with_code(cmd: &mut Command, code: i32) -> Output {
     output
 }
 
-/// Asserts an output folder holds no staging leftovers: `.pengine/` may only keep `ids/` (the id
-/// samples of published datasets).
+/// What `.pengine/` keeps after a run: the parts of each published dataset and the id samples.
+pub const KEPT_STATE: [&str; 2] = ["published", "ids"];
+
+/// Asserts an output folder holds no staging leftovers: `.pengine/` may only keep
+/// [`KEPT_STATE`].
 #[track_caller]
 pub fn assert_no_staging(out: &Path) {
     let state = out.join(".pengine");
@@ -364,7 +367,7 @@ pub fn assert_no_staging(out: &Path) {
     let entries: Vec<String> = std::fs::read_dir(&state)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name != "ids")
+        .filter(|name| !KEPT_STATE.contains(&name.as_str()))
         .collect();
     assert!(
         entries.is_empty(),
@@ -373,9 +376,13 @@ pub fn assert_no_staging(out: &Path) {
     );
 }
 
-/// True when `.pengine/` holds staging (anything but `ids/`).
+/// True when `.pengine/` holds staging (anything but [`KEPT_STATE`]).
 pub fn has_staging(out: &Path) -> bool {
     std::fs::read_dir(out.join(".pengine"))
-        .map(|entries| entries.flatten().any(|e| e.file_name() != "ids"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| !KEPT_STATE.iter().any(|kept| e.file_name() == *kept))
+        })
         .unwrap_or(false)
 }

@@ -1,0 +1,546 @@
+//! Ordinary mistakes must not lose, double or silently change a user's data, through the binary:
+//! an empty result, files pengine did not write, its own output under a source, a misspelled
+//! variable, SIGTERM/SIGHUP, a closed stderr, running out of memory, and what `-v`, `-q` and
+//! `--json` show when something goes wrong.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::Value;
+
+/// `rows` users `{"id": n, "tier": "t<n % 3>"}` in `<dir>/src/users/users.json`.
+fn users_source(dir: &Path, rows: usize) -> PathBuf {
+    let text: String = (0..rows)
+        .map(|i| format!("{{\"id\":{i},\"tier\":\"t{}\"}}\n", i % 3))
+        .collect();
+    let src = dir.join("src");
+    write(src.join("users/users.json"), text);
+    src
+}
+
+/// A users mapping over `${src}/users/` whose WHERE clause is `${filter}`.
+fn users_mapping(dir: &Path) -> PathBuf {
+    let path = dir.join("users.sql");
+    write(
+        &path,
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/users/';\n\
+         SELECT id AS user_id, tier AS tier FROM u WHERE ${filter:-true};\n",
+    );
+    path
+}
+
+fn run(mapping: &Path, src: &Path, out: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> Command {
+    let mut cmd = pengine();
+    cmd.arg("run")
+        .arg(mapping)
+        .arg("--var")
+        .arg(format!("src={}", src.display()))
+        .args(extra)
+        .arg("-o")
+        .arg(out);
+    cmd
+}
+
+/// Every file under `dir`, relative, sorted, with its bytes.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                let relative = path.strip_prefix(base).unwrap().display().to_string();
+                out.push((relative, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+fn names(files: &[(String, Vec<u8>)]) -> Vec<&str> {
+    files.iter().map(|(name, _)| name.as_str()).collect()
+}
+
+fn report(out: &Path, dataset: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(out.join(format!("{dataset}.report.json"))).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn an_empty_result_keeps_the_previous_export_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = users_source(dir.path(), 30);
+    let mapping = users_mapping(dir.path());
+    let out = dir.path().join("out");
+    run_ok(&mut run(&mapping, &src, &out, &[]));
+    let before = tree(&out);
+
+    // A filter that matches nothing: refused, nothing changed.
+    let err = run_fails(
+        &mut run(&mapping, &src, &out, &["--var", "filter=tier = 'T1'"]),
+        4,
+    );
+    assert!(
+        err.contains("returned no rows") && err.contains("30 rows read") && err.contains("kept"),
+        "{err}"
+    );
+    assert!(err.contains("--allow-empty"), "{err}");
+    assert_eq!(tree(&out), before);
+
+    // An empty source folder too.
+    let empty = dir.path().join("empty");
+    write(empty.join("users/users.json"), "");
+    write(
+        empty.join("users/more.json"),
+        "{\"id\": 1, \"tier\": \"x\"}\n",
+    );
+    let err = run_fails(
+        &mut run(&mapping, &empty, &out, &["--var", "filter=id > 5"]),
+        4,
+    );
+    assert!(err.contains("returned no rows"), "{err}");
+    assert_eq!(tree(&out), before);
+
+    // On purpose: published, with no rows.
+    run_ok(&mut run(
+        &mapping,
+        &src,
+        &out,
+        &["--var", "filter=false", "--allow-empty"],
+    ));
+    assert_eq!(report(&out, "users")["rows"]["written"], 0);
+}
+
+#[test]
+fn an_empty_result_in_a_project_fails_that_dataset_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = users_source(dir.path(), 30);
+    let project = dir.path().join("project");
+    write(
+        project.join("users.sql"),
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/users/';\n\
+         SELECT id AS user_id, tier AS tier FROM u WHERE tier = 'none';\n",
+    );
+    write(
+        project.join("items.sql"),
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/users/';\n\
+         SELECT id AS item_id, tier AS genre FROM u;\n",
+    );
+    let out = dir.path().join("out");
+    let output = run_with_code(
+        pengine()
+            .arg("run")
+            .arg(&project)
+            .arg("--var")
+            .arg(format!("src={}", src.display()))
+            .args(["--json", "-o"])
+            .arg(&out),
+        4,
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let statuses: Vec<(&str, &str)> = summary["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["dataset"].as_str().unwrap(),
+                d["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(statuses, [("items", "published"), ("users", "failed")]);
+    assert!(!out.join("users").exists());
+}
+
+#[test]
+fn files_pengine_did_not_write_stop_the_run_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = users_source(dir.path(), 30);
+    let mapping = users_mapping(dir.path());
+    let out = dir.path().join("out");
+    write(out.join("users/README.md"), "hand-written notes");
+    write(out.join("users/manual-upload.csv"), "USER_ID,TIER\nx,y\n");
+    let before = tree(&out);
+
+    let err = run_fails(&mut run(&mapping, &src, &out, &["-v"]), 5);
+    assert!(
+        err.contains("README.md") && err.contains("manual-upload.csv"),
+        "{err}"
+    );
+    assert!(err.contains("--take-over"), "{err}");
+    assert_eq!(tree(&out), before, "nothing may be written or deleted");
+
+    // Taken over on purpose: the report says what was deleted.
+    run_ok(&mut run(&mapping, &src, &out, &["--take-over"]));
+    let deleted = report(&out, "users")["deleted_files"].clone();
+    let deleted: Vec<String> = serde_json::from_value(deleted).unwrap();
+    assert_eq!(deleted.len(), 2, "{deleted:?}");
+    assert!(deleted.iter().any(|d| d.ends_with("users/README.md")));
+    assert_eq!(
+        std::fs::read_dir(out.join("users")).unwrap().count(),
+        1,
+        "only the new part"
+    );
+
+    // From then on the folder is pengine's: later runs need no flag, and a file added by hand is
+    // again refused.
+    run_ok(&mut run(&mapping, &src, &out, &[]));
+    write(out.join("users/notes.txt"), "x");
+    let err = run_fails(&mut run(&mapping, &src, &out, &[]), 5);
+    assert!(err.contains("notes.txt"), "{err}");
+    assert!(out.join("users/notes.txt").exists());
+}
+
+#[test]
+fn files_pengine_did_not_write_on_s3_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = users_source(dir.path(), 30);
+    let mapping = users_mapping(dir.path());
+    let server = S3Server::start(&["out"]);
+    write(server.path("out/p/users/README.md"), "hand-written notes");
+    let mut cmd = run(&mapping, &src, "s3://out/p", &[]);
+    server.configure(&mut cmd);
+    let err = run_fails(&mut cmd, 5);
+    assert!(
+        err.contains("s3://out/p/users/") && err.contains("README.md"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(server.path("out/p/users/README.md")).unwrap(),
+        b"hand-written notes"
+    );
+    assert!(!server.path("out/p/users.report.json").exists());
+
+    let mut cmd = run(&mapping, &src, "s3://out/p", &["--take-over"]);
+    server.configure(&mut cmd);
+    run_ok(&mut cmd);
+    assert!(!server.path("out/p/users/README.md").exists());
+    assert_eq!(read_dataset(&server.path("out/p/users")).rows.len(), 30);
+}
+
+/// A source folder with what Spark, Hive and Firehose leave beside the data.
+fn export_with_side_files(dir: &Path) -> PathBuf {
+    let src = users_source(dir, 30);
+    write(src.join("users/.users.json.crc"), [0u8, 1, 2, 255]);
+    write(src.join("users/_SUCCESS"), "");
+    write(src.join("users/_temporary/0/x.json"), "{\"other\": 1}\n");
+    write(
+        src.join("users/.hidden/y.json"),
+        "{\"id\": 999, \"tier\": \"z\"}\n",
+    );
+    src
+}
+
+#[test]
+fn hidden_and_side_files_are_not_read_and_sources_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = export_with_side_files(dir.path());
+    let mapping = users_mapping(dir.path());
+    let out = dir.path().join("out");
+    run_ok(&mut run(&mapping, &src, &out, &[]));
+    assert_eq!(report(&out, "users")["rows"]["read_from_sources"], 30);
+    assert_eq!(read_dataset(&out.join("users")).rows.len(), 30);
+
+    let output = run_ok(
+        pengine()
+            .arg("sources")
+            .arg(&mapping)
+            .arg("--var")
+            .arg(format!("src={}", src.display()))
+            .arg("--json"),
+    );
+    let sources: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let skipped: Vec<String> = sources[0]["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["location"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(skipped.len(), 4, "{skipped:?}");
+    assert!(skipped.iter().any(|s| s.ends_with("users/_SUCCESS")));
+    let human = stdout(&run_ok(
+        pengine()
+            .arg("sources")
+            .arg(&mapping)
+            .arg("--var")
+            .arg(format!("src={}", src.display())),
+    ));
+    assert!(
+        human.contains("not read:   4 file(s)") && human.contains("name starting with . or _"),
+        "{human}"
+    );
+}
+
+#[test]
+fn an_output_inside_the_source_is_never_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = users_source(dir.path(), 30);
+    // The source is the whole `src/` folder, the output inside it.
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/';\n\
+         SELECT id AS user_id, tier AS tier FROM u;\n",
+    );
+    let out = src.join("out");
+    for _ in 0..3 {
+        run_ok(&mut run(
+            &mapping,
+            &src,
+            &out,
+            &["--on-bad-records", "skip", "--on-invalid", "skip"],
+        ));
+        let report = report(&out, "users");
+        assert_eq!(report["rows"]["read_from_sources"], 30, "{report}");
+        assert_eq!(report["rows"]["bad_records"], 0, "{report}");
+        assert_eq!(read_dataset(&out.join("users")).rows.len(), 30);
+    }
+    // Another run's output under the source, found by what pengine leaves there.
+    let other = src.join("exports/2024");
+    run_ok(&mut run(&mapping, &src, &other, &[]));
+    run_ok(&mut run(&mapping, &src, &out, &[]));
+    assert_eq!(report(&out, "users")["rows"]["read_from_sources"], 30);
+}
+
+#[test]
+fn a_source_inside_the_output_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let src = users_source(&out, 30);
+    let mapping = users_mapping(dir.path());
+    let err = run_fails(&mut run(&mapping, &src, &out, &[]), 3);
+    assert!(
+        err.contains("inside the output") && err.contains("--output"),
+        "{err}"
+    );
+    assert!(!out.join("users").exists());
+}
+
+#[test]
+fn a_misspelled_variable_is_an_error_naming_the_ones_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = users_source(dir.path(), 30);
+    let mapping = users_mapping(dir.path());
+    let out = dir.path().join("out");
+    let mut cmd = pengine();
+    cmd.arg("run")
+        .arg(&mapping)
+        .arg("--var")
+        .arg(format!("sr={}", src.display()))
+        .arg("-o")
+        .arg(&out);
+    let err = run_fails(&mut cmd, 2);
+    assert!(err.contains("--var sr:"), "{err}");
+    let uses = err.split("use ").nth(1).unwrap_or_default();
+    assert!(
+        uses.starts_with("${src}, ${filter}"),
+        "closest first: {err}"
+    );
+    assert!(!out.exists(), "nothing may run");
+    for command in ["schema", "explain", "validate", "sources"] {
+        run_fails(
+            pengine()
+                .arg(command)
+                .arg(&mapping)
+                .args(["--var", "filtr=true"]),
+            2,
+        );
+    }
+    // A pengine.toml entry no file uses: a warning, the run goes on.
+    write(
+        dir.path().join("pengine.toml"),
+        format!("[vars]\nsrc = '{}'\nsoruce = 'x'\n", src.display()),
+    );
+    let output = run_ok(pengine().arg("run").arg(&mapping).arg("-o").arg(&out));
+    let err = stderr(&output);
+    assert!(err.contains("soruce is used by no mapping file"), "{err}");
+}
+
+/// Sends `signal` to a run stopped after writing its parts, and checks it stops as Ctrl-C does.
+fn stops_cleanly_on(signal: &str, code: i32) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = users_source(dir.path(), 30);
+    let mapping = users_mapping(dir.path());
+    let out = dir.path().join("out");
+    run_ok(&mut run(&mapping, &src, &out, &[]));
+    let before = tree(&out);
+    let child = spawn_at_failpoint(
+        &mut run(&mapping, &src, &out, &["--var", "filter=id < 10"]),
+        "after-parts-written",
+        dir.path(),
+    );
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(code), "{err}");
+    assert!(
+        err.contains(&format!("interrupted by SIG{signal}")),
+        "{err}"
+    );
+    assert_eq!(tree(&out), before, "no staging left, nothing published");
+}
+
+#[test]
+fn sigterm_stops_a_run_cleanly_with_143() {
+    stops_cleanly_on("TERM", 143);
+}
+
+#[test]
+fn sighup_stops_a_run_cleanly_with_129() {
+    stops_cleanly_on("HUP", 129);
+}
+
+#[test]
+fn sigterm_on_s3_aborts_and_removes_the_staging() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = users_source(dir.path(), 30);
+    let mapping = users_mapping(dir.path());
+    let server = S3Server::start(&["out"]);
+    let mut cmd = run(&mapping, &src, "s3://out/p", &[]);
+    server.configure(&mut cmd);
+    let child = spawn_at_failpoint(&mut cmd, "after-parts-written", dir.path());
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
+    let left = tree(&server.path("out/p"));
+    assert!(left.is_empty(), "{:?}", names(&left));
+    assert!(server.pending_uploads().is_empty());
+}
+
+#[test]
+fn a_closed_stderr_or_stdout_is_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = users_source(dir.path(), 30);
+    let mapping = users_mapping(dir.path());
+    let out = dir.path().join("out");
+    // `pengine run ... 2>&1 | head -0`: both ends closed before pengine writes.
+    let mut child = run(&mapping, &src, &out, &["--json", "-v"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(read_dataset(&out.join("users")).rows.len(), 30);
+    // A failing run keeps its own exit code.
+    let mut child = run(&mapping, &src, &out, &["--var", "filter=false"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(4));
+}
+
+#[test]
+fn running_out_of_memory_has_its_own_code_and_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    // One group holding every value: nothing an aggregate can spill.
+    let text: String = (0..400_000)
+        .map(|i| format!("{{\"id\":1,\"tier\":\"{i:0>80}\"}}\n"))
+        .collect();
+    let src = dir.path().join("src");
+    write(src.join("users/users.json"), text);
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/users/';\n\
+         SELECT id AS user_id, array_agg(tier) AS tiers FROM u GROUP BY id;\n",
+    );
+    let out = dir.path().join("out");
+    let err = run_fails(
+        &mut run(&mapping, &src, &out, &["--memory-limit", "16MiB"]),
+        7,
+    );
+    assert!(
+        err.contains("out of memory") && err.contains("--memory-limit"),
+        "{err}"
+    );
+    assert!(!err.contains("datafusion.runtime"), "{err}");
+    // A limit no query can run in is refused up front, with the minimum.
+    let err = run_fails(
+        &mut run(&mapping, &src, &out, &["--memory-limit", "15MiB"]),
+        2,
+    );
+    assert!(err.contains("at least 16.0 MiB"), "{err}");
+}
+
+#[test]
+fn verbose_shows_pengines_steps_and_no_parser_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = export_with_side_files(dir.path());
+    let mapping = users_mapping(dir.path());
+    let out = dir.path().join("out");
+    let plain = stderr(&run_ok(
+        run(&mapping, &src, &out, &[]).env_remove("PENGINE_LOG"),
+    ));
+    let verbose = stderr(&run_ok(
+        run(&mapping, &src, &out, &["-v"]).env_remove("PENGINE_LOG"),
+    ));
+    for step in [
+        "table u:",
+        "listed ",
+        "not read: ",
+        "wrote ",
+        "commit point",
+        "published 1 part",
+    ] {
+        assert!(verbose.contains(step), "-v lacks {step:?}:\n{verbose}");
+        assert!(!plain.contains(step), "plain run shows {step:?}:\n{plain}");
+    }
+    let output = run_ok(run(&mapping, &src, &out, &[]).env("PENGINE_LOG", "debug"));
+    let debug = stderr(&output);
+    assert!(debug.contains("commit point"), "{debug}");
+    assert!(debug.lines().count() < 60, "dependency noise:\n{debug}");
+}
+
+#[test]
+fn quiet_still_prints_failed_checks_and_json_prints_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let events: String = (0..50)
+        .map(|i| {
+            format!(
+                "{{\"u\":\"u{i}\",\"i\":\"i{i}\",\"ts\":{}}}\n",
+                1_709_251_200 + i
+            )
+        })
+        .collect();
+    write(dir.path().join("src/events/e.json"), events);
+    let mapping = dir.path().join("interactions.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE e STORED AS JSON LOCATION '${src}/events/';\n\
+         SELECT u AS user_id, i AS item_id, ts AS timestamp FROM e;\n",
+    );
+    let src = dir.path().join("src");
+    let out = dir.path().join("out");
+    // Under 1,000 interactions: published, but the checks fail (exit 6).
+    let err = run_fails(&mut run(&mapping, &src, &out, &["-q"]), 6);
+    assert!(err.contains("min_interactions"), "{err}");
+
+    // A failed single-file run with --json: the error as JSON on stdout.
+    let output = run(&mapping, &dir.path().join("nowhere"), &out, &["--json"])
+        .output()
+        .unwrap();
+    let code = output.status.code().unwrap();
+    assert_ne!(code, 0);
+    let failure: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(failure["status"], "failed");
+    assert_eq!(failure["exit_code"], code);
+    assert!(failure["error"].as_str().unwrap().contains("nowhere"));
+}
