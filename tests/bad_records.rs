@@ -265,6 +265,43 @@ fn a_value_that_is_not_its_declared_type_is_a_bad_record() {
     assert_eq!(bad[0]["excerpt"], "{\"u\":\"abc\"}");
 }
 
+/// A UTF-8 byte-order mark opening a JSON file (any layout, plain or compressed) is no record:
+/// every record is read, with inferred and with declared columns, and a bad record's offset still
+/// counts the mark's 3 bytes (offsets are those of the decompressed file).
+#[test]
+fn a_byte_order_mark_before_json_is_skipped_in_every_layout() {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let with_bom = |text: &str| [BOM, text.as_bytes()].concat();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d.join("ev/lines.json"),
+        with_bom("{\"u\":1}\n{\"u\":2,}\n{\"u\":3}\n"),
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&with_bom("{\"u\":4}{\"u\":5}")).unwrap();
+    write(d.join("ev/firehose.gz"), gz.finish().unwrap());
+    let zst = zstd::encode_all(&with_bom("[{\"u\":6},\n{\"u\":7}]")[..], 3).unwrap();
+    write(d.join("ev/array.json.zst"), zst);
+    write(d.join("ev/array.json"), with_bom(" [{\"u\":8}]"));
+    for ddl in [
+        "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/ev/'",
+        "CREATE EXTERNAL TABLE t (u BIGINT) STORED AS JSON LOCATION '${d}/ev/'",
+    ] {
+        let mapping = mapping(d, ddl);
+        let err = run_fails(&mut run(d, &mapping, "fail"), 4);
+        assert!(
+            err.contains("lines.json: byte 11: invalid JSON"),
+            "{ddl}: {err}"
+        );
+        let (users, report, bad) = run_skip(d, &mapping);
+        assert_eq!(users, ["1", "3", "4", "5", "6", "7", "8"], "{ddl}");
+        assert_eq!(bad.len(), 1, "{ddl}: {bad:?}");
+        assert_eq!(bad_in(&bad, "ev/lines.json")[0].0, 11, "{ddl}");
+        assert_eq!(report["rows"]["bad_records"], 1, "{ddl}");
+    }
+}
+
 #[test]
 fn damaged_csv_is_skipped_row_by_row_even_in_large_and_compressed_files() {
     let dir = tempfile::tempdir().unwrap();

@@ -289,6 +289,61 @@ fn sources_shows_columns_files_and_partitions() {
     assert!(human.contains("context['page']"), "{human}");
 }
 
+/// A JSON export whose files open with a UTF-8 byte-order mark is detected as JSON (plain or
+/// compressed), and init writes a mapping that reads every record.
+#[test]
+fn sources_and_init_take_json_with_a_byte_order_mark_for_json() {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.json");
+    let lines: String = (0..1200)
+        .map(|i| {
+            format!(
+                "{{\"user_id\":\"u{}\",\"item_id\":\"i{}\",\"event_type\":\"click\",\"ts\":{}}}\n",
+                i % 30,
+                i % 20,
+                1_709_251_200 + i
+            )
+        })
+        .collect();
+    write(&events, [BOM, lines.as_bytes()].concat());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &[BOM, b"[{\"who\":\"u1\",\"stars\":4}]"].concat()).unwrap();
+    write(dir.path().join("ratings.json.gz"), gz.finish().unwrap());
+
+    for (file, layout, column) in [
+        ("events.json", "newline-delimited", "user_id"),
+        ("ratings.json.gz", "array", "who"),
+    ] {
+        let output = run_ok(
+            pengine()
+                .arg("sources")
+                .arg(dir.path().join(file))
+                .arg("--json"),
+        );
+        let sources: Value = serde_json::from_str(&stdout(&output)).unwrap();
+        assert_eq!(sources[0]["detected"]["format"], "json", "{file}");
+        assert_eq!(sources[0]["detected"]["json_layouts"][layout], 1, "{file}");
+        assert_eq!(sources[0]["columns"][0]["expr"], column, "{file}");
+    }
+
+    let into = dir.path().join("project");
+    let output = init(&[events.display().to_string()], &into, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let interactions = read(into.join("interactions.sql"));
+    assert!(interactions.contains("STORED AS JSON"), "{interactions}");
+    let out = dir.path().join("out");
+    run_ok(
+        pengine()
+            .arg("run")
+            .arg(&into)
+            .arg("-o")
+            .arg(&out)
+            .arg("--no-progress"),
+    );
+    assert_eq!(read_dataset(&out.join("interactions")).rows.len(), 1200);
+}
+
 #[test]
 fn init_crawls_s3() {
     let server = S3Server::start(&["raw"]);

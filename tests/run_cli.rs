@@ -567,6 +567,94 @@ fn non_finite_floats_are_refused() {
     assert!(err.contains("[not_a_number] EVENT_VALUE value"), "{err}");
 }
 
+/// The advice for an integer TIMESTAMP names its unit by magnitude (milli-, micro-, nanoseconds)
+/// with the divisor and function that convert it, and the function it shows works; an
+/// EVENT_VALUE beyond a 32-bit float is told so, not called "not a finite number".
+#[test]
+fn advice_names_the_epoch_unit_and_the_float_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = |select: &str| {
+        let mapping = mapping_with(dir.path(), "interactions.sql", select);
+        let mut cmd = pengine();
+        cmd.arg("run")
+            .arg(mapping)
+            .arg("-o")
+            .arg(&out)
+            .args(["--no-progress", "--no-insights"]);
+        cmd
+    };
+    for (ts, unit, divisor, function) in [
+        (
+            "1709251200000",
+            "milliseconds",
+            "1000",
+            "to_timestamp_millis",
+        ),
+        (
+            "1709251200000000",
+            "microseconds",
+            "1000000",
+            "to_timestamp_micros",
+        ),
+        (
+            "1709251200000000000",
+            "nanoseconds",
+            "1000000000",
+            "to_timestamp_nanos",
+        ),
+    ] {
+        let source = format!("FROM (SELECT 'u' AS u, 'i' AS i, {ts} AS ts)");
+        let err = run_fails(
+            &mut run(&format!(
+                "SELECT u AS user_id, i AS item_id, ts AS timestamp {source}"
+            )),
+            4,
+        );
+        assert!(err.contains(&format!("looks like epoch {unit}")), "{err}");
+        assert!(err.contains(&format!("divide by {divisor} ")), "{err}");
+        assert!(
+            err.contains(&format!("`ts / {divisor} AS timestamp`")),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("`{function}(ts) AS timestamp`")),
+            "{err}"
+        );
+        // What the message says to write is accepted and gives the seconds.
+        run_ok(&mut run(&format!(
+            "SELECT u AS user_id, i AS item_id, {function}(ts) AS timestamp {source}"
+        )));
+        assert_eq!(
+            read_dataset(&out.join("interactions")).column("TIMESTAMP"),
+            ["1709251200"]
+        );
+    }
+
+    for value in ["CAST(1e300 AS DOUBLE)", "'1e300'"] {
+        let err = run_fails(
+            &mut run(&format!(
+                "SELECT 'u' AS user_id, 'i' AS item_id, 1709251200 AS timestamp, \
+                 {value} AS event_value"
+            )),
+            4,
+        );
+        assert!(
+            err.contains("EVENT_VALUE value 1e300 is out of the range of a 32-bit float (±3.4e38)"),
+            "{err}"
+        );
+        assert!(!err.contains("not a finite number"), "{err}");
+    }
+    run_ok(&mut run(
+        "SELECT 'u' AS user_id, 'i' AS item_id, 1709251200 AS timestamp, \
+         CASE WHEN abs(v) < 3.4e38 THEN v END AS event_value FROM (SELECT 1e300 AS v)",
+    ));
+    assert_eq!(
+        read_dataset(&out.join("interactions")).column("EVENT_VALUE"),
+        [""]
+    );
+}
+
 #[test]
 fn ctrl_c_stops_with_code_130_and_publishes_nothing() {
     let dir = tempfile::tempdir().unwrap();

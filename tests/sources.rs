@@ -130,6 +130,47 @@ fn csv_without_header_and_with_another_delimiter() {
     assert_eq!(csv.column("CITY"), ["Paris", "Zürich"]);
 }
 
+/// A CSV header naming a column twice is a data error (4) from run and validate alike, naming the
+/// file, the column and the declaration to write instead; that declaration reads the file.
+#[test]
+fn a_csv_header_naming_a_column_twice_is_named_with_its_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("dup.csv"), "id,name,id\n1,a,2\n3,b,4\n");
+    let mapping = d.join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '${d}/dup.csv' \
+         OPTIONS ('format.has_header' 'true');\nSELECT name AS user_id, id AS tag FROM t;\n",
+    );
+    for command in ["run", "validate"] {
+        let err = run_fails(
+            pengine()
+                .arg(command)
+                .arg(&mapping)
+                .arg("--var")
+                .arg(format!("d={}", d.display())),
+            4,
+        );
+        assert!(
+            err.contains("dup.csv: the CSV header names the column 'id' twice (columns 1 and 3)"),
+            "{command}: {err}"
+        );
+        assert!(
+            err.contains("CREATE EXTERNAL TABLE t (column_1 VARCHAR, column_2 VARCHAR, ...)")
+                && err.contains("OPTIONS ('format.has_header' 'true')"),
+            "{command}: {err}"
+        );
+    }
+    let csv = run_users(
+        d,
+        "CREATE EXTERNAL TABLE t (column_1 VARCHAR, column_2 VARCHAR, column_3 VARCHAR) \
+         STORED AS CSV LOCATION '${d}/dup.csv' OPTIONS ('format.has_header' 'true')",
+        "SELECT column_2 AS user_id, column_3 AS tag FROM t",
+    );
+    assert_eq!(csv.rows, [["a", "2"], ["b", "4"]]);
+}
+
 #[test]
 fn gzip_csv_folder() {
     let dir = tempfile::tempdir().unwrap();

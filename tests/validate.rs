@@ -89,3 +89,38 @@ fn a_pengine_export_validates_and_a_wrong_schema_is_named() {
     );
     assert!(err.contains("differs from the schema's fields"), "{err}");
 }
+
+/// A final query without a required column is refused before any data is read, with the same exit
+/// code from `run` and `validate` (4: a column Personalize cannot take, as the README's table
+/// says), for one mapping file and for a folder of them.
+#[test]
+fn a_missing_required_column_exits_alike_from_run_and_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("ev/a.json"), cycling_events(10, 3, 2));
+    let mapping = d.join("project/interactions.sql");
+    write(
+        &mapping,
+        format!(
+            "CREATE EXTERNAL TABLE ev STORED AS JSON LOCATION '{}/ev/';\n\
+             SELECT i AS item_id, ts AS timestamp FROM ev;\n",
+            d.display()
+        ),
+    );
+    for target in [mapping.clone(), d.join("project")] {
+        for command in ["run", "validate"] {
+            let mut cmd = pengine();
+            cmd.arg(command).arg(&target);
+            if command == "run" {
+                cmd.arg("-o").arg(d.join("out")).arg("--no-progress");
+            }
+            let err = run_fails(&mut cmd, 4);
+            assert!(
+                err.contains("column USER_ID: is required in interactions datasets")
+                    && err.contains("`<expression> AS user_id`"),
+                "{command} {}: {err}",
+                target.display()
+            );
+        }
+    }
+}

@@ -352,10 +352,12 @@ async fn sniff(store: &std::sync::Arc<dyn ObjectStore>, meta: &ObjectMeta) -> Re
         Compression::Gzip => "gzip",
         Compression::Zstd => "zstd",
     };
-    let first = head.iter().copied().find(|b| !b.is_ascii_whitespace());
+    // A byte-order mark before the JSON is skipped, as the JSON scan skips it.
+    let text = &head[crate::sources::json::framing::bom_len(&head)..];
+    let first = text.iter().copied().find(|b| !b.is_ascii_whitespace());
     let (format, json_layout) = match first {
         Some(b'[') => (Format::Json, Some("array")),
-        Some(b'{') => (Format::Json, Some(json_layout(&head))),
+        Some(b'{') => (Format::Json, Some(json_layout(text))),
         _ => (Format::Csv, None),
     };
     Ok(Sniff {

@@ -46,7 +46,8 @@ pub fn check_batch(plan: &ColumnPlan, columns: &[Coerced], rejections: &mut RowR
                 let out_of_range = |v: f64| !v.is_finite() || (single && (v as f32).is_infinite());
                 for row in 0..array.len() {
                     if array.is_valid(row) && out_of_range(array.value(row)) {
-                        let text = array.value(row).to_string();
+                        // `1e300`, not its 301 digits.
+                        let text = format!("{:e}", array.value(row));
                         rejections.reject(row, Rejection::new(Rule::NotANumber, name, Some(&text)));
                     }
                 }

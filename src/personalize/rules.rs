@@ -17,11 +17,13 @@ pub enum Rule {
     CategoricalTooLong,
     /// A plain string in Users/Items/Actions longer than [`limits::MAX_STRING_CHARS`].
     StringTooLong,
-    /// An integer epoch above [`limits::MAX_PLAUSIBLE_EPOCH_SECONDS`]: milliseconds.
+    /// An integer epoch above [`limits::MAX_PLAUSIBLE_EPOCH_SECONDS`]: milliseconds (or micro-
+    /// or nanoseconds, see [`finer_epoch_unit`]).
     TimestampMilliseconds,
     /// Text that should hold a timestamp but does not.
     NotATimestamp,
-    /// Text that should hold a number but does not, or a non-finite float.
+    /// Text that should hold a number but does not, a non-finite float, or one beyond a 32-bit
+    /// Avro `float`.
     NotANumber,
     /// Text that should hold an integer but does not, or an integer beyond 64 bits.
     NotAnInteger,
@@ -89,14 +91,25 @@ impl Rejection {
                 "{column} value '{value}' is longer than {} characters, the limit for strings",
                 limits::MAX_STRING_CHARS
             ),
-            Rule::TimestampMilliseconds => format!(
-                "{column} value {value} looks like epoch milliseconds (above {}); Personalize \
-                 wants seconds: divide by 1000 in the mapping file (e.g. `ts / 1000 AS {lower}`)",
-                limits::MAX_PLAUSIBLE_EPOCH_SECONDS
-            ),
+            Rule::TimestampMilliseconds => {
+                let (unit, per_second, function) = finer_epoch_unit(value.parse().unwrap_or(0));
+                format!(
+                    "{column} value {value} looks like epoch {unit} (above {}); Personalize \
+                     wants seconds: divide by {per_second} in the mapping file (e.g. \
+                     `ts / {per_second} AS {lower}` or `{function}(ts) AS {lower}`)",
+                    limits::MAX_PLAUSIBLE_EPOCH_SECONDS * (per_second / 1000)
+                )
+            }
             Rule::NotATimestamp => format!(
                 "{column} value '{value}' is neither epoch seconds nor an ISO-8601 timestamp; \
                  convert it in SQL (e.g. to_timestamp(col, '%d/%m/%Y %H:%M'))"
+            ),
+            // A finite value here is one a 32-bit float cannot hold (see `rows::check_batch`).
+            Rule::NotANumber if value.parse::<f64>().is_ok_and(f64::is_finite) => format!(
+                "{column} value {value} is out of the range of a 32-bit float (±{:.1e}), the \
+                 type Personalize's schema gives {column}; scale it down in the mapping file, or \
+                 make such values null (e.g. `CASE WHEN abs(v) < 3.4e38 THEN v END AS {lower}`)",
+                f32::MAX
             ),
             Rule::NotANumber => format!("{column} value '{value}' is not a finite number"),
             Rule::NotAnInteger => {
@@ -118,6 +131,20 @@ impl Rejection {
                 limits::ACTION_EVENT_TYPES.join(", ")
             ),
         }
+    }
+}
+
+/// The unit an integer epoch too large for seconds is most likely in, by its magnitude (each unit
+/// a thousand times the last, from [`limits::MAX_PLAUSIBLE_EPOCH_SECONDS`] on): its name, units
+/// per second and the DataFusion function that reads it.
+pub fn finer_epoch_unit(value: i64) -> (&'static str, i64, &'static str) {
+    let seconds = limits::MAX_PLAUSIBLE_EPOCH_SECONDS;
+    if value > seconds * 1_000_000 {
+        ("nanoseconds", 1_000_000_000, "to_timestamp_nanos")
+    } else if value > seconds * 1_000 {
+        ("microseconds", 1_000_000, "to_timestamp_micros")
+    } else {
+        ("milliseconds", 1_000, "to_timestamp_millis")
     }
 }
 
@@ -168,5 +195,21 @@ impl RowRejections {
             .iter()
             .enumerate()
             .filter_map(|(row, reason)| reason.as_ref().map(|r| (row, r)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_units_by_magnitude() {
+        let unit = |v: i64| finer_epoch_unit(v).0;
+        assert_eq!(unit(100_000_000_001), "milliseconds");
+        assert_eq!(unit(100_000_000_000_000), "milliseconds");
+        assert_eq!(unit(100_000_000_000_001), "microseconds");
+        assert_eq!(unit(1_709_251_200_000_000), "microseconds");
+        assert_eq!(unit(100_000_000_000_000_001), "nanoseconds");
+        assert_eq!(unit(1_709_251_200_000_000_000), "nanoseconds");
     }
 }

@@ -162,6 +162,7 @@ fn infer_reader(
             names = (0..record.len())
                 .map(|i| record.get(i).to_string())
                 .collect();
+            duplicate_header(&names)?;
             continue;
         }
         if record.len() > kinds.len() {
@@ -177,6 +178,26 @@ fn infer_reader(
         names.push(format!("column_{}", names.len() + 1));
     }
     Ok(FileColumns { names, kinds })
+}
+
+/// A header naming one column twice cannot name a table's columns (DataFusion would only say
+/// "duplicate qualified field name"): the error names it and how to name the columns instead.
+fn duplicate_header(names: &[String]) -> std::result::Result<(), String> {
+    for (second, name) in names.iter().enumerate() {
+        if let Some(first) = names[..second].iter().position(|n| n == name) {
+            return Err(format!(
+                "the CSV header names the column '{name}' twice (columns {} and {}), so its \
+                 columns cannot be told apart; name the {} columns yourself in the mapping file, \
+                 the header line left out of the data: CREATE EXTERNAL TABLE t (column_1 \
+                 VARCHAR, column_2 VARCHAR, ...) STORED AS CSV LOCATION '...' OPTIONS \
+                 ('format.has_header' 'true')",
+                first + 1,
+                second + 1,
+                names.len()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// CSV read by pengine: its own inference and its own record reader (bad records set aside);
@@ -344,6 +365,19 @@ mod tests {
                 ("note".into(), DataType::Utf8),
             ]
         );
+    }
+
+    #[test]
+    fn a_header_naming_a_column_twice_is_an_error() {
+        let format = ExportCsvFormat::new(
+            Arc::new(datafusion::datasource::file_format::csv::CsvFormat::default()),
+            default_dialect(),
+            Arc::default(),
+        );
+        let Err(err) = infer_reader(&b"id,name,id\n1,a,2\n"[..], "f.csv", &format) else {
+            panic!("a duplicated header name was taken");
+        };
+        assert!(err.contains("'id' twice (columns 1 and 3)"), "{err}");
     }
 
     #[test]

@@ -5,12 +5,28 @@
 //! `[{..},{..}]` has its outer brackets and top-level commas blanked to spaces, so positions
 //! stay the same and the arrow JSON decoder reads the elements as a stream of objects. Works
 //! chunk by chunk: state carries across chunk boundaries, memory stays bounded.
+//!
+//! A UTF-8 byte-order mark at the start of the file (Windows tools write one) is blanked to
+//! spaces too, in any layout. Offsets therefore stay those of the (decompressed) file: the first
+//! record after a mark is at byte 3.
 
-/// Streaming normalizer; feed chunks in order.
+/// The UTF-8 byte-order mark.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// How many bytes at the start of `bytes` are a UTF-8 byte-order mark (0 or 3). The one test for a
+/// mark, used by the scan, schema inference and format detection alike.
+pub fn bom_len(bytes: &[u8]) -> usize {
+    if bytes.starts_with(BOM) { BOM.len() } else { 0 }
+}
+
+/// Streaming normalizer; feed chunks in order. The first non-empty chunk must hold the stream's
+/// first [`BOM`]`.len()` bytes (or the whole stream), so that a byte-order mark is seen whole.
 #[derive(Debug, Default)]
 pub struct Framing {
     mode: Mode,
     nesting: Nesting,
+    /// A non-empty chunk was seen (a byte-order mark can only be at the start of the first).
+    started: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -28,24 +44,34 @@ impl Framing {
     /// Processes one chunk. Returns `None` when the chunk can be used as is, else the rewritten
     /// bytes (same length).
     pub fn process(&mut self, chunk: &[u8]) -> Option<Vec<u8>> {
+        let bom = if self.started || chunk.is_empty() {
+            0
+        } else {
+            self.started = true;
+            bom_len(chunk)
+        };
         if self.mode == Mode::Undecided {
-            match chunk.iter().find(|b| !b.is_ascii_whitespace()) {
-                None => return None,
+            match chunk[bom..].iter().find(|b| !b.is_ascii_whitespace()) {
+                None => {}
                 Some(b'[') => self.mode = Mode::Array,
                 Some(_) => self.mode = Mode::Objects,
             }
         }
-        if self.mode == Mode::Objects {
+        if self.mode != Mode::Array && bom == 0 {
             return None;
         }
         let mut out = chunk.to_vec();
-        for byte in out.iter_mut() {
-            match self.nesting.step(*byte) {
-                // The outer array's brackets (a second array after the first is unwrapped the
-                // same way).
-                Step::Open { depth: 1 } | Step::Close { depth: 0 } => *byte = b' ',
-                Step::Comma { depth: 1 } => *byte = b'\n',
-                _ => {}
+        // Blanked, not removed: the bytes after the mark keep their offsets in the file.
+        out[..bom].fill(b' ');
+        if self.mode == Mode::Array {
+            for byte in out[bom..].iter_mut() {
+                match self.nesting.step(*byte) {
+                    // The outer array's brackets (a second array after the first is unwrapped
+                    // the same way).
+                    Step::Open { depth: 1 } | Step::Close { depth: 0 } => *byte = b' ',
+                    Step::Comma { depth: 1 } => *byte = b'\n',
+                    _ => {}
+                }
             }
         }
         Some(out)
@@ -142,6 +168,22 @@ mod tests {
     fn array_is_unwrapped_keeping_nested_structure() {
         let got = run(&["  [{\"a\":[1,2],\"s\":\"x],{\\\"\"},", "{\"a\":[3]}]"]);
         assert_eq!(got, "   {\"a\":[1,2],\"s\":\"x],{\\\"\"}\n{\"a\":[3]} ");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_blanked_in_every_layout() {
+        assert_eq!(
+            run(&["\u{feff}{\"a\":1}", "{\"a\":2}"]),
+            "   {\"a\":1}{\"a\":2}"
+        );
+        assert_eq!(
+            run(&["\u{feff} [{\"a\":1},", "{\"a\":2}]"]),
+            "     {\"a\":1}\n{\"a\":2} "
+        );
+        assert_eq!(run(&["\u{feff}", "\n{\"a\":1}"]), "   \n{\"a\":1}");
+        // Only at the start of the stream.
+        assert_eq!(run(&["{\"a\":1}", "\u{feff}"]), "{\"a\":1}\u{feff}");
+        assert_eq!(run(&["", "\u{feff}[]"]), "     ");
     }
 
     #[test]

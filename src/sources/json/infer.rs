@@ -164,6 +164,7 @@ fn infer_in_blocks(
             .take(block as u64)
             .read_to_end(&mut window.bytes)
             .map_err(|e| format!("reading failed after {} bytes: {e}", window.end()))?;
+        // The first block is whole (read_to_end fills it), so a byte-order mark is seen whole.
         if let Some(rewritten) = framing.process(&window.bytes[old..]) {
             window.bytes[old..].copy_from_slice(&rewritten);
         }

@@ -28,7 +28,7 @@ use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 
 use super::direct::{DirectDecoder, Refusal};
-use super::framing::Framing;
+use super::framing::{BOM, Framing};
 use super::records::{Piece, PieceKind, Splitter, Window};
 use crate::sources::bad_records::BadRecordLog;
 use crate::sources::compression::{Compression, SNIFF_LEN};
@@ -80,6 +80,7 @@ impl FileOpener for JsonExportOpener {
                 .chain(input)
                 .boxed();
             let bytes = compression.file_compression_type().convert_stream(raw)?;
+            let bytes = first_chunk_of_at_least(bytes, BOM.len()).await;
             let state = DecodeState {
                 input: bytes,
                 decoder: new_decoder(&schema, batch_size)?,
@@ -103,6 +104,27 @@ impl FileOpener for JsonExportOpener {
             .boxed())
         }))
     }
+}
+
+/// `stream` with its first chunk holding at least `n` bytes (or all there are): [`Framing`] looks
+/// for a byte-order mark in the first chunk, and a decompressor may hand out a tiny one. An error
+/// met on the way is passed on in its place.
+async fn first_chunk_of_at_least(
+    mut stream: BoxStream<'static, Result<Bytes>>,
+    n: usize,
+) -> BoxStream<'static, Result<Bytes>> {
+    let mut first = Vec::new();
+    let mut failed = None;
+    while first.len() < n && failed.is_none() {
+        match stream.next().await {
+            Some(Ok(chunk)) => first.extend_from_slice(&chunk),
+            Some(Err(e)) => failed = Some(Err(e)),
+            None => break,
+        }
+    }
+    futures::stream::iter(std::iter::once(Ok(Bytes::from(first))).chain(failed))
+        .chain(stream)
+        .boxed()
 }
 
 pub(super) fn new_decoder(schema: &SchemaRef, batch_size: usize) -> Result<Decoder> {
@@ -356,4 +378,29 @@ pub(super) fn decode_into(
         }
     }
     decoder.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_first_chunk_holds_a_whole_byte_order_mark() {
+        let one_byte_chunks = futures::stream::iter(
+            b"\xEF\xBB\xBF{}"
+                .iter()
+                .map(|b| Ok(Bytes::copy_from_slice(&[*b]))),
+        )
+        .boxed();
+        let chunks: Vec<Bytes> = first_chunk_of_at_least(one_byte_chunks, BOM.len())
+            .await
+            .map(|c| c.unwrap())
+            .collect()
+            .await;
+        assert_eq!(chunks[0].as_ref(), BOM);
+        assert_eq!(chunks[1..].concat(), b"{}");
+        let empty = futures::stream::empty().boxed();
+        let chunks: Vec<_> = first_chunk_of_at_least(empty, 3).await.collect().await;
+        assert_eq!(chunks.len(), 1);
+    }
 }
