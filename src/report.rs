@@ -90,6 +90,9 @@ pub struct RunReport {
     pub checks: Option<Checks>,
 }
 
+/// How many deleted files the summary names.
+const DELETED_SHOWN: usize = 5;
+
 impl RunReport {
     /// A short summary for a person (stderr).
     pub fn human(&self) -> String {
@@ -179,10 +182,20 @@ impl RunReport {
             ));
         }
         if !self.deleted_files.is_empty() {
+            let shown: Vec<&str> = self
+                .deleted_files
+                .iter()
+                .take(DELETED_SHOWN)
+                .map(String::as_str)
+                .collect();
+            let more = match self.deleted_files.len().saturating_sub(DELETED_SHOWN) {
+                0 => String::new(),
+                n => format!(" and {n} more (the report lists them all)"),
+            };
             out.push_str(&format!(
-                "  deleted:       {} earlier file(s): {}\n",
+                "  deleted:       {} earlier file(s): {}{more}\n",
                 self.deleted_files.len(),
-                self.deleted_files.join(", ")
+                shown.join(", ")
             ));
         }
         if let Some(checks) = &self.checks {

@@ -646,6 +646,7 @@ async fn execute(
         }
         write_bad_records(&bad_record_log, bad_records.as_mut()).await?;
         let parts = match roller.as_mut() {
+            Some(roller) if options.allow_empty => roller.finish_at_least_one().await?,
             Some(roller) => roller.finish().await?,
             None => Vec::new(),
         };

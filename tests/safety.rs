@@ -115,6 +115,9 @@ fn an_empty_result_keeps_the_previous_export_unless_allowed() {
         &["--var", "filter=false", "--allow-empty"],
     ));
     assert_eq!(report(&out, "users")["rows"]["written"], 0);
+    let csv = read_dataset(&out.join("users"));
+    assert_eq!(csv.header, ["USER_ID", "TIER"]);
+    assert!(csv.rows.is_empty());
 }
 
 #[test]
@@ -543,4 +546,86 @@ fn quiet_still_prints_failed_checks_and_json_prints_failures() {
     assert_eq!(failure["status"], "failed");
     assert_eq!(failure["exit_code"], code);
     assert!(failure["error"].as_str().unwrap().contains("nowhere"));
+}
+
+#[test]
+fn on_s3_side_files_and_an_output_inside_the_source_are_not_read_and_empty_is_refused() {
+    let server = S3Server::start(&["raw"]);
+    let text: String = (0..30)
+        .map(|i| format!("{{\"id\":{i},\"tier\":\"t{}\"}}\n", i % 3))
+        .collect();
+    write(server.path("raw/users/2024/01/users.json"), text);
+    write(server.path("raw/users/_SUCCESS"), "");
+    write(
+        server.path("raw/users/2024/01/.users.json.crc"),
+        [0u8, 1, 2],
+    );
+    write(
+        server.path("raw/users/_temporary/0/x.json"),
+        "{\"other\": 1}\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION 's3://raw/users/';\n\
+         SELECT id AS user_id, tier AS tier FROM u WHERE ${filter:-true};\n",
+    );
+    // The output inside the source, three times: the same 30 rows each time.
+    for _ in 0..3 {
+        let mut cmd = pengine();
+        cmd.arg("run")
+            .arg(&mapping)
+            .args(["--on-bad-records", "skip", "-o", "s3://raw/users/out"]);
+        server.configure(&mut cmd);
+        run_ok(&mut cmd);
+        let report: Value = serde_json::from_slice(
+            &std::fs::read(server.path("raw/users/out/users.report.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(report["rows"]["read_from_sources"], 30, "{report}");
+        assert_eq!(report["rows"]["bad_records"], 0, "{report}");
+    }
+    let before = tree(&server.path("raw/users/out"));
+    let mut cmd = pengine();
+    cmd.arg("run")
+        .arg(&mapping)
+        .args(["--var", "filter=id < 0", "-o", "s3://raw/users/out"]);
+    server.configure(&mut cmd);
+    let err = run_fails(&mut cmd, 4);
+    assert!(err.contains("returned no rows"), "{err}");
+    assert_eq!(tree(&server.path("raw/users/out")), before);
+}
+
+#[test]
+fn sigterm_stops_every_dataset_of_a_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = users_source(dir.path(), 30);
+    let project = dir.path().join("project");
+    for (file, id) in [("users.sql", "user_id"), ("items.sql", "item_id")] {
+        write(
+            project.join(file),
+            format!(
+                "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${{src}}/users/';\n\
+                 SELECT id AS {id}, tier AS tier FROM u;\n"
+            ),
+        );
+    }
+    let out = dir.path().join("out");
+    let mut cmd = pengine();
+    cmd.arg("run")
+        .arg(&project)
+        .arg("--var")
+        .arg(format!("src={}", src.display()))
+        .arg("-o")
+        .arg(&out);
+    let child = spawn_at_failpoint(&mut cmd, "after-parts-written", dir.path());
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
+    let left = tree(&out);
+    assert!(left.is_empty(), "{:?}", names(&left));
 }

@@ -143,6 +143,15 @@ impl PartRoller {
         Ok(())
     }
 
+    /// Like [`PartRoller::finish`], but writes a part holding only the header when no row came:
+    /// an empty dataset published on purpose still names its columns.
+    pub async fn finish_at_least_one(&mut self) -> Result<Vec<PartInfo>> {
+        if self.done.is_empty() && self.open.is_none() {
+            self.open_part().await?;
+        }
+        self.finish().await
+    }
+
     /// Completes the last part and returns all parts written.
     pub async fn finish(&mut self) -> Result<Vec<PartInfo>> {
         self.close_part().await?;
