@@ -170,7 +170,7 @@ fn s3_builder(url: &Url) -> Result<AmazonS3Builder> {
     }
     let has_keys = std::env::var("AWS_ACCESS_KEY_ID").is_ok();
     if !has_keys {
-        builder = builder.with_credentials(Arc::new(SdkCredentials::default()));
+        builder = builder.with_credentials(SdkCredentials::shared());
     }
     let has_region =
         std::env::var("AWS_REGION").is_ok() || std::env::var("AWS_DEFAULT_REGION").is_ok();
@@ -201,11 +201,20 @@ fn sdk_profile_region() -> Option<String> {
     })
 }
 
-/// Bridges the AWS SDK's default credential chain (profiles, SSO, web identity, IMDS) to
-/// object_store. The chain is built once, on first use.
+/// Credentials are fetched again this long before they expire, so no request signs with
+/// credentials that lapse on the way.
+const REFRESH_BEFORE_EXPIRY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Bridges the AWS SDK's default credential chain (profiles, SSO, credential_process, web
+/// identity, container and instance roles) to object_store. The chain's providers do not cache
+/// (outside an SDK client, whose identity cache does): without this, every request of every store
+/// would run the chain again (an STS or metadata call, a credential_process). One per process,
+/// shared by every bucket, source and destination; fetched once, refreshed before expiry.
 #[derive(Default)]
 struct SdkCredentials {
     provider: OnceCell<aws_credential_types::provider::SharedCredentialsProvider>,
+    /// The last credentials and when they expire (None: they do not).
+    cached: tokio::sync::Mutex<Option<(Arc<AwsCredential>, Option<std::time::SystemTime>)>>,
 }
 
 impl std::fmt::Debug for SdkCredentials {
@@ -214,11 +223,16 @@ impl std::fmt::Debug for SdkCredentials {
     }
 }
 
-#[async_trait::async_trait]
-impl object_store::CredentialProvider for SdkCredentials {
-    type Credential = AwsCredential;
+impl SdkCredentials {
+    /// The process's one instance.
+    fn shared() -> Arc<SdkCredentials> {
+        static SHARED: std::sync::OnceLock<Arc<SdkCredentials>> = std::sync::OnceLock::new();
+        Arc::clone(SHARED.get_or_init(Arc::default))
+    }
 
-    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
+    async fn fetch(
+        &self,
+    ) -> object_store::Result<(Arc<AwsCredential>, Option<std::time::SystemTime>)> {
         use aws_credential_types::provider::ProvideCredentials;
         let provider = self
             .provider
@@ -243,11 +257,39 @@ impl object_store::CredentialProvider for SdkCredentials {
                     )
                     .into(),
                 })?;
-        Ok(Arc::new(AwsCredential {
+        tracing::debug!("AWS credentials fetched from the SDK's default chain");
+        let credential = Arc::new(AwsCredential {
             key_id: credentials.access_key_id().to_string(),
             secret_key: credentials.secret_access_key().to_string(),
             token: credentials.session_token().map(str::to_string),
-        }))
+        });
+        Ok((credential, credentials.expiry()))
+    }
+}
+
+/// Whether credentials expiring at `expiry` are still good to sign with at `now`.
+fn still_fresh(expiry: Option<std::time::SystemTime>, now: std::time::SystemTime) -> bool {
+    expiry.is_none_or(|at| {
+        at.duration_since(now)
+            .is_ok_and(|left| left > REFRESH_BEFORE_EXPIRY)
+    })
+}
+
+#[async_trait::async_trait]
+impl object_store::CredentialProvider for SdkCredentials {
+    type Credential = AwsCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
+        // Held while fetching: requests that arrive meanwhile wait for the one fetch.
+        let mut cached = self.cached.lock().await;
+        if let Some((credential, expiry)) = cached.as_ref()
+            && still_fresh(*expiry, std::time::SystemTime::now())
+        {
+            return Ok(Arc::clone(credential));
+        }
+        let (credential, expiry) = self.fetch().await?;
+        *cached = Some((Arc::clone(&credential), expiry));
+        Ok(credential)
     }
 }
 
@@ -288,6 +330,16 @@ fn normalize(path: &std::path::Path) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_are_refreshed_before_they_expire() {
+        let now = std::time::SystemTime::now();
+        let minutes = |m: u64| std::time::Duration::from_secs(60 * m);
+        assert!(still_fresh(None, now));
+        assert!(still_fresh(Some(now + minutes(60)), now));
+        assert!(!still_fresh(Some(now + minutes(4)), now));
+        assert!(!still_fresh(Some(now - minutes(1)), now));
+    }
 
     #[test]
     fn local_paths_become_directory_urls() {

@@ -284,3 +284,72 @@ fn credentials_never_appear_in_output_logs_reports_or_bad_records() {
         );
     }
 }
+
+/// Credentials from the SDK chain (here a profile's credential_process, which counts its calls)
+/// are fetched once for the whole run: every source, bucket and part shares them.
+#[test]
+fn sdk_chain_credentials_are_fetched_once_per_run() {
+    let server = S3Server::start(&["raw", "lookup", "out"]);
+    let users: String = (0..300)
+        .map(|i| format!("{{\"id\":\"u{i}\",\"t\":\"tier{}\"}}\n", i % 3))
+        .collect();
+    for hour in 0..6 {
+        write(server.path(&format!("raw/users/{hour:02}/u.json")), &users);
+    }
+    let labels: String = (0..3)
+        .map(|t| format!("tier{t},label-{t}-{}\n", "x".repeat(40)))
+        .collect();
+    write(
+        server.path("lookup/tiers.csv"),
+        format!("t,label\n{labels}"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let calls = dir.path().join("calls");
+    let process = dir.path().join("credentials.sh");
+    write(
+        &process,
+        format!(
+            "#!/bin/sh\necho call >> '{}'\nprintf '{{\"Version\": 1, \"AccessKeyId\": \"{S3_KEY}\", \
+             \"SecretAccessKey\": \"{S3_SECRET}\", \"Expiration\": \"2099-01-01T00:00:00Z\"}}'\n",
+            calls.display()
+        ),
+    );
+    std::fs::set_permissions(
+        &process,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let config = dir.path().join("aws-config");
+    write(
+        &config,
+        format!(
+            "[profile counting]\ncredential_process = {}\nregion = us-east-1\n",
+            process.display()
+        ),
+    );
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION 's3://raw/users/';\n\
+         CREATE EXTERNAL TABLE t STORED AS CSV LOCATION 's3://lookup/tiers.csv' \
+         OPTIONS ('format.has_header' 'true');\n\
+         SELECT DISTINCT u.id AS user_id, t.label AS label FROM u JOIN t ON u.t = t.t;",
+    );
+    let mut cmd = pengine();
+    cmd.env("AWS_PROFILE", "counting")
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", &server.endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .arg("run")
+        .arg(&mapping)
+        .args(["--max-file-size", "1KiB", "-o", "s3://out/p", "--json"]);
+    let output = run_ok(&mut cmd);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let parts = report["files"].as_array().unwrap().len();
+    assert!(parts > 10, "many parts, many requests: {parts}");
+    assert_eq!(read_dataset(&server.path("out/p/users")).rows.len(), 300);
+    let fetched = std::fs::read_to_string(&calls).unwrap().lines().count();
+    assert_eq!(fetched, 1, "credential_process ran {fetched} times");
+}
