@@ -6,7 +6,8 @@
 //! kill it (SIGKILL: no cleanup code runs) or interrupt it (Ctrl-C: the run then stops as it
 //! would anywhere else). `PENGINE_FAILPOINT=disk-full:<bytes>` makes output writes fail with
 //! "no space left on device" once that many bytes were written, for tests that cannot mount a
-//! small file system. Used by the crash and fault tests only.
+//! small file system; `PENGINE_FAILPOINT=lose-a-batch` makes the writer drop the first batch it
+//! is given. Used by the crash and fault tests only.
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -39,6 +40,12 @@ pub fn hit(name: &str) {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     });
+}
+
+/// Whether `name` is the armed failpoint, for faults that are simulated rather than waited at
+/// (`lose-a-batch`: the writer drops a batch, to prove the row accounting catches it).
+pub fn armed_for(name: &str) -> bool {
+    armed() == Some(name)
 }
 
 /// With `disk-full:<bytes>` armed: counts `bytes` about to be written to the output and, once

@@ -24,6 +24,7 @@ pub mod personalize;
 pub mod project;
 pub mod report;
 pub mod retries;
+pub mod row_flow;
 pub mod run;
 pub mod sink;
 pub mod sources;

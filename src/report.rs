@@ -9,6 +9,7 @@ use crate::batch::InvalidPolicy;
 use crate::insights::{Checks, Severity};
 use crate::personalize::{DatasetType, OutputColumn};
 use crate::retries::StorageRetries;
+use crate::row_flow::RowFlow;
 use crate::sink::PartInfo;
 use crate::sources::bad_records::{BadRecordCounts, BadRecordPolicy};
 
@@ -20,10 +21,16 @@ pub struct RowCounts {
     pub read_from_sources: u64,
     /// Source records that could not be read, set aside by `--on-bad-records skip`.
     pub bad_records: u64,
-    /// Rows read but not in the final query's output: removed by its WHERE, DISTINCT, JOIN or
-    /// GROUP BY (rows of a lookup table joined in count here too). Negative when joins produce
+    /// Rows read but not in the final query's output: the sum of `removed_by`, counted operator
+    /// by operator (rows of a lookup table joined in count here too). Negative when joins produce
     /// more rows than the sources hold.
     pub filtered_by_sql: i64,
+    /// Rows each kind of operator removed: `where`, `join`, `distinct_or_group_by`, `limit`,
+    /// `other` (see [`crate::row_flow`]).
+    pub removed_by: BTreeMap<&'static str, i64>,
+    /// False when the query makes rows itself (VALUES, an in-memory table) that no scan counts:
+    /// `filtered_by_sql` is then the remainder and `removed_by` empty.
+    pub measured: bool,
     /// Rows of the final query: written + rejected.
     pub query_output: u64,
     pub written: u64,
@@ -32,16 +39,47 @@ pub struct RowCounts {
 }
 
 impl RowCounts {
-    pub fn new(read_from_sources: u64, bad_records: u64, written: u64, rejected: u64) -> Self {
+    /// The counts of a run: what the plan measured (`flow`) and what the writer counted.
+    pub fn new(flow: &RowFlow, bad_records: u64, written: u64, rejected: u64) -> Self {
         let query_output = written + rejected;
+        let (filtered_by_sql, removed_by) = if flow.is_measured() {
+            (flow.removed_by.values().sum(), flow.removed_by.clone())
+        } else {
+            // Rows the query made itself are not counted: only the remainder can be given.
+            (flow.read as i64 - query_output as i64, BTreeMap::new())
+        };
         Self {
-            read_from_sources,
+            read_from_sources: flow.read,
             bad_records,
-            filtered_by_sql: read_from_sources as i64 - query_output as i64,
+            filtered_by_sql,
+            removed_by,
+            measured: flow.is_measured(),
             query_output,
             written,
             rejected,
         }
+    }
+
+    /// Whether every row read is accounted for: the rows the plan produced are the rows the writer
+    /// counted, so `read_from_sources = written + rejected + filtered_by_sql`.
+    pub fn balance(&self) -> std::result::Result<(), String> {
+        if !self.measured {
+            return Ok(());
+        }
+        let accounted = self.query_output as i64 + self.filtered_by_sql;
+        if accounted == self.read_from_sources as i64 {
+            return Ok(());
+        }
+        Err(format!(
+            "{} rows were read from the sources, but {} were written, {} rejected and {} removed \
+             by the query ({:?}): {} rows are unaccounted for",
+            self.read_from_sources,
+            self.written,
+            self.rejected,
+            self.filtered_by_sql,
+            self.removed_by,
+            self.read_from_sources as i64 - accounted
+        ))
     }
 }
 

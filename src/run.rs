@@ -7,9 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::physical_plan::{
-    ExecutionPlan, ExecutionPlanProperties, SendableRecordBatchStream,
-};
+use datafusion::physical_plan::{ExecutionPlanProperties, SendableRecordBatchStream};
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
@@ -24,6 +22,7 @@ use crate::mapping::MappingFile;
 use crate::personalize::{ColumnPlan, avro};
 use crate::report::{RowCounts, RunReport};
 use crate::retries::RetryCounts;
+use crate::row_flow::{self, RowFlow};
 use crate::sink::csv_dialect::{self, EncodedRows};
 use crate::sink::publish::Destination;
 use crate::sink::publish::{STAGED_BAD_RECORDS, STAGED_REJECTS, SideFiles};
@@ -83,7 +82,8 @@ struct Written {
     /// CSV bytes produced, headers included (written, or counted when validating).
     bytes: u64,
     tally: Tally,
-    source_rows: u64,
+    /// The rows through the executed plan, measured.
+    flow: RowFlow,
 }
 
 /// What a partition task sends to the writer.
@@ -198,6 +198,7 @@ pub async fn stage(mapping: &MappingFile, options: &RunOptions) -> Result<Staged
         interrupt::cancellable(Staging::begin(&dest, mapping.dataset, options.take_over)).await?;
     let executed = execute_with_fallback(mapping, options, &stores, Sink::Stage(&staging)).await;
     let executed = executed.and_then(|(written, join_strategy)| {
+        check_balance(&written)?;
         refuse_empty(mapping, options, &dest, &written)?;
         Ok((written, join_strategy))
     });
@@ -219,6 +220,22 @@ pub async fn stage(mapping: &MappingFile, options: &RunOptions) -> Result<Staged
     }
 }
 
+/// Stops a run whose counts do not add up (rows lost or invented between the query and the
+/// writer): nothing of it is published.
+fn check_balance(written: &Written) -> Result<()> {
+    let counts = RowCounts::new(
+        &written.flow,
+        written.bad_records.total,
+        written.tally.written,
+        written.tally.rejected,
+    );
+    counts.balance().map_err(|e| {
+        Error::Internal(format!(
+            "the row counts do not add up, so nothing was published: {e}"
+        ))
+    })
+}
+
 /// An empty result is not published over an export unless asked for: a filter that matches
 /// nothing, or an empty source folder, is a mistake far more often than a wish.
 fn refuse_empty(
@@ -230,7 +247,7 @@ fn refuse_empty(
     if written.tally.written > 0 || options.allow_empty {
         return Ok(());
     }
-    let mut counts = format!("{} rows read from the sources", written.source_rows);
+    let mut counts = format!("{} rows read from the sources", written.flow.read);
     if written.tally.rejected > 0 {
         counts.push_str(&format!(
             ", {} rejected by the row checks",
@@ -355,6 +372,7 @@ pub async fn check_only(
     };
     let (mut written, join_strategy) =
         execute_with_fallback(mapping, &options, &stores, Sink::Discard).await?;
+    check_balance(&written)?;
     written.bytes = data_bytes;
     let places = Places {
         run_id: String::new(),
@@ -506,7 +524,7 @@ fn build_report(
         report_file: places.report_file,
         wall_seconds: wall,
         rows: RowCounts::new(
-            written.source_rows,
+            &written.flow,
             written.bad_records.total,
             tally.written,
             tally.rejected,
@@ -681,7 +699,7 @@ async fn execute(
         parts,
         rejects_file: rejects_written,
         tally,
-        source_rows: source_rows(&physical),
+        flow: row_flow::measure(&physical),
         bad_records: bad_record_counts,
     })
 }
@@ -711,9 +729,13 @@ async fn encode_partition(
     sender: mpsc::Sender<Chunk>,
 ) -> Result<Tally> {
     let mut tally = Tally::new(&plan);
+    let mut lose_a_batch = crate::failpoint::armed_for("lose-a-batch");
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         if batch.num_rows() == 0 {
+            continue;
+        }
+        if std::mem::take(&mut lose_a_batch) {
             continue;
         }
         let encoded = batch::process(&plan, &batch, options, &mut tally)?;
@@ -727,16 +749,6 @@ async fn encode_partition(
         }
     }
     Ok(tally)
-}
-
-/// Rows produced by the plan's leaves (the source scans), from the execution metrics.
-fn source_rows(plan: &Arc<dyn ExecutionPlan>) -> u64 {
-    let children = plan.children();
-    if children.is_empty() {
-        plan.metrics().and_then(|m| m.output_rows()).unwrap_or(0) as u64
-    } else {
-        children.into_iter().map(source_rows).sum()
-    }
 }
 
 /// A spinner on stderr (drawn only when stderr is a terminal) with the stage and rows written.

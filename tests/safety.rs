@@ -629,3 +629,67 @@ fn sigterm_stops_every_dataset_of_a_project() {
     let left = tree(&out);
     assert!(left.is_empty(), "{:?}", names(&left));
 }
+
+#[test]
+fn every_row_read_is_accounted_for_operator_by_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = |u: &str, i: &str, ts: u64| format!("{{\"u\":{u},\"i\":\"{i}\",\"ts\":{ts}}}\n");
+    let mut events = String::new();
+    for n in 0..6 {
+        events.push_str(&event(
+            &format!("\"u{n}\""),
+            &format!("i{}", n % 3),
+            1_709_251_200 + n,
+        ));
+    }
+    events.push_str(&event("\"u0\"", "i0", 1_709_251_200)); // an exact duplicate
+    events.push_str(&event("null", "i1", 1_709_251_300)); // no user
+    events.push_str(&event("null", "i2", 1_709_251_300)); // no user
+    events.push_str(&event("\"u7\"", "i9", 1_709_251_400)); // not in the catalog
+    write(dir.path().join("src/events/e.json"), events);
+    write(
+        dir.path().join("src/items.csv"),
+        "sku,name\ni0,a\ni1,b\ni2,c\n",
+    );
+    let mapping = dir.path().join("interactions.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE e STORED AS JSON LOCATION '${src}/events/';\n\
+         CREATE EXTERNAL TABLE c STORED AS CSV LOCATION '${src}/items.csv' \
+         OPTIONS ('format.has_header' 'true');\n\
+         SELECT DISTINCT e.u AS user_id, e.i AS item_id, e.ts AS timestamp \
+         FROM e JOIN c ON c.sku = e.i WHERE e.u IS NOT NULL;\n",
+    );
+    let out = dir.path().join("out");
+    let src = dir.path().join("src");
+    // Under 1,000 interactions the checks fail (exit 6); the counts are what this test is about.
+    run_fails(&mut run(&mapping, &src, &out, &[]), 6);
+    let rows = report(&out, "interactions")["rows"].clone();
+    // 10 events + 3 catalog rows; 2 without a user, 1 event of an unknown item and the 3 catalog
+    // rows in the join, 1 duplicate.
+    assert_eq!(rows["read_from_sources"], 13, "{rows}");
+    assert_eq!(rows["written"], 6, "{rows}");
+    assert_eq!(rows["measured"], true, "{rows}");
+    assert_eq!(rows["removed_by"]["where"], 2, "{rows}");
+    assert_eq!(rows["removed_by"]["join"], 4, "{rows}");
+    assert_eq!(rows["removed_by"]["distinct_or_group_by"], 1, "{rows}");
+    assert_eq!(rows["filtered_by_sql"], 7, "{rows}");
+}
+
+#[test]
+fn rows_lost_between_the_query_and_the_writer_stop_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = users_source(dir.path(), 30);
+    let mapping = users_mapping(dir.path());
+    let out = dir.path().join("out");
+    let err = run_fails(
+        run(&mapping, &src, &out, &[]).env("PENGINE_FAILPOINT", "lose-a-batch"),
+        1,
+    );
+    assert!(
+        err.contains("do not add up") && err.contains("unaccounted for"),
+        "{err}"
+    );
+    assert!(!out.join("users").exists());
+    assert_no_staging(&out);
+}

@@ -37,7 +37,9 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::{Boundedness, CardinalityEffect, EmissionType};
 use datafusion::physical_plan::expressions::Column;
-use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::metrics::{
+    Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, ExecutionPlanProperties,
@@ -350,9 +352,13 @@ impl ExecutionPlan for DistinctExec {
             batch_size: context.session_config().batch_size().max(1),
             hasher,
             files,
+            output_rows: MetricBuilder::new(&self.metrics).output_rows(partition),
         };
         let stream = futures::stream::try_unfold(state, |mut state| async move {
             let batch = state.next_batch().await?;
+            if let Some(batch) = &batch {
+                state.output_rows.add(batch.num_rows());
+            }
             Ok(batch.map(|b| (b, state)))
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
@@ -376,6 +382,8 @@ struct Distinct {
     batch_size: usize,
     hasher: RandomState,
     files: SpillFiles,
+    /// Rows emitted: how many the DISTINCT kept, for the run's row accounting.
+    output_rows: Count,
 }
 
 impl Distinct {
