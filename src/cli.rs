@@ -490,6 +490,15 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             if args.json {
                 outln(to_json(&report)?)?;
             }
+            if report.mappings_written() == 0 {
+                // Nothing to run: success would be a lie.
+                say(
+                    "error: init wrote no mapping file: no source could be given a dataset type \
+                     (see above); name the sources after their dataset (events, catalog, users) \
+                     or write the mapping by hand\n",
+                );
+                return Ok(exit_code::MAPPING);
+            }
             Ok(if report.all_valid() {
                 exit_code::OK
             } else {

@@ -693,3 +693,19 @@ fn rows_lost_between_the_query_and_the_writer_stop_the_run() {
     assert!(!out.join("users").exists());
     assert_no_staging(&out);
 }
+
+#[test]
+fn init_that_writes_no_mapping_does_not_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path().join("x.csv"), "a,b\n1,2\n3,4\n");
+    let err = run_fails(
+        pengine()
+            .arg("init")
+            .arg("--source")
+            .arg(dir.path().join("x.csv"))
+            .arg("--into")
+            .arg(dir.path().join("mappings")),
+        3,
+    );
+    assert!(err.contains("wrote no mapping file"), "{err}");
+}

@@ -146,6 +146,11 @@ impl InitReport {
     }
 
     /// Whether every file written validates.
+    /// Mapping files written (datasets skipped, e.g. for an existing file, not counted).
+    pub fn mappings_written(&self) -> usize {
+        self.files.iter().filter(|w| w.draft.is_some()).count()
+    }
+
     pub fn all_valid(&self) -> bool {
         self.files
             .iter()
