@@ -709,3 +709,26 @@ fn init_that_writes_no_mapping_does_not_succeed() {
     );
     assert!(err.contains("wrote no mapping file"), "{err}");
 }
+
+#[test]
+fn init_force_with_fewer_sources_keeps_the_variables_other_files_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let into = dir.path().join("project");
+    let testdata = repo_root().join("testdata");
+    let source = |s: &str| format!("{}/{s}", testdata.display());
+    let init = |sources: &[&str], extra: &[&str]| {
+        let mut cmd = pengine();
+        cmd.arg("init");
+        for s in sources {
+            cmd.arg("--source").arg(source(s));
+        }
+        cmd.arg("--into").arg(&into).args(extra);
+        cmd
+    };
+    run_ok(&mut init(&["events/", "items.csv", "users.parquet"], &[]));
+    run_ok(&mut init(&["users.parquet"], &["--force"]));
+    let toml = std::fs::read_to_string(into.join("pengine.toml")).unwrap();
+    assert!(toml.contains("events") && toml.contains("items"), "{toml}");
+    let out = dir.path().join("out");
+    run_ok(pengine().arg("run").arg(&into).arg("-o").arg(&out));
+}

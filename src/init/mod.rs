@@ -215,10 +215,18 @@ pub async fn init(options: &InitOptions) -> Result<InitReport> {
         );
         write_file(Path::new(&written.file), &text)?;
     }
-    let vars: Vec<(String, String)> = sources
+    let mut vars: Vec<(String, String)> = sources
         .iter()
         .map(|s| (s.variable.clone(), s.detected.table_location.clone()))
         .collect();
+    // With --force and fewer sources: the variables the other mapping files still use are kept,
+    // or those files would stop running.
+    let used = crate::mapping::variables_used_in(&options.into)?;
+    for (name, value) in crate::mapping::folder_vars(&options.into)? {
+        if used.contains(&name) && !vars.iter().any(|(n, _)| *n == name) {
+            vars.push((name, value));
+        }
+    }
     write_file(&vars_path, &render::vars_file(&vars))?;
 
     let run_options = RunOptions {

@@ -320,15 +320,7 @@ pub fn check_variables(paths: &[PathBuf], given: &Vars) -> Result<Vec<String>> {
         if toml_vars.is_empty() {
             continue;
         }
-        let mut used_here = std::collections::BTreeSet::new();
-        let siblings = std::fs::read_dir(folder)
-            .map_err(|e| Error::io(format!("cannot read folder {}", folder.display()), e))?;
-        for entry in siblings.flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "sql") {
-                used_here.extend(vars::names_in(&read(&path)?));
-            }
-        }
+        let used_here = variables_used_in(folder)?;
         for name in toml_vars.keys().filter(|n| !used_here.contains(*n)) {
             warnings.push(format!(
                 "{}: [vars] {name} is used by no mapping file beside it",
@@ -337,6 +329,28 @@ pub fn check_variables(paths: &[PathBuf], given: &Vars) -> Result<Vec<String>> {
         }
     }
     Ok(warnings)
+}
+
+/// The `[vars]` of the `pengine.toml` in `folder` (none when there is no such file).
+pub fn folder_vars(folder: &Path) -> Result<Vars> {
+    read_vars_file(&folder.join(VARS_FILE))
+}
+
+/// The variables the `*.sql` files of `folder` use.
+pub fn variables_used_in(folder: &Path) -> Result<std::collections::BTreeSet<String>> {
+    let mut used = std::collections::BTreeSet::new();
+    let entries = std::fs::read_dir(folder)
+        .map_err(|e| Error::io(format!("cannot read folder {}", folder.display()), e))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "sql") {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Error::io(format!("cannot read mapping file {}", path.display()), e)
+            })?;
+            used.extend(vars::names_in(&text));
+        }
+    }
+    Ok(used)
 }
 
 fn read_vars_file(mapping: &Path) -> Result<Vars> {
