@@ -14,7 +14,7 @@ use crate::sink::PartInfo;
 use crate::sources::bad_records::{BadRecordCounts, BadRecordPolicy};
 
 /// Where every source record went: `read_from_sources + bad_records` records came in, and
-/// `read_from_sources = written + rejected + filtered_by_sql`.
+/// `read_from_sources + added_by_sql = written + rejected + filtered_by_sql`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RowCounts {
     /// Rows the scans of all sources produced (joins and filters come after).
@@ -22,14 +22,17 @@ pub struct RowCounts {
     /// Source records that could not be read, set aside by `--on-bad-records skip`.
     pub bad_records: u64,
     /// Rows read but not in the final query's output: the sum of `removed_by`, counted operator
-    /// by operator (rows of a lookup table joined in count here too). Negative when joins produce
-    /// more rows than the sources hold.
-    pub filtered_by_sql: i64,
+    /// by operator (rows of a lookup table joined in count here too).
+    pub filtered_by_sql: u64,
     /// Rows each kind of operator removed: `where`, `join`, `distinct_or_group_by`, `limit`,
-    /// `other` (see [`crate::row_flow`]).
-    pub removed_by: BTreeMap<&'static str, i64>,
+    /// `unnest`, `other` (see [`crate::row_flow`]).
+    pub removed_by: BTreeMap<&'static str, u64>,
+    /// Rows the query made beyond those it read: the sum of `added_by` (a join matching a row more
+    /// than once, an UNNEST).
+    pub added_by_sql: u64,
+    pub added_by: BTreeMap<&'static str, u64>,
     /// False when the query makes rows itself (VALUES, an in-memory table) that no scan counts:
-    /// `filtered_by_sql` is then the remainder and `removed_by` empty.
+    /// `filtered_by_sql` and `added_by_sql` are then what is left over, by operator unknown.
     pub measured: bool,
     /// Rows of the final query: written + rejected.
     pub query_output: u64,
@@ -42,18 +45,31 @@ impl RowCounts {
     /// The counts of a run: what the plan measured (`flow`) and what the writer counted.
     pub fn new(flow: &RowFlow, bad_records: u64, written: u64, rejected: u64) -> Self {
         let query_output = written + rejected;
-        let (filtered_by_sql, removed_by) = if flow.is_measured() {
-            (flow.removed_by.values().sum(), flow.removed_by.clone())
+        let measured = flow.is_measured();
+        let (filtered_by_sql, added_by_sql) = if measured {
+            (flow.removed_by.values().sum(), flow.added_by.values().sum())
         } else {
-            // Rows the query made itself are not counted: only the remainder can be given.
-            (flow.read as i64 - query_output as i64, BTreeMap::new())
+            // Rows the query made itself are not counted: only the difference can be given.
+            (
+                flow.read.saturating_sub(query_output),
+                query_output.saturating_sub(flow.read),
+            )
+        };
+        let by_kind = |kinds: &BTreeMap<&'static str, u64>| {
+            if measured {
+                kinds.clone()
+            } else {
+                BTreeMap::new()
+            }
         };
         Self {
             read_from_sources: flow.read,
             bad_records,
             filtered_by_sql,
-            removed_by,
-            measured: flow.is_measured(),
+            removed_by: by_kind(&flow.removed_by),
+            added_by_sql,
+            added_by: by_kind(&flow.added_by),
+            measured,
             query_output,
             written,
             rejected,
@@ -61,24 +77,24 @@ impl RowCounts {
     }
 
     /// Whether every row read is accounted for: the rows the plan produced are the rows the writer
-    /// counted, so `read_from_sources = written + rejected + filtered_by_sql`.
+    /// counted, so `read_from_sources + added_by_sql = written + rejected + filtered_by_sql`.
     pub fn balance(&self) -> std::result::Result<(), String> {
-        if !self.measured {
-            return Ok(());
-        }
-        let accounted = self.query_output as i64 + self.filtered_by_sql;
-        if accounted == self.read_from_sources as i64 {
+        let came = self.read_from_sources + self.added_by_sql;
+        let went = self.query_output + self.filtered_by_sql;
+        if came == went {
             return Ok(());
         }
         Err(format!(
-            "{} rows were read from the sources, but {} were written, {} rejected and {} removed \
-             by the query ({:?}): {} rows are unaccounted for",
+            "{} rows were read from the sources and {} made by the query ({:?}), but {} were \
+             written, {} rejected and {} removed by the query ({:?}): {} rows are unaccounted for",
             self.read_from_sources,
+            self.added_by_sql,
+            self.added_by,
             self.written,
             self.rejected,
             self.filtered_by_sql,
             self.removed_by,
-            self.read_from_sources as i64 - accounted
+            came as i64 - went as i64
         ))
     }
 }

@@ -19,9 +19,11 @@ pub struct RowFlow {
     pub read: u64,
     /// Rows the plan produced (its root's output).
     pub produced: u64,
-    /// Rows removed, by the kind of operator that removed them (negative: a join that produced
-    /// more rows than it was given).
-    pub removed_by: BTreeMap<&'static str, i64>,
+    /// Rows removed, by the kind of operator that removed them.
+    pub removed_by: BTreeMap<&'static str, u64>,
+    /// Rows added, by the kind of operator that made more rows than it was given (a join that
+    /// matches a row more than once, an UNNEST).
+    pub added_by: BTreeMap<&'static str, u64>,
     /// Leaves whose rows are not counted (their operator names): then `read` misses their rows.
     pub unmeasured: Vec<String>,
 }
@@ -38,7 +40,6 @@ impl RowFlow {
 pub fn measure(plan: &Arc<dyn ExecutionPlan>) -> RowFlow {
     let mut flow = RowFlow::default();
     flow.produced = visit(plan, &mut flow);
-    flow.removed_by.retain(|_, n| *n != 0);
     flow
 }
 
@@ -66,9 +67,10 @@ fn visit(plan: &Arc<dyn ExecutionPlan>, flow: &mut RowFlow) -> u64 {
     let Some(output) = output else {
         return input;
     };
-    let removed = input as i64 - output as i64;
-    if removed != 0 {
-        *flow.removed_by.entry(kind(plan.name())).or_default() += removed;
+    if input > output {
+        *flow.removed_by.entry(kind(plan.name())).or_default() += input - output;
+    } else if output > input {
+        *flow.added_by.entry(kind(plan.name())).or_default() += output - input;
     }
     output
 }
@@ -84,6 +86,8 @@ fn kind(operator: &str) -> &'static str {
         "distinct_or_group_by"
     } else if operator.contains("limit") {
         "limit"
+    } else if operator.contains("unnest") {
+        "unnest"
     } else {
         "other"
     }
@@ -101,11 +105,16 @@ mod tests {
         std::fs::write(&t, "id,name\n1,a\n2,b\n2,b\n3,c\n4,d\n5,e\n").unwrap();
         let l = dir.path().join("l.csv");
         std::fs::write(&l, "id,x\n1,x\n2,y\n").unwrap();
+        let d = dir.path().join("d.csv");
+        std::fs::write(&d, "id\n2\n2\n2\n").unwrap();
         let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
         ctx.register_csv("t", t.to_str().unwrap(), CsvReadOptions::new())
             .await
             .unwrap();
         ctx.register_csv("l", l.to_str().unwrap(), CsvReadOptions::new())
+            .await
+            .unwrap();
+        ctx.register_csv("d", d.to_str().unwrap(), CsvReadOptions::new())
             .await
             .unwrap();
         let plan = ctx
@@ -130,18 +139,24 @@ mod tests {
 
         let (flow, rows) = flow_of("SELECT DISTINCT * FROM t").await;
         assert_eq!((flow.read, flow.produced, rows), (6, 5, 5));
-        assert_eq!(flow.removed_by.values().sum::<i64>(), 1);
+        assert_eq!(flow.removed_by.values().sum::<u64>(), 1);
 
         let (flow, rows) = flow_of("SELECT t.name FROM t JOIN l ON t.id = l.id").await;
         assert_eq!((flow.read, flow.produced, rows), (8, 3, 3));
-        assert_eq!(flow.removed_by.values().sum::<i64>(), 5);
+        assert_eq!(flow.removed_by.values().sum::<u64>(), 5);
         assert!(flow.removed_by.contains_key("join"), "{flow:?}");
+
+        // Two rows matched three times each: 5 rows in, 6 out.
+        let (flow, rows) =
+            flow_of("SELECT t.name FROM t JOIN d ON t.id = d.id WHERE t.id = 2").await;
+        assert_eq!(rows, 6);
+        assert_eq!(flow.added_by, BTreeMap::from([("join", 1)]), "{flow:?}");
 
         let (flow, rows) = flow_of("SELECT * FROM t LIMIT 2").await;
         assert_eq!((flow.produced, rows), (2, 2));
         // The limit goes into the scan, which then stops reading: what it did read is counted.
-        let removed: i64 = flow.removed_by.values().sum();
-        assert_eq!(flow.read as i64 - removed, 2, "{flow:?}");
+        let removed: u64 = flow.removed_by.values().sum();
+        assert_eq!(flow.read - removed, 2, "{flow:?}");
         assert!(flow.is_measured());
     }
 

@@ -674,6 +674,34 @@ fn every_row_read_is_accounted_for_operator_by_operator() {
     assert_eq!(rows["removed_by"]["join"], 4, "{rows}");
     assert_eq!(rows["removed_by"]["distinct_or_group_by"], 1, "{rows}");
     assert_eq!(rows["filtered_by_sql"], 7, "{rows}");
+    assert_eq!(rows["added_by_sql"], 0, "{rows}");
+
+    // A catalog that lists an item four times: the join makes more rows than it is given, and
+    // says so (added_by) instead of reading as a negative filter.
+    write(
+        dir.path().join("src/items.csv"),
+        "sku,name\ni0,a\ni0,a2\ni0,a3\ni0,a4\ni1,b\ni2,c\n",
+    );
+    let mapping = dir.path().join("with-names.sql");
+    write(
+        &mapping,
+        "-- pengine: dataset = interactions\n\
+         CREATE EXTERNAL TABLE e STORED AS JSON LOCATION '${src}/events/';\n\
+         CREATE EXTERNAL TABLE c STORED AS CSV LOCATION '${src}/items.csv' \
+         OPTIONS ('format.has_header' 'true');\n\
+         SELECT e.u AS user_id, e.i AS item_id, e.ts AS timestamp, c.name AS name \
+         FROM e JOIN c ON c.sku = e.i WHERE e.u IS NOT NULL;\n",
+    );
+    run_fails(&mut run(&mapping, &src, &out, &[]), 6);
+    let rows = report(&out, "interactions")["rows"].clone();
+    // 10 events + 6 catalog rows; the 8 events with a user, 3 of them of i0, make 3 x 4 + 2 + 2
+    // = 16 rows from 8 + 6 (2 added).
+    assert_eq!(rows["read_from_sources"], 16, "{rows}");
+    assert_eq!(rows["added_by"]["join"], 2, "{rows}");
+    assert_eq!(rows["added_by_sql"], 2, "{rows}");
+    assert_eq!(rows["removed_by"]["where"], 2, "{rows}");
+    assert_eq!(rows["written"], 16, "{rows}");
+    assert_eq!(rows["filtered_by_sql"], 2, "{rows}");
 }
 
 #[test]
