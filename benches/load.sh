@@ -3,7 +3,7 @@
 # added, under --memory-limit (default 512MiB) and --on-bad-records skip. Prints wall time and peak
 # RSS, and checks that every input record is accounted for:
 #   events + catalog rows (known from the generator) = read_from_sources + bad_records
-#   read_from_sources = written + rejected + filtered_by_sql
+#   read_from_sources + added_by_sql = written + rejected + filtered_by_sql
 # Usage: benches/load.sh [N]   (env: PENGINE_BIN, EXPORT, LIMIT, OUT)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,12 +64,17 @@ print(f"wall {wall}, peak RSS {rss_kb / 1024:.0f} MiB (memory limit {limit})")
 print(f"records in: {records_in} = {n} events + {extra_good} good and {extra_bad} bad added "
       f"+ {catalog_rows} catalog rows")
 print(f"read {rows['read_from_sources']} + bad {rows['bad_records']} = {accounted}; "
+      f"read + added by SQL {rows['added_by_sql']} = "
+      f"{rows['read_from_sources'] + rows['added_by_sql']}; "
       f"written {rows['written']} + rejected {rows['rejected']} + filtered by SQL "
-      f"{rows['filtered_by_sql']} = {rows['written'] + rows['rejected'] + rows['filtered_by_sql']}")
+      f"{rows['filtered_by_sql']} = {rows['written'] + rows['rejected'] + rows['filtered_by_sql']} "
+      f"(removed by {rows['removed_by']})")
 print(f"bad records by file: {report['bad_records']['by_file']}")
 ok = (accounted == records_in
       and rows["bad_records"] == int(extra_bad)
-      and rows["written"] + rows["rejected"] + rows["filtered_by_sql"] == rows["read_from_sources"])
+      and rows["measured"]
+      and rows["written"] + rows["rejected"] + rows["filtered_by_sql"]
+      == rows["read_from_sources"] + rows["added_by_sql"])
 print("reconciled: yes" if ok else "reconciled: NO")
 sys.exit(0 if ok else 1)
 PY
