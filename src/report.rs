@@ -34,6 +34,9 @@ pub struct RowCounts {
     /// False when the query makes rows itself (VALUES, an in-memory table) that no scan counts:
     /// `filtered_by_sql` and `added_by_sql` are then what is left over, by operator unknown.
     pub measured: bool,
+    /// What the scans skipped without reading (Parquet files, row groups, rows of pages ruled
+    /// out by their statistics): not in `read_from_sources`.
+    pub pruned: BTreeMap<&'static str, u64>,
     /// Rows of the final query: written + rejected.
     pub query_output: u64,
     pub written: u64,
@@ -70,6 +73,7 @@ impl RowCounts {
             added_by_sql,
             added_by: by_kind(&flow.added_by),
             measured,
+            pruned: flow.pruned.clone(),
             query_output,
             written,
             rejected,

@@ -26,6 +26,9 @@ pub struct RowFlow {
     pub added_by: BTreeMap<&'static str, u64>,
     /// Leaves whose rows are not counted (their operator names): then `read` misses their rows.
     pub unmeasured: Vec<String>,
+    /// What scans skipped without reading, by what was skipped: Parquet files, row groups and
+    /// the rows of pages their statistics ruled out (a WHERE on a column with statistics).
+    pub pruned: BTreeMap<&'static str, u64>,
 }
 
 impl RowFlow {
@@ -50,6 +53,7 @@ fn visit(plan: &Arc<dyn ExecutionPlan>, flow: &mut RowFlow) -> u64 {
         .map(|n| n as u64);
     let children = plan.children();
     if children.is_empty() {
+        note_pruning(plan, flow);
         let rows = match (output, plan.name()) {
             (Some(rows), _) => rows,
             (None, "EmptyExec") => 0,
@@ -73,6 +77,45 @@ fn visit(plan: &Arc<dyn ExecutionPlan>, flow: &mut RowFlow) -> u64 {
         *flow.added_by.entry(kind(plan.name())).or_default() += output - input;
     }
     output
+}
+
+/// Adds what a scan pruned (DataFusion's Parquet metrics) to `flow.pruned`. Rows a pushed-down
+/// filter dropped inside the scan were read and removed: they count as read and removed by
+/// `where`, as they would have been above the scan.
+fn note_pruning(plan: &Arc<dyn ExecutionPlan>, flow: &mut RowFlow) {
+    use datafusion::physical_plan::metrics::MetricValue;
+    let Some(metrics) = plan.metrics() else {
+        return;
+    };
+    for metric in metrics.iter() {
+        match metric.value() {
+            MetricValue::PruningMetrics {
+                name,
+                pruning_metrics,
+            } => {
+                let kind = match name.as_ref() {
+                    "files_ranges_pruned_statistics" => "parquet_files",
+                    "row_groups_pruned_statistics"
+                    | "row_groups_pruned_bloom_filter"
+                    | "limit_pruned_row_groups" => "parquet_row_groups",
+                    "page_index_rows_pruned" => "parquet_page_rows",
+                    _ => continue,
+                };
+                let pruned = pruning_metrics.pruned() as u64;
+                if pruned > 0 {
+                    *flow.pruned.entry(kind).or_default() += pruned;
+                }
+            }
+            MetricValue::Count { name, count } if name == "pushdown_rows_pruned" => {
+                let rows = count.value() as u64;
+                flow.read += rows;
+                if rows > 0 {
+                    *flow.removed_by.entry("where").or_default() += rows;
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The report's name for what an operator does to rows.
@@ -158,6 +201,50 @@ mod tests {
         let removed: u64 = flow.removed_by.values().sum();
         assert_eq!(flow.read - removed, 2, "{flow:?}");
         assert!(flow.is_measured());
+    }
+
+    #[tokio::test]
+    async fn pruned_parquet_row_groups_are_reported() {
+        use datafusion::arrow::array::Int64Array;
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        use datafusion::arrow::record_batch::RecordBatch;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.parquet");
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(100))
+            .build();
+        let file = std::fs::File::create(&path).unwrap();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(file, Arc::clone(&schema), Some(props)).unwrap();
+        let ids = Int64Array::from_iter_values(0..200);
+        writer
+            .write(&RecordBatch::try_new(schema, vec![Arc::new(ids)]).unwrap())
+            .unwrap();
+        writer.close().unwrap();
+        let ctx = SessionContext::new();
+        ctx.register_parquet("p", path.to_str().unwrap(), ParquetReadOptions::default())
+            .await
+            .unwrap();
+        let plan = ctx
+            .sql("SELECT id FROM p WHERE id >= 150")
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let batches = datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx())
+            .await
+            .unwrap();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let flow = measure(&plan);
+        assert_eq!(rows, 50);
+        assert_eq!(flow.pruned.get("parquet_row_groups"), Some(&1), "{flow:?}");
+        assert_eq!(
+            flow.read - flow.removed_by.values().sum::<u64>(),
+            50,
+            "{flow:?}"
+        );
     }
 
     #[tokio::test]
