@@ -284,3 +284,34 @@ fn credentials_never_appear_in_output_logs_reports_or_bad_records() {
         );
     }
 }
+
+/// A bad record in an S3 source is named by its URL, in the error and in the bad-records file.
+#[test]
+fn bad_records_in_s3_sources_are_named_by_their_url() {
+    let server = S3Server::start(&["raw"]);
+    write(
+        server.path("raw/ev/u.json"),
+        "{\"id\":\"a\"}\n{\"id\":\"b\",}\n{\"id\":\"c\"}\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION 's3://raw/ev/';\nSELECT id AS user_id, concat('t', id) AS tag FROM u;",
+    );
+    let run = |policy: &str| {
+        let mut cmd = pengine();
+        server.configure(&mut cmd);
+        cmd.arg("run")
+            .arg(&mapping)
+            .args(["--on-bad-records", policy, "-o"])
+            .arg(dir.path().join("out"));
+        cmd
+    };
+    let err = run_fails(&mut run("fail"), 4);
+    assert!(err.contains(" s3://raw/ev/u.json: byte 11: "), "{err}");
+    run_ok(&mut run("skip"));
+    let bad = std::fs::read_to_string(dir.path().join("out/users.bad-records.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(bad.trim()).unwrap();
+    assert_eq!(line["file"], "s3://raw/ev/u.json");
+}

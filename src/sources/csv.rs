@@ -18,6 +18,7 @@ use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::physical_plan::{FileScanConfig, FileSource};
 use datafusion::datasource::table_schema::TableSchema;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
@@ -209,6 +210,8 @@ pub struct ExportCsvFormat {
     /// Longest record read; a longer one is a bad record.
     pub max_record_bytes: u64,
     pub bad_records: Arc<BadRecordLog>,
+    /// The store the files are on, to name them ([`super::file_name`]).
+    pub store_url: ObjectStoreUrl,
 }
 
 impl ExportCsvFormat {
@@ -222,6 +225,7 @@ impl ExportCsvFormat {
             dialect,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             bad_records,
+            store_url: ObjectStoreUrl::local_filesystem(),
         }
     }
 }
@@ -241,6 +245,7 @@ impl RecordFormat for ExportCsvFormat {
             batch_size: scan.batch_size,
             store: scan.store,
             local: scan.local,
+            store_url: self.store_url.clone(),
         })
     }
 }
@@ -321,8 +326,8 @@ async fn infer_file(
     object: ObjectMeta,
     format: ExportCsvFormat,
 ) -> Result<FileColumns> {
-    let file = object.location.to_string();
-    read_object_blocking(store, object, move |reader| {
+    let file = super::file_name(format.store_url.as_ref(), &object.location);
+    read_object_blocking(store, object, file.clone(), move |reader| {
         infer_reader(reader, &file, &format)
     })
     .await
