@@ -83,7 +83,7 @@ impl TableProviderFactory for SourceTableFactory {
             }
             "CSV" => {
                 let dialect = CsvDialect::from_options(&cmd.options)?;
-                let mut options = cmd.options.clone();
+                let mut options = dialect.datafusion_options(&cmd.options);
                 let max_record = options.remove(MAX_RECORD_OPTION);
                 let inner = datafusion_format(session, "csv", &options)?;
                 let mut format = ExportCsvFormat::new(inner, dialect, bad_records);
