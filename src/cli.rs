@@ -66,6 +66,10 @@ pub struct InitArgs {
     /// Replace files that already exist.
     #[arg(long)]
     pub force: bool,
+    /// What to do with source records that cannot be read: stop, naming the file, position and
+    /// record; or leave them out of the schema and the profile.
+    #[arg(long, value_enum, default_value_t = BadRecordPolicy::Fail)]
+    pub on_bad_records: BadRecordPolicy,
     /// Print what was found and written as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -79,6 +83,10 @@ pub struct SourcesArgs {
     /// Fill ${NAME} in the mapping file (repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = vars::parse_assignment)]
     pub vars: Vec<(String, String)>,
+    /// What to do with source records that cannot be read: stop, naming the file, position and
+    /// record; or leave them out of the schema.
+    #[arg(long, value_enum, default_value_t = BadRecordPolicy::Fail)]
+    pub on_bad_records: BadRecordPolicy,
     /// Print the sources as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -481,7 +489,10 @@ pub async fn execute(cli: Cli) -> Result<i32> {
                 sources: args.sources,
                 into: args.into,
                 force: args.force,
-                engine: EngineOptions::default(),
+                engine: EngineOptions {
+                    on_bad_records: args.on_bad_records,
+                    ..EngineOptions::default()
+                },
             })
             .await?;
             if !cli.quiet {
@@ -497,7 +508,10 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             })
         }
         Command::Sources(args) => {
-            let engine = EngineOptions::default();
+            let engine = EngineOptions {
+                on_bad_records: args.on_bad_records,
+                ..EngineOptions::default()
+            };
             let is_mapping =
                 args.target.ends_with(".sql") && std::path::Path::new(&args.target).is_file();
             let sources = if is_mapping {
