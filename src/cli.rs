@@ -107,6 +107,10 @@ pub struct ValidateArgs {
     /// Fill ${NAME} in mapping files (repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = vars::parse_assignment)]
     pub vars: Vec<(String, String)>,
+    /// What to do with source records that cannot be read while the mapping files' source
+    /// schemas are inferred: stop, naming the file, position and record; or leave them out.
+    #[arg(long, value_enum, default_value_t = BadRecordPolicy::Fail)]
+    pub on_bad_records: BadRecordPolicy,
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -564,6 +568,10 @@ fn failed_checks(report: &crate::report::RunReport) -> String {
 async fn validate(args: ValidateArgs, quiet: bool) -> Result<i32> {
     let options = RunOptions {
         progress: !quiet,
+        engine: EngineOptions {
+            on_bad_records: args.on_bad_records,
+            ..EngineOptions::default()
+        },
         ..RunOptions::default()
     };
     if let Some(dataset) = args.dataset {

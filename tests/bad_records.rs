@@ -494,3 +494,33 @@ fn bad_records_name_local_files_by_their_absolute_path() {
         }
     }
 }
+
+/// `validate` infers the sources' schemas, so a bad record stops it as it stops a run, and it
+/// takes `--on-bad-records skip` as its error suggests.
+#[test]
+fn validate_takes_on_bad_records_skip() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("ev/a.json"), "{\"u\":1}\n{\"u\":2,}\n{\"u\":3}\n");
+    let mapping = mapping(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/ev/'",
+    );
+    let validate = |extra: &[&str]| {
+        let mut cmd = pengine();
+        cmd.arg("validate")
+            .arg(&mapping)
+            .arg("--var")
+            .arg(format!("d={}", d.display()))
+            .args(extra);
+        cmd
+    };
+    let err = run_fails(&mut validate(&[]), 4);
+    assert!(err.contains("--on-bad-records skip"), "{err}");
+    let output = run_ok(&mut validate(&["--on-bad-records", "skip"]));
+    assert!(
+        stderr(&output).contains("users.sql: ok"),
+        "{}",
+        stderr(&output)
+    );
+}
