@@ -66,6 +66,10 @@ pub struct InitArgs {
     /// Replace files that already exist.
     #[arg(long)]
     pub force: bool,
+    /// What to do with source records that cannot be read: stop, naming the file, position and
+    /// record; or leave them out of the schema and the profile.
+    #[arg(long, value_enum, default_value_t = BadRecordPolicy::Fail)]
+    pub on_bad_records: BadRecordPolicy,
     /// Print what was found and written as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -79,6 +83,10 @@ pub struct SourcesArgs {
     /// Fill ${NAME} in the mapping file (repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = vars::parse_assignment)]
     pub vars: Vec<(String, String)>,
+    /// What to do with source records that cannot be read: stop, naming the file, position and
+    /// record; or leave them out of the schema.
+    #[arg(long, value_enum, default_value_t = BadRecordPolicy::Fail)]
+    pub on_bad_records: BadRecordPolicy,
     /// Print the sources as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -99,6 +107,10 @@ pub struct ValidateArgs {
     /// Fill ${NAME} in mapping files (repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = vars::parse_assignment)]
     pub vars: Vec<(String, String)>,
+    /// What to do with source records that cannot be read while the mapping files' source
+    /// schemas are inferred: stop, naming the file, position and record; or leave them out.
+    #[arg(long, value_enum, default_value_t = BadRecordPolicy::Fail)]
+    pub on_bad_records: BadRecordPolicy,
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -481,7 +493,10 @@ pub async fn execute(cli: Cli) -> Result<i32> {
                 sources: args.sources,
                 into: args.into,
                 force: args.force,
-                engine: EngineOptions::default(),
+                engine: EngineOptions {
+                    on_bad_records: args.on_bad_records,
+                    ..EngineOptions::default()
+                },
             })
             .await?;
             if !cli.quiet {
@@ -506,7 +521,10 @@ pub async fn execute(cli: Cli) -> Result<i32> {
             })
         }
         Command::Sources(args) => {
-            let engine = EngineOptions::default();
+            let engine = EngineOptions {
+                on_bad_records: args.on_bad_records,
+                ..EngineOptions::default()
+            };
             let is_mapping =
                 args.target.ends_with(".sql") && std::path::Path::new(&args.target).is_file();
             let sources = if is_mapping {
@@ -559,6 +577,10 @@ fn failed_checks(report: &crate::report::RunReport) -> String {
 async fn validate(args: ValidateArgs, quiet: bool) -> Result<i32> {
     let options = RunOptions {
         progress: !quiet,
+        engine: EngineOptions {
+            on_bad_records: args.on_bad_records,
+            ..EngineOptions::default()
+        },
         ..RunOptions::default()
     };
     if let Some(dataset) = args.dataset {

@@ -458,3 +458,69 @@ fn unreadable_parquet_files_fail_or_are_left_out_whole() {
         assert_eq!(report["rows"]["bad_records"], 2);
     }
 }
+
+/// A bad record in a local file is named by the file's absolute path, in the error, in the
+/// bad-records file and in the report, whatever the format and whether columns are inferred.
+#[test]
+fn bad_records_name_local_files_by_their_absolute_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d.join("json/a.json"),
+        "{\"u\":1}\n{\"u\":0,}\n{\"u\":2}\n{\"u\":3}\n",
+    );
+    write(d.join("csv/a.csv"), "u\n1\n0,extra\n2\n3\n");
+    write(d.join("pq/good.parquet"), parquet_users(1, 3));
+    write(d.join("pq/bad.parquet"), b"not parquet");
+    let cases = [
+        ("JSON LOCATION '${d}/json/'", "json/a.json"),
+        ("CSV LOCATION '${d}/csv/'", "csv/a.csv"),
+        ("PARQUET LOCATION '${d}/pq/'", "pq/bad.parquet"),
+    ];
+    for (table, file) in cases {
+        let path = d.join(file).display().to_string();
+        assert!(path.starts_with('/'), "{path}");
+        for columns in ["", "(u BIGINT) "] {
+            let ddl = format!("CREATE EXTERNAL TABLE t {columns}STORED AS {table}");
+            let mapping = mapping(d, &ddl);
+            let err = run_fails(&mut run(d, &mapping, "fail"), 4);
+            assert!(err.contains(&format!(" {path}: ")), "{ddl}: {err}");
+            let (users, report, bad) = run_skip(d, &mapping);
+            assert_eq!(users, numbers(1..=3), "{ddl}");
+            let files: Vec<&str> = bad.iter().map(|b| b["file"].as_str().unwrap()).collect();
+            assert_eq!(files, [path.as_str()], "{ddl}");
+            let by_file = report["bad_records"]["by_file"].as_object().unwrap();
+            assert_eq!(by_file.keys().collect::<Vec<_>>(), [&path], "{ddl}");
+        }
+    }
+}
+
+/// `validate` infers the sources' schemas, so a bad record stops it as it stops a run, and it
+/// takes `--on-bad-records skip` as its error suggests.
+#[test]
+fn validate_takes_on_bad_records_skip() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("ev/a.json"), "{\"u\":1}\n{\"u\":2,}\n{\"u\":3}\n");
+    let mapping = mapping(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/ev/'",
+    );
+    let validate = |extra: &[&str]| {
+        let mut cmd = pengine();
+        cmd.arg("validate")
+            .arg(&mapping)
+            .arg("--var")
+            .arg(format!("d={}", d.display()))
+            .args(extra);
+        cmd
+    };
+    let err = run_fails(&mut validate(&[]), 4);
+    assert!(err.contains("--on-bad-records skip"), "{err}");
+    let output = run_ok(&mut validate(&["--on-bad-records", "skip"]));
+    assert!(
+        stderr(&output).contains("users.sql: ok"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -344,6 +344,86 @@ fn sources_and_init_take_json_with_a_byte_order_mark_for_json() {
     assert_eq!(read_dataset(&out.join("interactions")).rows.len(), 1200);
 }
 
+/// A broken line and a Latin-1 line in an export: init and sources stop naming the file and
+/// suggesting `--on-bad-records skip`; with it, sources lists the columns and init writes a mapping
+/// that runs (with the same flag) on the good records.
+#[test]
+fn init_and_sources_take_on_bad_records_skip() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.json");
+    let mut lines: Vec<u8> = Vec::new();
+    for i in 0..1200 {
+        if i == 600 {
+            lines.extend_from_slice(b"{\"user_id\":\"u1\",\"item_id\":\n");
+            lines.extend_from_slice(b"{\"user_id\":\"caf\xe9\",\"item_id\":\"i1\"}\n");
+        }
+        lines.extend_from_slice(
+            format!(
+                "{{\"user_id\":\"u{}\",\"item_id\":\"i{}\",\"event_type\":\"click\",\"ts\":{}}}\n",
+                i % 30,
+                i % 20,
+                1_709_251_200 + i
+            )
+            .as_bytes(),
+        );
+    }
+    write(&events, lines);
+    let path = events.display().to_string();
+    let into = dir.path().join("project");
+
+    let output = init(std::slice::from_ref(&path), &into, &[]);
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("{path}: byte ")) && err.contains("--on-bad-records skip"),
+        "{err}"
+    );
+    assert!(!into.join("interactions.sql").exists());
+    let sources = |extra: &[&str]| {
+        let mut cmd = pengine();
+        cmd.arg("sources").arg(&events).args(extra);
+        cmd
+    };
+    let err = run_fails(&mut sources(&[]), 4);
+    assert!(
+        err.contains(&format!("{path}: byte ")) && err.contains("--on-bad-records skip"),
+        "{err}"
+    );
+
+    let output = run_ok(&mut sources(&["--on-bad-records", "skip", "--json"]));
+    let listed: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let columns: Vec<&str> = listed[0]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["expr"].as_str().unwrap())
+        .collect();
+    assert_eq!(columns, ["user_id", "item_id", "event_type", "ts"]);
+
+    let output = init(
+        std::slice::from_ref(&path),
+        &into,
+        &["--on-bad-records", "skip"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("validate: ok"),
+        "{}",
+        stderr(&output)
+    );
+    let out = dir.path().join("out");
+    let run = run_ok(
+        pengine()
+            .arg("run")
+            .arg(into.join("interactions.sql"))
+            .args(["--on-bad-records", "skip", "--json", "--no-progress", "-o"])
+            .arg(&out),
+    );
+    let report: Value = serde_json::from_str(&stdout(&run)).unwrap();
+    assert_eq!(report["rows"]["bad_records"], 2, "{report}");
+    assert_eq!(read_dataset(&out.join("interactions")).rows.len(), 1200);
+}
+
 #[test]
 fn init_crawls_s3() {
     let server = S3Server::start(&["raw"]);

@@ -352,4 +352,34 @@ fn sdk_chain_credentials_are_fetched_once_per_run() {
     assert_eq!(read_dataset(&server.path("out/p/users")).rows.len(), 300);
     let fetched = std::fs::read_to_string(&calls).unwrap().lines().count();
     assert_eq!(fetched, 1, "credential_process ran {fetched} times");
+
+/// A bad record in an S3 source is named by its URL, in the error and in the bad-records file.
+#[test]
+fn bad_records_in_s3_sources_are_named_by_their_url() {
+    let server = S3Server::start(&["raw"]);
+    write(
+        server.path("raw/ev/u.json"),
+        "{\"id\":\"a\"}\n{\"id\":\"b\",}\n{\"id\":\"c\"}\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION 's3://raw/ev/';\nSELECT id AS user_id, concat('t', id) AS tag FROM u;",
+    );
+    let run = |policy: &str| {
+        let mut cmd = pengine();
+        server.configure(&mut cmd);
+        cmd.arg("run")
+            .arg(&mapping)
+            .args(["--on-bad-records", policy, "-o"])
+            .arg(dir.path().join("out"));
+        cmd
+    };
+    let err = run_fails(&mut run("fail"), 4);
+    assert!(err.contains(" s3://raw/ev/u.json: byte 11: "), "{err}");
+    run_ok(&mut run("skip"));
+    let bad = std::fs::read_to_string(dir.path().join("out/users.bad-records.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(bad.trim()).unwrap();
+    assert_eq!(line["file"], "s3://raw/ev/u.json");
 }

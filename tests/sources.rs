@@ -130,6 +130,58 @@ fn csv_without_header_and_with_another_delimiter() {
     assert_eq!(csv.column("CITY"), ["Paris", "Zürich"]);
 }
 
+/// A dialect character may be written as an escape, as in DuckDB and Spark: `'\t'` reads a
+/// tab-separated file (MovieLens `u.data`), `'\x01'` the byte 1 (Hive's default), for the quote
+/// too; anything else that is not one character is refused, naming the escapes that work.
+#[test]
+fn csv_dialect_characters_may_be_escapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d.join("tab.tsv"),
+        "u\tcity\nu1\tParis, France\nu2\tZürich\n",
+    );
+    let csv = run_users(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '${d}/tab.tsv' \
+         OPTIONS ('format.has_header' 'true', 'format.delimiter' '\\t')",
+        "SELECT u AS user_id, city AS city FROM t",
+    );
+    assert_eq!(csv.rows, [["u1", "Paris, France"], ["u2", "Zürich"]]);
+
+    write(
+        d.join("hive.csv"),
+        "u\x01city\nu3\x01'Lyon, FR'\nu4\x01Bern\n",
+    );
+    let csv = run_users(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '${d}/hive.csv' \
+         OPTIONS ('format.delimiter' '\\x01', 'format.quote' '\\x27')",
+        "SELECT u AS user_id, city AS city FROM t",
+    );
+    assert_eq!(csv.rows, [["u3", "Lyon, FR"], ["u4", "Bern"]]);
+
+    let mapping = d.join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '${d}/tab.tsv' \
+         OPTIONS ('format.delimiter' '\\q');\nSELECT u AS user_id, city AS city FROM t;\n",
+    );
+    let err = run_fails(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .arg("--var")
+            .arg(format!("d={}", d.display())),
+        3,
+    );
+    assert!(
+        err.contains("'format.delimiter' must be a single character, got '\\q'")
+            && err.contains("'\\t' or E'\\t'"),
+        "{err}"
+    );
+}
+
 /// A CSV header naming a column twice is a data error (4) from run and validate alike, naming the
 /// file, the column and the declaration to write instead; that declaration reads the file.
 #[test]

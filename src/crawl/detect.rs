@@ -171,7 +171,8 @@ pub async fn detect(location: &str, stores: &StoreRegistry) -> Result<Detected> 
     let step = files.len().div_ceil(FILES_SNIFFED).max(1);
     let mut sniffs = Vec::new();
     for meta in files.iter().step_by(step) {
-        sniffs.push((meta.location.to_string(), sniff(&store, meta).await?));
+        let name = crate::sources::file_name(&url, &meta.location);
+        sniffs.push((name.clone(), sniff(&store, meta, &name).await?));
     }
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     for (_, s) in &sniffs {
@@ -330,8 +331,11 @@ struct Sniff {
     head: Vec<u8>,
 }
 
-async fn sniff(store: &std::sync::Arc<dyn ObjectStore>, meta: &ObjectMeta) -> Result<Sniff> {
-    let name = meta.location.to_string();
+async fn sniff(
+    store: &std::sync::Arc<dyn ObjectStore>,
+    meta: &ObjectMeta,
+    name: &str,
+) -> Result<Sniff> {
     let end = meta.size.min(HEAD_BYTES);
     let raw = store
         .get_range(&meta.location, 0..end)
@@ -345,7 +349,7 @@ async fn sniff(store: &std::sync::Arc<dyn ObjectStore>, meta: &ObjectMeta) -> Re
             head: Vec::new(),
         });
     }
-    let compression = Compression::sniff(&raw, &name);
+    let compression = Compression::sniff(&raw, name);
     let head = decompress_prefix(compression, &raw);
     let label = match compression {
         Compression::None => "none",

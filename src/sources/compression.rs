@@ -60,14 +60,14 @@ impl Compression {
 
 /// Runs `read` on one object as a blocking, decompressed reader (compression sniffed), in a
 /// blocking task: schema inference reads files through synchronous parsers. An error names the
-/// object.
+/// object by `location`, its name for a person ([`super::file_name`]).
 pub async fn read_object_blocking<T: Send + 'static>(
     store: std::sync::Arc<dyn object_store::ObjectStore>,
     object: object_store::ObjectMeta,
+    location: String,
     read: impl FnOnce(Box<dyn Read + Send + '_>) -> Result<T, String> + Send + 'static,
 ) -> datafusion::common::Result<T> {
     use datafusion::error::DataFusionError;
-    let location = object.location.to_string();
     // Inference is given the store alone (no URL to tell a local one by): through the store.
     let mut reader = super::object_read::blocking_reader(&store, None, &object.location).await?;
     let handle = tokio::runtime::Handle::current();

@@ -18,6 +18,7 @@ use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::physical_plan::{FileScanConfig, FileSource};
 use datafusion::datasource::table_schema::TableSchema;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
@@ -40,17 +41,21 @@ pub struct CsvDialect {
     pub comment: Option<u8>,
 }
 
+/// The options naming one character of the dialect.
+const CHARACTER_OPTIONS: [&str; 4] = [
+    "format.delimiter",
+    "format.quote",
+    "format.escape",
+    "format.comment",
+];
+
 impl CsvDialect {
-    /// From `format.*` options (DataFusion's names), with DataFusion's defaults.
+    /// From `format.*` options (DataFusion's names), with DataFusion's defaults. A character may
+    /// be written as an escape, as DuckDB and Spark read them: `\t` (tab), `\\` (backslash),
+    /// `\xHH` (the byte HH).
     pub fn from_options(options: &HashMap<String, String>) -> Result<Self> {
         let byte = |key: &str| -> Result<Option<u8>> {
-            match options.get(key) {
-                None => Ok(None),
-                Some(v) if v.len() == 1 => Ok(Some(v.as_bytes()[0])),
-                Some(v) => Err(DataFusionError::Plan(format!(
-                    "'{key}' must be a single character, got '{v}'"
-                ))),
-            }
+            options.get(key).map(|v| character(key, v)).transpose()
         };
         Ok(Self {
             has_header: options
@@ -62,6 +67,43 @@ impl CsvDialect {
             comment: byte("format.comment")?,
         })
     }
+
+    /// `options` with the dialect's characters given as byte values, which DataFusion's CSV
+    /// options read as such (`9` is the tab), so its format, made from them, agrees with this one.
+    pub fn datafusion_options(&self, options: &HashMap<String, String>) -> HashMap<String, String> {
+        let mut out = options.clone();
+        let bytes = [
+            Some(self.delimiter),
+            Some(self.quote),
+            self.escape,
+            self.comment,
+        ];
+        for (key, byte) in CHARACTER_OPTIONS.into_iter().zip(bytes) {
+            if let Some(byte) = byte.filter(|_| options.contains_key(key)) {
+                out.insert(key.to_string(), byte.to_string());
+            }
+        }
+        out
+    }
+}
+
+/// One dialect character from its option's text: a single byte, `\t`, `\\` or `\xHH`.
+fn character(key: &str, value: &str) -> Result<u8> {
+    let decoded = match value.as_bytes() {
+        [byte] => Some(*byte),
+        b"\\t" => Some(b'\t'),
+        b"\\\\" => Some(b'\\'),
+        [b'\\', b'x', high, low] if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() => {
+            u8::from_str_radix(&value[2..], 16).ok()
+        }
+        _ => None,
+    };
+    decoded.ok_or_else(|| {
+        DataFusionError::Plan(format!(
+            "'{key}' must be a single character, got '{value}'; write a tab as '\\t' or \
+             E'\\t', a backslash as '\\\\', another byte as '\\x' and two hex digits ('\\x01')"
+        ))
+    })
 }
 
 /// What the values of one column say about its type.
@@ -209,6 +251,8 @@ pub struct ExportCsvFormat {
     /// Longest record read; a longer one is a bad record.
     pub max_record_bytes: u64,
     pub bad_records: Arc<BadRecordLog>,
+    /// The store the files are on, to name them ([`super::file_name`]).
+    pub store_url: ObjectStoreUrl,
 }
 
 impl ExportCsvFormat {
@@ -222,6 +266,7 @@ impl ExportCsvFormat {
             dialect,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             bad_records,
+            store_url: ObjectStoreUrl::local_filesystem(),
         }
     }
 }
@@ -241,6 +286,7 @@ impl RecordFormat for ExportCsvFormat {
             batch_size: scan.batch_size,
             store: scan.store,
             local: scan.local,
+            store_url: self.store_url.clone(),
         })
     }
 }
@@ -321,8 +367,8 @@ async fn infer_file(
     object: ObjectMeta,
     format: ExportCsvFormat,
 ) -> Result<FileColumns> {
-    let file = object.location.to_string();
-    read_object_blocking(store, object, move |reader| {
+    let file = super::file_name(format.store_url.as_ref(), &object.location);
+    read_object_blocking(store, object, file.clone(), move |reader| {
         infer_reader(reader, &file, &format)
     })
     .await
@@ -390,6 +436,44 @@ mod tests {
         let got = types("a;1\nb;2\n", &dialect);
         assert_eq!(got[0], ("column_1".into(), DataType::Utf8));
         assert_eq!(got[1], ("column_2".into(), DataType::Int64));
+    }
+
+    #[test]
+    fn dialect_characters_may_be_escapes_that_datafusion_reads_alike() {
+        use datafusion::common::config::{ConfigField, CsvOptions};
+        let options = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let given = options(&[
+            ("format.delimiter", "\\t"),
+            ("format.quote", "\\x27"),
+            ("format.escape", "\\\\"),
+        ]);
+        let dialect = CsvDialect::from_options(&given).unwrap();
+        assert_eq!(
+            (dialect.delimiter, dialect.quote, dialect.escape),
+            (b'\t', b'\'', Some(b'\\'))
+        );
+        let passed = dialect.datafusion_options(&given);
+        assert!(!passed.contains_key("format.comment"));
+        let mut datafusion = CsvOptions::default();
+        for key in ["delimiter", "quote", "escape"] {
+            datafusion
+                .set(key, &passed[&format!("format.{key}")])
+                .unwrap();
+        }
+        assert_eq!(datafusion.delimiter, b'\t');
+        assert_eq!(datafusion.quote, b'\'');
+        assert_eq!(datafusion.escape, Some(b'\\'));
+        for bad in ["", "ab", "\\n", "\\x1", "\\x+1", "\\xzz", "\\x012"] {
+            let err = CsvDialect::from_options(&options(&[("format.delimiter", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("'\\t' or E'\\t'"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use datafusion::common::Result;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileOpenFuture, FileOpener};
 use datafusion::error::DataFusionError;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use futures::StreamExt;
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
@@ -42,12 +43,14 @@ pub struct CsvExportOpener {
     pub store: Arc<dyn ObjectStore>,
     /// The store's file system, when it is this machine's.
     pub local: Option<LocalFileSystem>,
+    /// The store the files are on, to name them.
+    pub store_url: ObjectStoreUrl,
 }
 
 impl FileOpener for CsvExportOpener {
     fn open(&self, file: PartitionedFile) -> Result<FileOpenFuture> {
         let reading = FileReading {
-            file: file.object_meta.location.to_string(),
+            file: super::file_name(self.store_url.as_ref(), &file.object_meta.location),
             dialect: self.dialect.clone(),
             max_record_bytes: self.max_record_bytes,
             bad_records: Arc::clone(&self.bad_records),

@@ -48,29 +48,6 @@ impl TableProviderFactory for SourceTableFactory {
         };
         let file_type = cmd.file_type.to_ascii_uppercase();
         let bad_records = BadRecordLog::of(session.config());
-        let (format, extension): (Arc<dyn FileFormat>, &str) = match file_type.as_str() {
-            "JSON" | "NDJSON" => (Arc::new(json_format(cmd, bad_records)?), ""),
-            "PARQUET" => (
-                Arc::new(ExportParquetFormat::new(
-                    datafusion_format(session, "parquet", &cmd.options)?,
-                    Arc::clone(&bad_records),
-                )),
-                ".parquet",
-            ),
-            "CSV" => {
-                let dialect = CsvDialect::from_options(&cmd.options)?;
-                let mut options = cmd.options.clone();
-                let max_record = options.remove(MAX_RECORD_OPTION);
-                let inner = datafusion_format(session, "csv", &options)?;
-                let mut format = ExportCsvFormat::new(inner, dialect, bad_records);
-                if let Some(value) = max_record {
-                    format.max_record_bytes = max_record_bytes(cmd, &value)?;
-                }
-                (Arc::new(format), "")
-            }
-            other => return plan_err!("pengine cannot read STORED AS {other}"),
-        };
-
         let [location] = cmd.locations.as_slice() else {
             return plan_err!(
                 "table {}: give one LOCATION (a file or a folder; folders are read recursively)",
@@ -88,6 +65,37 @@ impl TableProviderFactory for SourceTableFactory {
                 output.0
             );
         }
+        // Files are named in messages by their store's URL and path.
+        let store_url = url.object_store();
+        let (format, extension): (Arc<dyn FileFormat>, &str) = match file_type.as_str() {
+            "JSON" | "NDJSON" => {
+                let mut format = json_format(cmd, bad_records)?;
+                format.store_url = store_url;
+                (Arc::new(format), "")
+            }
+            "PARQUET" => {
+                let mut format = ExportParquetFormat::new(
+                    datafusion_format(session, "parquet", &cmd.options)?,
+                    Arc::clone(&bad_records),
+                );
+                format.store_url = store_url;
+                (Arc::new(format), ".parquet")
+            }
+            "CSV" => {
+                let dialect = CsvDialect::from_options(&cmd.options)?;
+                let mut options = dialect.datafusion_options(&cmd.options);
+                let max_record = options.remove(MAX_RECORD_OPTION);
+                let inner = datafusion_format(session, "csv", &options)?;
+                let mut format = ExportCsvFormat::new(inner, dialect, bad_records);
+                format.store_url = store_url;
+                if let Some(value) = max_record {
+                    format.max_record_bytes = max_record_bytes(cmd, &value)?;
+                }
+                (Arc::new(format), "")
+            }
+            other => return plan_err!("pengine cannot read STORED AS {other}"),
+        };
+
         // A single file is read whatever its name; a folder filters Parquet by extension only.
         let extension = if url.is_collection() { extension } else { "" };
         let mut options = ListingOptions::new(format).with_file_extension(extension);

@@ -15,6 +15,16 @@ pub mod scan;
 
 pub use factory::SourceTableFactory;
 
+/// A source file's name for a person (errors, bad records, the report): a local file's absolute
+/// path, another store's URL (`store`: any URL on that store). An object_store path has neither
+/// the leading slash nor the store.
+pub fn file_name(store: &url::Url, location: &object_store::path::Path) -> String {
+    match store.scheme() {
+        "file" => format!("/{location}"),
+        scheme => format!("{scheme}://{}/{location}", store.authority()),
+    }
+}
+
 /// What is known of a file before reading it: its size. Enough for DataFusion's join selection to
 /// build hash tables on the smaller side (a catalog, not the click stream).
 pub fn file_size_statistics(
@@ -25,4 +35,24 @@ pub fn file_size_statistics(
     let mut statistics = datafusion::common::Statistics::new_unknown(schema);
     statistics.total_byte_size = Precision::Inexact(object.size as usize);
     statistics
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::execution::object_store::ObjectStoreUrl;
+
+    #[test]
+    fn file_names_are_absolute_paths_or_urls() {
+        let key = object_store::path::Path::from("tmp/x/users/a.json");
+        let local = ObjectStoreUrl::local_filesystem();
+        assert_eq!(file_name(local.as_ref(), &key), "/tmp/x/users/a.json");
+        let s3 = ObjectStoreUrl::parse("s3://bucket").unwrap();
+        assert_eq!(
+            file_name(s3.as_ref(), &key),
+            "s3://bucket/tmp/x/users/a.json"
+        );
+        let prefix = url::Url::parse("s3://bucket/tmp/").unwrap();
+        assert_eq!(file_name(&prefix, &key), "s3://bucket/tmp/x/users/a.json");
+    }
 }

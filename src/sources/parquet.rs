@@ -17,6 +17,7 @@ use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig, FileSource};
 use datafusion::datasource::table_schema::TableSchema;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::physical_plan::ExecutionPlan;
 use object_store::{ObjectMeta, ObjectStore};
 
@@ -28,6 +29,8 @@ pub struct ExportParquetFormat {
     bad_records: Arc<BadRecordLog>,
     /// Files found unreadable: why, and whether the bad record was written yet.
     unreadable: Mutex<BTreeMap<String, (String, bool)>>,
+    /// The store the files are on, to name them ([`super::file_name`]).
+    pub store_url: ObjectStoreUrl,
 }
 
 impl ExportParquetFormat {
@@ -36,6 +39,7 @@ impl ExportParquetFormat {
             inner,
             bad_records,
             unreadable: Mutex::default(),
+            store_url: ObjectStoreUrl::local_filesystem(),
         }
     }
 
@@ -47,7 +51,8 @@ impl ExportParquetFormat {
             for group in std::mem::take(&mut conf.file_groups) {
                 let mut kept = Vec::new();
                 for file in group.into_inner() {
-                    let name = file.object_meta.location.to_string();
+                    let name =
+                        super::file_name(self.store_url.as_ref(), &file.object_meta.location);
                     match unreadable.get_mut(&name) {
                         None => kept.push(file),
                         Some((reason, recorded)) => {
@@ -77,7 +82,7 @@ impl ExportParquetFormat {
     /// A file could not be read: the error under `fail`; remembered under `skip`.
     fn unreadable(&self, object: &ObjectMeta, e: datafusion::error::DataFusionError) -> Result<()> {
         let bad = BadRecord {
-            file: object.location.to_string(),
+            file: super::file_name(self.store_url.as_ref(), &object.location),
             byte_offset: None,
             line: None,
             row_group: None,

@@ -26,6 +26,7 @@ use datafusion::datasource::physical_plan::{FileOpener, FileScanConfig, FileSour
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::DataFusionError;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::physical_plan::ExecutionPlan;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
@@ -48,6 +49,8 @@ pub struct ExportJsonFormat {
     pub bad_records: Arc<BadRecordLog>,
     /// Bad records inference found, per file (offset, reason): the scan sets them aside too.
     pub known_bad: KnownBad,
+    /// The store the files are on, to name them ([`crate::sources::file_name`]).
+    pub store_url: ObjectStoreUrl,
 }
 
 /// Bad records found by schema inference: per file, (offset, reason) in file order.
@@ -60,6 +63,7 @@ impl Default for ExportJsonFormat {
             max_record_bytes: records::DEFAULT_MAX_RECORD_BYTES,
             bad_records: Arc::new(BadRecordLog::default()),
             known_bad: Arc::default(),
+            store_url: ObjectStoreUrl::local_filesystem(),
         }
     }
 }
@@ -137,8 +141,8 @@ async fn infer_file(
     object: ObjectMeta,
     format: ExportJsonFormat,
 ) -> Result<FileInference> {
-    let file = object.location.to_string();
-    read_object_blocking(store, object, move |reader| {
+    let file = crate::sources::file_name(format.store_url.as_ref(), &object.location);
+    read_object_blocking(store, object, file.clone(), move |reader| {
         let reading = infer::Reading {
             file: &file,
             limit: format.infer_limit,
@@ -164,6 +168,7 @@ impl RecordFormat for ExportJsonFormat {
             bad_records: Arc::clone(&self.bad_records),
             max_record_bytes: self.max_record_bytes,
             known_bad: Arc::clone(&self.known_bad),
+            store_url: self.store_url.clone(),
         })
     }
 }

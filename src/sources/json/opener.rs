@@ -22,6 +22,7 @@ use datafusion::common::Result;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileOpenFuture, FileOpener};
 use datafusion::error::DataFusionError;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::ObjectStore;
@@ -43,6 +44,8 @@ pub struct JsonExportOpener {
     pub max_record_bytes: u64,
     /// Bad records schema inference found, per file (offset, reason).
     pub known_bad: super::KnownBad,
+    /// The store the files are on, to name them.
+    pub store_url: ObjectStoreUrl,
 }
 
 impl FileOpener for JsonExportOpener {
@@ -53,6 +56,7 @@ impl FileOpener for JsonExportOpener {
         let batch_size = self.batch_size;
         let bad_records = Arc::clone(&self.bad_records);
         let max_record_bytes = self.max_record_bytes;
+        let name = crate::sources::file_name(self.store_url.as_ref(), &file.object_meta.location);
         let known_bad = self
             .known_bad
             .lock()
@@ -94,7 +98,7 @@ impl FileOpener for JsonExportOpener {
                 found: Vec::new(),
                 known_bad: known_bad.into(),
                 eof: false,
-                location: location.to_string(),
+                location: name,
                 bad_records,
             };
             Ok(futures::stream::try_unfold(state, |mut state| async move {
