@@ -352,6 +352,7 @@ fn sdk_chain_credentials_are_fetched_once_per_run() {
     assert_eq!(read_dataset(&server.path("out/p/users")).rows.len(), 300);
     let fetched = std::fs::read_to_string(&calls).unwrap().lines().count();
     assert_eq!(fetched, 1, "credential_process ran {fetched} times");
+}
 
 /// A bad record in an S3 source is named by its URL, in the error and in the bad-records file.
 #[test]
