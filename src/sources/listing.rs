@@ -240,7 +240,7 @@ impl ObjectStoreRegistry for SourceStores {
             .and_then(|out| Path::from_url_path(out.path()).ok());
         Ok(Arc::new(DataOnly {
             inner,
-            scheme: format!("{}://{}", url.scheme(), url.authority()),
+            store: url.clone(),
             skipped: Arc::clone(&self.skipped),
             output,
         }))
@@ -252,19 +252,15 @@ impl ObjectStoreRegistry for SourceStores {
 #[derive(Debug)]
 struct DataOnly {
     inner: Arc<dyn ObjectStore>,
-    /// `file://`, `s3://bucket`: for the locations noted as skipped.
-    scheme: String,
+    /// The store's URL (`file:///`, `s3://bucket`): for the locations noted as skipped.
+    store: Url,
     skipped: Arc<SkippedFiles>,
     output: Option<Path>,
 }
 
 impl DataOnly {
     fn show(&self, path: &Path) -> String {
-        if self.scheme == "file://" {
-            format!("/{path}")
-        } else {
-            format!("{}/{path}", self.scheme)
-        }
+        super::file_name(&self.store, path)
     }
 
     fn keep(&self, prefix: &Path, objects: Vec<ObjectMeta>) -> Vec<ObjectMeta> {
@@ -345,7 +341,7 @@ impl ObjectStore for DataOnly {
         let prefix = prefix.cloned().unwrap_or_default();
         let this = DataOnly {
             inner: Arc::clone(&self.inner),
-            scheme: self.scheme.clone(),
+            store: self.store.clone(),
             skipped: Arc::clone(&self.skipped),
             output: self.output.clone(),
         };
