@@ -458,3 +458,44 @@ fn init_crawls_s3() {
     );
     assert_eq!(read_dataset(&out.join("items")).rows.len(), 50);
 }
+
+#[test]
+fn init_names_a_source_encoding_that_is_not_utf8() {
+    let dir = tempfile::tempdir().unwrap();
+    // Windows-1252 users with a header: é is 0xE9, è 0xE8.
+    let mut users = b"user_id,plan,segment\n".to_vec();
+    for i in 0..40 {
+        let plan: &[u8] = if i % 2 == 0 { b"caf\xe9" } else { b"cr\xe8me" };
+        users.extend_from_slice(format!("u{i},").as_bytes());
+        users.extend_from_slice(plan);
+        users.extend_from_slice(format!(",s{}\n", i % 4).as_bytes());
+    }
+    let source = dir.path().join("users.csv");
+    std::fs::write(&source, users).unwrap();
+    let into = dir.path().join("project");
+    let output = init(&[source.display().to_string()], &into, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("encoding windows-1252"),
+        "{}",
+        stderr(&output)
+    );
+    let mapping = read(into.join("users.sql"));
+    assert!(
+        mapping.contains("'format.encoding' 'windows-1252'") && mapping.contains("CHECK:"),
+        "{mapping}"
+    );
+    let out = dir.path().join("out");
+    run_ok(
+        pengine()
+            .arg("run")
+            .arg(into.join("users.sql"))
+            .arg("-o")
+            .arg(&out),
+    );
+    let csv = read_dataset(&out.join("users"));
+    let mut plans = csv.column("PLAN");
+    plans.sort();
+    plans.dedup();
+    assert_eq!(plans, ["café", "crème"], "{mapping}");
+}

@@ -377,3 +377,84 @@ fn large_csv_with_multiline_values_and_leading_zero_codes() {
     );
     assert_eq!(csv.rows[0][2], "line one 0, line \"two\"");
 }
+
+#[test]
+fn sources_in_other_encodings_are_transcoded_when_named() {
+    let dir = tempfile::tempdir().unwrap();
+    // Windows-1252 CSV: é is 0xE9, the euro sign 0x80.
+    write(
+        dir.path().join("latin/u.csv"),
+        b"id,city\nu1,Montr\xe9al\nu2,\x80 zone\n".as_slice(),
+    );
+    // UTF-16LE JSON with a byte-order mark, gzip-compressed.
+    let mut utf16 = vec![0xFF, 0xFE];
+    for unit in "{\"id\":\"u3\",\"city\":\"K\u{f8}benhavn\"}\n{\"id\":\"u4\",\"city\":\"\u{6771}\u{4eac}\"}\n"
+        .encode_utf16()
+    {
+        utf16.extend(unit.to_le_bytes());
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&utf16).unwrap();
+    write(dir.path().join("wide/u.json.gz"), gz.finish().unwrap());
+
+    let csv = run_users(
+        dir.path(),
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '${d}/latin/' \
+         OPTIONS ('format.has_header' 'true', 'format.encoding' 'windows-1252')",
+        "SELECT id AS user_id, city AS city FROM t",
+    );
+    assert_eq!(sorted(csv.column("CITY")), ["Montréal", "€ zone"]);
+    let csv = run_users(
+        dir.path(),
+        "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/wide/' \
+         OPTIONS ('format.encoding' 'utf-16le')",
+        "SELECT id AS user_id, city AS city FROM t",
+    );
+    assert_eq!(sorted(csv.column("CITY")), ["København", "東京"]);
+    // A UTF-8 byte-order mark before a CSV header is not part of its first name.
+    write(
+        dir.path().join("bom/u.csv"),
+        b"\xef\xbb\xbfid,city\nu5,Oslo\n".as_slice(),
+    );
+    let csv = run_users(
+        dir.path(),
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '${d}/bom/' \
+         OPTIONS ('format.has_header' 'true')",
+        "SELECT id AS user_id, city AS city FROM t",
+    );
+    assert_eq!(csv.column("USER_ID"), ["u5"]);
+
+    // Without the option: the error names it; an unknown label is named too.
+    let mapping = dir.path().join("users.sql");
+    for (options, expected, code) in [
+        (
+            "'format.has_header' 'true'",
+            "'format.encoding' 'windows-1252'",
+            4,
+        ),
+        (
+            "'format.has_header' 'true', 'format.encoding' 'klingon'",
+            "'klingon' is not an encoding label",
+            3,
+        ),
+    ] {
+        write(
+            &mapping,
+            format!(
+                "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '${{d}}/latin/' OPTIONS ({options});\n\
+                 SELECT id AS user_id, city AS city FROM t;\n"
+            ),
+        );
+        let err = run_fails(
+            pengine()
+                .arg("run")
+                .arg(&mapping)
+                .arg("--var")
+                .arg(format!("d={}", dir.path().display()))
+                .arg("-o")
+                .arg(dir.path().join("out")),
+            code,
+        );
+        assert!(err.contains(expected), "{err}");
+    }
+}

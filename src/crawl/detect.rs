@@ -108,16 +108,25 @@ pub struct Detected {
     pub layout: Layout,
     /// Files whose format differs from the majority (they would fail the scan).
     pub other_formats: Vec<String>,
+    /// The text encoding when it is not UTF-8 (an encoding label), and whether it is a guess.
+    pub encoding: Option<(&'static str, bool)>,
 }
 
 impl Detected {
     /// The `CREATE EXTERNAL TABLE` statement that reads this location as `name`, with
     /// `location_sql` (the location itself, or a `${variable}`) in its LOCATION.
     pub fn ddl(&self, name: &str, location_sql: &str) -> String {
-        let mut ddl = format!(
+        let mut ddl = String::new();
+        if let Some((label, true)) = self.encoding {
+            ddl.push_str(&format!(
+                "-- CHECK: the files are not UTF-8 and carry no byte-order mark: read as {label} \
+                 (Latin-1's superset); give their real encoding if it is another one.\n"
+            ));
+        }
+        ddl.push_str(&format!(
             "CREATE EXTERNAL TABLE {name} STORED AS {} LOCATION '{location_sql}'",
             self.format.sql_name()
-        );
+        ));
         if let Some(csv) = &self.csv {
             let mut options = vec![format!("'format.has_header' '{}'", csv.has_header)];
             if csv.delimiter != ',' {
@@ -126,7 +135,12 @@ impl Detected {
             if csv.newlines_in_values {
                 options.push("'format.newlines_in_values' 'true'".into());
             }
+            if let Some((label, _)) = self.encoding {
+                options.push(format!("'format.encoding' '{label}'"));
+            }
             ddl.push_str(&format!("\n  OPTIONS ({})", options.join(", ")));
+        } else if let Some((label, _)) = self.encoding {
+            ddl.push_str(&format!("\n  OPTIONS ('format.encoding' '{label}')"));
         }
         ddl.push(';');
         ddl
@@ -227,6 +241,8 @@ pub async fn detect(location: &str, stores: &StoreRegistry) -> Result<Detected> 
         csv,
         layout,
         other_formats,
+        // A file in another encoding decides: read as UTF-8 it would fail.
+        encoding: sniffs.iter().find_map(|(_, s)| s.encoding),
     })
 }
 
@@ -327,8 +343,26 @@ struct Sniff {
     format: Format,
     compression: &'static str,
     json_layout: Option<&'static str>,
-    /// The decompressed head.
+    /// The decompressed head, as UTF-8.
     head: Vec<u8>,
+    /// Not UTF-8: the encoding label, and whether it is a guess (no byte-order mark).
+    encoding: Option<(&'static str, bool)>,
+}
+
+/// The encoding of a file's first bytes when they are not UTF-8: UTF-16 by its byte-order mark,
+/// else (bytes UTF-8 cannot hold) windows-1252, a guess. None for UTF-8 (a character cut at the
+/// end of the head is not counted against it).
+fn sniff_encoding(head: &[u8]) -> Option<(&'static str, bool)> {
+    if head.starts_with(&[0xFF, 0xFE]) {
+        return Some(("utf-16le", false));
+    }
+    if head.starts_with(&[0xFE, 0xFF]) {
+        return Some(("utf-16be", false));
+    }
+    match std::str::from_utf8(head) {
+        Err(e) if e.error_len().is_some() => Some(("windows-1252", true)),
+        _ => None,
+    }
 }
 
 async fn sniff(
@@ -347,10 +381,20 @@ async fn sniff(
             compression: "none",
             json_layout: None,
             head: Vec::new(),
+            encoding: None,
         });
     }
     let compression = Compression::sniff(&raw, name);
     let head = decompress_prefix(compression, &raw);
+    let encoding = sniff_encoding(&head);
+    let head = match encoding {
+        Some((label, _)) => {
+            let encoding = encoding_rs::Encoding::for_label(label.as_bytes())
+                .expect("a label encoding_rs knows");
+            encoding.decode(&head).0.into_owned().into_bytes()
+        }
+        None => head,
+    };
     let label = match compression {
         Compression::None => "none",
         Compression::Gzip => "gzip",
@@ -369,6 +413,7 @@ async fn sniff(
         compression: label,
         json_layout,
         head,
+        encoding,
     })
 }
 

@@ -94,6 +94,14 @@ impl InitReport {
                 d.layout.describe(),
                 s.columns.len()
             ));
+            if let Some((label, guessed)) = d.encoding {
+                let how = if guessed {
+                    "guessed: not UTF-8"
+                } else {
+                    "byte-order mark"
+                };
+                out.push_str(&format!("    encoding {label} ({how})\n"));
+            }
             match (s.guess, s.used_for) {
                 (Some(g), Some(_)) => {
                     out.push_str(&format!("    feeds {g}: {}\n", s.reason));

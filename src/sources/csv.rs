@@ -27,6 +27,7 @@ use super::bad_records::BadRecordLog;
 use super::compression::read_object_blocking;
 use super::csv_records::{CsvRecords, DEFAULT_MAX_RECORD_BYTES, Next};
 use super::csv_scan::CsvExportOpener;
+use super::encoding::TextEncoding;
 use super::scan::{ExportSource, RecordFormat, ScanFiles};
 use datafusion::datasource::physical_plan::FileOpener;
 use datafusion::datasource::source::DataSourceExec;
@@ -253,6 +254,8 @@ pub struct ExportCsvFormat {
     pub bad_records: Arc<BadRecordLog>,
     /// The store the files are on, to name them ([`super::file_name`]).
     pub store_url: ObjectStoreUrl,
+    /// The files' text encoding (`'format.encoding'`).
+    pub encoding: TextEncoding,
 }
 
 impl ExportCsvFormat {
@@ -267,6 +270,7 @@ impl ExportCsvFormat {
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             bad_records,
             store_url: ObjectStoreUrl::local_filesystem(),
+            encoding: TextEncoding::default(),
         }
     }
 }
@@ -287,6 +291,7 @@ impl RecordFormat for ExportCsvFormat {
             store: scan.store,
             local: scan.local,
             store_url: self.store_url.clone(),
+            encoding: self.encoding,
         })
     }
 }
@@ -369,7 +374,7 @@ async fn infer_file(
 ) -> Result<FileColumns> {
     let file = super::file_name(format.store_url.as_ref(), &object.location);
     read_object_blocking(store, object, file.clone(), move |reader| {
-        infer_reader(reader, &file, &format)
+        infer_reader(format.encoding.reader_without_bom(reader), &file, &format)
     })
     .await
 }

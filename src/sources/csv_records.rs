@@ -246,8 +246,9 @@ impl<R: Read> CsvRecords<R> {
                     )
                 } else if let Some(byte) = invalid_utf8(fields, &self.ends[..ends_len]) {
                     Some(format!(
-                        "not UTF-8: byte 0x{byte:02X} (Latin-1 or another encoding?); convert the \
-                         file to UTF-8"
+                        "not UTF-8: byte 0x{byte:02X} (Latin-1 or another encoding?); name the \
+                         file's encoding with OPTIONS ('format.encoding' 'windows-1252') (or \
+                         'latin1', 'utf-16le', ...), or convert the file to UTF-8"
                     ))
                 } else {
                     match self.width {
@@ -396,7 +397,9 @@ mod tests {
                 "a|b",
                 "2: 3 field(s) where the header has 2",
                 "3: 1 field(s) where the header has 2",
-                "4: not UTF-8: byte 0xE9 (Latin-1 or another encoding?); convert the file to UTF-8",
+                "4: not UTF-8: byte 0xE9 (Latin-1 or another encoding?); name the file's \
+                 encoding with OPTIONS ('format.encoding' 'windows-1252') (or 'latin1', \
+                 'utf-16le', ...), or convert the file to UTF-8",
                 "6|7",
                 "6: record longer than the limit of 1000 bytes (set the table option \
                  'format.max_record_bytes' to read longer records)",

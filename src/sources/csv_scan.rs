@@ -45,6 +45,8 @@ pub struct CsvExportOpener {
     pub local: Option<LocalFileSystem>,
     /// The store the files are on, to name them.
     pub store_url: ObjectStoreUrl,
+    /// The files' text encoding: transcoded to UTF-8 after decompression.
+    pub encoding: super::encoding::TextEncoding,
 }
 
 impl FileOpener for CsvExportOpener {
@@ -60,6 +62,7 @@ impl FileOpener for CsvExportOpener {
         };
         let store = Arc::clone(&self.store);
         let local = self.local.clone();
+        let encoding = self.encoding;
         Ok(Box::pin(async move {
             let location = file.object_meta.location;
             let mut reader =
@@ -79,6 +82,7 @@ impl FileOpener for CsvExportOpener {
                     let decoded = Compression::sniff(&head, &reading.file)
                         .reader(reader)
                         .map_err(|e| reading.read_error(e))?;
+                    let decoded = encoding.reader_without_bom(decoded);
                     reading.read(decoded, &sender)
                 })();
                 if let Err(e) = result {

@@ -22,6 +22,7 @@ use datafusion::logical_expr::CreateExternalTable;
 
 use super::bad_records::BadRecordLog;
 use super::csv::{CsvDialect, ExportCsvFormat};
+use super::encoding::{ENCODING_OPTION, TextEncoding};
 use super::json::ExportJsonFormat;
 use super::parquet::ExportParquetFormat;
 
@@ -85,9 +86,13 @@ impl TableProviderFactory for SourceTableFactory {
                 let dialect = CsvDialect::from_options(&cmd.options)?;
                 let mut options = dialect.datafusion_options(&cmd.options);
                 let max_record = options.remove(MAX_RECORD_OPTION);
+                let encoding = options.remove(ENCODING_OPTION);
                 let inner = datafusion_format(session, "csv", &options)?;
                 let mut format = ExportCsvFormat::new(inner, dialect, bad_records);
                 format.store_url = store_url;
+                if let Some(label) = encoding {
+                    format.encoding = text_encoding(cmd, &label)?;
+                }
                 if let Some(value) = max_record {
                     format.max_record_bytes = max_record_bytes(cmd, &value)?;
                 }
@@ -161,6 +166,12 @@ fn inside(location: &url::Url, folder: &url::Url) -> bool {
         && (a.trim_end_matches('/') == b || a.starts_with(&format!("{b}/")))
 }
 
+/// The encoding a table's `'format.encoding'` names.
+fn text_encoding(cmd: &CreateExternalTable, label: &str) -> Result<TextEncoding> {
+    TextEncoding::from_label(label)
+        .map_err(|e| DataFusionError::Plan(format!("table {}: {e}", cmd.name)))
+}
+
 fn json_format(
     cmd: &CreateExternalTable,
     bad_records: Arc<BadRecordLog>,
@@ -172,6 +183,7 @@ fn json_format(
     for (key, value) in &cmd.options {
         match key.as_str() {
             MAX_RECORD_OPTION => format.max_record_bytes = max_record_bytes(cmd, value)?,
+            ENCODING_OPTION => format.encoding = text_encoding(cmd, value)?,
             "format.schema_infer_max_rec" => {
                 format.infer_limit = Some(value.parse().map_err(|_| {
                     DataFusionError::Plan(format!(

@@ -6,6 +6,7 @@ pub mod compression;
 pub mod csv;
 pub mod csv_records;
 pub mod csv_scan;
+pub mod encoding;
 pub mod factory;
 pub mod json;
 pub mod listing;

@@ -241,7 +241,8 @@ fn invalid_record(text: &[u8], e: &serde_json::Error) -> String {
         let at = bad.valid_up_to();
         return format!(
             "not UTF-8: byte 0x{:02X} at {at} bytes into the record (Latin-1 or another \
-             encoding?); convert the file to UTF-8",
+             encoding?); name the file's encoding with OPTIONS ('format.encoding' \
+             'windows-1252') (or 'latin1', 'utf-16le', ...), or convert the file to UTF-8",
             text[at]
         );
     }

@@ -33,6 +33,7 @@ use object_store::{ObjectMeta, ObjectStore};
 
 use super::bad_records::BadRecordLog;
 use super::compression::read_object_blocking;
+use super::encoding::TextEncoding;
 use super::scan::{ExportSource, RecordFormat, ScanFiles};
 use infer::{FileInference, Inferred};
 
@@ -51,6 +52,8 @@ pub struct ExportJsonFormat {
     pub known_bad: KnownBad,
     /// The store the files are on, to name them ([`crate::sources::file_name`]).
     pub store_url: ObjectStoreUrl,
+    /// The files' text encoding (`'format.encoding'`).
+    pub encoding: TextEncoding,
 }
 
 /// Bad records found by schema inference: per file, (offset, reason) in file order.
@@ -64,6 +67,7 @@ impl Default for ExportJsonFormat {
             bad_records: Arc::new(BadRecordLog::default()),
             known_bad: Arc::default(),
             store_url: ObjectStoreUrl::local_filesystem(),
+            encoding: TextEncoding::default(),
         }
     }
 }
@@ -143,6 +147,7 @@ async fn infer_file(
 ) -> Result<FileInference> {
     let file = crate::sources::file_name(format.store_url.as_ref(), &object.location);
     read_object_blocking(store, object, file.clone(), move |reader| {
+        let reader = format.encoding.reader(reader);
         let reading = infer::Reading {
             file: &file,
             limit: format.infer_limit,
@@ -169,6 +174,7 @@ impl RecordFormat for ExportJsonFormat {
             max_record_bytes: self.max_record_bytes,
             known_bad: Arc::clone(&self.known_bad),
             store_url: self.store_url.clone(),
+            encoding: self.encoding,
         })
     }
 }

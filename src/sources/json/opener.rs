@@ -46,6 +46,8 @@ pub struct JsonExportOpener {
     pub known_bad: super::KnownBad,
     /// The store the files are on, to name them.
     pub store_url: ObjectStoreUrl,
+    /// The files' text encoding: transcoded to UTF-8 after decompression.
+    pub encoding: crate::sources::encoding::TextEncoding,
 }
 
 impl FileOpener for JsonExportOpener {
@@ -56,6 +58,7 @@ impl FileOpener for JsonExportOpener {
         let batch_size = self.batch_size;
         let bad_records = Arc::clone(&self.bad_records);
         let max_record_bytes = self.max_record_bytes;
+        let encoding = self.encoding;
         let name = crate::sources::file_name(self.store_url.as_ref(), &file.object_meta.location);
         let known_bad = self
             .known_bad
@@ -84,6 +87,7 @@ impl FileOpener for JsonExportOpener {
                 .chain(input)
                 .boxed();
             let bytes = compression.file_compression_type().convert_stream(raw)?;
+            let bytes = encoding.stream(bytes);
             let bytes = first_chunk_of_at_least(bytes, BOM.len()).await;
             let state = DecodeState {
                 input: bytes,
