@@ -350,8 +350,9 @@ struct Sniff {
 }
 
 /// The encoding of a file's first bytes when they are not UTF-8: UTF-16 by its byte-order mark,
-/// else (bytes UTF-8 cannot hold) windows-1252, a guess. None for UTF-8 (a character cut at the
-/// end of the head is not counted against it).
+/// else windows-1252, a guess, for bytes UTF-8 cannot hold. Text that also holds UTF-8 characters
+/// is UTF-8 with damaged records (read as windows-1252 its characters would change silently); a
+/// character cut at the end of the head counts for nothing.
 fn sniff_encoding(head: &[u8]) -> Option<(&'static str, bool)> {
     if head.starts_with(&[0xFF, 0xFE]) {
         return Some(("utf-16le", false));
@@ -359,10 +360,14 @@ fn sniff_encoding(head: &[u8]) -> Option<(&'static str, bool)> {
     if head.starts_with(&[0xFE, 0xFF]) {
         return Some(("utf-16be", false));
     }
-    match std::str::from_utf8(head) {
-        Err(e) if e.error_len().is_some() => Some(("windows-1252", true)),
-        _ => None,
+    let (mut invalid, mut utf8_characters) = (false, false);
+    let mut chunks = head.utf8_chunks().peekable();
+    while let Some(chunk) = chunks.next() {
+        utf8_characters |= !chunk.valid().is_ascii();
+        let cut_at_the_end = chunks.peek().is_none() && chunk.invalid().len() < 4;
+        invalid |= !chunk.invalid().is_empty() && !cut_at_the_end;
     }
+    (invalid && !utf8_characters).then_some(("windows-1252", true))
 }
 
 async fn sniff(
@@ -637,6 +642,23 @@ mod tests {
     fn json_layouts_are_told_apart() {
         assert_eq!(json_layout(b"{\"a\":1}{\"a\":2}"), "back-to-back objects");
         assert_eq!(json_layout(b"{\"a\":1}\n{\"a\":2}\n"), "newline-delimited");
+    }
+
+    #[test]
+    fn encodings_are_sniffed_without_changing_utf8_text() {
+        assert_eq!(
+            sniff_encoding(b"id,city\nu1,Montr\xe9al\n"),
+            Some(("windows-1252", true))
+        );
+        assert_eq!(
+            sniff_encoding(b"\xff\xfei\x00d\x00"),
+            Some(("utf-16le", false))
+        );
+        assert_eq!(sniff_encoding("id,city\nu1,Montréal\n".as_bytes()), None);
+        // UTF-8 with one damaged byte stays UTF-8 (its record is bad, the others unchanged).
+        assert_eq!(sniff_encoding(b"u1,Montr\xc3\xa9al\nu2,Qu\xe9bec\n"), None);
+        // A character cut by the end of the head.
+        assert_eq!(sniff_encoding(b"u1,Montr\xc3"), None);
     }
 
     #[test]
