@@ -35,29 +35,14 @@ pub struct Draft {
     pub checks: Vec<String>,
 }
 
-/// Custom columns an Interactions dataset may have.
-const MAX_INTERACTION_METADATA: usize = 5;
-/// Metadata columns Users and Items datasets may have.
-const MAX_USER_METADATA: usize = 25;
-const MAX_ITEM_METADATA: usize = 100;
-
-/// Names Personalize reserves in some dataset type: a metadata column must not take one.
-const RESERVED: &[&str] = &[
-    "user_id",
-    "item_id",
-    "timestamp",
-    "event_type",
-    "event_value",
-    "creation_timestamp",
-    "impression",
-    "recommendation_id",
-    "event_attribution_source",
-    "action_id",
-    "value",
-    "type",
-    "expiration_timestamp",
-    "repeat_frequency",
-];
+/// Whether Personalize reserves `name` (lower case) in some dataset type: a metadata column must
+/// not take it.
+fn reserved_anywhere(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    DatasetType::ALL
+        .iter()
+        .any(|dataset| dataset.reserved(&upper).is_some())
+}
 
 /// Makes text (sampled values, column names) safe in a `--` comment: one line; no `${`, which
 /// variable substitution would read as a placeholder; and no `pengine:`, which would make a
@@ -268,11 +253,8 @@ fn select_optional(d: &mut Draft, role: Role, p: &ColumnProfile, why: &str) {
 
 /// Other columns as metadata: categories and numbers in; ids, free text and personal data out.
 fn metadata(d: &mut Draft, profiles: &[ColumnProfile], taken: &[usize]) {
-    let limit = match d.dataset {
-        DatasetType::Interactions => MAX_INTERACTION_METADATA,
-        DatasetType::Users => MAX_USER_METADATA,
-        _ => MAX_ITEM_METADATA,
-    };
+    // The service's limits, one place for them (personalize::limits).
+    let limit = d.dataset.metadata_range().1;
     let mut aliases: Vec<String> = d.columns.iter().map(|c| c.alias.clone()).collect();
     let mut chosen = 0;
     let mut textual_taken = false;
@@ -375,7 +357,7 @@ fn metadata(d: &mut Draft, profiles: &[ColumnProfile], taken: &[usize]) {
             continue;
         }
         let mut alias = p.name.clone();
-        if RESERVED.contains(&alias.as_str()) || aliases.contains(&alias) {
+        if reserved_anywhere(&alias) || aliases.contains(&alias) {
             alias = format!("{alias}_value");
         }
         while aliases.contains(&alias) {
@@ -404,6 +386,14 @@ fn metadata(d: &mut Draft, profiles: &[ColumnProfile], taken: &[usize]) {
 mod tests {
     use super::*;
     use crate::mapping::{MappingFile, Vars};
+
+    #[test]
+    fn reserved_names_are_those_of_every_dataset_type() {
+        for name in ["user_id", "event_value", "value", "repeat_frequency", "impression"] {
+            assert!(reserved_anywhere(name), "{name}");
+        }
+        assert!(!reserved_anywhere("genre"));
+    }
 
     #[test]
     fn cleaned_text_keeps_a_mapping_file_parseable() {
