@@ -501,3 +501,39 @@ fn init_names_a_source_encoding_that_is_not_utf8() {
     plans.dedup();
     assert_eq!(plans, ["café", "crème"], "{mapping}");
 }
+
+/// Records that spell a key in two cases (`userId` in some, `userid` in others): init reads the id
+/// from both, and says so; no row is lost to the other spelling.
+#[test]
+fn keys_that_differ_only_in_case_are_one_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = String::new();
+    for i in 0..1200 {
+        let key = if i % 2 == 0 { "userId" } else { "userid" };
+        lines.push_str(&format!(
+            "{{\"{key}\":\"u{}\",\"item_id\":\"i{}\",\"ts\":{}}}\n",
+            i % 40,
+            i % 25,
+            1_709_251_200 + i
+        ));
+    }
+    let events = dir.path().join("events.json");
+    std::fs::write(&events, lines).unwrap();
+    let into = dir.path().join("project");
+    let output = init(&[events.display().to_string()], &into, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mapping = read(into.join("interactions.sql"));
+    assert!(mapping.contains("COALESCE("), "{mapping}");
+    assert!(mapping.contains("differ only in letter case"), "{mapping}");
+    assert!(!mapping.contains("user_id_value"), "{mapping}");
+    let out = dir.path().join("out");
+    let output = run_ok(
+        pengine()
+            .arg("run")
+            .arg(into.join("interactions.sql"))
+            .args(["--json", "-o"])
+            .arg(&out),
+    );
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["rows"]["written"], 1200, "{mapping}");
+}

@@ -97,8 +97,16 @@ pub fn draft(dataset: DatasetType, profiles: &[ColumnProfile]) -> Result<Draft, 
                 }
             ));
         };
+        // Records that spell an id's key in another case (`userId` / `userid`) hold the same id;
+        // other roles' variants get a CHECK line (note_case_variants).
+        let variants = match role {
+            Role::UserId | Role::ItemId => case_variants(profiles, i),
+            _ => Vec::new(),
+        };
         taken.push(i);
-        select_required(&mut d, role, &profiles[i], why);
+        taken.extend(&variants);
+        let variants: Vec<&ColumnProfile> = variants.iter().map(|&v| &profiles[v]).collect();
+        select_required(&mut d, role, &profiles[i], &variants, why);
     }
     let optional: &[Role] = match dataset {
         DatasetType::Interactions => &[Role::EventType, Role::EventValue],
@@ -112,6 +120,7 @@ pub fn draft(dataset: DatasetType, profiles: &[ColumnProfile]) -> Result<Draft, 
         }
     }
     metadata(&mut d, profiles, &taken);
+    note_case_variants(&mut d, profiles, &taken);
     if dataset == DatasetType::Interactions {
         d.checks.push(
             "exact duplicate events are kept: write SELECT DISTINCT to drop them (Personalize \
@@ -134,17 +143,73 @@ fn most_id_like(profiles: &[ColumnProfile], taken: &[usize]) -> Option<usize> {
         })
 }
 
-fn select_required(d: &mut Draft, role: Role, p: &ColumnProfile, why: &str) {
+/// The other columns whose path is `profiles[i]`'s in another letter case.
+fn case_variants(profiles: &[ColumnProfile], i: usize) -> Vec<usize> {
+    (0..profiles.len())
+        .filter(|&j| j != i && profiles[j].path.eq_ignore_ascii_case(&profiles[i].path))
+        .collect()
+}
+
+/// A CHECK line for each group of columns that differ only in case and were not combined.
+fn note_case_variants(d: &mut Draft, profiles: &[ColumnProfile], taken: &[usize]) {
+    let mut seen: Vec<String> = Vec::new();
+    for i in 0..profiles.len() {
+        let key = profiles[i].path.to_ascii_lowercase();
+        let variants = case_variants(profiles, i);
+        if variants.is_empty() || seen.contains(&key) || variants.iter().all(|v| taken.contains(v))
+        {
+            continue;
+        }
+        seen.push(key);
+        let names: Vec<String> = std::iter::once(i)
+            .chain(variants)
+            .map(|j| clean(&profiles[j].expr))
+            .collect();
+        d.checks.push(format!(
+            "{} differ only in letter case: records hold one or the other; if they are the same \
+             field, select COALESCE({}) once instead",
+            names.join(" and "),
+            names.join(", ")
+        ));
+    }
+}
+
+fn select_required(
+    d: &mut Draft,
+    role: Role,
+    p: &ColumnProfile,
+    variants: &[&ColumnProfile],
+    why: &str,
+) {
     let upper = role.column().to_uppercase();
     match role {
         Role::UserId | Role::ItemId => {
+            // One id from whichever spelling a record has, as text (ids are text either way).
+            let expr = if variants.is_empty() {
+                p.expr.clone()
+            } else {
+                let all: Vec<String> = std::iter::once(p)
+                    .chain(variants.iter().copied())
+                    .map(|v| format!("CAST({} AS VARCHAR)", v.expr))
+                    .collect();
+                format!("COALESCE({})", all.join(", "))
+            };
+            if !variants.is_empty() {
+                let names: Vec<String> = variants.iter().map(|v| clean(&v.path)).collect();
+                d.checks.push(format!(
+                    "{upper} is read from {} and from {}, which differ only in letter case \
+                     (records spell the key either way)",
+                    clean(&p.path),
+                    names.join(", ")
+                ));
+            }
             let kind = if p.is_integer() {
                 "integers, written as their exact digits"
             } else {
                 "text ids, kept exactly"
             };
             d.columns.push(Selected {
-                sql: p.expr.clone(),
+                sql: expr.clone(),
                 alias: role.column().into(),
                 note: clean(&format!("{upper}: {} (chosen by {why}), {kind}", p.path)),
             });
@@ -156,7 +221,7 @@ fn select_required(d: &mut Draft, role: Role, p: &ColumnProfile, why: &str) {
                 ));
             }
             d.filters.push(Filter {
-                sql: format!("{} IS NOT NULL", p.expr),
+                sql: format!("{expr} IS NOT NULL"),
                 note: format!("{upper} is required: rows without it are dropped"),
             });
         }
@@ -389,7 +454,13 @@ mod tests {
 
     #[test]
     fn reserved_names_are_those_of_every_dataset_type() {
-        for name in ["user_id", "event_value", "value", "repeat_frequency", "impression"] {
+        for name in [
+            "user_id",
+            "event_value",
+            "value",
+            "repeat_frequency",
+            "impression",
+        ] {
             assert!(reserved_anywhere(name), "{name}");
         }
         assert!(!reserved_anywhere("genre"));
