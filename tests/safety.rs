@@ -7,6 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use common::*;
 use serde_json::Value;
@@ -759,4 +760,60 @@ fn init_force_with_fewer_sources_keeps_the_variables_other_files_use() {
     assert!(toml.contains("events") && toml.contains("items"), "{toml}");
     let out = dir.path().join("out");
     run_ok(pengine().arg("run").arg(&into).arg("-o").arg(&out));
+}
+
+#[test]
+fn a_limit_and_a_pruned_parquet_row_group_are_accounted_for() {
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::record_batch::RecordBatch;
+    let dir = tempfile::tempdir().unwrap();
+    let src = users_source(dir.path(), 30);
+    let out = dir.path().join("out");
+    let limited = dir.path().join("users.sql");
+    write(
+        &limited,
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION '${src}/users/';\n\
+         SELECT id AS user_id, tier AS tier FROM u LIMIT 5;\n",
+    );
+    run_ok(&mut run(&limited, &src, &out, &[]));
+    let rows = report(&out, "users")["rows"].clone();
+    assert_eq!(rows["written"], 5, "{rows}");
+    assert_eq!(rows["measured"], true, "{rows}");
+    let read = rows["read_from_sources"].as_u64().unwrap();
+    assert_eq!(
+        read,
+        5 + rows["filtered_by_sql"].as_u64().unwrap(),
+        "{rows}"
+    );
+
+    // 200 users in two row groups of 100; the WHERE rules the first out by its statistics.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("tier", DataType::Utf8, false),
+    ]));
+    let ids = Int64Array::from_iter_values(0..200);
+    let tiers = StringArray::from_iter_values((0..200).map(|i| format!("t{}", i % 3)));
+    let batch =
+        RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(ids), Arc::new(tiers)]).unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(100))
+        .build();
+    std::fs::create_dir_all(dir.path().join("pq")).unwrap();
+    let file = std::fs::File::create(dir.path().join("pq/users.parquet")).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let pruned = dir.path().join("pruned.sql");
+    write(
+        &pruned,
+        "-- pengine: dataset = users\n\
+         CREATE EXTERNAL TABLE u STORED AS PARQUET LOCATION '${src}/../pq/';\n\
+         SELECT id AS user_id, tier AS tier FROM u WHERE id >= 150;\n",
+    );
+    run_ok(&mut run(&pruned, &src, &out, &[]));
+    let rows = report(&out, "users")["rows"].clone();
+    assert_eq!(rows["written"], 50, "{rows}");
+    assert_eq!(rows["read_from_sources"], 100, "{rows}");
+    assert_eq!(rows["pruned"]["parquet_row_groups"], 1, "{rows}");
 }
