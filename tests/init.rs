@@ -537,3 +537,36 @@ fn keys_that_differ_only_in_case_are_one_column() {
     let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(report["rows"]["written"], 1200, "{mapping}");
 }
+
+/// A tab-separated source: the mapping names the delimiter as `'\t'`, readable and runnable.
+#[test]
+fn init_writes_a_tab_delimiter_as_its_escape() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("user_id\titem_id\trating\ttimestamp\n");
+    for i in 0..1200 {
+        text.push_str(&format!(
+            "u{}\ti{}\t{}\t{}\n",
+            i % 40,
+            i % 25,
+            i % 5 + 1,
+            1_709_251_200 + i
+        ));
+    }
+    let source = dir.path().join("ratings.tsv");
+    std::fs::write(&source, text).unwrap();
+    let into = dir.path().join("project");
+    let output = init(&[source.display().to_string()], &into, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mapping = read(into.join("interactions.sql"));
+    assert!(mapping.contains(r"'format.delimiter' '\t'"), "{mapping}");
+    assert!(!mapping.contains('\t'), "a literal tab in:\n{mapping}");
+    let out = dir.path().join("out");
+    run_ok(
+        pengine()
+            .arg("run")
+            .arg(into.join("interactions.sql"))
+            .arg("-o")
+            .arg(&out),
+    );
+    assert_eq!(read_dataset(&out.join("interactions")).rows.len(), 1200);
+}

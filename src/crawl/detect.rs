@@ -129,8 +129,11 @@ impl Detected {
         ));
         if let Some(csv) = &self.csv {
             let mut options = vec![format!("'format.has_header' '{}'", csv.has_header)];
-            if csv.delimiter != ',' {
-                options.push(format!("'format.delimiter' '{}'", csv.delimiter));
+            match csv.delimiter {
+                ',' => {}
+                // Written as the escape, not as an invisible tab in the mapping file.
+                '\t' => options.push("'format.delimiter' '\\t'".into()),
+                other => options.push(format!("'format.delimiter' '{other}'")),
             }
             if csv.newlines_in_values {
                 options.push("'format.newlines_in_values' 'true'".into());
