@@ -22,9 +22,15 @@ fn mapping_files_pass_or_fail_statically() {
 
 #[test]
 fn data_made_elsewhere_is_checked_row_by_row() {
-    let out = tempfile::tempdir().unwrap();
+    // The data in a folder of its own, which validate is run in: nothing may appear there.
+    let work = tempfile::tempdir().unwrap();
+    copy_tree(
+        &repo_root().join("testdata/made-elsewhere"),
+        &work.path().join("testdata/made-elsewhere"),
+    );
+    let before = files_in(work.path());
     let output = run_with_code(
-        pengine().current_dir(repo_root()).args([
+        pengine().current_dir(work.path()).args([
             "validate",
             "--dataset",
             "interactions",
@@ -52,7 +58,24 @@ fn data_made_elsewhere_is_checked_row_by_row() {
         .map(|e| e.unwrap().metadata().unwrap().len())
         .sum();
     assert_eq!(report["bytes_written"], on_disk);
-    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+    assert_eq!(files_in(work.path()), before, "validate wrote something");
+}
+
+/// Every file and folder under `dir`, relative, sorted.
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    fn walk(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            out.push(path.strip_prefix(base).unwrap().display().to_string());
+            if path.is_dir() {
+                walk(base, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
 }
 
 #[test]

@@ -138,7 +138,7 @@ impl ColumnPlan {
             }
             let column = match dataset.reserved(&name) {
                 Some(reserved) => reserved_column(name, index, field.data_type(), reserved)?,
-                None => metadata_column(name, index, field.data_type(), dataset, directives)?,
+                None => metadata_column(name, index, field.data_type(), directives)?,
             };
             let column = OutputColumn {
                 source_name: field.name().clone(),
@@ -400,7 +400,6 @@ fn metadata_column(
     name: String,
     index: usize,
     t: &DataType,
-    dataset: DatasetType,
     directives: &Directives,
 ) -> Result<OutputColumn> {
     use Conversion as C;
@@ -429,7 +428,6 @@ fn metadata_column(
     if force_categorical && avro_type != AvroType::String {
         return Err(Error::column(&name, "cannot be made categorical"));
     }
-    let _ = dataset;
     Ok(OutputColumn {
         source_name: name.clone(),
         name,

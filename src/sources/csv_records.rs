@@ -15,8 +15,7 @@ use memchr::memchr_iter;
 use super::bad_records::{BadRecord, excerpt};
 use super::csv::CsvDialect;
 
-/// Longest record held by default (a longer one is a bad record).
-pub const DEFAULT_MAX_RECORD_BYTES: u64 = 16 << 20;
+pub use super::DEFAULT_MAX_RECORD_BYTES;
 
 /// Bytes read from the input at a time.
 const INPUT_BLOCK: usize = 256 << 10;

@@ -28,9 +28,7 @@ use super::compression::{Compression, SNIFF_LEN};
 use super::csv::CsvDialect;
 use super::csv_records::{CsvRecords, Next};
 
-/// Bytes of text gathered for one batch at most (fewer rows than the batch size when they are
-/// large), so memory stays bounded whatever the record size.
-const BATCH_BYTES: usize = 32 << 20;
+use super::BATCH_BYTES;
 
 pub struct CsvExportOpener {
     pub dialect: CsvDialect,

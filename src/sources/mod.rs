@@ -26,6 +26,14 @@ pub fn file_name(store: &url::Url, location: &object_store::path::Path) -> Strin
     }
 }
 
+/// Longest record a JSON or CSV reader holds by default (a longer one is a bad record, skipped
+/// without being held); the table option `'format.max_record_bytes'` changes it.
+pub const DEFAULT_MAX_RECORD_BYTES: u64 = 16 << 20;
+
+/// Bytes of records a JSON or CSV reader gathers for one batch at most (fewer records than the
+/// batch size when they are large), so memory stays bounded whatever the record size.
+pub const BATCH_BYTES: usize = 32 << 20;
+
 /// What is known of a file before reading it: its size. Enough for DataFusion's join selection to
 /// build hash tables on the smaller side (a catalog, not the click stream).
 pub fn file_size_statistics(

@@ -142,9 +142,7 @@ pub(super) fn new_decoder(schema: &SchemaRef, batch_size: usize) -> Result<Decod
         .build_decoder()?)
 }
 
-/// Bytes of records gathered for one batch at most (fewer records than the batch size when they
-/// are large).
-const BATCH_BYTES: u64 = 32 << 20;
+use crate::sources::BATCH_BYTES;
 
 /// Records decoded together when looking for the bad ones in a batch that failed.
 const PROBE_RECORDS: usize = 64;
@@ -193,7 +191,7 @@ impl DecodeState {
     fn holding_enough(&self) -> bool {
         self.pieces
             .front()
-            .is_some_and(|first| self.window.end() - first.start >= BATCH_BYTES)
+            .is_some_and(|first| self.window.end() - first.start >= BATCH_BYTES as u64)
     }
 
     /// Reads the next chunk and cuts what it completes into records.

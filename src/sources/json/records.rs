@@ -13,8 +13,7 @@ use memchr::{memchr, memchr3};
 
 use crate::sources::bad_records::excerpt;
 
-/// Longest record kept in memory by default (a larger one is a bad record).
-pub const DEFAULT_MAX_RECORD_BYTES: u64 = 16 << 20;
+pub use crate::sources::DEFAULT_MAX_RECORD_BYTES;
 
 /// Bytes of the stream from `base` on: what a reader holds of it.
 #[derive(Debug, Default)]
