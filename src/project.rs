@@ -18,13 +18,20 @@ use crate::personalize::DatasetType;
 use crate::report::RunReport;
 use crate::run::{self, RunOptions, Staged};
 
+/// Whether a dataset of the project was published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetStatus {
+    Published,
+    Failed,
+}
+
 /// What happened to one mapping file of the project.
 #[derive(Debug, Serialize)]
 pub struct DatasetOutcome {
     pub mapping_file: String,
     pub dataset: DatasetType,
-    /// "published" or "failed".
-    pub status: &'static str,
+    pub status: DatasetStatus,
     /// The process exit code this dataset alone would have given.
     pub exit_code: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -189,7 +196,7 @@ pub async fn run_all(mappings: Vec<MappingFile>, options: &RunOptions) -> Result
             Ok(report) => DatasetOutcome {
                 mapping_file: mapping.display_name(),
                 dataset: mapping.dataset,
-                status: "published",
+                status: DatasetStatus::Published,
                 exit_code: 0,
                 error: None,
                 report: Some(report),
@@ -199,7 +206,7 @@ pub async fn run_all(mappings: Vec<MappingFile>, options: &RunOptions) -> Result
                 DatasetOutcome {
                     mapping_file: mapping.display_name(),
                     dataset: mapping.dataset,
-                    status: "failed",
+                    status: DatasetStatus::Failed,
                     exit_code: e.exit_code(),
                     error: Some(crate::error::message(&e)),
                     report: None,

@@ -136,8 +136,8 @@ pub struct RunReport {
     pub line_breaks_replaced: BTreeMap<String, u64>,
     pub columns: Vec<OutputColumn>,
     pub schema: serde_json::Value,
-    /// "hash", or "sort-merge" when the hash join ran out of memory and the run was retried.
-    pub join_strategy: &'static str,
+    /// `hash`, or `sort-merge` when the hash join ran out of memory and the run was retried.
+    pub join_strategy: JoinStrategy,
     /// Storage requests retried after transient errors. The report file counts those until the
     /// report was staged; the printed report also those of the publication.
     pub storage_retries: StorageRetries,
@@ -146,6 +146,16 @@ pub struct RunReport {
     pub deleted_files: Vec<String>,
     /// Dataset-level checks and insights (absent with `--no-insights`).
     pub checks: Option<Checks>,
+}
+
+/// How the query's joins ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JoinStrategy {
+    /// Hash joins: fast, but their build side cannot spill.
+    Hash,
+    /// Sort-merge joins, after a hash join ran out of memory: they spill.
+    SortMerge,
 }
 
 /// How many deleted files the summary names.
@@ -221,7 +231,7 @@ impl RunReport {
                 "  note: {count} value(s) of {column} had line breaks, written as spaces\n"
             ));
         }
-        if self.join_strategy != "hash" {
+        if self.join_strategy != JoinStrategy::Hash {
             out.push_str(
                 "  note: the hash join ran out of memory; the run used sort-merge joins\n",
             );

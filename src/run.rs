@@ -20,7 +20,7 @@ use crate::insights;
 use crate::interrupt;
 use crate::mapping::MappingFile;
 use crate::personalize::{ColumnPlan, avro};
-use crate::report::{RowCounts, RunReport};
+use crate::report::{JoinStrategy, RowCounts, RunReport};
 use crate::retries::RetryCounts;
 use crate::row_flow::{self, RowFlow};
 use crate::sink::csv_dialect::{self, EncodedRows};
@@ -163,7 +163,7 @@ pub struct Staged {
     dest: Destination,
     staging: Staging,
     written: Written,
-    join_strategy: &'static str,
+    join_strategy: JoinStrategy,
     started: Instant,
     /// Time from the start to the end of execution (publication not included, so datasets
     /// published together each report their own time).
@@ -401,14 +401,14 @@ async fn execute_with_fallback(
     options: &RunOptions,
     stores: &Arc<StoreRegistry>,
     sink: Sink<'_>,
-) -> Result<(Written, &'static str)> {
+) -> Result<(Written, JoinStrategy)> {
     let progress = progress_bar(options, mapping);
     let mut engine = options.engine.clone();
     let mut attempt = execute(mapping, &engine, stores, sink, options, &progress).await;
     let mut join_strategy = if engine.prefer_hash_join {
-        "hash"
+        JoinStrategy::Hash
     } else {
-        "sort-merge"
+        JoinStrategy::SortMerge
     };
     if let Err(e) = &attempt
         && e.is_hash_join_out_of_memory()
@@ -423,7 +423,7 @@ async fn execute_with_fallback(
             staging.clear_data().await?;
         }
         engine = engine.sort_merge();
-        join_strategy = "sort-merge";
+        join_strategy = JoinStrategy::SortMerge;
         progress.set_position(0);
         attempt = execute(mapping, &engine, stores, sink, options, &progress).await;
     }
@@ -505,7 +505,7 @@ fn build_report(
     mapping: &MappingFile,
     options: &RunOptions,
     written: &Written,
-    join_strategy: &'static str,
+    join_strategy: JoinStrategy,
     (started, wall): (Instant, std::time::Duration),
     places: Places,
 ) -> RunReport {
