@@ -10,14 +10,21 @@
 //! is given. Used by the crash and fault tests only.
 
 use std::io::Write;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The armed failpoint. Only builds with the `failpoints` feature have any: the tests turn it on
+/// (the package's dev-dependency on itself), so `cargo build` and release binaries carry none.
+#[cfg(feature = "failpoints")]
 fn armed() -> Option<&'static str> {
-    static ARMED: OnceLock<Option<String>> = OnceLock::new();
+    static ARMED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     ARMED
         .get_or_init(|| std::env::var("PENGINE_FAILPOINT").ok())
         .as_deref()
+}
+
+#[cfg(not(feature = "failpoints"))]
+fn armed() -> Option<&'static str> {
+    None
 }
 
 /// Stops here, until the process is killed or interrupted, when `name` is the armed failpoint.
