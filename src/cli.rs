@@ -539,7 +539,19 @@ pub async fn execute(cli: Cli) -> Result<i32> {
                         args.target
                     )));
                 }
-                vec![crate::describe::describe_location(&args.target, &engine).await?]
+                // An export root: each table found in it.
+                let stores = crate::store::StoreRegistry::new();
+                let found = crate::crawl::tables::tables(&args.target, &stores).await?;
+                if !args.json {
+                    for (file, why) in &found.skipped {
+                        outln(format_args!("skipped {file}: {why}"))?;
+                    }
+                }
+                let mut described = Vec::new();
+                for table in &found.locations {
+                    described.push(crate::describe::describe_location(table, &engine).await?);
+                }
+                described
             };
             if args.json {
                 outln(to_json(&sources)?)?;

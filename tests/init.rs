@@ -570,3 +570,42 @@ fn init_writes_a_tab_delimiter_as_its_escape() {
     );
     assert_eq!(read_dataset(&out.join("interactions")).rows.len(), 1200);
 }
+
+/// An export root as users have it: hourly JSON events in a folder, a catalog CSV and a users
+/// Parquet file beside it, a README and a `_SUCCESS` marker. init finds the three tables and
+/// writes the three mappings, which run; `sources ROOT` shows the grouping.
+#[test]
+fn init_on_an_export_root_finds_its_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("export");
+    let testdata = repo_root().join("testdata");
+    copy_tree(&testdata.join("events"), &root.join("interactions"));
+    std::fs::copy(testdata.join("items.csv"), root.join("items.csv")).unwrap();
+    std::fs::copy(testdata.join("users.parquet"), root.join("users.parquet")).unwrap();
+    std::fs::write(root.join("README.md"), "# the export\n").unwrap();
+    std::fs::write(root.join("_SUCCESS"), "").unwrap();
+    let location = format!("{}/", root.display());
+
+    let listed = run_ok(pengine().args(["sources", &location]));
+    let text = stdout(&listed);
+    assert!(
+        text.contains("skipped") && text.contains("README.md") && text.contains("not a data file"),
+        "{text}"
+    );
+    for table in ["interactions", "items", "users"] {
+        assert!(
+            text.contains(&format!("{table} (table")),
+            "{table}:\n{text}"
+        );
+    }
+
+    let into = dir.path().join("project");
+    let output = init(std::slice::from_ref(&location), &into, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    for dataset in ["interactions", "items", "users"] {
+        assert!(into.join(format!("{dataset}.sql")).exists(), "{dataset}");
+    }
+    let out = dir.path().join("out");
+    run_ok(pengine().arg("run").arg(&into).arg("-o").arg(&out));
+    assert!(!read_dataset(&out.join("interactions")).rows.is_empty());
+}

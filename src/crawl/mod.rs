@@ -8,6 +8,7 @@
 
 pub mod detect;
 pub mod profile;
+pub mod tables;
 
 pub use detect::{Detected, Format, Layout, detect};
 pub use profile::{ColumnProfile, profile_table};

@@ -71,12 +71,17 @@ pub struct InitReport {
     pub sources: Vec<FoundSource>,
     pub files: Vec<Written>,
     pub vars_file: String,
+    /// Files under the sources that fit no table, with why.
+    pub skipped: Vec<(String, String)>,
 }
 
 impl InitReport {
     /// What init found and guessed, for a person.
     pub fn human(&self) -> String {
         let mut out = format!("crawled {} source(s):\n", self.sources.len());
+        for (file, why) in &self.skipped {
+            out.push_str(&format!("  skipped {file}: {why}\n"));
+        }
         for s in &self.sources {
             let d = &s.detected;
             out.push_str(&format!(
@@ -171,8 +176,15 @@ impl InitReport {
 pub async fn init(options: &InitOptions) -> Result<InitReport> {
     let mut sources = Vec::new();
     let mut names = BTreeSet::new();
+    let mut skipped = Vec::new();
+    let stores = crate::store::StoreRegistry::new();
     for location in &options.sources {
-        sources.push(crawl_source(location, &options.engine, &mut names).await?);
+        // An export root holds several tables: each is crawled as if given on its own.
+        let found = crawl::tables::tables(location, &stores).await?;
+        skipped.extend(found.skipped);
+        for table in &found.locations {
+            sources.push(crawl_source(table, &options.engine, &mut names).await?);
+        }
     }
     assign_datasets(&mut sources);
 
@@ -264,6 +276,7 @@ pub async fn init(options: &InitOptions) -> Result<InitReport> {
         sources,
         files: out,
         vars_file: vars_path.display().to_string(),
+        skipped,
     })
 }
 
