@@ -148,7 +148,7 @@ pub fn group(files: &[Vec<String>]) -> (Vec<String>, Vec<(String, String)>) {
                 ));
             }
         }
-        for (file, _) in files.iter().filter(|f| !own.contains(&f)) {
+        for (file, _) in files.iter().filter(|f| !own.contains(f)) {
             skipped.push((
                 file.clone(),
                 "in a partition folder of a folder that holds other tables or kinds of files: \
