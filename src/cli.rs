@@ -344,7 +344,10 @@ pub fn main() -> i32 {
     let Err(e) = result else {
         return result.unwrap_or(exit_code::INTERNAL);
     };
-    let code = e.exit_code();
+    let code = match &e {
+        Error::Interrupted => crate::interrupt::received().exit_code(),
+        e => e.exit_code(),
+    };
     let message = match &e {
         Error::Interrupted => format!(
             "interrupted by {}: nothing was published; the previous export is untouched (the \

@@ -158,7 +158,8 @@ impl Error {
             | Error::DiskFull { .. }
             | Error::Destination(_) => exit_code::IO,
             Error::Usage(_) => exit_code::USAGE,
-            Error::Interrupted => crate::interrupt::received().exit_code(),
+            // The CLI reports the signal's own code (see `interrupt::StopSignal::exit_code`).
+            Error::Interrupted => exit_code::INTERRUPTED,
             Error::Internal(_) => exit_code::INTERNAL,
             Error::DataFusion(e) if resources_exhausted(e).is_some() => exit_code::OUT_OF_MEMORY,
             Error::DataFusion(e) => match e.find_root() {
