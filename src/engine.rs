@@ -229,7 +229,7 @@ pub async fn plan(
     let columns = ColumnPlan::new(
         frame.schema().as_arrow(),
         mapping.dataset,
-        &mapping.directives,
+        &mapping.directives.hints(),
     )?;
     avro::schema_text(&columns)?;
     let bad_records = BadRecordLog::of(ctx.state().config());

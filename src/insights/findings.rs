@@ -374,7 +374,7 @@ pub fn evaluate(plan: &ColumnPlan, stats: &DatasetStats, bytes_written: u64) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::Directives;
+    use crate::personalize::ColumnHints;
     use crate::personalize::coerce::Coerced;
     use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -383,7 +383,7 @@ mod tests {
     fn plan(
         dataset: DatasetType,
         fields: &[(&str, DataType)],
-        directives: &Directives,
+        directives: &ColumnHints,
     ) -> ColumnPlan {
         let schema = Schema::new(
             fields
@@ -411,7 +411,7 @@ mod tests {
                 ("item_id", DataType::Utf8),
                 ("timestamp", DataType::Int64),
             ],
-            &Directives::default(),
+            &ColumnHints::default(),
         );
         // 3,030 users with one interaction each, and `repeated` of them with a second one.
         let stats_with = |repeated: usize| {
@@ -448,9 +448,9 @@ mod tests {
 
     #[test]
     fn cardinality_outliers_time_and_text_length() {
-        let directives = Directives {
+        let directives = ColumnHints {
             textual: vec!["DESCRIPTION".into()],
-            ..Directives::default()
+            ..ColumnHints::default()
         };
         let p = plan(
             DatasetType::Items,
@@ -525,7 +525,7 @@ mod tests {
                 ("item_id", DataType::Utf8),
                 ("timestamp", DataType::Int64),
             ],
-            &Directives::default(),
+            &ColumnHints::default(),
         );
         let stats = DatasetStats::new(&p);
         let at = |bytes| checks_of(&evaluate(&p, &stats, bytes)).contains(&"import_size");

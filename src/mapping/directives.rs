@@ -3,7 +3,7 @@
 //! They sit in the comment block before the first statement. Unknown keys are errors (a typo in
 //! `textual` must not silently make a description categorical).
 
-use crate::personalize::DatasetType;
+use crate::personalize::{ColumnHints, DatasetType};
 
 /// The directives of one mapping file.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -18,6 +18,17 @@ pub struct Directives {
     pub categorical: Vec<String>,
     /// `not_categorical = NOTE`: string columns kept for filtering only.
     pub not_categorical: Vec<String>,
+}
+
+impl Directives {
+    /// The column hints the Personalize layer takes.
+    pub fn hints(&self) -> ColumnHints {
+        ColumnHints {
+            textual: self.textual.clone(),
+            categorical: self.categorical.clone(),
+            not_categorical: self.not_categorical.clone(),
+        }
+    }
 }
 
 /// The keys a directive may use, for the error message on an unknown one.

@@ -75,7 +75,7 @@ pub fn check(text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::Directives;
+    use crate::personalize::ColumnHints;
     use crate::personalize::DatasetType;
     use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
@@ -94,7 +94,7 @@ mod tests {
             Field::new("device", DataType::Utf8, true),
         ]);
         let plan =
-            ColumnPlan::new(&schema, DatasetType::Interactions, &Directives::default()).unwrap();
+            ColumnPlan::new(&schema, DatasetType::Interactions, &ColumnHints::default()).unwrap();
         let text = schema_text(&plan).unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["name"], "Interactions");

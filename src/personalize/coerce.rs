@@ -324,7 +324,7 @@ fn list_text(name: &str, array: &ArrayRef) -> Result<StringArray> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::Directives;
+    use crate::personalize::ColumnHints;
     use crate::personalize::DatasetType;
     use datafusion::arrow::array::{
         BooleanBuilder, ListBuilder, TimestampMillisecondArray, UInt64Array,
@@ -332,7 +332,7 @@ mod tests {
 
     fn coerce(dataset: DatasetType, columns: Vec<(&str, ArrayRef)>) -> Result<Vec<Coerced>> {
         let (schema, batch) = crate::personalize::batch_of(columns);
-        let plan = ColumnPlan::new(&schema, dataset, &Directives::default())?;
+        let plan = ColumnPlan::new(&schema, dataset, &ColumnHints::default())?;
         let mut rejections = RowRejections::new(batch.num_rows());
         let out = coerce_batch(&plan, &batch, &mut rejections)?;
         match rejections.iter().next() {

@@ -13,7 +13,6 @@ use serde::Serialize;
 use super::dataset::{DatasetType, FieldKind, ReservedField};
 use super::limits;
 use crate::error::{Error, Result};
-use crate::mapping::Directives;
 
 /// How the values of one column are turned into what is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -118,9 +117,21 @@ pub struct ColumnPlan {
     pub columns: Vec<OutputColumn>,
 }
 
+/// What a mapping file says of its columns that their types cannot (the mapping layer hands
+/// these over; the service's rules do not read mapping files).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnHints {
+    /// String columns Personalize reads as free text (Items only).
+    pub textual: Vec<String>,
+    /// Non-string columns to write as categorical strings.
+    pub categorical: Vec<String>,
+    /// String columns kept for filtering only.
+    pub not_categorical: Vec<String>,
+}
+
 impl ColumnPlan {
     /// Plans the output of a final query with `schema` for `dataset`.
-    pub fn new(schema: &Schema, dataset: DatasetType, directives: &Directives) -> Result<Self> {
+    pub fn new(schema: &Schema, dataset: DatasetType, hints: &ColumnHints) -> Result<Self> {
         let mut columns = Vec::with_capacity(schema.fields().len());
         let mut seen: HashMap<String, String> = HashMap::new();
         for (index, field) in schema.fields().iter().enumerate() {
@@ -138,7 +149,7 @@ impl ColumnPlan {
             }
             let column = match dataset.reserved(&name) {
                 Some(reserved) => reserved_column(name, index, field.data_type(), reserved)?,
-                None => metadata_column(name, index, field.data_type(), directives)?,
+                None => metadata_column(name, index, field.data_type(), hints)?,
             };
             let column = OutputColumn {
                 source_name: field.name().clone(),
@@ -148,7 +159,7 @@ impl ColumnPlan {
         }
         let plan = ColumnPlan { dataset, columns };
         plan.check_required()?;
-        plan.check_directives(directives)?;
+        plan.check_hints(hints)?;
         plan.check_counts()?;
         Ok(plan)
     }
@@ -180,18 +191,13 @@ impl ColumnPlan {
         Ok(())
     }
 
-    fn check_directives(&self, directives: &Directives) -> Result<()> {
-        let named = directives
+    fn check_hints(&self, hints: &ColumnHints) -> Result<()> {
+        let named = hints
             .textual
             .iter()
             .map(|n| ("textual", n))
-            .chain(directives.categorical.iter().map(|n| ("categorical", n)))
-            .chain(
-                directives
-                    .not_categorical
-                    .iter()
-                    .map(|n| ("not_categorical", n)),
-            );
+            .chain(hints.categorical.iter().map(|n| ("categorical", n)))
+            .chain(hints.not_categorical.iter().map(|n| ("not_categorical", n)));
         for (key, name) in named {
             if !self.columns.iter().any(|c| &c.name == name) {
                 return Err(Error::column(
@@ -205,13 +211,13 @@ impl ColumnPlan {
         let textual = self.columns.iter().filter(|c| c.textual).count();
         if textual > 0 && self.dataset != DatasetType::Items {
             return Err(Error::column(
-                &directives.textual[0],
+                &hints.textual[0],
                 "textual fields exist only in Items datasets: remove the `textual` directive",
             ));
         }
         if textual > limits::MAX_TEXTUAL_FIELDS {
             return Err(Error::column(
-                directives.textual.join(", "),
+                hints.textual.join(", "),
                 format!(
                     "at most {} textual field is allowed per Items dataset",
                     limits::MAX_TEXTUAL_FIELDS
@@ -400,12 +406,12 @@ fn metadata_column(
     name: String,
     index: usize,
     t: &DataType,
-    directives: &Directives,
+    hints: &ColumnHints,
 ) -> Result<OutputColumn> {
     use Conversion as C;
-    let textual = directives.textual.contains(&name);
-    let force_categorical = directives.categorical.contains(&name);
-    let not_categorical = directives.not_categorical.contains(&name);
+    let textual = hints.textual.contains(&name);
+    let force_categorical = hints.categorical.contains(&name);
+    let not_categorical = hints.not_categorical.contains(&name);
     let (conversion, avro_type, categorical) = match t {
         t if is_text(t) => (C::Text, AvroType::String, !textual && !not_categorical),
         DataType::Boolean => (C::BoolText, AvroType::String, !not_categorical),
@@ -468,7 +474,7 @@ mod tests {
     }
 
     fn plan(dataset: DatasetType, fields: &[(&str, DataType)]) -> Result<ColumnPlan> {
-        ColumnPlan::new(&schema(fields), dataset, &Directives::default())
+        ColumnPlan::new(&schema(fields), dataset, &ColumnHints::default())
     }
 
     #[test]
@@ -580,9 +586,9 @@ mod tests {
 
     #[test]
     fn textual_only_in_items() {
-        let d = Directives {
+        let d = ColumnHints {
             textual: vec!["NOTE".into()],
-            ..Directives::default()
+            ..ColumnHints::default()
         };
         let s = schema(&[("user_id", DataType::Utf8), ("note", DataType::Utf8)]);
         assert!(ColumnPlan::new(&s, DatasetType::Users, &d).is_err());

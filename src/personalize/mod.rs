@@ -9,7 +9,7 @@ pub mod limits;
 pub mod rows;
 pub mod rules;
 
-pub use columns::{ColumnPlan, OutputColumn};
+pub use columns::{ColumnHints, ColumnPlan, OutputColumn};
 pub use dataset::{DatasetType, FieldKind, ReservedField};
 
 /// Test helper: a record batch (and its schema) from named arrays.

@@ -116,7 +116,7 @@ fn check_long(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::Directives;
+    use crate::personalize::ColumnHints;
     use crate::personalize::coerce::coerce_batch;
     use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
     use std::sync::Arc;
@@ -124,7 +124,7 @@ mod tests {
     /// The rules broken by each row of a batch (None: the row is fine).
     fn verdicts(
         dataset: DatasetType,
-        directives: &Directives,
+        directives: &ColumnHints,
         columns: Vec<(&str, ArrayRef)>,
     ) -> Vec<Option<Rule>> {
         let (schema, batch) = crate::personalize::batch_of(columns);
@@ -149,7 +149,7 @@ mod tests {
         let over = "é".repeat(limits::MAX_ID_CHARS + 1);
         let got = verdicts(
             DatasetType::Users,
-            &Directives::default(),
+            &ColumnHints::default(),
             vec![
                 (
                     "user_id",
@@ -173,9 +173,9 @@ mod tests {
     fn categorical_and_plain_string_lengths() {
         let on = "x".repeat(limits::MAX_CATEGORICAL_CHARS);
         let over = "x".repeat(limits::MAX_CATEGORICAL_CHARS + 1);
-        let directives = Directives {
+        let directives = ColumnHints {
             not_categorical: vec!["NOTE".into()],
-            ..Directives::default()
+            ..ColumnHints::default()
         };
         let got = verdicts(
             DatasetType::Items,
@@ -210,7 +210,7 @@ mod tests {
     fn action_value_and_repeat_frequency_ranges() {
         let got = verdicts(
             DatasetType::Actions,
-            &Directives::default(),
+            &ColumnHints::default(),
             vec![
                 ("action_id", text(vec![Some("a".into()); 5])),
                 ("value", Arc::new(Int64Array::from(vec![1, 10, 0, 11, 5]))),
@@ -237,7 +237,7 @@ mod tests {
     fn action_interaction_event_types() {
         let got = verdicts(
             DatasetType::ActionInteractions,
-            &Directives::default(),
+            &ColumnHints::default(),
             vec![
                 ("user_id", text(vec![Some("u".into()); 3])),
                 ("action_id", text(vec![Some("a".into()); 3])),
@@ -262,7 +262,7 @@ mod tests {
     fn timestamps_on_the_millisecond_boundary() {
         let got = verdicts(
             DatasetType::Interactions,
-            &Directives::default(),
+            &ColumnHints::default(),
             vec![
                 ("user_id", text(vec![Some("u".into()); 3])),
                 ("item_id", text(vec![Some("i".into()); 3])),
