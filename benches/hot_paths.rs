@@ -13,9 +13,8 @@ use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampNa
 use arrow::datatypes::{DataType, TimeUnit};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use pengine::batch::{self, BatchOptions, InvalidPolicy, Tally};
-use pengine::mapping::Directives;
 use pengine::personalize::rules::RowRejections;
-use pengine::personalize::{ColumnPlan, DatasetType, coerce, rows};
+use pengine::personalize::{ColumnHints, ColumnPlan, DatasetType, coerce, rows};
 use pengine::sink::csv_dialect::{self, DialectChanges, EncodedRows};
 use pengine::sources::json::direct::DirectDecoder;
 use pengine::sources::json::records::{DEFAULT_MAX_RECORD_BYTES, Splitter, Window};
@@ -116,7 +115,7 @@ fn plan_for(batch: &RecordBatch) -> ColumnPlan {
     ColumnPlan::new(
         &batch.schema(),
         DatasetType::Interactions,
-        &Directives::default(),
+        &ColumnHints::default(),
     )
     .expect("a valid plan")
 }

@@ -23,7 +23,7 @@ use arrow::datatypes::*;
 use arrow::record_batch::RecordBatch;
 use libfuzzer_sys::fuzz_target;
 use pengine::batch::{self, BatchOptions, InvalidPolicy, Tally};
-use pengine::mapping::Directives;
+use pengine::personalize::ColumnHints;
 use pengine::personalize::coerce::{Coerced, TextColumn, coerce_batch};
 use pengine::personalize::columns::{AvroType, Conversion, OutputColumn};
 use pengine::personalize::rules::{RowRejections, Rule};
@@ -300,7 +300,7 @@ fn array(u: &mut Unstructured, t: &DataType, rows: usize) -> Result<ArrayRef> {
 
 struct Input {
     dataset: DatasetType,
-    directives: Directives,
+    directives: ColumnHints,
     batch: RecordBatch,
 }
 
@@ -313,7 +313,7 @@ fn input(u: &mut Unstructured) -> Result<Input> {
         .filter(|f| f.required || u.ratio(1, 2).unwrap_or(false))
         .map(|f| f.name.to_ascii_lowercase())
         .collect();
-    let mut directives = Directives::default();
+    let mut directives = ColumnHints::default();
     for i in 0..u.int_in_range(0..=3)? {
         let name = format!("M{i}");
         match u.int_in_range(0..=5)? {

@@ -9,7 +9,7 @@ use object_store::path::Path;
 use serde::Serialize;
 
 use super::csv_dialect::EncodedRows;
-use super::publish::Destination;
+use super::destination::Destination;
 use super::upload::ObjectWriter;
 use crate::error::{Error, Result};
 

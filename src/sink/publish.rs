@@ -21,117 +21,22 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
+use super::destination::Destination;
 use super::parts::PartInfo;
 use crate::error::{Error, Result};
 use crate::personalize::DatasetType;
-use crate::sources::listing::PUBLISHED_DIR;
 pub use crate::sources::listing::STATE_DIR;
 
 /// How many foreign file names an error lists before "and N more".
 const FOREIGN_NAMES_SHOWN: usize = 10;
-const COMMIT_FILE: &str = "COMMIT.json";
 const STAGED_DATA: &str = "data";
 const STAGED_SCHEMA: &str = "schema.json";
 const STAGED_REPORT: &str = "report.json";
-/// Under [`STATE_DIR`]: the id samples of published datasets.
-const IDS_DIR: &str = "ids";
 const STAGED_IDS: &str = "ids";
 /// The staged rejects file's name.
 pub const STAGED_REJECTS: &str = "rejects.csv";
 /// The staged bad-records file's name.
 pub const STAGED_BAD_RECORDS: &str = "bad-records.jsonl";
-
-/// An output location: a store and the prefix the datasets go under.
-#[derive(Clone)]
-pub struct Destination {
-    pub store: Arc<dyn ObjectStore>,
-    pub root: Path,
-    /// The output as the user wrote it, for messages (`s3://bucket/prefix`, `/abs/dir`).
-    pub display: String,
-    /// The local folder, when the output is on the local file system.
-    pub local_root: Option<std::path::PathBuf>,
-}
-
-impl Destination {
-    fn under(&self, relative: &str) -> Path {
-        relative
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .fold(self.root.clone(), |path, part| path.join(part))
-    }
-
-    /// `<output>/<dataset>/`: the folder to give Personalize as the data location.
-    pub fn data_dir(&self, dataset: DatasetType) -> Path {
-        self.under(dataset.key())
-    }
-
-    pub fn schema_path(&self, dataset: DatasetType) -> Path {
-        self.under(&format!("{}.schema.json", dataset.key()))
-    }
-
-    pub fn report_path(&self, dataset: DatasetType) -> Path {
-        self.under(&format!("{}.report.json", dataset.key()))
-    }
-
-    /// `<output>/<dataset>.rejects.csv`: rows skipped by `--on-invalid skip`, with the reason.
-    pub fn rejects_path(&self, dataset: DatasetType) -> Path {
-        self.under(&format!("{}.rejects.csv", dataset.key()))
-    }
-
-    /// `<output>/<dataset>.bad-records.jsonl`: source records skipped by `--on-bad-records skip`.
-    pub fn bad_records_path(&self, dataset: DatasetType) -> Path {
-        self.under(&format!("{}.bad-records.jsonl", dataset.key()))
-    }
-
-    /// Where a published dataset keeps a sample of its id hashes, for cross-dataset checks.
-    pub fn ids_path(&self, dataset: DatasetType, column: &str) -> Path {
-        self.under(&format!(
-            "{STATE_DIR}/{IDS_DIR}/{}.{column}.bin",
-            dataset.key()
-        ))
-    }
-
-    /// The id sample of another dataset of this output, if it was published with one.
-    pub async fn read_ids(&self, dataset: DatasetType, column: &str) -> Result<Option<Vec<u8>>> {
-        let path = self.ids_path(dataset, column);
-        match self.store.get(&path).await {
-            Ok(found) => found
-                .bytes()
-                .await
-                .map(|b| Some(b.to_vec()))
-                .map_err(|e| Error::storage(format!("reading {}", self.show(&path)), e)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(Error::storage(format!("reading {}", self.show(&path)), e)),
-        }
-    }
-
-    /// `.pengine/published/<dataset>.json`: the parts pengine published in the data folder, so
-    /// that a later run deletes only what pengine wrote.
-    fn published_path(&self, dataset: DatasetType) -> Path {
-        self.under(&format!(
-            "{STATE_DIR}/{PUBLISHED_DIR}/{}.json",
-            dataset.key()
-        ))
-    }
-
-    fn state_dir(&self, dataset: DatasetType) -> Path {
-        self.under(&format!("{STATE_DIR}/{}", dataset.key()))
-    }
-
-    fn commit_path(&self, dataset: DatasetType) -> Path {
-        self.state_dir(dataset).clone().join(COMMIT_FILE)
-    }
-
-    /// How a path under this destination reads to a user.
-    pub fn show(&self, path: &Path) -> String {
-        let relative = path
-            .as_ref()
-            .strip_prefix(self.root.as_ref())
-            .unwrap_or(path.as_ref())
-            .trim_start_matches('/');
-        format!("{}/{relative}", self.display.trim_end_matches('/'))
-    }
-}
 
 /// What the commit record holds: enough to finish the promotion without the staging run.
 #[derive(Debug, Serialize, Deserialize)]
@@ -194,11 +99,9 @@ impl Staging {
         let foreign: Vec<&String> = present.iter().filter(|n| !deletable.contains(*n)).collect();
         if !foreign.is_empty() {
             let data_dir = dest.show(&dest.data_dir(dataset));
-            let mut names: Vec<&str> = foreign
-                .iter()
-                .take(FOREIGN_NAMES_SHOWN)
-                .map(|n| n.as_str())
-                .collect();
+            let mut sorted: Vec<&str> = foreign.iter().map(|n| n.as_str()).collect();
+            sorted.sort_unstable();
+            let names = &sorted[..sorted.len().min(FOREIGN_NAMES_SHOWN)];
             let more = foreign.len().saturating_sub(FOREIGN_NAMES_SHOWN);
             let more = if more > 0 {
                 format!(" and {more} more")
@@ -206,7 +109,6 @@ impl Staging {
                 String::new()
             };
             if !take_over {
-                names.sort_unstable();
                 return Err(Error::Destination(format!(
                     "{data_dir}/ holds files pengine did not write: {}{more}. Publishing would \
                      delete them (Personalize reads every file of the folder). Move them away, \
@@ -402,15 +304,7 @@ async fn promote(dest: &Destination, dataset: DatasetType, record: &CommitRecord
     let keep: BTreeSet<&str> = parts.iter().map(|p| p.name.as_str()).collect();
     for name in record.delete.iter().filter(|n| !keep.contains(n.as_str())) {
         let object = data_dir.clone().join(name.as_str());
-        match store.delete(&object).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => {
-                return Err(Error::storage(
-                    format!("deleting {}", dest.show(&object)),
-                    e,
-                ));
-            }
-        }
+        delete_if_present(dest, &object).await?;
     }
     move_if_present(
         dest,
@@ -443,15 +337,7 @@ async fn promote(dest: &Destination, dataset: DatasetType, record: &CommitRecord
             move_if_present(dest, &run_dir.clone().join(name), &published).await?;
             continue;
         }
-        match store.delete(&published).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => {
-                return Err(Error::storage(
-                    format!("deleting {}", dest.show(&published)),
-                    e,
-                ));
-            }
-        }
+        delete_if_present(dest, &published).await?;
     }
     tracing::debug!(
         "published {} part(s) in {}/ (run {run_id}), {} earlier file(s) deleted",
@@ -489,7 +375,7 @@ async fn data_files(dest: &Destination, dataset: DatasetType) -> Result<Vec<Stri
 /// The parts pengine published in a dataset's data folder: from its manifest, else (an output
 /// of an older version) from the published report's list of files; none when neither exists.
 async fn pengine_parts(dest: &Destination, dataset: DatasetType) -> Result<BTreeSet<String>> {
-    if let Some(bytes) = read_optional(dest, &dest.published_path(dataset)).await? {
+    if let Some(bytes) = dest.read_optional(&dest.published_path(dataset)).await? {
         let published: Published = serde_json::from_slice(&bytes).map_err(|e| {
             Error::Data(format!(
                 "{} is damaged ({e}); delete it and re-run",
@@ -498,7 +384,7 @@ async fn pengine_parts(dest: &Destination, dataset: DatasetType) -> Result<BTree
         })?;
         return Ok(published.parts.into_iter().collect());
     }
-    let Some(bytes) = read_optional(dest, &dest.report_path(dataset)).await? else {
+    let Some(bytes) = dest.read_optional(&dest.report_path(dataset)).await? else {
         return Ok(BTreeSet::new());
     };
     let files = serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -509,16 +395,11 @@ async fn pengine_parts(dest: &Destination, dataset: DatasetType) -> Result<BTree
     Ok(files.into_iter().map(|f| f.name).collect())
 }
 
-/// The bytes of an object, or None when there is none.
-async fn read_optional(dest: &Destination, path: &Path) -> Result<Option<Bytes>> {
-    match dest.store.get(path).await {
-        Ok(found) => found
-            .bytes()
-            .await
-            .map(Some)
-            .map_err(|e| Error::storage(format!("reading {}", dest.show(path)), e)),
-        Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(Error::storage(format!("reading {}", dest.show(path)), e)),
+/// Deletes `path`; one already gone (an earlier attempt deleted it) is fine.
+async fn delete_if_present(dest: &Destination, path: &Path) -> Result<()> {
+    match dest.store.delete(path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(Error::storage(format!("deleting {}", dest.show(path)), e)),
     }
 }
 
@@ -556,15 +437,7 @@ async fn delete_prefix(dest: &Destination, prefix: &Path) -> Result<()> {
         .await
         .map_err(|e| Error::storage(format!("listing {}", dest.show(prefix)), e))?;
     for object in objects {
-        match dest.store.delete(&object).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => {
-                return Err(Error::storage(
-                    format!("deleting {}", dest.show(&object)),
-                    e,
-                ));
-            }
-        }
+        delete_if_present(dest, &object).await?;
     }
     if let Some(local_root) = &dest.local_root {
         let relative = prefix

@@ -29,7 +29,7 @@ pub const STATE_DIR: &str = ".pengine";
 /// Under [`STATE_DIR`]: `<name>.json`, the parts of each published dataset.
 pub const PUBLISHED_DIR: &str = "published";
 /// The files pengine writes beside each dataset's data folder `<output>/<name>/`, as
-/// `<output>/<name><suffix>` (kept equal to `sink::publish::Destination`'s names by a test there).
+/// `<output>/<name><suffix>` (kept equal to `sink::destination::Destination`'s names by a test in sink::publish).
 pub const OUTPUT_SIDE_SUFFIXES: &[&str] = &[
     ".schema.json",
     ".report.json",

@@ -1,0 +1,114 @@
+//! Where a run's datasets go: a store, the prefix under it, and the names of everything pengine
+//! keeps there (data folders, schema, report and side files, and its state under `.pengine/`).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::error::{Error, Result};
+use crate::personalize::DatasetType;
+use crate::sources::listing::{PUBLISHED_DIR, STATE_DIR};
+
+/// Under [`STATE_DIR`]: the id samples of published datasets.
+const IDS_DIR: &str = "ids";
+/// Under `.pengine/<dataset>/`: the commit record of a run being published.
+const COMMIT_FILE: &str = "COMMIT.json";
+
+/// An output location: a store and the prefix the datasets go under.
+#[derive(Clone)]
+pub struct Destination {
+    pub store: Arc<dyn ObjectStore>,
+    pub root: Path,
+    /// The output as the user wrote it, for messages (`s3://bucket/prefix`, `/abs/dir`).
+    pub display: String,
+    /// The local folder, when the output is on the local file system.
+    pub local_root: Option<std::path::PathBuf>,
+}
+
+impl Destination {
+    fn under(&self, relative: &str) -> Path {
+        relative
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .fold(self.root.clone(), |path, part| path.join(part))
+    }
+
+    /// `<output>/<dataset>/`: the folder to give Personalize as the data location.
+    pub fn data_dir(&self, dataset: DatasetType) -> Path {
+        self.under(dataset.key())
+    }
+
+    pub fn schema_path(&self, dataset: DatasetType) -> Path {
+        self.under(&format!("{}.schema.json", dataset.key()))
+    }
+
+    pub fn report_path(&self, dataset: DatasetType) -> Path {
+        self.under(&format!("{}.report.json", dataset.key()))
+    }
+
+    /// `<output>/<dataset>.rejects.csv`: rows skipped by `--on-invalid skip`, with the reason.
+    pub fn rejects_path(&self, dataset: DatasetType) -> Path {
+        self.under(&format!("{}.rejects.csv", dataset.key()))
+    }
+
+    /// `<output>/<dataset>.bad-records.jsonl`: source records skipped by `--on-bad-records skip`.
+    pub fn bad_records_path(&self, dataset: DatasetType) -> Path {
+        self.under(&format!("{}.bad-records.jsonl", dataset.key()))
+    }
+
+    /// Where a published dataset keeps a sample of its id hashes, for cross-dataset checks.
+    pub fn ids_path(&self, dataset: DatasetType, column: &str) -> Path {
+        self.under(&format!(
+            "{STATE_DIR}/{IDS_DIR}/{}.{column}.bin",
+            dataset.key()
+        ))
+    }
+
+    /// The id sample of another dataset of this output, if it was published with one.
+    pub async fn read_ids(&self, dataset: DatasetType, column: &str) -> Result<Option<Vec<u8>>> {
+        let bytes = self.read_optional(&self.ids_path(dataset, column)).await?;
+        Ok(bytes.map(|b| b.to_vec()))
+    }
+
+    /// The bytes of an object under this destination, or None when there is none.
+    pub async fn read_optional(&self, path: &Path) -> Result<Option<Bytes>> {
+        match self.store.get(path).await {
+            Ok(found) => found
+                .bytes()
+                .await
+                .map(Some)
+                .map_err(|e| Error::storage(format!("reading {}", self.show(path)), e)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Error::storage(format!("reading {}", self.show(path)), e)),
+        }
+    }
+
+    /// `.pengine/published/<dataset>.json`: the parts pengine published in the data folder, so
+    /// that a later run deletes only what pengine wrote.
+    pub(super) fn published_path(&self, dataset: DatasetType) -> Path {
+        self.under(&format!(
+            "{STATE_DIR}/{PUBLISHED_DIR}/{}.json",
+            dataset.key()
+        ))
+    }
+
+    pub(super) fn state_dir(&self, dataset: DatasetType) -> Path {
+        self.under(&format!("{STATE_DIR}/{}", dataset.key()))
+    }
+
+    pub(super) fn commit_path(&self, dataset: DatasetType) -> Path {
+        self.state_dir(dataset).clone().join(COMMIT_FILE)
+    }
+
+    /// How a path under this destination reads to a user.
+    pub fn show(&self, path: &Path) -> String {
+        let relative = path
+            .as_ref()
+            .strip_prefix(self.root.as_ref())
+            .unwrap_or(path.as_ref())
+            .trim_start_matches('/');
+        format!("{}/{relative}", self.display.trim_end_matches('/'))
+    }
+}
