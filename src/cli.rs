@@ -577,7 +577,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
 
 /// The failed dataset-level checks of a run, for `-q` (errors are never quiet).
 fn failed_checks(report: &crate::report::RunReport) -> String {
-    use crate::insights::findings::Severity;
+    use crate::insights::Severity;
     let Some(checks) = &report.checks else {
         return String::new();
     };

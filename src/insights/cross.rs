@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use super::findings::{Finding, Severity};
+use super::finding::{Finding, Severity};
 use super::sampler::SampledCounter;
 use super::stats::DatasetStats;
 use crate::personalize::DatasetType;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::finding::{Finding, Severity};
 use super::stats::DatasetStats;
 use crate::personalize::{ColumnPlan, DatasetType, limits};
 
@@ -24,20 +25,6 @@ pub const MIN_SHARE_USERS_WITH_TWO: f64 = 0.01;
 pub const MAX_EVENT_TYPES: usize = 10;
 /// A value this many standard deviations from the mean is an outlier.
 pub const OUTLIER_SIGMAS: f64 = 6.0;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    pub severity: Severity,
-    pub check: &'static str,
-    pub message: String,
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ColumnInsight {

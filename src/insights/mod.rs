@@ -2,9 +2,11 @@
 //! figures the service's own analysis reports, locally and before upload, in bounded memory.
 
 pub mod cross;
+pub mod finding;
 pub mod findings;
 pub mod sampler;
 pub mod stats;
 
-pub use findings::{Checks, Finding, Severity};
+pub use finding::{Finding, Severity};
+pub use findings::Checks;
 pub use stats::DatasetStats;
