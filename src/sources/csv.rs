@@ -6,14 +6,13 @@
 //! only when every value is a plain integer without a leading zero (so codes and ids keep their
 //! text), as a float when every value is a number, as a boolean for true/false, else as text.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
-use datafusion::common::{DataFusionError, Result, Statistics};
+use datafusion::common::{Result, Statistics};
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::physical_plan::{FileScanConfig, FileSource};
@@ -25,87 +24,13 @@ use object_store::{ObjectMeta, ObjectStore};
 
 use super::bad_records::BadRecordLog;
 use super::compression::read_object_blocking;
+pub use super::csv_options::CsvDialect;
 use super::csv_records::{CsvRecords, DEFAULT_MAX_RECORD_BYTES, Next};
 use super::csv_scan::CsvExportOpener;
 use super::encoding::TextEncoding;
 use super::scan::{ExportSource, RecordFormat, ScanFiles};
 use datafusion::datasource::physical_plan::FileOpener;
 use datafusion::datasource::source::DataSourceExec;
-
-/// How to read the CSV files, from the table's options.
-#[derive(Debug, Clone)]
-pub struct CsvDialect {
-    pub has_header: bool,
-    pub delimiter: u8,
-    pub quote: u8,
-    pub escape: Option<u8>,
-    pub comment: Option<u8>,
-}
-
-/// The options naming one character of the dialect.
-const CHARACTER_OPTIONS: [&str; 4] = [
-    "format.delimiter",
-    "format.quote",
-    "format.escape",
-    "format.comment",
-];
-
-impl CsvDialect {
-    /// From `format.*` options (DataFusion's names), with DataFusion's defaults. A character may
-    /// be written as an escape, as DuckDB and Spark read them: `\t` (tab), `\\` (backslash),
-    /// `\xHH` (the byte HH).
-    pub fn from_options(options: &HashMap<String, String>) -> Result<Self> {
-        let byte = |key: &str| -> Result<Option<u8>> {
-            options.get(key).map(|v| character(key, v)).transpose()
-        };
-        Ok(Self {
-            has_header: options
-                .get("format.has_header")
-                .is_none_or(|v| v.eq_ignore_ascii_case("true")),
-            delimiter: byte("format.delimiter")?.unwrap_or(b','),
-            quote: byte("format.quote")?.unwrap_or(b'"'),
-            escape: byte("format.escape")?,
-            comment: byte("format.comment")?,
-        })
-    }
-
-    /// `options` with the dialect's characters given as byte values, which DataFusion's CSV
-    /// options read as such (`9` is the tab), so its format, made from them, agrees with this one.
-    pub fn datafusion_options(&self, options: &HashMap<String, String>) -> HashMap<String, String> {
-        let mut out = options.clone();
-        let bytes = [
-            Some(self.delimiter),
-            Some(self.quote),
-            self.escape,
-            self.comment,
-        ];
-        for (key, byte) in CHARACTER_OPTIONS.into_iter().zip(bytes) {
-            if let Some(byte) = byte.filter(|_| options.contains_key(key)) {
-                out.insert(key.to_string(), byte.to_string());
-            }
-        }
-        out
-    }
-}
-
-/// One dialect character from its option's text: a single byte, `\t`, `\\` or `\xHH`.
-fn character(key: &str, value: &str) -> Result<u8> {
-    let decoded = match value.as_bytes() {
-        [byte] => Some(*byte),
-        b"\\t" => Some(b'\t'),
-        b"\\\\" => Some(b'\\'),
-        [b'\\', b'x', high, low] if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() => {
-            u8::from_str_radix(&value[2..], 16).ok()
-        }
-        _ => None,
-    };
-    decoded.ok_or_else(|| {
-        DataFusionError::Plan(format!(
-            "'{key}' must be a single character, got '{value}'; write a tab as '\\t' or \
-             E'\\t', a backslash as '\\\\', another byte as '\\x' and two hex digits ('\\x01')"
-        ))
-    })
-}
 
 /// What the values of one column say about its type.
 #[derive(Debug, Clone, Copy, Default)]
@@ -381,6 +306,8 @@ async fn infer_file(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn types(text: &str, dialect: &CsvDialect) -> Vec<(String, DataType)> {

@@ -13,7 +13,7 @@ use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 use memchr::memchr_iter;
 
 use super::bad_records::{BadRecord, excerpt};
-use super::csv::CsvDialect;
+use super::csv_options::CsvDialect;
 
 pub use super::DEFAULT_MAX_RECORD_BYTES;
 

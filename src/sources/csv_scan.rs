@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 
 use super::bad_records::{BadRecord, BadRecordLog, excerpt};
 use super::compression::{Compression, SNIFF_LEN};
-use super::csv::CsvDialect;
+use super::csv_options::CsvDialect;
 use super::csv_records::{CsvRecords, Next};
 
 use super::BATCH_BYTES;

@@ -4,6 +4,7 @@
 pub mod bad_records;
 pub mod compression;
 pub mod csv;
+pub mod csv_options;
 pub mod csv_records;
 pub mod csv_scan;
 pub mod encoding;
