@@ -160,6 +160,11 @@ mod tests {
         ctx.register_csv("d", d.to_str().unwrap(), CsvReadOptions::new())
             .await
             .unwrap();
+        measured(&ctx, sql).await
+    }
+
+    /// Runs `sql` and measures its plan: (flow, rows produced).
+    async fn measured(ctx: &SessionContext, sql: &str) -> (RowFlow, u64) {
         let plan = ctx
             .sql(sql)
             .await
@@ -226,18 +231,7 @@ mod tests {
         ctx.register_parquet("p", path.to_str().unwrap(), ParquetReadOptions::default())
             .await
             .unwrap();
-        let plan = ctx
-            .sql("SELECT id FROM p WHERE id >= 150")
-            .await
-            .unwrap()
-            .create_physical_plan()
-            .await
-            .unwrap();
-        let batches = datafusion::physical_plan::collect(Arc::clone(&plan), ctx.task_ctx())
-            .await
-            .unwrap();
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        let flow = measure(&plan);
+        let (flow, rows) = measured(&ctx, "SELECT id FROM p WHERE id >= 150").await;
         assert_eq!(rows, 50);
         assert_eq!(flow.pruned.get("parquet_row_groups"), Some(&1), "{flow:?}");
         assert_eq!(

@@ -249,7 +249,7 @@ impl ObjectStoreRegistry for SourceStores {
 
 /// A store whose listings hold data files only ([`classify`]); everything else is the inner
 /// store's.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct DataOnly {
     inner: Arc<dyn ObjectStore>,
     /// The store's URL (`file:///`, `s3://bucket`): for the locations noted as skipped.
@@ -339,12 +339,7 @@ impl ObjectStore for DataOnly {
         // The whole listing first: an output root is known only once its `.pengine/` is seen.
         let listing = self.inner.list(prefix);
         let prefix = prefix.cloned().unwrap_or_default();
-        let this = DataOnly {
-            inner: Arc::clone(&self.inner),
-            store: self.store.clone(),
-            skipped: Arc::clone(&self.skipped),
-            output: self.output.clone(),
-        };
+        let this = self.clone();
         futures::stream::once(async move {
             let objects: Vec<ObjectMeta> = listing.try_collect().await?;
             Ok::<_, object_store::Error>(futures::stream::iter(
