@@ -23,6 +23,7 @@ use crate::personalize::{ColumnPlan, avro};
 use crate::sources::SourceTableFactory;
 use crate::sources::bad_records::{BadRecordLog, BadRecordPolicy};
 use crate::sources::factory::{FORMATS, RunOutput};
+use crate::sources::json::SampledInference;
 use crate::sources::listing::{SkippedFiles, SourceStores};
 use crate::store::StoreRegistry;
 
@@ -45,6 +46,9 @@ pub struct EngineOptions {
     pub on_bad_records: BadRecordPolicy,
     /// The output of the run, when planning one: never read as a source, nor a source inside it.
     pub output: Option<url::Url>,
+    /// JSON sources infer their columns from a sample, and the scan checks the other records
+    /// fit them ([`crate::sources::json::fit`]): a run's first attempt.
+    pub sampled_inference: bool,
 }
 
 /// The memory pool when none is given: bounded by default, so a large export never grows the
@@ -80,6 +84,7 @@ impl Default for EngineOptions {
             shared_memory: None,
             on_bad_records: BadRecordPolicy::Fail,
             output: None,
+            sampled_inference: false,
         }
     }
 }
@@ -142,6 +147,9 @@ pub fn session(
         .with_extension(Arc::clone(&skipped));
     if let Some(output) = &options.output {
         config = config.with_extension(Arc::new(RunOutput(output.clone())));
+    }
+    if options.sampled_inference {
+        config = config.with_extension(Arc::new(SampledInference::default()));
     }
     let settings = config.options_mut();
     settings.execution.listing_table_ignore_subdirectory = false;
@@ -218,13 +226,41 @@ pub struct Planned {
     pub bad_records: Arc<BadRecordLog>,
 }
 
-/// Plans a mapping file without reading data (source schemas are inferred, though).
+/// Plans a mapping file without reading data (source schemas are inferred, though). With
+/// [`EngineOptions::sampled_inference`], a plan that fails on the columns of a sample (a field the
+/// first records do not have, a type they show narrower) is made again on every record's.
 pub async fn plan(
     mapping: &MappingFile,
     options: &EngineOptions,
     stores: Arc<StoreRegistry>,
 ) -> Result<Planned> {
-    let ctx = session(options, stores, mapping.dataset.key())?;
+    let ctx = session(options, Arc::clone(&stores), mapping.dataset.key())?;
+    let sample_was_partial = |ctx: &SessionContext| {
+        ctx.state()
+            .config()
+            .get_extension::<SampledInference>()
+            .is_some_and(|sampled| sampled.partial())
+    };
+    match plan_in(ctx.clone(), mapping).await {
+        Err(e)
+            if sample_was_partial(&ctx) && !matches!(e, Error::Io { .. } | Error::Interrupted) =>
+        {
+            tracing::info!(
+                "planning on JSON columns inferred from the first records failed; inferring them \
+                 from every record: {e}"
+            );
+            let every_record = EngineOptions {
+                sampled_inference: false,
+                ..options.clone()
+            };
+            let ctx = session(&every_record, stores, mapping.dataset.key())?;
+            plan_in(ctx, mapping).await
+        }
+        planned => planned,
+    }
+}
+
+async fn plan_in(ctx: SessionContext, mapping: &MappingFile) -> Result<Planned> {
     let frame = plan_mapping(&ctx, mapping).await?;
     let columns = ColumnPlan::new(
         frame.schema().as_arrow(),

@@ -394,8 +394,10 @@ pub async fn check_only(
     Ok(report)
 }
 
-/// Executes the mapping file; when a hash join runs out of memory, discards what was written
-/// and runs it once more with sort-merge joins. Returns what was written and the join strategy.
+/// Executes the mapping file, discarding what was written and running it again when a record
+/// does not fit the JSON columns inferred from a sample (then inferred from every record), or
+/// when a hash join runs out of memory (then with sort-merge joins). Returns what was written and
+/// the join strategy.
 async fn execute_with_fallback(
     mapping: &MappingFile,
     options: &RunOptions,
@@ -404,30 +406,41 @@ async fn execute_with_fallback(
 ) -> Result<(Written, JoinStrategy)> {
     let progress = progress_bar(options, mapping);
     let mut engine = options.engine.clone();
-    let mut attempt = execute(mapping, &engine, stores, sink, options, &progress).await;
-    let mut join_strategy = if engine.prefer_hash_join {
+    // JSON columns from a sample first: one pass over the export when every record fits it.
+    engine.sampled_inference = true;
+    let attempt = loop {
+        let attempt = execute(mapping, &engine, stores, sink, options, &progress).await;
+        let Err(e) = &attempt else {
+            break attempt;
+        };
+        if let Some(misfit) = crate::sources::json::fit::find_misfit(e)
+            && engine.sampled_inference
+        {
+            tracing::info!(
+                "{misfit}: inferring the JSON columns from every record and running again"
+            );
+            engine.sampled_inference = false;
+        } else if e.is_hash_join_out_of_memory() && engine.prefer_hash_join {
+            tracing::warn!(
+                "a hash join ran out of memory (hash joins cannot spill); retrying with \
+                 sort-merge joins, which can"
+            );
+            tracing::debug!("the hash join failed with: {e}");
+            engine = engine.sort_merge();
+        } else {
+            break attempt;
+        }
+        if let Sink::Stage(staging) = sink {
+            staging.clear_data().await?;
+        }
+        progress.set_position(0);
+    };
+    progress.finish_and_clear();
+    let join_strategy = if engine.prefer_hash_join {
         JoinStrategy::Hash
     } else {
         JoinStrategy::SortMerge
     };
-    if let Err(e) = &attempt
-        && e.is_hash_join_out_of_memory()
-        && engine.prefer_hash_join
-    {
-        tracing::warn!(
-            "a hash join ran out of memory (hash joins cannot spill); retrying with sort-merge \
-             joins, which can"
-        );
-        tracing::debug!("the hash join failed with: {e}");
-        if let Sink::Stage(staging) = sink {
-            staging.clear_data().await?;
-        }
-        engine = engine.sort_merge();
-        join_strategy = JoinStrategy::SortMerge;
-        progress.set_position(0);
-        attempt = execute(mapping, &engine, stores, sink, options, &progress).await;
-    }
-    progress.finish_and_clear();
     attempt.map(|written| (written, join_strategy))
 }
 

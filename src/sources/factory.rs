@@ -23,7 +23,7 @@ use datafusion::logical_expr::CreateExternalTable;
 use super::bad_records::BadRecordLog;
 use super::csv::{CsvDialect, ExportCsvFormat};
 use super::encoding::{ENCODING_OPTION, TextEncoding};
-use super::json::ExportJsonFormat;
+use super::json::{ExportJsonFormat, SampledInference};
 use super::parquet::ExportParquetFormat;
 
 /// The output of the run that registers the tables (a session extension): a source inside it is
@@ -72,6 +72,7 @@ impl TableProviderFactory for SourceTableFactory {
             "JSON" | "NDJSON" => {
                 let mut format = json_format(cmd, bad_records)?;
                 format.store_url = store_url;
+                format.sampled = session.config().get_extension::<SampledInference>();
                 (Arc::new(format), "")
             }
             "PARQUET" => {

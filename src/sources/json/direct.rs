@@ -24,7 +24,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
-use super::infer::json_syntax_error;
+use super::fit::{self, Fit, Shape};
+use super::infer::{Inferred, json_syntax_error};
 use super::records::{Piece, Window};
 
 /// Nesting depth of skipped values beyond which a batch is left to arrow-json.
@@ -62,6 +63,9 @@ fn quote_or_backslash(bytes: &[u8]) -> Step<usize> {
 pub struct DirectDecoder {
     schema: SchemaRef,
     names: Vec<Box<[u8]>>,
+    /// When the columns come from a sample: the type every record must fit, and each column's
+    /// part of it (see [`super::fit`]).
+    shape: Option<(Arc<Shape>, Vec<Inferred>)>,
 }
 
 /// A column being built.
@@ -82,13 +86,15 @@ pub enum Refusal {
     /// These records (index in the batch, reason) are not JSON: bad records, whatever arrow-json
     /// would make of them (it lets a trailing comma through, for one).
     Invalid(Vec<(usize, String)>),
+    /// This record (index in the batch) does not fit the sample's schema at this field.
+    Misfit(usize, String),
 }
 
 /// A record this decoder does not decode (arrow-json will, or will say why not).
 #[derive(Debug)]
-struct Declined;
+pub(super) struct Declined;
 
-type Step<T = ()> = Result<T, Declined>;
+pub(super) type Step<T = ()> = Result<T, Declined>;
 
 impl Column {
     /// A builder for `rows` values of `data_type`; None for a type this decoder does not write.
@@ -187,7 +193,26 @@ impl DirectDecoder {
         Some(Self {
             schema: Arc::clone(schema),
             names,
+            shape: None,
         })
+    }
+
+    /// The same decoder, also checking that every record fits `shape` (the record type the
+    /// columns were inferred from; every column is one of its fields).
+    pub fn with_shape(mut self, shape: Arc<Shape>) -> Self {
+        let mut hint = 0;
+        let kinds = self
+            .names
+            .iter()
+            .map(|name| {
+                shape
+                    .field(name, &mut hint)
+                    .cloned()
+                    .unwrap_or(Inferred::Null)
+            })
+            .collect();
+        self.shape = Some((shape, kinds));
+        self
     }
 
     /// The batch of `pieces` (whole objects in `window`), or why not.
@@ -202,6 +227,7 @@ impl DirectDecoder {
         let mut record = RecordState {
             seen: vec![false; self.names.len()],
             hint: 0,
+            shape_hint: 0,
             scratch: String::new(),
         };
         let mut declined = false;
@@ -229,10 +255,17 @@ impl DirectDecoder {
                 continue;
             }
             // The batch is left to arrow-json from here on; the rest of it is only checked to
-            // find the records that are not JSON at all (arrow-json lets some through). Most
-            // records pass this plain pass, and only the others go to inference's judge.
+            // find the records that are not JSON at all (arrow-json lets some through), and
+            // those that do not fit the sample. Most records pass this plain pass, and only the
+            // others go to inference's judge.
             declined = true;
-            if !text.is_some_and(well_formed)
+            if let Some((shape, _)) = &self.shape {
+                match fit::check_record(shape, bytes) {
+                    Fit::Fits => {}
+                    Fit::Invalid(reason) => invalid.push((index, reason)),
+                    Fit::Misfit(field) => return Err(Refusal::Misfit(index, field)),
+                }
+            } else if !text.is_some_and(well_formed)
                 && let Some(reason) = json_syntax_error(bytes)
             {
                 invalid.push((index, reason));
@@ -262,11 +295,32 @@ impl DirectDecoder {
             if key.contains('\\') {
                 return Err(Declined);
             }
-            match self.field(key.as_bytes(), &mut state.hint) {
-                Some(f) if std::mem::replace(&mut state.seen[f], true) => Err(Declined),
-                Some(f) => at.value_into(&mut columns[f], &mut state.scratch),
-                None => at.skip_value(0),
-            }
+            let Some((shape, kinds)) = &self.shape else {
+                return match self.field(key.as_bytes(), &mut state.hint) {
+                    Some(f) if std::mem::replace(&mut state.seen[f], true) => Err(Declined),
+                    Some(f) => at.value_into(&mut columns[f], &mut state.scratch),
+                    None => at.skip_value(0),
+                };
+            };
+            let checked = match self.field(key.as_bytes(), &mut state.hint) {
+                Some(f) if std::mem::replace(&mut state.seen[f], true) => return Err(Declined),
+                Some(f) => {
+                    // Checked on a copy, then decoded: the column's type was inferred from the
+                    // sample, and a value that does not fit it must not be read into it.
+                    let checked = fit::value(&mut at.clone(), &kinds[f], 0);
+                    if checked.is_ok() {
+                        at.value_into(&mut columns[f], &mut state.scratch)?;
+                    }
+                    checked
+                }
+                None => match shape.field(key.as_bytes(), &mut state.shape_hint) {
+                    Some(kind) => fit::value(at, kind, 0),
+                    None => Err(fit::Stop::Misfit(String::new())),
+                },
+            };
+            // A record that does not fit (or that the walk is unsure of) declines: the batch's
+            // own check then says which it is, with the field's path.
+            checked.map_err(|_| Declined)
         })?;
         at.end()?;
         for (column, seen) in columns.iter_mut().zip(&state.seen) {
@@ -300,21 +354,33 @@ fn well_formed(text: &str) -> bool {
 struct RecordState {
     seen: Vec<bool>,
     hint: usize,
+    /// Where to look first among the sample's fields.
+    shape_hint: usize,
     scratch: String,
 }
 
 /// A position in one record's text.
-struct Cursor<'a> {
+#[derive(Clone)]
+pub(super) struct Cursor<'a> {
     text: &'a str,
     at: usize,
 }
 
 impl<'a> Cursor<'a> {
+    pub(super) fn new(text: &'a str) -> Self {
+        Self { text, at: 0 }
+    }
+
+    /// Moves past `n` bytes already looked at.
+    pub(super) fn advance(&mut self, n: usize) {
+        self.at += n;
+    }
+
     fn bytes(&self) -> &'a [u8] {
         self.text.as_bytes()
     }
 
-    fn peek(&self) -> Option<u8> {
+    pub(super) fn peek(&self) -> Option<u8> {
         self.bytes().get(self.at).copied()
     }
 
@@ -332,14 +398,14 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips JSON whitespace (the four characters arrow-json skips too).
-    fn blanks(&mut self) {
+    pub(super) fn blanks(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
             self.at += 1;
         }
     }
 
     /// A member's name as written (escapes left in) and the colon after it.
-    fn key(&mut self) -> Step<&'a str> {
+    pub(super) fn key(&mut self) -> Step<&'a str> {
         self.expect(b'"')?;
         let start = self.at;
         let end = self.string_end()?;
@@ -351,7 +417,7 @@ impl<'a> Cursor<'a> {
 
     /// After an opening `{` or `[`: the members up to `close`, each read by `member`, separated
     /// as JSON separates them (the looser separators arrow-json accepts decline).
-    fn members(&mut self, close: u8, mut member: impl FnMut(&mut Self) -> Step) -> Step {
+    pub(super) fn members(&mut self, close: u8, mut member: impl FnMut(&mut Self) -> Step) -> Step {
         self.blanks();
         if self.peek() == Some(close) {
             self.at += 1;
@@ -369,7 +435,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Only blanks are left.
-    fn end(&mut self) -> Step {
+    pub(super) fn end(&mut self) -> Step {
         self.blanks();
         if self.at == self.text.len() {
             Ok(())
@@ -380,7 +446,7 @@ impl<'a> Cursor<'a> {
 
     /// After the opening quote: moves past the closing quote, checking every escape is one
     /// arrow-json reads the same way; returns the offset of the closing quote.
-    fn string_end(&mut self) -> Step<usize> {
+    pub(super) fn string_end(&mut self) -> Step<usize> {
         let bytes = self.bytes();
         loop {
             let rest = &bytes[self.at..];
@@ -446,7 +512,7 @@ impl<'a> Cursor<'a> {
 
     /// At a number's first character: its literal, if it is a plain JSON number, and whether it
     /// is an integer (no fraction, no exponent).
-    fn number(&mut self) -> Step<(&'a str, bool)> {
+    pub(super) fn number(&mut self) -> Step<(&'a str, bool)> {
         let bytes = self.bytes();
         let start = self.at;
         let digits = |at: &mut usize| {
@@ -520,7 +586,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Moves past `word` (the rest of a literal whose first letter was read).
-    fn literal(&mut self, word: &str) -> Step {
+    pub(super) fn literal(&mut self, word: &str) -> Step {
         if self.text[self.at..].starts_with(word) {
             self.at += word.len();
             Ok(())
@@ -559,7 +625,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Moves past one value of a field no column reads.
-    fn skip_value(&mut self, depth: usize) -> Step {
+    pub(super) fn skip_value(&mut self, depth: usize) -> Step {
         if depth > MAX_DEPTH {
             return Err(Declined);
         }

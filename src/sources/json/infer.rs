@@ -235,6 +235,13 @@ pub fn json_syntax_error(text: &[u8]) -> Option<String> {
     merge_record(text, &mut Inferred::Null).err()
 }
 
+/// The type of one record alone (an object), or why it is bad.
+pub fn record_type(text: &[u8]) -> Result<Inferred, String> {
+    let mut own = Inferred::Null;
+    merge_record(text, &mut own)?;
+    Ok(own)
+}
+
 /// The reason for a record serde_json refused.
 fn invalid_record(text: &[u8], e: &serde_json::Error) -> String {
     if let Err(bad) = std::str::from_utf8(text) {

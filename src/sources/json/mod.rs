@@ -7,6 +7,7 @@
 //! `direct`, which gives the same batches in one pass and leaves anything else to arrow's decoder.
 
 pub mod direct;
+pub mod fit;
 pub mod framing;
 pub mod infer;
 mod opener;
@@ -35,10 +36,33 @@ use super::bad_records::BadRecordLog;
 use super::compression::read_object_blocking;
 use super::encoding::TextEncoding;
 use super::scan::{ExportSource, RecordFormat, ScanFiles};
+use fit::Shape;
 use infer::{FileInference, Inferred};
 
 /// Files whose schemas are inferred at the same time.
 const INFER_CONCURRENCY: usize = 4;
+
+/// Records a run infers its JSON columns from before the scan (which checks the others fit, see
+/// [`fit`]): enough to meet a field that one event in a few hundred carries, few enough that the
+/// sample costs a small share of a large export's time.
+pub const SAMPLE_RECORDS: usize = 20_000;
+
+/// A session extension: the JSON sources of this session infer their columns from a sample and
+/// check the rest during the scan (a run), instead of reading every record first (`schema`,
+/// `explain`, and a run's second attempt after a record did not fit).
+/// Once planned, it says whether a source's sample left records unread (only then can a plan
+/// made on the sample's columns differ from one made on every record's).
+#[derive(Debug, Default)]
+pub struct SampledInference {
+    partial: std::sync::atomic::AtomicBool,
+}
+
+impl SampledInference {
+    /// Whether a source's columns came from a sample that did not read every record.
+    pub fn partial(&self) -> bool {
+        self.partial.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
 
 /// The JSON file format pengine registers for `STORED AS JSON`.
 #[derive(Debug, Clone)]
@@ -54,6 +78,11 @@ pub struct ExportJsonFormat {
     pub store_url: ObjectStoreUrl,
     /// The files' text encoding (`'format.encoding'`).
     pub encoding: TextEncoding,
+    /// Infer from the first [`SAMPLE_RECORDS`] records only (see [`SampledInference`]).
+    pub sampled: Option<Arc<SampledInference>>,
+    /// Set by a sampled inference that did not read every record: what the scan checks them
+    /// against.
+    pub shape: Arc<Mutex<Option<Arc<Shape>>>>,
 }
 
 /// Bad records found by schema inference: per file, (offset, reason) in file order.
@@ -68,6 +97,8 @@ impl Default for ExportJsonFormat {
             known_bad: Arc::default(),
             store_url: ObjectStoreUrl::local_filesystem(),
             encoding: TextEncoding::default(),
+            sampled: None,
+            shape: Arc::default(),
         }
     }
 }
@@ -93,6 +124,9 @@ impl FileFormat for ExportJsonFormat {
         store: &Arc<dyn ObjectStore>,
         objects: &[ObjectMeta],
     ) -> Result<SchemaRef> {
+        if self.sampled.is_some() && self.infer_limit.is_none() {
+            return self.infer_from_sample(store, objects).await;
+        }
         let per_file: Vec<FileInference> = futures::stream::iter(objects.iter().cloned())
             .map(|object| {
                 let store = Arc::clone(store);
@@ -111,9 +145,7 @@ impl FileFormat for ExportJsonFormat {
             }
         }
         drop(known_bad);
-        let schema = infer::to_schema(&merged)
-            .map_err(|e| DataFusionError::Plan(format!("cannot infer the JSON schema: {e}")))?;
-        Ok(Arc::new(schema))
+        schema_of(&merged)
     }
 
     async fn infer_stats(
@@ -137,6 +169,72 @@ impl FileFormat for ExportJsonFormat {
     fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
         Arc::new(ExportSource::new(table_schema, Arc::new(self.clone())))
     }
+}
+
+impl ExportJsonFormat {
+    /// The columns of the first [`SAMPLE_RECORDS`] records in the order full inference reads
+    /// them (whole files in listing order, the last one up to the budget). When that was not
+    /// every record, the sample's type is kept for the scan to check the rest against.
+    async fn infer_from_sample(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        objects: &[ObjectMeta],
+    ) -> Result<SchemaRef> {
+        let budget = ExportJsonFormat {
+            infer_limit: Some(SAMPLE_RECORDS),
+            ..self.clone()
+        };
+        let mut files = futures::stream::iter(objects.iter().cloned())
+            .map(|object| {
+                let store = Arc::clone(store);
+                let format = budget.clone();
+                async move { infer_file(store, object, format).await }
+            })
+            .buffered(INFER_CONCURRENCY);
+        let mut merged = Inferred::Null;
+        let mut records = 0;
+        let mut read = 0;
+        let mut whole = true;
+        while let Some(file) = files.try_next().await? {
+            let object = &objects[read];
+            read += 1;
+            merged = merged.merge(file.merged);
+            records += file.records;
+            if !file.bad.is_empty() {
+                self.known_bad
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(object.location.to_string(), file.bad);
+            }
+            // A file that stopped at the budget may have more records.
+            if file.records >= SAMPLE_RECORDS || records >= SAMPLE_RECORDS {
+                whole = file.records < SAMPLE_RECORDS && read == objects.len();
+                break;
+            }
+        }
+        let schema = schema_of(&merged)?;
+        if !whole {
+            tracing::debug!(
+                "JSON columns inferred from the first {records} records ({read} of {} files); \
+                 the scan checks every other record fits them",
+                objects.len()
+            );
+            *self.shape.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(Shape::new(merged, records));
+            if let Some(sampled) = &self.sampled {
+                sampled
+                    .partial
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Ok(schema)
+    }
+}
+
+fn schema_of(merged: &Inferred) -> Result<SchemaRef> {
+    let schema = infer::to_schema(merged)
+        .map_err(|e| DataFusionError::Plan(format!("cannot infer the JSON schema: {e}")))?;
+    Ok(Arc::new(schema))
 }
 
 /// Infers one file's record type, reading it through in a blocking task.
@@ -175,6 +273,7 @@ impl RecordFormat for ExportJsonFormat {
             known_bad: Arc::clone(&self.known_bad),
             store_url: self.store_url.clone(),
             encoding: self.encoding,
+            shape: self.shape.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         })
     }
 }

@@ -29,6 +29,7 @@ use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 
 use super::direct::{DirectDecoder, Refusal};
+use super::fit::{Fit, SchemaMisfit, Shape};
 use super::framing::{BOM, Framing};
 use super::records::{Piece, PieceKind, Splitter, Window};
 use crate::sources::bad_records::BadRecordLog;
@@ -48,6 +49,8 @@ pub struct JsonExportOpener {
     pub store_url: ObjectStoreUrl,
     /// The files' text encoding: transcoded to UTF-8 after decompression.
     pub encoding: crate::sources::encoding::TextEncoding,
+    /// When the columns come from a sample: the record type every record must fit.
+    pub shape: Option<Arc<Shape>>,
 }
 
 impl FileOpener for JsonExportOpener {
@@ -59,6 +62,7 @@ impl FileOpener for JsonExportOpener {
         let bad_records = Arc::clone(&self.bad_records);
         let max_record_bytes = self.max_record_bytes;
         let encoding = self.encoding;
+        let shape = self.shape.clone();
         let name = crate::sources::file_name(self.store_url.as_ref(), &file.object_meta.location);
         let known_bad = self
             .known_bad
@@ -92,7 +96,11 @@ impl FileOpener for JsonExportOpener {
             let state = DecodeState {
                 input: bytes,
                 decoder: new_decoder(&schema, batch_size)?,
-                direct: DirectDecoder::for_schema(&schema),
+                direct: DirectDecoder::for_schema(&schema).map(|direct| match &shape {
+                    Some(shape) => direct.with_shape(Arc::clone(shape)),
+                    None => direct,
+                }),
+                shape,
                 schema,
                 batch_size,
                 framing: Framing::default(),
@@ -152,6 +160,8 @@ struct DecodeState {
     decoder: Decoder,
     /// Decodes flat schemas without arrow-json's tape; declines batches it cannot vouch for.
     direct: Option<DirectDecoder>,
+    /// The sample's record type, when the columns come from one (see [`super::fit`]).
+    shape: Option<Arc<Shape>>,
     schema: SchemaRef,
     batch_size: usize,
     framing: Framing,
@@ -260,7 +270,18 @@ impl DecodeState {
                         batch[objects[index]].kind = PieceKind::Rejected(reason);
                     }
                 }
+                Err(Refusal::Misfit(index, field)) => {
+                    return Err(self.misfit(&batch[objects[index]], field));
+                }
                 Ok(_) | Err(Refusal::Declined) => {}
+            }
+        } else if let Some(shape) = &self.shape {
+            for piece in batch.iter_mut().filter(|p| p.kind == PieceKind::Object) {
+                match super::fit::check_record(shape, self.window.slice(piece.start, piece.end)) {
+                    Fit::Fits => {}
+                    Fit::Invalid(reason) => piece.kind = PieceKind::Rejected(reason),
+                    Fit::Misfit(field) => return Err(self.misfit(piece, field)),
+                }
             }
         }
         if batch.iter().all(|p| p.kind == PieceKind::Object)
@@ -328,6 +349,17 @@ impl DecodeState {
             Some(offset) => Verdict::BadRestartAt(offset),
             None => Verdict::Bad,
         })
+    }
+
+    /// The error that stops a scan whose columns came from a sample at a record that does not
+    /// fit them (the run then infers from every record and starts again).
+    fn misfit(&self, piece: &Piece, field: String) -> DataFusionError {
+        DataFusionError::External(Box::new(SchemaMisfit {
+            file: self.location.clone(),
+            offset: piece.start,
+            field,
+            sampled: self.shape.as_ref().map_or(0, |s| s.sampled),
+        }))
     }
 
     fn context(&self, e: DataFusionError) -> DataFusionError {
