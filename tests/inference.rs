@@ -1,0 +1,209 @@
+//! JSON columns inferred without a second pass over the export: a run infers them from the first
+//! records and its scan checks every other record fits (src/sources/json/fit.rs). These tests
+//! hold the promises of a full inference on exports larger than that sample: a field first seen
+//! in the last file is a column, numbers mixed with text keep their digits, nested objects keep
+//! their fields, and an export rewritten between runs is inferred again.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use common::*;
+
+/// More records than a run's sample (`SAMPLE_RECORDS`, 20,000), so the sample leaves some unread.
+const EVENTS: usize = 25_000;
+
+/// `EVENTS` newline-delimited users `{"user_id":<n>,"tier":"gold","context":{"page":"home"}}`.
+fn users(from: usize) -> String {
+    let mut text = String::new();
+    for i in from..from + EVENTS {
+        writeln!(
+            text,
+            r#"{{"user_id":{i},"tier":"t{}","context":{{"page":"p{}"}}}}"#,
+            i % 3,
+            i % 5
+        )
+        .unwrap();
+    }
+    text
+}
+
+/// Runs the users mapping `SELECT ...` over the JSON table `t` at `dir/ev/` with pengine's debug
+/// log on; returns the CSV, the report and what was logged.
+fn run(dir: &Path, select: &str) -> (Csv, serde_json::Value, String) {
+    let mapping = dir.join("users.sql");
+    write(
+        &mapping,
+        format!("CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${{d}}/ev/';\n{select};\n"),
+    );
+    let out = dir.join("out");
+    let output = run_ok(
+        pengine()
+            .env("PENGINE_LOG", "debug")
+            .args(["run", "--json", "--on-bad-records", "skip", "-o"])
+            .arg(&out)
+            .arg(&mapping)
+            .arg("--var")
+            .arg(format!("d={}", dir.display())),
+    );
+    let report = serde_json::from_str(&stdout(&output)).expect("a JSON report");
+    (read_dataset(&out.join("users")), report, stderr(&output))
+}
+
+const SAMPLED: &str = "JSON columns inferred from the first 20000 records";
+const STARTED_AGAIN: &str = "inferring the JSON columns from every record and running again";
+
+fn value_of(csv: &Csv, key: &str, column: &str) -> String {
+    let row = csv
+        .column("USER_ID")
+        .iter()
+        .position(|id| id == key)
+        .unwrap_or_else(|| panic!("no user {key}"));
+    csv.column(column)[row].clone()
+}
+
+#[test]
+fn one_pass_when_every_record_fits_the_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Mixed types and a nested field inside the sample: the schema is right from the start.
+    let mut first =
+        String::from("{\"user_id\":\"0042\",\"tier\":7,\"context\":{\"page\":\"x\",\"ab\":1}}\n");
+    first.push_str(&users(0));
+    write(d.join("ev/a.json"), first);
+    write(d.join("ev/b.json"), users(EVENTS));
+    let (csv, report, log) = run(
+        d,
+        "SELECT user_id, tier, context['page'] AS page, context['ab'] AS ab FROM t",
+    );
+    assert!(log.contains(SAMPLED), "{log}");
+    assert!(!log.contains(STARTED_AGAIN), "{log}");
+    assert_eq!(csv.rows.len(), 2 * EVENTS + 1);
+    assert_eq!(report["rows"]["written"], 2 * EVENTS + 1);
+    assert_eq!(value_of(&csv, "0042", "TIER"), "7");
+    assert_eq!(value_of(&csv, "0042", "AB"), "1");
+    assert_eq!(value_of(&csv, "49999", "PAGE"), "p4");
+}
+
+#[test]
+fn a_field_first_seen_in_the_last_file_is_a_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("ev/a.json"), users(0));
+    write(d.join("ev/b.json"), users(EVENTS));
+    write(
+        d.join("ev/z.json"),
+        "{\"user_id\":99999999,\"tier\":\"t9\",\"age\":33,\"context\":{\"page\":\"p\"}}\n",
+    );
+    // SELECT * plans on the sample's columns; the scan meets `age` and the run starts again.
+    let (csv, _, log) = run(d, "SELECT * EXCEPT (context) FROM t");
+    assert!(log.contains(STARTED_AGAIN), "{log}");
+    assert!(log.contains("field 'age'"), "{log}");
+    assert_eq!(csv.header, ["USER_ID", "TIER", "AGE"]);
+    assert_eq!(csv.rows.len(), 2 * EVENTS + 1);
+    assert_eq!(value_of(&csv, "99999999", "AGE"), "33");
+    assert_eq!(value_of(&csv, "7", "AGE"), "");
+
+    // Named in the query, a field the sample did not show plans on every record's columns.
+    let (csv, _, log) = run(d, "SELECT user_id, age FROM t WHERE age IS NOT NULL");
+    assert!(
+        log.contains("planning on JSON columns inferred from the first records failed"),
+        "{log}"
+    );
+    assert_eq!(csv.rows, [["99999999", "33"]]);
+}
+
+#[test]
+fn numbers_and_text_mixed_after_the_sample_keep_their_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("ev/a.json"), users(0));
+    write(
+        d.join("ev/b.json"),
+        concat!(
+            "{\"user_id\":\"u-17\",\"tier\":\"t1\"}\n",
+            "{\"user_id\":12345678901234567890,\"tier\":\"t1\"}\n",
+            "{\"user_id\":-9223372036854775808,\"tier\":\"t1\"}\n",
+        ),
+    );
+    let (csv, _, log) = run(d, "SELECT user_id, tier FROM t");
+    assert!(log.contains(STARTED_AGAIN), "{log}");
+    let ids = csv.column("USER_ID");
+    for id in [
+        "u-17",
+        "12345678901234567890",
+        "-9223372036854775808",
+        "24999",
+    ] {
+        assert!(ids.contains(&id.to_string()), "{id} in the output");
+    }
+    assert_eq!(ids.len(), EVENTS + 3);
+}
+
+#[test]
+fn a_nested_field_first_seen_late_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("ev/a.json"), users(0));
+    write(
+        d.join("ev/z.json"),
+        "{\"user_id\":1,\"tier\":\"t1\",\"context\":{\"page\":\"p\",\"campaign\":\"spring\"}}\n",
+    );
+    // The query reads `page` only: the new nested field is found by the scan's check.
+    let (csv, _, log) = run(d, "SELECT user_id, context['page'] AS page FROM t");
+    assert!(log.contains("field 'context.campaign'"), "{log}");
+    assert_eq!(csv.rows.len(), EVENTS + 1);
+    let (csv, _, _) = run(
+        d,
+        "SELECT user_id, context['campaign'] AS campaign FROM t WHERE context['campaign'] IS NOT NULL",
+    );
+    assert_eq!(csv.rows, [["1", "spring"]]);
+}
+
+#[test]
+fn bad_records_after_the_sample_are_found_by_the_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("ev/a.json"), users(0));
+    write(
+        d.join("ev/b.json"),
+        concat!(
+            "{\"user_id\":1,\"tier\":\"t1\",}\n",
+            "{\"user_id\":2,\"tier\":\"cut\n",
+            "{\"user_id\":3,\"new\":1,}\n",
+            "{\"user_id\":4,\"tier\":\"t1\"}\n",
+        ),
+    );
+    let (csv, report, log) = run(d, "SELECT user_id, tier FROM t");
+    // A broken record with an unknown field is a bad record, not a reason to start again.
+    assert!(!log.contains(STARTED_AGAIN), "{log}");
+    assert_eq!(report["rows"]["bad_records"], 3, "{report}");
+    assert_eq!(csv.rows.len(), EVENTS + 1);
+}
+
+#[test]
+fn an_export_rewritten_between_runs_is_inferred_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("ev/a.json"), users(0));
+    write(d.join("ev/b.json"), users(EVENTS));
+    let (csv, _, _) = run(d, "SELECT * EXCEPT (context) FROM t");
+    assert_eq!(csv.header, ["USER_ID", "TIER"]);
+    // The sampled file, rewritten with a new field in front of the others.
+    write(
+        d.join("ev/a.json"),
+        users(0).replace("{\"user_id\"", "{\"segment\":\"s\",\"user_id\""),
+    );
+    let (csv, _, _) = run(d, "SELECT * EXCEPT (context) FROM t");
+    assert_eq!(csv.header, ["SEGMENT", "USER_ID", "TIER"]);
+    assert_eq!(csv.rows.len(), 2 * EVENTS);
+    // And a file past the sample, rewritten with another.
+    write(
+        d.join("ev/b.json"),
+        users(EVENTS).replace("\"tier\"", "\"score\":1.5,\"tier\""),
+    );
+    let (csv, _, _) = run(d, "SELECT * EXCEPT (context) FROM t");
+    assert_eq!(csv.header, ["SEGMENT", "USER_ID", "TIER", "SCORE"]);
+    assert_eq!(value_of(&csv, "30000", "SCORE"), "1.5");
+}
