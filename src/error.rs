@@ -238,6 +238,14 @@ fn disk_full(e: &(dyn std::error::Error + 'static)) -> Option<String> {
 /// What a person is told of an error: its chain, or for running out of memory, what to do about
 /// it in pengine's terms.
 pub fn message(e: &Error) -> String {
+    // pengine's own error raised inside a scan (a bad record under `fail`): told as itself, not
+    // as DataFusion's "External error: ...".
+    if let Error::DataFusion(inner) = e
+        && let datafusion::error::DataFusionError::External(root) = inner.find_root()
+        && let Some(own) = root.downcast_ref::<Error>()
+    {
+        return message(own);
+    }
     match e.out_of_memory() {
         Some(operator) => format!(
             "out of memory: the query needs more than --memory-limit allows ({operator}). Raise \

@@ -207,3 +207,35 @@ fn an_export_rewritten_between_runs_is_inferred_again() {
     assert_eq!(csv.header, ["SEGMENT", "USER_ID", "TIER", "SCORE"]);
     assert_eq!(value_of(&csv, "30000", "SCORE"), "1.5");
 }
+
+#[test]
+fn a_bad_record_after_the_sample_stops_the_run_by_default_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("ev/a.json"), users(0));
+    write(d.join("ev/b.json"), "{\"user_id\":1,\"tier\":\"t1\",}\n");
+    let mapping = d.join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/ev/';\nSELECT user_id, tier FROM t;\n",
+    );
+    let err = run_fails(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .arg("-o")
+            .arg(d.join("out"))
+            .arg("--var")
+            .arg(format!("d={}", d.display())),
+        4,
+    );
+    let file = d.join("ev/b.json");
+    assert!(
+        err.starts_with(&format!(
+            "error: {}: byte 0: invalid JSON: trailing comma",
+            file.display()
+        )),
+        "{err}"
+    );
+    assert_no_staging(&d.join("out"));
+}

@@ -63,9 +63,19 @@ fn quote_or_backslash(bytes: &[u8]) -> Step<usize> {
 pub struct DirectDecoder {
     schema: SchemaRef,
     names: Vec<Box<[u8]>>,
-    /// When the columns come from a sample: the type every record must fit, and each column's
-    /// part of it (see [`super::fit`]).
-    shape: Option<(Arc<Shape>, Vec<Inferred>)>,
+    /// When the columns come from a sample: the type every record must fit (see [`super::fit`]).
+    shape: Option<Checked>,
+}
+
+/// The sample's record type, and which of its fields are columns here.
+#[derive(Debug)]
+struct Checked {
+    shape: Arc<Shape>,
+    /// Per field of the shape: the column it is decoded into, if any.
+    column_of: Vec<Option<usize>>,
+    /// Per column: whether decoding a value into it checks it fits (a text column takes every
+    /// scalar, as text does in inference, and declines the rest); others are checked first.
+    decoding_checks: Vec<bool>,
 }
 
 /// A column being built.
@@ -200,18 +210,24 @@ impl DirectDecoder {
     /// The same decoder, also checking that every record fits `shape` (the record type the
     /// columns were inferred from; every column is one of its fields).
     pub fn with_shape(mut self, shape: Arc<Shape>) -> Self {
+        let column_of = (0..shape.len())
+            .map(|i| self.names.iter().position(|n| **n == *shape.name(i)))
+            .collect();
         let mut hint = 0;
-        let kinds = self
+        let decoding_checks = self
             .names
             .iter()
             .map(|name| {
                 shape
-                    .field(name, &mut hint)
-                    .cloned()
-                    .unwrap_or(Inferred::Null)
+                    .position(name, &mut hint)
+                    .is_some_and(|i| *shape.kind(i) == Inferred::Text)
             })
             .collect();
-        self.shape = Some((shape, kinds));
+        self.shape = Some(Checked {
+            shape,
+            column_of,
+            decoding_checks,
+        });
         self
     }
 
@@ -227,7 +243,6 @@ impl DirectDecoder {
         let mut record = RecordState {
             seen: vec![false; self.names.len()],
             hint: 0,
-            shape_hint: 0,
             scratch: String::new(),
         };
         let mut declined = false;
@@ -259,8 +274,8 @@ impl DirectDecoder {
             // those that do not fit the sample. Most records pass this plain pass, and only the
             // others go to inference's judge.
             declined = true;
-            if let Some((shape, _)) = &self.shape {
-                match fit::check_record(shape, bytes) {
+            if let Some(checked) = &self.shape {
+                match fit::check_record(&checked.shape, bytes) {
                     Fit::Fits => {}
                     Fit::Invalid(reason) => invalid.push((index, reason)),
                     Fit::Misfit(field) => return Err(Refusal::Misfit(index, field)),
@@ -295,28 +310,34 @@ impl DirectDecoder {
             if key.contains('\\') {
                 return Err(Declined);
             }
-            let Some((shape, kinds)) = &self.shape else {
+            let Some(checked) = &self.shape else {
                 return match self.field(key.as_bytes(), &mut state.hint) {
                     Some(f) if std::mem::replace(&mut state.seen[f], true) => Err(Declined),
                     Some(f) => at.value_into(&mut columns[f], &mut state.scratch),
                     None => at.skip_value(0),
                 };
             };
-            let checked = match self.field(key.as_bytes(), &mut state.hint) {
+            // One lookup among the sample's fields (records list them in the same order, so
+            // the hint is usually right), then the column, if the field is one.
+            let Some(i) = checked.shape.position(key.as_bytes(), &mut state.hint) else {
+                return Err(Declined);
+            };
+            let kind = checked.shape.kind(i);
+            let checked = match checked.column_of[i] {
                 Some(f) if std::mem::replace(&mut state.seen[f], true) => return Err(Declined),
+                Some(f) if checked.decoding_checks[f] => {
+                    return at.value_into(&mut columns[f], &mut state.scratch);
+                }
                 Some(f) => {
-                    // Checked on a copy, then decoded: the column's type was inferred from the
-                    // sample, and a value that does not fit it must not be read into it.
-                    let checked = fit::value(&mut at.clone(), &kinds[f], 0);
+                    // Checked on a copy, then decoded: a value the column would take may still
+                    // widen the sample's type (`-0` is a float to inference).
+                    let checked = fit::value(&mut at.clone(), kind, 0);
                     if checked.is_ok() {
                         at.value_into(&mut columns[f], &mut state.scratch)?;
                     }
                     checked
                 }
-                None => match shape.field(key.as_bytes(), &mut state.shape_hint) {
-                    Some(kind) => fit::value(at, kind, 0),
-                    None => Err(fit::Stop::Misfit(String::new())),
-                },
+                None => fit::value(at, kind, 0),
             };
             // A record that does not fit (or that the walk is unsure of) declines: the batch's
             // own check then says which it is, with the field's path.
@@ -354,8 +375,6 @@ fn well_formed(text: &str) -> bool {
 struct RecordState {
     seen: Vec<bool>,
     hint: usize,
-    /// Where to look first among the sample's fields.
-    shape_hint: usize,
     scratch: String,
 }
 

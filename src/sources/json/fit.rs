@@ -50,14 +50,31 @@ impl Shape {
         })
     }
 
-    /// The type of the top-level field `name`, trying first the one after the last found.
-    pub fn field(&self, name: &[u8], hint: &mut usize) -> Option<&Inferred> {
+    /// The index of the top-level field `name`, trying first the one after the last found.
+    pub fn position(&self, name: &[u8], hint: &mut usize) -> Option<usize> {
         let start = (*hint).min(self.fields.len());
         let found = (start..self.fields.len())
             .chain(0..start)
             .find(|&f| *self.fields[f].0 == *name)?;
         *hint = found + 1;
-        Some(&self.fields[found].1)
+        Some(found)
+    }
+
+    /// Top-level fields.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    pub fn name(&self, field: usize) -> &[u8] {
+        &self.fields[field].0
+    }
+
+    pub fn kind(&self, field: usize) -> &Inferred {
+        &self.fields[field].1
     }
 }
 
