@@ -10,6 +10,7 @@ pub mod direct;
 pub mod framing;
 pub mod infer;
 mod opener;
+pub mod ranges;
 pub mod records;
 
 use std::collections::HashMap;
@@ -89,15 +90,16 @@ impl FileFormat for ExportJsonFormat {
 
     async fn infer_schema(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         store: &Arc<dyn ObjectStore>,
         objects: &[ObjectMeta],
     ) -> Result<SchemaRef> {
+        let split = ranges::InferSplit::of(state.config_options());
         let per_file: Vec<FileInference> = futures::stream::iter(objects.iter().cloned())
             .map(|object| {
                 let store = Arc::clone(store);
                 let format = self.clone();
-                async move { infer_file(store, object, format).await }
+                async move { infer_file(store, object, format, split).await }
             })
             .buffered(INFER_CONCURRENCY)
             .try_collect()
@@ -139,12 +141,17 @@ impl FileFormat for ExportJsonFormat {
     }
 }
 
-/// Infers one file's record type, reading it through in a blocking task.
+/// Infers one file's record type, reading it through in a blocking task (a large
+/// newline-delimited file in byte ranges, each in its own).
 async fn infer_file(
     store: Arc<dyn ObjectStore>,
     object: ObjectMeta,
     format: ExportJsonFormat,
+    split: ranges::InferSplit,
 ) -> Result<FileInference> {
+    if let Some(inferred) = ranges::infer_in_ranges(&store, &object, &format, split).await? {
+        return Ok(inferred);
+    }
     let file = crate::sources::file_name(format.store_url.as_ref(), &object.location);
     read_object_blocking(store, object, file.clone(), move |reader| {
         let reader = format.encoding.reader(reader);
@@ -176,5 +183,9 @@ impl RecordFormat for ExportJsonFormat {
             store_url: self.store_url.clone(),
             encoding: self.encoding,
         })
+    }
+
+    fn splits_files(&self) -> bool {
+        true
     }
 }
