@@ -67,14 +67,8 @@ pub async fn read_object_blocking<T: Send + 'static>(
     location: String,
     read: impl FnOnce(Box<dyn Read + Send + '_>) -> Result<T, String> + Send + 'static,
 ) -> datafusion::common::Result<T> {
-    use datafusion::error::DataFusionError;
-    // Inference is given the store alone (no URL to tell a local one by): through the store.
-    let mut reader = super::object_read::blocking_reader(&store, None, &object.location).await?;
-    let handle = tokio::runtime::Handle::current();
     let name = location.clone();
-    tokio::task::spawn_blocking(move || {
-        // A bridged stream needs the runtime to poll it.
-        let _guard = handle.enter();
+    read_bytes_blocking(store, &object.location, 0, location, move |mut reader| {
         let head = reader
             .fill_buf()
             .map_err(|e| e.to_string())?
@@ -85,6 +79,27 @@ pub async fn read_object_blocking<T: Send + 'static>(
             .reader(reader)
             .map_err(|e| e.to_string())?;
         read(decoded)
+    })
+    .await
+}
+
+/// Runs `read` on the object's bytes from `offset` on, as they are (a byte range of a split file
+/// is never compressed), in a blocking task; errors as [`read_object_blocking`]'s.
+pub async fn read_bytes_blocking<T: Send + 'static>(
+    store: std::sync::Arc<dyn object_store::ObjectStore>,
+    object: &object_store::path::Path,
+    offset: u64,
+    location: String,
+    read: impl FnOnce(Box<dyn std::io::BufRead + Send>) -> Result<T, String> + Send + 'static,
+) -> datafusion::common::Result<T> {
+    use datafusion::error::DataFusionError;
+    // Inference is given the store alone (no URL to tell a local one by): through the store.
+    let reader = super::object_read::blocking_reader_from(&store, None, object, offset).await?;
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        // A bridged stream needs the runtime to poll it.
+        let _guard = handle.enter();
+        read(reader)
     })
     .await
     .map_err(|e| DataFusionError::Internal(format!("reading {location} failed: {e}")))?

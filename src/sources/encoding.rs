@@ -40,6 +40,12 @@ impl TextEncoding {
         ))
     }
 
+    /// Whether the bytes are read as they are (UTF-8): offsets in the text are offsets in the
+    /// file, so a file can be split into byte ranges.
+    pub fn is_utf8(self) -> bool {
+        self.0.is_none()
+    }
+
     /// Wraps a blocking reader of a file's bytes so that it reads UTF-8.
     pub fn reader<'a>(self, inner: Box<dyn Read + Send + 'a>) -> Box<dyn Read + Send + 'a> {
         match self.0 {

@@ -10,7 +10,7 @@
 //! file (an hourly export has thousands of ~100 KiB files), each a futex wake-up and a contended
 //! lock in tokio's blocking pool, for reads that the page cache serves in microseconds.
 
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -19,7 +19,9 @@ use datafusion::error::DataFusionError;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
-use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, path::Path};
+use object_store::{
+    GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, path::Path,
+};
 
 /// Bytes per block read from a local file.
 const LOCAL_BLOCK: usize = 1 << 20;
@@ -41,6 +43,59 @@ pub async fn byte_stream(
             Ok(result.into_stream().map_err(DataFusionError::from).boxed())
         }
     }
+}
+
+/// The object's bytes from `offset` on, as [`byte_stream`] gives them from 0: a byte range of a
+/// split file ([`super::split`]). Read lazily: a range stops pulling once its records are read.
+pub async fn byte_stream_from(
+    store: &Arc<dyn ObjectStore>,
+    local: Option<&LocalFileSystem>,
+    location: &Path,
+    offset: u64,
+) -> Result<BoxStream<'static, Result<Bytes>>> {
+    if offset == 0 {
+        return byte_stream(store, local, location).await;
+    }
+    if let Some(local) = local {
+        let mut file = open_local(local, location)?;
+        file.seek(SeekFrom::Start(offset))?;
+        return Ok(local_blocks(file).boxed());
+    }
+    let options = GetOptions {
+        range: Some(GetRange::Offset(offset)),
+        ..GetOptions::default()
+    };
+    let result = store.get_opts(location, options).await?;
+    match result.payload {
+        GetResultPayload::File(mut file, _) => {
+            file.seek(SeekFrom::Start(result.range.start))?;
+            Ok(local_blocks(file).boxed())
+        }
+        GetResultPayload::Stream(_) => {
+            Ok(result.into_stream().map_err(DataFusionError::from).boxed())
+        }
+    }
+}
+
+/// The object's first `len` bytes (fewer when it is shorter): what decides whether a file can be
+/// split ([`super::split::HEAD_LEN`]).
+pub async fn read_head(
+    store: &Arc<dyn ObjectStore>,
+    local: Option<&LocalFileSystem>,
+    location: &Path,
+    len: u64,
+) -> Result<Bytes> {
+    if len == 0 {
+        return Ok(Bytes::new());
+    }
+    if let Some(local) = local {
+        let mut head = Vec::new();
+        open_local(local, location)?
+            .take(len)
+            .read_to_end(&mut head)?;
+        return Ok(Bytes::from(head));
+    }
+    Ok(store.get_range(location, 0..len).await?)
 }
 
 /// Opens `location` as the local store would, with the store's errors.
@@ -87,13 +142,36 @@ pub async fn blocking_reader(
     local: Option<&LocalFileSystem>,
     location: &Path,
 ) -> Result<Box<dyn std::io::BufRead + Send>> {
-    let local_file = |file| Box::new(std::io::BufReader::with_capacity(LOCAL_BLOCK, file));
+    blocking_reader_from(store, local, location, 0).await
+}
+
+/// [`blocking_reader`] of the object's bytes from `offset` on (a byte range of a split file).
+pub async fn blocking_reader_from(
+    store: &Arc<dyn ObjectStore>,
+    local: Option<&LocalFileSystem>,
+    location: &Path,
+    offset: u64,
+) -> Result<Box<dyn std::io::BufRead + Send>> {
+    let local_file =
+        |mut file: std::fs::File, at: u64| -> Result<Box<dyn std::io::BufRead + Send>> {
+            if at > 0 {
+                file.seek(SeekFrom::Start(at))?;
+            }
+            Ok(Box::new(std::io::BufReader::with_capacity(
+                LOCAL_BLOCK,
+                file,
+            )))
+        };
     if let Some(local) = local {
-        return Ok(local_file(open_local(local, location)?));
+        return local_file(open_local(local, location)?, offset);
     }
-    let result = store.get(location).await?;
+    let options = GetOptions {
+        range: (offset > 0).then_some(GetRange::Offset(offset)),
+        ..GetOptions::default()
+    };
+    let result = store.get_opts(location, options).await?;
     match result.payload {
-        GetResultPayload::File(file, _) => Ok(local_file(file)),
+        GetResultPayload::File(file, _) => local_file(file, result.range.start),
         GetResultPayload::Stream(_) => {
             let stream = result.into_stream().map_err(std::io::Error::other);
             let reader = tokio_util::io::StreamReader::new(stream);

@@ -22,6 +22,13 @@ pub trait RecordFormat: fmt::Debug + Send + Sync + 'static {
 
     /// The reader of one partition's files.
     fn opener(&self, scan: ScanFiles) -> Arc<dyn FileOpener>;
+
+    /// Whether DataFusion may cut this format's large files into byte ranges, one per partition:
+    /// the opener then reads the records starting in its range, and reads a file it cannot split
+    /// whole in the range at 0 ([`crate::sources::split`]).
+    fn splits_files(&self) -> bool {
+        false
+    }
 }
 
 /// What a reader is asked for.
@@ -37,8 +44,9 @@ pub struct ScanFiles {
     pub local: Option<LocalFileSystem>,
 }
 
-/// The scan side: one opener per partition; files are read whole (never split by byte range: a
-/// back-to-back JSON object or a quoted CSV line break would be cut).
+/// The scan side: one opener per partition. A format that [splits files](RecordFormat::splits_files)
+/// lets DataFusion spread one large file over the partitions in byte ranges (shown as
+/// `file:start..end` in the plan's file groups); the others read every file whole.
 #[derive(Clone)]
 pub struct ExportSource {
     table_schema: TableSchema,
@@ -114,7 +122,7 @@ impl FileSource for ExportSource {
     }
 
     fn supports_repartitioning(&self) -> bool {
-        false
+        self.format.splits_files()
     }
 
     fn apply_expressions(

@@ -41,6 +41,17 @@ enum Mode {
 }
 
 impl Framing {
+    /// A normalizer for a stream read from a line start inside a newline-delimited file (a byte
+    /// range, see [`crate::sources::split`]): objects pass through, and neither a byte-order mark
+    /// nor an array can start there.
+    pub fn objects() -> Framing {
+        Framing {
+            mode: Mode::Objects,
+            started: true,
+            ..Framing::default()
+        }
+    }
+
     /// Processes one chunk. Returns `None` when the chunk can be used as is, else the rewritten
     /// bytes (same length).
     pub fn process(&mut self, chunk: &[u8]) -> Option<Vec<u8>> {

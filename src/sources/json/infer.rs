@@ -13,6 +13,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema};
 use super::framing::Framing;
 use super::records::{Splitter, Window};
 use crate::sources::bad_records::BadRecordLog;
+use crate::sources::split::RangeEnd;
 
 /// What the records seen so far say about one value's type.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +135,20 @@ pub struct FileInference {
     pub bad: Vec<(u64, String)>,
 }
 
+impl FileInference {
+    /// What a file says, from what its first part says and what the part after it says (byte
+    /// ranges read apart, in file order): the same as reading both parts in one go.
+    pub fn then(self, next: FileInference) -> FileInference {
+        let mut bad = self.bad;
+        bad.extend(next.bad);
+        FileInference {
+            merged: self.merged.merge(next.merged),
+            records: self.records + next.records,
+            bad,
+        }
+    }
+}
+
 /// Reads every record of one (decompressed) JSON file and merges their types. Types are merged while parsing: no value is built.
 ///
 /// The file is read in blocks cut into records (see [`records`](super::records)), so memory is a
@@ -143,20 +158,50 @@ pub fn infer_records(reader: impl Read, reading: &Reading) -> Result<FileInferen
     infer_in_blocks(reader, reading, BLOCK)
 }
 
+/// [`infer_records`] for the records of one byte range of a newline-delimited file
+/// ([`crate::sources::split`]): `reader` reads the file from `start` (a line start) on, and the
+/// records starting at `end`'s boundary or later are left to the next range. Offsets of bad
+/// records are the file's.
+pub fn infer_range(
+    reader: impl Read,
+    reading: &Reading,
+    start: u64,
+    end: RangeEnd,
+) -> Result<FileInference, String> {
+    infer_span_in_blocks(reader, reading, BLOCK, start, end)
+}
+
 fn infer_in_blocks(
-    mut reader: impl Read,
+    reader: impl Read,
     reading: &Reading,
     block: usize,
 ) -> Result<FileInference, String> {
-    let mut framing = Framing::default();
+    infer_span_in_blocks(reader, reading, block, 0, RangeEnd::none())
+}
+
+fn infer_span_in_blocks(
+    mut reader: impl Read,
+    reading: &Reading,
+    block: usize,
+    start: u64,
+    mut end: RangeEnd,
+) -> Result<FileInference, String> {
+    let mut framing = match start {
+        0 => Framing::default(),
+        _ => Framing::objects(),
+    };
     let mut splitter = Splitter::new(reading.max_record_bytes);
-    let mut window = Window::default();
+    splitter.restart_at(start);
+    let mut window = Window {
+        base: start,
+        bytes: Vec::new(),
+    };
     let mut pieces = Vec::new();
     let mut merged = Inferred::Null;
     let mut count = 0usize;
     let mut bad_offsets = Vec::new();
     let mut at_end = false;
-    while !at_end {
+    while !at_end && !end.reached(splitter.pending_start(), splitter.scanned()) {
         window.drop_before(splitter.keep_from());
         let old = window.bytes.len();
         // Appends up to a block (without zeroing it first: files are often much smaller).
@@ -168,9 +213,12 @@ fn infer_in_blocks(
         if let Some(rewritten) = framing.process(&window.bytes[old..]) {
             window.bytes[old..].copy_from_slice(&rewritten);
         }
+        end.observe(window.base + old as u64, &window.bytes[old..]);
         at_end = read == 0;
         pieces.clear();
         splitter.split(&window, at_end, &mut pieces);
+        // Records starting past the range are the next range's.
+        pieces.retain(|p| end.includes(p.start));
         // The block's records, merged onto what came before; merged again from this snapshot
         // without a record that turns out bad.
         let before = (merged.clone(), count);
@@ -202,6 +250,7 @@ fn infer_in_blocks(
                 pieces.truncate(index);
                 splitter.restart_at(offset);
                 splitter.split(&window, at_end, &mut pieces);
+                pieces.retain(|p| end.includes(p.start));
             }
             (merged, count) = before.clone();
             for piece in &pieces[..index] {

@@ -11,6 +11,7 @@ pub mod fit;
 pub mod framing;
 pub mod infer;
 mod opener;
+pub mod ranges;
 pub mod records;
 
 use std::collections::HashMap;
@@ -120,18 +121,19 @@ impl FileFormat for ExportJsonFormat {
 
     async fn infer_schema(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         store: &Arc<dyn ObjectStore>,
         objects: &[ObjectMeta],
     ) -> Result<SchemaRef> {
+        let split = ranges::InferSplit::of(state.config_options());
         if self.sampled.is_some() && self.infer_limit.is_none() {
-            return self.infer_from_sample(store, objects).await;
+            return self.infer_from_sample(store, objects, split).await;
         }
         let per_file: Vec<FileInference> = futures::stream::iter(objects.iter().cloned())
             .map(|object| {
                 let store = Arc::clone(store);
                 let format = self.clone();
-                async move { infer_file(store, object, format).await }
+                async move { infer_file(store, object, format, split).await }
             })
             .buffered(INFER_CONCURRENCY)
             .try_collect()
@@ -179,6 +181,7 @@ impl ExportJsonFormat {
         &self,
         store: &Arc<dyn ObjectStore>,
         objects: &[ObjectMeta],
+        split: ranges::InferSplit,
     ) -> Result<SchemaRef> {
         let budget = ExportJsonFormat {
             infer_limit: Some(SAMPLE_RECORDS),
@@ -188,7 +191,7 @@ impl ExportJsonFormat {
             .map(|object| {
                 let store = Arc::clone(store);
                 let format = budget.clone();
-                async move { infer_file(store, object, format).await }
+                async move { infer_file(store, object, format, split).await }
             })
             .buffered(INFER_CONCURRENCY);
         let mut merged = Inferred::Null;
@@ -237,12 +240,17 @@ fn schema_of(merged: &Inferred) -> Result<SchemaRef> {
     Ok(Arc::new(schema))
 }
 
-/// Infers one file's record type, reading it through in a blocking task.
+/// Infers one file's record type, reading it through in a blocking task (a large
+/// newline-delimited file in byte ranges, each in its own).
 async fn infer_file(
     store: Arc<dyn ObjectStore>,
     object: ObjectMeta,
     format: ExportJsonFormat,
+    split: ranges::InferSplit,
 ) -> Result<FileInference> {
+    if let Some(inferred) = ranges::infer_in_ranges(&store, &object, &format, split).await? {
+        return Ok(inferred);
+    }
     let file = crate::sources::file_name(format.store_url.as_ref(), &object.location);
     read_object_blocking(store, object, file.clone(), move |reader| {
         let reader = format.encoding.reader(reader);
@@ -275,5 +283,9 @@ impl RecordFormat for ExportJsonFormat {
             encoding: self.encoding,
             shape: self.shape.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         })
+    }
+
+    fn splits_files(&self) -> bool {
+        true
     }
 }

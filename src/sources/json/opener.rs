@@ -34,6 +34,8 @@ use super::framing::{BOM, Framing};
 use super::records::{Piece, PieceKind, Splitter, Window};
 use crate::sources::bad_records::BadRecordLog;
 use crate::sources::compression::{Compression, SNIFF_LEN};
+use crate::sources::object_read;
+use crate::sources::split::{self, ByteRange, Plan, RangeEnd};
 
 pub struct JsonExportOpener {
     pub batch_size: usize,
@@ -73,8 +75,32 @@ impl FileOpener for JsonExportOpener {
             .unwrap_or_default();
         Ok(Box::pin(async move {
             let location = file.object_meta.location.clone();
-            let mut input =
-                crate::sources::object_read::byte_stream(&store, local.as_ref(), &location).await?;
+            let size = file.object_meta.size;
+            // A byte range of a split file: the records starting in it ([`super::ranges`]).
+            let plan = match ByteRange::of(&file) {
+                Some(range) => {
+                    super::ranges::plan(&store, local.as_ref(), &location, size, range, encoding)
+                        .await?
+                }
+                None => Plan::Whole,
+            };
+            let (mut input, start, end) = match plan {
+                Plan::Nothing => return Ok(futures::stream::empty().boxed()),
+                Plan::Whole => {
+                    let input = object_read::byte_stream(&store, local.as_ref(), &location).await?;
+                    (input, 0, RangeEnd::none())
+                }
+                Plan::Lines(range) => {
+                    let from = range.start.saturating_sub(1);
+                    let input =
+                        object_read::byte_stream_from(&store, local.as_ref(), &location, from)
+                            .await?;
+                    match split::skip_to_line_start(input, range).await? {
+                        Some((start, input)) => (input, start, RangeEnd::of(range, size)),
+                        None => return Ok(futures::stream::empty().boxed()),
+                    }
+                }
+            };
             // Read enough of the start to sniff the compression.
             let mut head = Vec::new();
             while head.len() < SNIFF_LEN {
@@ -86,7 +112,11 @@ impl FileOpener for JsonExportOpener {
                     None => break,
                 }
             }
-            let compression = Compression::sniff(&head, location.as_ref());
+            // A range past the start is plain (see `ranges::splittable`): nothing to sniff.
+            let compression = match start {
+                0 => Compression::sniff(&head, location.as_ref()),
+                _ => Compression::None,
+            };
             let raw = futures::stream::once(async move { Ok(Bytes::from(head)) })
                 .chain(input)
                 .boxed();
@@ -103,9 +133,16 @@ impl FileOpener for JsonExportOpener {
                 shape,
                 schema,
                 batch_size,
-                framing: Framing::default(),
-                window: Window::default(),
-                splitter: Splitter::new(max_record_bytes),
+                framing: match start {
+                    0 => Framing::default(),
+                    _ => Framing::objects(),
+                },
+                window: Window {
+                    base: start,
+                    bytes: Vec::new(),
+                },
+                splitter: splitter_at(max_record_bytes, start),
+                end,
                 pieces: VecDeque::new(),
                 found: Vec::new(),
                 known_bad: known_bad.into(),
@@ -120,6 +157,13 @@ impl FileOpener for JsonExportOpener {
             .boxed())
         }))
     }
+}
+
+/// A splitter that starts cutting at `start` (a line start; 0 for the whole file).
+fn splitter_at(max_record_bytes: u64, start: u64) -> Splitter {
+    let mut splitter = Splitter::new(max_record_bytes);
+    splitter.restart_at(start);
+    splitter
 }
 
 /// `stream` with its first chunk holding at least `n` bytes (or all there are): [`Framing`] looks
@@ -168,6 +212,8 @@ struct DecodeState {
     /// Decompressed bytes from the first record not yet decoded.
     window: Window,
     splitter: Splitter,
+    /// Where this byte range's records stop (nowhere when the file is read whole).
+    end: RangeEnd,
     /// Records found and not yet decoded.
     pieces: VecDeque<Piece>,
     /// Scratch for the splitter's output.
@@ -182,7 +228,11 @@ struct DecodeState {
 impl DecodeState {
     async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         loop {
-            while self.pieces.len() < self.batch_size && !self.eof && !self.holding_enough() {
+            while self.pieces.len() < self.batch_size
+                && !self.eof
+                && !self.range_read()
+                && !self.holding_enough()
+            {
                 self.read_more().await?;
             }
             if self.pieces.is_empty() {
@@ -204,6 +254,13 @@ impl DecodeState {
             .is_some_and(|first| self.window.end() - first.start >= BATCH_BYTES as u64)
     }
 
+    /// Whether every record starting in this byte range is found (the rest of the file is the
+    /// next range's).
+    fn range_read(&self) -> bool {
+        self.end
+            .reached(self.splitter.pending_start(), self.splitter.scanned())
+    }
+
     /// Reads the next chunk and cuts what it completes into records.
     async fn read_more(&mut self) -> Result<()> {
         let keep = self
@@ -215,10 +272,12 @@ impl DecodeState {
         match self.input.next().await {
             Some(chunk) => {
                 let chunk = chunk.map_err(|e| self.context(e))?;
+                let at = self.window.end();
                 match self.framing.process(&chunk) {
                     Some(rewritten) => self.window.bytes.extend_from_slice(&rewritten),
                     None => self.window.bytes.extend_from_slice(&chunk),
                 }
+                self.end.observe(at, &chunk);
             }
             None => self.eof = true,
         }
@@ -229,6 +288,9 @@ impl DecodeState {
 
     /// Queues the pieces the splitter found, marking those inference found bad.
     fn take_found(&mut self) {
+        // Records starting past the range's end are the next range's.
+        let end = &self.end;
+        self.found.retain(|piece| end.includes(piece.start));
         for mut piece in self.found.drain(..) {
             while self
                 .known_bad

@@ -166,6 +166,16 @@ impl Splitter {
         }
     }
 
+    /// Where the record being cut started; None between records.
+    pub fn pending_start(&self) -> Option<u64> {
+        (self.state != State::Between).then_some(self.start)
+    }
+
+    /// The stream offset cut so far.
+    pub fn scanned(&self) -> u64 {
+        self.scanned
+    }
+
     /// Starts again at `offset` (between records), after a broken record.
     pub fn restart_at(&mut self, offset: u64) {
         *self = Self {

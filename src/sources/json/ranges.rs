@@ -1,0 +1,476 @@
+//! Which JSON files are read in byte ranges, several cores to one file ([`crate::sources::split`]).
+//!
+//! Only newline-delimited JSON: a raw line break cannot be inside a JSON string, so in a file of
+//! one object per line every line start is a record start. Firehose's back-to-back objects, a
+//! top-level array or pretty-printed records have line breaks inside records, and a compressed
+//! or transcoded file has no byte offsets to cut at: those are read whole. The head of the file
+//! decides, and every range reads the same head, so the ranges of one file all decide alike.
+
+use std::sync::Arc;
+
+use datafusion::common::Result;
+use memchr::memchr;
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+
+use futures::{StreamExt, TryStreamExt};
+
+use super::framing::bom_len;
+use super::infer::{self, FileInference, Inferred, Reading};
+use super::records::{PieceKind, Splitter, Window};
+use crate::sources::compression::{Compression, read_bytes_blocking};
+use crate::sources::encoding::TextEncoding;
+use crate::sources::object_read;
+use crate::sources::split::{ByteRange, HEAD_LEN, Plan, RangeEnd, skip_to_line_start_blocking};
+
+/// Whether the start of a file is newline-delimited JSON: it starts with an object, and each
+/// complete line of `head` holds one record at most, none spanning a line break (a bad line is
+/// still one line). `whole_file`: `head` is the whole file (its last line is complete too).
+pub fn looks_newline_delimited(head: &[u8], whole_file: bool) -> bool {
+    let head = &head[bom_len(head)..];
+    if head.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return false;
+    }
+    let complete = match whole_file {
+        true => head.len(),
+        false => memchr::memrchr(b'\n', head).map_or(0, |k| k + 1),
+    };
+    let window = Window {
+        base: 0,
+        bytes: head[..complete].to_vec(),
+    };
+    let mut pieces = Vec::new();
+    Splitter::new(u64::MAX).split(&window, true, &mut pieces);
+    let one_line = |start: u64, end: u64| memchr(b'\n', window.slice(start, end)).is_none();
+    pieces.iter().any(|p| p.kind == PieceKind::Object)
+        && pieces.iter().all(|p| one_line(p.start, p.end))
+        && pieces.windows(2).all(|w| !one_line(w[0].end, w[1].start))
+}
+
+/// How this opener reads `range` of a JSON file of `size` bytes: decided from the file's head.
+pub async fn plan(
+    store: &Arc<dyn ObjectStore>,
+    local: Option<&LocalFileSystem>,
+    location: &Path,
+    size: u64,
+    range: ByteRange,
+    encoding: TextEncoding,
+) -> Result<Plan> {
+    let head = object_read::read_head(store, local, location, HEAD_LEN.min(size)).await?;
+    Ok(Plan::new(
+        range,
+        splittable(&head, size, location, encoding),
+    ))
+}
+
+/// Whether a file whose first bytes are `head` can be split (see the module documentation).
+pub fn splittable(head: &[u8], size: u64, location: &Path, encoding: TextEncoding) -> bool {
+    encoding.is_utf8()
+        && Compression::sniff(head, location.as_ref()) == Compression::None
+        && looks_newline_delimited(head, head.len() as u64 >= size)
+}
+
+/// How schema inference splits a large file: as DataFusion's scan would (the same two settings),
+/// so one file is inferred on every core.
+#[derive(Debug, Clone, Copy)]
+pub struct InferSplit {
+    /// `datafusion.execution.target_partitions`: ranges per file.
+    parts: usize,
+    /// `datafusion.optimizer.repartition_file_min_size`: smaller files are read in one go.
+    min_size: u64,
+}
+
+impl InferSplit {
+    pub fn of(config: &datafusion::config::ConfigOptions) -> InferSplit {
+        let split = config.optimizer.repartition_file_scans;
+        InferSplit {
+            parts: if split {
+                config.execution.target_partitions
+            } else {
+                1
+            },
+            min_size: config.optimizer.repartition_file_min_size as u64,
+        }
+    }
+
+    /// The ranges to infer `size` bytes in; None: read the file in one go (small, one core, or
+    /// with a record limit, which is counted from the start of the file).
+    fn ranges(&self, size: u64, limit: Option<usize>) -> Option<Vec<ByteRange>> {
+        if self.parts < 2 || size < self.min_size.max(2) || limit.is_some() {
+            return None;
+        }
+        let parts = (self.parts as u64).min(size);
+        let step = size.div_ceil(parts);
+        let ranges = (0..parts)
+            .map(|i| ByteRange {
+                start: i * step,
+                end: ((i + 1) * step).min(size),
+            })
+            .filter(|r| r.start < r.end)
+            .collect();
+        Some(ranges)
+    }
+}
+
+/// Infers a large newline-delimited file's records in byte ranges at the same time, merged in file
+/// order (so the result is the whole file's, bad-record offsets included). None when the file is
+/// not to be split: the caller reads it whole.
+pub async fn infer_in_ranges(
+    store: &Arc<dyn ObjectStore>,
+    object: &object_store::ObjectMeta,
+    format: &super::ExportJsonFormat,
+    split: InferSplit,
+) -> Result<Option<FileInference>> {
+    let size = object.size;
+    let Some(ranges) = split.ranges(size, format.infer_limit) else {
+        return Ok(None);
+    };
+    let head = object_read::read_head(store, None, &object.location, HEAD_LEN.min(size)).await?;
+    if !splittable(&head, size, &object.location, format.encoding) {
+        return Ok(None);
+    }
+    let concurrency = ranges.len();
+    let parts: Vec<FileInference> = futures::stream::iter(ranges)
+        .map(|range| infer_range(Arc::clone(store), object.clone(), format.clone(), range))
+        .buffered(concurrency)
+        .try_collect()
+        .await?;
+    Ok(parts.into_iter().reduce(FileInference::then))
+}
+
+/// Infers the records starting in `range` of a splittable file.
+async fn infer_range(
+    store: Arc<dyn ObjectStore>,
+    object: object_store::ObjectMeta,
+    format: super::ExportJsonFormat,
+    range: ByteRange,
+) -> Result<FileInference> {
+    let file = crate::sources::file_name(format.store_url.as_ref(), &object.location);
+    let from = range.start.saturating_sub(1);
+    let end = RangeEnd::of(range, object.size);
+    read_bytes_blocking(
+        store,
+        &object.location,
+        from,
+        file.clone(),
+        move |mut reader| {
+            let Some(start) =
+                skip_to_line_start_blocking(&mut reader, range).map_err(|e| e.to_string())?
+            else {
+                return Ok(FileInference {
+                    merged: Inferred::Null,
+                    records: 0,
+                    bad: Vec::new(),
+                });
+            };
+            let reading = Reading {
+                file: &file,
+                limit: None,
+                max_record_bytes: format.max_record_bytes,
+                bad_records: &format.bad_records,
+            };
+            infer::infer_range(reader, &reading, start, end)
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::bad_records::{BadRecordLog, BadRecordPolicy};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::util::display::array_value_to_string;
+    use datafusion::datasource::listing::PartitionedFile;
+    use datafusion::datasource::physical_plan::FileOpener;
+    use datafusion::execution::object_store::ObjectStoreUrl;
+
+    /// A file that is newline-delimited in its first 64 KiB (16 lines of 4 KiB), then has every
+    /// kind of line a range end can fall in or next to: blank and CRLF lines, braces in strings,
+    /// a truncated line, garbage, a raw line break in a string, a value of the wrong type, a long
+    /// line, and a last line without a line break.
+    fn awkward_file() -> (Vec<u8>, u64) {
+        let mut text = Vec::new();
+        for i in 0..16 {
+            let pad = "p".repeat(4096);
+            text.extend(format!("{{\"u\":{i},\"s\":\"{pad}\"}}\n").bytes());
+        }
+        let region = text.len() as u64;
+        let long = "l".repeat(150);
+        text.extend(
+            format!(
+                "{{\"u\":100,\"s\":\"a\"}}\n\n{{\"u\":101,\"s\":\"bb\"}}\r\n\
+                 {{\"u\":102,\"s\":\"x}}{{\\\"y\"}}\n{{\"u\":103,\n{{\"u\":104,\"s\":\"c\"}}\n\
+                 not json\n{{\"u\":105,\"s\":\"cut\nshort\"}}\n{{\"u\":\"x\"}}\n\
+                 {{\"u\":106,\"s\":\"{long}\"}}\n\n\r\n{{\"u\":107,\"s\":\"e\"}}"
+            )
+            .bytes(),
+        );
+        (text, region)
+    }
+
+    fn schema() -> datafusion::arrow::datatypes::SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("u", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+        ]))
+    }
+
+    /// What reading `ranges` of the file at `path` gives, in range order: the rows (as text) and
+    /// the bad records (offset, reason, excerpt).
+    async fn read_ranges(
+        path: &std::path::Path,
+        ranges: &[(u64, u64)],
+        known_bad: super::super::KnownBad,
+    ) -> (Vec<String>, Vec<(u64, String, String)>) {
+        let log = Arc::new(BadRecordLog::new(BadRecordPolicy::Skip));
+        let opener = super::super::opener::JsonExportOpener {
+            batch_size: 4,
+            schema: schema(),
+            store: Arc::new(LocalFileSystem::new()),
+            local: Some(LocalFileSystem::new()),
+            bad_records: Arc::clone(&log),
+            max_record_bytes: 1 << 20,
+            known_bad,
+            store_url: ObjectStoreUrl::local_filesystem(),
+            encoding: TextEncoding::default(),
+        };
+        let location = Path::from_filesystem_path(path).unwrap();
+        let size = std::fs::metadata(path).unwrap().len();
+        let mut rows = Vec::new();
+        for &(start, end) in ranges {
+            let file = PartitionedFile::new_with_range(
+                location.to_string(),
+                size,
+                start as i64,
+                end as i64,
+            );
+            let batches: Vec<_> = opener
+                .open(file)
+                .unwrap()
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
+            for batch in batches {
+                for row in 0..batch.num_rows() {
+                    let cells: Vec<String> = batch
+                        .columns()
+                        .iter()
+                        .map(|c| array_value_to_string(c, row).unwrap())
+                        .collect();
+                    rows.push(cells.join("|"));
+                }
+            }
+        }
+        let bad = log
+            .take_pending()
+            .into_iter()
+            .map(|b| (b.byte_offset.unwrap(), b.reason, b.excerpt))
+            .collect();
+        (rows, bad)
+    }
+
+    /// The file's bad records as schema inference finds them (what the scan is given).
+    fn known_bad(path: &std::path::Path, text: &[u8]) -> super::super::KnownBad {
+        let log = BadRecordLog::new(BadRecordPolicy::Skip);
+        let reading = Reading {
+            file: "f",
+            limit: None,
+            max_record_bytes: 1 << 20,
+            bad_records: &log,
+        };
+        let inferred = infer::infer_records(text, &reading).unwrap();
+        let location = Path::from_filesystem_path(path).unwrap().to_string();
+        Arc::new(std::sync::Mutex::new(
+            [(location, inferred.bad)].into_iter().collect(),
+        ))
+    }
+
+    /// Cut anywhere in two or three ranges, a file gives the rows and bad records (same offsets,
+    /// reasons and excerpts) of its whole read: a range end right before, at or after a line
+    /// break, inside a long line, ranges holding no line start, CRLF, blank and bad lines.
+    #[tokio::test]
+    async fn ranges_read_every_record_once_wherever_the_cuts_fall() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.json");
+        let (text, region) = awkward_file();
+        std::fs::write(&path, &text).unwrap();
+        let size = text.len() as u64;
+        let known = known_bad(&path, &text);
+        let whole = read_ranges(&path, &[(0, size)], Arc::clone(&known)).await;
+        assert_eq!(whole.0.len(), 16 + 6, "{:?}", &whole.0[16..]);
+        assert_eq!(whole.1.len(), 5, "{:#?}", whole.1);
+        let no_known = read_ranges(&path, &[(0, size)], Arc::default()).await;
+        for cut in region - 2..=size {
+            let ranges = [(0, cut), (cut, size)];
+            let ranges = &ranges[..if cut == size { 1 } else { 2 }];
+            assert_eq!(
+                read_ranges(&path, ranges, Arc::clone(&known)).await,
+                whole,
+                "{ranges:?}"
+            );
+            assert_eq!(
+                read_ranges(&path, ranges, Arc::default()).await,
+                no_known,
+                "{ranges:?} without inference's bad records"
+            );
+        }
+        for first in (region..size).step_by(13) {
+            for second in (first + 1..size).step_by(9) {
+                let ranges = [(0, first), (first, second), (second, size)];
+                assert_eq!(
+                    read_ranges(&path, &ranges, Arc::clone(&known)).await,
+                    whole,
+                    "{ranges:?}"
+                );
+            }
+        }
+        // One range per byte: most hold no line start at all.
+        let bytes: Vec<(u64, u64)> = std::iter::once((0, region))
+            .chain((region..size).map(|i| (i, i + 1)))
+            .collect();
+        assert_eq!(read_ranges(&path, &bytes, Arc::clone(&known)).await, whole);
+    }
+
+    /// A file that is not newline-delimited, or compressed, is read whole by the range at 0 and
+    /// not at all by the others.
+    #[tokio::test]
+    async fn files_that_cannot_be_split_are_read_whole_by_the_first_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let firehose = b"{\"u\":1}{\"u\":2}\n{\"u\":3}\n{\"u\":4}".to_vec();
+        let pretty = b"{\n  \"u\": 1\n}\n{\n  \"u\": 2\n}\n".to_vec();
+        let array = b"[{\"u\":1},\n{\"u\":2},\n{\"u\":3}]\n".to_vec();
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gzip, b"{\"u\":1}\n{\"u\":2}\n{\"u\":3}\n").unwrap();
+        let gzip = gzip.finish().unwrap();
+        for (name, text) in [
+            ("firehose.json", firehose),
+            ("pretty.json", pretty),
+            ("array.json", array),
+            ("events.json.gz", gzip),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &text).unwrap();
+            let size = text.len() as u64;
+            let whole = read_ranges(&path, &[(0, size)], Arc::default()).await;
+            assert!(
+                whole.0.len() >= 2 && whole.1.is_empty(),
+                "{name}: {whole:?}"
+            );
+            for cut in 1..size {
+                let split = read_ranges(&path, &[(0, cut), (cut, size)], Arc::default()).await;
+                assert_eq!(split, whole, "{name} cut at {cut}");
+            }
+        }
+    }
+
+    /// Inference of a file's byte ranges, merged in order, is inference of the whole file: types,
+    /// field order, record count and bad-record offsets.
+    #[test]
+    fn ranges_infer_what_the_whole_file_infers() {
+        let (mut text, region) = awkward_file();
+        // A field seen first late in the file, and a type widened by a later record.
+        text.extend(b"\n{\"late\":1,\"u\":1.5}\n{\"late\":\"x\"}\n");
+        let log = BadRecordLog::new(BadRecordPolicy::Skip);
+        let reading = Reading {
+            file: "f",
+            limit: None,
+            max_record_bytes: 1 << 20,
+            bad_records: &log,
+        };
+        let whole = infer::infer_records(text.as_slice(), &reading).unwrap();
+        let size = text.len() as u64;
+        let infer_cut = |cuts: &[u64]| {
+            let bounds: Vec<u64> = std::iter::once(0)
+                .chain(cuts.iter().copied())
+                .chain([size])
+                .collect();
+            bounds
+                .windows(2)
+                .map(|w| {
+                    let range = ByteRange {
+                        start: w[0],
+                        end: w[1],
+                    };
+                    let from = range.start.saturating_sub(1) as usize;
+                    let mut reader = &text[from..];
+                    match skip_to_line_start_blocking(&mut reader, range).unwrap() {
+                        Some(start) => {
+                            infer::infer_range(reader, &reading, start, RangeEnd::of(range, size))
+                                .unwrap()
+                        }
+                        None => FileInference {
+                            merged: Inferred::Null,
+                            records: 0,
+                            bad: Vec::new(),
+                        },
+                    }
+                })
+                .reduce(FileInference::then)
+                .unwrap()
+        };
+        for cut in region - 2..size {
+            let split = infer_cut(&[cut]);
+            assert_eq!(split.merged, whole.merged, "cut at {cut}");
+            assert_eq!(split.records, whole.records, "cut at {cut}");
+            assert_eq!(split.bad, whole.bad, "cut at {cut}");
+        }
+        for first in (region..size).step_by(11) {
+            for second in (first + 1..size).step_by(13) {
+                let split = infer_cut(&[first, second]);
+                assert_eq!(
+                    (&split.merged, split.records, &split.bad),
+                    (&whole.merged, whole.records, &whole.bad),
+                    "cuts at {first}, {second}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_one_object_per_line_is_newline_delimited() {
+        let yes: &[&[u8]] = &[
+            b"{\"a\":1}\n{\"a\":2}\n",
+            b"\xEF\xBB\xBF{\"a\":1}\r\n\r\n{\"a\":2}",
+            // Bad lines are lines too: a cut string, garbage.
+            b"{\"a\":1}\n{\"s\":\"cut\nshort\"}\nnot json\n{\"a\":2}\n",
+            // A file cut short in its last line.
+            b"{\"a\":1}\n{\"a\":",
+        ];
+        for head in yes {
+            assert!(looks_newline_delimited(head, true), "{head:?}");
+        }
+        // The incomplete last line of the head is not judged.
+        assert!(looks_newline_delimited(b"{\"a\":1}\n{\"a\":[", false));
+        let no: &[&[u8]] = &[
+            b"[{\"a\":1},\n{\"a\":2}]\n",
+            b"{\"a\":1}{\"a\":2}\n{\"a\":3}\n",
+            b"{\"a\":1}\n{\"a\":2} trailing\n",
+            b"{\n  \"a\": 1\n}\n{\n  \"a\": 2\n}\n",
+            b"{\"a\":{\n}}\n",
+            b"not json\n{\"a\":1}\n",
+            b"",
+            b"\n\n",
+        ];
+        for head in no {
+            assert!(!looks_newline_delimited(head, true), "{head:?}");
+        }
+        // A head without one complete line says nothing: read whole.
+        assert!(!looks_newline_delimited(b"{\"a\":\"long", false));
+    }
+
+    #[test]
+    fn compressed_and_transcoded_files_are_read_whole() {
+        let path = Path::from("x.json");
+        let ndjson = b"{\"a\":1}\n{\"a\":2}\n";
+        let utf8 = TextEncoding::default();
+        assert!(splittable(ndjson, 100, &path, utf8));
+        let latin1 = TextEncoding::from_label("latin1").unwrap();
+        assert!(!splittable(ndjson, 100, &path, latin1));
+        let gzip = [0x1f, 0x8b, 8, 0, b'{', b'}', b'\n'];
+        assert!(!splittable(&gzip, 100, &path, utf8));
+    }
+}
