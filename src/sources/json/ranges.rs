@@ -235,6 +235,7 @@ mod tests {
             known_bad,
             store_url: ObjectStoreUrl::local_filesystem(),
             encoding: TextEncoding::default(),
+            shape: None,
         };
         let location = Path::from_filesystem_path(path).unwrap();
         let size = std::fs::metadata(path).unwrap().len();
