@@ -53,6 +53,7 @@ fn run(dir: &Path, select: &str) -> (Csv, serde_json::Value, String) {
 
 const SAMPLED: &str = "JSON columns inferred from the first 20000 records";
 const STARTED_AGAIN: &str = "inferring the JSON columns from every record and running again";
+const PROBED: &str = "records of later files do not fit the columns of the first 20000";
 
 fn value_of(csv: &Csv, key: &str, column: &str) -> String {
     let row = csv
@@ -96,14 +97,33 @@ fn a_field_first_seen_in_the_last_file_is_a_column() {
         d.join("ev/z.json"),
         "{\"user_id\":99999999,\"tier\":\"t9\",\"age\":33,\"context\":{\"page\":\"p\"}}\n",
     );
-    // SELECT * plans on the sample's columns; the scan meets `age` and the run starts again.
+    // The last file is among those whose first records are checked before the scan.
     let (csv, _, log) = run(d, "SELECT * EXCEPT (context) FROM t");
+    assert!(log.contains(PROBED), "{log}");
+    assert!(!log.contains(STARTED_AGAIN), "{log}");
+    assert_eq!(csv.header, ["USER_ID", "TIER", "AGE"]);
+    assert_eq!(csv.rows.len(), 2 * EVENTS + 1);
+    assert_eq!(value_of(&csv, "99999999", "AGE"), "33");
+    assert_eq!(value_of(&csv, "7", "AGE"), "");
+}
+
+#[test]
+fn a_field_first_seen_after_the_sample_in_its_own_file_starts_the_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Past the sample's 20,000 records of the same file: only the scan meets it.
+    let mut first = users(0);
+    first.push_str("{\"user_id\":99999999,\"tier\":\"t9\",\"age\":33}\n");
+    write(d.join("ev/a.json"), first);
+    write(d.join("ev/b.json"), users(EVENTS));
+    let (csv, _, log) = run(d, "SELECT * EXCEPT (context) FROM t");
+    assert!(log.contains(SAMPLED), "{log}");
+    assert!(!log.contains(PROBED), "{log}");
     assert!(log.contains(STARTED_AGAIN), "{log}");
     assert!(log.contains("field 'age'"), "{log}");
     assert_eq!(csv.header, ["USER_ID", "TIER", "AGE"]);
     assert_eq!(csv.rows.len(), 2 * EVENTS + 1);
     assert_eq!(value_of(&csv, "99999999", "AGE"), "33");
-    assert_eq!(value_of(&csv, "7", "AGE"), "");
 
     // Named in the query, a field the sample did not show plans on every record's columns.
     let (csv, _, log) = run(d, "SELECT user_id, age FROM t WHERE age IS NOT NULL");
@@ -118,14 +138,14 @@ fn a_field_first_seen_in_the_last_file_is_a_column() {
 fn numbers_and_text_mixed_after_the_sample_keep_their_digits() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write(d.join("ev/a.json"), users(0));
     write(
-        d.join("ev/b.json"),
-        concat!(
-            "{\"user_id\":\"u-17\",\"tier\":\"t1\"}\n",
-            "{\"user_id\":12345678901234567890,\"tier\":\"t1\"}\n",
-            "{\"user_id\":-9223372036854775808,\"tier\":\"t1\"}\n",
-        ),
+        d.join("ev/a.json"),
+        users(0)
+            + concat!(
+                "{\"user_id\":\"u-17\",\"tier\":\"t1\"}\n",
+                "{\"user_id\":12345678901234567890,\"tier\":\"t1\"}\n",
+                "{\"user_id\":-9223372036854775808,\"tier\":\"t1\"}\n",
+            ),
     );
     let (csv, _, log) = run(d, "SELECT user_id, tier FROM t");
     assert!(log.contains(STARTED_AGAIN), "{log}");
@@ -145,10 +165,10 @@ fn numbers_and_text_mixed_after_the_sample_keep_their_digits() {
 fn a_nested_field_first_seen_late_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write(d.join("ev/a.json"), users(0));
     write(
-        d.join("ev/z.json"),
-        "{\"user_id\":1,\"tier\":\"t1\",\"context\":{\"page\":\"p\",\"campaign\":\"spring\"}}\n",
+        d.join("ev/a.json"),
+        users(0)
+            + "{\"user_id\":1,\"tier\":\"t1\",\"context\":{\"page\":\"p\",\"campaign\":\"spring\"}}\n",
     );
     // The query reads `page` only: the new nested field is found by the scan's check.
     let (csv, _, log) = run(d, "SELECT user_id, context['page'] AS page FROM t");
@@ -212,8 +232,10 @@ fn an_export_rewritten_between_runs_is_inferred_again() {
 fn a_bad_record_after_the_sample_stops_the_run_by_default_and_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write(d.join("ev/a.json"), users(0));
-    write(d.join("ev/b.json"), "{\"user_id\":1,\"tier\":\"t1\",}\n");
+    write(
+        d.join("ev/a.json"),
+        users(0) + "{\"user_id\":1,\"tier\":\"t1\",}\n",
+    );
     let mapping = d.join("users.sql");
     write(
         &mapping,
@@ -229,11 +251,12 @@ fn a_bad_record_after_the_sample_stops_the_run_by_default_and_is_named() {
             .arg(format!("d={}", d.display())),
         4,
     );
-    let file = d.join("ev/b.json");
+    let file = d.join("ev/a.json");
     assert!(
         err.starts_with(&format!(
-            "error: {}: byte 0: invalid JSON: trailing comma",
-            file.display()
+            "error: {}: byte {}: invalid JSON: trailing comma",
+            file.display(),
+            users(0).len()
         )),
         "{err}"
     );

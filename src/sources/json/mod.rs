@@ -129,25 +129,7 @@ impl FileFormat for ExportJsonFormat {
         if self.sampled.is_some() && self.infer_limit.is_none() {
             return self.infer_from_sample(store, objects, split).await;
         }
-        let per_file: Vec<FileInference> = futures::stream::iter(objects.iter().cloned())
-            .map(|object| {
-                let store = Arc::clone(store);
-                let format = self.clone();
-                async move { infer_file(store, object, format, split).await }
-            })
-            .buffered(INFER_CONCURRENCY)
-            .try_collect()
-            .await?;
-        let mut merged = Inferred::Null;
-        let mut known_bad = self.known_bad.lock().unwrap_or_else(|p| p.into_inner());
-        for (object, file) in objects.iter().zip(per_file) {
-            merged = merged.merge(file.merged);
-            if !file.bad.is_empty() {
-                known_bad.insert(object.location.to_string(), file.bad);
-            }
-        }
-        drop(known_bad);
-        schema_of(&merged)
+        self.infer_every_record(store, objects, split).await
     }
 
     async fn infer_stats(
@@ -174,6 +156,34 @@ impl FileFormat for ExportJsonFormat {
 }
 
 impl ExportJsonFormat {
+    /// Every record's columns (files in parallel, merged in listing order).
+    async fn infer_every_record(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        objects: &[ObjectMeta],
+        split: ranges::InferSplit,
+    ) -> Result<SchemaRef> {
+        let per_file: Vec<FileInference> = futures::stream::iter(objects.iter().cloned())
+            .map(|object| {
+                let store = Arc::clone(store);
+                let format = self.clone();
+                async move { infer_file(store, object, format, split).await }
+            })
+            .buffered(INFER_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut merged = Inferred::Null;
+        let mut known_bad = self.known_bad.lock().unwrap_or_else(|p| p.into_inner());
+        for (object, file) in objects.iter().zip(per_file) {
+            merged = merged.merge(file.merged);
+            if !file.bad.is_empty() {
+                known_bad.insert(object.location.to_string(), file.bad);
+            }
+        }
+        drop(known_bad);
+        schema_of(&merged)
+    }
+
     /// The columns of the first [`SAMPLE_RECORDS`] records in the order full inference reads
     /// them (whole files in listing order, the last one up to the budget). When that was not
     /// every record, the sample's type is kept for the scan to check the rest against.
@@ -216,6 +226,17 @@ impl ExportJsonFormat {
             }
         }
         let schema = schema_of(&merged)?;
+        if !whole
+            && !self
+                .probes_fit(store, &objects[read..], &merged, split)
+                .await?
+        {
+            tracing::debug!(
+                "records of later files do not fit the columns of the first {records}: \
+                 inferring them from every record"
+            );
+            return self.infer_every_record(store, objects, split).await;
+        }
         if !whole {
             tracing::debug!(
                 "JSON columns inferred from the first {records} records ({read} of {} files); \
@@ -232,6 +253,52 @@ impl ExportJsonFormat {
         }
         Ok(schema)
     }
+}
+
+/// Files after the sample whose first records are checked against it before the scan, spread
+/// over the rest of the listing (the last one included): an export whose fields changed over
+/// time is then inferred from every record at once, not after a scan up to the change.
+const PROBE_FILES: usize = 16;
+/// Records read from the start of each probed file.
+const PROBE_RECORDS: usize = 1_000;
+
+impl ExportJsonFormat {
+    /// Whether the first records of files spread over `rest` fit `sample` (merging their types
+    /// into it changes nothing). Only a hint: the scan checks every record anyway.
+    async fn probes_fit(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        rest: &[ObjectMeta],
+        sample: &Inferred,
+        split: ranges::InferSplit,
+    ) -> Result<bool> {
+        let probe = ExportJsonFormat {
+            infer_limit: Some(PROBE_RECORDS),
+            ..self.clone()
+        };
+        let picked: Vec<ObjectMeta> = spread(rest.len(), PROBE_FILES)
+            .map(|i| rest[i].clone())
+            .collect();
+        let mut files = futures::stream::iter(picked)
+            .map(|object| {
+                let store = Arc::clone(store);
+                let format = probe.clone();
+                async move { infer_file(store, object, format, split).await }
+            })
+            .buffered(INFER_CONCURRENCY);
+        while let Some(file) = files.try_next().await? {
+            if sample.clone().merge(file.merged) != *sample {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Up to `n` indexes spread evenly over `0..len`, the last one included.
+fn spread(len: usize, n: usize) -> impl Iterator<Item = usize> {
+    let n = n.min(len);
+    (1..=n).map(move |k| k * len / n - 1)
 }
 
 fn schema_of(merged: &Inferred) -> Result<SchemaRef> {
@@ -287,5 +354,21 @@ impl RecordFormat for ExportJsonFormat {
 
     fn splits_files(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread;
+
+    #[test]
+    fn probes_are_spread_over_the_rest_and_include_the_last_file() {
+        assert_eq!(spread(5, 16).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+        let picked: Vec<usize> = spread(1000, 16).collect();
+        assert_eq!(picked.len(), 16);
+        assert_eq!(picked[0], 61);
+        assert_eq!(picked[15], 999);
+        assert!(picked.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(spread(0, 16).count(), 0);
     }
 }
