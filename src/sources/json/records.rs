@@ -254,6 +254,21 @@ impl Splitter {
             }
         }
         self.scanned = base + n as u64;
+        if self.state == State::Object && self.scanned - self.start > self.max_record {
+            // An object that grew past the limit because a broken line swallowed the lines
+            // after it: cut it where a whole read would resync (the next line that starts an
+            // object), instead of dropping the rest of the file with its bytes.
+            let held = window.slice(self.start, self.scanned);
+            if let Some(k) = resync_point(held) {
+                out.push(Piece {
+                    start: self.start,
+                    end: self.start + k as u64,
+                    kind: PieceKind::Truncated,
+                });
+                self.restart_at(self.start + k as u64);
+                return self.split(window, at_end, out);
+            }
+        }
         if matches!(self.state, State::Object | State::Garbage)
             && self.scanned - self.start > self.max_record
         {
@@ -685,5 +700,32 @@ mod tests {
         let valid = b"{\"a\":\n{\"b\":1}}";
         assert_eq!(resync_point(valid), None);
         assert_eq!(resync_point(b"{\"a\":tru}"), None);
+    }
+
+    #[test]
+    fn a_broken_line_followed_by_more_than_the_limit_loses_only_itself() {
+        // A line cut before its closing brace nests the lines after it in the object; past the
+        // limit the splitter resyncs at the next object line, as a whole read of a small file does.
+        let mut text = b"{\"a\":1,\n".to_vec();
+        for i in 0..40 {
+            text.extend_from_slice(format!("{{\"a\":{i}}}\n").as_bytes());
+        }
+        for chunk in [1, 7, 64, 4096] {
+            let pieces = split(&text, chunk, 64);
+            assert_eq!(
+                pieces[0],
+                (PieceKind::Truncated, "{\"a\":1,\n".into()),
+                "chunk {chunk}"
+            );
+            let objects: Vec<&String> = pieces[1..]
+                .iter()
+                .map(|(kind, text)| {
+                    assert_eq!(*kind, PieceKind::Object, "chunk {chunk}");
+                    text
+                })
+                .collect();
+            assert_eq!(objects.len(), 40, "chunk {chunk}");
+            assert_eq!(objects[39], "{\"a\":39}");
+        }
     }
 }
