@@ -346,7 +346,8 @@ def main(peer):
     parser.add_argument("--export", required=True,
                         help="the generated export (events/, items.csv, users.parquet)")
     parser.add_argument("--out", required=True, help="output folder: <out>/<job>/part-00000.csv")
-    parser.add_argument("--pengine-out", help="pengine's output of the same export, to compare with")
+    parser.add_argument("--pengine-out",
+                        help="pengine's output of the same export, to compare with")
     parser.add_argument("--jobs", default=",".join(JOBS), help="comma-separated subset of the jobs")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--temp-dir", default=None,
@@ -408,8 +409,8 @@ def main(peer):
         pass
     version = next(iter(results.values()))["version"] if results else "?"
     summary["version"] = version
-    print(f"{peer.name} {version}; wall_s = start of the work → end of the write inside the child; "
-          f"proc_s = the whole child process (Python's start and the import included); peak RSS "
+    print(f"{peer.name} {version}; wall_s = start of the work → end of the write inside the "
+          f"child; proc_s = the whole child process (Python's start and the import included); peak RSS "
           f"includes {base / 2**20:.0f} MB for Python with {peer.name} loaded and idle; others_cpu "
           f"= share of the machine's CPU used by other processes during the job (timings are only "
           f"comparable when it is near 0 %)")
@@ -440,7 +441,8 @@ def compare_command(argv):
                                      description="Compares a dataset folder's rows with pengine's.")
     parser.add_argument("job", choices=JOBS)
     parser.add_argument("other", help="the dataset folder to compare (CSV parts)")
-    parser.add_argument("pengine_out", help="pengine's output folder (<job>/ and <job>.schema.json)")
+    parser.add_argument("pengine_out",
+                        help="pengine's output folder (<job>/ and <job>.schema.json)")
     parser.add_argument("--label", default="other", help="the other side's name in the messages")
     parser.add_argument("--json", metavar="FILE", help="write {same_rows, comparison} as JSON")
     args = parser.parse_args(argv)

@@ -12,7 +12,8 @@ name, rows compared as multisets) and exits 1 when any job differs (2 when a job
 --json FILE also writes the settings and every job's figures and comparison as JSON (benches/e2e.sh
 reads it to print its combined table). The measuring and the comparison are benches/peers.py's.
 
-Needs the `duckdb` Python module (2.0 or later; e.g. a venv with `pip install duckdb`); nothing else.
+Needs the `duckdb` Python module (2.0 or later; e.g. a venv with `pip install duckdb`); nothing
+else.
 """
 
 import os
