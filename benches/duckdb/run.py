@@ -20,6 +20,7 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ left in benches/
 sys.path.insert(0, os.path.dirname(HERE))
 import peers  # noqa: E402  (benches/peers.py)
 
