@@ -3,11 +3,18 @@
 //! ```text
 //! cargo run --release --example gen_export -- --events 1000000 --out /tmp/export
 //! ```
-//! Writes `events/YYYY/MM/DD/HH/` (Firehose-style JSON: newline-delimited files, back-to-back
-//! objects in files without extension, a few gzip files), `items.csv` (catalog: commas, quotes,
-//! non-ASCII, line breaks, `A>B>C` categories) and `users.parquet` (customer profiles). Users and
-//! items are Zipf-skewed; ~0.5 % of events are exact duplicates and ~0.1 % are bad (no user id or
-//! a malformed timestamp). The bundled `testdata/` is this generator's output at `--events 1500`.
+//! Writes `events/YYYY/MM/DD/HH/` (Firehose-style JSON, 2 to 12 small files an hour: newline-
+//! delimited `.json` files, back-to-back objects in files without extension, gzip-compressed every
+//! fifth hour), `items.csv` (catalog: commas, quotes, non-ASCII, line breaks, `A>B>C` categories)
+//! and `users.parquet` (customer profiles). `--layout one-file` writes the same events into one
+//! newline-delimited `events/events.json` instead. Users and items are Zipf-skewed. Per event:
+//! ~1 % exact duplicates, the user id missing, null or a numeric string in ~0.5 %, ~0.3 %
+//! unreadable timestamps, a nested `context` object, `price` on purchases only (~4 %), and ~4 %
+//! for SKUs the catalog does not have.
+//!
+//! The bundled `testdata/` was written by this generator at `--events 1500` before those rates
+//! (commit 06a1f7d: 0.5 % duplicates, 0.1 % bad, every SKU in the catalog, 2 files an hour); the
+//! tests count on its rows, so it is kept as it is.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -45,16 +52,27 @@ impl Rng {
     }
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    /// Hour folders, several files each (Firehose).
+    Hourly,
+    /// events/events.json, newline-delimited: the "few huge files" case.
+    OneFile,
+}
+
 struct Args {
     events: u64,
     out: PathBuf,
     seed: u64,
+    layout: Layout,
 }
 
-const USAGE: &str = "usage: gen_export [--events N] [--out DIR] [--seed S]
+const USAGE: &str = "usage: gen_export [--events N] [--out DIR] [--seed S] [--layout L]
   --events N  events to write (default 100000; 1M events are about 170 MB)
   --out DIR   where to write events/, items.csv and users.parquet (default ./export)
-  --seed S    the seed: the same N and S write the same files (default 42)";
+  --seed S    the seed: the same N and S write the same files (default 42)
+  --layout L  hourly (default): hour folders of small files, newline-delimited, back-to-back and
+              gzip; one-file: the same events in one newline-delimited events/events.json";
 
 /// Stops with the usage on stderr and exit code 2.
 fn usage_error(message: &str) -> ! {
@@ -67,6 +85,7 @@ fn parse_args() -> Args {
         events: 100_000,
         out: PathBuf::from("export"),
         seed: 42,
+        layout: Layout::Hourly,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -86,6 +105,13 @@ fn parse_args() -> Args {
             "--events" => args.events = number("--events"),
             "--out" => args.out = PathBuf::from(&value),
             "--seed" => args.seed = number("--seed"),
+            "--layout" => {
+                args.layout = match value.as_str() {
+                    "hourly" => Layout::Hourly,
+                    "one-file" => Layout::OneFile,
+                    _ => usage_error(&format!("--layout is hourly or one-file, not {value:?}")),
+                }
+            }
             other => usage_error(&format!("unknown flag {other}")),
         }
     }
@@ -132,7 +158,7 @@ fn main() -> std::io::Result<()> {
     let users = (args.events / 20).clamp(40, 5_000_000);
     write_items(&args.out, items, &mut rng)?;
     write_users(&args.out, users, &mut rng)?;
-    write_events(&args.out, args.events, items, users, &mut rng)?;
+    write_events(&args.out, args.layout, args.events, items, users, &mut rng)?;
     eprintln!(
         "wrote {} events, {items} items, {users} users to {}",
         args.events,
@@ -268,62 +294,54 @@ fn user_id_number(index: u64) -> i64 {
     }
 }
 
-fn write_events(
-    out: &Path,
-    events: u64,
-    items: u64,
-    users: u64,
-    rng: &mut Rng,
-) -> std::io::Result<()> {
-    // About 4 hours of history per 1,000 events at small sizes, capped at 30 days of hours.
-    let hours = (events / 250).clamp(2, 24 * 30);
-    let per_hour = events.div_ceil(hours);
-    let total_weight: u64 = EVENT_TYPES.iter().map(|(_, w)| w).sum();
-    let mut written = 0u64;
-    for hour in 0..hours {
-        let hour_start = START + hour as i64 * 3600;
-        let days = hour_start.div_euclid(86_400);
-        let (y, m, d) = civil(days);
-        let h = hour_start.rem_euclid(86_400) / 3600;
-        let dir = out.join(format!("events/{y:04}/{m:02}/{d:02}/{h:02}"));
-        std::fs::create_dir_all(&dir)?;
-        // Two files per hour: one newline-delimited, one Firehose back-to-back (no extension);
-        // every fifth hour the second one is gzip-compressed.
-        let files = [
-            (dir.join(format!("events-{hour:05}-a.json")), b'\n', false),
-            (
-                dir.join(format!(
-                    "pengine-stream-1-{y:04}-{m:02}-{d:02}-{h:02}-00-00-{hour:05}"
-                )),
-                b' ',
-                hour % 5 == 4,
-            ),
-        ];
-        let mut previous: Option<String> = None;
-        for (file_index, (path, separator, gzip)) in files.iter().enumerate() {
-            let mut body = Vec::new();
-            let n = if file_index == 0 {
-                per_hour / 2
-            } else {
-                per_hour - per_hour / 2
-            };
-            for _ in 0..n {
-                if written >= events {
-                    break;
-                }
-                written += 1;
-                let record = match (&previous, rng.below(200)) {
-                    // ~0.5 % exact duplicates of the previous event.
-                    (Some(prev), 0) => prev.clone(),
-                    _ => event(rng, hour_start, items, users, total_weight),
-                };
-                body.extend_from_slice(record.as_bytes());
-                if *separator == b'\n' {
-                    body.push(b'\n');
-                }
-                previous = Some(record);
+/// Where the events go: one hour folder per hour of history with several small files each (the
+/// default), or every event in one newline-delimited file.
+struct Sink<'a> {
+    out: &'a Path,
+    one_file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl Sink<'_> {
+    fn write_hour(
+        &mut self,
+        hour: u64,
+        hour_start: i64,
+        records: &[String],
+    ) -> std::io::Result<()> {
+        if let Some(file) = &mut self.one_file {
+            for record in records {
+                file.write_all(record.as_bytes())?;
+                file.write_all(b"\n")?;
             }
-            if *gzip {
+            return Ok(());
+        }
+        let (y, m, d) = civil(hour_start.div_euclid(86_400));
+        let h = hour_start.rem_euclid(86_400) / 3600;
+        let dir = self.out.join(format!("events/{y:04}/{m:02}/{d:02}/{h:02}"));
+        std::fs::create_dir_all(&dir)?;
+        // Firehose delivers a file every few minutes: one per ~300 events of the hour, 2 to 12.
+        let files = (records.len() as u64 / 300).clamp(2, 12) as usize;
+        let per_file = records.len().div_ceil(files).max(1);
+        for (index, chunk) in records.chunks(per_file).enumerate() {
+            // Even files newline-delimited with a .json name; odd files Firehose-style: objects
+            // back to back, no extension, and every fifth hour gzip-compressed.
+            let (path, separator, gzip) = if index % 2 == 0 {
+                (
+                    dir.join(format!("events-{hour:05}-{index:02}.json")),
+                    &b"\n"[..],
+                    false,
+                )
+            } else {
+                let name =
+                    format!("pengine-stream-1-{y:04}-{m:02}-{d:02}-{h:02}-{index:02}-00-{hour:05}");
+                (dir.join(name), &b""[..], hour % 5 == 4)
+            };
+            let mut body = Vec::with_capacity(chunk.iter().map(|r| r.len() + 1).sum());
+            for record in chunk {
+                body.extend_from_slice(record.as_bytes());
+                body.extend_from_slice(separator);
+            }
+            if gzip {
                 let file = std::fs::File::create(path)?;
                 let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::default());
                 enc.write_all(&body)?;
@@ -332,14 +350,68 @@ fn write_events(
                 std::fs::write(path, body)?;
             }
         }
+        Ok(())
+    }
+}
+
+fn write_events(
+    out: &Path,
+    layout: Layout,
+    events: u64,
+    items: u64,
+    users: u64,
+    rng: &mut Rng,
+) -> std::io::Result<()> {
+    // About 4 hours of history per 1,000 events at small sizes, capped at 30 days of hours. The
+    // events are the same in both layouts; only the files they are written to differ.
+    let hours = (events / 250).clamp(2, 24 * 30);
+    let per_hour = events.div_ceil(hours);
+    let total_weight: u64 = EVENT_TYPES.iter().map(|(_, w)| w).sum();
+    let mut sink = Sink {
+        out,
+        one_file: None,
+    };
+    if layout == Layout::OneFile {
+        std::fs::create_dir_all(out.join("events"))?;
+        let file = std::fs::File::create(out.join("events/events.json"))?;
+        sink.one_file = Some(std::io::BufWriter::with_capacity(1 << 20, file));
+    }
+    let mut written = 0u64;
+    let mut records = Vec::new();
+    let mut previous: Option<String> = None;
+    for hour in 0..hours {
+        let hour_start = START + hour as i64 * 3600;
+        records.clear();
+        while (records.len() as u64) < per_hour && written < events {
+            written += 1;
+            let record = match (&previous, rng.below(100)) {
+                // ~1 % exact duplicates of the previous event (a producer's retry).
+                (Some(prev), 0) => prev.clone(),
+                _ => event(rng, hour_start, items, users, total_weight),
+            };
+            previous = Some(record.clone());
+            records.push(record);
+        }
+        sink.write_hour(hour, hour_start, &records)?;
+    }
+    if let Some(mut file) = sink.one_file.take() {
+        file.flush()?;
     }
     Ok(())
 }
 
+/// Timestamps no reader should accept (~0.3 % of events).
+const BAD_TIMESTAMPS: &[&str] = &["03/01/2024 13:00", "2024-02-30T10:00:00Z", "yesterday"];
+
 fn event(rng: &mut Rng, hour_start: i64, items: u64, users: u64, total_weight: u64) -> String {
     let user_index = rng.zipf(users);
     let user = user_id_number(user_index);
-    let item = sku(rng.zipf(items));
+    // ~4 % of events are for SKUs the catalog does not have (items..2*items).
+    let item = if rng.below(100) < 4 {
+        sku(items + rng.below(items))
+    } else {
+        sku(rng.zipf(items))
+    };
     let mut roll = rng.below(total_weight);
     let mut event_type = EVENT_TYPES[0].0;
     for (name, weight) in EVENT_TYPES {
@@ -350,18 +422,21 @@ fn event(rng: &mut Rng, hour_start: i64, items: u64, users: u64, total_weight: u
         roll -= weight;
     }
     let ts = iso(hour_start + rng.below(3600) as i64, rng.below(1000));
-    let bad = rng.below(1000);
-    // Mostly integers, some numeric strings (as a second producer writes them).
-    let user_field = match (bad, user_index % 5) {
-        (0, _) => String::new(),
-        (_, 0) => format!("\"user_id\":\"{user}\","),
+    // Per 10,000 events: 15 without a user id, 15 with a null one, 20 with the id as a numeric
+    // string (a second producer), 30 with an unreadable timestamp.
+    let anomaly = rng.below(10_000);
+    let user_field = match anomaly {
+        0..15 => String::new(),
+        15..30 => "\"user_id\":null,".to_string(),
+        30..50 => format!("\"user_id\":\"{user}\","),
         _ => format!("\"user_id\":{user},"),
     };
-    let ts_field = if bad == 1 {
-        "03/01/2024 13:00".to_string()
+    let ts_field = if (50..80).contains(&anomaly) {
+        rng.pick(BAD_TIMESTAMPS).to_string()
     } else {
         ts
     };
+    // A field present on ~4 % of events only: schema inference from a sample can miss it.
     let price = if event_type == "purchase" {
         format!(",\"price\":{:.2}", 2.0 + rng.unit() * 300.0)
     } else {

