@@ -39,7 +39,8 @@ fn text(path: &Path) -> std::io::Result<Vec<u8>> {
 /// Records parsed in `bytes` (back-to-back or newline-delimited objects; bad ones skipped).
 fn parse(bytes: &[u8]) -> u64 {
     let mut records = 0;
-    let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<serde::de::IgnoredAny>();
+    let mut stream =
+        serde_json::Deserializer::from_slice(bytes).into_iter::<serde::de::IgnoredAny>();
     loop {
         match stream.next() {
             Some(Ok(_)) => records += 1,

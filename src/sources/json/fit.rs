@@ -9,7 +9,7 @@
 //! inference. The first record that does not fit stops the scan with a [`SchemaMisfit`], and the
 //! run starts again with a full inference.
 //!
-//! The walk is the direct decoder's grammar ([`super::direct::Cursor`]), which is no looser than
+//! The walk is the direct decoder's grammar ([`super::cursor::Cursor`]), which is no looser than
 //! serde_json's; where it is unsure (an escaped key, a surrogate escape, deep nesting, a huge
 //! number) the record's type is taken by inference's own reader instead.
 
@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use datafusion::error::DataFusionError;
 
-use super::direct::Cursor;
+use super::cursor::{Cursor, Declined};
 use super::infer::{Inferred, json_syntax_error, record_type};
 
 /// Nesting depth beyond which the walk leaves a record to inference's reader.
@@ -268,7 +268,7 @@ fn members(
     let walked = at.members(close, |at| {
         member(at).map_err(|stop| {
             failed = Some(stop);
-            super::direct::Declined
+            Declined
         })
     });
     match (walked, failed) {

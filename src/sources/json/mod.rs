@@ -6,6 +6,7 @@
 //! exact digits (`-2996180203100007228` stays that string, never a float); flat columns go through
 //! `direct`, which gives the same batches in one pass and leaves anything else to arrow's decoder.
 
+pub mod cursor;
 pub mod direct;
 pub mod fit;
 pub mod framing;

@@ -1,0 +1,300 @@
+//! A position in one JSON record's text, and the grammar the direct decoder and the sample
+//! check walk it by: no looser than serde_json's (what schema inference accepts), and declining
+//! what it does not decode exactly as arrow-json does (a surrogate escape, a separator arrow-json
+//! tolerates, deep nesting) so that the caller can ask a stricter judge.
+
+/// Nesting depth of skipped values beyond which a batch is left to arrow-json.
+const MAX_DEPTH: usize = 64;
+
+/// Bytes looked at one by one for the end of a string before a vectorised search: most values
+/// in exports (ids, types, times) are shorter, and the search's setup costs more than they do.
+const SHORT_STRING: usize = 32;
+
+/// Offset in `bytes` of the first quote or backslash, checking the bytes before it: a control
+/// character must be escaped in a JSON string (arrow-json takes one as it is; serde_json, and so
+/// schema inference, refuses the record), so meeting one declines.
+#[inline]
+fn quote_or_backslash(bytes: &[u8]) -> Step<usize> {
+    let head = bytes.len().min(SHORT_STRING);
+    if let Some(k) = bytes[..head]
+        .iter()
+        .position(|b| matches!(b, b'"' | b'\\') || *b < 0x20)
+    {
+        return if bytes[k] < 0x20 {
+            Err(Declined)
+        } else {
+            Ok(k)
+        };
+    }
+    let k = head + memchr::memchr2(b'"', b'\\', &bytes[head..]).ok_or(Declined)?;
+    if bytes[head..k].iter().any(|b| *b < 0x20) {
+        return Err(Declined);
+    }
+    Ok(k)
+}
+
+/// A record this decoder does not decode (arrow-json will, or will say why not).
+#[derive(Debug)]
+pub struct Declined;
+
+pub type Step<T = ()> = Result<T, Declined>;
+
+/// A position in one record's text.
+#[derive(Clone)]
+pub struct Cursor<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Self { text, at: 0 }
+    }
+
+    /// Moves past `n` bytes already looked at.
+    pub fn advance(&mut self, n: usize) {
+        self.at += n;
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    pub fn peek(&self) -> Option<u8> {
+        self.bytes().get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.at += 1;
+        Some(b)
+    }
+
+    pub fn expect(&mut self, byte: u8) -> Step {
+        match self.next() {
+            Some(b) if b == byte => Ok(()),
+            _ => Err(Declined),
+        }
+    }
+
+    /// Skips JSON whitespace (the four characters arrow-json skips too).
+    pub fn blanks(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.at += 1;
+        }
+    }
+
+    /// A member's name as written (escapes left in) and the colon after it.
+    pub fn key(&mut self) -> Step<&'a str> {
+        self.expect(b'"')?;
+        let start = self.at;
+        let end = self.string_end()?;
+        self.blanks();
+        self.expect(b':')?;
+        self.blanks();
+        Ok(&self.text[start..end])
+    }
+
+    /// After an opening `{` or `[`: the members up to `close`, each read by `member`, separated
+    /// as JSON separates them (the looser separators arrow-json accepts decline).
+    pub fn members(&mut self, close: u8, mut member: impl FnMut(&mut Self) -> Step) -> Step {
+        self.blanks();
+        if self.peek() == Some(close) {
+            self.at += 1;
+            return Ok(());
+        }
+        loop {
+            member(self)?;
+            self.blanks();
+            match self.next() {
+                Some(b',') => self.blanks(),
+                Some(b) if b == close => return Ok(()),
+                _ => return Err(Declined),
+            }
+        }
+    }
+
+    /// Only blanks are left.
+    pub fn end(&mut self) -> Step {
+        self.blanks();
+        if self.at == self.text.len() {
+            Ok(())
+        } else {
+            Err(Declined)
+        }
+    }
+
+    /// After the opening quote: moves past the closing quote, checking every escape is one
+    /// arrow-json reads the same way; returns the offset of the closing quote.
+    pub fn string_end(&mut self) -> Step<usize> {
+        let bytes = self.bytes();
+        loop {
+            let rest = &bytes[self.at..];
+            let k = quote_or_backslash(rest)?;
+            self.at += k + 1;
+            if rest[k] == b'"' {
+                return Ok(self.at - 1);
+            }
+            self.escape()?;
+        }
+    }
+
+    /// After a backslash: the escaped character (surrogates declined).
+    fn escape(&mut self) -> Step<char> {
+        Ok(match self.next().ok_or(Declined)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hex = self.text.get(self.at..self.at + 4).ok_or(Declined)?;
+                if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(Declined);
+                }
+                self.at += 4;
+                let code = u32::from_str_radix(hex, 16).map_err(|_| Declined)?;
+                char::from_u32(code).ok_or(Declined)?
+            }
+            _ => return Err(Declined),
+        })
+    }
+
+    /// After the opening quote: the string's text, unescaped into `scratch` when it has escapes.
+    pub fn string<'s>(&mut self, scratch: &'s mut String) -> Step<&'s str>
+    where
+        'a: 's,
+    {
+        let start = self.at;
+        let bytes = self.bytes();
+        let first = quote_or_backslash(&bytes[start..])?;
+        if bytes[start + first] == b'"' {
+            self.at = start + first + 1;
+            return Ok(&self.text[start..start + first]);
+        }
+        scratch.clear();
+        let mut from = start;
+        loop {
+            let k = quote_or_backslash(&bytes[from..])?;
+            scratch.push_str(&self.text[from..from + k]);
+            self.at = from + k + 1;
+            if bytes[from + k] == b'"' {
+                return Ok(scratch.as_str());
+            }
+            let c = self.escape()?;
+            scratch.push(c);
+            from = self.at;
+        }
+    }
+
+    /// At a number's first character: its literal, if it is a plain JSON number, and whether it
+    /// is an integer (no fraction, no exponent).
+    pub fn number(&mut self) -> Step<(&'a str, bool)> {
+        let bytes = self.bytes();
+        let start = self.at;
+        let digits = |at: &mut usize| {
+            let from = *at;
+            while bytes.get(*at).is_some_and(u8::is_ascii_digit) {
+                *at += 1;
+            }
+            *at - from
+        };
+        let mut at = start;
+        if bytes.get(at) == Some(&b'-') {
+            at += 1;
+        }
+        let whole_digits = match bytes.get(at) {
+            Some(b'0') => {
+                at += 1;
+                1
+            }
+            Some(b'1'..=b'9') => digits(&mut at),
+            _ => return Err(Declined),
+        };
+        let mut integral = true;
+        if bytes.get(at) == Some(&b'.') {
+            at += 1;
+            integral = false;
+            if digits(&mut at) == 0 {
+                return Err(Declined);
+            }
+        }
+        let mut exponent = 0usize;
+        if matches!(bytes.get(at), Some(b'e' | b'E')) {
+            at += 1;
+            integral = false;
+            let positive = match bytes.get(at) {
+                Some(b'-') => {
+                    at += 1;
+                    false
+                }
+                Some(b'+') => {
+                    at += 1;
+                    true
+                }
+                _ => true,
+            };
+            let from = at;
+            if digits(&mut at) == 0 {
+                return Err(Declined);
+            }
+            if positive {
+                exponent = self.text[from..at].parse().unwrap_or(usize::MAX);
+            }
+        }
+        // arrow-json reads any run of these as the number: let it judge such runs.
+        if matches!(
+            bytes.get(at),
+            Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+        ) {
+            return Err(Declined);
+        }
+        let literal = &self.text[start..at];
+        // Under 10^(digits + exponent): past f64's range (~1.8e308) only beyond 10^300, where
+        // serde_json (so schema inference) refuses the number and arrow-json does not: the judge
+        // decides those.
+        if whole_digits.saturating_add(exponent) > 300
+            && !literal.parse::<f64>().is_ok_and(f64::is_finite)
+        {
+            return Err(Declined);
+        }
+        self.at = at;
+        Ok((literal, integral))
+    }
+
+    /// Moves past `word` (the rest of a literal whose first letter was read).
+    pub fn literal(&mut self, word: &str) -> Step {
+        if self.text[self.at..].starts_with(word) {
+            self.at += word.len();
+            Ok(())
+        } else {
+            Err(Declined)
+        }
+    }
+
+    /// Moves past one value of a field no column reads.
+    pub fn skip_value(&mut self, depth: usize) -> Step {
+        if depth > MAX_DEPTH {
+            return Err(Declined);
+        }
+        match self.next().ok_or(Declined)? {
+            b'"' => self.string_end().map(drop),
+            b'-' | b'0'..=b'9' => {
+                self.at -= 1;
+                self.number().map(drop)
+            }
+            b't' => self.literal("rue"),
+            b'f' => self.literal("alse"),
+            b'n' => self.literal("ull"),
+            b'{' => self.members(b'}', |at| {
+                at.key()?;
+                at.skip_value(depth + 1)
+            }),
+            b'[' => self.members(b']', |at| at.skip_value(depth + 1)),
+            _ => Err(Declined),
+        }
+    }
+}
