@@ -16,10 +16,26 @@ const SHORT_STRING: usize = 32;
 #[inline]
 fn quote_or_backslash(bytes: &[u8]) -> Step<usize> {
     let head = bytes.len().min(SHORT_STRING);
-    if let Some(k) = bytes[..head]
+    // Eight bytes at a time (most strings end within the first few words), then byte by byte.
+    let mut at = 0;
+    while at + 8 <= head {
+        let word = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"));
+        let special = string_stops(word);
+        if special != 0 {
+            let k = at + (special.trailing_zeros() / 8) as usize;
+            return if bytes[k] < 0x20 {
+                Err(Declined)
+            } else {
+                Ok(k)
+            };
+        }
+        at += 8;
+    }
+    if let Some(k) = bytes[at..head]
         .iter()
         .position(|b| matches!(b, b'"' | b'\\') || *b < 0x20)
     {
+        let k = at + k;
         return if bytes[k] < 0x20 {
             Err(Declined)
         } else {
@@ -31,6 +47,19 @@ fn quote_or_backslash(bytes: &[u8]) -> Step<usize> {
         return Err(Declined);
     }
     Ok(k)
+}
+
+/// The high bit of each byte of `word` (little-endian) that may be a quote, a backslash or a
+/// control character. The lowest one set is exact (a borrow only marks bytes above a true match),
+/// which is the only one read.
+#[inline]
+fn string_stops(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |w: u64, n: u8| w.wrapping_sub(ONES * n as u64) & !w & HIGH;
+    below(word ^ (ONES * b'"' as u64), 1)
+        | below(word ^ (ONES * b'\\' as u64), 1)
+        | below(word, 0x20)
 }
 
 /// A record this decoder does not decode (arrow-json will, or will say why not).
@@ -295,6 +324,36 @@ impl<'a> Cursor<'a> {
             }),
             b'[' => self.members(b']', |at| at.skip_value(depth + 1)),
             _ => Err(Declined),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word-at-a-time search against a byte-by-byte one, at every position and length.
+    #[test]
+    fn the_first_quote_backslash_or_control_character_is_found_exactly() {
+        let specials = [b'"', b'\\', 0x00, 0x1f, b'\n'];
+        let plain = [b'a', b' ', 0x20, 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']'];
+        let mut random = crate::test_random::Random(0x00C0_FFEE);
+        for _ in 0..20_000 {
+            let len = 1 + random.below(70);
+            let mut bytes: Vec<u8> = (0..len).map(|_| plain[random.below(plain.len())]).collect();
+            for _ in 0..random.below(3) {
+                let at = random.below(len);
+                bytes[at] = specials[random.below(specials.len())];
+            }
+            let want = match bytes
+                .iter()
+                .position(|b| matches!(b, b'"' | b'\\') || *b < 0x20)
+            {
+                Some(k) if bytes[k] < 0x20 => None,
+                Some(k) => Some(k),
+                None => None,
+            };
+            assert_eq!(quote_or_backslash(&bytes).ok(), want, "{bytes:?}");
         }
     }
 }
