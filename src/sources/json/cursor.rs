@@ -62,26 +62,6 @@ fn string_stops(word: u64) -> u64 {
         | below(word, 0x20)
 }
 
-/// Whether two short byte strings (field names) are equal, without a call to `memcmp`: names are
-/// compared once per key of every record, and the call cost more than the comparison (4 % of
-/// the one-file job's profile).
-#[inline]
-pub fn same_name(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8"));
-    let half = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().expect("4"));
-    match n {
-        // Two overlapping words (or halves) cover every byte.
-        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
-        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
-        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
-        _ => a == b,
-    }
-}
-
 /// A record this decoder does not decode (arrow-json will, or will say why not).
 #[derive(Debug)]
 pub struct Declined;
@@ -351,23 +331,6 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_equal_exactly_when_their_bytes_are() {
-        let names: Vec<Vec<u8>> = (0..40)
-            .map(|n| (0..n).map(|i| b'a' + (i % 26) as u8).collect())
-            .collect();
-        for a in &names {
-            for b in &names {
-                assert_eq!(same_name(a, b), a == b);
-            }
-            for at in 0..a.len() {
-                let mut other = a.clone();
-                other[at] ^= 1;
-                assert!(!same_name(a, &other), "{a:?} at {at}");
-            }
-        }
-    }
 
     /// The word-at-a-time search against a byte-by-byte one, at every position and length.
     #[test]

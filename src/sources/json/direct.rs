@@ -24,7 +24,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
-use super::cursor::{Cursor, Declined, Step, same_name};
+use super::cursor::{Cursor, Declined, Step};
 use super::fit::{self, Fit, Shape};
 use super::infer::{Inferred, json_syntax_error};
 use super::records::{Piece, Window};
@@ -323,7 +323,7 @@ impl DirectDecoder {
         let start = (*hint).min(self.names.len());
         (start..self.names.len())
             .chain(0..start)
-            .find(|&f| same_name(&self.names[f], key))
+            .find(|&f| *self.names[f] == *key)
             .inspect(|&f| *hint = f + 1)
     }
 }

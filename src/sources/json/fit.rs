@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use datafusion::error::DataFusionError;
 
-use super::cursor::{Cursor, Declined, same_name};
+use super::cursor::{Cursor, Declined};
 use super::infer::{Inferred, json_syntax_error, record_type};
 
 /// Nesting depth beyond which the walk leaves a record to inference's reader.
@@ -55,7 +55,7 @@ impl Shape {
         let start = (*hint).min(self.fields.len());
         let found = (start..self.fields.len())
             .chain(0..start)
-            .find(|&f| same_name(&self.fields[f].0, name))?;
+            .find(|&f| *self.fields[f].0 == *name)?;
         *hint = found + 1;
         Some(found)
     }
