@@ -164,13 +164,8 @@ impl ExportJsonFormat {
         objects: &[ObjectMeta],
         split: ranges::InferSplit,
     ) -> Result<SchemaRef> {
-        let per_file: Vec<FileInference> = futures::stream::iter(objects.iter().cloned())
-            .map(|object| {
-                let store = Arc::clone(store);
-                let format = self.clone();
-                async move { infer_file(store, object, format, split).await }
-            })
-            .buffered(INFER_CONCURRENCY)
+        let per_file: Vec<FileInference> = self
+            .infer_files(store, objects.to_vec(), None, split)
             .try_collect()
             .await?;
         let mut merged = Inferred::Null;
@@ -194,17 +189,7 @@ impl ExportJsonFormat {
         objects: &[ObjectMeta],
         split: ranges::InferSplit,
     ) -> Result<SchemaRef> {
-        let budget = ExportJsonFormat {
-            infer_limit: Some(SAMPLE_RECORDS),
-            ..self.clone()
-        };
-        let mut files = futures::stream::iter(objects.iter().cloned())
-            .map(|object| {
-                let store = Arc::clone(store);
-                let format = budget.clone();
-                async move { infer_file(store, object, format, split).await }
-            })
-            .buffered(INFER_CONCURRENCY);
+        let mut files = self.infer_files(store, objects.to_vec(), Some(SAMPLE_RECORDS), split);
         let mut merged = Inferred::Null;
         let mut records = 0;
         let mut read = 0;
@@ -227,10 +212,12 @@ impl ExportJsonFormat {
             }
         }
         let schema = schema_of(&merged)?;
-        if !whole
-            && !self
-                .probes_fit(store, &objects[read..], &merged, split)
-                .await?
+        if whole {
+            return Ok(schema);
+        }
+        if !self
+            .probes_fit(store, &objects[read..], &merged, split)
+            .await?
         {
             tracing::debug!(
                 "records of later files do not fit the columns of the first {records}: \
@@ -238,21 +225,37 @@ impl ExportJsonFormat {
             );
             return self.infer_every_record(store, objects, split).await;
         }
-        if !whole {
-            tracing::debug!(
-                "JSON columns inferred from the first {records} records ({read} of {} files); \
-                 the scan checks every other record fits them",
-                objects.len()
-            );
-            *self.shape.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(Shape::new(merged, records));
-            if let Some(sampled) = &self.sampled {
-                sampled
-                    .partial
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-            }
+        tracing::debug!(
+            "JSON columns inferred from the first {records} records ({read} of {} files); the \
+             scan checks every other record fits them",
+            objects.len()
+        );
+        *self.shape.lock().unwrap_or_else(|p| p.into_inner()) = Some(Shape::new(merged, records));
+        if let Some(sampled) = &self.sampled {
+            sampled
+                .partial
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(schema)
+    }
+
+    /// Each of `objects` inferred (up to `limit` records each), a few files at a time, in order.
+    fn infer_files<'a>(
+        &'a self,
+        store: &'a Arc<dyn ObjectStore>,
+        objects: Vec<ObjectMeta>,
+        limit: Option<usize>,
+        split: ranges::InferSplit,
+    ) -> impl futures::Stream<Item = Result<FileInference>> + 'a {
+        futures::stream::iter(objects)
+            .map(move |object| {
+                let format = ExportJsonFormat {
+                    infer_limit: limit.or(self.infer_limit),
+                    ..self.clone()
+                };
+                infer_file(Arc::clone(store), object, format, split)
+            })
+            .buffered(INFER_CONCURRENCY)
     }
 }
 
@@ -273,20 +276,10 @@ impl ExportJsonFormat {
         sample: &Inferred,
         split: ranges::InferSplit,
     ) -> Result<bool> {
-        let probe = ExportJsonFormat {
-            infer_limit: Some(PROBE_RECORDS),
-            ..self.clone()
-        };
         let picked: Vec<ObjectMeta> = spread(rest.len(), PROBE_FILES)
             .map(|i| rest[i].clone())
             .collect();
-        let mut files = futures::stream::iter(picked)
-            .map(|object| {
-                let store = Arc::clone(store);
-                let format = probe.clone();
-                async move { infer_file(store, object, format, split).await }
-            })
-            .buffered(INFER_CONCURRENCY);
+        let mut files = self.infer_files(store, picked, Some(PROBE_RECORDS), split);
         while let Some(file) = files.try_next().await? {
             if sample.clone().merge(file.merged) != *sample {
                 return Ok(false);
