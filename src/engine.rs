@@ -245,9 +245,11 @@ pub async fn plan(
         Err(e)
             if sample_was_partial(&ctx) && !matches!(e, Error::Io { .. } | Error::Interrupted) =>
         {
-            tracing::info!(
+            // A warning: on a large export the full read takes a while, and a typo in a column
+            // name ends the same way after it (with the columns of every record to suggest).
+            tracing::warn!(
                 "planning on JSON columns inferred from the first records failed; inferring them \
-                 from every record: {e}"
+                 from every record to tell a field that appears later from a mistake: {e}"
             );
             let every_record = EngineOptions {
                 sampled_inference: false,

@@ -262,3 +262,33 @@ fn a_bad_record_after_the_sample_stops_the_run_by_default_and_is_named() {
     );
     assert_no_staging(&d.join("out"));
 }
+
+#[test]
+fn a_typo_in_a_column_name_is_reported_after_every_record_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("ev/a.json"), users(0));
+    let mapping = d.join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/ev/';\nSELECT user_id, teir FROM t;\n",
+    );
+    let out = d.join("out");
+    let err = run_fails(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .arg("-o")
+            .arg(&out)
+            .arg("--var")
+            .arg(format!("d={}", d.display())),
+        3,
+    );
+    // The wait is announced, and the error names the column and the ones that exist.
+    assert!(
+        err.contains("inferring them from every record to tell a field that appears later"),
+        "{err}"
+    );
+    assert!(err.contains("teir") && err.contains("tier"), "{err}");
+    assert!(!out.join("users").exists());
+}
