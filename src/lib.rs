@@ -32,5 +32,6 @@ pub mod store;
 #[cfg(test)]
 mod test_random;
 pub mod validate;
+pub mod write;
 
 pub use error::{Error, Result};

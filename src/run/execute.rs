@@ -1,19 +1,18 @@
-//! Executing a mapping file's plan into the staging area: the final query's partitions run in
-//! parallel, each converting, checking and encoding its batches, and one writer rolls the encoded
-//! rows into parts (a bounded channel between them keeps memory bounded). An attempt that fails
-//! in a way another plan avoids (a record the sampled JSON columns do not cover, a hash join out
-//! of memory) is discarded and run again.
+//! Executing a mapping file's plan into the staging area: the final query under the write stage
+//! ([`WriteExec`]), its partitions in parallel. An attempt that fails in a way another plan
+//! avoids (a record the sampled JSON columns do not cover, a hash join out of memory) is
+//! discarded and run again.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use datafusion::physical_plan::{ExecutionPlanProperties, SendableRecordBatchStream};
+use datafusion::physical_plan::ExecutionPlan;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::RunOptions;
-use crate::batch::{self, BatchOptions, Tally};
+use crate::batch::{BatchOptions, Tally};
 use crate::engine::{self, EngineOptions};
 use crate::error::{Error, Result};
 use crate::interrupt;
@@ -21,11 +20,14 @@ use crate::mapping::MappingFile;
 use crate::personalize::ColumnPlan;
 use crate::report::JoinStrategy;
 use crate::row_flow::{self, RowFlow};
-use crate::sink::csv_dialect::{self, EncodedRows};
-use crate::sink::publish::{STAGED_BAD_RECORDS, STAGED_REJECTS};
-use crate::sink::{PartInfo, PartRoller, Staging};
-use crate::sources::bad_records::{self, BadRecordCounts, BadRecordLog};
+use crate::sink::csv_dialect;
+use crate::sink::{PartInfo, Staging};
+use crate::sources::bad_records::BadRecordCounts;
 use crate::store::StoreRegistry;
+use crate::write::{self, WriteExec, WriteSummary, WriteTarget};
+
+/// How often the progress display reads the rows written.
+const PROGRESS_TICK: Duration = Duration::from_millis(200);
 
 /// What one execution attempt produced in the staging area.
 pub(super) struct Written {
@@ -40,12 +42,6 @@ pub(super) struct Written {
     pub(super) tally: Tally,
     /// The rows through the executed plan, measured.
     pub(super) flow: RowFlow,
-}
-
-/// What a partition task sends to the writer.
-enum Chunk {
-    Rows(EncodedRows),
-    Rejects(EncodedRows),
 }
 
 /// Where a pass writes: a run's staging area, or nowhere (validation only counts).
@@ -114,7 +110,7 @@ async fn execute(
     progress: &ProgressBar,
 ) -> Result<Written> {
     progress.set_message("planning: reading source schemas");
-    let (ctx, plan, physical, bad_record_log) = interrupt::cancellable(async {
+    let (ctx, plan, query, bad_record_log) = interrupt::cancellable(async {
         let engine::Planned {
             ctx,
             frame,
@@ -126,169 +122,88 @@ async fn execute(
         Ok::<_, Error>((ctx, Arc::new(columns), physical, bad_records))
     })
     .await?;
-    let task_ctx = ctx.task_ctx();
-    let partitions = physical.output_partitioning().partition_count();
-
-    let (sender, mut receiver) = mpsc::channel::<Chunk>(partitions.max(1) * 2);
-    let mut encoders = JoinSet::new();
-    for partition in 0..partitions {
-        let stream = physical.execute(partition, Arc::clone(&task_ctx))?;
-        encoders.spawn(encode_partition(
-            stream,
-            Arc::clone(&plan),
-            BatchOptions {
-                policy: options.on_invalid,
-                insights: options.insights,
-            },
-            sender.clone(),
-        ));
-    }
-    drop(sender);
-
-    let header = csv_dialect::header(plan.names());
-    let (mut roller, mut rejects, mut bad_records) = match sink {
-        Sink::Stage(staging) => (
-            Some(PartRoller::new(
-                &staging.dest,
-                staging.data_dir(),
-                header.clone(),
-                options.max_file_size,
-            )),
-            Some(PartRoller::single_file(
-                &staging.dest,
-                staging.dir(),
-                STAGED_REJECTS,
-                batch::rejects_header(&plan),
-            )),
-            Some(PartRoller::single_file(
-                &staging.dest,
-                staging.dir(),
-                STAGED_BAD_RECORDS,
-                Vec::new(),
-            )),
-        ),
-        Sink::Discard => (None, None, None),
+    let target = match sink {
+        Sink::Stage(staging) => WriteTarget::Stage {
+            dest: staging.dest.clone(),
+            data_dir: staging.data_dir(),
+            side_dir: staging.dir(),
+            max_file_size: options.max_file_size,
+            allow_empty: options.allow_empty,
+        },
+        Sink::Discard => WriteTarget::Discard,
     };
-    let mut rejects_written = false;
+    let batch_options = BatchOptions {
+        policy: options.on_invalid,
+        insights: options.insights,
+    };
+    let node = Arc::new(WriteExec::new(
+        Arc::clone(&query),
+        Arc::clone(&plan),
+        batch_options,
+        target,
+    ));
+    let task_ctx = ctx.task_ctx();
+    let mut partitions = JoinSet::new();
+    for partition in 0..node.properties().output_partitioning().partition_count() {
+        let stream = node.execute(partition, Arc::clone(&task_ctx))?;
+        partitions.spawn(stream.collect::<Vec<_>>());
+    }
     progress.set_message("running");
-    let mut tally = Tally::new(&plan);
-    // Dropped where it stands on Ctrl-C; the writers it borrows are then aborted below.
-    let outcome: Result<Vec<PartInfo>> = interrupt::cancellable(async {
+    let mut ticks = tokio::time::interval(PROGRESS_TICK);
+    // Dropped where it stands on Ctrl-C; the partitions' tasks are then stopped below.
+    let outcome: Result<WriteSummary> = interrupt::cancellable(async {
+        let mut summary = WriteSummary::default();
         loop {
             tokio::select! {
-                Some(chunk) = receiver.recv() => match chunk {
-                    Chunk::Rows(encoded) => {
-                        if let Some(roller) = roller.as_mut() {
-                            roller.write(&encoded).await?;
-                        }
-                        progress.inc(encoded.row_ends.len() as u64);
+                Some(joined) = partitions.join_next() => {
+                    let batches = joined
+                        .map_err(|e| Error::Internal(format!("a write task failed: {e}")))?;
+                    for batch in batches {
+                        summary.add(&batch.map_err(write::into_error)?)?;
                     }
-                    Chunk::Rejects(encoded) => {
-                        if let Some(rejects) = rejects.as_mut() {
-                            rejects.write(&encoded).await?;
-                        }
-                        rejects_written = true;
-                    }
-                },
-                Some(joined) = encoders.join_next() => {
-                    let partition = joined
-                        .map_err(|e| Error::Internal(format!("encoder task failed: {e}")))??;
-                    tally.add(&partition);
                 }
-                // While sources are read (a pending wait would keep the loop from ending).
-                _ = bad_record_log.many_pending(), if !encoders.is_empty() => {
-                    write_bad_records(&bad_record_log, bad_records.as_mut()).await?;
+                _ = ticks.tick(), if !partitions.is_empty() => {
+                    progress.set_position(node.rows_written());
                 }
                 else => break,
             }
         }
-        write_bad_records(&bad_record_log, bad_records.as_mut()).await?;
-        let parts = match roller.as_mut() {
-            Some(roller) if options.allow_empty => roller.finish_at_least_one().await?,
-            Some(roller) => roller.finish().await?,
-            None => Vec::new(),
-        };
-        for side_file in [&mut rejects, &mut bad_records].into_iter().flatten() {
-            side_file.finish().await?;
-        }
-        Ok(parts)
+        Ok(summary)
     })
     .await;
-    let parts = match outcome {
-        Ok(parts) => parts,
+    let summary = match outcome {
+        Ok(summary) => summary,
         Err(e) => {
-            encoders.abort_all();
-            for writer in [&mut roller, &mut rejects, &mut bad_records]
-                .into_iter()
-                .flatten()
-            {
-                writer.abort().await;
-            }
+            partitions.abort_all();
+            while partitions.join_next().await.is_some() {}
+            node.abort().await;
             return Err(e);
         }
     };
+    progress.set_position(node.rows_written());
+    let tally = node.tally();
+    if summary.counts.written != tally.written || summary.counts.rejected != tally.rejected {
+        return Err(Error::Internal(format!(
+            "the write stage reported {} rows written and {} rejected, its figures {} and {}",
+            summary.counts.written, summary.counts.rejected, tally.written, tally.rejected
+        )));
+    }
     let bad_record_counts = bad_record_log.counts();
-    if !parts.is_empty() {
+    if !summary.parts.is_empty() {
         crate::failpoint::hit("after-parts-written");
     }
     // Every part repeats the header; validation counts one, as for a single file.
-    let bytes = tally.row_bytes + header.len() as u64 * parts.len().max(1) as u64;
+    let header = csv_dialect::header(plan.names()).len() as u64;
+    let bytes = tally.row_bytes + header * summary.parts.len().max(1) as u64;
     Ok(Written {
         plan,
         bytes,
-        parts,
-        rejects_file: rejects_written,
+        parts: summary.parts,
+        rejects_file: summary.rejects_file,
         tally,
-        flow: row_flow::measure(&physical),
+        flow: row_flow::measure(&query),
         bad_records: bad_record_counts,
     })
-}
-
-/// Appends the bad records noted so far to the staged bad-records file.
-async fn write_bad_records(log: &BadRecordLog, file: Option<&mut PartRoller>) -> Result<()> {
-    let pending = log.take_pending();
-    let Some(file) = file else {
-        return Ok(());
-    };
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let mut lines = EncodedRows::default();
-    for bad in &pending {
-        lines.bytes.extend(bad_records::to_json_line(bad));
-        lines.row_ends.push(lines.bytes.len());
-    }
-    file.write(&lines).await
-}
-
-/// Converts, checks and encodes one partition's batches.
-async fn encode_partition(
-    mut stream: SendableRecordBatchStream,
-    plan: Arc<ColumnPlan>,
-    options: BatchOptions,
-    sender: mpsc::Sender<Chunk>,
-) -> Result<Tally> {
-    let mut tally = Tally::new(&plan);
-    let mut lose_a_batch = crate::failpoint::armed_for("lose-a-batch");
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        if batch.num_rows() == 0 {
-            continue;
-        }
-        if std::mem::take(&mut lose_a_batch) {
-            continue;
-        }
-        let encoded = batch::process(&plan, &batch, options, &mut tally)?;
-        let mut chunks = vec![Chunk::Rows(encoded.rows)];
-        chunks.extend(encoded.rejects.map(Chunk::Rejects));
-        for chunk in chunks {
-            if sender.send(chunk).await.is_err() {
-                // The writer stopped (it failed); its error is the one reported.
-                return Ok(tally);
-            }
-        }
-    }
-    Ok(tally)
 }
 
 /// A spinner on stderr (drawn only when stderr is a terminal) with the stage and rows written.

@@ -1,0 +1,275 @@
+//! [`WriteExec`]: the node above the final query that converts, checks, encodes and writes each
+//! partition's rows, and returns what it wrote.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, EmptyRecordBatchStream, ExecutionPlan, ExecutionPlanProperties,
+    PlanProperties,
+};
+use futures::StreamExt;
+
+pub use super::files::WriteTarget;
+use super::files::{FilesWritten, OutputFiles};
+use super::summary::{self, PartitionCounts};
+use crate::batch::{self, BatchOptions, Tally};
+use crate::error::{Error, Result};
+use crate::personalize::ColumnPlan;
+use crate::sources::bad_records::BadRecordLog;
+
+/// Writes the rows of its input's partitions as one dataset's files.
+///
+/// The partitions of one node share its files: parts are numbered in the order rows arrive, and
+/// the partition that finishes last completes them. Its output is one summary batch per
+/// partition ([`summary`]).
+pub struct WriteExec {
+    input: Arc<dyn ExecutionPlan>,
+    plan: Arc<ColumnPlan>,
+    options: BatchOptions,
+    target: WriteTarget,
+    shared: Arc<Shared>,
+    properties: Arc<PlanProperties>,
+}
+
+/// State the partitions of one node share.
+struct Shared {
+    files: tokio::sync::Mutex<OutputFiles>,
+    /// Partitions not finished yet: the one that takes this to zero completes the files.
+    unfinished: AtomicUsize,
+    /// Every finished partition's figures, added up.
+    tally: Mutex<Tally>,
+    rows_written: AtomicU64,
+}
+
+impl WriteExec {
+    pub fn new(
+        input: Arc<dyn ExecutionPlan>,
+        plan: Arc<ColumnPlan>,
+        options: BatchOptions,
+        target: WriteTarget,
+    ) -> Self {
+        // At least one partition, so that an input without any still completes the files.
+        let partitions = input.output_partitioning().partition_count().max(1);
+        let shared = Arc::new(Shared {
+            files: tokio::sync::Mutex::new(OutputFiles::new(&target, &plan)),
+            unfinished: AtomicUsize::new(partitions),
+            tally: Mutex::new(Tally::new(&plan)),
+            rows_written: AtomicU64::new(0),
+        });
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(summary::schema()),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        );
+        Self {
+            input,
+            plan,
+            options,
+            target,
+            shared,
+            properties: Arc::new(properties),
+        }
+    }
+
+    /// The query whose rows are written.
+    pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.input
+    }
+
+    /// Rows written so far, by every partition (for progress).
+    pub fn rows_written(&self) -> u64 {
+        self.shared.rows_written.load(Ordering::Relaxed)
+    }
+
+    /// The figures of every finished partition, added up.
+    pub fn tally(&self) -> Tally {
+        lock(&self.shared.tally).clone()
+    }
+
+    /// Aborts the uploads in progress after a failure or an interrupt. Call it once the
+    /// partitions' tasks have stopped.
+    pub async fn abort(&self) {
+        self.shared.files.lock().await.abort().await;
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl fmt::Debug for WriteExec {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.debug_struct("WriteExec")
+            .field("dataset", &self.plan.dataset)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DisplayAs for WriteExec {
+    fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let target = match &self.target {
+            WriteTarget::Stage { dest, data_dir, .. } => dest.show(data_dir),
+            WriteTarget::Discard => "nowhere (validation)".to_string(),
+        };
+        write!(
+            f,
+            "WriteExec (pengine): {} as Personalize CSV into {target}",
+            self.plan.dataset
+        )
+    }
+}
+
+impl ExecutionPlan for WriteExec {
+    fn name(&self) -> &str {
+        "WriteExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(WriteExec::new(
+            children.swap_remove(0),
+            Arc::clone(&self.plan),
+            self.options,
+            self.target.clone(),
+        )))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let input = if partition < self.input.output_partitioning().partition_count() {
+            self.input.execute(partition, Arc::clone(&context))?
+        } else {
+            Box::pin(EmptyRecordBatchStream::new(self.input.schema()))
+        };
+        let task = PartitionWrite {
+            partition,
+            plan: Arc::clone(&self.plan),
+            options: self.options,
+            shared: Arc::clone(&self.shared),
+            bad_records: BadRecordLog::of(context.session_config()),
+        };
+        let stream =
+            futures::stream::once(
+                async move { task.run(input).await.map_err(DataFusionError::from) },
+            );
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            summary::schema(),
+            stream,
+        )))
+    }
+}
+
+/// One partition's share of the writing.
+struct PartitionWrite {
+    partition: usize,
+    plan: Arc<ColumnPlan>,
+    options: BatchOptions,
+    shared: Arc<Shared>,
+    bad_records: Arc<BadRecordLog>,
+}
+
+impl PartitionWrite {
+    async fn run(self, mut input: SendableRecordBatchStream) -> Result<RecordBatch> {
+        let mut tally = Tally::new(&self.plan);
+        let mut lose_a_batch = crate::failpoint::armed_for("lose-a-batch");
+        loop {
+            let next = tokio::select! {
+                next = input.next() => next,
+                // Bad records are written while the sources are read, not held to the end.
+                _ = self.bad_records.many_pending() => {
+                    self.write_bad_records().await?;
+                    continue;
+                }
+            };
+            let Some(batch) = next else {
+                break;
+            };
+            let batch = batch?;
+            if batch.num_rows() == 0 || std::mem::take(&mut lose_a_batch) {
+                continue;
+            }
+            let encoded = batch::process(&self.plan, &batch, self.options, &mut tally)?;
+            let rows = encoded.rows.row_ends.len() as u64;
+            {
+                let mut files = self.shared.files.lock().await;
+                files.write_rows(&encoded.rows).await?;
+                if let Some(rejects) = &encoded.rejects {
+                    files.write_rejects(rejects).await?;
+                }
+            }
+            self.shared.rows_written.fetch_add(rows, Ordering::Relaxed);
+        }
+        let counts = PartitionCounts {
+            written: tally.written,
+            row_bytes: tally.row_bytes,
+            rejected: tally.rejected,
+        };
+        lock(&self.shared.tally).add(&tally);
+        let files = self.finish_if_last().await?;
+        summary::encode(self.partition, counts, files.as_ref())
+    }
+
+    async fn write_bad_records(&self) -> Result<()> {
+        let pending = self.bad_records.take_pending();
+        self.shared
+            .files
+            .lock()
+            .await
+            .write_bad_records(&pending)
+            .await
+    }
+
+    /// Completes the files when every other partition already finished.
+    async fn finish_if_last(&self) -> Result<Option<FilesWritten>> {
+        if self.shared.unfinished.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return Ok(None);
+        }
+        self.write_bad_records().await?;
+        let written = self.shared.files.lock().await.finish().await?;
+        Ok(Some(written))
+    }
+}
+
+/// The pengine error a write node's stream carried, or DataFusion's own.
+pub fn into_error(e: DataFusionError) -> Error {
+    match e {
+        DataFusionError::External(inner) => match inner.downcast::<Error>() {
+            Ok(ours) => *ours,
+            Err(other) => Error::DataFusion(DataFusionError::External(other)),
+        },
+        other => Error::DataFusion(other),
+    }
+}
+
+#[cfg(test)]
+mod tests;

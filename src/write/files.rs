@@ -1,0 +1,152 @@
+//! The files one write node produces: the data parts, the rejects file and the bad-records file,
+//! shared by the node's partitions (one upload at a time per file, parts numbered in order).
+
+use object_store::path::Path;
+
+use crate::batch;
+use crate::error::Result;
+use crate::personalize::ColumnPlan;
+use crate::sink::csv_dialect::{self, EncodedRows};
+use crate::sink::publish::{STAGED_BAD_RECORDS, STAGED_REJECTS};
+use crate::sink::{Destination, PartInfo, PartRoller};
+use crate::sources::bad_records::{self, BadRecord};
+
+/// Where a write node puts its files.
+#[derive(Clone)]
+pub enum WriteTarget {
+    /// Parts under `data_dir`; the rejects and bad-records files under `side_dir`.
+    Stage {
+        dest: Destination,
+        data_dir: Path,
+        side_dir: Path,
+        max_file_size: u64,
+        /// Write a part holding only the header when no row comes.
+        allow_empty: bool,
+    },
+    /// Nowhere: rows are converted, checked and counted (validation).
+    Discard,
+}
+
+/// What the node wrote, once every partition finished.
+#[derive(Debug, Clone, Default)]
+pub struct FilesWritten {
+    pub parts: Vec<PartInfo>,
+    pub rejects: bool,
+    pub bad_records: bool,
+}
+
+struct Rollers {
+    rows: PartRoller,
+    rejects: PartRoller,
+    bad_records: PartRoller,
+    allow_empty: bool,
+}
+
+/// The open files of one node (none when discarding).
+pub(super) struct OutputFiles {
+    rollers: Option<Rollers>,
+    rejects_written: bool,
+    bad_records_written: bool,
+}
+
+impl OutputFiles {
+    pub(super) fn new(target: &WriteTarget, plan: &ColumnPlan) -> Self {
+        let rollers = match target {
+            WriteTarget::Stage {
+                dest,
+                data_dir,
+                side_dir,
+                max_file_size,
+                allow_empty,
+            } => Some(Rollers {
+                rows: PartRoller::new(
+                    dest,
+                    data_dir.clone(),
+                    csv_dialect::header(plan.names()),
+                    *max_file_size,
+                ),
+                rejects: PartRoller::single_file(
+                    dest,
+                    side_dir.clone(),
+                    STAGED_REJECTS,
+                    batch::rejects_header(plan),
+                ),
+                bad_records: PartRoller::single_file(
+                    dest,
+                    side_dir.clone(),
+                    STAGED_BAD_RECORDS,
+                    Vec::new(),
+                ),
+                allow_empty: *allow_empty,
+            }),
+            WriteTarget::Discard => None,
+        };
+        Self {
+            rollers,
+            rejects_written: false,
+            bad_records_written: false,
+        }
+    }
+
+    pub(super) async fn write_rows(&mut self, rows: &EncodedRows) -> Result<()> {
+        match self.rollers.as_mut() {
+            Some(rollers) => rollers.rows.write(rows).await,
+            None => Ok(()),
+        }
+    }
+
+    pub(super) async fn write_rejects(&mut self, rows: &EncodedRows) -> Result<()> {
+        self.rejects_written = true;
+        match self.rollers.as_mut() {
+            Some(rollers) => rollers.rejects.write(rows).await,
+            None => Ok(()),
+        }
+    }
+
+    pub(super) async fn write_bad_records(&mut self, pending: &[BadRecord]) -> Result<()> {
+        let Some(rollers) = self.rollers.as_mut() else {
+            return Ok(());
+        };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut lines = EncodedRows::default();
+        for bad in pending {
+            lines.bytes.extend(bad_records::to_json_line(bad));
+            lines.row_ends.push(lines.bytes.len());
+        }
+        self.bad_records_written = true;
+        rollers.bad_records.write(&lines).await
+    }
+
+    /// Completes every file.
+    pub(super) async fn finish(&mut self) -> Result<FilesWritten> {
+        let Some(rollers) = self.rollers.as_mut() else {
+            return Ok(FilesWritten {
+                rejects: self.rejects_written,
+                ..FilesWritten::default()
+            });
+        };
+        let parts = if rollers.allow_empty {
+            rollers.rows.finish_at_least_one().await?
+        } else {
+            rollers.rows.finish().await?
+        };
+        rollers.rejects.finish().await?;
+        rollers.bad_records.finish().await?;
+        Ok(FilesWritten {
+            parts,
+            rejects: self.rejects_written,
+            bad_records: self.bad_records_written,
+        })
+    }
+
+    /// Aborts the uploads in progress (completed files are left for the staging's cleanup).
+    pub(super) async fn abort(&mut self) {
+        if let Some(rollers) = self.rollers.as_mut() {
+            rollers.rows.abort().await;
+            rollers.rejects.abort().await;
+            rollers.bad_records.abort().await;
+        }
+    }
+}

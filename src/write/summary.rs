@@ -1,0 +1,198 @@
+//! What a write node returns: one small batch per partition saying what it wrote, so that
+//! whoever executed the plan (this process, or a cluster's client) can commit exactly those files.
+//!
+//! Rows: `partition` (rows written and rejected by that partition, bytes of its CSV rows), and
+//! from the partition that finishes last, one `part` row per data part, `rejects` and
+//! `bad_records` when those files were written.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
+
+use super::files::FilesWritten;
+use crate::error::{Error, Result};
+use crate::sink::PartInfo;
+
+const PARTITION: &str = "partition";
+const PART: &str = "part";
+const REJECTS: &str = "rejects";
+const BAD_RECORDS: &str = "bad_records";
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("rows", DataType::UInt64, false),
+        Field::new("bytes", DataType::UInt64, false),
+        Field::new("rejected", DataType::UInt64, false),
+    ]))
+});
+
+/// The node's output schema.
+pub fn schema() -> SchemaRef {
+    Arc::clone(&SCHEMA)
+}
+
+/// What one partition wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartitionCounts {
+    pub written: u64,
+    pub row_bytes: u64,
+    pub rejected: u64,
+}
+
+/// The summary batch of partition `partition`; `files` when it was the last to finish.
+pub(super) fn encode(
+    partition: usize,
+    counts: PartitionCounts,
+    files: Option<&FilesWritten>,
+) -> Result<RecordBatch> {
+    let mut rows: Vec<(&str, String, u64, u64, u64)> = vec![(
+        PARTITION,
+        partition.to_string(),
+        counts.written,
+        counts.row_bytes,
+        counts.rejected,
+    )];
+    if let Some(files) = files {
+        for part in &files.parts {
+            rows.push((PART, part.name.clone(), part.rows, part.bytes, 0));
+        }
+        if files.rejects {
+            rows.push((REJECTS, String::new(), 0, 0, 0));
+        }
+        if files.bad_records {
+            rows.push((BAD_RECORDS, String::new(), 0, 0, 0));
+        }
+    }
+    let column = |f: fn(&(&str, String, u64, u64, u64)) -> u64| {
+        Arc::new(rows.iter().map(f).collect::<UInt64Array>()) as Arc<dyn Array>
+    };
+    Ok(RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(rows.iter().map(|r| Some(r.0)).collect::<StringArray>()),
+            Arc::new(
+                rows.iter()
+                    .map(|r| Some(r.1.as_str()))
+                    .collect::<StringArray>(),
+            ),
+            column(|r| r.2),
+            column(|r| r.3),
+            column(|r| r.4),
+        ],
+    )?)
+}
+
+/// Everything a write node's partitions returned, added up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    pub partitions: usize,
+    pub counts: PartitionCounts,
+    pub parts: Vec<PartInfo>,
+    pub rejects_file: bool,
+    pub bad_records_file: bool,
+}
+
+impl WriteSummary {
+    /// Adds one summary batch.
+    pub fn add(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.schema().fields() != SCHEMA.fields() {
+            return Err(Error::Internal(format!(
+                "a write node returned an unexpected summary: {}",
+                batch.schema()
+            )));
+        }
+        let kinds = batch.column(0).as_string::<i32>();
+        let names = batch.column(1).as_string::<i32>();
+        let rows = batch.column(2).as_primitive::<UInt64Type>();
+        let bytes = batch.column(3).as_primitive::<UInt64Type>();
+        let rejected = batch.column(4).as_primitive::<UInt64Type>();
+        for i in 0..batch.num_rows() {
+            match kinds.value(i) {
+                PARTITION => {
+                    self.partitions += 1;
+                    self.counts.written += rows.value(i);
+                    self.counts.row_bytes += bytes.value(i);
+                    self.counts.rejected += rejected.value(i);
+                }
+                PART => self.parts.push(PartInfo {
+                    name: names.value(i).to_string(),
+                    rows: rows.value(i),
+                    bytes: bytes.value(i),
+                }),
+                REJECTS => self.rejects_file = true,
+                BAD_RECORDS => self.bad_records_file = true,
+                other => {
+                    return Err(Error::Internal(format!(
+                        "a write node returned an unknown summary row kind {other:?}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_add_up_what_each_partition_wrote() {
+        let files = FilesWritten {
+            parts: vec![
+                PartInfo {
+                    name: "part-00000.csv".into(),
+                    rows: 5,
+                    bytes: 50,
+                },
+                PartInfo {
+                    name: "part-00001.csv".into(),
+                    rows: 2,
+                    bytes: 30,
+                },
+            ],
+            rejects: true,
+            bad_records: false,
+        };
+        let first = PartitionCounts {
+            written: 3,
+            row_bytes: 30,
+            rejected: 1,
+        };
+        let last = PartitionCounts {
+            written: 4,
+            row_bytes: 40,
+            rejected: 0,
+        };
+        let mut summary = WriteSummary::default();
+        summary.add(&encode(0, first, None).unwrap()).unwrap();
+        summary
+            .add(&encode(1, last, Some(&files)).unwrap())
+            .unwrap();
+        assert_eq!(summary.partitions, 2);
+        assert_eq!(
+            summary.counts,
+            PartitionCounts {
+                written: 7,
+                row_bytes: 70,
+                rejected: 1
+            }
+        );
+        assert_eq!(summary.parts, files.parts);
+        assert!(summary.rejects_file);
+        assert!(!summary.bad_records_file);
+    }
+
+    #[test]
+    fn a_foreign_batch_is_refused() {
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("x", DataType::UInt64, false)])),
+            vec![Arc::new(UInt64Array::from(vec![1u64]))],
+        )
+        .unwrap();
+        assert!(WriteSummary::default().add(&batch).is_err());
+    }
+}
