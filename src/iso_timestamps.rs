@@ -128,6 +128,14 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> Option<i64> {
     Some(era * 146_097 + day_of_era - 719_468)
 }
 
+/// Epoch seconds (rounded down) of a text timestamp, by the one grammar pengine reads text times
+/// with: what `TRY_CAST(text AS TIMESTAMP)` accepts, which is also what the TIMESTAMP conversion
+/// and `pengine init`'s guesses use (so init never calls a column a time that a run would reject).
+pub fn text_epoch_seconds(text: &str) -> Option<i64> {
+    let nanos = parse_iso_nanos(text, &mut LastDate::default()).or_else(|| arrow_nanos(text))?;
+    Some(nanos.div_euclid(NANOS_PER_SECOND))
+}
+
 /// What arrow's cast gives for one value (UTC, no time zone in the result), None when it fails.
 fn arrow_nanos(text: &str) -> Option<i64> {
     let naive = string_to_datetime(&Utc, text).ok()?.naive_utc();

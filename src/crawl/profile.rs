@@ -90,26 +90,9 @@ impl ColumnProfile {
     }
 }
 
-/// Reads `ISO-8601` timestamps and dates: RFC 3339, `YYYY-MM-DD[ T]HH:MM:SS[.fff]`, `YYYY-MM-DD`.
-/// Returns epoch seconds.
+/// Epoch seconds of a text time, read as a run reads it (one grammar for init and run).
 pub fn parse_time_text(text: &str) -> Option<i64> {
-    use chrono::{DateTime, NaiveDate, NaiveDateTime};
-    let text = text.trim();
-    if text.len() < 10 || !text.as_bytes()[0].is_ascii_digit() {
-        return None;
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.timestamp());
-    }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
-            return Some(t.and_utc().timestamp());
-        }
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc().timestamp())
+    crate::iso_timestamps::text_epoch_seconds(text)
 }
 
 /// Profiles a table registered in `ctx` from its first [`SAMPLE_ROWS`] rows.
@@ -371,6 +354,19 @@ mod tests {
         assert_eq!(parse_time_text("2024-03-01"), Some(1_709_251_200));
         assert_eq!(parse_time_text("1709251200"), None);
         assert_eq!(parse_time_text("soon"), None);
+        // Exactly what a run's TRY_CAST reads: a value it would reject is not a time to init.
+        for text in [
+            " 2024-03-01T00:00:00Z",
+            "2024-03-01T00:00:00 ",
+            "2024-13-01",
+        ] {
+            let run_reads = datafusion::arrow::compute::kernels::cast_utils::string_to_datetime(
+                &chrono::Utc,
+                text,
+            )
+            .is_ok();
+            assert_eq!(parse_time_text(text).is_some(), run_reads, "{text:?}");
+        }
     }
 
     #[test]

@@ -9,7 +9,6 @@ use datafusion::arrow::array::{
     LargeStringArray, StringArray, StringBuilder, StringViewArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int32Type, Int64Type};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::array_value_to_string;
@@ -259,9 +258,7 @@ fn parse_epoch_seconds(s: &str) -> Result<i64, Rule> {
     if let Ok(seconds) = s.parse::<i64>() {
         return plausible_seconds(seconds).map(|_| seconds);
     }
-    string_to_timestamp_nanos(s)
-        .map(|nanos| nanos.div_euclid(1_000_000_000))
-        .map_err(|_| Rule::NotATimestamp)
+    crate::iso_timestamps::text_epoch_seconds(s).ok_or(Rule::NotATimestamp)
 }
 
 fn plausible_seconds(value: i64) -> Result<(), Rule> {
