@@ -9,20 +9,12 @@ use serde::Serialize;
 
 use super::finding::{Finding, Severity};
 use super::stats::DatasetStats;
+use crate::personalize::limits::{
+    HIGH_CARDINALITY, MAX_EVENT_TYPES, MIN_COMPLETENESS, MIN_SHARE_USERS_WITH_TWO,
+    MIN_TEXTUAL_COMPLETENESS, MIN_USERS_WITH_TWO, VERY_HIGH_CARDINALITY,
+};
 use crate::personalize::{ColumnPlan, DatasetType, limits};
 
-/// Share of non-null values under which a column is flagged (the service's own analysis).
-pub const MIN_COMPLETENESS: f64 = 0.70;
-/// Share under which a textual column is not used for training.
-pub const MIN_TEXTUAL_COMPLETENESS: f64 = 0.85;
-/// Categorical cardinality the service's analysis flags, and the one it calls far too many.
-pub const HIGH_CARDINALITY: u64 = 30;
-pub const VERY_HIGH_CARDINALITY: u64 = 1_000;
-/// Users with at least two interactions: at least this many, and this share of all users.
-pub const MIN_USERS_WITH_TWO: u64 = 25;
-pub const MIN_SHARE_USERS_WITH_TWO: f64 = 0.01;
-/// More distinct event types than this and training fails.
-pub const MAX_EVENT_TYPES: usize = 10;
 /// A value this many standard deviations from the mean is an outlier.
 pub const OUTLIER_SIGMAS: f64 = 6.0;
 

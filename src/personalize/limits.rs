@@ -38,3 +38,15 @@ pub const MIN_INTERACTIONS: u64 = 1_000;
 pub const SCHEMA_NAMESPACE: &str = "com.amazonaws.personalize.schema";
 /// The separator of several values in one categorical field or an impression list.
 pub const MULTI_VALUE_SEPARATOR: &str = "|";
+/// "Data insights": share of non-null values under which the service's analysis flags a column.
+pub const MIN_COMPLETENESS: f64 = 0.70;
+/// Share under which a textual column is not used for training.
+pub const MIN_TEXTUAL_COMPLETENESS: f64 = 0.85;
+/// Categorical cardinality the service's analysis flags, and the one it calls far too many.
+pub const HIGH_CARDINALITY: u64 = 30;
+pub const VERY_HIGH_CARDINALITY: u64 = 1_000;
+/// Users with at least two interactions: at least this many, and this share of all users.
+pub const MIN_USERS_WITH_TWO: u64 = 25;
+pub const MIN_SHARE_USERS_WITH_TWO: f64 = 0.01;
+/// More distinct event types than this and training fails.
+pub const MAX_EVENT_TYPES: usize = 10;
