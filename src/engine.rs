@@ -51,11 +51,9 @@ pub struct EngineOptions {
     pub sampled_inference: bool,
 }
 
-/// The memory pool when none is given: bounded by default, so a large export never grows the
-/// process without limit (operators spill to disk instead). Not smaller: a smaller pool makes the
-/// DISTINCT of a 20M-event export spill into more files, and DataFusion's merge of spill files
-/// holds a batch per file outside the pool, so the process peaks higher (measured at 20M events:
-/// 256 MiB pool → 709 MB peak RSS, 384 MiB → 553 MB, 512 MiB → 455 MB, 1 GiB → 464 MB).
+/// The memory pool when none is given: bounded, so a large export spills instead of growing the
+/// process; not smaller, because a merge of more spill files holds more outside the pool
+/// (benches/README.md, "Defaults, measured").
 pub const DEFAULT_MEMORY_LIMIT: u64 = 512 * 1024 * 1024;
 
 /// The smallest `--memory-limit` accepted: below it a sort of a few partitions' batches cannot
@@ -63,12 +61,9 @@ pub const DEFAULT_MEMORY_LIMIT: u64 = 512 * 1024 * 1024;
 /// and the process needs far more than that anyway.
 pub const MIN_MEMORY_LIMIT: u64 = 16 * 1024 * 1024;
 
-/// Partitions when none are asked for: one more than the cores (the async runtime keeps one
-/// worker per core). A partition's pipeline regularly waits (for a file read on the blocking pool,
-/// for the exchange feeding the DISTINCT); with one partition per core that core then idles, with
-/// one more it takes up the spare partition's work. Measured on 2 cores, interactions job: 1M
-/// events 0.525 s → 0.475 s (median of 6 alternating runs), 20M 10.70–10.99 s → 10.18–10.36 s
-/// with peak RSS 372–384 → 412–423 MiB; items and users unchanged.
+/// Partitions when none are asked for: one more than the cores, so a core whose partition waits
+/// (a file read, an exchange) takes up the spare one's work (benches/README.md, "Defaults,
+/// measured").
 pub fn default_partitions() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()) + 1
 }
@@ -78,7 +73,7 @@ impl Default for EngineOptions {
         Self {
             memory_limit: Some(DEFAULT_MEMORY_LIMIT),
             threads: default_partitions(),
-            batch_size: 8192,
+            batch_size: DEFAULT_BATCH_ROWS,
             prefer_hash_join: true,
             spill_dir: None,
             shared_memory: None,
@@ -88,6 +83,9 @@ impl Default for EngineOptions {
         }
     }
 }
+
+/// Rows per batch: DataFusion's default, a batch of a few columns stays within the caches.
+const DEFAULT_BATCH_ROWS: usize = 8192;
 
 /// Batch rows in sort-merge mode: spilled sorts merge one batch per spill file at a time, and
 /// small batches keep that merge within the pool.
@@ -116,9 +114,8 @@ const BROADCAST_JOIN_MAX_ROWS: usize = 4_000_000;
 /// to keep. A source's partitions are not always even: one Parquet row group or one CSV file is
 /// read by one task, and the work on each batch after the query (conversion, checks, insights,
 /// CSV encoding) would then run on that task's core alone. An ORDER BY keeps its single sorted
-/// partition. A plan already over every thread gets the exchange too: it lets the work after the
-/// query run beside the operator that feeds it (skipping it made the 20M-event interactions job
-/// 3 % slower, 10.43 → 10.77 s median of 3, and its peak RSS 360 → 456 MiB).
+/// partition. A plan already over every thread gets the exchange too, so the write stage runs
+/// beside the operator that feeds it (benches/README.md, "Defaults, measured").
 pub fn spread_over_threads(
     plan: Arc<dyn ExecutionPlan>,
     threads: usize,
