@@ -480,7 +480,7 @@ pub async fn execute(cli: Cli) -> Result<i32> {
         Command::Schema(args) => {
             let engine = args.engine();
             for mapping in args.load()? {
-                let planned = crate::engine::plan(
+                let planned = crate::dataset_plan::plan(
                     &mapping,
                     &engine,
                     std::sync::Arc::new(crate::store::StoreRegistry::new()),

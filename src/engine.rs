@@ -19,7 +19,6 @@ use crate::error::{Error, Result};
 use crate::iso_timestamps::IsoTimestampRule;
 use crate::mapping::MappingFile;
 use crate::memory::{SharedMemory, SpillCapPool};
-use crate::personalize::{ColumnPlan, avro};
 use crate::sources::SourceTableFactory;
 use crate::sources::bad_records::{BadRecordLog, BadRecordPolicy};
 use crate::sources::factory::{FORMATS, RunOutput};
@@ -213,24 +212,28 @@ pub fn session(
     Ok(SessionContext::new_with_state(state))
 }
 
-/// A mapping file, planned: its session, its final query, and the dataset's output columns (whose
-/// Avro schema has been checked: nothing Personalize would reject gets past this point).
-pub struct Planned {
+/// A mapping file, planned: its session, its final query, and what the caller's check of the
+/// query made of it.
+pub struct Planned<T> {
     pub ctx: SessionContext,
     pub frame: DataFrame,
-    pub columns: ColumnPlan,
+    /// What `check` returned for the final query.
+    pub checked: T,
     /// Where the sources' readers note the records they could not read.
     pub bad_records: Arc<BadRecordLog>,
 }
 
-/// Plans a mapping file without reading data (source schemas are inferred, though). With
-/// [`EngineOptions::sampled_inference`], a plan that fails on the columns of a sample (a field the
-/// first records do not have, a type they show narrower) is made again on every record's.
-pub async fn plan(
+/// Plans a mapping file without reading data (source schemas are inferred, though), and runs
+/// `check` on the final query (the caller's rules for its output). With
+/// [`EngineOptions::sampled_inference`], a plan or check that fails on the columns of a sample (a
+/// field the first records do not have, a type they show narrower) is made again on every
+/// record's.
+pub async fn plan<T>(
     mapping: &MappingFile,
     options: &EngineOptions,
     stores: Arc<StoreRegistry>,
-) -> Result<Planned> {
+    check: impl Fn(&DataFrame) -> Result<T>,
+) -> Result<Planned<T>> {
     let ctx = session(options, Arc::clone(&stores), mapping.dataset.key())?;
     let sample_was_partial = |ctx: &SessionContext| {
         ctx.state()
@@ -238,7 +241,7 @@ pub async fn plan(
             .get_extension::<SampledInference>()
             .is_some_and(|sampled| sampled.partial())
     };
-    match plan_in(ctx.clone(), mapping).await {
+    match plan_in(ctx.clone(), mapping, &check).await {
         Err(e)
             if sample_was_partial(&ctx) && !matches!(e, Error::Io { .. } | Error::Interrupted) =>
         {
@@ -253,26 +256,25 @@ pub async fn plan(
                 ..options.clone()
             };
             let ctx = session(&every_record, stores, mapping.dataset.key())?;
-            plan_in(ctx, mapping).await
+            plan_in(ctx, mapping, &check).await
         }
         planned => planned,
     }
 }
 
-async fn plan_in(ctx: SessionContext, mapping: &MappingFile) -> Result<Planned> {
+async fn plan_in<T>(
+    ctx: SessionContext,
+    mapping: &MappingFile,
+    check: &impl Fn(&DataFrame) -> Result<T>,
+) -> Result<Planned<T>> {
     let frame = plan_mapping(&ctx, mapping).await?;
-    let columns = ColumnPlan::new(
-        frame.schema().as_arrow(),
-        mapping.dataset,
-        &mapping.directives.hints(),
-    )?;
-    avro::schema_text(&columns)?;
+    let checked = check(&frame)?;
     let bad_records = BadRecordLog::of(ctx.state().config());
     Ok(Planned {
         bad_records,
         ctx,
         frame,
-        columns,
+        checked,
     })
 }
 

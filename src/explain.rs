@@ -6,17 +6,18 @@ use std::sync::Arc;
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
 
-use crate::engine::{self, EngineOptions};
+use crate::dataset_plan;
+use crate::engine::EngineOptions;
 use crate::error::Result;
 use crate::mapping::MappingFile;
 use crate::store::StoreRegistry;
 
 pub async fn explain(mapping: &MappingFile, options: &EngineOptions) -> Result<String> {
-    let engine::Planned {
+    let dataset_plan::Planned {
         frame,
         columns: plan,
         ..
-    } = engine::plan(mapping, options, Arc::new(StoreRegistry::new())).await?;
+    } = dataset_plan::plan(mapping, options, Arc::new(StoreRegistry::new())).await?;
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -8,6 +8,7 @@ pub mod allocator;
 pub mod batch;
 pub mod cli;
 pub mod crawl;
+pub mod dataset_plan;
 pub mod describe;
 pub mod distinct;
 pub mod engine;

@@ -35,7 +35,7 @@ pub struct StaticResult {
 /// Static checks of one mapping file.
 pub async fn check_mapping(mapping: &MappingFile, options: &RunOptions) -> StaticResult {
     let stores = std::sync::Arc::new(crate::store::StoreRegistry::new());
-    let outcome = crate::engine::plan(mapping, &options.engine, stores)
+    let outcome = crate::dataset_plan::plan(mapping, &options.engine, stores)
         .await
         .map(|planned| planned.columns);
     match outcome {

@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 
 use super::RunOptions;
 use crate::batch::{BatchOptions, Tally};
+use crate::dataset_plan;
 use crate::engine::{self, EngineOptions};
 use crate::error::{Error, Result};
 use crate::interrupt;
@@ -111,12 +112,12 @@ async fn execute(
 ) -> Result<Written> {
     progress.set_message("planning: reading source schemas");
     let (ctx, plan, query, bad_record_log) = interrupt::cancellable(async {
-        let engine::Planned {
+        let dataset_plan::Planned {
             ctx,
             frame,
             columns,
             bad_records,
-        } = engine::plan(mapping, engine_options, Arc::clone(stores)).await?;
+        } = dataset_plan::plan(mapping, engine_options, Arc::clone(stores)).await?;
         let physical = frame.create_physical_plan().await?;
         let physical = engine::spread_over_threads(physical, engine_options.threads)?;
         Ok::<_, Error>((ctx, Arc::new(columns), physical, bad_records))
