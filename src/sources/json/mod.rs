@@ -215,8 +215,9 @@ impl ExportJsonFormat {
         if whole {
             return Ok(schema);
         }
+        // The file the sample stopped in has unread records too: its tail is probed with the rest.
         if !self
-            .probes_fit(store, &objects[read..], &merged, split)
+            .probes_fit(store, &objects[read - 1..], &merged, split)
             .await?
         {
             tracing::debug!(
@@ -265,10 +266,15 @@ impl ExportJsonFormat {
 const PROBE_FILES: usize = 16;
 /// Records read from the start of each probed file.
 const PROBE_RECORDS: usize = 1_000;
+/// Bytes read from the end of the first and last probed files when they are large: an export
+/// that comes as a few large files gains its new fields at their ends.
+const PROBE_TAIL_BYTES: u64 = 1024 * 1024;
 
 impl ExportJsonFormat {
-    /// Whether the first records of files spread over `rest` fit `sample` (merging their types
-    /// into it changes nothing). Only a hint: the scan checks every record anyway.
+    /// Whether records of `rest` (from the file the sample stopped in to the last) fit `sample`
+    /// (merging their types into it changes nothing): the first records of files spread over the
+    /// files after the sample's, and the tails of the first and last file of `rest`. Only a hint:
+    /// the scan checks every record anyway.
     async fn probes_fit(
         &self,
         store: &Arc<dyn ObjectStore>,
@@ -276,13 +282,31 @@ impl ExportJsonFormat {
         sample: &Inferred,
         split: ranges::InferSplit,
     ) -> Result<bool> {
-        let picked: Vec<ObjectMeta> = spread(rest.len(), PROBE_FILES)
-            .map(|i| rest[i].clone())
+        let fits = |inferred: Inferred| sample.clone().merge(inferred) == *sample;
+        let after_sample = rest.get(1..).unwrap_or_default();
+        let picked: Vec<ObjectMeta> = spread(after_sample.len(), PROBE_FILES)
+            .map(|i| after_sample[i].clone())
             .collect();
         let mut files = self.infer_files(store, picked, Some(PROBE_RECORDS), split);
         while let Some(file) = files.try_next().await? {
-            if sample.clone().merge(file.merged) != *sample {
+            if !fits(file.merged) {
                 return Ok(false);
+            }
+        }
+        let ends = [rest.first(), rest.last()];
+        for (i, object) in ends.into_iter().flatten().enumerate() {
+            if i == 1 && rest.len() == 1 {
+                break;
+            }
+            match ranges::infer_tail(store, object, self, PROBE_TAIL_BYTES).await {
+                Ok(Some(tail)) => {
+                    if !fits(tail.merged) {
+                        return Ok(false);
+                    }
+                }
+                Ok(None) => {}
+                // A bad record there is for the scan to report, in its place.
+                Err(e) => tracing::debug!("probing the end of {}: {e}", object.location),
             }
         }
         Ok(true)

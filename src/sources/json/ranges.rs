@@ -139,6 +139,31 @@ pub async fn infer_in_ranges(
     Ok(parts.into_iter().reduce(FileInference::then))
 }
 
+/// The records starting in the last `bytes` of a splittable file, inferred (None when the file is
+/// not splittable or not larger than that): a probe of where a chronological export's newest
+/// fields are, without reading the rest.
+pub async fn infer_tail(
+    store: &Arc<dyn ObjectStore>,
+    object: &object_store::ObjectMeta,
+    format: &super::ExportJsonFormat,
+    bytes: u64,
+) -> Result<Option<FileInference>> {
+    let size = object.size;
+    if size <= bytes.saturating_mul(2) {
+        return Ok(None);
+    }
+    let head = object_read::read_head(store, None, &object.location, HEAD_LEN.min(size)).await?;
+    if !splittable(&head, size, &object.location, format.encoding) {
+        return Ok(None);
+    }
+    let range = ByteRange {
+        start: size - bytes,
+        end: size,
+    };
+    let tail = infer_range(Arc::clone(store), object.clone(), format.clone(), range).await?;
+    Ok(Some(tail))
+}
+
 /// Infers the records starting in `range` of a splittable file.
 async fn infer_range(
     store: Arc<dyn ObjectStore>,
