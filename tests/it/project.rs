@@ -1,11 +1,9 @@
 //! `pengine run DIR`: the mapping files of a project run at once, in one process, sharing one
 //! memory limit; each dataset is published (or not) on its own.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// A project of three datasets over JSON sources in `dir/src`, mapped in `dir/sql`.
@@ -55,7 +53,7 @@ fn one_failing_dataset_leaves_the_others_published_and_its_own_export_intact() {
     let d = dir.path();
     write_project(d, 1200);
     let first = run_ok(&mut run_project(d, &[]));
-    let project: Value = serde_json::from_str(&stdout(&first)).unwrap();
+    let project: Value = stdout_json(&first);
     assert_eq!(project["datasets"].as_array().unwrap().len(), 3);
     assert!(
         project["datasets"]
@@ -94,7 +92,7 @@ fn one_failing_dataset_leaves_the_others_published_and_its_own_export_intact() {
     let err = stderr(&output);
     assert!(err.contains("1 failed") && err.contains("FAILED"), "{err}");
     assert!(err.contains("users.sql"), "{err}");
-    let project: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let project: Value = stdout_json(&output);
     let status: Vec<(&str, &str)> = project["datasets"]
         .as_array()
         .unwrap()
@@ -179,7 +177,7 @@ fn three_datasets_sorting_more_than_the_limit_draw_from_one_pool_within_it() {
         .args(["--json", "--no-progress", "--no-insights"])
         .args(["--memory-limit", "24MiB"]);
     let output = run_ok(&mut cmd);
-    let project: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let project: Value = stdout_json(&output);
     let limit = project["memory_limit_bytes"].as_u64().unwrap();
     let peak = project["memory_peak_bytes"].as_u64().unwrap();
     assert_eq!(limit, 24 * 1024 * 1024);
