@@ -135,8 +135,18 @@ pub fn session(
     label: &str,
 ) -> Result<SessionContext> {
     let skipped = Arc::new(SkippedFiles::default());
+    // The pool first: a small share runs on fewer partitions (see [`SharedMemory::partitions`]).
+    let shared = options.memory_limit.map(|limit| {
+        options
+            .shared_memory
+            .clone()
+            .unwrap_or_else(|| SharedMemory::new(limit as usize))
+    });
+    let partitions = shared
+        .as_ref()
+        .map_or(options.threads.max(1), |s| s.partitions(options.threads));
     let mut config = SessionConfig::new()
-        .with_target_partitions(options.threads.max(1))
+        .with_target_partitions(partitions)
         .with_batch_size(options.batch_size)
         .with_information_schema(true)
         .with_extension(Arc::new(BadRecordLog::new(options.on_bad_records)))
@@ -162,27 +172,23 @@ pub fn session(
         .min(BROADCAST_JOIN_MAX_BYTES);
     settings.optimizer.hash_join_single_partition_threshold = broadcast_bytes;
     settings.optimizer.hash_join_single_partition_threshold_rows = BROADCAST_JOIN_MAX_ROWS;
-    if let Some(limit) = options.memory_limit {
+    if let Some(shared) = &shared {
         // Each sort reserves this much for its merge phase up front (and a join has two sorts
-        // per partition): keep the sum a fraction of a small pool.
-        let per_sort = limit / (16 * options.threads.max(1) as u64);
+        // per partition): keep the sum a fraction of the dataset's share of a small pool.
+        let per_sort = (shared.share() / (16 * partitions)) as u64;
         let reservation = per_sort.min(settings.execution.sort_spill_reservation_bytes as u64);
         settings.execution.sort_spill_reservation_bytes = reservation as usize;
     }
 
     let sources = SourceStores::new(stores, skipped, options.output.clone());
     let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(sources));
-    if let Some(limit) = options.memory_limit {
-        let shared = options
-            .shared_memory
-            .clone()
-            .unwrap_or_else(|| SharedMemory::new(limit as usize));
+    if let Some(shared) = shared {
         let share = shared.dataset_pool(label);
         let pool: Arc<dyn MemoryPool> = if options.prefer_hash_join {
             Arc::new(share)
         } else {
             // Sort-merge joins: two sorts per partition, each capped so both sides fit.
-            let cap = shared.limit() / (4 * options.threads.max(1));
+            let cap = shared.limit() / (4 * partitions);
             Arc::new(SpillCapPool::new(share, cap))
         };
         runtime = runtime.with_memory_pool(pool);

@@ -10,6 +10,10 @@
 //! is alone, takes the whole pool, keeps its data in memory and hands it to an unspillable merge;
 //! the right sort then has nothing left. Capping every spillable consumer at a fixed share of the
 //! pool makes each sort spill once it holds its share, which leaves room for the other side.
+//!
+//! A share is also split between a dataset's partitions, and a sort cannot spill below one batch
+//! ready to sort: [`SharedMemory::partitions`] keeps every partition's part at least
+//! [`PARTITION_MEMORY`], whatever the number of cores.
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -19,6 +23,12 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{
     FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, TrackConsumersPool,
 };
+
+/// The least memory one partition of a query gets: its sort holds a batch ready to sort (which
+/// DataFusion reserves at twice the batch), its merge reservation and a batch in the final merge.
+/// 8,192 rows of 200 bytes make 1.6 MB batches, so about 5 MB; below that the sort fails whether
+/// it spills or not (16 MiB for three datasets on 8 partitions each failed at the first batch).
+pub const PARTITION_MEMORY: usize = 8 * 1024 * 1024;
 
 /// The memory limit of a whole run, shared by the datasets running in it.
 #[derive(Debug, Clone)]
@@ -63,8 +73,14 @@ impl SharedMemory {
     }
 
     /// What one dataset may hold now: an equal share of the limit among the running datasets.
-    fn share(&self) -> usize {
+    pub fn share(&self) -> usize {
         self.limit / self.running.load(Ordering::SeqCst).max(1)
+    }
+
+    /// Partitions a dataset starting now runs on: `threads`, but no more than its share gives
+    /// [`PARTITION_MEMORY`] each (at least one).
+    pub fn partitions(&self, threads: usize) -> usize {
+        (self.share() / PARTITION_MEMORY).clamp(1, threads.max(1))
     }
 
     /// A pool for one dataset's session.
@@ -267,6 +283,21 @@ mod tests {
         drop(sort_b);
         assert_eq!(b.reserved(), 0);
         drop(third);
+    }
+
+    #[test]
+    fn a_small_share_runs_on_fewer_partitions() {
+        let shared = SharedMemory::new(16 * 1024 * 1024);
+        assert_eq!(shared.partitions(8), 2);
+        let running: Vec<Participation> = (0..3).map(|_| shared.participate()).collect();
+        // A third of 16 MiB feeds one partition, whatever the threads.
+        assert_eq!(shared.partitions(8), 1);
+        assert_eq!(shared.partitions(1), 1);
+        drop(running);
+        let large = SharedMemory::new(512 * 1024 * 1024);
+        assert_eq!(large.partitions(3), 3);
+        assert_eq!(large.partitions(100), 64);
+        assert_eq!(large.partitions(0), 1);
     }
 
     #[test]

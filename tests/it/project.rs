@@ -1,11 +1,9 @@
 //! `pengine run DIR`: the mapping files of a project run at once, in one process, sharing one
 //! memory limit; each dataset is published (or not) on its own.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// A project of three datasets over JSON sources in `dir/src`, mapped in `dir/sql`.
@@ -55,7 +53,7 @@ fn one_failing_dataset_leaves_the_others_published_and_its_own_export_intact() {
     let d = dir.path();
     write_project(d, 1200);
     let first = run_ok(&mut run_project(d, &[]));
-    let project: Value = serde_json::from_str(&stdout(&first)).unwrap();
+    let project: Value = stdout_json(&first);
     assert_eq!(project["datasets"].as_array().unwrap().len(), 3);
     assert!(
         project["datasets"]
@@ -94,7 +92,7 @@ fn one_failing_dataset_leaves_the_others_published_and_its_own_export_intact() {
     let err = stderr(&output);
     assert!(err.contains("1 failed") && err.contains("FAILED"), "{err}");
     assert!(err.contains("users.sql"), "{err}");
-    let project: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let project: Value = stdout_json(&output);
     let status: Vec<(&str, &str)> = project["datasets"]
         .as_array()
         .unwrap()
@@ -135,13 +133,11 @@ fn one_failing_dataset_leaves_the_others_published_and_its_own_export_intact() {
 fn three_datasets_sorting_more_than_the_limit_draw_from_one_pool_within_it() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // Three sorts of about 17 MB each against a 24 MiB limit for all of them: each dataset's
-    // share (8 MiB while all three run) is half its data, so every sort has to spill. (At 12 MiB
-    // and 50,000 rows each, one full test run failed with DataFusion's "Not enough memory to
-    // continue external sort" (once in about 40 runs); likely cause: a partition's share, 2 MiB when
-    // all six sorts run, is less than what one 8,192-row batch of these rows needs to be sorted.)
-    // Each file is read by one partition, one sort per dataset, as the limit was set for: split
-    // into byte ranges, each 17 MB file would make three sorts and a merge, which 8 MiB cannot hold.
+    // Three sorts of about 17 MB each against the smallest limit, 16 MiB for all of them: each
+    // dataset's share (5.3 MiB while all three run) is a third of its data, so every sort spills.
+    // With `--threads 8` each file would be read in 8 byte ranges, 24 sorts in all, each with a
+    // share smaller than one 8,192-row batch of these rows ready to sort (~3 MB): a dataset runs
+    // on no more partitions than its share can feed, whatever the number of cores.
     let padding = "x".repeat(150);
     for name in ["a", "b", "c"] {
         let rows: String = (0..100_000)
@@ -164,7 +160,6 @@ fn three_datasets_sorting_more_than_the_limit_draw_from_one_pool_within_it() {
             d.join("sql").join(file),
             format!(
                 "-- pengine: dataset = {dataset}\n-- pengine: output = {}\n\
-                 SET datafusion.optimizer.repartition_file_scans = false;\n\
                  CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${{src}}/{name}.json';\n\
                  SELECT user AS user_id, note AS note FROM t ORDER BY note DESC;",
                 d.join(out).display()
@@ -177,12 +172,12 @@ fn three_datasets_sorting_more_than_the_limit_draw_from_one_pool_within_it() {
         .arg("--var")
         .arg(format!("src={}", d.join("src").display()))
         .args(["--json", "--no-progress", "--no-insights"])
-        .args(["--memory-limit", "24MiB"]);
+        .args(["--memory-limit", "16MiB", "--threads", "8"]);
     let output = run_ok(&mut cmd);
-    let project: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let project: Value = stdout_json(&output);
     let limit = project["memory_limit_bytes"].as_u64().unwrap();
     let peak = project["memory_peak_bytes"].as_u64().unwrap();
-    assert_eq!(limit, 24 * 1024 * 1024);
+    assert_eq!(limit, 16 * 1024 * 1024);
     assert!(peak > 0 && peak <= limit, "peak {peak} over limit {limit}");
     for out in ["out-a", "out-b", "out-c"] {
         let csv = read_dataset(&d.join(out).join("users"));

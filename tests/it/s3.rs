@@ -2,42 +2,13 @@
 //! sources read from S3, the dataset published to S3, replacement, a killed run, and credentials
 //! never printed.
 
-mod common;
-
-use std::path::Path;
-
-use common::*;
+use crate::common::*;
 
 /// A file of `.pengine/` that stays after a run ([`KEPT_STATE`]).
 fn is_kept_state(relative: &str) -> bool {
     KEPT_STATE
         .iter()
         .any(|kept| relative.starts_with(&format!(".pengine/{kept}/")))
-}
-
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(base, &path, out);
-            } else {
-                out.push(
-                    path.strip_prefix(base)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-            }
-        }
-    }
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 #[test]
@@ -56,7 +27,7 @@ fn bundled_example_from_s3_to_s3() {
         "s3://personalize/2024-q1",
         "--json",
     ]));
-    let published = files_under(&server.path("personalize/2024-q1"));
+    let published = file_names(&server.path("personalize/2024-q1"));
     assert_eq!(
         published
             .iter()
@@ -138,7 +109,7 @@ fn rerun_on_s3_replaces_and_a_killed_run_changes_nothing() {
     assert_eq!(read_dataset(&server.path("out/p/users")).rows.len(), 300);
 
     run_ok(&mut run("1MiB"));
-    assert_eq!(files_under(&server.path("out/p/users")), ["part-00000.csv"]);
+    assert_eq!(file_names(&server.path("out/p/users")), ["part-00000.csv"]);
     let before = std::fs::read(server.path("out/p/users/part-00000.csv")).unwrap();
 
     // Killed before its commit point: the S3 export is exactly as it was.
@@ -149,7 +120,7 @@ fn rerun_on_s3_replaces_and_a_killed_run_changes_nothing() {
     let mut child = spawn_at_failpoint(&mut run("1MiB"), "after-parts-written", dir.path());
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(files_under(&server.path("out/p/users")), ["part-00000.csv"]);
+    assert_eq!(file_names(&server.path("out/p/users")), ["part-00000.csv"]);
     assert_eq!(
         std::fs::read(server.path("out/p/users/part-00000.csv")).unwrap(),
         before
@@ -160,7 +131,7 @@ fn rerun_on_s3_replaces_and_a_killed_run_changes_nothing() {
         read_dataset(&server.path("out/p/users")).rows,
         vec![vec!["only", "x"]]
     );
-    let leftovers: Vec<_> = files_under(&server.path("out/p"))
+    let leftovers: Vec<_> = file_names(&server.path("out/p"))
         .into_iter()
         .filter(|f| f.starts_with(".pengine") && !is_kept_state(f))
         .collect();
@@ -266,7 +237,7 @@ fn credentials_never_appear_in_output_logs_reports_or_bad_records() {
         texts[1].len() > 1000,
         "trace logging produced little output"
     );
-    for file in files_under(&server.path("out")) {
+    for file in file_names(&server.path("out")) {
         texts.push(
             String::from_utf8_lossy(&std::fs::read(server.path("out").join(&file)).unwrap())
                 .into_owned(),

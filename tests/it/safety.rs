@@ -3,13 +3,11 @@
 //! variable, SIGTERM/SIGHUP, a closed stderr, running out of memory, and what `-v`, `-q` and
 //! `--json` show when something goes wrong.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// `rows` users `{"id": n, "tier": "t<n % 3>"}` in `<dir>/src/users/users.json`.
@@ -33,35 +31,9 @@ fn users_mapping(dir: &Path) -> PathBuf {
     path
 }
 
+/// `pengine run MAPPING --var src=SRC EXTRA... -o OUT`.
 fn run(mapping: &Path, src: &Path, out: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> Command {
-    let mut cmd = pengine();
-    cmd.arg("run")
-        .arg(mapping)
-        .arg("--var")
-        .arg(format!("src={}", src.display()))
-        .args(extra)
-        .arg("-o")
-        .arg(out);
-    cmd
-}
-
-/// Every file under `dir`, relative, sorted, with its bytes.
-fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(base, &path, out);
-            } else {
-                let relative = path.strip_prefix(base).unwrap().display().to_string();
-                out.push((relative, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
+    run_mapping(mapping, &format!("src={}", src.display()), out, extra)
 }
 
 fn names(files: &[(String, Vec<u8>)]) -> Vec<&str> {

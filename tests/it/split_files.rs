@@ -3,12 +3,10 @@
 //! files, offsets, reasons) of a run that reads the file whole. A gzip file beside it is read
 //! whole either way.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// A users mapping over the JSON folder `${d}/ev/`, after `settings` (`SET` statements).
@@ -65,7 +63,7 @@ fn run(d: &Path, mapping: &Path, out: &str) -> (Vec<String>, Value, Vec<BadLine>
             .arg("--var")
             .arg(format!("d={}", d.display())),
     );
-    let report: Value = serde_json::from_str(&stdout(&output)).expect("a JSON report");
+    let report: Value = stdout_json(&output);
     let mut users = read_dataset(&d.join(out).join("users")).column("USER_ID");
     users.sort();
     let text = std::fs::read_to_string(d.join(out).join("users.bad-records.jsonl")).unwrap();

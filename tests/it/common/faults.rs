@@ -124,16 +124,6 @@ impl Faults {
             .collect()
     }
 
-    /// Requests seen per operation since the rules were set.
-    pub fn seen(&self) -> BTreeMap<String, usize> {
-        let state = self.state.lock().unwrap();
-        state
-            .seen
-            .iter()
-            .map(|(op, n)| (op.to_string(), *n))
-            .collect()
-    }
-
     /// True once the server has been stopped by a fault (or dropped).
     pub fn server_stopped(&self) -> bool {
         *self.down.borrow()

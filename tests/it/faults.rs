@@ -4,14 +4,12 @@
 //! full local disk. In every case the previous export stays byte for byte as it was, no partial
 //! part shows in the data folder, and the next run cleans up and succeeds.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// `rows` users with a ~900-character attribute (`<tag>xxx...<n>`): 12,000 make about 11 MB of
@@ -42,31 +40,10 @@ fn sorted_rows(csv: Csv) -> Vec<Vec<String>> {
 /// Every file under `root` (relative paths, sorted) with its bytes, `.pengine/` left out: what a
 /// user of the export sees.
 fn export_files(root: &Path) -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            let relative = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            if relative.starts_with(".pengine") {
-                continue;
-            }
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.push((relative, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, root, &mut out);
-    out.sort();
-    out
+    tree(root)
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with(".pengine"))
+        .collect()
 }
 
 /// A users mapping reading `s3://raw/users/users.json` and publishing to `s3://out/p`, on a test server.
@@ -207,7 +184,7 @@ fn transient_s3_errors_are_retried_and_counted_in_the_report() {
     assert!(case.staging().is_empty(), "{:?}", case.staging());
 
     // Every injected error was retried once, and counted once, by operation.
-    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let report: Value = stdout_json(&output);
     let counted: BTreeMap<String, u64> =
         serde_json::from_value(report["storage_retries"]["by_operation"].clone())
             .unwrap_or_else(|e| panic!("no retry counts in the report ({e}): {report:#}"));

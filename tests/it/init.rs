@@ -2,12 +2,10 @@
 //! unfamiliar exports (camelCase names, nested JSON, millisecond timestamps, `key=value`
 //! partitions, CSV without a header, Parquet, S3), writing mapping files that validate and run.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn init(sources: &[String], into: &Path, extra: &[&str]) -> std::process::Output {
@@ -63,7 +61,7 @@ fn init_on_the_bundled_example_writes_files_that_validate_and_run() {
         "{items}"
     );
     assert!(read(into.join("pengine.toml")).contains("[vars]"));
-    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let report: Value = stdout_json(&output);
     assert_eq!(report["files"].as_array().unwrap().len(), 3);
 
     // The files run from anywhere (locations come from pengine.toml beside them).
@@ -220,7 +218,7 @@ fn init_on_an_unfamiliar_export_guesses_roles_from_names_and_values() {
             .arg(&out)
             .args(["--no-progress", "--json"]),
     );
-    let project: Value = serde_json::from_str(&stdout(&run)).unwrap();
+    let project: Value = stdout_json(&run);
     assert_eq!(project["datasets"].as_array().unwrap().len(), 3);
     let interactions = read_dataset(&out.join("interactions"));
     assert_eq!(interactions.rows.len(), 1800);
@@ -249,7 +247,7 @@ fn sources_shows_columns_files_and_partitions() {
             .arg(root.join("clicks/"))
             .arg("--json"),
     );
-    let sources: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let sources: Value = stdout_json(&output);
     let clicks = &sources[0];
     assert_eq!(clicks["name"], "clicks");
     assert_eq!(clicks["files"], 3);
@@ -274,7 +272,7 @@ fn sources_shows_columns_files_and_partitions() {
             .arg(dir.path().join("ratings.json"))
             .arg("--json"),
     );
-    let sources: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let sources: Value = stdout_json(&output);
     assert_eq!(sources[0]["detected"]["json_layouts"]["array"], 1);
     assert_eq!(sources[0]["columns"][1]["expr"], "stars");
 
@@ -321,7 +319,7 @@ fn sources_and_init_take_json_with_a_byte_order_mark_for_json() {
                 .arg(dir.path().join(file))
                 .arg("--json"),
         );
-        let sources: Value = serde_json::from_str(&stdout(&output)).unwrap();
+        let sources: Value = stdout_json(&output);
         assert_eq!(sources[0]["detected"]["format"], "json", "{file}");
         assert_eq!(sources[0]["detected"]["json_layouts"][layout], 1, "{file}");
         assert_eq!(sources[0]["columns"][0]["expr"], column, "{file}");
@@ -391,7 +389,7 @@ fn init_and_sources_take_on_bad_records_skip() {
     );
 
     let output = run_ok(&mut sources(&["--on-bad-records", "skip", "--json"]));
-    let listed: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let listed: Value = stdout_json(&output);
     let columns: Vec<&str> = listed[0]["columns"]
         .as_array()
         .unwrap()
@@ -419,7 +417,7 @@ fn init_and_sources_take_on_bad_records_skip() {
             .args(["--on-bad-records", "skip", "--json", "--no-progress", "-o"])
             .arg(&out),
     );
-    let report: Value = serde_json::from_str(&stdout(&run)).unwrap();
+    let report: Value = stdout_json(&run);
     // The Latin-1 line is read: init named the file's encoding (its other lines are ASCII).
     assert!(read(into.join("interactions.sql")).contains("'format.encoding' 'windows-1252'"));
     assert_eq!(report["rows"]["bad_records"], 1, "{report}");
@@ -534,7 +532,7 @@ fn keys_that_differ_only_in_case_are_one_column() {
             .args(["--json", "-o"])
             .arg(&out),
     );
-    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let report: Value = stdout_json(&output);
     assert_eq!(report["rows"]["written"], 1200, "{mapping}");
 }
 

@@ -3,12 +3,10 @@
 //! record aside in `<dataset>.bad-records.jsonl` and counts them per file in the report, so every
 //! input record is accounted for.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// A users mapping over the table `ddl` declares, selecting `u` as the user id.
@@ -39,7 +37,7 @@ fn run(dir: &Path, mapping: &Path, policy: &str) -> std::process::Command {
 /// Runs with `skip`; returns the users written (sorted), the report and the bad-records lines.
 fn run_skip(dir: &Path, mapping: &Path) -> (Vec<String>, Value, Vec<Value>) {
     let output = run_ok(&mut run(dir, mapping, "skip"));
-    let report: Value = serde_json::from_str(&stdout(&output)).expect("a JSON report");
+    let report: Value = stdout_json(&output);
     let mut users = read_dataset(&dir.join("out/users")).column("USER_ID");
     users.sort_by_key(|u| u.parse::<i64>().unwrap_or(i64::MAX));
     let bad_file = dir.join("out/users.bad-records.jsonl");

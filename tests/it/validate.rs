@@ -1,9 +1,7 @@
 //! `pengine validate`: static checks of mapping files, and CSV data made by another tool
 //! (testdata/made-elsewhere, written by hand) checked row by row without writing anything.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 #[test]
@@ -41,7 +39,7 @@ fn data_made_elsewhere_is_checked_row_by_row() {
         ]),
         4,
     );
-    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let report: Value = stdout_json(&output);
     // 8 rows by hand: one without a user, one in milliseconds.
     assert_eq!(report["rows"]["query_output"], 8);
     assert_eq!(report["rows"]["rejected"], 2);

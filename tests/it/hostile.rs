@@ -2,28 +2,14 @@
 //! slashes, spaces, unicode and very long names are read as data and never steer where pengine
 //! writes; a mapping file cannot write anywhere (INSERT hidden behind WITH, runtime settings).
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// Every file under `dir`, relative to it.
 fn files(dir: &Path) -> BTreeSet<String> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeSet<String>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(base, &path, out);
-            } else {
-                out.insert(path.strip_prefix(base).unwrap().display().to_string());
-            }
-        }
-    }
-    let mut out = BTreeSet::new();
-    walk(dir, dir, &mut out);
-    out
+    file_names(dir).into_iter().collect()
 }
 
 #[test]

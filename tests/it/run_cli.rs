@@ -1,11 +1,9 @@
 //! `pengine run` / `schema` / `explain` end to end through the binary: the bundled example,
 //! schema and header agreement, replacement of a previous export, a killed run, and errors.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn run_example(out: &Path) -> std::process::Output {
@@ -121,7 +119,7 @@ fn schema_command_prints_the_avro_schema_without_writing() {
             .arg(repo_root().join("sql/items.sql"))
             .args(["--var", &source]),
     );
-    let schema: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let schema: Value = stdout_json(&output);
     assert_eq!(schema["name"], "Items");
     let description = schema["fields"]
         .as_array()
@@ -185,23 +183,6 @@ fn small_users(dir: &Path, rows: usize) {
     write(dir.join("src/users.json"), text);
 }
 
-/// `pengine run MAPPING --var SRC EXTRA... -o OUT`.
-fn run_cmd(
-    mapping: &Path,
-    src: &str,
-    out: impl AsRef<std::ffi::OsStr>,
-    extra: &[&str],
-) -> std::process::Command {
-    let mut cmd = pengine();
-    cmd.arg("run")
-        .arg(mapping)
-        .args(["--var", src])
-        .args(extra)
-        .arg("-o")
-        .arg(out);
-    cmd
-}
-
 /// A users mapping over `src/users.json` (see [`small_users`]) and its `--var src=...` value.
 fn users_mapping(dir: &Path) -> (std::path::PathBuf, String) {
     let mapping = mapping_with(
@@ -219,7 +200,7 @@ fn rerun_replaces_the_previous_export_and_parts_roll() {
     let out = dir.path().join("out");
     small_users(dir.path(), 400);
     let (mapping, src) = users_mapping(dir.path());
-    run_ok(&mut run_cmd(
+    run_ok(&mut run_mapping(
         &mapping,
         &src,
         &out,
@@ -235,7 +216,7 @@ fn rerun_replaces_the_previous_export_and_parts_roll() {
 
     // A smaller export replaces it entirely: no old part is left.
     small_users(dir.path(), 10);
-    run_ok(&mut run_cmd(&mapping, &src, &out, &[]));
+    run_ok(&mut run_mapping(&mapping, &src, &out, &[]));
     let csv = read_dataset(&out.join("users"));
     assert_eq!(csv.rows.len(), 10);
     assert_eq!(std::fs::read_dir(out.join("users")).unwrap().count(), 1);
@@ -461,7 +442,7 @@ fn json_report_on_stdout() {
             .args(["run", "sql/users.sql", "--json", "-o"])
             .arg(out.path()),
     );
-    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let report: Value = stdout_json(&output);
     assert_eq!(report["dataset"], "users");
     assert_eq!(report["rows"]["rejected"], 0);
     assert!(report["rows_per_second"].as_f64().unwrap() > 0.0);
@@ -484,13 +465,13 @@ fn join_larger_than_the_memory_limit_finishes_with_sort_merge() {
          SELECT a.id AS user_id, a.name AS name_a, b.name AS name_b FROM a JOIN b ON a.id = b.id;",
     );
     let src = format!("src={}", dir.path().join("src").display());
-    let output = run_ok(&mut run_cmd(
+    let output = run_ok(&mut run_mapping(
         &mapping,
         &src,
         dir.path().join("out"),
         &["--memory-limit", "24MiB", "--json"],
     ));
-    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let report: Value = stdout_json(&output);
     assert_eq!(report["join_strategy"], "sort-merge", "{}", stderr(&output));
     assert_eq!(report["rows"]["written"], 300_000);
 }
@@ -522,7 +503,7 @@ fn variables_from_pengine_toml_and_cli_override() {
         ["from-a"]
     );
     let b = format!("src={}", dir.path().join("b").display());
-    run_ok(&mut run_cmd(&mapping, &b, &out, &[]));
+    run_ok(&mut run_mapping(&mapping, &b, &out, &[]));
     assert_eq!(
         read_dataset(&out.join("users")).column("USER_ID"),
         ["from-b"]
@@ -661,11 +642,11 @@ fn ctrl_c_stops_with_code_130_and_publishes_nothing() {
     let out = dir.path().join("out");
     small_users(dir.path(), 20);
     let (mapping, src) = users_mapping(dir.path());
-    run_ok(&mut run_cmd(&mapping, &src, &out, &[]));
+    run_ok(&mut run_mapping(&mapping, &src, &out, &[]));
     let before = snapshot(&out);
     small_users(dir.path(), 3);
     let child = spawn_at_failpoint(
-        &mut run_cmd(&mapping, &src, &out, &[]),
+        &mut run_mapping(&mapping, &src, &out, &[]),
         "after-parts-written",
         dir.path(),
     );
@@ -678,7 +659,7 @@ fn ctrl_c_stops_with_code_130_and_publishes_nothing() {
     assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
     assert!(stderr(&output).contains("interrupted"));
     assert_eq!(snapshot(&out), before);
-    run_ok(&mut run_cmd(&mapping, &src, &out, &[]));
+    run_ok(&mut run_mapping(&mapping, &src, &out, &[]));
     assert_eq!(read_dataset(&out.join("users")).rows.len(), 3);
     assert_no_staging(&out);
 }
@@ -705,7 +686,7 @@ fn invalid_rows_are_skipped_into_the_rejects_file_and_counted() {
     let src = format!("src={}", dir.path().join("src").display());
 
     // Default policy: stop, show the first offending rows, publish nothing.
-    let err = run_fails(&mut run_cmd(&mapping, &src, &out, &[]), 4);
+    let err = run_fails(&mut run_mapping(&mapping, &src, &out, &[]), 4);
     assert!(
         err.contains("4 row(s)") && err.contains("[required] USER_ID is empty"),
         "{err}"
@@ -718,10 +699,10 @@ fn invalid_rows_are_skipped_into_the_rejects_file_and_counted() {
 
     // Published, but exit 6: two interactions are far below what Personalize trains on.
     let output = run_with_code(
-        &mut run_cmd(&mapping, &src, &out, &["--on-invalid", "skip", "--json"]),
+        &mut run_mapping(&mapping, &src, &out, &["--on-invalid", "skip", "--json"]),
         6,
     );
-    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let report: Value = stdout_json(&output);
     assert_eq!(report["checks"]["findings"][0]["check"], "min_interactions");
     assert_eq!(report["rows"]["query_output"], 6);
     assert_eq!(report["rows"]["written"], 2);
@@ -765,7 +746,7 @@ fn invalid_rows_are_skipped_into_the_rejects_file_and_counted() {
     // A clean re-run leaves no stale rejects file.
     write(dir.path().join("src/e.json"), events[0]);
     run_with_code(
-        &mut run_cmd(&mapping, &src, &out, &["--on-invalid", "skip"]),
+        &mut run_mapping(&mapping, &src, &out, &["--on-invalid", "skip"]),
         6,
     );
     assert!(!out.join("interactions.rejects.csv").exists());

@@ -4,12 +4,10 @@
 //! in the last file is a column, numbers mixed with text keep their digits, nested objects keep
 //! their fields, and an export rewritten between runs is inferred again.
 
-mod common;
-
 use std::fmt::Write as _;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// More records than a run's sample (`SAMPLE_RECORDS`, 20,000), so the sample leaves some unread.
 const EVENTS: usize = 25_000;
@@ -47,7 +45,7 @@ fn run(dir: &Path, select: &str) -> (Csv, serde_json::Value, String) {
             .arg("--var")
             .arg(format!("d={}", dir.display())),
     );
-    let report = serde_json::from_str(&stdout(&output)).expect("a JSON report");
+    let report = stdout_json(&output);
     (read_dataset(&out.join("users")), report, stderr(&output))
 }
 

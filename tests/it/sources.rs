@@ -1,13 +1,11 @@
 //! Every source format and layout, the Personalize coercions and the CSV dialect, end to end
 //! through the binary, with the output read back by an independent CSV reader.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 
 /// Runs a users mapping (`SELECT ... FROM t`) over a table declared by `ddl`; returns the CSV
 /// and the run report.
@@ -25,7 +23,7 @@ fn run_users_with_report(dir: &Path, ddl: &str, select: &str) -> (Csv, serde_jso
             .arg("--var")
             .arg(format!("d={}", dir.display())),
     );
-    let report = serde_json::from_str(&stdout(&output)).expect("a JSON report");
+    let report = stdout_json(&output);
     (read_dataset(&out.join("users")), report)
 }
 

@@ -2,11 +2,9 @@
 //! past them fails with exit code 6 naming each rule; figures are checked against counts computed
 //! here.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Runs interactions with `rows` rows over `users` users and `event_types` types, DEVICE present in
@@ -61,7 +59,7 @@ fn run_interactions(
             .arg(dir.join("out")),
         code,
     );
-    serde_json::from_str(&stdout(&output)).unwrap()
+    stdout_json(&output)
 }
 
 fn checks_named(report: &Value, severity: &str) -> Vec<String> {
@@ -119,7 +117,7 @@ fn an_export_exactly_on_every_limit_passes() {
             .arg("-o")
             .arg(dir.path().join("out")),
     );
-    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let report: Value = stdout_json(&output);
     assert!(
         !checks_named(&report, "warning").contains(&"completeness".to_string()),
         "{report:#}"

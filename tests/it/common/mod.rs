@@ -1,7 +1,6 @@
 //! Shared test helpers: run the real binary, read its CSV back with an independent reader, and
 //! start a real S3-compatible server (s3s-fs) on loopback, with faults injected on demand
 //! ([`Faults`]).
-#![allow(dead_code)]
 
 mod faults;
 
@@ -9,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-#[allow(unused_imports)]
 pub use faults::{Fault, Faults, Rule};
 
 pub fn repo_root() -> PathBuf {
@@ -385,4 +383,52 @@ pub fn has_staging(out: &Path) -> bool {
                 .any(|e| !KEPT_STATE.iter().any(|kept| e.file_name() == *kept))
         })
         .unwrap_or(false)
+}
+
+/// The JSON pengine printed on stdout (`--json`).
+#[track_caller]
+pub fn stdout_json(output: &Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(output))
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", stdout(output)))
+}
+
+/// `pengine run MAPPING --var VAR EXTRA... -o OUT`.
+pub fn run_mapping(
+    mapping: &Path,
+    var: &str,
+    out: impl AsRef<std::ffi::OsStr>,
+    extra: &[&str],
+) -> Command {
+    let mut cmd = pengine();
+    cmd.arg("run")
+        .arg(mapping)
+        .args(["--var", var])
+        .args(extra)
+        .arg("-o")
+        .arg(out);
+    cmd
+}
+
+/// Every file under `dir` (none when it does not exist), relative to it, sorted, with its bytes.
+pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                let relative = path.strip_prefix(base).unwrap().display().to_string();
+                out.push((relative, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The relative names of every file under `dir` (see [`tree`]), sorted.
+pub fn file_names(dir: &Path) -> Vec<String> {
+    tree(dir).into_iter().map(|(name, _)| name).collect()
 }
