@@ -133,6 +133,23 @@ fn a_field_first_seen_after_the_sample_in_its_own_file_starts_the_run_again() {
 }
 
 #[test]
+fn a_field_first_seen_at_the_end_of_one_large_file_is_found_before_the_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // One file of a few MB, as exports that come whole are: its tail is probed.
+    let mut only = users(0) + &users(EVENTS) + &users(2 * EVENTS);
+    only.push_str("{\"user_id\":99999999,\"tier\":\"t9\",\"age\":33}\n");
+    assert!(only.len() > 3 << 20, "{}", only.len());
+    write(d.join("ev/all.json"), only);
+    let (csv, _, log) = run(d, "SELECT * EXCEPT (context) FROM t");
+    assert!(log.contains(PROBED), "{log}");
+    assert!(!log.contains(STARTED_AGAIN), "{log}");
+    assert_eq!(csv.header, ["USER_ID", "TIER", "AGE"]);
+    assert_eq!(csv.rows.len(), 3 * EVENTS + 1);
+    assert_eq!(value_of(&csv, "99999999", "AGE"), "33");
+}
+
+#[test]
 fn numbers_and_text_mixed_after_the_sample_keep_their_digits() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
