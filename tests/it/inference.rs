@@ -149,6 +149,43 @@ fn a_field_first_seen_at_the_end_of_one_large_file_is_found_before_the_scan() {
     assert_eq!(value_of(&csv, "99999999", "AGE"), "33");
 }
 
+/// SIGTERM while the second attempt (after a record the sample missed) has written its parts:
+/// the run stops as on the first attempt, with nothing published and no staging left.
+#[test]
+fn sigterm_during_the_second_attempt_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("ev/a.json"), users(0));
+    let (_, _, log) = run(d, "SELECT user_id, tier FROM t");
+    assert!(!log.contains(STARTED_AGAIN), "{log}");
+    let out = d.join("out");
+    let before = tree(&out);
+
+    let mut late = users(0);
+    late.push_str("{\"user_id\":99999999,\"tier\":\"t9\",\"age\":33}\n");
+    write(d.join("ev/a.json"), late);
+    let mut cmd = pengine();
+    cmd.env("PENGINE_LOG", "info")
+        .args(["run", "--no-progress", "-o"])
+        .arg(&out)
+        .arg(d.join("users.sql"))
+        .arg("--var")
+        .arg(format!("d={}", d.display()));
+    // Parts are written only by an attempt that read everything: here, the second.
+    let child = spawn_at_failpoint(&mut cmd, "after-parts-written", d);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(143), "{err}");
+    assert!(err.contains(STARTED_AGAIN), "{err}");
+    assert!(err.contains("interrupted by SIGTERM"), "{err}");
+    assert_eq!(tree(&out), before, "no staging left, nothing published");
+}
+
 #[test]
 fn numbers_and_text_mixed_after_the_sample_keep_their_digits() {
     let dir = tempfile::tempdir().unwrap();
