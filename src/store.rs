@@ -138,6 +138,10 @@ fn build_store(url: &Url, retries: &Arc<RetryCounts>) -> Result<Arc<dyn ObjectSt
         "http" | "https" => Arc::new(
             object_store::http::HttpBuilder::new()
                 .with_url(format!("{}://{}", url.scheme(), url.authority()))
+                // The client refuses plain http unless told: an http:// location asked for it.
+                .with_client_options(
+                    object_store::ClientOptions::new().with_allow_http(url.scheme() == "http"),
+                )
                 .with_retry(retry)
                 .with_http_connector(counting())
                 .build()

@@ -109,7 +109,11 @@ impl TableProviderFactory for SourceTableFactory {
         let provided = !cmd.schema.fields().is_empty();
         let partition_columns: Vec<String> = if cmd.table_partition_cols.is_empty() {
             if url.is_collection() {
-                options.infer_partitions(session, &url).await?
+                // The first listing of the folder: a missing bucket or container fails here.
+                options
+                    .infer_partitions(session, &url)
+                    .await
+                    .map_err(|e| e.context(format!("table {} at {location}", cmd.name)))?
             } else {
                 Vec::new()
             }

@@ -17,4 +17,5 @@ mod s3;
 mod safety;
 mod sources;
 mod split_files;
+mod stores;
 mod validate;

@@ -3,22 +3,26 @@
 //! ([`Faults`]).
 
 mod faults;
+mod servers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
 pub use faults::{Fault, Faults, Rule};
+pub use servers::{ServerProcess, free_port, installed};
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The pengine binary with a clean environment (no AWS or PENGINE variables from the caller).
+/// The pengine binary with a clean environment (no cloud store or PENGINE variables from the
+/// caller).
 pub fn pengine() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pengine"));
     for (key, _) in std::env::vars() {
-        if key.starts_with("AWS_") || key.starts_with("PENGINE_") {
+        let cloud = ["AWS_", "GOOGLE_", "AZURE_", "AZURITE_"];
+        if cloud.iter().any(|p| key.starts_with(p)) || key.starts_with("PENGINE_") {
             cmd.env_remove(key);
         }
     }
