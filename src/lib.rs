@@ -7,6 +7,7 @@
 pub mod allocator;
 pub mod batch;
 pub mod cli;
+mod commands;
 pub mod crawl;
 pub mod describe;
 pub mod distinct;
