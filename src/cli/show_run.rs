@@ -179,3 +179,54 @@ impl<'a> ProjectJson<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    fn failed(file: &str, e: Error) -> DatasetOutcome {
+        DatasetOutcome {
+            mapping_file: file.into(),
+            dataset: DatasetType::Items,
+            result: Err(e),
+        }
+    }
+
+    #[test]
+    fn several_datasets_keep_the_documented_json_and_the_first_failure_code() {
+        let project = ProjectReport {
+            datasets: vec![
+                failed("a.sql", Error::mapping("a.sql", 2, "no FROM")),
+                failed("b.sql", Error::Data("a bad row".into())),
+            ],
+            wall_seconds: 1.5,
+            memory_limit_bytes: Some(1024),
+            memory_peak_bytes: None,
+        };
+        let json = serde_json::to_value(ProjectJson::new(&project)).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "datasets",
+                "wall_seconds",
+                "memory_limit_bytes",
+                "memory_peak_bytes"
+            ]
+        );
+        let first = &json["datasets"][0];
+        assert_eq!(first["mapping_file"], "a.sql");
+        assert_eq!(first["status"], "failed");
+        assert_eq!(first["exit_code"], 3);
+        assert_eq!(first["error"], "a.sql:2: no FROM");
+        assert!(first.get("report").is_none());
+        assert_eq!(json["datasets"][1]["exit_code"], 4);
+        assert_eq!(exit::exit_code(exit::of_project(&project)), 3);
+    }
+}
