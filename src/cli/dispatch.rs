@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::mapping::Vars;
 use crate::run::RunOptions;
 use crate::sources::bad_records::BadRecordPolicy;
+use crate::validate::StaticResult;
 
 /// Runs a parsed command line; returns the exit code (or the error that decides it).
 pub(crate) async fn dispatch(cli: Cli) -> Result<i32> {
@@ -73,7 +74,12 @@ async fn validate(args: ValidateArgs, quiet: bool) -> Result<i32> {
         }
         None => {
             let vars: Vars = args.vars.iter().cloned().collect();
-            commands::validate::mappings(&args.targets, &vars, &options).await?
+            let checked = |result: &StaticResult| {
+                if !quiet {
+                    say(checked_line(result));
+                }
+            };
+            commands::validate::mappings(&args.targets, &vars, &options, checked).await?
         }
     };
     match validated {
@@ -90,23 +96,21 @@ async fn validate(args: ValidateArgs, quiet: bool) -> Result<i32> {
             Ok(exit::exit_code(exit::of_data_check(&report)))
         }
         Validated::Mappings(results) => {
-            if !quiet {
-                for result in &results {
-                    match &result.error {
-                        None => say(format_args!("{}: ok\n", result.file)),
-                        // Mapping errors already start with the file name.
-                        Some(error) if error.starts_with(&result.file) => {
-                            say(format_args!("{error}\n"))
-                        }
-                        Some(error) => say(format_args!("{}: {error}\n", result.file)),
-                    }
-                }
-            }
             if args.json {
                 outln(to_json(&results)?)?;
             }
             Ok(exit::exit_code(exit::of_validation(&results)))
         }
+    }
+}
+
+/// One mapping file's verdict for a person.
+fn checked_line(result: &StaticResult) -> String {
+    match &result.error {
+        None => format!("{}: ok\n", result.file),
+        // Mapping errors already start with the file name.
+        Some(error) if error.starts_with(&result.file) => format!("{error}\n"),
+        Some(error) => format!("{}: {error}\n", result.file),
     }
 }
 
@@ -137,14 +141,18 @@ async fn init(args: InitArgs, quiet: bool) -> Result<i32> {
 
 async fn sources(args: SourcesArgs) -> Result<i32> {
     let engine = reading(args.on_bad_records);
-    let listing = commands::sources::sources(&args.target, &args.vars, &engine).await?;
-    if args.json {
-        outln(to_json(&listing.sources)?)?;
-    } else {
-        for (file, why) in &listing.skipped {
-            outln(format_args!("skipped {file}: {why}"))?;
+    // Files that fit no table are told first, before the tables are described.
+    let skipped = |file: &str, why: &str| {
+        if args.json {
+            return Ok(());
         }
-        for source in &listing.sources {
+        outln(format_args!("skipped {file}: {why}"))
+    };
+    let sources = commands::sources::sources(&args.target, &args.vars, &engine, skipped).await?;
+    if args.json {
+        outln(to_json(&sources)?)?;
+    } else {
+        for source in &sources {
             out(source.human())?;
         }
     }

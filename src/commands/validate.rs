@@ -34,22 +34,25 @@ pub(crate) async fn data(
     Ok(Validated::Data(Box::new(report)))
 }
 
-/// Checks each mapping file named (folders expanded); a file that does not load is a failed
-/// result, not the end of the command.
+/// Checks each mapping file named (folders expanded), handing each result to `checked` as it
+/// comes; a file that does not load is a failed result, not the end of the command.
 pub(crate) async fn mappings(
     targets: &[String],
     vars: &Vars,
     options: &RunOptions,
+    mut checked: impl FnMut(&StaticResult),
 ) -> Result<Validated> {
     let files: Vec<PathBuf> = targets.iter().map(PathBuf::from).collect();
     let paths = super::mappings::paths(&files)?;
     super::mappings::check_variables(&paths, vars)?;
     let mut results = Vec::new();
     for path in paths {
-        results.push(match MappingFile::load(&path, vars) {
+        let result = match MappingFile::load(&path, vars) {
             Ok(mapping) => crate::validate::check_mapping(&mapping, options).await,
             Err(e) => StaticResult::failed(path.display().to_string(), None, e),
-        });
+        };
+        checked(&result);
+        results.push(result);
     }
     Ok(Validated::Mappings(results))
 }
