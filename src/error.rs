@@ -1,33 +1,8 @@
-//! One error type for the whole engine, and the exit code each kind of failure maps to.
-//!
-//! The CLI prints the error chain whole and exits with [`Error::exit_code`], so scripts can tell a
-//! broken mapping file from bad data or an unreachable bucket without parsing messages.
+//! One error type for the whole engine, its kinds told apart so that the CLI's exit-code policy
+//! (`cli/exit.rs`) can let scripts tell a broken mapping file from bad data or an unreachable
+//! bucket without parsing messages.
 
 use std::path::PathBuf;
-
-/// Process exit codes, documented in the README.
-pub mod exit_code {
-    /// The run succeeded.
-    pub const OK: i32 = 0;
-    /// An unexpected internal failure (a bug: please report it).
-    pub const INTERNAL: i32 = 1;
-    /// The command line was wrong (clap's own code).
-    pub const USAGE: i32 = 2;
-    /// The mapping file is wrong: syntax, directive, variable or SQL planning error.
-    pub const MAPPING: i32 = 3;
-    /// The data breaks a Personalize rule or cannot be coerced.
-    pub const DATA: i32 = 4;
-    /// A source or the destination could not be read or written.
-    pub const IO: i32 = 5;
-    /// The data was checked (and, for `run`, published) but a dataset-level rule fails: the
-    /// service would refuse to train on it (e.g. fewer than 1,000 interactions).
-    pub const CHECKS: i32 = 6;
-    /// The query needed more memory than `--memory-limit` allows (and could not spill).
-    pub const OUT_OF_MEMORY: i32 = 7;
-    /// The run was interrupted (Ctrl-C); the previous export is untouched. SIGTERM gives 143 and
-    /// SIGHUP 129 (128 + the signal's number).
-    pub const INTERRUPTED: i32 = 130;
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -141,38 +116,6 @@ impl Error {
             None => Error::Io {
                 context: context.into(),
                 source,
-            },
-        }
-    }
-
-    /// The process exit code for this error (see [`exit_code`]).
-    pub fn exit_code(&self) -> i32 {
-        use datafusion::error::DataFusionError as D;
-        match self {
-            Error::Mapping { .. } | Error::Config(_) => exit_code::MAPPING,
-            Error::Column { .. } | Error::Data(_) | Error::Arrow(_) | Error::Empty(_) => {
-                exit_code::DATA
-            }
-            Error::Storage { .. }
-            | Error::Io { .. }
-            | Error::DiskFull { .. }
-            | Error::Destination(_) => exit_code::IO,
-            Error::Usage(_) => exit_code::USAGE,
-            // The CLI reports the signal's own code (see `interrupt::StopSignal::exit_code`).
-            Error::Interrupted => exit_code::INTERRUPTED,
-            Error::Internal(_) => exit_code::INTERNAL,
-            Error::DataFusion(e) if resources_exhausted(e).is_some() => exit_code::OUT_OF_MEMORY,
-            Error::DataFusion(e) => match e.find_root() {
-                D::ObjectStore(_) | D::IoError(_) => exit_code::IO,
-                D::ArrowError(..) | D::ParquetError(_) | D::Execution(_) => exit_code::DATA,
-                D::External(inner) => match inner.downcast_ref::<Error>() {
-                    Some(ours) => ours.exit_code(),
-                    None => exit_code::IO,
-                },
-                D::SQL(..) | D::Plan(_) | D::SchemaError(..) | D::NotImplemented(_) => {
-                    exit_code::MAPPING
-                }
-                _ => exit_code::INTERNAL,
             },
         }
     }

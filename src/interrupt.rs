@@ -30,10 +30,9 @@ impl StopSignal {
         }
     }
 
-    /// The process exit code after stopping for it: 128 + the signal number, as shells report a
-    /// process the signal killed.
-    pub fn exit_code(self) -> i32 {
-        128 + match self {
+    /// The signal's number (the exit code after stopping for it is 128 + this).
+    pub fn number(self) -> i32 {
+        match self {
             StopSignal::Interrupt => 2,
             StopSignal::Terminate => 15,
             StopSignal::Hangup => 1,

@@ -28,12 +28,27 @@ pub struct StaticResult {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema: Option<Value>,
+    /// Why the checks failed, for the exit code (the CLI's to choose).
     #[serde(skip)]
-    pub exit_code: i32,
+    pub(crate) failure: Option<Error>,
+}
+
+impl StaticResult {
+    /// A mapping file that failed its checks (or did not load) with `e`.
+    pub(crate) fn failed(file: String, dataset: Option<DatasetType>, e: Error) -> Self {
+        StaticResult {
+            file,
+            dataset,
+            ok: false,
+            error: Some(e.to_string()),
+            schema: None,
+            failure: Some(e),
+        }
+    }
 }
 
 /// Static checks of one mapping file.
-pub async fn check_mapping(mapping: &MappingFile, options: &RunOptions) -> StaticResult {
+pub(crate) async fn check_mapping(mapping: &MappingFile, options: &RunOptions) -> StaticResult {
     let stores = std::sync::Arc::new(crate::store::StoreRegistry::new());
     let outcome = crate::dataset_plan::plan(mapping, &options.engine, stores)
         .await
@@ -45,16 +60,9 @@ pub async fn check_mapping(mapping: &MappingFile, options: &RunOptions) -> Stati
             ok: true,
             error: None,
             schema: Some(avro::schema_value(&plan)),
-            exit_code: 0,
+            failure: None,
         },
-        Err(e) => StaticResult {
-            file: mapping.display_name(),
-            dataset: Some(mapping.dataset),
-            ok: false,
-            exit_code: e.exit_code(),
-            error: Some(e.to_string()),
-            schema: None,
-        },
+        Err(e) => StaticResult::failed(mapping.display_name(), Some(mapping.dataset), e),
     }
 }
 
@@ -109,7 +117,7 @@ fn read_schema(path: &Path) -> Result<SchemaFile> {
 }
 
 /// Checks an existing CSV dataset at `location` (a folder of parts, or one file).
-pub async fn check_data(
+pub(crate) async fn check_data(
     dataset: DatasetType,
     location: &str,
     schema_path: Option<&Path>,

@@ -259,14 +259,7 @@ pub async fn init(options: &InitOptions) -> Result<InitReport> {
         if written.draft.is_some() {
             let result = match MappingFile::load(Path::new(&written.file), &Vars::new()) {
                 Ok(mapping) => crate::validate::check_mapping(&mapping, &run_options).await,
-                Err(e) => StaticResult {
-                    file: written.file.clone(),
-                    dataset: Some(written.dataset),
-                    ok: false,
-                    exit_code: e.exit_code(),
-                    error: Some(e.to_string()),
-                    schema: None,
-                },
+                Err(e) => StaticResult::failed(written.file.clone(), Some(written.dataset), e),
             };
             written.validation = Some(result);
         }

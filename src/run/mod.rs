@@ -27,28 +27,28 @@ use execute::{Sink, Written, execute_with_fallback};
 mod execute;
 
 /// The default output folder when neither `--output` nor an `output` directive is given.
-pub const DEFAULT_OUTPUT: &str = "out";
+pub(crate) const DEFAULT_OUTPUT: &str = "out";
 /// The default part size limit.
-pub const DEFAULT_MAX_FILE_SIZE: u64 = 256 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_FILE_SIZE: u64 = 256 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// Overrides the mapping file's `output` directive.
-    pub output: Option<String>,
-    pub max_file_size: u64,
-    pub engine: EngineOptions,
+    pub(crate) output: Option<String>,
+    pub(crate) max_file_size: u64,
+    pub(crate) engine: EngineOptions,
     /// Draw a progress bar (only ever drawn when stderr is a terminal).
-    pub progress: bool,
+    pub(crate) progress: bool,
     /// What to do with rows that break a Personalize rule.
-    pub on_invalid: InvalidPolicy,
+    pub(crate) on_invalid: InvalidPolicy,
     /// Gather dataset-level checks and insights (a little slower).
-    pub insights: bool,
+    pub(crate) insights: bool,
     /// Where progress bars go when several datasets run at once.
-    pub progress_group: Option<MultiProgress>,
+    pub(crate) progress_group: Option<MultiProgress>,
     /// Publish a query result without rows (else the run stops and the previous export stays).
-    pub allow_empty: bool,
+    pub(crate) allow_empty: bool,
     /// Delete files in the data folder that pengine did not write (else the run stops).
-    pub take_over: bool,
+    pub(crate) take_over: bool,
 }
 
 impl Default for RunOptions {
@@ -69,7 +69,7 @@ impl Default for RunOptions {
 
 /// Where a mapping file's dataset goes, as given: `--output`, else its `output` directive, else
 /// [`DEFAULT_OUTPUT`].
-pub fn output_location(mapping: &MappingFile, options: &RunOptions) -> String {
+pub(crate) fn output_location(mapping: &MappingFile, options: &RunOptions) -> String {
     options
         .output
         .clone()
@@ -79,12 +79,12 @@ pub fn output_location(mapping: &MappingFile, options: &RunOptions) -> String {
 
 /// An output location in one spelling (`out`, `./out/` and `/abs/out` are the same place), for
 /// telling whether two datasets share an output.
-pub fn same_place_key(output: &str) -> String {
+pub(crate) fn same_place_key(output: &str) -> String {
     store::parse_location(output).map_or_else(|_| output.to_string(), |url| url.to_string())
 }
 
 /// The output location for a mapping file and options.
-pub fn destination(
+pub(crate) fn destination(
     mapping: &MappingFile,
     options: &RunOptions,
     stores: &StoreRegistry,
@@ -112,21 +112,15 @@ pub fn destination(
     })
 }
 
-/// Runs one mapping file and publishes its dataset.
-pub async fn run(mapping: &MappingFile, options: &RunOptions) -> Result<RunReport> {
-    let staged = stage(mapping, options).await?;
-    publish(staged, options, &[]).await
-}
-
 /// A staged dataset's id samples, for the cross-dataset checks of the datasets staged with it.
-pub struct SiblingIds {
+pub(crate) struct SiblingIds {
     dataset: crate::personalize::DatasetType,
     output: String,
     samples: Vec<(&'static str, insights::sampler::SampledCounter)>,
 }
 
 /// A mapping file executed into its staging area, not yet published.
-pub struct Staged {
+pub(crate) struct Staged {
     mapping: MappingFile,
     dest: Destination,
     staging: Staging,
@@ -141,11 +135,11 @@ pub struct Staged {
 
 impl Staged {
     /// Removes what was staged, publishing nothing.
-    pub async fn discard(self) {
+    pub(crate) async fn discard(self) {
         self.staging.discard().await;
     }
 
-    pub fn ids(&self) -> SiblingIds {
+    pub(crate) fn ids(&self) -> SiblingIds {
         SiblingIds {
             dataset: self.mapping.dataset,
             output: same_place_key(&self.dest.display),
@@ -155,7 +149,7 @@ impl Staged {
 }
 
 /// Executes a mapping file into a new staging area (the previous export is untouched).
-pub async fn stage(mapping: &MappingFile, options: &RunOptions) -> Result<Staged> {
+pub(crate) async fn stage(mapping: &MappingFile, options: &RunOptions) -> Result<Staged> {
     let started = Instant::now();
     let stores = Arc::new(StoreRegistry::new());
     let dest = destination(mapping, options, &stores)?;
@@ -241,7 +235,7 @@ fn refuse_empty(
 /// Checks a staged run across datasets, then commits and promotes it. `siblings` are the other
 /// datasets staged by the same run: their ids are compared directly (other datasets' ids are
 /// read from their last published export in the output).
-pub async fn publish(
+pub(crate) async fn publish(
     staged: Staged,
     options: &RunOptions,
     siblings: &[SiblingIds],
@@ -325,7 +319,7 @@ pub async fn publish(
 /// invalid rows are counted, not fatal. `location` names the data checked, for the report;
 /// `data_bytes` is its size on storage (the import-size checks use it rather than the size
 /// pengine's encoding of the rows would have).
-pub async fn check_only(
+pub(crate) async fn check_only(
     mapping: &MappingFile,
     options: &RunOptions,
     location: &str,

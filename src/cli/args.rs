@@ -1,0 +1,248 @@
+//! The command line's shape: clap's types and the value parsers that refuse bad input (sizes,
+//! `--var`) before anything runs. Kept apart so the commands never see clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::batch::InvalidPolicy;
+use crate::engine::EngineOptions;
+use crate::mapping::{Vars, vars};
+use crate::personalize::DatasetType;
+use crate::sources::bad_records::BadRecordPolicy;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pengine",
+    version,
+    about = "Turns large historical data exports into Amazon Personalize datasets",
+    long_about = "Turns large historical data exports into Amazon Personalize datasets.\n\n\
+        Each mapping file (SQL) names its sources and selects the dataset's columns; pengine \
+        streams the result into CSV parts in Personalize's dialect, with the Avro schema and a run \
+        report beside them, and publishes them only when complete."
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+    /// More log output (-v: debug, -vv: trace). PENGINE_LOG=<filter> gives full control.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run mapping files (or every *.sql in a folder) and publish their datasets.
+    Run(RunArgs),
+    /// Print the Avro schema a mapping file produces (reads source schemas; writes nothing).
+    Schema(MappingArgs),
+    /// Show how a mapping file is planned: output columns, conversions, DataFusion's plan.
+    Explain(MappingArgs),
+    /// Check mapping files without reading data, or (with --dataset) a CSV dataset made
+    /// elsewhere, with every row and dataset check, writing nothing.
+    Validate(ValidateArgs),
+    /// Crawl sources (local or s3://) and write commented mapping files and pengine.toml for
+    /// them: formats, layouts and schemas detected, dataset types and column roles guessed.
+    Init(InitArgs),
+    /// Show the sources a mapping file registers (or one location): columns and types, files,
+    /// bytes, partition columns.
+    Sources(SourcesArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// A source location: a file or folder, local or s3://bucket/prefix/ (repeatable).
+    #[arg(long = "source", value_name = "URI", required = true)]
+    pub(crate) sources: Vec<String>,
+    /// Where to write the mapping files and pengine.toml.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub(crate) into: PathBuf,
+    /// Replace files that already exist.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// What to do with source records that cannot be read: stop, naming the file, position and
+    /// record; or leave them out of the schema and the profile.
+    #[arg(long, value_enum, default_value_t = BadRecordPolicy::Fail)]
+    pub(crate) on_bad_records: BadRecordPolicy,
+    /// Print what was found and written as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SourcesArgs {
+    /// A mapping file, or a source location (file or folder, local or s3://).
+    #[arg(value_name = "FILE|URI")]
+    pub(crate) target: String,
+    /// Fill ${NAME} in the mapping file (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = vars::parse_assignment)]
+    pub(crate) vars: Vec<(String, String)>,
+    /// What to do with source records that cannot be read: stop, naming the file, position and
+    /// record; or leave them out of the schema.
+    #[arg(long, value_enum, default_value_t = BadRecordPolicy::Fail)]
+    pub(crate) on_bad_records: BadRecordPolicy,
+    /// Print the sources as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ValidateArgs {
+    /// Mapping files or folders; with --dataset, the data location (folder of CSV parts, a
+    /// file, or s3://bucket/prefix/).
+    #[arg(required = true, value_name = "FILE|LOCATION")]
+    pub(crate) targets: Vec<String>,
+    /// Check existing CSV data of this dataset type.
+    #[arg(long, value_name = "TYPE", value_parser = parse_dataset)]
+    pub(crate) dataset: Option<DatasetType>,
+    /// The data's Avro schema file: header names and order, types, categorical/textual flags.
+    #[arg(long, value_name = "FILE", requires = "dataset")]
+    pub(crate) schema: Option<PathBuf>,
+    /// Fill ${NAME} in mapping files (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = vars::parse_assignment)]
+    pub(crate) vars: Vec<(String, String)>,
+    /// What to do with source records that cannot be read while the mapping files' source
+    /// schemas are inferred: stop, naming the file, position and record; or leave them out.
+    #[arg(long, value_enum, default_value_t = BadRecordPolicy::Fail)]
+    pub(crate) on_bad_records: BadRecordPolicy,
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+fn parse_dataset(text: &str) -> std::result::Result<DatasetType, String> {
+    text.parse()
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MappingArgs {
+    /// Mapping files, or folders of them.
+    #[arg(required = true, value_name = "FILE")]
+    pub(crate) files: Vec<PathBuf>,
+    /// Fill ${NAME} in the mapping file (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = vars::parse_assignment)]
+    pub(crate) vars: Vec<(String, String)>,
+    /// What to do with source records that cannot be read (broken JSON, a CSV row with a field
+    /// too many, a value that is not its column's type, a corrupt Parquet file): stop, naming the
+    /// file, position and record; or leave them out (`run` writes them to
+    /// <dataset>.bad-records.jsonl).
+    #[arg(long, value_enum, default_value_t = BadRecordPolicy::Fail)]
+    pub(crate) on_bad_records: BadRecordPolicy,
+    /// Parallel partitions (default: one more than the number of cores, so that a core never waits
+    /// while a partition's input is read).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) threads: Option<u16>,
+    /// Memory for joins, sorts and aggregations before they spill to disk, e.g. 2GiB, or
+    /// `unlimited`.
+    #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_memory_limit)]
+    pub(crate) memory_limit: MemoryLimit,
+    /// Folder for spill files (default: the system temporary folder).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) spill_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) mapping: MappingArgs,
+    /// Where the datasets go: a local folder or s3://bucket/prefix (default: the mapping
+    /// file's `output` directive, else ./out).
+    #[arg(short, long, value_name = "URI")]
+    pub(crate) output: Option<String>,
+    /// Largest CSV part, e.g. 256MiB or 1GB (at least 1KiB).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_part_size)]
+    pub(crate) max_file_size: u64,
+    /// What to do with rows that break a Personalize rule: stop the run, or write them to
+    /// <dataset>.rejects.csv (with the reason) and publish the rest.
+    #[arg(long, value_enum, default_value_t = InvalidPolicy::Fail)]
+    pub(crate) on_invalid: InvalidPolicy,
+    /// Skip the dataset-level checks and insights (row checks always run).
+    #[arg(long)]
+    pub(crate) no_insights: bool,
+    /// Print the run report as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
+    #[arg(long)]
+    pub(crate) no_progress: bool,
+    /// Publish the dataset even when the query returns no rows (by default such a run stops
+    /// and the previous export is kept).
+    #[arg(long)]
+    pub(crate) allow_empty: bool,
+    /// Replace a data folder that holds files pengine did not write (by default such a run
+    /// stops before writing anything, naming them). The report lists what was deleted.
+    #[arg(long)]
+    pub(crate) take_over: bool,
+}
+
+fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|s| s.as_u64())
+        .map_err(|e| format!("'{text}' is not a size like 512MiB or 2GB: {e}"))
+}
+
+/// `--memory-limit`: a size, or no limit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MemoryLimit(pub(crate) Option<u64>);
+
+fn parse_memory_limit(text: &str) -> std::result::Result<MemoryLimit, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "unlimited" | "none" => Ok(MemoryLimit(None)),
+        _ => {
+            let size = parse_size(text)?;
+            if size < crate::engine::MIN_MEMORY_LIMIT {
+                return Err(format!(
+                    "'{text}' is too small: a query needs at least {} (a sort holds a batch per \
+                     partition), so give at least that, or more",
+                    bytesize::ByteSize(crate::engine::MIN_MEMORY_LIMIT)
+                ));
+            }
+            Ok(MemoryLimit(Some(size)))
+        }
+    }
+}
+
+fn parse_part_size(text: &str) -> std::result::Result<u64, String> {
+    let size = parse_size(text)?;
+    if size < 1024 {
+        return Err(format!(
+            "'{text}' is too small: parts must allow at least 1KiB"
+        ));
+    }
+    Ok(size)
+}
+
+impl Command {
+    /// Whether the command prints JSON on stdout (then a failure is printed as JSON there too).
+    pub(crate) fn json(&self) -> bool {
+        match self {
+            Command::Run(args) => args.json,
+            Command::Validate(args) => args.json,
+            Command::Init(args) => args.json,
+            Command::Sources(args) => args.json,
+            Command::Schema(_) | Command::Explain(_) => false,
+        }
+    }
+}
+
+impl MappingArgs {
+    pub(crate) fn vars(&self) -> Vars {
+        self.vars.iter().cloned().collect()
+    }
+
+    pub(crate) fn engine(&self) -> EngineOptions {
+        let mut engine = EngineOptions {
+            memory_limit: self.memory_limit.0,
+            spill_dir: self.spill_dir.clone(),
+            on_bad_records: self.on_bad_records,
+            ..EngineOptions::default()
+        };
+        if let Some(threads) = self.threads {
+            engine.threads = threads as usize;
+        }
+        engine
+    }
+}

@@ -1,0 +1,54 @@
+//! The command line: arguments ([`args`]) → a command ([`crate::commands`], through
+//! [`dispatch`]) → what is printed ([`output`], [`show_run`]) and the exit code ([`exit`], the
+//! one policy). Errors are printed whole on stderr, and as JSON on stdout with `--json`.
+
+mod args;
+mod dispatch;
+mod exit;
+mod logging;
+mod output;
+mod progress;
+mod show_run;
+mod stop;
+
+use clap::Parser;
+
+use crate::error::Error;
+use args::{Cli, Command};
+use exit::Outcome;
+
+/// Parses arguments, runs the command, prints errors; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    logging::init(cli.verbose, cli.quiet);
+    let json = cli.command.json();
+    let clean_stop = matches!(cli.command, Command::Run(_));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            output::say(format_args!("error: cannot start the async runtime: {e}\n"));
+            return exit::exit_code(Outcome::Failed(&Error::Internal(e.to_string())));
+        }
+    };
+    let result = runtime.block_on(stop::until_stopped(dispatch::dispatch(cli), clean_stop));
+    // Do not wait for tasks still running after an error or an interrupt.
+    runtime.shutdown_background();
+    let e = match result {
+        Ok(code) => return code,
+        Err(e) => e,
+    };
+    let code = exit::exit_code(Outcome::Failed(&e));
+    let message = match &e {
+        Error::Interrupted => format!(
+            "interrupted by {}: nothing was published; the previous export is untouched (the \
+             next run removes anything this one staged)",
+            crate::interrupt::received().name()
+        ),
+        e => crate::error::message(e),
+    };
+    output::failure(&message, code, json);
+    code
+}
