@@ -152,7 +152,8 @@ async fn an_invalid_row_under_fail_is_pengine_s_data_error() {
     let error = write(partitions, InvalidPolicy::Fail, stage(&dest, 1 << 20))
         .await
         .unwrap_err();
-    assert_eq!(error.exit_code(), crate::error::exit_code::DATA, "{error}");
+    // pengine's own error, not DataFusion's wrapping of it: its kind decides the exit code.
+    assert!(matches!(error, Error::Data(_)), "{error:?}");
 }
 
 #[tokio::test]
