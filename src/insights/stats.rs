@@ -16,17 +16,13 @@ use crate::error::Result;
 use crate::personalize::coerce::{Coerced, TextColumn};
 use crate::personalize::{ColumnPlan, DatasetType, FieldKind, limits};
 
-/// Keys kept exactly before sampling starts (per counter and partition). Each key costs about
-/// 34 bytes of hash table at the cap, and a run holds one counter set per partition plus the
-/// merged one: these caps keep the insights under 60 MiB on two cores (the previous 2^20/2^19
-/// caps held ~170 MiB at 20M events). Beyond them the figures are sampled estimates.
+/// Keys kept exactly before sampling starts (per counter and partition): the insights stay
+/// within tens of MiB whatever the export's size (benches/README.md, "Defaults, measured").
+/// Beyond them the figures are sampled estimates.
 const USERS_CAP: usize = 1 << 18;
 const IDS_CAP: usize = 1 << 17;
-/// Every row is a key, so this table is probed once per row: at 2^18 keys (~9 MiB per
-/// partition) most probes missed the cache (hash-table probes were most of `observe`, 8 % of the
-/// 1M-event interactions job); at 2^15 (~1 MiB) the job took 0.50-0.54 s instead of 0.53-0.58 s
-/// (5 runs each). Duplicate rows are estimated from a sample past 32,768 distinct rows per
-/// partition (and marked approximate in the report).
+/// Every row is a key, so this table is probed once per row: small enough to stay in cache.
+/// Duplicate rows are estimated from a sample past it (marked approximate in the report).
 const ROWS_CAP: usize = 1 << 15;
 const CATEGORIES_CAP: usize = 1 << 14;
 /// Distinct event types counted one by one (far above the service's 10).

@@ -9,12 +9,19 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
 
-use super::promote::Published;
 use crate::error::{Error, Result};
 use crate::personalize::DatasetType;
 use crate::sink::destination::Destination;
 use crate::sink::parts::PartInfo;
+
+/// What `.pengine/published/<dataset>.json` holds.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Published {
+    pub(super) run_id: String,
+    pub(super) parts: Vec<String>,
+}
 
 /// The names of the files directly in a dataset's data folder (what Personalize would read).
 pub(super) async fn data_files(dest: &Destination, dataset: DatasetType) -> Result<Vec<String>> {

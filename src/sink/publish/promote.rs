@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
-use super::objects::{delete_if_present, delete_prefix, move_if_present, put};
+use super::objects::{Published, delete_if_present, delete_prefix, move_if_present, put};
 use super::{
     STAGED_BAD_RECORDS, STAGED_DATA, STAGED_IDS, STAGED_REJECTS, STAGED_REPORT, STAGED_SCHEMA,
 };
@@ -35,13 +35,6 @@ pub(super) struct CommitRecord {
     /// which then delete nothing.
     #[serde(default)]
     pub(super) delete: Vec<String>,
-}
-
-/// What `.pengine/published/<dataset>.json` holds.
-#[derive(Debug, Serialize, Deserialize)]
-pub(super) struct Published {
-    pub(super) run_id: String,
-    pub(super) parts: Vec<String>,
 }
 
 /// Finishes a committed but unpromoted run, then deletes any other leftovers of earlier runs.
