@@ -10,7 +10,7 @@ pub mod detect;
 pub mod profile;
 pub mod tables;
 
-pub use detect::{Detected, Format, Layout, detect};
+pub use detect::{Detected, detect};
 pub use profile::{ColumnProfile, profile_table};
 
 use std::sync::Arc;

@@ -7,6 +7,6 @@ pub mod findings;
 pub mod sampler;
 pub mod stats;
 
-pub use finding::{Finding, Severity};
+pub use finding::Severity;
 pub use findings::Checks;
 pub use stats::DatasetStats;

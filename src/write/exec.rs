@@ -81,11 +81,6 @@ impl WriteExec {
         }
     }
 
-    /// The query whose rows are written.
-    pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
-        &self.input
-    }
-
     /// Rows written so far, by every partition (for progress).
     pub fn rows_written(&self) -> u64 {
         self.shared.rows_written.load(Ordering::Relaxed)
