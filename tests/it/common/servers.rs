@@ -1,6 +1,8 @@
 //! Storage servers that run as their own processes (Azurite, fake-gcs-server, WsgiDAV), installed
 //! by `.ci/test-servers` outside the clone: started on a free loopback port, waited for, killed
-//! when dropped. A missing server fails the test with how to install it: nothing is skipped.
+//! when dropped. The first test that needs one runs the install (once per test process, reused
+//! when already done), so a plain `cargo test` works on a fresh machine; a failed install fails
+//! the test with the script's output: nothing is skipped.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -15,10 +17,37 @@ fn servers_dir() -> PathBuf {
     }
 }
 
-/// An installed server program (relative to [`servers_dir`]); panics with the install command
-/// when it is missing.
+/// Runs `.ci/test-servers` once per test process (it returns at once when its stamp matches).
+fn install_once() {
+    static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let outcome = INSTALLED.get_or_init(|| {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/test-servers");
+        let output = Command::new("bash")
+            .arg(&script)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} failed ({}): {}{}",
+                script.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    });
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+}
+
+/// An installed server program (relative to [`servers_dir`]), installed first if need be;
+/// panics with the install command when it is still missing.
 #[track_caller]
 pub fn installed(relative: &str) -> PathBuf {
+    install_once();
     let path = servers_dir().join(relative);
     assert!(
         path.exists(),
