@@ -49,7 +49,7 @@ async fn write(
     policy: InvalidPolicy,
     target: WriteTarget,
 ) -> Result<(WriteSummary, Tally)> {
-    let schema = partitions[0][0].schema();
+    let schema = events(&[], 0).schema();
     let input = MemorySourceConfig::try_new_exec(&partitions, Arc::clone(&schema), None)?;
     let plan = Arc::new(ColumnPlan::new(
         &schema,
@@ -167,4 +167,23 @@ async fn discarding_counts_without_writing() {
     assert!(summary.parts.is_empty());
     let listed = store.list(None).collect::<Vec<_>>().await;
     assert!(listed.is_empty());
+}
+
+#[tokio::test]
+async fn a_query_without_partitions_still_completes_an_empty_dataset_on_purpose() {
+    let (store, dest) = memory_destination();
+    let target = WriteTarget::Stage {
+        dest: dest.clone(),
+        data_dir: Path::from("staging/data"),
+        side_dir: Path::from("staging"),
+        max_file_size: 1 << 20,
+        allow_empty: true,
+    };
+    let (summary, tally) = write(Vec::new(), InvalidPolicy::Fail, target)
+        .await
+        .unwrap();
+    assert_eq!((summary.partitions, tally.written), (1, 0));
+    assert_eq!(summary.parts.len(), 1, "{:?}", summary.parts);
+    let text = read(&store, "staging/data/part-00000.csv").await;
+    assert_eq!(text, "USER_ID,ITEM_ID,TIMESTAMP\n");
 }
