@@ -62,7 +62,7 @@ pub enum Error {
     DiskFull { context: String, reason: String },
 
     #[error(transparent)]
-    DataFusion(#[from] datafusion::error::DataFusionError),
+    DataFusion(datafusion::error::DataFusionError),
 
     #[error(transparent)]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
@@ -212,6 +212,24 @@ pub fn chain(e: &Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// A DataFusion error that carries one of pengine's own (raised inside a scan or the write stage)
+/// gives that error back, so its kind (and exit code) survives the trip through DataFusion.
+impl From<datafusion::error::DataFusionError> for Error {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        match e {
+            datafusion::error::DataFusionError::External(inner) => {
+                match inner.downcast::<Error>() {
+                    Ok(ours) => *ours,
+                    Err(other) => {
+                        Error::DataFusion(datafusion::error::DataFusionError::External(other))
+                    }
+                }
+            }
+            other => Error::DataFusion(other),
+        }
+    }
 }
 
 impl From<Error> for datafusion::error::DataFusionError {

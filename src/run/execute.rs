@@ -25,7 +25,7 @@ use crate::sink::csv_dialect;
 use crate::sink::{PartInfo, Staging};
 use crate::sources::bad_records::BadRecordCounts;
 use crate::store::StoreRegistry;
-use crate::write::{self, WriteExec, WriteSummary, WriteTarget};
+use crate::write::{WriteExec, WriteSummary, WriteTarget};
 
 /// How often the progress display reads the rows written.
 const PROGRESS_TICK: Duration = Duration::from_millis(200);
@@ -160,7 +160,7 @@ async fn execute(
                     let batches = joined
                         .map_err(|e| Error::Internal(format!("a write task failed: {e}")))?;
                     for batch in batches {
-                        summary.add(&batch.map_err(write::into_error)?)?;
+                        summary.add(&batch?)?;
                     }
                 }
                 _ = ticks.tick(), if !partitions.is_empty() => {

@@ -22,7 +22,7 @@ pub use super::files::WriteTarget;
 use super::files::{FilesWritten, OutputFiles};
 use super::summary::{self, PartitionCounts};
 use crate::batch::{self, BatchOptions, Tally};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::personalize::ColumnPlan;
 use crate::sources::bad_records::BadRecordLog;
 
@@ -252,17 +252,6 @@ impl PartitionWrite {
         self.write_bad_records().await?;
         let written = self.shared.files.lock().await.finish().await?;
         Ok(Some(written))
-    }
-}
-
-/// The pengine error a write node's stream carried, or DataFusion's own.
-pub fn into_error(e: DataFusionError) -> Error {
-    match e {
-        DataFusionError::External(inner) => match inner.downcast::<Error>() {
-            Ok(ours) => *ours,
-            Err(other) => Error::DataFusion(DataFusionError::External(other)),
-        },
-        other => Error::DataFusion(other),
     }
 }
 

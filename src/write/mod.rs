@@ -10,5 +10,5 @@ mod exec;
 mod files;
 pub mod summary;
 
-pub use exec::{WriteExec, WriteTarget, into_error};
+pub use exec::{WriteExec, WriteTarget};
 pub use summary::WriteSummary;

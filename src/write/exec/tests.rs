@@ -9,6 +9,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::*;
 use crate::batch::InvalidPolicy;
+use crate::error::Error;
 use crate::personalize::{ColumnHints, DatasetType};
 use crate::sink::Destination;
 use crate::write::WriteSummary;
@@ -70,7 +71,7 @@ async fn write(
     let mut summary = WriteSummary::default();
     while let Some(batches) = tasks.join_next().await {
         for batch in batches.expect("a write task") {
-            summary.add(&batch.map_err(into_error)?)?;
+            summary.add(&batch?)?;
         }
     }
     Ok((summary, node.tally()))
