@@ -133,6 +133,19 @@ impl WriteSummary {
         }
         Ok(())
     }
+
+    /// The rows in the parts (what the files hold) are the rows the partitions encoded: a row
+    /// lost or written twice between encoding and the files stops the run before its commit.
+    pub fn check_parts_hold_every_row(&self) -> Result<()> {
+        let in_parts: u64 = self.parts.iter().map(|p| p.rows).sum();
+        if in_parts == self.counts.written {
+            return Ok(());
+        }
+        Err(Error::Internal(format!(
+            "the parts hold {in_parts} rows but {} were encoded; nothing is published",
+            self.counts.written
+        )))
+    }
 }
 
 #[cfg(test)]
@@ -184,6 +197,10 @@ mod tests {
         assert_eq!(summary.parts, files.parts);
         assert!(summary.rejects_file);
         assert!(!summary.bad_records_file);
+        assert!(summary.check_parts_hold_every_row().is_ok());
+        summary.parts.pop();
+        let err = summary.check_parts_hold_every_row().unwrap_err();
+        assert!(err.to_string().contains("hold 5 rows but 7"), "{err}");
     }
 
     #[test]
