@@ -293,11 +293,12 @@ impl ExportJsonFormat {
                 return Ok(false);
             }
         }
-        let ends = [rest.first(), rest.last()];
-        for (i, object) in ends.into_iter().flatten().enumerate() {
-            if i == 1 && rest.len() == 1 {
-                break;
-            }
+        // The first and the last file of `rest`, once each.
+        let ends = rest
+            .first()
+            .into_iter()
+            .chain(rest.get(1..).and_then(<[_]>::last));
+        for object in ends {
             match ranges::infer_tail(store, object, self, PROBE_TAIL_BYTES).await {
                 Ok(Some(tail)) => {
                     if !fits(tail.merged) {

@@ -57,11 +57,20 @@ pub async fn plan(
     range: ByteRange,
     encoding: TextEncoding,
 ) -> Result<Plan> {
+    let split = reads_splittable(store, local, location, size, encoding).await?;
+    Ok(Plan::new(range, split))
+}
+
+/// Whether the file can be split, from its first bytes (read here).
+async fn reads_splittable(
+    store: &Arc<dyn ObjectStore>,
+    local: Option<&LocalFileSystem>,
+    location: &Path,
+    size: u64,
+    encoding: TextEncoding,
+) -> Result<bool> {
     let head = object_read::read_head(store, local, location, HEAD_LEN.min(size)).await?;
-    Ok(Plan::new(
-        range,
-        splittable(&head, size, location, encoding),
-    ))
+    Ok(splittable(&head, size, location, encoding))
 }
 
 /// Whether a file whose first bytes are `head` can be split (see the module documentation).
@@ -126,8 +135,7 @@ pub async fn infer_in_ranges(
     let Some(ranges) = split.ranges(size, format.infer_limit) else {
         return Ok(None);
     };
-    let head = object_read::read_head(store, None, &object.location, HEAD_LEN.min(size)).await?;
-    if !splittable(&head, size, &object.location, format.encoding) {
+    if !reads_splittable(store, None, &object.location, size, format.encoding).await? {
         return Ok(None);
     }
     let concurrency = ranges.len();
@@ -152,8 +160,7 @@ pub async fn infer_tail(
     if size <= bytes.saturating_mul(2) {
         return Ok(None);
     }
-    let head = object_read::read_head(store, None, &object.location, HEAD_LEN.min(size)).await?;
-    if !splittable(&head, size, &object.location, format.encoding) {
+    if !reads_splittable(store, None, &object.location, size, format.encoding).await? {
         return Ok(None);
     }
     let range = ByteRange {
