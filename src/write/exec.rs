@@ -223,6 +223,7 @@ impl PartitionWrite {
                 }
             }
             self.shared.rows_written.fetch_add(rows, Ordering::Relaxed);
+            crate::failpoint::hit("while-writing");
         }
         let counts = PartitionCounts {
             written: tally.written,

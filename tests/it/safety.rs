@@ -397,6 +397,37 @@ fn sigterm_on_s3_aborts_and_removes_the_staging() {
     assert!(server.pending_uploads().is_empty());
 }
 
+/// SIGTERM while the write stage's partitions are still writing parts (a batch written, the
+/// parts open): their uploads are aborted, nothing is published, no staging is left.
+#[test]
+fn sigterm_while_parts_are_written_aborts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = users_source(dir.path(), 30);
+    let mapping = users_mapping(dir.path());
+    let out = dir.path().join("out");
+    run_ok(&mut run(&mapping, &src, &out, &[]));
+    let before = tree(&out);
+    let server = S3Server::start(&["out"]);
+    let mut on_s3 = run(&mapping, &src, "s3://out/p", &[]);
+    server.configure(&mut on_s3);
+    for (mut cmd, local) in [(run(&mapping, &src, &out, &[]), true), (on_s3, false)] {
+        let child = spawn_at_failpoint(&mut cmd, "while-writing", dir.path());
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
+        if local {
+            assert_eq!(tree(&out), before, "no staging left, nothing published");
+        } else {
+            let left = tree(&server.path("out/p"));
+            assert!(left.is_empty(), "{:?}", names(&left));
+            assert!(server.pending_uploads().is_empty());
+        }
+    }
+}
+
 #[test]
 fn a_closed_stderr_or_stdout_is_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
