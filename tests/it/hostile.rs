@@ -107,13 +107,7 @@ fn a_mapping_file_cannot_write_even_behind_with() {
          SELECT u AS user_id, 'a' AS segment FROM t;\n",
     );
     let err = run_fails(
-        pengine()
-            .arg("run")
-            .arg(&mapping)
-            .arg("-o")
-            .arg(d.join("out"))
-            .arg("--var")
-            .arg(format!("d={}", d.display())),
+        &mut run_mapping(&mapping, &format!("d={}", d.display()), d.join("out"), &[]),
         3,
     );
     assert!(err.contains("users.sql:1: SET datafusion.runtime"), "{err}");

@@ -294,13 +294,7 @@ fn a_bad_record_after_the_sample_stops_the_run_by_default_and_is_named() {
         "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/ev/';\nSELECT user_id, tier FROM t;\n",
     );
     let err = run_fails(
-        pengine()
-            .arg("run")
-            .arg(&mapping)
-            .arg("-o")
-            .arg(d.join("out"))
-            .arg("--var")
-            .arg(format!("d={}", d.display())),
+        &mut run_mapping(&mapping, &format!("d={}", d.display()), d.join("out"), &[]),
         4,
     );
     let file = d.join("ev/a.json");

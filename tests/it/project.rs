@@ -93,24 +93,13 @@ fn one_failing_dataset_leaves_the_others_published_and_its_own_export_intact() {
     assert!(err.contains("1 failed") && err.contains("FAILED"), "{err}");
     assert!(err.contains("users.sql"), "{err}");
     let project: Value = stdout_json(&output);
-    let status: Vec<(&str, &str)> = project["datasets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["dataset"].as_str().unwrap(),
-                d["status"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        status,
-        [
+    assert_statuses(
+        &project,
+        &[
             ("interactions", "published"),
             ("items", "published"),
-            ("users", "failed")
-        ]
+            ("users", "failed"),
+        ],
     );
     assert_eq!(read_dataset(&d.join("out/interactions")).rows.len(), 1500);
     assert_eq!(

@@ -120,18 +120,7 @@ fn an_empty_result_in_a_project_fails_that_dataset_only() {
         4,
     );
     let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let statuses: Vec<(&str, &str)> = summary["datasets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["dataset"].as_str().unwrap(),
-                d["status"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(statuses, [("items", "published"), ("users", "failed")]);
+    assert_statuses(&summary, &[("items", "published"), ("users", "failed")]);
     assert!(!out.join("users").exists());
 }
 

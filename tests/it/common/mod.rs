@@ -436,3 +436,20 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
 pub fn file_names(dir: &Path) -> Vec<String> {
     tree(dir).into_iter().map(|(name, _)| name).collect()
 }
+
+/// Asserts the `(dataset, status)` of each dataset in a folder run's `--json` summary.
+#[track_caller]
+pub fn assert_statuses(summary: &serde_json::Value, expected: &[(&str, &str)]) {
+    let statuses: Vec<(&str, &str)> = summary["datasets"]
+        .as_array()
+        .expect("a datasets array")
+        .iter()
+        .map(|d| {
+            (
+                d["dataset"].as_str().unwrap_or_default(),
+                d["status"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(statuses, expected);
+}
