@@ -13,8 +13,13 @@ use crate::sources::listing::{PUBLISHED_DIR, STATE_DIR};
 
 /// Under [`STATE_DIR`]: the id samples of published datasets.
 const IDS_DIR: &str = "ids";
-/// Under `.pengine/<dataset>/`: the commit record of a run being published.
+/// Under `.pengine/<dataset>/`: the commit record of a run being published (before snapshots).
 const COMMIT_FILE: &str = "COMMIT.json";
+/// Under [`STATE_DIR`]: `<dataset>/<run-id>/`, each run's staging area and, once committed, its
+/// immutable snapshot.
+const SNAPSHOTS_DIR: &str = "snapshots";
+/// Under a snapshot: the folder of CSV parts (the import's data location).
+const SNAPSHOT_DATA: &str = "data";
 
 /// An output location: a store and the prefix the datasets go under.
 #[derive(Clone)]
@@ -64,6 +69,27 @@ impl Destination {
             "{STATE_DIR}/{IDS_DIR}/{}.{column}.bin",
             dataset.key()
         ))
+    }
+
+    /// `<output>/<dataset>.current.json`: the pointer naming the dataset's snapshots (the commit
+    /// point of every run).
+    pub fn current_path(&self, dataset: DatasetType) -> Path {
+        self.under(&format!("{}.current.json", dataset.key()))
+    }
+
+    /// `.pengine/snapshots/<dataset>/`: every run's staging area or snapshot.
+    pub fn snapshots_dir(&self, dataset: DatasetType) -> Path {
+        self.under(&format!("{STATE_DIR}/{SNAPSHOTS_DIR}/{}", dataset.key()))
+    }
+
+    /// `.pengine/snapshots/<dataset>/<run_id>/`: one run's staging area, then its snapshot.
+    pub fn snapshot_dir(&self, dataset: DatasetType, run_id: &str) -> Path {
+        self.snapshots_dir(dataset).clone().join(run_id)
+    }
+
+    /// A snapshot's folder of CSV parts: the data location of an import of that run.
+    pub fn snapshot_data_dir(&self, dataset: DatasetType, run_id: &str) -> Path {
+        self.snapshot_dir(dataset, run_id).clone().join(SNAPSHOT_DATA)
     }
 
     /// The id sample of another dataset of this output, if it was published with one.

@@ -35,6 +35,7 @@ pub const OUTPUT_SIDE_SUFFIXES: &[&str] = &[
     ".report.json",
     ".rejects.csv",
     ".bad-records.jsonl",
+    ".current.json",
 ];
 
 /// Why a listed file is not read.

@@ -18,6 +18,7 @@
 //! of; this file the staging area of one run.
 
 mod objects;
+pub mod pointer;
 mod promote;
 #[cfg(test)]
 mod tests;
