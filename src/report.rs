@@ -110,8 +110,14 @@ pub struct RunReport {
     pub mapping_file: String,
     pub run_id: String,
     pub started_at: String,
-    /// The folder to give Personalize as the import job's data location.
+    /// The folder to give Personalize as the import job's data location: this run's immutable
+    /// snapshot (when validating, the data checked).
     pub data_location: String,
+    /// The dataset's pointer, naming its current snapshot(s); absent when validating.
+    pub current_file: Option<String>,
+    /// `<output>/<dataset>/`, the folder pengine keeps equal to the current snapshot(s) for
+    /// users who point at it by hand (not atomic: see README); absent when validating.
+    pub mirror_location: Option<String>,
     /// Absent when validating (nothing is written).
     pub schema_file: Option<String>,
     pub report_file: Option<String>,
@@ -186,6 +192,9 @@ impl RunReport {
             ));
         }
         out.push_str(&format!("  data location: {}\n", self.data_location));
+        if let Some(mirror) = &self.mirror_location {
+            out.push_str(&format!("  also in:       {mirror} (a copy; see README)\n"));
+        }
         if let Some(schema) = &self.schema_file {
             out.push_str(&format!("  schema:        {schema}\n"));
         }

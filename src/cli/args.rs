@@ -175,6 +175,11 @@ pub(crate) struct RunArgs {
     /// stops before writing anything, naming them). The report lists what was deleted.
     #[arg(long)]
     pub(crate) take_over: bool,
+    /// How many earlier versions of each dataset (immutable snapshots under
+    /// <output>/.pengine/snapshots/) to keep after a run commits, for imports that began before
+    /// it; older ones are deleted.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) keep_previous: usize,
 }
 
 fn parse_size(text: &str) -> std::result::Result<u64, String> {

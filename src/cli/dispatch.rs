@@ -38,6 +38,7 @@ async fn run(args: RunArgs, quiet: bool) -> Result<i32> {
         progress_group: group,
         allow_empty: args.allow_empty,
         take_over: args.take_over,
+        keep_previous: args.keep_previous,
     };
     let project = commands::run::run(&args.mapping.files, &args.mapping.vars(), &options).await?;
     show_run::show(project, quiet, args.json)

@@ -20,7 +20,8 @@ use crate::report::{JoinStrategy, RowCounts, RunReport};
 use crate::retries::RetryCounts;
 use crate::sink::Destination;
 use crate::sink::Staging;
-use crate::sink::publish::SideFiles;
+use crate::sink::publish::pointer::RunKind;
+use crate::sink::publish::{PublishOptions, SideFiles};
 use crate::store::{self, StoreRegistry};
 use execute::{Sink, Written, execute_with_fallback};
 
@@ -49,6 +50,8 @@ pub(crate) struct RunOptions {
     pub(crate) allow_empty: bool,
     /// Delete files in the data folder that pengine did not write (else the run stops).
     pub(crate) take_over: bool,
+    /// Earlier versions of each dataset kept after a commit (`--keep-previous`).
+    pub(crate) keep_previous: usize,
 }
 
 impl Default for RunOptions {
@@ -63,6 +66,7 @@ impl Default for RunOptions {
             progress_group: None,
             allow_empty: false,
             take_over: false,
+            keep_previous: 1,
         }
     }
 }
@@ -156,8 +160,13 @@ pub(crate) async fn stage(mapping: &MappingFile, options: &RunOptions) -> Result
     let mut options = options.clone();
     options.engine.output = Some(store::parse_location(&dest.display)?);
     let options = &options;
+    let publish_options = PublishOptions {
+        take_over: options.take_over,
+        keep_previous: options.keep_previous,
+        kind: RunKind::Full,
+    };
     let staging =
-        interrupt::cancellable(Staging::begin(&dest, mapping.dataset, options.take_over)).await?;
+        interrupt::cancellable(Staging::begin(&dest, mapping.dataset, publish_options)).await?;
     let executed = execute_with_fallback(mapping, options, &stores, Sink::Stage(&staging)).await;
     let executed = executed.and_then(|(written, join_strategy)| {
         check_balance(&written)?;
@@ -255,7 +264,9 @@ pub(crate) async fn publish(
         let schema_text = avro::schema_text(&written.plan)?;
         let places = Places {
             run_id: staging.run_id.clone(),
-            data_location: format!("{}/", dest.show(&dest.data_dir(dataset))),
+            data_location: staging.data_location(),
+            current_file: Some(dest.show(&dest.current_path(dataset))),
+            mirror_location: Some(format!("{}/", dest.show(&dest.data_dir(dataset)))),
             schema_file: Some(dest.show(&dest.schema_path(dataset))),
             report_file: Some(dest.show(&dest.report_path(dataset))),
             rejects_file: written
@@ -339,6 +350,8 @@ pub(crate) async fn check_only(
     let places = Places {
         run_id: String::new(),
         data_location: location.to_string(),
+        current_file: None,
+        mirror_location: None,
         schema_file: None,
         report_file: None,
         rejects_file: None,
@@ -420,6 +433,8 @@ async fn cross_check(
 struct Places {
     run_id: String,
     data_location: String,
+    current_file: Option<String>,
+    mirror_location: Option<String>,
     schema_file: Option<String>,
     report_file: Option<String>,
     rejects_file: Option<String>,
@@ -445,6 +460,8 @@ fn build_report(
         run_id: places.run_id,
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         data_location: places.data_location,
+        current_file: places.current_file,
+        mirror_location: places.mirror_location,
         schema_file: places.schema_file,
         report_file: places.report_file,
         wall_seconds: wall,

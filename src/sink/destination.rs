@@ -89,7 +89,9 @@ impl Destination {
 
     /// A snapshot's folder of CSV parts: the data location of an import of that run.
     pub fn snapshot_data_dir(&self, dataset: DatasetType, run_id: &str) -> Path {
-        self.snapshot_dir(dataset, run_id).clone().join(SNAPSHOT_DATA)
+        self.snapshot_dir(dataset, run_id)
+            .clone()
+            .join(SNAPSHOT_DATA)
     }
 
     /// The id sample of another dataset of this output, if it was published with one.

@@ -91,28 +91,9 @@ impl S3Case {
         export_files(&self.server.path("out/p"))
     }
 
-    /// Objects under `.pengine/` other than the id samples: staging areas and commit records
-    /// (s3s-fs leaves empty folders behind; they are no objects).
+    /// Objects under `.pengine/` a finished run must not leave (see [`staged_files`]).
     fn staging(&self) -> Vec<String> {
-        fn walk(dir: &Path, out: &mut Vec<String>) {
-            for entry in std::fs::read_dir(dir).into_iter().flatten() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    walk(&path, out);
-                } else {
-                    out.push(path.display().to_string());
-                }
-            }
-        }
-        let state = self.server.path("out/p/.pengine");
-        let mut found = Vec::new();
-        walk(&state, &mut found);
-        found.retain(|f| {
-            !KEPT_STATE
-                .iter()
-                .any(|kept| Path::new(f).starts_with(state.join(kept)))
-        });
-        found
+        staged_files(&self.server.path("out/p"))
     }
 
     fn rows(&self) -> Vec<Vec<String>> {
@@ -218,7 +199,8 @@ fn persistent_s3_errors_fail_the_run_naming_the_operation_and_path() {
     // The first PUT of the run is its part: pengine gave up on it after 1 + 2 attempts.
     assert_eq!(case.server.faults.injected()["PutObject"], 3, "{err}");
     assert!(
-        err.contains("writing s3://out/p/.pengine/users/") && err.contains("/part-00000.csv"),
+        err.contains("writing s3://out/p/.pengine/snapshots/users/")
+            && err.contains("/part-00000.csv"),
         "{err}"
     );
     assert!(
@@ -248,7 +230,7 @@ fn s3_server_stopping_during_a_multipart_upload_fails_cleanly_and_the_next_run_r
     let err = run_fails(case.run(&[]).env("PENGINE_MAX_RETRIES", "1"), 5);
     assert!(case.server.faults.server_stopped());
     assert!(
-        err.contains("s3://out/p/.pengine/users/") && err.contains("/part-00000.csv"),
+        err.contains("s3://out/p/.pengine/snapshots/users/") && err.contains("/part-00000.csv"),
         "{err}"
     );
     // The server holds a stored part of an upload pengine could not abort; none of it is in
@@ -391,7 +373,7 @@ fn disk_full_case(disk: FullDisk) {
     let err = run_fails(&mut full, 5);
     assert!(err.contains("disk is full"), "{err}");
     assert!(
-        err.contains(&format!("{}/.pengine/users/", out.display()))
+        err.contains(&format!("{}/.pengine/snapshots/users/", out.display()))
             && err.contains("part-00000.csv"),
         "{err}"
     );

@@ -70,12 +70,15 @@ fn bundled_example_runs_and_schema_matches_header() {
         [
             ".pengine",
             "interactions",
+            "interactions.current.json",
             "interactions.report.json",
             "interactions.schema.json",
             "items",
+            "items.current.json",
             "items.report.json",
             "items.schema.json",
             "users",
+            "users.current.json",
             "users.report.json",
             "users.schema.json"
         ]
@@ -299,12 +302,14 @@ fn killed_during_promotion_is_finished_by_the_next_command() {
     run_ok(&mut base());
     small_users(dir.path(), 120);
     kill_at("after-first-promoted-part", &mut base(), dir.path());
-    // Killed mid-promotion: the data folder mixes the new first part with old ones.
+    // Killed mid-promotion: the data folder mixes the new first part with old ones, but a
+    // reader following the pointer sees the new run whole.
     let mixed = read_dataset(&out.join("users")).rows.len();
     assert!(
         mixed != 120 && mixed != 300,
         "the kill did not land mid-promotion ({mixed} rows)"
     );
+    assert_eq!(read_via_pointer(&out, "users").rows.len(), 120);
 
     // The next run first finishes the interrupted publication. Stop it right after that (at its
     // own failpoint, before it publishes anything) to see the export it recovered.

@@ -4,13 +4,6 @@
 
 use crate::common::*;
 
-/// A file of `.pengine/` that stays after a run ([`KEPT_STATE`]).
-fn is_kept_state(relative: &str) -> bool {
-    KEPT_STATE
-        .iter()
-        .any(|kept| relative.starts_with(&format!(".pengine/{kept}/")))
-}
-
 #[test]
 fn bundled_example_from_s3_to_s3() {
     let server = S3Server::start(&["raw", "personalize"]);
@@ -35,23 +28,22 @@ fn bundled_example_from_s3_to_s3() {
             .cloned()
             .collect::<Vec<_>>(),
         [
+            "interactions.current.json",
             "interactions.report.json",
             "interactions.schema.json",
             "interactions/part-00000.csv",
+            "items.current.json",
             "items.report.json",
             "items.schema.json",
             "items/part-00000.csv",
+            "users.current.json",
             "users.report.json",
             "users.schema.json",
             "users/part-00000.csv"
         ]
     );
-    assert!(
-        !published
-            .iter()
-            .any(|f| f.starts_with(".pengine") && !is_kept_state(f)),
-        "staging left on S3: {published:?}"
-    );
+    let staged = staged_files(&server.path("personalize/2024-q1"));
+    assert!(staged.is_empty(), "staging left on S3: {staged:?}");
 
     // Same rows as the local run of the same example.
     let local = tempfile::tempdir().unwrap();
@@ -131,10 +123,75 @@ fn rerun_on_s3_replaces_and_a_killed_run_changes_nothing() {
         read_dataset(&server.path("out/p/users")).rows,
         vec![vec!["only", "x"]]
     );
-    let leftovers: Vec<_> = file_names(&server.path("out/p"))
-        .into_iter()
-        .filter(|f| f.starts_with(".pengine") && !is_kept_state(f))
-        .collect();
+    let leftovers = staged_files(&server.path("out/p"));
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_reader_following_the_pointer_on_s3_sees_one_whole_run_while_a_run_promotes() {
+    let server = S3Server::start(&["raw", "out"]);
+    let users = |n: usize, tag: &str| {
+        let lines: String = (0..n)
+            .map(|i| format!("{{\"id\":\"{tag}{i}\",\"tier\":\"t\"}}\n"))
+            .collect();
+        write(server.path("raw/users/users.json"), &lines);
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE u STORED AS JSON LOCATION 's3://raw/users/';\nSELECT id AS user_id, tier AS tier FROM u;",
+    );
+    let run = || {
+        let mut cmd = pengine();
+        server.configure(&mut cmd);
+        cmd.arg("run")
+            .arg(&mapping)
+            .args(["-o", "s3://out/p", "--max-file-size", "1KiB"]);
+        cmd
+    };
+    let out = server.path("out/p");
+    let tags = |csv: Csv| {
+        let mut tags: Vec<String> = csv.rows.iter().map(|r| r[0][..1].to_string()).collect();
+        tags.dedup();
+        (csv.rows.len(), tags)
+    };
+    users(300, "a");
+    run_ok(&mut run());
+    assert_eq!(
+        tags(read_via_pointer(&out, "users")),
+        (300, vec!["a".into()])
+    );
+
+    // Stopped after its commit point, with one part promoted: the mirror mixes the two runs,
+    // the pointer names run b alone, and run a's snapshot is still whole for readers that began
+    // before the commit.
+    users(120, "b");
+    let mut child = spawn_at_failpoint(&mut run(), "after-first-promoted-part", dir.path());
+    let mirror = read_dataset(&out.join("users"));
+    assert!(
+        mirror.rows.iter().any(|r| r[0].starts_with('a'))
+            && mirror.rows.iter().any(|r| r[0].starts_with('b')),
+        "the stop did not land mid-promotion"
+    );
+    assert_eq!(
+        tags(read_via_pointer(&out, "users")),
+        (120, vec!["b".into()])
+    );
+    let before_commit = kept_snapshots(&out);
+    assert_eq!(before_commit.len(), 2, "{before_commit:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The next run finishes that promotion first, then publishes its own.
+    users(5, "c");
+    run_ok(&mut run());
+    assert_eq!(tags(read_via_pointer(&out, "users")), (5, vec!["c".into()]));
+    assert_eq!(
+        tags(read_dataset(&out.join("users"))),
+        (5, vec!["c".into()])
+    );
+    let leftovers = staged_files(&out);
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 

@@ -181,7 +181,12 @@ fn azure_source_and_output_end_to_end() {
     };
     let output = run_ok(&mut run("1KiB"));
     let report = stdout_json(&output);
-    assert_eq!(report["data_location"], "az://out/p/users/");
+    assert_eq!(report["mirror_location"], "az://out/p/users/");
+    let snapshot = format!(
+        "az://out/p/.pengine/snapshots/users/{}/data/",
+        report["run_id"].as_str().unwrap()
+    );
+    assert_eq!(report["data_location"], snapshot);
     let published = dir.path().join("published");
     azurite.download("out", "p/", &published);
     assert_all_users(&published);
@@ -452,15 +457,7 @@ fn webdav(root: &Path) -> ServerProcess {
 /// No staged file is left (WebDAV keeps the emptied folders, which hold nothing).
 #[track_caller]
 fn assert_no_staged_files(out: &Path) {
-    let staged: Vec<String> = file_names(out)
-        .into_iter()
-        .filter(|f| f.starts_with(".pengine/"))
-        .filter(|f| {
-            !KEPT_STATE
-                .iter()
-                .any(|k| f.starts_with(&format!(".pengine/{k}/")))
-        })
-        .collect();
+    let staged = staged_files(out);
     assert!(staged.is_empty(), "staged files left: {staged:?}");
 }
 
@@ -484,7 +481,10 @@ fn http_source_and_output_over_webdav() {
         cmd
     };
     let report = stdout_json(&run_ok(&mut run("1KiB")));
-    assert_eq!(report["data_location"], format!("{output_url}/users/"));
+    assert_eq!(report["mirror_location"], format!("{output_url}/users/"));
+    let run_id = report["run_id"].as_str().unwrap();
+    let snapshot = format!("{output_url}/.pengine/snapshots/users/{run_id}/data/");
+    assert_eq!(report["data_location"], snapshot);
     let published = root.join("out/p");
     assert_all_users(&published);
     assert!(file_names(&published.join("users")).len() >= 3);

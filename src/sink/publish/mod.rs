@@ -1,22 +1,25 @@
-//! Replace, never mix: how a run's output becomes the export.
+//! Replace, never mix: how a run's output becomes the dataset.
 //!
 //! Object stores have no rename of folders (S3 none at all), so a run never writes into the data
-//! folder directly. It stages everything under `<output>/.pengine/<dataset>/<run-id>/`, then writes
-//! one small commit record `<output>/.pengine/<dataset>/COMMIT.json` (a single PUT: the commit
-//! point), then promotes: moves the staged parts over the data folder, deletes old parts that are
-//! not in the new set, moves the schema and report beside it, and removes the staging area.
+//! folder directly. It writes everything into a folder of its own,
+//! `<output>/.pengine/snapshots/<dataset>/<run-id>/` (parts under `data/`, schema, report, side
+//! files), then writes the dataset's pointer `<output>/<dataset>.current.json` in one PUT: the
+//! commit point. From then on the folder is an immutable snapshot, and the pointer names it.
+//! Then the run promotes: copies the parts into the mirror folder `<output>/<dataset>/` (for
+//! users who point at it by hand), deletes old parts there, copies the schema and report beside
+//! it, and deletes snapshots past the retention.
 //!
-//! * Failed or killed before the commit record: the previous export was never touched; the next
-//!   run deletes the leftovers.
-//! * Killed after it: the commit record says exactly what the export must become, and the next run
-//!   (or any command on that output) finishes the promotion before doing anything else. Every step
-//!   of the promotion can be repeated safely.
-
+//! * Failed or killed before the pointer is written: the previous pointer, its snapshots and the
+//!   mirror were never touched; the next run deletes the leftovers.
+//! * Killed after it: the pointer already names the new run; the next run (or any command on
+//!   that output) finishes the mirror's promotion before doing anything else. Every step of the
+//!   promotion can be repeated safely.
 //!
-//! The steps live in their own files: [`promote`] the crash protocol after the commit point
-//! (commit record, promotion, recovery), [`objects`] the repeatable store operations it is made
-//! of; this file the staging area of one run.
+//! The steps live in their own files: [`pointer`] the commit point, [`promote`] the promotion
+//! and recovery after it, [`objects`] the repeatable store operations they are made of,
+//! [`legacy`] the commit record of versions before snapshots; this file one run's staging.
 
+mod legacy;
 mod objects;
 pub mod pointer;
 mod promote;
@@ -33,8 +36,8 @@ use crate::error::{Error, Result};
 use crate::personalize::DatasetType;
 pub use crate::sources::listing::STATE_DIR;
 use objects::{data_files, delete_prefix, pengine_parts, put};
+use pointer::{Current, MirrorPlan, POINTER_FORMAT, RunKind, SnapshotRun, read_current};
 pub use promote::recover;
-use promote::{CommitRecord, promote};
 
 /// How many foreign file names an error lists before "and N more".
 const FOREIGN_NAMES_SHOWN: usize = 10;
@@ -54,12 +57,38 @@ pub struct SideFiles {
     pub bad_records: bool,
 }
 
-/// One run's staging area.
+/// How a run publishes, beside where.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishOptions {
+    /// Delete files in the data folder that pengine did not write (else the run stops).
+    pub take_over: bool,
+    /// How many earlier versions of the dataset (snapshots, with their increments) stay after a
+    /// run commits, for readers that began before it.
+    pub keep_previous: usize,
+    /// Whether the run adds an increment to the current snapshot rather than replacing it.
+    pub kind: RunKind,
+}
+
+impl Default for PublishOptions {
+    fn default() -> Self {
+        Self {
+            take_over: false,
+            keep_previous: 1,
+            kind: RunKind::Full,
+        }
+    }
+}
+
+/// One run's staging area (its snapshot folder, until the pointer names it).
 pub struct Staging {
     pub dest: Destination,
     pub dataset: DatasetType,
     pub run_id: String,
     dir: Path,
+    options: PublishOptions,
+    /// The pointer when the run began: what an increment adds to, and what a full run's commit
+    /// keeps as the previous version.
+    before: Option<Current>,
     /// Names in the data folder this run may delete or replace: what pengine published there
     /// (and the foreign files, when taking the folder over).
     deletable: BTreeSet<String>,
@@ -72,9 +101,15 @@ impl Staging {
     pub async fn begin(
         dest: &Destination,
         dataset: DatasetType,
-        take_over: bool,
+        options: PublishOptions,
     ) -> Result<Staging> {
         recover(dest, dataset).await?;
+        let before = read_current(dest, dataset).await?;
+        if options.kind == RunKind::Increment && before.is_none() {
+            return Err(Error::Internal(format!(
+                "an increment of {dataset} needs a committed snapshot to add to"
+            )));
+        }
         let present = data_files(dest, dataset).await?;
         let mut deletable = pengine_parts(dest, dataset).await?;
         let foreign: Vec<&String> = present.iter().filter(|n| !deletable.contains(*n)).collect();
@@ -89,7 +124,7 @@ impl Staging {
             } else {
                 String::new()
             };
-            if !take_over {
+            if !options.take_over {
                 return Err(Error::Destination(format!(
                     "{data_dir}/ holds files pengine did not write: {}{more}. Publishing would \
                      delete them (Personalize reads every file of the folder). Move them away, \
@@ -105,40 +140,98 @@ impl Staging {
             );
             deletable.extend(foreign.into_iter().cloned());
         }
-        tracing::debug!(
-            "staging {dataset} under {}",
-            dest.show(&dest.state_dir(dataset))
-        );
         let run_id = format!(
             "{}-{}",
             chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let dir = dest.state_dir(dataset).clone().join(run_id.as_str());
+        let dir = dest.snapshot_dir(dataset, &run_id);
+        tracing::debug!("staging {dataset} in {}", dest.show(&dir));
         Ok(Staging {
             dest: dest.clone(),
             dataset,
             run_id,
             dir,
+            options,
+            before,
             deletable,
         })
+    }
+
+    /// The snapshot's data folder as a user reads it: the data location of an import of this
+    /// run alone.
+    pub fn data_location(&self) -> String {
+        format!("{}/", self.dest.show(&self.data_dir()))
+    }
+
+    /// The pointer when this run began, if the dataset had been committed.
+    pub fn before(&self) -> Option<&Current> {
+        self.before.as_ref()
     }
 
     /// The names publishing `parts` would delete from the data folder: what this run may
     /// delete ([`Staging::begin`]) and the new export does not have. Files that appeared since
     /// the run began are kept.
     pub async fn deletions(&self, parts: &[PartInfo]) -> Result<Vec<String>> {
-        let keep: BTreeSet<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+        let newest = self.snapshot_run(parts);
+        let mut keep: BTreeSet<String> = parts
+            .iter()
+            .map(|p| Current::mirror_name(&newest, &p.name))
+            .collect();
+        if let (RunKind::Increment, Some(before)) = (self.options.kind, &self.before) {
+            keep.extend(before.mirror_names());
+        }
         Ok(data_files(&self.dest, self.dataset)
             .await?
             .into_iter()
-            .filter(|name| self.deletable.contains(name) && !keep.contains(name.as_str()))
+            .filter(|name| self.deletable.contains(name) && !keep.contains(name))
             .collect())
+    }
+
+    /// This run as the pointer will name it.
+    fn snapshot_run(&self, parts: &[PartInfo]) -> SnapshotRun {
+        SnapshotRun {
+            run_id: self.run_id.clone(),
+            kind: self.options.kind,
+            committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            data_location: self.data_location(),
+            rows: parts.iter().map(|p| p.rows).sum(),
+            bytes: parts.iter().map(|p| p.bytes).sum(),
+            parts: parts.to_vec(),
+        }
+    }
+
+    /// The pointer that commits this run: a full run starts a new chain and keeps the one before
+    /// as the previous version; an increment extends the chain.
+    fn pointer(&self, parts: &[PartInfo], mirror: MirrorPlan) -> Current {
+        let newest = self.snapshot_run(parts);
+        let (chain, mut previous) = match (self.options.kind, &self.before) {
+            (RunKind::Increment, Some(before)) => {
+                let mut chain = before.chain.clone();
+                chain.push(newest);
+                (chain, before.previous.clone())
+            }
+            (_, Some(before)) => {
+                let mut previous = vec![before.chain.iter().map(|r| r.run_id.clone()).collect()];
+                previous.extend(before.previous.iter().cloned());
+                (vec![newest], previous)
+            }
+            (_, None) => (vec![newest], Vec::new()),
+        };
+        previous.truncate(self.options.keep_previous);
+        Current {
+            format: POINTER_FORMAT,
+            dataset: self.dataset.key().to_string(),
+            run_id: self.run_id.clone(),
+            chain,
+            previous,
+            mirror,
+        }
     }
 
     /// Where the parts are written during the run.
     pub fn data_dir(&self) -> Path {
-        self.dir.clone().join(STAGED_DATA)
+        self.dest.snapshot_data_dir(self.dataset, &self.run_id)
     }
 
     /// The folder holding the staged rejects file ([`STAGED_REJECTS`]).
@@ -151,8 +244,8 @@ impl Staging {
         delete_prefix(&self.dest, &self.data_dir()).await
     }
 
-    /// Stages the schema and report, writes the commit record, and promotes the run. Until the
-    /// commit record is written, a failure or an interrupt removes the staging area.
+    /// Stages the schema and report, writes the pointer (the commit point), and promotes the
+    /// run. Until the pointer is written, a failure or an interrupt removes the staging area.
     /// `side_files` says which of the rejects and bad-records files were staged; `ids` are
     /// (column, bytes) id samples; `delete` the names to remove from the data folder
     /// ([`Staging::deletions`]).
@@ -181,31 +274,23 @@ impl Staging {
             self.discard().await;
             return Err(e);
         }
-        let record = CommitRecord {
-            run_id: self.run_id.clone(),
-            parts: parts.to_vec(),
-            rejects: side_files.rejects,
-            bad_records: side_files.bad_records,
-            id_columns: ids.iter().map(|(c, _)| c.to_string()).collect(),
-            delete,
-        };
-        let text = serde_json::to_vec_pretty(&record)
-            .map_err(|e| Error::Internal(format!("commit record: {e}")))?;
-        // A failed PUT may still have written the record: the staging area stays, for the next
-        // run to promote (record present) or delete (record absent).
-        put(
-            store,
-            &self.dest.commit_path(self.dataset),
-            &text,
-            &self.dest,
-        )
-        .await?;
-        tracing::debug!(
-            "commit point: {} written",
-            self.dest.show(&self.dest.commit_path(self.dataset))
+        let current = self.pointer(
+            parts,
+            MirrorPlan {
+                delete,
+                rejects: side_files.rejects,
+                bad_records: side_files.bad_records,
+                id_columns: ids.iter().map(|(c, _)| c.to_string()).collect(),
+            },
         );
+        let text = pointer::to_bytes(&current)?;
+        let pointer_path = self.dest.current_path(self.dataset);
+        // A failed PUT may still have written the pointer: the staging area stays, for the next
+        // run to promote (named by the pointer) or delete (not named).
+        put(store, &pointer_path, &text, &self.dest).await?;
+        tracing::debug!("commit point: {} written", self.dest.show(&pointer_path));
         crate::failpoint::hit("after-commit-record");
-        promote(&self.dest, self.dataset, &record).await
+        promote::promote(&self.dest, self.dataset, &current).await
     }
 
     /// Removes this run's staged files (the previous export was never touched).

@@ -21,6 +21,10 @@ use crate::sink::parts::PartInfo;
 pub(super) struct Published {
     pub(super) run_id: String,
     pub(super) parts: Vec<String>,
+    /// Written by the promotion of a pointer's run (absent in manifests of versions before
+    /// snapshots, whose runs no pointer names).
+    #[serde(default)]
+    pub(super) from_pointer: bool,
 }
 
 /// The names of the files directly in a dataset's data folder (what Personalize would read).
@@ -44,13 +48,7 @@ pub(super) async fn pengine_parts(
     dest: &Destination,
     dataset: DatasetType,
 ) -> Result<BTreeSet<String>> {
-    if let Some(bytes) = dest.read_optional(&dest.published_path(dataset)).await? {
-        let published: Published = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Data(format!(
-                "{} is damaged ({e}); delete it and re-run",
-                dest.show(&dest.published_path(dataset))
-            ))
-        })?;
+    if let Some(published) = read_published(dest, dataset).await? {
         return Ok(published.parts.into_iter().collect());
     }
     let Some(bytes) = dest.read_optional(&dest.report_path(dataset)).await? else {
@@ -62,6 +60,23 @@ pub(super) async fn pengine_parts(
         .and_then(|files| serde_json::from_value::<Vec<PartInfo>>(files).ok())
         .unwrap_or_default();
     Ok(files.into_iter().map(|f| f.name).collect())
+}
+
+/// The manifest of the parts pengine published in a dataset's data folder, if there is one.
+pub(super) async fn read_published(
+    dest: &Destination,
+    dataset: DatasetType,
+) -> Result<Option<Published>> {
+    let path = dest.published_path(dataset);
+    let Some(bytes) = dest.read_optional(&path).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        Error::Data(format!(
+            "{} is damaged ({e}); delete it and re-run",
+            dest.show(&path)
+        ))
+    })
 }
 
 /// Deletes `path`; one already gone (an earlier attempt deleted it) is fine.

@@ -143,6 +143,5 @@ fn parse(dest: &Destination, path: &Path, bytes: &[u8]) -> Result<Current> {
 
 /// The pointer's bytes, as written in the commit's single PUT.
 pub(super) fn to_bytes(current: &Current) -> Result<Vec<u8>> {
-    serde_json::to_vec_pretty(current)
-        .map_err(|e| Error::Internal(format!("current pointer: {e}")))
+    serde_json::to_vec_pretty(current).map_err(|e| Error::Internal(format!("current pointer: {e}")))
 }

@@ -4,6 +4,7 @@
 
 mod faults;
 mod servers;
+mod state;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 pub use faults::{Fault, Faults, Rule};
 pub use servers::{ServerProcess, free_port, installed};
+pub use state::*;
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -158,7 +160,7 @@ pub fn read_dataset(dir: &Path) -> Csv {
     for part in parts {
         let name = part.file_name().unwrap().to_string_lossy().into_owned();
         assert!(
-            name.starts_with("part-") && name.ends_with(".csv"),
+            name.contains("part-") && name.ends_with(".csv"),
             "unexpected file in the data folder: {name}"
         );
         let csv = read_csv_bytes(&std::fs::read(&part).unwrap());
@@ -353,40 +355,6 @@ pub fn run_with_code(cmd: &mut Command, code: i32) -> Output {
         stderr(&output)
     );
     output
-}
-
-/// What `.pengine/` keeps after a run: the parts of each published dataset and the id samples.
-pub const KEPT_STATE: [&str; 2] = ["published", "ids"];
-
-/// Asserts an output folder holds no staging leftovers: `.pengine/` may only keep
-/// [`KEPT_STATE`].
-#[track_caller]
-pub fn assert_no_staging(out: &Path) {
-    let state = out.join(".pengine");
-    if !state.exists() {
-        return;
-    }
-    let entries: Vec<String> = std::fs::read_dir(&state)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| !KEPT_STATE.contains(&name.as_str()))
-        .collect();
-    assert!(
-        entries.is_empty(),
-        "staging leftovers in {}: {entries:?}",
-        state.display()
-    );
-}
-
-/// True when `.pengine/` holds staging (anything but [`KEPT_STATE`]).
-pub fn has_staging(out: &Path) -> bool {
-    std::fs::read_dir(out.join(".pengine"))
-        .map(|entries| {
-            entries
-                .flatten()
-                .any(|e| !KEPT_STATE.iter().any(|kept| e.file_name() == *kept))
-        })
-        .unwrap_or(false)
 }
 
 /// The JSON pengine printed on stdout (`--json`).
