@@ -24,6 +24,7 @@ use crate::sources::bad_records::{BadRecordLog, BadRecordPolicy};
 use crate::sources::factory::{FORMATS, RunOutput};
 use crate::sources::json::SampledInference;
 use crate::sources::listing::{SkippedFiles, SourceStores};
+use crate::sources::selection::SourceSelection;
 use crate::store::StoreRegistry;
 
 /// How the engine may use the machine.
@@ -48,6 +49,8 @@ pub struct EngineOptions {
     /// JSON sources infer their columns from a sample, and the scan checks the other records
     /// fit them ([`crate::sources::json::fit`]): a run's first attempt.
     pub sampled_inference: bool,
+    /// The files an incremental run reads of its incremental tables (None: every file).
+    pub selection: Option<Arc<SourceSelection>>,
 }
 
 /// The memory pool when none is given: bounded, so a large export spills instead of growing the
@@ -79,6 +82,7 @@ impl Default for EngineOptions {
             on_bad_records: BadRecordPolicy::Fail,
             output: None,
             sampled_inference: false,
+            selection: None,
         }
     }
 }
@@ -180,7 +184,12 @@ pub fn session(
         settings.execution.sort_spill_reservation_bytes = reservation as usize;
     }
 
-    let sources = SourceStores::new(stores, skipped, options.output.clone());
+    let sources = SourceStores::new(
+        stores,
+        skipped,
+        options.output.clone(),
+        options.selection.clone(),
+    );
     let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(sources));
     if let Some(shared) = shared {
         let share = shared.dataset_pool(label);
@@ -216,6 +225,47 @@ pub fn session(
             .insert((*format).to_string(), factory.clone());
     }
     Ok(SessionContext::new_with_state(state))
+}
+
+/// The files a table's LOCATION holds, as its listing table reads them (recursively, without
+/// hidden files or pengine's outputs, and without the files `options.selection` leaves out).
+pub async fn list_table_files(
+    options: &EngineOptions,
+    stores: Arc<StoreRegistry>,
+    table: &crate::mapping::ExternalTable,
+) -> Result<TableFiles> {
+    use datafusion::datasource::listing::ListingTableUrl;
+    use futures::TryStreamExt;
+    let ctx = session(options, stores, &table.name)?;
+    let url = ListingTableUrl::parse(&table.location)?;
+    let store = ctx.runtime_env().object_store(&url)?;
+    let extension = if table.format == "PARQUET" {
+        ".parquet"
+    } else {
+        ""
+    };
+    let state = ctx.state();
+    let files = url
+        .list_all_files(&state, store.as_ref(), extension)
+        .await?
+        .try_collect()
+        .await?;
+    let store_url = url::Url::parse(url.object_store().as_str())
+        .map_err(|e| Error::Internal(format!("store of {}: {e}", table.location)))?;
+    Ok(TableFiles {
+        store: store_url,
+        prefix: url.prefix().clone(),
+        files,
+    })
+}
+
+/// What [`list_table_files`] found.
+pub struct TableFiles {
+    /// The store's URL (`s3://bucket/`, `file:///`).
+    pub store: url::Url,
+    /// The table's location in the store.
+    pub prefix: object_store::path::Path,
+    pub files: Vec<object_store::ObjectMeta>,
 }
 
 /// A mapping file, planned: its session, its final query, and what the caller's check of the

@@ -103,6 +103,24 @@ impl RowCounts {
     }
 }
 
+/// What the report says of an incremental run.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncrementReport {
+    /// `increment` when only new files were converted, `full` when every file was.
+    pub kind: crate::sink::publish::pointer::RunKind,
+    /// Why a run asked to be incremental converted everything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_because: Option<String>,
+    /// The increment's own folder (its snapshot): an INCREMENTAL import's data location.
+    pub data_location: String,
+    pub new_files: usize,
+    /// Files converted by earlier runs, not read again.
+    pub skipped_files: usize,
+    /// Files converted before that changed since (converted again with `--on-changed
+    /// reconvert`).
+    pub changed_files: usize,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub pengine_version: &'static str,
@@ -115,6 +133,9 @@ pub struct RunReport {
     pub data_location: String,
     /// The dataset's pointer, naming its current snapshot(s); absent when validating.
     pub current_file: Option<String>,
+    /// What an incremental mapping file's run converted (absent for other mapping files).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub increment: Option<IncrementReport>,
     /// `<output>/<dataset>/`, the folder pengine keeps equal to the current snapshot(s) for
     /// users who point at it by hand (not atomic: see README); absent when validating.
     pub mirror_location: Option<String>,
@@ -192,6 +213,17 @@ impl RunReport {
             ));
         }
         out.push_str(&format!("  data location: {}\n", self.data_location));
+        if let Some(increment) = &self.increment {
+            let what = match (&increment.kind, &increment.full_because) {
+                (crate::sink::publish::pointer::RunKind::Increment, _) => format!(
+                    "increment: {} new file(s), {} converted before and skipped, {} changed",
+                    increment.new_files, increment.skipped_files, increment.changed_files
+                ),
+                (_, Some(why)) => format!("converted whole ({why})"),
+                (_, None) => "converted whole".to_string(),
+            };
+            out.push_str(&format!("  sources:       {what}\n"));
+        }
         if let Some(mirror) = &self.mirror_location {
             out.push_str(&format!("  also in:       {mirror} (a copy; see README)\n"));
         }

@@ -9,6 +9,7 @@ use crate::batch::InvalidPolicy;
 use crate::engine::EngineOptions;
 use crate::mapping::{Vars, vars};
 use crate::personalize::DatasetType;
+use crate::run::increment::OnChanged;
 use crate::sources::bad_records::BadRecordPolicy;
 
 #[derive(Debug, Parser)]
@@ -180,6 +181,19 @@ pub(crate) struct RunArgs {
     /// it; older ones are deleted.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub(crate) keep_previous: usize,
+    /// Convert only the files of the tables a mapping file names in `-- pengine: incremental =
+    /// TABLE` that its dataset's last committed run did not convert, as an increment (other
+    /// tables are read whole; mapping files without the directive are converted whole).
+    #[arg(long, conflicts_with = "full")]
+    pub(crate) incremental: bool,
+    /// Convert every file (the default; with incremental tables, records them for the next
+    /// `--incremental` run).
+    #[arg(long)]
+    pub(crate) full: bool,
+    /// With --incremental, what to do with a file converted before that changed since: stop and
+    /// name it, or convert it again in this increment.
+    #[arg(long, value_enum, default_value_t = OnChanged::Fail, value_name = "WHAT")]
+    pub(crate) on_changed: OnChanged,
 }
 
 fn parse_size(text: &str) -> std::result::Result<u64, String> {

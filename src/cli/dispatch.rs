@@ -39,6 +39,8 @@ async fn run(args: RunArgs, quiet: bool) -> Result<i32> {
         allow_empty: args.allow_empty,
         take_over: args.take_over,
         keep_previous: args.keep_previous,
+        incremental: args.incremental && !args.full,
+        on_changed: args.on_changed,
     };
     let project = commands::run::run(&args.mapping.files, &args.mapping.vars(), &options).await?;
     show_run::show(project, quiet, args.json)

@@ -18,6 +18,10 @@ pub struct Directives {
     pub categorical: Vec<String>,
     /// `not_categorical = NOTE`: string columns kept for filtering only.
     pub not_categorical: Vec<String>,
+    /// `incremental = events, clicks`: tables `run --incremental` reads only the new files of
+    /// (names as SQL resolves them), with the directive's line.
+    pub incremental: Vec<String>,
+    pub incremental_line: usize,
 }
 
 impl Directives {
@@ -38,6 +42,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "textual",
     "categorical",
     "not_categorical",
+    "incremental",
 ];
 
 /// A directive problem: the 1-based line and what is wrong.
@@ -78,6 +83,15 @@ impl Directives {
             "textual" => self.textual.extend(column_list(value)),
             "categorical" => self.categorical.extend(column_list(value)),
             "not_categorical" => self.not_categorical.extend(column_list(value)),
+            "incremental" => {
+                self.incremental.extend(
+                    value
+                        .split(',')
+                        .filter(|t| !t.trim().is_empty())
+                        .map(super::tables::directive_table_name),
+                );
+                self.incremental_line = line;
+            }
             other => {
                 return Err((
                     line,

@@ -7,6 +7,7 @@
 
 pub mod directives;
 pub mod statements;
+pub mod tables;
 pub mod vars;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::personalize::DatasetType;
 pub use directives::Directives;
 pub use statements::SourceStatement;
+pub use tables::{ExternalTable, external_tables};
 pub use vars::Vars;
 
 /// The name of the optional variables file looked up beside each mapping file.
@@ -158,6 +160,24 @@ impl MappingFile {
                 "no final query: end the file with the SELECT whose columns are the dataset".into(),
             )
         })?;
+        let tables = external_tables(&setup);
+        for name in &directives.incremental {
+            if !tables.iter().any(|t| t.name == *name) {
+                let defined: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+                return Err(err(
+                    directives.incremental_line,
+                    format!(
+                        "`incremental` names table {name}, which this file does not create \
+                         (its external tables: {}); name a CREATE EXTERNAL TABLE of the file",
+                        if defined.is_empty() {
+                            "none".to_string()
+                        } else {
+                            defined.join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
         Ok(MappingFile {
             path: path.to_path_buf(),
             dataset,

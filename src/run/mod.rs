@@ -16,6 +16,7 @@ use crate::insights;
 use crate::interrupt;
 use crate::mapping::MappingFile;
 use crate::personalize::avro;
+use crate::report::IncrementReport;
 use crate::report::{JoinStrategy, RowCounts, RunReport};
 use crate::retries::RetryCounts;
 use crate::sink::Destination;
@@ -24,8 +25,10 @@ use crate::sink::publish::pointer::RunKind;
 use crate::sink::publish::{PublishOptions, SideFiles};
 use crate::store::{self, StoreRegistry};
 use execute::{Sink, Written, execute_with_fallback};
+use increment::OnChanged;
 
 mod execute;
+pub(crate) mod increment;
 
 /// The default output folder when neither `--output` nor an `output` directive is given.
 pub(crate) const DEFAULT_OUTPUT: &str = "out";
@@ -52,6 +55,10 @@ pub(crate) struct RunOptions {
     pub(crate) take_over: bool,
     /// Earlier versions of each dataset kept after a commit (`--keep-previous`).
     pub(crate) keep_previous: usize,
+    /// Convert only the new files of the incremental tables (`--incremental`).
+    pub(crate) incremental: bool,
+    /// What to do with a file converted before that changed since.
+    pub(crate) on_changed: OnChanged,
 }
 
 impl Default for RunOptions {
@@ -67,6 +74,8 @@ impl Default for RunOptions {
             allow_empty: false,
             take_over: false,
             keep_previous: 1,
+            incremental: false,
+            on_changed: OnChanged::Fail,
         }
     }
 }
@@ -135,6 +144,8 @@ pub(crate) struct Staged {
     /// published together each report their own time).
     wall: std::time::Duration,
     retries: Arc<RetryCounts>,
+    /// What an incremental mapping file's run converted.
+    increment: Option<IncrementReport>,
 }
 
 impl Staged {
@@ -159,14 +170,24 @@ pub(crate) async fn stage(mapping: &MappingFile, options: &RunOptions) -> Result
     let dest = destination(mapping, options, &stores)?;
     let mut options = options.clone();
     options.engine.output = Some(store::parse_location(&dest.display)?);
-    let options = &options;
     let publish_options = PublishOptions {
         take_over: options.take_over,
         keep_previous: options.keep_previous,
         kind: RunKind::Full,
     };
-    let staging =
+    let mut staging =
         interrupt::cancellable(Staging::begin(&dest, mapping.dataset, publish_options)).await?;
+    let increment =
+        match interrupt::cancellable(plan_increment(mapping, &mut options, &stores, &mut staging))
+            .await
+        {
+            Ok(increment) => increment,
+            Err(e) => {
+                staging.discard().await;
+                return Err(e);
+            }
+        };
+    let options = &options;
     let executed = execute_with_fallback(mapping, options, &stores, Sink::Stage(&staging)).await;
     let executed = executed.and_then(|(written, join_strategy)| {
         check_balance(&written)?;
@@ -183,12 +204,45 @@ pub(crate) async fn stage(mapping: &MappingFile, options: &RunOptions) -> Result
             started,
             wall: started.elapsed(),
             retries: stores.retries(),
+            increment,
         }),
         Err(e) => {
             staging.discard().await;
             Err(e)
         }
     }
+}
+
+/// For a mapping file with incremental tables: chooses the files the run reads, makes the run an
+/// increment when it converts only new ones (with parts small enough for an incremental import),
+/// and keeps the record of converted files in its snapshot.
+async fn plan_increment(
+    mapping: &MappingFile,
+    options: &mut RunOptions,
+    stores: &Arc<StoreRegistry>,
+    staging: &mut Staging,
+) -> Result<Option<IncrementReport>> {
+    let plan = increment::prepare(
+        mapping,
+        &options.engine,
+        stores,
+        staging,
+        options.incremental,
+        options.on_changed,
+    )
+    .await?;
+    let Some(plan) = plan else {
+        return Ok(None);
+    };
+    if plan.kind == RunKind::Increment {
+        staging.make_increment()?;
+        options.max_file_size = options
+            .max_file_size
+            .min(increment::INCREMENT_PART_MAX_BYTES);
+    }
+    staging.keep_file(increment::STATE_FILE, plan.state_bytes()?);
+    options.engine.selection = Some(Arc::clone(&plan.selection));
+    Ok(Some(plan.report))
 }
 
 /// Stops a run whose counts do not add up (rows lost or invented between the query and the
@@ -258,6 +312,7 @@ pub(crate) async fn publish(
         started,
         wall,
         retries,
+        increment,
     } = staged;
     let dataset = mapping.dataset;
     let prepared = interrupt::cancellable(async {
@@ -284,6 +339,10 @@ pub(crate) async fn publish(
             places,
         );
         report.storage_retries = retries.snapshot();
+        report.increment = increment;
+        if staging.kind() == RunKind::Increment {
+            same_schema_as_the_dataset(&staging, &schema_text).await?;
+        }
         let ids = if options.insights {
             cross_check(&dest, dataset, &written, siblings, &mut report).await?
         } else {
@@ -324,6 +383,34 @@ pub(crate) async fn publish(
     // The printed report also counts the retries of the publication.
     report.storage_retries = retries.snapshot();
     Ok(report)
+}
+
+/// An increment is imported into the dataset its chain began with: its columns must be the
+/// same (Personalize cannot change a dataset's schema, and the CSV header must match it).
+async fn same_schema_as_the_dataset(staging: &Staging, schema_text: &str) -> Result<()> {
+    let Some(base) = staging.before().map(|b| &b.chain[0]) else {
+        return Ok(());
+    };
+    let dest = &staging.dest;
+    let path = dest
+        .snapshot_dir(staging.dataset, &base.run_id)
+        .join(crate::sink::publish::STAGED_SCHEMA);
+    let Some(base_schema) = dest.read_optional(&path).await? else {
+        return Err(Error::Destination(format!(
+            "{} is missing: the dataset's snapshot was changed by hand. Re-run with --full",
+            dest.show(&path)
+        )));
+    };
+    let parse = |text: &[u8]| serde_json::from_slice::<serde_json::Value>(text).ok();
+    if parse(&base_schema) == parse(schema_text.as_bytes()) {
+        return Ok(());
+    }
+    Err(Error::Data(format!(
+        "the new files give the {} dataset other columns or types than its snapshot {} has          (compare {} with this run's schema): an increment must have the dataset's schema.          Declare the columns in the mapping file's CREATE EXTERNAL TABLE (so that new files          alone give the same ones), or re-run with --full",
+        staging.dataset,
+        base.run_id,
+        dest.show(&path)
+    )))
 }
 
 /// Runs a mapping file through every check without writing anything (`pengine validate`):
@@ -461,6 +548,7 @@ fn build_report(
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         data_location: places.data_location,
         current_file: places.current_file,
+        increment: None,
         mirror_location: places.mirror_location,
         schema_file: places.schema_file,
         report_file: places.report_file,

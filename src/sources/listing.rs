@@ -22,6 +22,7 @@ use object_store::{
 use serde::Serialize;
 use url::Url;
 
+use super::selection::SourceSelection;
 use crate::store::StoreRegistry;
 
 /// The folder where pengine keeps its state beside the datasets of an output.
@@ -48,6 +49,8 @@ pub enum SkipReason {
     PengineOutput(String),
     /// Under the output of the run that is reading.
     ThisRunsOutput,
+    /// Under an incremental table, and not among the new files this run converts.
+    NotInThisIncrement,
 }
 
 impl fmt::Display for SkipReason {
@@ -56,6 +59,11 @@ impl fmt::Display for SkipReason {
             SkipReason::Hidden => write!(f, "hidden or side file (a name starting with . or _)"),
             SkipReason::PengineOutput(root) => write!(f, "pengine output (under {root}/)"),
             SkipReason::ThisRunsOutput => write!(f, "this run's output"),
+            SkipReason::NotInThisIncrement => write!(
+                f,
+                "not in this increment (converted by an earlier run, or new since this run listed \
+                 its sources)"
+            ),
         }
     }
 }
@@ -203,6 +211,8 @@ pub struct SourceStores {
     skipped: Arc<SkippedFiles>,
     /// The reading run's output, when it has one.
     output: Option<Url>,
+    /// The files an incremental run reads of its incremental tables.
+    selection: Option<Arc<SourceSelection>>,
 }
 
 impl SourceStores {
@@ -210,11 +220,13 @@ impl SourceStores {
         stores: Arc<StoreRegistry>,
         skipped: Arc<SkippedFiles>,
         output: Option<Url>,
+        selection: Option<Arc<SourceSelection>>,
     ) -> Self {
         Self {
             stores,
             skipped,
             output,
+            selection,
         }
     }
 }
@@ -244,6 +256,7 @@ impl ObjectStoreRegistry for SourceStores {
             store: url.clone(),
             skipped: Arc::clone(&self.skipped),
             output,
+            selection: self.selection.clone(),
         }))
     }
 }
@@ -257,6 +270,7 @@ struct DataOnly {
     store: Url,
     skipped: Arc<SkippedFiles>,
     output: Option<Path>,
+    selection: Option<Arc<SourceSelection>>,
 }
 
 impl DataOnly {
@@ -266,7 +280,14 @@ impl DataOnly {
 
     fn keep(&self, prefix: &Path, objects: Vec<ObjectMeta>) -> Vec<ObjectMeta> {
         let paths: Vec<Path> = objects.iter().map(|m| m.location.clone()).collect();
-        let verdicts = classify(prefix, &paths, self.output.as_ref());
+        let mut verdicts = classify(prefix, &paths, self.output.as_ref());
+        if let Some(selection) = &self.selection {
+            for (path, verdict) in paths.iter().zip(verdicts.iter_mut()) {
+                if verdict.is_none() && selection.leaves_out(&self.store, path) {
+                    *verdict = Some(SkipReason::NotInThisIncrement);
+                }
+            }
+        }
         let listed = objects.len();
         let mut kept = Vec::with_capacity(listed);
         for (meta, verdict) in objects.into_iter().zip(verdicts) {

@@ -14,6 +14,7 @@ pub mod listing;
 pub mod object_read;
 pub mod parquet;
 pub mod scan;
+pub mod selection;
 pub mod split;
 
 pub use factory::SourceTableFactory;

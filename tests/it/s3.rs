@@ -412,3 +412,48 @@ fn bad_records_in_s3_sources_are_named_by_their_url() {
     let line: serde_json::Value = serde_json::from_str(bad.trim()).unwrap();
     assert_eq!(line["file"], "s3://raw/ev/u.json");
 }
+
+#[test]
+fn incremental_runs_on_s3_tell_new_and_changed_objects_by_their_entity_tags() {
+    let server = S3Server::start(&["raw", "out"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "-- pengine: incremental = u\nCREATE EXTERNAL TABLE u STORED AS JSON LOCATION 's3://raw/users/';\nSELECT id AS user_id, tier AS tier FROM u;",
+    );
+    let run = |flags: &[&str]| {
+        let mut cmd = pengine();
+        server.configure(&mut cmd);
+        cmd.arg("run")
+            .arg(&mapping)
+            .args(["-o", "s3://out/p", "--json", "--no-insights"])
+            .args(flags);
+        cmd
+    };
+    write(
+        server.path("raw/users/a.json"),
+        "{\"id\":\"a\",\"tier\":\"x\"}\n",
+    );
+    run_ok(&mut run(&["--incremental"]));
+    write(
+        server.path("raw/users/b.json"),
+        "{\"id\":\"b\",\"tier\":\"x\"}\n",
+    );
+    let report = stdout_json(&run_ok(&mut run(&["--incremental"])));
+    assert_eq!(report["increment"]["kind"], "increment", "{report}");
+    assert_eq!(report["increment"]["new_files"], 1);
+    assert_eq!(report["rows"]["written"], 1);
+    assert_eq!(
+        read_via_pointer(&server.path("out/p"), "users").rows.len(),
+        2
+    );
+
+    // Same size, other bytes: only the entity tag tells.
+    write(
+        server.path("raw/users/a.json"),
+        "{\"id\":\"A\",\"tier\":\"y\"}\n",
+    );
+    let err = run_fails(&mut run(&["--incremental"]), 4);
+    assert!(err.contains("s3://raw/users/a.json"), "{err}");
+}

@@ -42,7 +42,8 @@ pub use promote::recover;
 /// How many foreign file names an error lists before "and N more".
 const FOREIGN_NAMES_SHOWN: usize = 10;
 const STAGED_DATA: &str = "data";
-const STAGED_SCHEMA: &str = "schema.json";
+/// The staged (and snapshot's) Avro schema file's name.
+pub const STAGED_SCHEMA: &str = "schema.json";
 const STAGED_REPORT: &str = "report.json";
 const STAGED_IDS: &str = "ids";
 /// The staged rejects file's name.
@@ -92,6 +93,8 @@ pub struct Staging {
     /// Names in the data folder this run may delete or replace: what pengine published there
     /// (and the foreign files, when taking the folder over).
     deletable: BTreeSet<String>,
+    /// Other files the snapshot keeps (name, bytes), written with the schema and report.
+    extra: Vec<(String, Vec<u8>)>,
 }
 
 impl Staging {
@@ -155,7 +158,30 @@ impl Staging {
             options,
             before,
             deletable,
+            extra: Vec::new(),
         })
+    }
+
+    /// Makes this run an increment of the dataset's current snapshot (it needs one).
+    pub fn make_increment(&mut self) -> Result<()> {
+        if self.before.is_none() {
+            return Err(Error::Internal(format!(
+                "an increment of {} needs a committed snapshot to add to",
+                self.dataset
+            )));
+        }
+        self.options.kind = RunKind::Increment;
+        Ok(())
+    }
+
+    /// Whether this run adds an increment rather than replacing the dataset.
+    pub fn kind(&self) -> RunKind {
+        self.options.kind
+    }
+
+    /// Keeps a file in the snapshot beside the schema and report (written at commit).
+    pub fn keep_file(&mut self, name: &str, bytes: Vec<u8>) {
+        self.extra.push((name.to_string(), bytes));
     }
 
     /// The snapshot's data folder as a user reads it: the data location of an import of this
@@ -263,6 +289,15 @@ impl Staging {
             for (column, bytes) in ids {
                 let path = self.dir.clone().join(STAGED_IDS).join(*column);
                 put(store, &path, bytes, &self.dest).await?;
+            }
+            for (name, bytes) in &self.extra {
+                put(
+                    store,
+                    &self.dir.clone().join(name.as_str()),
+                    bytes,
+                    &self.dest,
+                )
+                .await?;
             }
             let schema_path = self.dir.clone().join(STAGED_SCHEMA);
             put(store, &schema_path, schema.as_bytes(), &self.dest).await?;

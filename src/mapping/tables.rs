@@ -1,0 +1,108 @@
+//! The tables a mapping file creates (name, LOCATION, format), read from its `CREATE EXTERNAL
+//! TABLE` statements before anything runs: what an incremental run lists and selects from.
+
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::ObjectNamePart;
+
+use super::SourceStatement;
+
+/// One `CREATE EXTERNAL TABLE` of a mapping file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalTable {
+    /// As SQL resolves it: unquoted parts lower-cased.
+    pub name: String,
+    pub location: String,
+    /// `STORED AS`, upper-cased.
+    pub format: String,
+    /// The 1-based line of the mapping file the statement starts on.
+    pub line: usize,
+}
+
+/// The external tables `setup` creates, in file order.
+pub fn external_tables(setup: &[SourceStatement]) -> Vec<ExternalTable> {
+    setup
+        .iter()
+        .filter_map(|statement| {
+            let parsed = DFParser::parse_sql(&statement.sql).ok()?.pop_front()?;
+            let DFStatement::CreateExternalTable(table) = parsed else {
+                return None;
+            };
+            let name = table
+                .name
+                .0
+                .iter()
+                .map(|part| match part {
+                    ObjectNamePart::Identifier(ident) if ident.quote_style.is_none() => {
+                        ident.value.to_lowercase()
+                    }
+                    ObjectNamePart::Identifier(ident) => ident.value.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(".");
+            Some(ExternalTable {
+                name,
+                location: table.locations.first()?.clone(),
+                format: table.file_type.to_ascii_uppercase(),
+                line: statement.line,
+            })
+        })
+        .collect()
+}
+
+/// A table name as written in a directive, as SQL resolves it: `"Events"` keeps its case,
+/// `Events` is `events`.
+pub fn directive_table_name(written: &str) -> String {
+    let written = written.trim();
+    match written
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+    {
+        Some(quoted) => quoted.to_string(),
+        None => written.to_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_as_sql_does_and_locations_are_kept() {
+        let setup = [
+            SourceStatement {
+                sql: "CREATE EXTERNAL TABLE Events STORED AS json LOCATION 's3://raw/events/'"
+                    .into(),
+                line: 3,
+            },
+            SourceStatement {
+                sql: "CREATE VIEW v AS SELECT 1".into(),
+                line: 5,
+            },
+            SourceStatement {
+                sql: "CREATE EXTERNAL TABLE \"Items\" STORED AS CSV LOCATION 'items.csv'".into(),
+                line: 6,
+            },
+        ];
+        let tables = external_tables(&setup);
+        assert_eq!(
+            tables,
+            [
+                ExternalTable {
+                    name: "events".into(),
+                    location: "s3://raw/events/".into(),
+                    format: "JSON".into(),
+                    line: 3
+                },
+                ExternalTable {
+                    name: "Items".into(),
+                    location: "items.csv".into(),
+                    format: "CSV".into(),
+                    line: 6
+                }
+            ]
+        );
+        assert_eq!(directive_table_name("Events"), "events");
+        assert_eq!(directive_table_name("\"Items\""), "Items");
+    }
+}
