@@ -21,6 +21,7 @@ use crate::mapping::MappingFile;
 use crate::memory::{SharedMemory, SpillCapPool};
 use crate::sources::SourceTableFactory;
 use crate::sources::bad_records::{BadRecordLog, BadRecordPolicy};
+use crate::sources::database::{DATABASE_FORMATS, DatabaseTableFactory};
 use crate::sources::factory::{FORMATS, RunOutput};
 use crate::sources::json::SampledInference;
 use crate::sources::listing::{SkippedFiles, SourceStores};
@@ -223,6 +224,12 @@ pub fn session(
         state
             .table_factories_mut()
             .insert((*format).to_string(), factory.clone());
+    }
+    let databases = Arc::new(DatabaseTableFactory::default());
+    for format in DATABASE_FORMATS {
+        state
+            .table_factories_mut()
+            .insert((*format).to_string(), databases.clone());
     }
     Ok(SessionContext::new_with_state(state))
 }

@@ -42,6 +42,10 @@ pub enum Error {
         source: object_store::Error,
     },
 
+    /// A database source could not be reached, logged into or read (named without secrets).
+    #[error("{0}")]
+    Database(String),
+
     /// The destination cannot be published to as it stands (it holds files pengine did not
     /// write).
     #[error("{0}")]

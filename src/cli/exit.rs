@@ -72,7 +72,8 @@ fn error_code(e: &Error) -> i32 {
         Error::Storage { .. }
         | Error::Io { .. }
         | Error::DiskFull { .. }
-        | Error::Destination(_) => code::IO,
+        | Error::Destination(_)
+        | Error::Database(_) => code::IO,
         Error::Usage(_) => code::USAGE,
         // The signal's own code, as shells report a process it killed.
         Error::Interrupted => signalled(crate::interrupt::received()),

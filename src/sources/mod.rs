@@ -7,6 +7,7 @@ pub mod csv;
 pub mod csv_options;
 pub mod csv_records;
 pub mod csv_scan;
+pub mod database;
 pub mod encoding;
 pub mod factory;
 pub mod json;

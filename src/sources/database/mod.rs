@@ -1,0 +1,167 @@
+//! Read-only tables from databases: `CREATE EXTERNAL TABLE t STORED AS POSTGRES LOCATION
+//! 'postgres://user@host:port/db' OPTIONS ('table' 'public.orders')`, and `STORED AS SQLITE
+//! LOCATION 'data/crm.db'`.
+//!
+//! The providers come from datafusion-table-providers, which push projections, filters and
+//! limits down to the database. pengine builds them from a connection pool of its own and never
+//! through the crate's table factories, which create tables when asked: nothing is ever
+//! written to a database. Secrets never come from the mapping file (see [`postgres_login`]).
+
+pub mod postgres_login;
+mod sqlite;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider, TableProviderFactory};
+use datafusion::common::{DataFusionError, Result as DfResult, TableReference};
+use datafusion::logical_expr::CreateExternalTable;
+use datafusion_table_providers::postgres::PostgresTableFactory;
+use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
+use secrecy::SecretString;
+use tokio::sync::Mutex;
+
+use crate::error::Error;
+use postgres_login::PgLogin;
+
+/// The `STORED AS` names this factory serves.
+pub const DATABASE_FORMATS: &[&str] = &["POSTGRES", "SQLITE"];
+
+/// Creates the database tables of a session; one connection pool per database it logs into.
+#[derive(Default)]
+pub struct DatabaseTableFactory {
+    postgres: Mutex<HashMap<String, Arc<PostgresConnectionPool>>>,
+}
+
+impl std::fmt::Debug for DatabaseTableFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseTableFactory")
+    }
+}
+
+/// What a database table reads: a table (or view) of the database.
+struct Source<'a> {
+    /// The mapping file's name for the table.
+    name: String,
+    location: &'a str,
+    table: TableReference,
+}
+
+fn source(cmd: &CreateExternalTable) -> Result<Source<'_>, Error> {
+    let name = cmd.name.to_string();
+    let [location] = cmd.locations.as_slice() else {
+        return Err(Error::Config(format!(
+            "table {name}: give one LOCATION (a connection URL or a SQLite file)"
+        )));
+    };
+    if !cmd.schema.fields().is_empty() {
+        return Err(Error::Config(format!(
+            "table {name}: a database table's columns come from the database; remove the column \
+             list (cast in the query instead)"
+        )));
+    }
+    if cmd.options.contains_key("format.query") {
+        return Err(Error::Config(format!(
+            "table {name}: OPTIONS ('query' ...) is not supported yet; name a table or a view with \
+             OPTIONS ('table' 'schema.name') and filter in the mapping's query (filters are \
+             pushed down to the database)"
+        )));
+    }
+    let Some(table) = cmd.options.get("format.table") else {
+        return Err(Error::Config(format!(
+            "table {name}: say which table of the database to read with OPTIONS ('table' \
+             'schema.name')"
+        )));
+    };
+    if let Some(other) = cmd.options.keys().find(|k| *k != "format.table") {
+        return Err(Error::Config(format!(
+            "table {name}: unknown option '{}' for a database table (only 'table')",
+            other.trim_start_matches("format.")
+        )));
+    }
+    Ok(Source {
+        name,
+        location,
+        table: TableReference::from(table.as_str()),
+    })
+}
+
+#[async_trait]
+impl TableProviderFactory for DatabaseTableFactory {
+    async fn create(
+        &self,
+        _state: &dyn Session,
+        cmd: &CreateExternalTable,
+    ) -> DfResult<Arc<dyn TableProvider>> {
+        let provider = match cmd.file_type.to_ascii_uppercase().as_str() {
+            "POSTGRES" => self.postgres(source(cmd).map_err(external)?).await,
+            "SQLITE" => sqlite::table(source(cmd).map_err(external)?).await,
+            other => Err(Error::Internal(format!("no database format {other}"))),
+        };
+        provider.map_err(external)
+    }
+}
+
+fn external(e: Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+impl DatabaseTableFactory {
+    async fn postgres(&self, source: Source<'_>) -> Result<Arc<dyn TableProvider>, Error> {
+        let login = PgLogin::parse(source.location, &source.name)?;
+        let pool = {
+            let mut pools = self.postgres.lock().await;
+            match pools.get(&login.show()) {
+                Some(pool) => Arc::clone(pool),
+                None => {
+                    let pool = Arc::new(connect_postgres(&login, &source.name).await?);
+                    pools.insert(login.show(), Arc::clone(&pool));
+                    pool
+                }
+            }
+        };
+        PostgresTableFactory::new(pool)
+            .table_provider(source.table.clone())
+            .await
+            .map_err(|e| {
+                Error::Database(format!(
+                    "table {}: cannot read {} of {}: {}. Check the table's name (schema.name) \
+                     and that the user may read it",
+                    source.name,
+                    source.table,
+                    login.show(),
+                    first_line(&e.to_string())
+                ))
+            })
+    }
+}
+
+async fn connect_postgres(login: &PgLogin, table: &str) -> Result<PostgresConnectionPool, Error> {
+    let mut params: HashMap<String, SecretString> = [
+        ("host", login.host.clone()),
+        ("port", login.port.to_string()),
+        ("user", login.user.clone()),
+        ("db", login.database.clone()),
+        ("sslmode", login.sslmode.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), SecretString::from(v)))
+    .collect();
+    if let Some(password) = login.password() {
+        params.insert("pass".into(), SecretString::from(password));
+    }
+    PostgresConnectionPool::new(params).await.map_err(|e| {
+        Error::Database(format!(
+            "table {table}: cannot connect to {}: {}. Check the host and port, and the password \
+             (PGPASSWORD or ~/.pgpass)",
+            login.show(),
+            first_line(&e.to_string())
+        ))
+    })
+}
+
+/// The first line of a driver's message (some add a long hint after).
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}

@@ -1,0 +1,57 @@
+//! SQLite files as tables, opened read-only (SQLite's `mode=ro`): a missing file is an error, not
+//! a new empty database, and nothing (not even the journal mode) is changed in the file.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::catalog::TableProvider;
+use datafusion_table_providers::sql::db_connection_pool::JoinPushDown;
+use datafusion_table_providers::sql::db_connection_pool::Mode;
+use datafusion_table_providers::sql::db_connection_pool::sqlitepool::SqliteConnectionPool;
+use datafusion_table_providers::sqlite::SqliteTableFactory;
+
+use super::{Source, first_line};
+use crate::error::Error;
+
+/// How long a read waits for a writer's lock on the file.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(super) async fn table(source: Source<'_>) -> Result<Arc<dyn TableProvider>, Error> {
+    let path = std::path::Path::new(source.location);
+    let path = std::path::absolute(path).map_err(|e| Error::io(source.location.to_string(), e))?;
+    if !path.is_file() {
+        return Err(Error::Database(format!(
+            "table {}: the SQLite file {} does not exist (LOCATION is a file path)",
+            source.name,
+            path.display()
+        )));
+    }
+    let shown = path.display().to_string();
+    let uri = format!("file:{}?mode=ro", shown.replace('?', "%3f").replace('#', "%23"));
+    let pool = SqliteConnectionPool::new(
+        &uri,
+        Mode::File,
+        JoinPushDown::AllowedFor(shown.clone()),
+        Vec::new(),
+        BUSY_TIMEOUT,
+    )
+    .await
+    .map_err(|e| {
+        Error::Database(format!(
+            "table {}: cannot open the SQLite file {shown}: {}",
+            source.name,
+            first_line(&e.to_string())
+        ))
+    })?;
+    SqliteTableFactory::new(Arc::new(pool))
+        .table_provider(source.table.clone())
+        .await
+        .map_err(|e| {
+            Error::Database(format!(
+                "table {}: cannot read {} of the SQLite file {shown}: {}",
+                source.name,
+                source.table,
+                first_line(&e.to_string())
+            ))
+        })
+}
