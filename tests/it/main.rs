@@ -9,6 +9,7 @@ mod bad_records;
 mod checks;
 mod faults;
 mod hostile;
+mod import;
 mod inference;
 mod init;
 mod project;

@@ -3,6 +3,7 @@
 //! ([`Faults`]).
 
 mod faults;
+pub mod personalize;
 mod servers;
 
 use std::path::{Path, PathBuf};
