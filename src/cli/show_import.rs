@@ -7,8 +7,8 @@ use super::exit::{self, Outcome};
 use super::output::{outln, say, to_json};
 use crate::commands::import::Imported;
 use crate::error::{Error, Result};
-use crate::import::execute::ImportReport;
 use crate::import::plan::Plan;
+use crate::import::report::ImportReport;
 
 /// Prints what the import planned or did; returns the exit code.
 pub(crate) fn show(imported: Imported, quiet: bool, json: bool) -> Result<i32> {

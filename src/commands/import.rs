@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::import::execute::{self, ImportReport};
+use crate::import::execute;
 use crate::import::output::S3Output;
 use crate::import::plan::{self, GroupArn, Plan};
+use crate::import::report::ImportReport;
 use crate::import::{ImportOptions, record};
 use crate::personalize::DatasetType;
 use crate::store::StoreRegistry;

@@ -5,13 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
-use super::ImportMode;
 use super::api::{JobState, Personalize, Started};
 use super::output::S3Output;
 use super::plan::{self, DatasetPlan, JobPlan, Plan};
 use super::record::{self, FAILED, ImportEntry};
+use super::report::{DatasetResult, ImportReport, JobResult};
 use crate::error::{Error, Result};
 use crate::personalize::DatasetType;
 
@@ -24,61 +22,6 @@ const MAX_ATTEMPTS: u32 = 20;
 pub(crate) const POLL_ENV: &str = "PENGINE_IMPORT_POLL_SECONDS";
 const FIRST_POLL: Duration = Duration::from_secs(5);
 const BACKOFF_CAP: u32 = 6;
-
-/// What was imported, per dataset.
-#[derive(Debug, Serialize)]
-pub(crate) struct ImportReport {
-    pub(crate) dataset_group_arn: String,
-    pub(crate) waited: bool,
-    pub(crate) datasets: Vec<DatasetResult>,
-    /// Datasets whose runs were all imported already (`--mode incremental`).
-    pub(crate) up_to_date: Vec<DatasetType>,
-}
-
-#[derive(Debug, Serialize)]
-pub(crate) struct DatasetResult {
-    pub(crate) dataset: DatasetType,
-    pub(crate) schema_name: String,
-    pub(crate) schema_arn: String,
-    pub(crate) schema_created: bool,
-    pub(crate) dataset_arn: String,
-    pub(crate) dataset_created: bool,
-    pub(crate) jobs: Vec<JobResult>,
-}
-
-#[derive(Debug, Serialize)]
-pub(crate) struct JobResult {
-    pub(crate) run_id: String,
-    pub(crate) job_name: String,
-    pub(crate) job_arn: String,
-    pub(crate) mode: ImportMode,
-    pub(crate) data_location: String,
-    /// False when a job of this name for this data location had been started before.
-    pub(crate) created: bool,
-    /// The last status seen (the final one with `--wait`).
-    pub(crate) status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) failure_reason: Option<String>,
-}
-
-impl ImportReport {
-    /// One line per job that failed: the dataset, the job and the service's reason.
-    pub(crate) fn failures(&self) -> Vec<String> {
-        self.datasets
-            .iter()
-            .flat_map(|d| d.jobs.iter().map(move |j| (d.dataset, j)))
-            .filter(|(_, j)| j.status == FAILED)
-            .map(|(dataset, j)| {
-                format!(
-                    "{dataset}: import job {} (run {}) failed: {}",
-                    j.job_arn,
-                    j.run_id,
-                    j.failure_reason.as_deref().unwrap_or("no reason given")
-                )
-            })
-            .collect()
-    }
-}
 
 /// How often a status is polled: the first interval, then up to [`BACKOFF_CAP`] times it.
 #[derive(Debug, Clone, Copy)]

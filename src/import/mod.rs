@@ -2,13 +2,15 @@
 //! it talks to another service than storage, and kept in floors: [`output`] reads what the runs
 //! committed (pointers, schemas), [`plan`] decides from that alone which requests to make (what
 //! `--dry-run` prints), [`api`] makes them with the AWS SDK, [`execute`] follows the plan (reuse,
-//! create, start, wait) and [`record`] remembers which runs were imported.
+//! create, start, wait), [`report`] tells what it did and [`record`] remembers which runs were
+//! imported.
 
 pub(crate) mod api;
 pub(crate) mod execute;
 pub(crate) mod output;
 pub(crate) mod plan;
 pub(crate) mod record;
+pub(crate) mod report;
 
 /// Which runs of each dataset's chain to import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
