@@ -69,11 +69,17 @@ impl S3Output {
     /// The committed datasets to import: those named (each must have a pointer), or every
     /// dataset with one. An output without any is an error that says to run first.
     pub(crate) async fn committed(&self, only: &[DatasetType]) -> Result<Vec<CommittedDataset>> {
-        let wanted: Vec<DatasetType> = if only.is_empty() {
-            DatasetType::ALL.to_vec()
+        let mut wanted: Vec<DatasetType> = Vec::new();
+        for dataset in if only.is_empty() {
+            &DatasetType::ALL[..]
         } else {
-            only.to_vec()
-        };
+            only
+        } {
+            // `--dataset items --dataset items` imports items once.
+            if !wanted.contains(dataset) {
+                wanted.push(*dataset);
+            }
+        }
         let mut found = Vec::new();
         for dataset in wanted {
             match pointer::read_current(&self.dest, dataset).await? {
