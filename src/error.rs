@@ -51,6 +51,11 @@ pub enum Error {
     #[error("{0}")]
     Destination(String),
 
+    /// A cloud service's API (Amazon Personalize, for `pengine import`) refused a request or
+    /// failed a job; the message names the resource and carries the service's code and words.
+    #[error("{0}")]
+    Service(String),
+
     #[error("{context}: {source}")]
     Io {
         context: String,

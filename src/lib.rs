@@ -16,6 +16,7 @@ pub(crate) mod engine;
 pub mod error;
 pub(crate) mod explain;
 pub(crate) mod failpoint;
+pub(crate) mod import;
 pub mod init;
 pub(crate) mod insights;
 pub(crate) mod interrupt;

@@ -50,6 +50,64 @@ pub(crate) enum Command {
     /// Show the sources a mapping file registers (or one location): columns and types, files,
     /// bytes, partition columns.
     Sources(SourcesArgs),
+    /// Import an output's datasets into an Amazon Personalize dataset group: create (or reuse)
+    /// each schema and dataset, and start import jobs on the runs the output committed.
+    #[command(
+        after_help = "Datasets go in order: items, users and actions before the interactions \
+        that refer to them. Names are deterministic (schema <group>-<dataset>-<hash of the \
+        schema>, dataset <group>-<dataset>, job <group>-<dataset>-<run id>), so a second import \
+        reuses what the first created. --dry-run reads only the output (its pointers and \
+        records), calls no AWS API and assumes nothing exists yet in Personalize; with --json it \
+        prints each request's input as `aws personalize <command> --cli-input-json` reads it."
+    )]
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The output `pengine run` wrote, on S3 (s3://bucket/prefix): Personalize reads only S3.
+    #[arg(value_name = "OUTPUT")]
+    pub(crate) output: String,
+    /// Import only this dataset (repeatable; default: every dataset the output committed).
+    #[arg(long = "dataset", value_name = "NAME", value_parser = parse_dataset)]
+    pub(crate) datasets: Vec<DatasetType>,
+    /// The dataset group (arn:aws:personalize:REGION:ACCOUNT:dataset-group/NAME); its region is
+    /// the one called.
+    #[arg(long, value_name = "ARN", value_parser = parse_group_arn)]
+    pub(crate) dataset_group_arn: String,
+    /// The IAM role Personalize assumes to read the output's bucket
+    /// (arn:aws:iam::ACCOUNT:role/NAME).
+    #[arg(long, value_name = "ARN", value_parser = parse_role_arn)]
+    pub(crate) role_arn: String,
+    /// full: the current data (its full run in FULL mode, then its increments); incremental:
+    /// only the increments not imported into this group yet.
+    #[arg(long, value_enum, default_value_t = ImportModeArg::Full)]
+    pub(crate) mode: ImportModeArg,
+    /// Follow each job until it is ACTIVE (exit 0) or fails (exit 5, with the service's reason).
+    /// Needed when a dataset has several runs to import: Personalize runs one at a time.
+    #[arg(long)]
+    pub(crate) wait: bool,
+    /// Print the requests instead of making them.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Print the result (with --dry-run: the requests) as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ImportModeArg {
+    Full,
+    Incremental,
+}
+
+fn parse_group_arn(text: &str) -> std::result::Result<String, String> {
+    crate::import::plan::GroupArn::parse(text).map(|g| g.arn)
+}
+
+fn parse_role_arn(text: &str) -> std::result::Result<String, String> {
+    crate::import::plan::check_role_arn(text)
 }
 
 #[derive(Debug, Args)]
@@ -242,7 +300,24 @@ impl Command {
             Command::Validate(args) => args.json,
             Command::Init(args) => args.json,
             Command::Sources(args) => args.json,
+            Command::Import(args) => args.json,
             Command::Schema(_) | Command::Explain(_) => false,
+        }
+    }
+}
+
+impl ImportArgs {
+    pub(crate) fn options(&self) -> crate::import::ImportOptions {
+        crate::import::ImportOptions {
+            output: self.output.clone(),
+            datasets: self.datasets.clone(),
+            dataset_group_arn: self.dataset_group_arn.clone(),
+            role_arn: self.role_arn.clone(),
+            mode: match self.mode {
+                ImportModeArg::Full => crate::import::Mode::Full,
+                ImportModeArg::Incremental => crate::import::Mode::Incremental,
+            },
+            wait: self.wait,
         }
     }
 }

@@ -1,10 +1,12 @@
 //! Each command line to its command: arguments become the command's plain inputs, its result is
 //! printed (stderr for people, stdout with `--json`) and judged by the exit-code policy.
 
-use super::args::{Cli, Command, InitArgs, MappingArgs, RunArgs, SourcesArgs, ValidateArgs};
+use super::args::{
+    Cli, Command, ImportArgs, InitArgs, MappingArgs, RunArgs, SourcesArgs, ValidateArgs,
+};
 use super::exit::{self, Outcome};
 use super::output::{out, outln, say, to_json};
-use super::{progress, show_run};
+use super::{progress, show_import, show_run};
 use crate::commands::{self, validate::Validated};
 use crate::engine::EngineOptions;
 use crate::error::Result;
@@ -23,7 +25,20 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Validate(args) => validate(args, quiet).await,
         Command::Init(args) => init(args, quiet).await,
         Command::Sources(args) => sources(args).await,
+        Command::Import(args) => import(args, quiet).await,
     }
+}
+
+async fn import(args: ImportArgs, quiet: bool) -> Result<i32> {
+    // Each step on its own line (a job's status changes are few); none with --json or -q.
+    let tell = !quiet && !args.json;
+    let step = |dataset: crate::personalize::DatasetType, what: &str| {
+        if tell {
+            say(format_args!("{dataset}: {what}\n"));
+        }
+    };
+    let imported = commands::import::import(&args.options(), args.dry_run, &step).await?;
+    show_import::show(imported, quiet, args.json)
 }
 
 async fn run(args: RunArgs, quiet: bool) -> Result<i32> {

@@ -23,7 +23,8 @@ mod code {
     pub(super) const MAPPING: i32 = 3;
     /// The data breaks a Personalize rule or cannot be coerced.
     pub(super) const DATA: i32 = 4;
-    /// A source or the destination could not be read or written.
+    /// A source or the destination could not be read or written, or a cloud service (Amazon
+    /// Personalize) refused a request or failed an import job.
     pub(super) const IO: i32 = 5;
     /// The data was checked (and, for `run`, published) but a dataset-level rule fails: the
     /// service would refuse to train on it (e.g. fewer than 1,000 interactions).
@@ -73,7 +74,8 @@ fn error_code(e: &Error) -> i32 {
         | Error::Io { .. }
         | Error::DiskFull { .. }
         | Error::Destination(_)
-        | Error::Database(_) => code::IO,
+        | Error::Database(_)
+        | Error::Service(_) => code::IO,
         Error::Usage(_) => code::USAGE,
         // The signal's own code, as shells report a process it killed.
         Error::Interrupted => signalled(crate::interrupt::received()),
@@ -165,6 +167,8 @@ mod tests {
         assert_eq!(exit_code(Outcome::Failed(&mapping)), 3);
         let usage = Error::Usage("bad flag".into());
         assert_eq!(exit_code(Outcome::Failed(&usage)), 2);
+        let service = Error::Service("items: CreateSchema: InvalidInputException".into());
+        assert_eq!(exit_code(Outcome::Failed(&service)), 5);
         let plan = Error::DataFusion(DataFusionError::Plan("no such column".into()));
         assert_eq!(exit_code(Outcome::Failed(&plan)), 3);
         let ours_in_a_scan = Error::DataFusion(DataFusionError::External(Box::new(Error::Data(

@@ -8,6 +8,7 @@ mod exit;
 mod logging;
 mod output;
 mod progress;
+mod show_import;
 mod show_run;
 mod stop;
 
@@ -23,6 +24,7 @@ pub fn main() -> i32 {
     logging::init(cli.verbose, cli.quiet);
     let json = cli.command.json();
     let clean_stop = matches!(cli.command, Command::Run(_));
+    let importing = matches!(cli.command, Command::Import(_));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -42,6 +44,11 @@ pub fn main() -> i32 {
     };
     let code = exit::exit_code(Outcome::Failed(&e));
     let message = match &e {
+        Error::Interrupted if importing => format!(
+            "interrupted by {}: import jobs already started go on in Personalize (a next import \
+             finds them)",
+            crate::interrupt::received().name()
+        ),
         Error::Interrupted => format!(
             "interrupted by {}: nothing was published; the previous export is untouched (the \
              next run removes anything this one staged)",

@@ -2,6 +2,7 @@
 //! or did, so that [`crate::cli`] alone parses arguments, prints, and picks the exit code.
 
 pub(crate) mod explain;
+pub(crate) mod import;
 pub(crate) mod init;
 pub(crate) mod mappings;
 pub(crate) mod run;

@@ -9,6 +9,7 @@ mod bad_records;
 mod checks;
 mod faults;
 mod hostile;
+mod import;
 mod incremental;
 mod inference;
 mod init;

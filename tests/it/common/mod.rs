@@ -3,6 +3,7 @@
 //! ([`Faults`]).
 
 mod faults;
+pub mod personalize;
 mod servers;
 mod state;
 

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use super::{Csv, file_names, read_dataset};
 
 /// What `.pengine/` keeps after a run: the parts of each published dataset, the id samples and
-/// the snapshots the pointers name.
-pub const KEPT_STATE: [&str; 3] = ["published", "ids", "snapshots"];
+/// the snapshots the pointers name, and `pengine import`'s record of the jobs it started.
+pub const KEPT_STATE: [&str; 4] = ["published", "ids", "snapshots", "imports"];
 
 /// `<dataset>/<run-id>` of every snapshot the output's pointers keep (their chains and the
 /// previous versions).
