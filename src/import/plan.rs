@@ -195,6 +195,17 @@ pub(crate) fn plan(
                      characters Personalize takes: use an output with a shorter prefix"
                 )));
             }
+            if run.kind == RunKind::Increment
+                && run.bytes > crate::personalize::limits::INCREMENTAL_IMPORT_MAX_BYTES
+            {
+                return Err(Error::Usage(format!(
+                    "{dataset}: the increment {} holds {} bytes, more than the 1 GB Personalize \
+                     takes in one incremental import job; pengine does not split it into \
+                     several jobs yet: import its parts one at a time (each part is below 1 GB), \
+                     or re-run the dataset with --full and import it in full",
+                    run.run_id, run.bytes
+                )));
+            }
             jobs.push(JobPlan {
                 job_name: job_name(&group.name, dataset, &run.run_id, 1),
                 run_id: run.run_id.clone(),

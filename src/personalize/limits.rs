@@ -50,3 +50,6 @@ pub const MIN_USERS_WITH_TWO: u64 = 25;
 pub const MIN_SHARE_USERS_WITH_TWO: f64 = 0.01;
 /// More distinct event types than this and training fails.
 pub const MAX_EVENT_TYPES: usize = 10;
+
+/// The most one INCREMENTAL dataset import job takes: 1 GB.
+pub const INCREMENTAL_IMPORT_MAX_BYTES: u64 = 1_000_000_000;

@@ -27,9 +27,10 @@ pub(crate) const STATE_FILE: &str = "sources.json";
 const STATE_FORMAT: u32 = 1;
 /// How many changed files an error names before "and N more".
 const CHANGED_NAMES_SHOWN: usize = 5;
-/// Personalize takes at most 1 GB per incremental import job; an increment's parts stay below,
-/// so that each can be imported on its own when the increment is larger.
-pub(crate) const INCREMENT_PART_MAX_BYTES: u64 = 1_000_000_000;
+/// An increment's parts stay below what one incremental import job takes, so that each can be
+/// imported on its own when the increment is larger.
+pub(crate) const INCREMENT_PART_MAX_BYTES: u64 =
+    crate::personalize::limits::INCREMENTAL_IMPORT_MAX_BYTES;
 
 /// What to do with a file converted before whose size or entity tag changed since.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]

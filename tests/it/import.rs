@@ -564,3 +564,91 @@ fn an_output_without_a_committed_run_says_to_run_first() {
     );
     assert!(err.contains("dataset group ARN"), "{err}");
 }
+
+#[test]
+fn runs_then_import_the_snapshots_they_committed_full_and_incremental() {
+    let server = S3Server::start(&["personalize", "raw"]);
+    let fake = FakePersonalize::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("interactions.sql");
+    write(
+        &mapping,
+        "-- pengine: incremental = e\n\
+         CREATE EXTERNAL TABLE e STORED AS JSON LOCATION 's3://raw/events/';\n\
+         SELECT user AS user_id, item AS item_id, ts AS timestamp FROM e;\n",
+    );
+    let hour = |h: u32| {
+        let lines: String = (0..3)
+            .map(|u| {
+                format!(
+                    "{{\"user\":\"u{h}{u}\",\"item\":\"i\",\"ts\":{}}}\n",
+                    1_704_067_200 + h
+                )
+            })
+            .collect();
+        write(server.path(&format!("raw/events/{h:02}/e.json")), lines);
+    };
+    let run = |flags: &[&str]| {
+        let mut cmd = pengine();
+        server.configure(&mut cmd);
+        cmd.arg("run")
+            .arg(&mapping)
+            .args(["-o", OUTPUT, "--no-insights", "--json"])
+            .args(flags);
+        stdout_json(&run_ok(&mut cmd))
+    };
+    hour(0);
+    let full = run(&[]);
+    hour(1);
+    let increment = run(&["--incremental"]);
+    assert_eq!(increment["increment"]["kind"], "increment", "{increment}");
+
+    let plan = stdout_json(&run_ok(&mut import(
+        &server,
+        &fake,
+        &["--dry-run", "--json", "--wait"],
+    )));
+    let jobs: Vec<&Value> = plan["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["operation"] == "CreateDatasetImportJob")
+        .collect();
+    assert_eq!(jobs.len(), 2, "{plan:#}");
+    assert_eq!(jobs[0]["input"]["importMode"], "FULL");
+    assert_eq!(
+        jobs[0]["input"]["dataSource"]["dataLocation"],
+        full["data_location"]
+    );
+    assert_eq!(jobs[1]["input"]["importMode"], "INCREMENTAL");
+    assert_eq!(
+        jobs[1]["input"]["dataSource"]["dataLocation"],
+        increment["data_location"]
+    );
+    assert_valid(&plan);
+    // The schema created is the one the runs published.
+    let published =
+        std::fs::read_to_string(server.path("personalize/q1/interactions.schema.json")).unwrap();
+    assert_eq!(plan["requests"][0]["input"]["schema"], compact(&published));
+
+    // Imported for real, then a third hour: --mode incremental imports that increment alone.
+    run_ok(&mut import(&server, &fake, &["--wait"]));
+    hour(2);
+    let third = run(&["--incremental"]);
+    let plan = stdout_json(&run_ok(&mut import(
+        &server,
+        &fake,
+        &["--dry-run", "--json", "--mode", "incremental"],
+    )));
+    let jobs: Vec<&Value> = plan["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["operation"] == "CreateDatasetImportJob")
+        .collect();
+    assert_eq!(jobs.len(), 1, "{plan:#}");
+    assert_eq!(
+        jobs[0]["input"]["dataSource"]["dataLocation"],
+        third["data_location"]
+    );
+}

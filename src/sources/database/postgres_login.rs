@@ -163,8 +163,8 @@ mod tests {
 
     #[test]
     fn a_location_names_the_server_and_never_holds_a_password() {
-        let login = PgLogin::parse("postgres://app@db.internal:6543/crm?sslmode=disable", "t")
-            .unwrap();
+        let login =
+            PgLogin::parse("postgres://app@db.internal:6543/crm?sslmode=disable", "t").unwrap();
         assert_eq!(
             login,
             PgLogin {
@@ -177,7 +177,10 @@ mod tests {
         );
         let err = PgLogin::parse("postgres://app:hunter2@db/crm", "orders").unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("orders") && text.contains("PGPASSWORD"), "{text}");
+        assert!(
+            text.contains("orders") && text.contains("PGPASSWORD"),
+            "{text}"
+        );
         assert!(!text.contains("hunter2"), "{text}");
         assert!(PgLogin::parse("mysql://app@db/crm", "t").is_err());
         assert!(PgLogin::parse("postgres://app@db/crm?password=x", "t").is_err());
@@ -186,8 +189,14 @@ mod tests {
     #[test]
     fn password_file_lines_match_with_wildcards_and_escapes() {
         let login = PgLogin::parse("postgres://app@db:5432/crm", "t").unwrap();
-        assert_eq!(login.password_line("db:5432:crm:app:s3cret"), Some("s3cret".into()));
-        assert_eq!(login.password_line("*:*:*:app:p\\:w\\\\d"), Some("p:w\\d".into()));
+        assert_eq!(
+            login.password_line("db:5432:crm:app:s3cret"),
+            Some("s3cret".into())
+        );
+        assert_eq!(
+            login.password_line("*:*:*:app:p\\:w\\\\d"),
+            Some("p:w\\d".into())
+        );
         assert_eq!(login.password_line("other:5432:crm:app:x"), None);
         assert_eq!(login.password_line("db:5433:crm:app:x"), None);
         assert_eq!(login.password_line("# db:5432:crm:app:x"), None);

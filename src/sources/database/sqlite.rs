@@ -27,7 +27,10 @@ pub(super) async fn table(source: Source<'_>) -> Result<Arc<dyn TableProvider>, 
         )));
     }
     let shown = path.display().to_string();
-    let uri = format!("file:{}?mode=ro", shown.replace('?', "%3f").replace('#', "%23"));
+    let uri = format!(
+        "file:{}?mode=ro",
+        shown.replace('?', "%3f").replace('#', "%23")
+    );
     let pool = SqliteConnectionPool::new(
         &uri,
         Mode::File,
