@@ -384,9 +384,15 @@ fn located(mapping: &MappingFile, line: usize, e: datafusion::error::DataFusionE
         };
     }
     if let D::External(inner) = root
-        && let Some(Error::Data(message)) = inner.downcast_ref::<Error>()
+        && let Some(own) = inner.downcast_ref::<Error>()
     {
-        return Error::Data(format!("{}:{line}: {message}", mapping.display_name()));
+        let place = format!("{}:{line}", mapping.display_name());
+        match own {
+            Error::Data(message) => return Error::Data(format!("{place}: {message}")),
+            // A database that cannot be reached or read is the source's fault, not the file's.
+            Error::Database(message) => return Error::Database(format!("{place}: {message}")),
+            _ => {}
+        }
     }
     Error::mapping(&mapping.path, line, e.strip_backtrace())
 }

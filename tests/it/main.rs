@@ -7,6 +7,7 @@ mod common;
 
 mod bad_records;
 mod checks;
+mod databases;
 mod faults;
 mod hostile;
 mod import;

@@ -154,7 +154,7 @@ async fn connect_postgres(login: &PgLogin, table: &str) -> Result<PostgresConnec
     PostgresConnectionPool::new(params).await.map_err(|e| {
         Error::Database(format!(
             "table {table}: cannot connect to {}: {}. Check the host and port, and the password \
-             (PGPASSWORD or ~/.pgpass)",
+             (PGPASSWORD, or ~/.pgpass or the file PGPASSFILE names)",
             login.show(),
             first_line(&e.to_string())
         ))
@@ -163,5 +163,5 @@ async fn connect_postgres(login: &PgLogin, table: &str) -> Result<PostgresConnec
 
 /// The first line of a driver's message (some add a long hint after).
 fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or(text)
+    text.lines().next().unwrap_or(text).trim_end_matches('.')
 }

@@ -4,6 +4,7 @@
 
 mod faults;
 pub mod personalize;
+pub mod postgres;
 mod servers;
 mod state;
 

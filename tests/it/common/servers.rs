@@ -18,7 +18,7 @@ fn servers_dir() -> PathBuf {
 }
 
 /// Runs `.ci/test-servers` once per test process (it returns at once when its stamp matches).
-fn install_once() {
+pub fn install_once() {
     static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     let outcome = INSTALLED.get_or_init(|| {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/test-servers");

@@ -1,0 +1,307 @@
+//! Database tables as sources, against a real PostgreSQL server the test starts (common/postgres)
+//! and SQLite files: types as Personalize needs them, a join with a JSON export, filters pushed
+//! down, logins from PGPASSWORD or a password file only, clear errors without secrets, and
+//! nothing ever written to a database.
+
+use std::path::Path;
+
+use crate::common::postgres::{ADMIN, PgServer};
+use crate::common::*;
+
+const READER_PASSWORD: &str = "reader-s3cret-pw";
+
+/// A server with a `crm` database: `customers` (every type the mapping takes) readable by the
+/// role `reader`.
+fn crm() -> PgServer {
+    let pg = PgServer::start();
+    pg.psql("postgres", "CREATE DATABASE crm");
+    pg.psql(
+        "crm",
+        &format!(
+            "CREATE TYPE tier AS ENUM ('free', 'gold');
+             CREATE TABLE customers (id bigint PRIMARY KEY, name text, signed_up timestamptz,
+                                     balance numeric(10,2), active boolean, tier tier);
+             INSERT INTO customers VALUES
+               (9007199254740993, 'Ann', '2024-03-01 12:00:00+01', 12.50, true, 'gold'),
+               (2, 'Bob', NULL, 0.10, false, 'free'),
+               (3, 'Cy', '2024-03-02 00:00:00+00', 99.99, false, 'gold');
+             CREATE ROLE reader LOGIN PASSWORD '{READER_PASSWORD}';
+             GRANT SELECT ON customers TO reader;"
+        ),
+    );
+    pg
+}
+
+fn users_mapping(dir: &Path) -> std::path::PathBuf {
+    let mapping = dir.join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE c STORED AS POSTGRES LOCATION '${pg}' OPTIONS ('table' 'public.customers');\n\
+         SELECT id AS user_id, signed_up AS signed_up, balance AS balance, active AS active, tier AS tier\n\
+         FROM c WHERE active OR balance < 1;\n",
+    );
+    mapping
+}
+
+fn run_users(pg: &PgServer, dir: &Path, password: Option<&str>) -> std::process::Command {
+    let mut cmd = run_mapping(
+        &users_mapping(dir),
+        &format!("pg={}", pg.location("reader", "crm")),
+        dir.join("out"),
+        &["--no-insights"],
+    );
+    cmd.env_remove("PGPASSWORD")
+        .env("PGPASSFILE", dir.join("no-such-pgpass"));
+    if let Some(password) = password {
+        cmd.env("PGPASSWORD", password);
+    }
+    cmd
+}
+
+#[test]
+fn postgres_types_become_what_personalize_needs() {
+    let pg = crm();
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(&mut run_users(&pg, dir.path(), Some(READER_PASSWORD)));
+    let users = read_dataset(&dir.path().join("out/users"));
+    assert_eq!(
+        users.header,
+        ["USER_ID", "SIGNED_UP", "BALANCE", "ACTIVE", "TIER"]
+    );
+    let mut rows = users.rows;
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            // A bigint id beyond a double's exact integers stays exact; timestamptz is epoch
+            // seconds; numeric a double; boolean True/False; an enum its label.
+            vec!["2", "", "0.1", "False", "free"],
+            vec!["9007199254740993", "1709290800", "12.5", "True", "gold"],
+        ]
+    );
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/users.schema.json")).unwrap())
+            .unwrap();
+    let types: Vec<String> = schema["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["type"].to_string())
+        .collect();
+    assert_eq!(types[0], "\"string\"", "{schema}");
+    assert!(
+        pg.logged_changes()
+            .iter()
+            .all(|l| !l.starts_with("reader:"))
+    );
+}
+
+#[test]
+fn a_postgres_table_joins_a_json_export_with_its_filter_pushed_down() {
+    let pg = crm();
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path().join("events/e.json"),
+        "{\"user\":\"9007199254740993\",\"item\":\"i1\",\"ts\":1709290800}\n\
+         {\"user\":\"2\",\"item\":\"i2\",\"ts\":1709290801}\n\
+         {\"user\":\"404\",\"item\":\"i3\",\"ts\":1709290802}\n",
+    );
+    let mapping = dir.path().join("interactions.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE e STORED AS JSON LOCATION '${events}';\n\
+         CREATE EXTERNAL TABLE c STORED AS POSTGRES LOCATION '${pg}' OPTIONS ('table' 'public.customers');\n\
+         SELECT e.user AS user_id, e.item AS item_id, e.ts AS timestamp\n\
+         FROM e JOIN c ON e.user = CAST(c.id AS VARCHAR) WHERE c.active;\n",
+    );
+    let vars = [
+        format!("events={}/", dir.path().join("events").display()),
+        format!("pg={}", pg.location("reader", "crm")),
+    ];
+    let with_vars = |cmd: &mut std::process::Command| {
+        for var in &vars {
+            cmd.args(["--var", var]);
+        }
+        cmd.env("PGPASSWORD", READER_PASSWORD);
+    };
+    let mut run = pengine();
+    run.arg("run")
+        .arg(&mapping)
+        .args(["--no-insights", "-o"])
+        .arg(dir.path().join("out"));
+    with_vars(&mut run);
+    run_ok(&mut run);
+    let rows = read_dataset(&dir.path().join("out/interactions")).rows;
+    assert_eq!(rows, [vec!["9007199254740993", "i1", "1709290800"]]);
+
+    let mut explain = pengine();
+    explain.arg("explain").arg(&mapping);
+    with_vars(&mut explain);
+    let plan = stdout(&run_ok(&mut explain));
+    // The SQL sent to PostgreSQL: the two columns used, and the filter.
+    let sent = plan
+        .lines()
+        .find(|l| l.contains("SqlExec sql="))
+        .unwrap_or_else(|| panic!("no query to PostgreSQL in the plan:\n{plan}"));
+    assert!(
+        sent.contains("WHERE") && sent.contains("active") && !sent.contains("balance"),
+        "the filter is not pushed down, or every column is read: {sent}"
+    );
+}
+
+#[test]
+fn logins_come_from_pgpassword_or_a_password_file_and_failures_name_table_and_host() {
+    let pg = crm();
+    let dir = tempfile::tempdir().unwrap();
+    let host = format!("127.0.0.1:{}", pg.server.port);
+
+    // A wrong password: exit 5, the table and the host named, no password shown.
+    let err = run_fails(&mut run_users(&pg, dir.path(), Some("wrong-pw")), 5);
+    assert!(err.contains("table c") && err.contains(&host), "{err}");
+    assert!(
+        !err.contains("wrong-pw") && !err.contains(READER_PASSWORD),
+        "{err}"
+    );
+    assert!(!dir.path().join("out/users.current.json").exists());
+
+    // A password file (PGPASSFILE), matched by host, port, database and user.
+    let pgpass = dir.path().join("pgpass");
+    write(
+        &pgpass,
+        format!(
+            "other:5432:crm:reader:nope\n127.0.0.1:{}:crm:reader:{READER_PASSWORD}\n",
+            pg.server.port
+        ),
+    );
+    let mut cmd = run_users(&pg, dir.path(), None);
+    cmd.env("PGPASSFILE", &pgpass);
+    run_ok(&mut cmd);
+    assert_eq!(read_dataset(&dir.path().join("out/users")).rows.len(), 2);
+
+    // A password in the mapping's LOCATION is refused before connecting, and not echoed.
+    let location = pg
+        .location("reader", "crm")
+        .replace("reader@", &format!("reader:{READER_PASSWORD}@"));
+    let mut cmd = run_mapping(
+        &users_mapping(dir.path()),
+        &format!("pg={location}"),
+        dir.path().join("out"),
+        &[],
+    );
+    let err = run_fails(&mut cmd, 3);
+    assert!(
+        err.contains("PGPASSWORD") && !err.contains(READER_PASSWORD),
+        "{err}"
+    );
+
+    // A table that does not exist, and a server that is not there: exit 5, named.
+    let mapping = dir.path().join("users.sql");
+    let text = std::fs::read_to_string(&mapping)
+        .unwrap()
+        .replace("public.customers", "public.custmers");
+    write(&mapping, text);
+    let err = run_fails(
+        run_mapping(
+            &mapping,
+            &format!("pg={}", pg.location("reader", "crm")),
+            dir.path().join("out"),
+            &[],
+        )
+        .env("PGPASSWORD", READER_PASSWORD),
+        5,
+    );
+    assert!(err.contains("custmers") && err.contains(&host), "{err}");
+    let nowhere = format!(
+        "postgres://reader@127.0.0.1:{}/crm?sslmode=disable",
+        free_port()
+    );
+    let err = run_fails(
+        run_mapping(
+            &mapping,
+            &format!("pg={nowhere}"),
+            dir.path().join("out"),
+            &[],
+        )
+        .env("PGPASSWORD", READER_PASSWORD),
+        5,
+    );
+    assert!(
+        err.contains("table c") && err.contains("cannot connect"),
+        "{err}"
+    );
+
+    // Nothing any of these runs did changed the database.
+    let changes: Vec<String> = pg
+        .logged_changes()
+        .into_iter()
+        .filter(|l| !l.starts_with(&format!("{ADMIN}:")))
+        .collect();
+    assert!(
+        changes.is_empty(),
+        "statements that change data: {changes:?}"
+    );
+    assert_eq!(pg.psql("crm", "SELECT count(*) FROM customers").trim(), "3");
+}
+
+/// A SQLite file made with Python's sqlite3 module.
+fn sqlite_file(path: &Path) {
+    let script = format!(
+        "import sqlite3\n\
+         db = sqlite3.connect({path:?})\n\
+         db.execute('CREATE TABLE profiles (id INTEGER PRIMARY KEY, age INTEGER, city TEXT)')\n\
+         db.executemany('INSERT INTO profiles VALUES (?, ?, ?)', [(1, 34, 'Oslo'), (2, None, 'Lima')])\n\
+         db.commit()\n",
+        path = path.display().to_string()
+    );
+    let status = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_sqlite_file_is_read_without_being_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crm.db");
+    sqlite_file(&db);
+    let before = std::fs::read(&db).unwrap();
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE p STORED AS SQLITE LOCATION '${db}' OPTIONS ('table' 'profiles');\n\
+         SELECT id AS user_id, age AS age, city AS city FROM p;\n",
+    );
+    let out = dir.path().join("out");
+    run_ok(&mut run_mapping(
+        &mapping,
+        &format!("db={}", db.display()),
+        &out,
+        &["--no-insights"],
+    ));
+    let mut rows = read_dataset(&out.join("users")).rows;
+    rows.sort();
+    assert_eq!(rows, [vec!["1", "34", "Oslo"], vec!["2", "", "Lima"]]);
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the SQLite file changed"
+    );
+    let beside: Vec<String> = file_names(dir.path())
+        .into_iter()
+        .filter(|f| f.starts_with("crm.db"))
+        .collect();
+    assert_eq!(beside, ["crm.db"], "journal files were made");
+
+    // A missing file is an error (exit 5), never a new empty database.
+    let missing = dir.path().join("nope.db");
+    let err = run_fails(
+        &mut run_mapping(&mapping, &format!("db={}", missing.display()), &out, &[]),
+        5,
+    );
+    assert!(
+        err.contains("nope.db") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(!missing.exists());
+}
