@@ -305,3 +305,92 @@ fn a_sqlite_file_is_read_without_being_changed() {
     );
     assert!(!missing.exists());
 }
+
+#[test]
+fn a_mariadb_table_is_read_with_its_types_and_logins_from_mysql_pwd_or_an_option_file() {
+    let db = crate::common::mariadb::MariaDb::start();
+    db.sql(&format!(
+        "CREATE DATABASE crm;
+         CREATE TABLE crm.customers (id BIGINT PRIMARY KEY, signed_up DATETIME,
+             balance DECIMAL(10,2), active BOOLEAN, tier ENUM('free', 'gold'));
+         INSERT INTO crm.customers VALUES
+             (9007199254740993, '2024-03-01 11:00:00', 12.50, TRUE, 'gold'),
+             (2, NULL, 0.10, FALSE, 'free'),
+             (3, '2024-03-02 00:00:00', 99.99, FALSE, 'gold');
+         CREATE USER 'reader'@'%' IDENTIFIED BY '{READER_PASSWORD}';
+         GRANT SELECT ON crm.customers TO 'reader'@'%';"
+    ));
+    let seeded = db.general_log().len();
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        // MySQL's BOOLEAN is TINYINT(1): a number, compared to make True/False.
+        "CREATE EXTERNAL TABLE c STORED AS MYSQL LOCATION '${db}' OPTIONS ('table' 'customers');\n\
+         SELECT id AS user_id, signed_up AS signed_up, balance AS balance, active <> 0 AS active, tier AS tier\n\
+         FROM c WHERE active = 1 OR balance < 1;\n",
+    );
+    let out = dir.path().join("out");
+    let run = |password: Option<&str>, option_file: Option<&Path>| {
+        let mut cmd = run_mapping(
+            &mapping,
+            &format!("db={}", db.location("reader", "crm")),
+            &out,
+            &["--no-insights"],
+        );
+        cmd.env_remove("MYSQL_PWD")
+            .env("MYSQL_OPTION_FILE", dir.path().join("no-such.cnf"));
+        if let Some(password) = password {
+            cmd.env("MYSQL_PWD", password);
+        }
+        if let Some(file) = option_file {
+            cmd.env("MYSQL_OPTION_FILE", file);
+        }
+        cmd
+    };
+    run_ok(&mut run(Some(READER_PASSWORD), None));
+    let users = read_dataset(&out.join("users"));
+    assert_eq!(
+        users.header,
+        ["USER_ID", "SIGNED_UP", "BALANCE", "ACTIVE", "TIER"]
+    );
+    let mut rows = users.rows;
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            vec!["2", "", "0.1", "False", "free"],
+            vec!["9007199254740993", "1709290800", "12.5", "True", "gold"],
+        ]
+    );
+
+    // A wrong password: exit 5, named, without the password; an option file's [client] works.
+    let host = format!("127.0.0.1:{}", db.server.port);
+    let err = run_fails(&mut run(Some("wrong-pw"), None), 5);
+    assert!(err.contains("table c") && err.contains(&host), "{err}");
+    assert!(
+        !err.contains("wrong-pw") && !err.contains(READER_PASSWORD),
+        "{err}"
+    );
+    let cnf = dir.path().join("my.cnf");
+    write(&cnf, format!("[client]\npassword=\"{READER_PASSWORD}\"\n"));
+    run_ok(&mut run(None, Some(&cnf)));
+
+    // Nothing pengine sent changes data or schema.
+    let log = db.general_log();
+    let sent = &log[seeded..];
+    for word in [
+        "INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP", "REPLACE", "TRUNCATE",
+    ] {
+        let changed = sent.lines().filter(|l| l.contains("Query")).any(|l| {
+            l.to_uppercase().contains(&format!("\t{word} "))
+                || l.to_uppercase().contains(&format!("QUERY\t{word}"))
+        });
+        assert!(!changed, "pengine sent {word}:\n{sent}");
+    }
+    assert!(
+        sent.contains("customers"),
+        "the log did not record pengine's reads:\n{sent}"
+    );
+    assert_eq!(db.sql("SELECT count(*) FROM crm.customers").trim(), "3");
+}

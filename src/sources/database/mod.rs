@@ -7,6 +7,7 @@
 //! through the crate's table factories, which create tables when asked: nothing is ever
 //! written to a database. Secrets never come from the mapping file (see [`postgres_login`]).
 
+pub mod mysql_login;
 pub mod postgres_login;
 mod sqlite;
 
@@ -17,21 +18,25 @@ use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider, TableProviderFactory};
 use datafusion::common::{DataFusionError, Result as DfResult, TableReference};
 use datafusion::logical_expr::CreateExternalTable;
+use datafusion_table_providers::mysql::MySQLTableFactory;
 use datafusion_table_providers::postgres::PostgresTableFactory;
+use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnectionPool;
 use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
 use secrecy::SecretString;
 use tokio::sync::Mutex;
 
 use crate::error::Error;
+use mysql_login::MysqlLogin;
 use postgres_login::PgLogin;
 
 /// The `STORED AS` names this factory serves.
-pub const DATABASE_FORMATS: &[&str] = &["POSTGRES", "SQLITE"];
+pub const DATABASE_FORMATS: &[&str] = &["POSTGRES", "MYSQL", "SQLITE"];
 
 /// Creates the database tables of a session; one connection pool per database it logs into.
 #[derive(Default)]
 pub struct DatabaseTableFactory {
     postgres: Mutex<HashMap<String, Arc<PostgresConnectionPool>>>,
+    mysql: Mutex<HashMap<String, Arc<MySQLConnectionPool>>>,
 }
 
 impl std::fmt::Debug for DatabaseTableFactory {
@@ -96,6 +101,7 @@ impl TableProviderFactory for DatabaseTableFactory {
     ) -> DfResult<Arc<dyn TableProvider>> {
         let provider = match cmd.file_type.to_ascii_uppercase().as_str() {
             "POSTGRES" => self.postgres(source(cmd).map_err(external)?).await,
+            "MYSQL" => self.mysql(source(cmd).map_err(external)?).await,
             "SQLITE" => sqlite::table(source(cmd).map_err(external)?).await,
             other => Err(Error::Internal(format!("no database format {other}"))),
         };
@@ -135,6 +141,60 @@ impl DatabaseTableFactory {
                 ))
             })
     }
+}
+
+impl DatabaseTableFactory {
+    async fn mysql(&self, source: Source<'_>) -> Result<Arc<dyn TableProvider>, Error> {
+        let login = MysqlLogin::parse(source.location, &source.name)?;
+        let pool = {
+            let mut pools = self.mysql.lock().await;
+            match pools.get(&login.show()) {
+                Some(pool) => Arc::clone(pool),
+                None => {
+                    let pool = Arc::new(connect_mysql(&login, &source.name).await?);
+                    pools.insert(login.show(), Arc::clone(&pool));
+                    pool
+                }
+            }
+        };
+        MySQLTableFactory::new(pool)
+            .table_provider(source.table.clone())
+            .await
+            .map_err(|e| {
+                Error::Database(format!(
+                    "table {}: cannot read {} of {}: {}. Check the table's name and that the \
+                     user may read it",
+                    source.name,
+                    source.table,
+                    login.show(),
+                    first_line(&e.to_string())
+                ))
+            })
+    }
+}
+
+async fn connect_mysql(login: &MysqlLogin, table: &str) -> Result<MySQLConnectionPool, Error> {
+    let mut params: HashMap<String, SecretString> = [
+        ("host", login.host.clone()),
+        ("tcp_port", login.port.to_string()),
+        ("user", login.user.clone()),
+        ("db", login.database.clone()),
+        ("sslmode", login.ssl_mode.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), SecretString::from(v)))
+    .collect();
+    if let Some(password) = login.password() {
+        params.insert("pass".into(), SecretString::from(password));
+    }
+    MySQLConnectionPool::new(params).await.map_err(|e| {
+        Error::Database(format!(
+            "table {table}: cannot connect to {}: {}. Check the host and port, and the password \
+             (MYSQL_PWD, or the [client] section of ~/.my.cnf)",
+            login.show(),
+            first_line(&e.to_string())
+        ))
+    })
 }
 
 async fn connect_postgres(login: &PgLogin, table: &str) -> Result<PostgresConnectionPool, Error> {

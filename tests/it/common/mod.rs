@@ -3,6 +3,7 @@
 //! ([`Faults`]).
 
 mod faults;
+pub mod mariadb;
 pub mod personalize;
 pub mod postgres;
 mod servers;
