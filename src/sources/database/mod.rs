@@ -116,109 +116,104 @@ fn external(e: Error) -> DataFusionError {
 impl DatabaseTableFactory {
     async fn postgres(&self, source: Source<'_>) -> Result<Arc<dyn TableProvider>, Error> {
         let login = PgLogin::parse(source.location, &source.name)?;
-        let pool = {
-            let mut pools = self.postgres.lock().await;
-            match pools.get(&login.show()) {
-                Some(pool) => Arc::clone(pool),
-                None => {
-                    let pool = Arc::new(connect_postgres(&login, &source.name).await?);
-                    pools.insert(login.show(), Arc::clone(&pool));
-                    pool
-                }
-            }
-        };
-        PostgresTableFactory::new(pool)
-            .table_provider(source.table.clone())
-            .await
-            .map_err(|e| {
-                Error::Database(format!(
-                    "table {}: cannot read {} of {}: {}. Check the table's name (schema.name) \
-                     and that the user may read it",
-                    source.name,
-                    source.table,
-                    login.show(),
-                    first_line(&e.to_string())
-                ))
+        let params = params(
+            [
+                ("host", login.host.clone()),
+                ("port", login.port.to_string()),
+                ("user", login.user.clone()),
+                ("db", login.database.clone()),
+                ("sslmode", login.sslmode.clone()),
+            ],
+            login.password(),
+        );
+        let connect = async {
+            PostgresConnectionPool::new(params).await.map_err(|e| {
+                unreachable_server(&source, &login.show(), &e.to_string(), POSTGRES_PASSWORD)
             })
+        };
+        let pool = pooled(&self.postgres, login.show(), connect).await?;
+        let provider = PostgresTableFactory::new(pool)
+            .table_provider(source.table.clone())
+            .await;
+        provider.map_err(|e| unreadable_table(&source, &login.show(), &e.to_string()))
     }
-}
 
-impl DatabaseTableFactory {
     async fn mysql(&self, source: Source<'_>) -> Result<Arc<dyn TableProvider>, Error> {
         let login = MysqlLogin::parse(source.location, &source.name)?;
-        let pool = {
-            let mut pools = self.mysql.lock().await;
-            match pools.get(&login.show()) {
-                Some(pool) => Arc::clone(pool),
-                None => {
-                    let pool = Arc::new(connect_mysql(&login, &source.name).await?);
-                    pools.insert(login.show(), Arc::clone(&pool));
-                    pool
-                }
-            }
-        };
-        MySQLTableFactory::new(pool)
-            .table_provider(source.table.clone())
-            .await
-            .map_err(|e| {
-                Error::Database(format!(
-                    "table {}: cannot read {} of {}: {}. Check the table's name and that the \
-                     user may read it",
-                    source.name,
-                    source.table,
-                    login.show(),
-                    first_line(&e.to_string())
-                ))
+        let params = params(
+            [
+                ("host", login.host.clone()),
+                ("tcp_port", login.port.to_string()),
+                ("user", login.user.clone()),
+                ("db", login.database.clone()),
+                ("sslmode", login.ssl_mode.clone()),
+            ],
+            login.password(),
+        );
+        let connect = async {
+            MySQLConnectionPool::new(params).await.map_err(|e| {
+                unreachable_server(&source, &login.show(), &e.to_string(), MYSQL_PASSWORD)
             })
+        };
+        let pool = pooled(&self.mysql, login.show(), connect).await?;
+        let provider = MySQLTableFactory::new(pool)
+            .table_provider(source.table.clone())
+            .await;
+        provider.map_err(|e| unreadable_table(&source, &login.show(), &e.to_string()))
     }
 }
 
-async fn connect_mysql(login: &MysqlLogin, table: &str) -> Result<MySQLConnectionPool, Error> {
-    let mut params: HashMap<String, SecretString> = [
-        ("host", login.host.clone()),
-        ("tcp_port", login.port.to_string()),
-        ("user", login.user.clone()),
-        ("db", login.database.clone()),
-        ("sslmode", login.ssl_mode.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), SecretString::from(v)))
-    .collect();
-    if let Some(password) = login.password() {
+/// Where each server's users keep the password, for the message of a failed login.
+const POSTGRES_PASSWORD: &str = "PGPASSWORD, or ~/.pgpass or the file PGPASSFILE names";
+const MYSQL_PASSWORD: &str = "MYSQL_PWD, or the [client] section of ~/.my.cnf";
+
+/// A provider crate's connection parameters (the password only ever held as a secret).
+fn params<const N: usize>(
+    plain: [(&str, String); N],
+    password: Option<String>,
+) -> HashMap<String, SecretString> {
+    let mut params: HashMap<String, SecretString> = plain
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), SecretString::from(v)))
+        .collect();
+    if let Some(password) = password {
         params.insert("pass".into(), SecretString::from(password));
     }
-    MySQLConnectionPool::new(params).await.map_err(|e| {
-        Error::Database(format!(
-            "table {table}: cannot connect to {}: {}. Check the host and port, and the password \
-             (MYSQL_PWD, or the [client] section of ~/.my.cnf)",
-            login.show(),
-            first_line(&e.to_string())
-        ))
-    })
+    params
 }
 
-async fn connect_postgres(login: &PgLogin, table: &str) -> Result<PostgresConnectionPool, Error> {
-    let mut params: HashMap<String, SecretString> = [
-        ("host", login.host.clone()),
-        ("port", login.port.to_string()),
-        ("user", login.user.clone()),
-        ("db", login.database.clone()),
-        ("sslmode", login.sslmode.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), SecretString::from(v)))
-    .collect();
-    if let Some(password) = login.password() {
-        params.insert("pass".into(), SecretString::from(password));
+/// The pool of one server and database, made by `connect` the first time a table needs it.
+async fn pooled<P>(
+    pools: &Mutex<HashMap<String, Arc<P>>>,
+    key: String,
+    connect: impl std::future::Future<Output = Result<P, Error>>,
+) -> Result<Arc<P>, Error> {
+    let mut pools = pools.lock().await;
+    if let Some(pool) = pools.get(&key) {
+        return Ok(Arc::clone(pool));
     }
-    PostgresConnectionPool::new(params).await.map_err(|e| {
-        Error::Database(format!(
-            "table {table}: cannot connect to {}: {}. Check the host and port, and the password \
-             (PGPASSWORD, or ~/.pgpass or the file PGPASSFILE names)",
-            login.show(),
-            first_line(&e.to_string())
-        ))
-    })
+    let pool = Arc::new(connect.await?);
+    pools.insert(key, Arc::clone(&pool));
+    Ok(pool)
+}
+
+fn unreachable_server(source: &Source<'_>, server: &str, why: &str, passwords: &str) -> Error {
+    Error::Database(format!(
+        "table {}: cannot connect to {server}: {}. Check the host and port, and the password \
+         ({passwords})",
+        source.name,
+        first_line(why)
+    ))
+}
+
+fn unreadable_table(source: &Source<'_>, server: &str, why: &str) -> Error {
+    Error::Database(format!(
+        "table {}: cannot read {} of {server}: {}. Check the table's name (schema.name) and that \
+         the user may read it",
+        source.name,
+        source.table,
+        first_line(why)
+    ))
 }
 
 /// The first line of a driver's message (some add a long hint after).

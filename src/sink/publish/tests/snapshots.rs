@@ -27,6 +27,14 @@ async fn read_via_pointer(dest: &Destination) -> (Vec<String>, Vec<String>) {
     (runs, lines)
 }
 
+/// A first run of two parts, each holding the one user `user`.
+async fn publish_two_parts_of(dest: &Destination, user: &str) {
+    let parts = ["part-00000.csv", "part-00001.csv"];
+    publish_with(dest, &parts, options(false), user)
+        .await
+        .unwrap();
+}
+
 fn lines(user: &str, parts: usize) -> Vec<String> {
     vec![user.to_string(); parts]
 }
@@ -35,14 +43,7 @@ fn lines(user: &str, parts: usize) -> Vec<String> {
 async fn a_reader_following_the_pointer_sees_one_whole_run_at_every_step() {
     let users = DatasetType::Users;
     let dest = memory_destination();
-    publish_with(
-        &dest,
-        &["part-00000.csv", "part-00001.csv"],
-        options(false),
-        "a",
-    )
-    .await
-    .unwrap();
+    publish_two_parts_of(&dest, "a").await;
     let (run_a, seen) = read_via_pointer(&dest).await;
     assert_eq!(seen, lines("a", 2));
 
@@ -147,14 +148,7 @@ async fn snapshots_past_the_retention_are_deleted() {
 async fn an_increment_extends_the_chain_and_the_mirror_without_deleting() {
     let users = DatasetType::Users;
     let dest = memory_destination();
-    publish_with(
-        &dest,
-        &["part-00000.csv", "part-00001.csv"],
-        options(false),
-        "a",
-    )
-    .await
-    .unwrap();
+    publish_two_parts_of(&dest, "a").await;
     let increment = PublishOptions {
         kind: RunKind::Increment,
         ..PublishOptions::default()
