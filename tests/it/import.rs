@@ -321,8 +321,8 @@ fn full_import_with_wait_creates_everything_and_follows_each_job_to_active() {
     assert_eq!(imports[1]["run_id"], INC1);
 }
 
-#[test]
-fn an_identical_schema_and_the_groups_dataset_are_reused() {
+/// An output with one full Items run, a fake service, and the schema name a dry run plans.
+fn items_committed() -> (S3Server, FakePersonalize, String) {
     let server = S3Server::start(&["personalize"]);
     commit(&server, "items", &[(FULL, RunKind::Full)], ITEMS_SCHEMA);
     let fake = FakePersonalize::start();
@@ -335,6 +335,12 @@ fn an_identical_schema_and_the_groups_dataset_are_reused() {
         .as_str()
         .unwrap()
         .to_string();
+    (server, fake, name)
+}
+
+#[test]
+fn an_identical_schema_and_the_groups_dataset_are_reused() {
+    let (server, fake, name) = items_committed();
     // Others first, so that the schema is on the second page of ListSchemas; same JSON, other
     // spacing.
     fake.add_schema("other-a", "{}");
@@ -358,18 +364,7 @@ fn an_identical_schema_and_the_groups_dataset_are_reused() {
 
 #[test]
 fn a_schema_or_dataset_that_differs_is_an_error_that_says_what_to_do() {
-    let server = S3Server::start(&["personalize"]);
-    commit(&server, "items", &[(FULL, RunKind::Full)], ITEMS_SCHEMA);
-    let fake = FakePersonalize::start();
-    let planned = stdout_json(&run_ok(&mut import(
-        &server,
-        &fake,
-        &["--dry-run", "--json"],
-    )));
-    let name = planned["requests"][0]["input"]["name"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (server, fake, name) = items_committed();
     fake.add_schema(&name, &compact(INTERACTIONS_SCHEMA));
     let err = run_fails(&mut import(&server, &fake, &["--wait"]), 5);
     assert!(
