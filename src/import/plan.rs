@@ -22,7 +22,7 @@ use super::output::CommittedDataset;
 use super::{ImportMode, Mode};
 use crate::error::{Error, Result};
 use crate::personalize::DatasetType;
-use crate::sink::publish::pointer::RunKind;
+use crate::sink::publish::pointer::{RunKind, SnapshotRun};
 
 /// Personalize's longest resource name.
 const MAX_NAME: usize = 63;
@@ -168,53 +168,53 @@ pub(crate) fn plan(
             up_to_date.push(dataset);
             continue;
         }
-        if runs.len() > 1 && !wait {
-            return Err(Error::Usage(format!(
-                "{dataset}: {} runs to import ({}), and Personalize runs one import job per \
-                 dataset at a time: add --wait, and pengine starts each after the one before \
-                 is ACTIVE",
-                runs.len(),
-                runs.iter()
-                    .map(|&i| c.current.chain[i].run_id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
         let schema = one_schema(c, &runs)?;
         let schema_name = name(
             &group.name,
             &format!("{}-{}", dataset.key(), short_hash(&schema)),
         );
+        let done = imported(dataset);
         let mut jobs = Vec::new();
         for &i in &runs {
             let run = &c.current.chain[i];
-            let location = data_location(dataset, &run.run_id);
-            if location.len() > MAX_DATA_LOCATION {
-                return Err(Error::Usage(format!(
-                    "{dataset}: the data location {location} is longer than the {MAX_DATA_LOCATION} \
-                     characters Personalize takes: use an output with a shorter prefix"
-                )));
+            let folder = data_location(dataset, &run.run_id);
+            for (key, part) in import_units(run) {
+                if mode == Mode::Incremental && done.contains(&key) {
+                    continue;
+                }
+                let location = match part {
+                    Some(part) => format!("{folder}{part}"),
+                    None => folder.clone(),
+                };
+                if location.len() > MAX_DATA_LOCATION {
+                    return Err(Error::Usage(format!(
+                        "{dataset}: the data location {location} is longer than the \
+                         {MAX_DATA_LOCATION} characters Personalize takes: use an output with a \
+                         shorter prefix"
+                    )));
+                }
+                jobs.push(JobPlan {
+                    job_name: job_name(&group.name, dataset, &key, 1),
+                    run_id: key,
+                    mode: match run.kind {
+                        RunKind::Full => ImportMode::Full,
+                        RunKind::Increment => ImportMode::Incremental,
+                    },
+                    data_location: location,
+                });
             }
-            if run.kind == RunKind::Increment
-                && run.bytes > crate::personalize::limits::INCREMENTAL_IMPORT_MAX_BYTES
-            {
-                return Err(Error::Usage(format!(
-                    "{dataset}: the increment {} holds {} bytes, more than the 1 GB Personalize \
-                     takes in one incremental import job; pengine does not split it into \
-                     several jobs yet: import its parts one at a time (each part is below 1 GB), \
-                     or re-run the dataset with --full and import it in full",
-                    run.run_id, run.bytes
-                )));
-            }
-            jobs.push(JobPlan {
-                job_name: job_name(&group.name, dataset, &run.run_id, 1),
-                run_id: run.run_id.clone(),
-                mode: match run.kind {
-                    RunKind::Full => ImportMode::Full,
-                    RunKind::Increment => ImportMode::Incremental,
-                },
-                data_location: location,
-            });
+        }
+        if jobs.len() > 1 && !wait {
+            return Err(Error::Usage(format!(
+                "{dataset}: {} import jobs to run ({}), and Personalize runs one import job per \
+                 dataset at a time: add --wait, and pengine starts each after the one before \
+                 is ACTIVE",
+                jobs.len(),
+                jobs.iter()
+                    .map(|j| j.run_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
         datasets.push(DatasetPlan {
             dataset,
@@ -257,10 +257,29 @@ fn runs_to_import(
                 )));
             }
             Ok((1..chain.len())
-                .filter(|&i| !imported.contains(&chain[i].run_id))
+                .filter(|&i| {
+                    !import_units(&chain[i])
+                        .iter()
+                        .all(|(key, _)| imported.contains(key))
+                })
                 .collect())
         }
     }
+}
+
+/// What one import job takes of a run, with the key its job and record entry go by: the run's
+/// folder; or, for an increment larger than one incremental job takes, each of its parts (each
+/// below the limit: runs cut them so) as `<run_id>-p<N>`.
+fn import_units(run: &SnapshotRun) -> Vec<(String, Option<String>)> {
+    let limit = crate::personalize::limits::INCREMENTAL_IMPORT_MAX_BYTES;
+    if run.kind == RunKind::Full || run.bytes <= limit {
+        return vec![(run.run_id.clone(), None)];
+    }
+    run.parts
+        .iter()
+        .enumerate()
+        .map(|(n, part)| (format!("{}-p{n}", run.run_id), Some(part.name.clone())))
+        .collect()
 }
 
 /// The schema of the runs to import, compact; runs whose schemas differ cannot go into one
@@ -428,5 +447,108 @@ mod tests {
         assert_ne!(short_hash("abc"), short_hash("abd"));
         // FNV-1a's offset basis, folded: a change of the function would rename every schema.
         assert_eq!(short_hash(""), "4fd0bfc1");
+    }
+
+    fn run(run_id: &str, kind: RunKind, part_bytes: &[u64]) -> SnapshotRun {
+        let parts: Vec<crate::sink::PartInfo> = part_bytes
+            .iter()
+            .enumerate()
+            .map(|(n, &bytes)| crate::sink::PartInfo {
+                name: format!("part-{n:05}.csv"),
+                rows: 1,
+                bytes,
+            })
+            .collect();
+        SnapshotRun {
+            run_id: run_id.into(),
+            kind,
+            committed_at: String::new(),
+            data_location: String::new(),
+            rows: parts.len() as u64,
+            bytes: part_bytes.iter().sum(),
+            parts,
+        }
+    }
+
+    #[test]
+    fn an_increment_above_the_incremental_limit_is_imported_part_by_part() {
+        use crate::sink::publish::pointer::{Current, MirrorPlan};
+        let group =
+            GroupArn::parse("arn:aws:personalize:us-east-1:123456789012:dataset-group/shop")
+                .unwrap();
+        let chain = vec![
+            run(
+                "20240301T000000Z-full",
+                RunKind::Full,
+                &[900_000_000, 900_000_000],
+            ),
+            run(
+                "20240302T000000Z-big",
+                RunKind::Increment,
+                &[700_000_000, 700_000_000],
+            ),
+            run("20240303T000000Z-small", RunKind::Increment, &[10]),
+        ];
+        let committed = [CommittedDataset {
+            dataset: DatasetType::Interactions,
+            current: Current {
+                format: 1,
+                dataset: "interactions".into(),
+                run_id: chain[2].run_id.clone(),
+                chain,
+                previous: Vec::new(),
+                mirror: MirrorPlan::default(),
+            },
+            schemas: vec!["{}".into(); 3],
+        }];
+        let location = |_: DatasetType, run: &str| format!("s3://b/o/{run}/data/");
+        let jobs = |mode: Mode, imported: &[&str]| -> Vec<(String, ImportMode)> {
+            let imported: HashSet<String> = imported.iter().map(|s| s.to_string()).collect();
+            let planned = plan(
+                &group,
+                "r",
+                mode,
+                true,
+                &committed,
+                |_| imported.clone(),
+                location,
+            )
+            .unwrap();
+            planned.datasets[0]
+                .jobs
+                .iter()
+                .map(|j| (j.data_location.clone(), j.mode))
+                .collect()
+        };
+        // A full run of 1.8 GB is one FULL job (the limit is for incremental ones); the 1.4 GB
+        // increment one job per part; the small one its folder.
+        assert_eq!(
+            jobs(Mode::Full, &[]),
+            [
+                (
+                    "s3://b/o/20240301T000000Z-full/data/".to_string(),
+                    ImportMode::Full
+                ),
+                (
+                    "s3://b/o/20240302T000000Z-big/data/part-00000.csv".to_string(),
+                    ImportMode::Incremental
+                ),
+                (
+                    "s3://b/o/20240302T000000Z-big/data/part-00001.csv".to_string(),
+                    ImportMode::Incremental
+                ),
+                (
+                    "s3://b/o/20240303T000000Z-small/data/".to_string(),
+                    ImportMode::Incremental
+                ),
+            ]
+        );
+        // One part of the big increment was imported: the other part and the small one are left.
+        let left = jobs(
+            Mode::Incremental,
+            &["20240301T000000Z-full", "20240302T000000Z-big-p0"],
+        );
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(left[0].0.ends_with("big/data/part-00001.csv"));
     }
 }
