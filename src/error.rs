@@ -22,6 +22,10 @@ pub enum Error {
     #[error("{0}")]
     Empty(String),
 
+    /// An incremental run found no new source file: nothing to do, which is not a failure.
+    #[error("{0}")]
+    NothingNew(String),
+
     /// A value in the data that breaks a rule.
     #[error("{0}")]
     Data(String),

@@ -68,6 +68,7 @@ fn signalled(signal: StopSignal) -> i32 {
 /// The code for each kind of error.
 fn error_code(e: &Error) -> i32 {
     match e {
+        Error::NothingNew(_) => code::OK,
         Error::Mapping { .. } | Error::Config(_) => code::MAPPING,
         Error::Column { .. } | Error::Data(_) | Error::Arrow(_) | Error::Empty(_) => code::DATA,
         Error::Storage { .. }
@@ -111,7 +112,8 @@ pub(crate) fn of_project(project: &ProjectReport) -> Outcome<'_> {
     if let Some(e) = project
         .datasets
         .iter()
-        .find_map(|d| d.result.as_ref().err())
+        .filter_map(|d| d.result.as_ref().err())
+        .find(|e| !matches!(e, Error::NothingNew(_)))
     {
         return Outcome::Failed(e);
     }

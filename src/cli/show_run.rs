@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::exit::{self, Outcome};
 use super::output::{outln, say, to_json};
-use crate::error::{Result, message};
+use crate::error::{Error, Result, message};
 use crate::insights::Severity;
 use crate::personalize::DatasetType;
 use crate::project::{DatasetOutcome, ProjectReport};
@@ -18,6 +18,9 @@ use crate::report::RunReport;
 pub(crate) fn show(mut project: ProjectReport, quiet: bool, json: bool) -> Result<i32> {
     if project.datasets.len() == 1 {
         let only = project.datasets.remove(0);
+        if let Err(Error::NothingNew(why)) = &only.result {
+            return show_unchanged(&only, why, quiet, json);
+        }
         return show_one(only.result?, quiet, json);
     }
     if quiet {
@@ -44,6 +47,23 @@ pub(crate) fn show(mut project: ProjectReport, quiet: bool, json: bool) -> Resul
         outln(to_json(&ProjectJson::new(&project))?)?;
     }
     Ok(exit::exit_code(exit::of_project(&project)))
+}
+
+/// An incremental run with nothing new: said, not failed (exit 0).
+fn show_unchanged(dataset: &DatasetOutcome, why: &str, quiet: bool, json: bool) -> Result<i32> {
+    if !quiet {
+        say(format_args!("{why}\n"));
+    }
+    if json {
+        let unchanged = serde_json::json!({
+            "status": "unchanged",
+            "dataset": dataset.dataset,
+            "mapping_file": dataset.mapping_file,
+            "message": why,
+        });
+        outln(to_json(&unchanged)?)?;
+    }
+    Ok(exit::exit_code(Outcome::Success))
 }
 
 fn show_one(report: RunReport, quiet: bool, json: bool) -> Result<i32> {
@@ -80,18 +100,28 @@ fn failed_checks(report: &RunReport) -> String {
 
 /// The combined summary for a person (stderr), after each dataset's own summary.
 fn summary(project: &ProjectReport) -> String {
-    let failed = project
-        .datasets
-        .iter()
-        .filter(|d| d.result.is_err())
-        .count();
+    let count = |unchanged: bool| {
+        project
+            .datasets
+            .iter()
+            .filter(|d| match &d.result {
+                Err(Error::NothingNew(_)) => unchanged,
+                Err(_) => !unchanged,
+                Ok(_) => false,
+            })
+            .count()
+    };
+    let (failed, unchanged) = (count(false), count(true));
     let mut out = format!(
         "{} dataset(s) in {:.2}s: {} published, {} failed",
         project.datasets.len(),
         project.wall_seconds,
-        project.datasets.len() - failed,
+        project.datasets.len() - failed - unchanged,
         failed
     );
+    if unchanged > 0 {
+        out.push_str(&format!(", {unchanged} unchanged (nothing new)"));
+    }
     if let (Some(limit), Some(peak)) = (project.memory_limit_bytes, project.memory_peak_bytes) {
         out.push_str(&format!(
             "; operator memory peaked at {} of the {} limit",
@@ -120,6 +150,11 @@ fn summary_line(dataset: &DatasetOutcome) -> String {
                 dataset.mapping_file
             )
         }
+        Err(Error::NothingNew(why)) => format!(
+            "  {:<20} unchanged  {}: {why}\n",
+            dataset.dataset.to_string(),
+            dataset.mapping_file,
+        ),
         Err(e) => format!(
             "  {:<20} FAILED     {}: {} (its previous export is untouched)\n",
             dataset.dataset.to_string(),
@@ -159,6 +194,7 @@ impl<'a> ProjectJson<'a> {
             .map(|d| {
                 let (status, outcome) = match &d.result {
                     Ok(_) => ("published", Outcome::Success),
+                    Err(Error::NothingNew(_)) => ("unchanged", Outcome::Success),
                     Err(e) => ("failed", Outcome::Failed(e)),
                 };
                 DatasetJson {
@@ -183,7 +219,6 @@ impl<'a> ProjectJson<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Error;
 
     fn failed(file: &str, e: Error) -> DatasetOutcome {
         DatasetOutcome {

@@ -168,9 +168,9 @@ pub(crate) async fn prepare(
         return Err(changed_error(mapping, &changed, run));
     }
     if kind == RunKind::Increment && new_files + changed.len() == 0 {
-        return Err(Error::Empty(format!(
+        return Err(Error::NothingNew(format!(
             "{}: no new source files since run {} ({skipped_files} file(s) of {} converted \
-             before); nothing was published and the current snapshot stays",
+             before); nothing to publish, the current snapshot stays",
             mapping.display_name(),
             previous.as_ref().map(|(run, _)| run.as_str()).unwrap_or(""),
             mapping.directives.incremental.join(", ")

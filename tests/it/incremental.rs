@@ -143,12 +143,17 @@ fn an_incremental_run_converts_exactly_the_new_files_and_reads_catalogs_whole() 
     );
     assert_no_staging(&export.out());
 
-    // Nothing new: nothing published, and the message says so.
-    let err = run_fails(
-        &mut export.run("events", &export.out(), &["--incremental"]),
-        4,
+    // Nothing new: nothing published, not a failure (exit 0), and the output says so.
+    let output = run_ok(&mut export.run("events", &export.out(), &["--incremental"]));
+    let unchanged = stdout_json(&output);
+    assert_eq!(unchanged["status"], "unchanged", "{unchanged}");
+    assert!(
+        unchanged["message"]
+            .as_str()
+            .unwrap()
+            .contains("no new source files"),
+        "{unchanged}"
     );
-    assert!(err.contains("no new source files"), "{err}");
     assert_eq!(pointer_data_dirs(&export.out(), "interactions"), dirs);
 
     // --full converts everything again and starts a new chain.
@@ -269,4 +274,40 @@ fn an_increment_whose_columns_differ_from_the_dataset_is_refused() {
     );
     assert_eq!(pointer_data_dirs(&out, "interactions").len(), 1);
     assert_no_staging(&out);
+}
+
+#[test]
+fn a_folder_run_with_nothing_new_for_one_dataset_publishes_the_others_and_succeeds() {
+    let export = Export::new();
+    write(
+        export.dir.path().join("items.sql"),
+        "CREATE EXTERNAL TABLE catalog STORED AS CSV LOCATION '${catalog}' OPTIONS ('format.has_header' 'true');\n\
+         SELECT item AS item_id, kind AS kind FROM catalog;\n",
+    );
+    export.hour("events", 0, 3, "i0");
+    let folder_run = || {
+        let mut cmd = pengine();
+        cmd.arg("run")
+            .arg(export.dir.path())
+            .arg("--var")
+            .arg(format!(
+                "events={}/",
+                export.dir.path().join("events").display()
+            ))
+            .arg("--var")
+            .arg(format!(
+                "catalog={}",
+                export.dir.path().join("catalog.csv").display()
+            ))
+            .args(["--incremental", "--no-insights", "--json", "-o"])
+            .arg(export.out());
+        cmd
+    };
+    run_ok(&mut folder_run());
+    let summary = stdout_json(&run_ok(&mut folder_run()));
+    assert_statuses(
+        &summary,
+        &[("interactions", "unchanged"), ("items", "published")],
+    );
+    assert_eq!(summary["datasets"][0]["exit_code"], 0);
 }
