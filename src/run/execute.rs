@@ -29,6 +29,8 @@ use crate::write::{WriteExec, WriteSummary, WriteTarget};
 
 /// How often the progress display reads the rows written.
 const PROGRESS_TICK: Duration = Duration::from_millis(200);
+/// How long interrupted partitions have to stop at a batch's edge before they are aborted.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// What one execution attempt produced in the staging area.
 pub(super) struct Written {
@@ -175,8 +177,22 @@ async fn execute(
     let summary = match outcome {
         Ok(summary) => summary,
         Err(e) => {
-            partitions.abort_all();
-            while partitions.join_next().await.is_some() {}
+            // Interrupted, the partitions stop at their next batch by themselves, so that none
+            // is cut in the middle of completing a file (which would outlive the staging area);
+            // those that do not within the grace period are aborted. After a failure no file is
+            // completed (the failed partition never finishes), so they are aborted at once.
+            let ended = match e {
+                Error::Interrupted => tokio::time::timeout(STOP_GRACE, async {
+                    while partitions.join_next().await.is_some() {}
+                })
+                .await
+                .is_ok(),
+                _ => false,
+            };
+            if !ended {
+                partitions.abort_all();
+                while partitions.join_next().await.is_some() {}
+            }
             node.abort().await;
             return Err(e);
         }

@@ -198,6 +198,10 @@ impl PartitionWrite {
         let mut tally = Tally::new(&self.plan);
         let mut lose_a_batch = crate::failpoint::armed_for("lose-a-batch");
         loop {
+            // Stopped at a batch's edge, so that no upload is left half done behind the run.
+            if crate::interrupt::requested() {
+                return Err(crate::error::Error::Interrupted);
+            }
             let next = tokio::select! {
                 next = input.next() => next,
                 // Bad records are written while the sources are read, not held to the end.
@@ -251,7 +255,13 @@ impl PartitionWrite {
             return Ok(None);
         }
         self.write_bad_records().await?;
-        let written = self.shared.files.lock().await.finish().await?;
+        let mut files = self.shared.files.lock().await;
+        // Interrupted: the files are aborted, never completed (a completed part would outlive
+        // the staging area's removal).
+        if crate::interrupt::requested() {
+            return Err(crate::error::Error::Interrupted);
+        }
+        let written = files.finish().await?;
         Ok(Some(written))
     }
 }
