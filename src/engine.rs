@@ -246,11 +246,7 @@ pub async fn list_table_files(
     let ctx = session(options, stores, &table.name)?;
     let url = ListingTableUrl::parse(&table.location)?;
     let store = ctx.runtime_env().object_store(&url)?;
-    let extension = if table.format == "PARQUET" {
-        ".parquet"
-    } else {
-        ""
-    };
+    let extension = crate::sources::factory::file_extension(&table.format, &url);
     let state = ctx.state();
     let files = url
         .list_all_files(&state, store.as_ref(), extension)

@@ -37,6 +37,17 @@ pub const FORMATS: &[&str] = &["JSON", "NDJSON", "CSV", "PARQUET"];
 #[derive(Debug, Default)]
 pub struct SourceTableFactory;
 
+/// The file name ending a table's listing keeps (`STORED AS` upper-cased): a single file is read
+/// whatever its name; a folder filters Parquet by extension only (Firehose files have none).
+/// Every listing of a table's files goes by it, so that they all see the same files.
+pub fn file_extension(file_type: &str, url: &ListingTableUrl) -> &'static str {
+    if url.is_collection() && file_type == "PARQUET" {
+        ".parquet"
+    } else {
+        ""
+    }
+}
+
 #[async_trait]
 impl TableProviderFactory for SourceTableFactory {
     async fn create(
@@ -68,12 +79,12 @@ impl TableProviderFactory for SourceTableFactory {
         }
         // Files are named in messages by their store's URL and path.
         let store_url = url.object_store();
-        let (format, extension): (Arc<dyn FileFormat>, &str) = match file_type.as_str() {
+        let format: Arc<dyn FileFormat> = match file_type.as_str() {
             "JSON" | "NDJSON" => {
                 let mut format = json_format(cmd, bad_records)?;
                 format.store_url = store_url;
                 format.sampled = session.config().get_extension::<SampledInference>();
-                (Arc::new(format), "")
+                Arc::new(format)
             }
             "PARQUET" => {
                 let mut format = ExportParquetFormat::new(
@@ -81,7 +92,7 @@ impl TableProviderFactory for SourceTableFactory {
                     Arc::clone(&bad_records),
                 );
                 format.store_url = store_url;
-                (Arc::new(format), ".parquet")
+                Arc::new(format)
             }
             "CSV" => {
                 let dialect = CsvDialect::from_options(&cmd.options)?;
@@ -97,13 +108,12 @@ impl TableProviderFactory for SourceTableFactory {
                 if let Some(value) = max_record {
                     format.max_record_bytes = max_record_bytes(cmd, &value)?;
                 }
-                (Arc::new(format), "")
+                Arc::new(format)
             }
             other => return plan_err!("pengine cannot read STORED AS {other}"),
         };
 
-        // A single file is read whatever its name; a folder filters Parquet by extension only.
-        let extension = if url.is_collection() { extension } else { "" };
+        let extension = file_extension(&file_type, &url);
         let mut options = ListingOptions::new(format).with_file_extension(extension);
 
         let provided = !cmd.schema.fields().is_empty();

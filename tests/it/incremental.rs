@@ -311,3 +311,28 @@ fn a_folder_run_with_nothing_new_for_one_dataset_publishes_the_others_and_succee
     );
     assert_eq!(summary["datasets"][0]["exit_code"], 0);
 }
+
+#[test]
+fn an_incremental_table_lists_its_files_as_its_scan_does() {
+    // One Parquet file under a name without `.parquet` (an export's own naming): the scan reads
+    // it as the LOCATION names it, so the incremental listing must too, or the run reads nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("profiles-2024-03-01");
+    std::fs::copy(repo_root().join("testdata/users.parquet"), &file).unwrap();
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "-- pengine: incremental = customers\n\
+         CREATE EXTERNAL TABLE customers STORED AS PARQUET LOCATION '${file}';\n\
+         SELECT customer_id AS user_id, age AS age FROM customers;\n",
+    );
+    let out = dir.path().join("out");
+    let report = stdout_json(&run_ok(&mut run_mapping(
+        &mapping,
+        &format!("file={}", file.display()),
+        &out,
+        &["--incremental", "--no-insights", "--json"],
+    )));
+    assert_eq!(report["increment"]["new_files"], 1, "{report}");
+    assert_eq!(report["rows"]["written"], 75);
+}
