@@ -192,6 +192,31 @@ pub(crate) async fn prepare(
     }))
 }
 
+/// A mapping error of an increment most often comes from its columns: they are inferred from
+/// the new files alone, which may lack a field earlier files had. Says so, and what to do.
+pub(crate) fn explain_failure(e: Error, increment: Option<&IncrementReport>) -> Error {
+    match (e, increment) {
+        (
+            Error::Mapping {
+                file,
+                line,
+                message,
+            },
+            Some(report),
+        ) if report.kind == RunKind::Increment => Error::Mapping {
+            file,
+            line,
+            message: format!(
+                "{message}\n(this increment's columns come from its {} new file(s) alone, which \
+                     may lack a field the earlier files had: declare the columns in the CREATE \
+                     EXTERNAL TABLE, or convert everything with --full)",
+                report.new_files + report.changed_files
+            ),
+        },
+        (e, _) => e,
+    }
+}
+
 /// The record of the dataset's newest committed run, with its run id; Err(why not) when there
 /// is none to go by (the run is then a full one).
 async fn previous_state(

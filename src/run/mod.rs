@@ -188,7 +188,9 @@ pub(crate) async fn stage(mapping: &MappingFile, options: &RunOptions) -> Result
             }
         };
     let options = &options;
-    let executed = execute_with_fallback(mapping, options, &stores, Sink::Stage(&staging)).await;
+    let executed = execute_with_fallback(mapping, options, &stores, Sink::Stage(&staging))
+        .await
+        .map_err(|e| increment::explain_failure(e, increment.as_ref()));
     let executed = executed.and_then(|(written, join_strategy)| {
         check_balance(&written)?;
         refuse_empty(mapping, options, &dest, &written)?;

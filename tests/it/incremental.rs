@@ -336,3 +336,42 @@ fn an_incremental_table_lists_its_files_as_its_scan_does() {
     assert_eq!(report["increment"]["new_files"], 1, "{report}");
     assert_eq!(report["rows"]["written"], 75);
 }
+
+#[test]
+fn an_increment_whose_new_files_lack_a_field_the_query_uses_says_why_and_what_to_do() {
+    // The mapping as users write it (no declared columns): the new hour has no `device` at all.
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("interactions.sql");
+    write(
+        &mapping,
+        "-- pengine: incremental = e\n\
+         CREATE EXTERNAL TABLE e STORED AS JSON LOCATION '${events}';\n\
+         SELECT user AS user_id, item AS item_id, ts AS timestamp, device AS device FROM e;\n",
+    );
+    let events = dir.path().join("events");
+    let out = dir.path().join("out");
+    let run = || {
+        run_mapping(
+            &mapping,
+            &format!("events={}/", events.display()),
+            &out,
+            &["--incremental", "--no-insights"],
+        )
+    };
+    write(
+        events.join("00/a.json"),
+        "{\"user\":\"u\",\"item\":\"i\",\"ts\":1704067200,\"device\":\"phone\"}\n",
+    );
+    run_ok(&mut run());
+    write(
+        events.join("01/b.json"),
+        "{\"user\":\"v\",\"item\":\"i\",\"ts\":1704070800}\n",
+    );
+    let err = run_fails(&mut run(), 3);
+    assert!(err.contains("device"), "{err}");
+    assert!(
+        err.contains("1 new file(s) alone") && err.contains("--full"),
+        "{err}"
+    );
+    assert_no_staging(&out);
+}
