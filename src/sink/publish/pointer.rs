@@ -138,6 +138,9 @@ fn parse(dest: &Destination, path: &Path, bytes: &[u8]) -> Result<Current> {
     if current.chain[0].kind != RunKind::Full {
         return Err(damaged("its first run is not a full run".into()));
     }
+    if current.newest().run_id != current.run_id {
+        return Err(damaged("its run_id is not its chain's last run".into()));
+    }
     Ok(current)
 }
 
