@@ -4,7 +4,7 @@
 //! `--json` show when something goes wrong.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use crate::common::*;
@@ -328,6 +328,18 @@ fn a_misspelled_variable_is_an_error_naming_the_ones_used() {
     assert!(err.contains("soruce is used by no mapping file"), "{err}");
 }
 
+/// Starts `cmd`, waits until it stops at `failpoint`, sends it `signal` (`TERM`, `HUP`) and
+/// returns what it printed and its exit status.
+fn signalled_at(cmd: &mut Command, failpoint: &str, signal: &str, scratch: &Path) -> Output {
+    let child = spawn_at_failpoint(cmd, failpoint, scratch);
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait_with_output().unwrap()
+}
+
 /// Sends `signal` to a run stopped after writing its parts, and checks it stops as Ctrl-C does.
 fn stops_cleanly_on(signal: &str, code: i32) {
     let dir = tempfile::tempdir().unwrap();
@@ -336,17 +348,12 @@ fn stops_cleanly_on(signal: &str, code: i32) {
     let out = dir.path().join("out");
     run_ok(&mut run(&mapping, &src, &out, &[]));
     let before = tree(&out);
-    let child = spawn_at_failpoint(
+    let output = signalled_at(
         &mut run(&mapping, &src, &out, &["--var", "filter=id < 10"]),
         "after-parts-written",
+        signal,
         dir.path(),
     );
-    let status = Command::new("kill")
-        .args([format!("-{signal}"), child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(code), "{err}");
     assert!(
@@ -374,12 +381,7 @@ fn sigterm_on_s3_aborts_and_removes_the_staging() {
     let server = S3Server::start(&["out"]);
     let mut cmd = run(&mapping, &src, "s3://out/p", &[]);
     server.configure(&mut cmd);
-    let child = spawn_at_failpoint(&mut cmd, "after-parts-written", dir.path());
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = signalled_at(&mut cmd, "after-parts-written", "TERM", dir.path());
     assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
     let left = tree(&server.path("out/p"));
     assert!(left.is_empty(), "{:?}", names(&left));
@@ -400,12 +402,7 @@ fn sigterm_while_parts_are_written_aborts_them() {
     let mut on_s3 = run(&mapping, &src, "s3://out/p", &[]);
     server.configure(&mut on_s3);
     for (mut cmd, local) in [(run(&mapping, &src, &out, &[]), true), (on_s3, false)] {
-        let child = spawn_at_failpoint(&mut cmd, "while-writing", dir.path());
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
+        let output = signalled_at(&mut cmd, "while-writing", "TERM", dir.path());
         assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
         if local {
             assert_eq!(tree(&out), before, "no staging left, nothing published");
@@ -612,12 +609,7 @@ fn sigterm_stops_every_dataset_of_a_project() {
         .arg(format!("src={}", src.display()))
         .arg("-o")
         .arg(&out);
-    let child = spawn_at_failpoint(&mut cmd, "after-parts-written", dir.path());
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = signalled_at(&mut cmd, "after-parts-written", "TERM", dir.path());
     assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
     let left = tree(&out);
     assert!(left.is_empty(), "{:?}", names(&left));
