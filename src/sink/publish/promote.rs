@@ -150,7 +150,9 @@ pub(super) async fn promote(
 /// Copies a file of a committed snapshot. Snapshots never change, so a repeated copy is the
 /// same copy; a missing file means the snapshot was changed by hand.
 async fn copy_from_snapshot(dest: &Destination, from: &Path, to: &Path) -> Result<()> {
-    if already_copied(dest, from, to).await? {
+    // Only on local disk: on object stores a repeated copy is just a copy, and the check would
+    // add two requests per part to every publication.
+    if dest.local_root.is_some() && already_copied(dest, from, to).await? {
         return Ok(());
     }
     match dest.store.copy(from, to).await {
@@ -170,7 +172,7 @@ async fn copy_from_snapshot(dest: &Destination, from: &Path, to: &Path) -> Resul
 
 /// Whether `to` already is a copy of `from` (the same entity tag and size). On local disk a copy
 /// is a hard link, and copying over a link to the same file would leave the copy's temporary
-/// name behind (rename between two links of one file does nothing).
+/// name behind (rename between two links of one file does nothing); there the tag is the inode's.
 async fn already_copied(dest: &Destination, from: &Path, to: &Path) -> Result<bool> {
     let head = |path: &Path| {
         let path = path.clone();
