@@ -108,11 +108,6 @@ impl Staging {
     ) -> Result<Staging> {
         recover(dest, dataset).await?;
         let before = read_current(dest, dataset).await?;
-        if options.kind == RunKind::Increment && before.is_none() {
-            return Err(Error::Internal(format!(
-                "an increment of {dataset} needs a committed snapshot to add to"
-            )));
-        }
         let present = data_files(dest, dataset).await?;
         let mut deletable = pengine_parts(dest, dataset).await?;
         let foreign: Vec<&String> = present.iter().filter(|n| !deletable.contains(*n)).collect();
@@ -150,16 +145,23 @@ impl Staging {
         );
         let dir = dest.snapshot_dir(dataset, &run_id);
         tracing::debug!("staging {dataset} in {}", dest.show(&dir));
-        Ok(Staging {
+        let mut staging = Staging {
             dest: dest.clone(),
             dataset,
             run_id,
             dir,
-            options,
+            options: PublishOptions {
+                kind: RunKind::Full,
+                ..options
+            },
             before,
             deletable,
             extra: Vec::new(),
-        })
+        };
+        if options.kind == RunKind::Increment {
+            staging.make_increment()?;
+        }
+        Ok(staging)
     }
 
     /// Makes this run an increment of the dataset's current snapshot (it needs one).
