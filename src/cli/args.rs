@@ -250,7 +250,7 @@ pub(crate) struct RunArgs {
     pub(crate) full: bool,
     /// With --incremental, what to do with a file converted before that changed since: stop and
     /// name it, or convert it again in this increment.
-    #[arg(long, value_enum, default_value_t = OnChanged::Fail, value_name = "WHAT")]
+    #[arg(long, value_enum, default_value_t = OnChanged::Fail, value_name = "WHAT", requires = "incremental")]
     pub(crate) on_changed: OnChanged,
 }
 

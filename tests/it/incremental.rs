@@ -225,6 +225,15 @@ fn an_incremental_directive_naming_no_table_is_a_mapping_error() {
          SELECT 1 AS user_id;\n",
     );
     let err = run_fails(pengine().arg("run").arg(&mapping).arg("--incremental"), 3);
+    // --on-changed means nothing without --incremental: said, not ignored.
+    let usage = run_fails(
+        pengine()
+            .arg("run")
+            .arg(&mapping)
+            .args(["--on-changed", "reconvert"]),
+        2,
+    );
+    assert!(usage.contains("--incremental"), "{usage}");
     assert!(
         err.contains("interactions.sql:1") && err.contains("evnets"),
         "{err}"
