@@ -14,6 +14,7 @@ use crate::crawl::{self, Detected};
 use crate::engine::{self, EngineOptions};
 use crate::error::{Error, Result};
 use crate::mapping::MappingFile;
+use crate::sources::database::DatabaseTable;
 use crate::sources::listing::SkippedFiles;
 use crate::store::StoreRegistry;
 
@@ -53,6 +54,19 @@ pub struct SourceInfo {
     pub skipped: Vec<SkippedFile>,
     /// What the crawler found (when describing a location rather than a mapping file).
     pub detected: Option<Detected>,
+    /// A database table: which table, and the SQL the mapping's query sends for it.
+    pub database: Option<DatabaseRead>,
+}
+
+/// What a database table of a mapping file reads.
+#[derive(Debug, Serialize)]
+pub struct DatabaseRead {
+    /// The table or view in the database.
+    pub table: String,
+    /// The SQL sent to the database for each scan of the mapping's query: the columns, filters
+    /// and limit pushed down. None when the query does not plan (the error is in `pengine
+    /// validate`).
+    pub sends: Option<Vec<String>>,
 }
 
 impl SourceInfo {
@@ -107,6 +121,20 @@ impl SourceInfo {
                 ));
             }
         }
+        if let Some(database) = &self.database {
+            out.push_str(&format!("  table:      {}\n", database.table));
+            match &database.sends {
+                Some(sends) if sends.is_empty() => {
+                    out.push_str("  sends:      nothing (the query does not read it)\n")
+                }
+                Some(sends) => {
+                    for sql in sends {
+                        out.push_str(&format!("  sends:      {sql}\n"));
+                    }
+                }
+                None => out.push_str("  sends:      unknown: the mapping's query does not plan\n"),
+            }
+        }
         if !self.partition_columns.is_empty() {
             out.push_str(&format!(
                 "  partitions: {}\n",
@@ -126,7 +154,8 @@ impl SourceInfo {
     }
 }
 
-/// Describes every source and view a mapping file registers.
+/// Describes every source and view a mapping file registers, and what its query pushes down to
+/// each database table.
 pub async fn describe_mapping(
     mapping: &MappingFile,
     engine: &EngineOptions,
@@ -143,11 +172,39 @@ pub async fn describe_mapping(
         .ok_or_else(|| Error::Internal("the session has no default schema".into()))?;
     let mut names = schema.table_names();
     names.sort();
+    let mut tables = Vec::new();
+    for name in &names {
+        tables.push(ctx.table_provider(name.as_str()).await?);
+    }
+    // Planning the query makes each database scan's SQL (files are not planned: a query that
+    // does not plan on sampled columns would read every record to say so).
+    let planned = if tables
+        .iter()
+        .any(|t| t.downcast_ref::<DatabaseTable>().is_some())
+    {
+        plans(&ctx, &mapping.query.sql).await
+    } else {
+        true
+    };
     let mut out = Vec::new();
     for name in names {
-        out.push(describe_table(&ctx, &name, None).await?);
+        let mut info = describe_table(&ctx, &name, None).await?;
+        if let Some(database) = &mut info.database
+            && !planned
+        {
+            database.sends = None;
+        }
+        out.push(info);
     }
     Ok(out)
+}
+
+/// Whether the read-only query `sql` plans in `ctx`, down to its scans.
+async fn plans(ctx: &SessionContext, sql: &str) -> bool {
+    match ctx.sql_with_options(sql, engine::query_only()).await {
+        Ok(frame) => frame.create_physical_plan().await.is_ok(),
+        Err(_) => false,
+    }
 }
 
 /// Crawls a location and describes it as the table `pengine init` would register.
@@ -188,7 +245,18 @@ async fn describe_table(
         columns,
         skipped: Vec::new(),
         detected,
+        database: None,
     };
+    if let Some(table) = provider.downcast_ref::<DatabaseTable>() {
+        let origin = table.origin();
+        info.format = Some(origin.format.to_string());
+        info.location = Some(origin.server.clone());
+        info.database = Some(DatabaseRead {
+            table: origin.table.clone(),
+            sends: Some(table.sent_sql()),
+        });
+        return Ok(info);
+    }
     let Some(listing) = provider.downcast_ref::<ListingTable>() else {
         return Ok(info);
     };

@@ -340,14 +340,18 @@ async fn plan_in<T>(
 /// Runs the mapping file's setup statements and plans its final query.
 async fn plan_mapping(ctx: &SessionContext, mapping: &MappingFile) -> Result<DataFrame> {
     register_sources(ctx, mapping).await?;
-    // Whatever the words, the final query may only read: no DDL, DML (INSERT, COPY) or SET.
-    let read_only = SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false);
-    ctx.sql_with_options(&mapping.query.sql, read_only)
+    ctx.sql_with_options(&mapping.query.sql, query_only())
         .await
         .map_err(|e| located(mapping, mapping.query.line, e))
+}
+
+/// What a mapping's final query may be, whatever its words: a read (no DDL, DML such as INSERT
+/// or COPY, or SET).
+pub fn query_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
 }
 
 /// Runs the mapping file's setup statements (its sources and views) in `ctx`.

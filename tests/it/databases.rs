@@ -165,6 +165,40 @@ fn a_postgres_table_joins_a_json_export_with_its_filter_pushed_down() {
         sent.contains("WHERE") && sent.contains("active") && !sent.contains("balance"),
         "the filter is not pushed down, or every column is read: {sent}"
     );
+
+    // `pengine sources` shows the same: the server without a secret, the table, the SQL sent.
+    let mut sources = pengine();
+    sources.arg("sources").arg(&mapping);
+    with_vars(&mut sources);
+    let shown = stdout(&run_ok(&mut sources));
+    let sends = shown
+        .lines()
+        .find(|l| l.contains("sends:"))
+        .unwrap_or_else(|| panic!("no SQL shown for the database table:\n{shown}"));
+    assert!(
+        sends.contains("WHERE") && sends.contains("active") && !sends.contains("balance"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("table:      public.customers")
+            && shown.contains("POSTGRES at postgres://reader@"),
+        "{shown}"
+    );
+    assert!(!shown.contains(READER_PASSWORD), "{shown}");
+    let mut json = pengine();
+    json.arg("sources").arg(&mapping).arg("--json");
+    with_vars(&mut json);
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&run_ok(&mut json))).unwrap();
+    let table = listed
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == "c"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(table["database"]["table"], "public.customers", "{listed}");
+    assert_eq!(
+        table["database"]["sends"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
 }
 
 #[test]
@@ -195,6 +229,36 @@ fn logins_come_from_pgpassword_or_a_password_file_and_failures_name_table_and_ho
     cmd.env("PGPASSFILE", &pgpass);
     run_ok(&mut cmd);
     assert_eq!(read_dataset(&dir.path().join("out/users")).rows.len(), 2);
+
+    // A connection service (PGSERVICE, PGSERVICEFILE) gives the server, user, database and
+    // password: the LOCATION can be just `postgres:///`.
+    let services = dir.path().join("pg_service.conf");
+    write(
+        &services,
+        format!(
+            "[other]\nhost=nowhere\n[crm]\nhost=127.0.0.1\nport={}\ndbname=crm\nuser=reader\n\
+             password={READER_PASSWORD}\nsslmode=disable\n",
+            pg.server.port
+        ),
+    );
+    let mut cmd = run_mapping(
+        &users_mapping(dir.path()),
+        "pg=postgres:///",
+        dir.path().join("out"),
+        &["--no-insights"],
+    );
+    cmd.env_remove("PGPASSWORD")
+        .env("PGPASSFILE", dir.path().join("no-such-pgpass"))
+        .env("PGSERVICEFILE", &services)
+        .env("PGSERVICE", "crm");
+    run_ok(&mut cmd);
+    assert_eq!(read_dataset(&dir.path().join("out/users")).rows.len(), 2);
+    // A service that is not in the file is a clear error.
+    let err = run_fails(cmd.env("PGSERVICE", "crn"), 3);
+    assert!(
+        err.contains("'crn'") && err.contains("pg_service.conf"),
+        "{err}"
+    );
 
     // A password in the mapping's LOCATION is refused before connecting, and not echoed.
     let location = pg
@@ -334,10 +398,10 @@ fn a_mariadb_table_is_read_with_its_types_and_logins_from_mysql_pwd_or_an_option
     let mapping = dir.path().join("users.sql");
     write(
         &mapping,
-        // MySQL's BOOLEAN is TINYINT(1): a number, compared to make True/False.
+        // MySQL's BOOLEAN is TINYINT(1), read as a boolean as MySQL's clients do.
         "CREATE EXTERNAL TABLE c STORED AS MYSQL LOCATION '${db}' OPTIONS ('table' 'customers');\n\
-         SELECT id AS user_id, signed_up AS signed_up, balance AS balance, active <> 0 AS active, tier AS tier\n\
-         FROM c WHERE active = 1 OR balance < 1;\n",
+         SELECT id AS user_id, signed_up AS signed_up, balance AS balance, active AS active, tier AS tier\n\
+         FROM c WHERE active OR balance < 1;\n",
     );
     let out = dir.path().join("out");
     let run = |password: Option<&str>, option_file: Option<&Path>| {
@@ -371,6 +435,50 @@ fn a_mariadb_table_is_read_with_its_types_and_logins_from_mysql_pwd_or_an_option
     let cnf = dir.path().join("my.cnf");
     write(&cnf, format!("[client]\npassword=\"{READER_PASSWORD}\"\n"));
     run_ok(&mut run(None, Some(&cnf)));
+
+    // `pengine sources` names the table and server, types the BOOLEAN column as one, and shows
+    // what the query sends: the filter on the boolean is applied after reading, not sent.
+    let mut sources = pengine();
+    sources
+        .arg("sources")
+        .arg(&mapping)
+        .args(["--var", &format!("db={}", db.location("reader", "crm"))])
+        .env("MYSQL_PWD", READER_PASSWORD);
+    let shown = stdout(&run_ok(&mut sources));
+    assert!(
+        shown.contains(&format!("MYSQL at mysql://reader@{host}/crm"))
+            && shown.contains("table:      customers"),
+        "{shown}"
+    );
+    let active = shown
+        .lines()
+        .find(|l| l.trim_start().starts_with("active"))
+        .unwrap();
+    assert!(active.contains("Boolean"), "{shown}");
+    let sends = shown.lines().find(|l| l.contains("sends:")).unwrap();
+    assert!(
+        sends.contains("SELECT") && sends.contains("balance") && !sends.contains("WHERE"),
+        "{shown}"
+    );
+
+    // OPTIONS ('tinyint1' 'number') keeps MySQL's numbers.
+    let numbers = dir.path().join("numbers.sql");
+    write(
+        &numbers,
+        "-- pengine: dataset = users\n\
+         CREATE EXTERNAL TABLE c STORED AS MYSQL LOCATION '${db}' OPTIONS ('table' 'customers', 'tinyint1' 'number');\n\
+         SELECT id AS user_id, active + 40 AS flag FROM c WHERE id = 9007199254740993;\n",
+    );
+    let mut cmd = run_mapping(
+        &numbers,
+        &format!("db={}", db.location("reader", "crm")),
+        dir.path().join("numbers-out"),
+        &["--no-insights"],
+    );
+    cmd.env("MYSQL_PWD", READER_PASSWORD);
+    run_ok(&mut cmd);
+    let rows = read_dataset(&dir.path().join("numbers-out/users")).rows;
+    assert_eq!(rows, [vec!["9007199254740993", "41"]]);
 
     // Nothing pengine sent changes data or schema.
     let log = db.general_log();

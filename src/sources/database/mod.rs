@@ -7,27 +7,35 @@
 //! through the crate's table factories, which create tables when asked: nothing is ever
 //! written to a database. Secrets never come from the mapping file (see [`postgres_login`]).
 
+mod booleans;
 pub mod mysql_login;
 pub mod postgres_login;
 mod sqlite;
+pub mod table;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::array::{Array, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{Session, TableProvider, TableProviderFactory};
 use datafusion::common::{DataFusionError, Result as DfResult, TableReference};
 use datafusion::logical_expr::CreateExternalTable;
 use datafusion_table_providers::mysql::MySQLTableFactory;
 use datafusion_table_providers::postgres::PostgresTableFactory;
+use datafusion_table_providers::sql::db_connection_pool::dbconnection::AsyncDbConnection;
 use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnectionPool;
 use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
+use futures::TryStreamExt;
 use secrecy::SecretString;
 use tokio::sync::Mutex;
 
 use crate::error::Error;
 use mysql_login::MysqlLogin;
 use postgres_login::PgLogin;
+pub use table::{DatabaseOrigin, DatabaseTable};
 
 /// The `STORED AS` names this factory serves.
 pub const DATABASE_FORMATS: &[&str] = &["POSTGRES", "MYSQL", "SQLITE"];
@@ -51,6 +59,8 @@ struct Source<'a> {
     name: String,
     location: &'a str,
     table: TableReference,
+    /// MySQL `TINYINT(1)` columns are read as numbers (`'tinyint1' 'number'`), not booleans.
+    tinyint1_numbers: bool,
 }
 
 fn source(cmd: &CreateExternalTable) -> Result<Source<'_>, Error> {
@@ -79,16 +89,30 @@ fn source(cmd: &CreateExternalTable) -> Result<Source<'_>, Error> {
              'schema.name')"
         )));
     };
-    if let Some(other) = cmd.options.keys().find(|k| *k != "format.table") {
+    let is_mysql = cmd.file_type.eq_ignore_ascii_case("MYSQL");
+    let known = |k: &str| k == "format.table" || (is_mysql && k == "format.tinyint1");
+    if let Some(other) = cmd.options.keys().find(|k| !known(k)) {
         return Err(Error::Config(format!(
-            "table {name}: unknown option '{}' for a database table (only 'table')",
-            other.trim_start_matches("format.")
+            "table {name}: unknown option '{}' for a database table (only 'table'{})",
+            other.trim_start_matches("format."),
+            if is_mysql { " and 'tinyint1'" } else { "" }
         )));
     }
+    let tinyint1_numbers = match cmd.options.get("format.tinyint1").map(String::as_str) {
+        None | Some("boolean") => false,
+        Some("number") => true,
+        Some(other) => {
+            return Err(Error::Config(format!(
+                "table {name}: OPTIONS ('tinyint1' '{other}'): write 'boolean' (MySQL's BOOLEAN, \
+                 the default) or 'number'"
+            )));
+        }
+    };
     Ok(Source {
         name,
         location,
         table: TableReference::from(table.as_str()),
+        tinyint1_numbers,
     })
 }
 
@@ -134,8 +158,15 @@ impl DatabaseTableFactory {
         let pool = pooled(&self.postgres, login.show(), connect).await?;
         let provider = PostgresTableFactory::new(pool)
             .table_provider(source.table.clone())
-            .await;
-        provider.map_err(|e| unreadable_table(&source, &login.show(), &e.to_string()))
+            .await
+            .map_err(|e| unreadable_table(&source, &login.show(), &e.to_string()))?;
+        Ok(wrap(
+            provider,
+            "POSTGRES",
+            login.show(),
+            &source,
+            Vec::new(),
+        ))
     }
 
     async fn mysql(&self, source: Source<'_>) -> Result<Arc<dyn TableProvider>, Error> {
@@ -156,11 +187,73 @@ impl DatabaseTableFactory {
             })
         };
         let pool = pooled(&self.mysql, login.show(), connect).await?;
-        let provider = MySQLTableFactory::new(pool)
+        let provider = MySQLTableFactory::new(Arc::clone(&pool))
             .table_provider(source.table.clone())
-            .await;
-        provider.map_err(|e| unreadable_table(&source, &login.show(), &e.to_string()))
+            .await
+            .map_err(|e| unreadable_table(&source, &login.show(), &e.to_string()))?;
+        let booleans = if source.tinyint1_numbers {
+            Vec::new()
+        } else {
+            mysql_booleans(&pool, &source.table)
+                .await
+                .map_err(|e| unreadable_table(&source, &login.show(), &e))?
+        };
+        Ok(wrap(provider, "MYSQL", login.show(), &source, booleans))
     }
+}
+
+fn wrap(
+    provider: Arc<dyn TableProvider>,
+    format: &'static str,
+    server: String,
+    source: &Source<'_>,
+    booleans: Vec<String>,
+) -> Arc<dyn TableProvider> {
+    let origin = DatabaseOrigin {
+        format,
+        server,
+        table: source.table.to_string(),
+    };
+    Arc::new(DatabaseTable::new(provider, origin, booleans))
+}
+
+/// The table's `TINYINT(1)` columns: MySQL's BOOLEAN, which its clients (JDBC's included) read
+/// as booleans.
+async fn mysql_booleans(
+    pool: &MySQLConnectionPool,
+    table: &TableReference,
+) -> Result<Vec<String>, String> {
+    let literal = |text: &str| format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"));
+    let schema = table
+        .schema()
+        .map_or_else(|| "DATABASE()".to_string(), literal);
+    let sql = format!(
+        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {schema} AND \
+         TABLE_NAME = {} AND LOWER(COLUMN_TYPE) = 'tinyint(1)'",
+        literal(table.table())
+    );
+    let conn = pool.connect_direct().await.map_err(|e| e.to_string())?;
+    let batches: Vec<_> = conn
+        .query_arrow(&sql, &[], None)
+        .await
+        .map_err(|e| e.to_string())?
+        .try_collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut names = Vec::new();
+    for batch in batches.iter().filter(|b| b.num_columns() == 1) {
+        let column = cast(batch.column(0), &DataType::Utf8).map_err(|e| e.to_string())?;
+        let column = column
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or("the column names are not text")?;
+        names.extend(
+            (0..column.len())
+                .filter(|&i| column.is_valid(i))
+                .map(|i| column.value(i).to_string()),
+        );
+    }
+    Ok(names)
 }
 
 /// Where each server's users keep the password, for the message of a failed login.

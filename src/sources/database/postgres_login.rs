@@ -1,7 +1,8 @@
 //! How pengine reaches a PostgreSQL table: the LOCATION URL (`postgres://user@host:port/db`,
-//! never with a password in it) and the password from where libpq's users keep it
-//! (`PGPASSWORD`, then the password file `PGPASSFILE` or `~/.pgpass`), so that a mapping file
-//! never holds a secret and no message ever shows one.
+//! never with a password in it) and the password from where libpq's users keep it (a service
+//! file's entry named by `?service=` or `PGSERVICE`, then `PGPASSWORD`, then the password file
+//! `PGPASSFILE` or `~/.pgpass`), so that a mapping file never holds a secret and no message
+//! ever shows one. The precedence is libpq's: the URL, then the service, then the environment.
 
 use std::path::PathBuf;
 
@@ -18,6 +19,8 @@ pub struct PgLogin {
     pub database: String,
     /// `disable`, `prefer`, `require`, `verify-ca` or `verify-full`.
     pub sslmode: String,
+    /// The connection service (`pg_service.conf` section) the login was completed from.
+    pub service: Option<String>,
 }
 
 impl PgLogin {
@@ -41,43 +44,79 @@ impl PgLogin {
                 redact(location)
             )));
         }
-        let host = url
-            .host_str()
-            .map(str::to_string)
-            .or_else(|| std::env::var("PGHOST").ok())
-            .unwrap_or_else(|| "localhost".to_string());
-        let port = match url.port() {
-            Some(port) => port,
-            None => std::env::var("PGPORT")
-                .ok()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(5432),
-        };
-        let user = match url.username() {
-            "" => std::env::var("PGUSER").map_err(|_| bad("names no user (nor is PGUSER set)"))?,
-            user => percent_decode(user),
-        };
-        let database = match url.path().trim_start_matches('/') {
-            "" => std::env::var("PGDATABASE").unwrap_or_else(|_| user.clone()),
-            db => percent_decode(db),
-        };
-        let mut sslmode = std::env::var("PGSSLMODE").unwrap_or_else(|_| "prefer".to_string());
+        let mut params: Vec<(String, String)> = Vec::new();
+        let mut service = std::env::var("PGSERVICE").ok();
         for (key, value) in url.query_pairs() {
             match key.as_ref() {
-                "sslmode" => sslmode = value.into_owned(),
+                "sslmode" => params.push(("sslmode".into(), value.into_owned())),
+                "service" => service = Some(value.into_owned()),
                 other => {
                     return Err(bad(&format!(
-                        "has the parameter '{other}', which pengine does not take (only sslmode)"
+                        "has the parameter '{other}', which pengine does not take (only sslmode \
+                         and service)"
                     )));
                 }
             }
         }
+        let from_service = match &service {
+            Some(name) => service_entry(name).ok_or_else(|| {
+                Error::Config(format!(
+                    "table {table}: the connection service '{name}' is not in {} (nor in \
+                     PGSYSCONFDIR's pg_service.conf)",
+                    service_file().map_or("~/.pg_service.conf".into(), |p| p.display().to_string())
+                ))
+            })?,
+            None => Vec::new(),
+        };
+        // libpq's order: the URL, then the service's entry, then the environment.
+        let setting = |url_value: Option<String>, key: &str, env: &str| {
+            url_value
+                .or_else(|| {
+                    params
+                        .iter()
+                        .find(|(k, _)| k == key)
+                        .map(|(_, v)| v.clone())
+                })
+                .or_else(|| {
+                    from_service
+                        .iter()
+                        .find(|(k, _)| k == key)
+                        .map(|(_, v)| v.clone())
+                })
+                .or_else(|| std::env::var(env).ok())
+        };
+        let host = setting(
+            url.host_str().filter(|h| !h.is_empty()).map(str::to_string),
+            "host",
+            "PGHOST",
+        )
+        .unwrap_or_else(|| "localhost".to_string());
+        let port = match setting(url.port().map(|p| p.to_string()), "port", "PGPORT") {
+            None => 5432,
+            Some(port) => port
+                .parse()
+                .map_err(|_| bad(&format!("gives the port '{port}', which is not a number")))?,
+        };
+        let user = setting(
+            Some(percent_decode(url.username())).filter(|u| !u.is_empty()),
+            "user",
+            "PGUSER",
+        )
+        .ok_or_else(|| bad("names no user (nor does PGUSER or a service)"))?;
+        let database = setting(
+            Some(percent_decode(url.path().trim_start_matches('/'))).filter(|d| !d.is_empty()),
+            "dbname",
+            "PGDATABASE",
+        )
+        .unwrap_or_else(|| user.clone());
+        let sslmode = setting(None, "sslmode", "PGSSLMODE").unwrap_or_else(|| "prefer".into());
         Ok(PgLogin {
             host,
             port,
             user,
             database,
             sslmode,
+            service,
         })
     }
 
@@ -89,9 +128,17 @@ impl PgLogin {
         )
     }
 
-    /// The password: `PGPASSWORD`, else the first matching line of the password file; None
-    /// when there is neither (trust or certificate logins).
+    /// The password: the service's, else `PGPASSWORD`, else the first matching line of the
+    /// password file; None when there is none (trust or certificate logins).
     pub fn password(&self) -> Option<String> {
+        let from_service = self.service.as_deref().and_then(service_entry);
+        if let Some((_, password)) = from_service
+            .into_iter()
+            .flatten()
+            .find(|(k, _)| k == "password")
+        {
+            return Some(password);
+        }
         if let Ok(password) = std::env::var("PGPASSWORD") {
             return Some(password);
         }
@@ -120,6 +167,47 @@ impl PgLogin {
             && matches(user, &self.user))
         .then(|| password.clone())
     }
+}
+
+/// The connection service file: `PGSERVICEFILE`, else `~/.pg_service.conf`.
+fn service_file() -> Option<PathBuf> {
+    std::env::var_os("PGSERVICEFILE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pg_service.conf")))
+}
+
+/// The `key=value` lines of the service `[name]`, from the user's service file, else the
+/// system-wide one in `PGSYSCONFDIR`.
+fn service_entry(name: &str) -> Option<Vec<(String, String)>> {
+    let system = std::env::var_os("PGSYSCONFDIR").map(|d| PathBuf::from(d).join("pg_service.conf"));
+    [service_file(), system]
+        .into_iter()
+        .flatten()
+        .filter_map(|file| std::fs::read_to_string(file).ok())
+        .find_map(|text| service_section(&text, name))
+}
+
+/// The entries of section `[name]` of a service file's text.
+fn service_section(text: &str, name: &str) -> Option<Vec<(String, String)>> {
+    let mut entries = None;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            if entries.is_some() {
+                break;
+            }
+            if section.trim() == name {
+                entries = Some(Vec::new());
+            }
+            continue;
+        }
+        if let (Some(entries), Some((key, value))) = (entries.as_mut(), line.split_once('=')) {
+            entries.push((key.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    entries
 }
 
 fn split_escaped(line: &str) -> Vec<String> {
@@ -173,6 +261,7 @@ mod tests {
                 user: "app".into(),
                 database: "crm".into(),
                 sslmode: "disable".into(),
+                service: None,
             }
         );
         let err = PgLogin::parse("postgres://app:hunter2@db/crm", "orders").unwrap_err();
@@ -184,6 +273,21 @@ mod tests {
         assert!(!text.contains("hunter2"), "{text}");
         assert!(PgLogin::parse("mysql://app@db/crm", "t").is_err());
         assert!(PgLogin::parse("postgres://app@db/crm?password=x", "t").is_err());
+    }
+
+    #[test]
+    fn a_service_section_gives_its_entries_and_stops_at_the_next_section() {
+        let text = "# comment\n[other]\nhost=x\n[crm]\nhost = db.internal\nport=6543\n\
+                    password=s3cret\n[after]\nhost=y\n";
+        assert_eq!(
+            service_section(text, "crm"),
+            Some(vec![
+                ("host".into(), "db.internal".into()),
+                ("port".into(), "6543".into()),
+                ("password".into(), "s3cret".into()),
+            ])
+        );
+        assert_eq!(service_section(text, "missing"), None);
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub(super) async fn table(source: Source<'_>) -> Result<Arc<dyn TableProvider>, 
             first_line(&e.to_string())
         ))
     })?;
-    SqliteTableFactory::new(Arc::new(pool))
+    let provider = SqliteTableFactory::new(Arc::new(pool))
         .table_provider(source.table.clone())
         .await
         .map_err(|e| {
@@ -56,5 +56,6 @@ pub(super) async fn table(source: Source<'_>) -> Result<Arc<dyn TableProvider>, 
                 source.table,
                 first_line(&e.to_string())
             ))
-        })
+        })?;
+    Ok(super::wrap(provider, "SQLITE", shown, &source, Vec::new()))
 }
