@@ -85,7 +85,8 @@ impl SourceInfo {
                 bytesize::ByteSize(bytes)
             ));
         }
-        if let Some(detected) = &self.detected {
+        // A database's table has no files to sniff; `table:` below names it.
+        if let Some(detected) = self.detected.as_ref().filter(|d| !d.format.is_database()) {
             out.push_str(&format!("  layout:     {}\n", detected.layout.describe()));
             let compression: Vec<String> = detected
                 .compression
@@ -214,6 +215,17 @@ pub async fn describe_location(location: &str, engine: &EngineOptions) -> Result
         detected,
         table,
     } = crawl::register(location, engine, str::to_string).await?;
+    describe_table(&ctx, &table, Some(detected)).await
+}
+
+/// Describes a table a crawl found in a database, as `pengine init` would register it.
+pub async fn describe_detected(detected: Detected, engine: &EngineOptions) -> Result<SourceInfo> {
+    let stores = Arc::new(StoreRegistry::new());
+    let crawl::Registered {
+        ctx,
+        detected,
+        table,
+    } = crawl::register_detected(detected, stores, engine, str::to_string).await?;
     describe_table(&ctx, &table, Some(detected)).await
 }
 

@@ -1,5 +1,5 @@
-//! `pengine sources`: what a mapping file registers, or what an export root holds (each table
-//! found in it): columns and types, files, bytes, partition columns.
+//! `pengine sources`: what a mapping file registers, or what an export root or a database holds
+//! (each table found in it): columns and types, files, bytes, partition columns.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,13 @@ pub(crate) async fn sources(
         return Err(Error::Usage(format!(
             "--var {name}: variables fill mapping files, and {target} is a location"
         )));
+    }
+    if let Some(tables) = crate::crawl::database::tables(target).await? {
+        let mut sources = Vec::new();
+        for detected in tables {
+            sources.push(crate::describe::describe_detected(detected, engine).await?);
+        }
+        return Ok(sources);
     }
     let stores = crate::store::StoreRegistry::new();
     let found = crate::crawl::tables::tables(target, &stores).await?;

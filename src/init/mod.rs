@@ -84,21 +84,31 @@ impl InitReport {
         }
         for s in &self.sources {
             let d = &s.detected;
-            out.push_str(&format!(
-                "  {} <- {}\n    {} {}, {} file(s), {}; {}; {} column(s)\n",
-                s.table,
-                d.location,
-                d.format.sql_name(),
-                d.compression
-                    .iter()
-                    .map(|(c, n)| format!("{c}:{n}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                d.files,
-                bytesize::ByteSize(d.bytes),
-                d.layout.describe(),
-                s.columns.len()
-            ));
+            if d.format.is_database() {
+                out.push_str(&format!(
+                    "  {} <- {}\n    {} table; {} column(s)\n",
+                    s.table,
+                    d.location,
+                    d.format.sql_name(),
+                    s.columns.len()
+                ));
+            } else {
+                out.push_str(&format!(
+                    "  {} <- {}\n    {} {}, {} file(s), {}; {}; {} column(s)\n",
+                    s.table,
+                    d.location,
+                    d.format.sql_name(),
+                    d.compression
+                        .iter()
+                        .map(|(c, n)| format!("{c}:{n}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    d.files,
+                    bytesize::ByteSize(d.bytes),
+                    d.layout.describe(),
+                    s.columns.len()
+                ));
+            }
             if let Some((label, guessed)) = d.encoding {
                 let how = if guessed {
                     "guessed: not UTF-8"
@@ -179,6 +189,13 @@ pub async fn init(options: &InitOptions) -> Result<InitReport> {
     let mut skipped = Vec::new();
     let stores = crate::store::StoreRegistry::new();
     for location in &options.sources {
+        // A database: each table its user may read is a source.
+        if let Some(tables) = crawl::database::tables(location).await? {
+            for detected in tables {
+                sources.push(profile_source(detected, &options.engine, &mut names).await?);
+            }
+            continue;
+        }
         // An export root holds several tables: each is crawled as if given on its own.
         let found = crawl::tables::tables(location, &stores).await?;
         skipped.extend(found.skipped);
@@ -296,20 +313,41 @@ async fn crawl_source(
     engine: &EngineOptions,
     names: &mut BTreeSet<String>,
 ) -> Result<FoundSource> {
+    let stores = std::sync::Arc::new(crate::store::StoreRegistry::new());
+    let detected = crawl::detect(location, &stores).await?;
+    let registered = crawl::register_detected(detected, stores, engine, |d| unique(d, names));
+    found_source(registered.await?, location).await
+}
+
+/// Profiles a table a crawl found elsewhere (a database's).
+async fn profile_source(
+    detected: Detected,
+    engine: &EngineOptions,
+    names: &mut BTreeSet<String>,
+) -> Result<FoundSource> {
+    let location = detected.location.clone();
+    let stores = std::sync::Arc::new(crate::store::StoreRegistry::new());
+    let registered = crawl::register_detected(detected, stores, engine, |d| unique(d, names));
+    found_source(registered.await?, &location).await
+}
+
+/// `detected`, or `detected_2`, ...: a table name no other source has.
+fn unique(detected: &str, names: &mut BTreeSet<String>) -> String {
+    let mut table = detected.to_string();
+    let mut n = 2;
+    while !names.insert(table.clone()) {
+        table = format!("{detected}_{n}");
+        n += 1;
+    }
+    table
+}
+
+async fn found_source(registered: crawl::Registered, location: &str) -> Result<FoundSource> {
     let crawl::Registered {
         ctx,
         detected,
         table,
-    } = crawl::register(location, engine, |detected| {
-        let mut table = detected.to_string();
-        let mut n = 2;
-        while !names.insert(table.clone()) {
-            table = format!("{detected}_{n}");
-            n += 1;
-        }
-        table
-    })
-    .await?;
+    } = registered;
     let columns = crawl::profile_table(&ctx, &table)
         .await
         .map_err(|e| Error::Data(format!("{location}: sampling failed: {e}")))?;

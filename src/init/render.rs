@@ -18,6 +18,9 @@ pub struct CatalogHint<'a> {
 
 fn describe_source(source: &SourceText<'_>) -> String {
     let d = source.detected;
+    if d.format.is_database() {
+        return super::draft::clean(&format!("{}, {}", d.format.sql_name(), d.layout.describe()));
+    }
     let mut text = format!(
         "{}, {} file(s), {}, {}",
         d.format.sql_name(),

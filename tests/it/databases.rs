@@ -366,6 +366,29 @@ fn a_sqlite_file_is_read_without_being_changed() {
         .collect();
     assert_eq!(beside, ["crm.db"], "journal files were made");
 
+    // init knows a SQLite file by its header and profiles its tables, still without a change.
+    let into = dir.path().join("project");
+    let mut init = pengine();
+    init.args(["init", "--source"])
+        .arg(&db)
+        .arg("--into")
+        .arg(&into);
+    let err = stderr(&run_ok(&mut init));
+    assert!(
+        err.contains("SQLITE table") && err.contains("validate: ok"),
+        "{err}"
+    );
+    let users = std::fs::read_to_string(into.join("users.sql")).unwrap();
+    assert!(
+        users.contains("STORED AS SQLITE LOCATION '${profiles}' OPTIONS ('table' 'profiles')"),
+        "{users}"
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "init changed the SQLite file"
+    );
+
     // A missing file is an error (exit 5), never a new empty database.
     let missing = dir.path().join("nope.db");
     let err = run_fails(
@@ -461,6 +484,17 @@ fn a_mariadb_table_is_read_with_its_types_and_logins_from_mysql_pwd_or_an_option
         "{shown}"
     );
 
+    // `pengine sources URL` lists the database's tables.
+    let mut listed = pengine();
+    listed
+        .args(["sources", &db.location("reader", "crm")])
+        .env("MYSQL_PWD", READER_PASSWORD);
+    let shown = stdout(&run_ok(&mut listed));
+    assert!(
+        shown.contains("table:      customers") && shown.contains("Boolean"),
+        "{shown}"
+    );
+
     // OPTIONS ('tinyint1' 'number') keeps MySQL's numbers.
     let numbers = dir.path().join("numbers.sql");
     write(
@@ -497,4 +531,94 @@ fn a_mariadb_table_is_read_with_its_types_and_logins_from_mysql_pwd_or_an_option
         "the log did not record pengine's reads:\n{sent}"
     );
     assert_eq!(db.sql("SELECT count(*) FROM crm.customers").trim(), "3");
+}
+
+#[test]
+fn init_on_a_postgres_database_profiles_its_tables_and_writes_mappings_that_run() {
+    let pg = PgServer::start();
+    pg.psql("postgres", "CREATE DATABASE shop");
+    pg.psql(
+        "shop",
+        &format!(
+            "CREATE TABLE products (product_id text PRIMARY KEY, category text,
+                                    price numeric(10,2), created timestamptz);
+             CREATE TABLE customers (customer_id bigint PRIMARY KEY, tier text,
+                                     signed_up timestamptz);
+             CREATE TABLE events (customer_id bigint, product_id text, event_type text,
+                                  ts timestamptz);
+             CREATE TABLE payroll (employee text, salary numeric);
+             INSERT INTO products SELECT 'p' || i, CASE WHEN i % 2 = 0 THEN 'shoes' ELSE 'hats' END,
+                    i * 1.25, timestamptz '2024-01-01 00:00:00+00' + i * interval '1 day'
+               FROM generate_series(1, 40) i;
+             INSERT INTO customers SELECT i, CASE WHEN i % 3 = 0 THEN 'gold' ELSE 'free' END,
+                    timestamptz '2023-06-01 00:00:00+00' + i * interval '1 hour'
+               FROM generate_series(1, 30) i;
+             INSERT INTO events SELECT 1 + i % 30, 'p' || (1 + i % 40),
+                    CASE WHEN i % 4 = 0 THEN 'purchase' ELSE 'view' END,
+                    timestamptz '2024-03-01 00:00:00+00' + i * interval '1 minute'
+               FROM generate_series(1, 500) i;
+             CREATE ROLE reader LOGIN PASSWORD '{READER_PASSWORD}';
+             GRANT SELECT ON products, customers, events TO reader;"
+        ),
+    );
+    let url = pg.location("reader", "shop");
+    let dir = tempfile::tempdir().unwrap();
+    let into = dir.path().join("project");
+    let mut init = pengine();
+    init.args(["init", "--source", &url, "--json", "--into"])
+        .arg(&into)
+        .env("PGPASSWORD", READER_PASSWORD);
+    let output = run_ok(&mut init);
+    let err = stderr(&output);
+    // Each table the user may read is a source; the one it may not (payroll) is not listed.
+    assert!(!err.contains("payroll"), "{err}");
+    assert!(err.matches("validate: ok").count() == 3, "{err}");
+    let items = std::fs::read_to_string(into.join("items.sql")).unwrap();
+    assert!(
+        items.contains(
+            "STORED AS POSTGRES LOCATION '${products}' OPTIONS ('table' 'public.products')"
+        ),
+        "{items}"
+    );
+    let interactions = std::fs::read_to_string(into.join("interactions.sql")).unwrap();
+    assert!(interactions.contains("'public.events'"), "{interactions}");
+    let users = std::fs::read_to_string(into.join("users.sql")).unwrap();
+    assert!(users.contains("'public.customers'"), "{users}");
+    let vars = std::fs::read_to_string(into.join("pengine.toml")).unwrap();
+    assert!(
+        vars.contains(&url) && !vars.contains(READER_PASSWORD),
+        "{vars}"
+    );
+
+    // The written files run, every row of each table accounted for.
+    let out = dir.path().join("out");
+    let mut run = pengine();
+    run.arg("run")
+        .arg(&into)
+        .args(["--no-progress", "--no-insights", "-o"])
+        .arg(&out)
+        .env("PGPASSWORD", READER_PASSWORD);
+    run_ok(&mut run);
+    assert_eq!(read_dataset(&out.join("items")).rows.len(), 40);
+    assert_eq!(read_dataset(&out.join("users")).rows.len(), 30);
+    assert_eq!(read_dataset(&out.join("interactions")).rows.len(), 500);
+
+    // `pengine sources URL` describes the same tables.
+    let mut sources = pengine();
+    sources
+        .args(["sources", &url])
+        .env("PGPASSWORD", READER_PASSWORD);
+    let shown = stdout(&run_ok(&mut sources));
+    for table in ["public.products", "public.customers", "public.events"] {
+        assert!(shown.contains(&format!("table:      {table}")), "{shown}");
+    }
+    assert!(!shown.contains("payroll"), "{shown}");
+
+    // Nothing but the seeding changed the database.
+    let others: Vec<String> = pg
+        .logged_changes()
+        .into_iter()
+        .filter(|l| !l.starts_with(&format!("{ADMIN}:")))
+        .collect();
+    assert!(others.is_empty(), "statements that change data: {others:?}");
 }

@@ -28,6 +28,10 @@ pub enum Format {
     Json,
     Csv,
     Parquet,
+    /// A table of a database (see [`Layout::Table`]).
+    Postgres,
+    Mysql,
+    Sqlite,
 }
 
 impl Format {
@@ -37,7 +41,15 @@ impl Format {
             Format::Json => "JSON",
             Format::Csv => "CSV",
             Format::Parquet => "PARQUET",
+            Format::Postgres => "POSTGRES",
+            Format::Mysql => "MYSQL",
+            Format::Sqlite => "SQLITE",
         }
+    }
+
+    /// Whether it is a database's table rather than files.
+    pub fn is_database(self) -> bool {
+        matches!(self, Format::Postgres | Format::Mysql | Format::Sqlite)
     }
 }
 
@@ -57,6 +69,10 @@ pub enum Layout {
     },
     /// Other sub-folders (read recursively).
     Nested,
+    /// A table or view of a database.
+    Table {
+        table: String,
+    },
 }
 
 impl Layout {
@@ -78,6 +94,7 @@ impl Layout {
                 )
             }
             Layout::Nested => "nested folders, read recursively".into(),
+            Layout::Table { table } => format!("the table {table}"),
         }
     }
 }
@@ -132,6 +149,12 @@ impl Detected {
             "CREATE EXTERNAL TABLE {name} STORED AS {} LOCATION '{location_sql}'",
             self.format.sql_name()
         ));
+        if let Layout::Table { table } = &self.layout {
+            ddl.push_str(&format!(
+                " OPTIONS ('table' '{}')",
+                table.replace('\'', "''")
+            ));
+        }
         if let Some(csv) = &self.csv {
             let mut options = vec![format!("'format.has_header' '{}'", csv.has_header)];
             match csv.delimiter {
@@ -283,7 +306,13 @@ fn table_name(url: &url::Url, single: bool) -> String {
     } else {
         last
     };
-    let mut name: String = stem
+    plain_identifier(stem)
+}
+
+/// `text` as a SQL name that needs no quotes: lower case, `_` for anything not a letter or
+/// digit, never starting with a digit.
+pub fn plain_identifier(text: &str) -> String {
+    let mut name: String = text
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {

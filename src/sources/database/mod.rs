@@ -8,6 +8,7 @@
 //! written to a database. Secrets never come from the mapping file (see [`postgres_login`]).
 
 mod booleans;
+pub mod catalog;
 pub mod mysql_login;
 pub mod postgres_login;
 mod sqlite;
@@ -140,22 +141,8 @@ fn external(e: Error) -> DataFusionError {
 impl DatabaseTableFactory {
     async fn postgres(&self, source: Source<'_>) -> Result<Arc<dyn TableProvider>, Error> {
         let login = PgLogin::parse(source.location, &source.name)?;
-        let params = params(
-            [
-                ("host", login.host.clone()),
-                ("port", login.port.to_string()),
-                ("user", login.user.clone()),
-                ("db", login.database.clone()),
-                ("sslmode", login.sslmode.clone()),
-            ],
-            login.password(),
-        );
-        let connect = async {
-            PostgresConnectionPool::new(params).await.map_err(|e| {
-                unreachable_server(&source, &login.show(), &e.to_string(), POSTGRES_PASSWORD)
-            })
-        };
-        let pool = pooled(&self.postgres, login.show(), connect).await?;
+        let who = format!("table {}", source.name);
+        let pool = pooled(&self.postgres, login.show(), postgres_pool(&login, &who)).await?;
         let provider = PostgresTableFactory::new(pool)
             .table_provider(source.table.clone())
             .await
@@ -171,22 +158,8 @@ impl DatabaseTableFactory {
 
     async fn mysql(&self, source: Source<'_>) -> Result<Arc<dyn TableProvider>, Error> {
         let login = MysqlLogin::parse(source.location, &source.name)?;
-        let params = params(
-            [
-                ("host", login.host.clone()),
-                ("tcp_port", login.port.to_string()),
-                ("user", login.user.clone()),
-                ("db", login.database.clone()),
-                ("sslmode", login.ssl_mode.clone()),
-            ],
-            login.password(),
-        );
-        let connect = async {
-            MySQLConnectionPool::new(params).await.map_err(|e| {
-                unreachable_server(&source, &login.show(), &e.to_string(), MYSQL_PASSWORD)
-            })
-        };
-        let pool = pooled(&self.mysql, login.show(), connect).await?;
+        let who = format!("table {}", source.name);
+        let pool = pooled(&self.mysql, login.show(), mysql_pool(&login, &who)).await?;
         let provider = MySQLTableFactory::new(Arc::clone(&pool))
             .table_provider(source.table.clone())
             .await
@@ -200,6 +173,83 @@ impl DatabaseTableFactory {
         };
         Ok(wrap(provider, "MYSQL", login.show(), &source, booleans))
     }
+}
+
+/// A pool of connections to a PostgreSQL database; `who` (the table, or the database) names
+/// what could not connect.
+pub(crate) async fn postgres_pool(
+    login: &PgLogin,
+    who: &str,
+) -> Result<PostgresConnectionPool, Error> {
+    let params = params(
+        [
+            ("host", login.host.clone()),
+            ("port", login.port.to_string()),
+            ("user", login.user.clone()),
+            ("db", login.database.clone()),
+            ("sslmode", login.sslmode.clone()),
+        ],
+        login.password(),
+    );
+    PostgresConnectionPool::new(params)
+        .await
+        .map_err(|e| unreachable_server(who, &login.show(), &e.to_string(), POSTGRES_PASSWORD))
+}
+
+/// A pool of connections to a MySQL database.
+pub(crate) async fn mysql_pool(
+    login: &MysqlLogin,
+    who: &str,
+) -> Result<MySQLConnectionPool, Error> {
+    let params = params(
+        [
+            ("host", login.host.clone()),
+            ("tcp_port", login.port.to_string()),
+            ("user", login.user.clone()),
+            ("db", login.database.clone()),
+            ("sslmode", login.ssl_mode.clone()),
+        ],
+        login.password(),
+    );
+    MySQLConnectionPool::new(params)
+        .await
+        .map_err(|e| unreachable_server(who, &login.show(), &e.to_string(), MYSQL_PASSWORD))
+}
+
+/// The rows of a catalog query, each value as text (None for null).
+pub(crate) async fn text_rows<T: 'static, P: 'static>(
+    conn: &dyn AsyncDbConnection<T, P>,
+    sql: &str,
+) -> Result<Vec<Vec<Option<String>>>, String> {
+    let batches: Vec<_> = conn
+        .query_arrow(sql, &[], None)
+        .await
+        .map_err(|e| e.to_string())?
+        .try_collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for batch in &batches {
+        let mut columns = Vec::new();
+        for column in batch.columns() {
+            let text = cast(column, &DataType::Utf8).map_err(|e| e.to_string())?;
+            let text = text
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or("a catalog value is not text")?
+                .clone();
+            columns.push(text);
+        }
+        for i in 0..batch.num_rows() {
+            rows.push(
+                columns
+                    .iter()
+                    .map(|c| c.is_valid(i).then(|| c.value(i).to_string()))
+                    .collect(),
+            );
+        }
+    }
+    Ok(rows)
 }
 
 fn wrap(
@@ -233,27 +283,11 @@ async fn mysql_booleans(
         literal(table.table())
     );
     let conn = pool.connect_direct().await.map_err(|e| e.to_string())?;
-    let batches: Vec<_> = conn
-        .query_arrow(&sql, &[], None)
-        .await
-        .map_err(|e| e.to_string())?
-        .try_collect()
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut names = Vec::new();
-    for batch in batches.iter().filter(|b| b.num_columns() == 1) {
-        let column = cast(batch.column(0), &DataType::Utf8).map_err(|e| e.to_string())?;
-        let column = column
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or("the column names are not text")?;
-        names.extend(
-            (0..column.len())
-                .filter(|&i| column.is_valid(i))
-                .map(|i| column.value(i).to_string()),
-        );
-    }
-    Ok(names)
+    let rows = text_rows(&conn, &sql).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|mut r| r.swap_remove(0))
+        .collect())
 }
 
 /// Where each server's users keep the password, for the message of a failed login.
@@ -290,11 +324,10 @@ async fn pooled<P>(
     Ok(pool)
 }
 
-fn unreachable_server(source: &Source<'_>, server: &str, why: &str, passwords: &str) -> Error {
+fn unreachable_server(who: &str, server: &str, why: &str, passwords: &str) -> Error {
     Error::Database(format!(
-        "table {}: cannot connect to {server}: {}. Check the host and port, and the password \
+        "{who}: cannot connect to {server}: {}. Check the host and port, and the password \
          ({passwords})",
-        source.name,
         first_line(why)
     ))
 }

@@ -17,12 +17,32 @@ use crate::error::Error;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(super) async fn table(source: Source<'_>) -> Result<Arc<dyn TableProvider>, Error> {
-    let path = std::path::Path::new(source.location);
-    let path = std::path::absolute(path).map_err(|e| Error::io(source.location.to_string(), e))?;
+    let (pool, shown) = open(source.location, &format!("table {}", source.name)).await?;
+    let provider = SqliteTableFactory::new(Arc::new(pool))
+        .table_provider(source.table.clone())
+        .await
+        .map_err(|e| {
+            Error::Database(format!(
+                "table {}: cannot read {} of the SQLite file {shown}: {}",
+                source.name,
+                source.table,
+                first_line(&e.to_string())
+            ))
+        })?;
+    Ok(super::wrap(provider, "SQLITE", shown, &source, Vec::new()))
+}
+
+/// Opens the SQLite file at `location` read-only; `who` names what needs it in errors. Also
+/// returns the file's absolute path, as messages show it.
+pub(crate) async fn open(
+    location: &str,
+    who: &str,
+) -> Result<(SqliteConnectionPool, String), Error> {
+    let path = std::path::absolute(std::path::Path::new(location))
+        .map_err(|e| Error::io(location.to_string(), e))?;
     if !path.is_file() {
         return Err(Error::Database(format!(
-            "table {}: the SQLite file {} does not exist (LOCATION is a file path)",
-            source.name,
+            "{who}: the SQLite file {} does not exist (LOCATION is a file path)",
             path.display()
         )));
     }
@@ -41,21 +61,9 @@ pub(super) async fn table(source: Source<'_>) -> Result<Arc<dyn TableProvider>, 
     .await
     .map_err(|e| {
         Error::Database(format!(
-            "table {}: cannot open the SQLite file {shown}: {}",
-            source.name,
+            "{who}: cannot open the SQLite file {shown}: {}",
             first_line(&e.to_string())
         ))
     })?;
-    let provider = SqliteTableFactory::new(Arc::new(pool))
-        .table_provider(source.table.clone())
-        .await
-        .map_err(|e| {
-            Error::Database(format!(
-                "table {}: cannot read {} of the SQLite file {shown}: {}",
-                source.name,
-                source.table,
-                first_line(&e.to_string())
-            ))
-        })?;
-    Ok(super::wrap(provider, "SQLITE", shown, &source, Vec::new()))
+    Ok((pool, shown))
 }
