@@ -622,3 +622,70 @@ fn init_on_a_postgres_database_profiles_its_tables_and_writes_mappings_that_run(
         .collect();
     assert!(others.is_empty(), "statements that change data: {others:?}");
 }
+
+/// Rows of the table larger than the memory limit, and the bytes of text each holds.
+const LARGE_ROWS: usize = 800_000;
+const LARGE_TEXT: usize = 448;
+
+#[test]
+fn a_postgres_table_larger_than_the_memory_limit_streams_through_it() {
+    let pg = PgServer::start();
+    pg.psql("postgres", "CREATE DATABASE big");
+    // The same rows twice: a large table, and a small one for the process's own footprint.
+    pg.psql(
+        "big",
+        &format!(
+            "CREATE TABLE products AS SELECT i::bigint AS id, repeat(md5(i::text), {}) AS bio,
+                    CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END AS segment
+               FROM generate_series(1, {LARGE_ROWS}) i;
+             CREATE TABLE few_products AS SELECT * FROM products WHERE id <= 1000;
+             CREATE ROLE reader LOGIN PASSWORD '{READER_PASSWORD}';
+             GRANT SELECT ON products, few_products TO reader;",
+            LARGE_TEXT / 32
+        ),
+    );
+    let table_bytes: u64 = pg
+        .psql("big", "SELECT sum(octet_length(bio))::bigint FROM products")
+        .trim()
+        .parse()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |table: &str| {
+        let mapping = dir.path().join("items.sql");
+        write(
+            &mapping,
+            format!(
+                "-- pengine: textual = DESCRIPTION\n\
+                 CREATE EXTERNAL TABLE p STORED AS POSTGRES LOCATION '${{pg}}' OPTIONS ('table' '{table}');\n\
+                 SELECT id AS item_id, bio AS description, segment AS category FROM p;\n"
+            ),
+        );
+        let mut cmd = run_mapping(
+            &mapping,
+            &format!("pg={}", pg.location("reader", "big")),
+            dir.path().join("out"),
+            &["--memory-limit", "32MiB", "--json"],
+        );
+        cmd.env("PGPASSWORD", READER_PASSWORD);
+        let (output, peak) = run_ok_peak_rss(&mut cmd);
+        (stdout_json(&output), peak)
+    };
+    let (report, footprint) = run("few_products");
+    assert_eq!(report["rows"]["written"], 1000, "{report}");
+    let (report, peak) = run("products");
+    assert_eq!(report["rows"]["written"], LARGE_ROWS, "{report}");
+    eprintln!(
+        "peak resident memory: {} MiB for a table of {} MiB, {} MiB for 1000 of its rows",
+        peak >> 20,
+        table_bytes >> 20,
+        footprint >> 20
+    );
+    // The table streams: the process grows by a fraction of it, not by it.
+    assert!(
+        table_bytes > 300 << 20 && peak.saturating_sub(footprint) < table_bytes / 4,
+        "peak resident memory {} MiB for a table of {} MiB ({} MiB for 1000 rows)",
+        peak >> 20,
+        table_bytes >> 20,
+        footprint >> 20
+    );
+}

@@ -56,6 +56,56 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     output
 }
 
+/// Runs and asserts success, returning the output and the process's peak resident memory in
+/// bytes (its high-water mark, read from /proc while it runs, so a lower bound by at most what
+/// it took in its last few milliseconds).
+#[track_caller]
+pub fn run_ok_peak_rss(cmd: &mut Command) -> (Output, u64) {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("pengine runs");
+    let status_file = format!("/proc/{}/status", child.id());
+    // Drained on threads, or a full pipe would stall the child.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        out.read_to_end(&mut bytes).map(|_| bytes)
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        err.read_to_end(&mut bytes).map(|_| bytes)
+    });
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        let high_water = std::fs::read_to_string(&status_file).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        });
+        peak_kib = peak_kib.max(high_water.unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let output = Output {
+        status,
+        stdout: out.join().unwrap().unwrap(),
+        stderr: err.join().unwrap().unwrap(),
+    };
+    assert!(
+        output.status.success(),
+        "pengine failed ({:?}):\n{}",
+        output.status.code(),
+        stderr(&output)
+    );
+    (output, peak_kib * 1024)
+}
+
 /// Runs and asserts the exit code, returning stderr.
 #[track_caller]
 pub fn run_fails(cmd: &mut Command, code: i32) -> String {
