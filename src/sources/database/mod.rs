@@ -7,10 +7,11 @@
 //! through the crate's table factories, which create tables when asked: nothing is ever
 //! written to a database. Secrets never come from the mapping file (see [`postgres_login`]).
 
-mod booleans;
 pub mod catalog;
 pub mod mysql_login;
 pub mod postgres_login;
+mod query;
+mod read_exec;
 mod sqlite;
 pub mod table;
 
@@ -60,6 +61,8 @@ struct Source<'a> {
     name: String,
     location: &'a str,
     table: TableReference,
+    /// `OPTIONS ('query' ...)`: a read-only query read instead of a table (PostgreSQL).
+    query: Option<String>,
     /// MySQL `TINYINT(1)` columns are read as numbers (`'tinyint1' 'number'`), not booleans.
     tinyint1_numbers: bool,
 }
@@ -77,26 +80,50 @@ fn source(cmd: &CreateExternalTable) -> Result<Source<'_>, Error> {
              list (cast in the query instead)"
         )));
     }
-    if cmd.options.contains_key("format.query") {
-        return Err(Error::Config(format!(
-            "table {name}: OPTIONS ('query' ...) is not supported yet; name a table or a view with \
-             OPTIONS ('table' 'schema.name') and filter in the mapping's query (filters are \
-             pushed down to the database)"
-        )));
-    }
-    let Some(table) = cmd.options.get("format.table") else {
-        return Err(Error::Config(format!(
-            "table {name}: say which table of the database to read with OPTIONS ('table' \
-             'schema.name')"
-        )));
+    let is_postgres = cmd.file_type.eq_ignore_ascii_case("POSTGRES");
+    let query = cmd.options.get("format.query").cloned();
+    let table = match (cmd.options.get("format.table"), &query) {
+        (Some(table), None) => TableReference::from(table.as_str()),
+        (None, Some(_)) if is_postgres => TableReference::bare("query"),
+        (None, Some(_)) => {
+            return Err(Error::Config(format!(
+                "table {name}: OPTIONS ('query' ...) is read from PostgreSQL only; name a table \
+                 or a view of this database with OPTIONS ('table' ...) and filter in the \
+                 mapping's query (filters are pushed down to the database)"
+            )));
+        }
+        (Some(_), Some(_)) => {
+            return Err(Error::Config(format!(
+                "table {name}: give OPTIONS ('table' ...) or ('query' ...), not both"
+            )));
+        }
+        (None, None) => {
+            return Err(Error::Config(format!(
+                "table {name}: say which table of the database to read with OPTIONS ('table' \
+                 'schema.name'){}",
+                if is_postgres {
+                    ", or give a read-only query with OPTIONS ('query' 'SELECT ...')"
+                } else {
+                    ""
+                }
+            )));
+        }
     };
     let is_mysql = cmd.file_type.eq_ignore_ascii_case("MYSQL");
-    let known = |k: &str| k == "format.table" || (is_mysql && k == "format.tinyint1");
+    let known = |k: &str| {
+        k == "format.table"
+            || (is_postgres && k == "format.query")
+            || (is_mysql && k == "format.tinyint1")
+    };
     if let Some(other) = cmd.options.keys().find(|k| !known(k)) {
         return Err(Error::Config(format!(
             "table {name}: unknown option '{}' for a database table (only 'table'{})",
             other.trim_start_matches("format."),
-            if is_mysql { " and 'tinyint1'" } else { "" }
+            match () {
+                _ if is_mysql => " and 'tinyint1'",
+                _ if is_postgres => " and 'query'",
+                _ => "",
+            }
         )));
     }
     let tinyint1_numbers = match cmd.options.get("format.tinyint1").map(String::as_str) {
@@ -112,7 +139,8 @@ fn source(cmd: &CreateExternalTable) -> Result<Source<'_>, Error> {
     Ok(Source {
         name,
         location,
-        table: TableReference::from(table.as_str()),
+        table,
+        query,
         tinyint1_numbers,
     })
 }
@@ -143,6 +171,16 @@ impl DatabaseTableFactory {
         let login = PgLogin::parse(source.location, &source.name)?;
         let who = format!("table {}", source.name);
         let pool = pooled(&self.postgres, login.show(), postgres_pool(&login, &who)).await?;
+        if let Some(query) = &source.query {
+            let provider = query::postgres_query_table(pool, query, &who, &login.show()).await?;
+            return Ok(wrap(
+                provider,
+                "POSTGRES",
+                login.show(),
+                &source,
+                Vec::new(),
+            ));
+        }
         let provider = PostgresTableFactory::new(pool)
             .table_provider(source.table.clone())
             .await
@@ -188,6 +226,9 @@ pub(crate) async fn postgres_pool(
             ("user", login.user.clone()),
             ("db", login.database.clone()),
             ("sslmode", login.sslmode.clone()),
+            ("application_name", "pengine".to_string()),
+            // Every transaction of pengine's sessions is read-only, whatever SQL they run.
+            ("options", "-c default_transaction_read_only=on".to_string()),
         ],
         login.password(),
     );
@@ -260,9 +301,13 @@ fn wrap(
     booleans: Vec<String>,
 ) -> Arc<dyn TableProvider> {
     let origin = DatabaseOrigin {
+        name: source.name.clone(),
         format,
         server,
-        table: source.table.to_string(),
+        table: match &source.query {
+            Some(query) => format!("the query {}", query.trim()),
+            None => source.table.to_string(),
+        },
     };
     Arc::new(DatabaseTable::new(provider, origin, booleans))
 }

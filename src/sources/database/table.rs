@@ -13,11 +13,13 @@ use datafusion::datasource::TableType;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::{ExecutionPlan, displayable};
 
-use super::booleans::IntegerBooleansExec;
+use super::read_exec::DatabaseReadExec;
 
 /// Where a database table's rows come from, as messages and `pengine sources` show it.
 #[derive(Debug, Clone)]
 pub struct DatabaseOrigin {
+    /// The mapping file's name for the table.
+    pub name: String,
     /// `POSTGRES`, `MYSQL` or `SQLITE`.
     pub format: &'static str,
     /// The server and database (`postgres://user@host:port/db`) or the SQLite file, no secret.
@@ -136,9 +138,6 @@ impl TableProvider for DatabaseTable {
         let columns: Vec<usize> = (0..read.fields().len())
             .filter(|&i| self.booleans.contains(read.field(i).name()))
             .collect();
-        if columns.is_empty() {
-            return Ok(plan);
-        }
         let fields: Vec<Field> = read
             .fields()
             .iter()
@@ -149,6 +148,15 @@ impl TableProvider for DatabaseTable {
             })
             .collect();
         let schema = Arc::new(Schema::new_with_metadata(fields, read.metadata().clone()));
-        Ok(Arc::new(IntegerBooleansExec::new(plan, columns, schema)))
+        let reading = format!(
+            "table {}: cannot read {} of {}",
+            self.origin.name, self.origin.table, self.origin.server
+        );
+        Ok(Arc::new(DatabaseReadExec::new(
+            plan,
+            columns,
+            schema,
+            reading.into(),
+        )))
     }
 }

@@ -1,7 +1,11 @@
-//! [`IntegerBooleansExec`]: reads a database's integer-coded booleans (MySQL's `TINYINT(1)`) as
-//! booleans. A node of its own, not a projection with casts: the physical optimizer pushes
-//! filters through projections into the database's scan, and the provider crate would send the
-//! cast to MySQL in a syntax it refuses. Filters stop here and run after the conversion.
+//! [`DatabaseReadExec`]: the rows of a database scan as pengine reads them. A failure while
+//! reading names the table and server (exit 5, as a failed connection), and a database's
+//! integer-coded booleans (MySQL's `TINYINT(1)`) become booleans.
+//!
+//! A node of its own, not a projection with casts: the physical optimizer pushes filters
+//! through projections into the provider crate's scan, which edits its SQL text with them (and
+//! would send a cast to MySQL in a syntax it refuses). Filters stop here; the ones the query
+//! planner pushed down are already in the scan's SQL.
 
 use std::fmt;
 use std::sync::Arc;
@@ -10,7 +14,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::error::Result as DfResult;
+use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -19,48 +23,61 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 
+use crate::error::Error;
+
 /// Its input's rows, with the columns at `columns` cast from integers to booleans (non-zero is
-/// true, as in MySQL).
+/// true, as in MySQL), and its errors told as a database read's (`reading` names what it reads).
 #[derive(Debug)]
-pub struct IntegerBooleansExec {
+pub struct DatabaseReadExec {
     input: Arc<dyn ExecutionPlan>,
     columns: Vec<usize>,
     schema: SchemaRef,
+    reading: Arc<str>,
     properties: Arc<PlanProperties>,
 }
 
-impl IntegerBooleansExec {
-    /// `schema` is the input's with the `columns` typed Boolean.
-    pub fn new(input: Arc<dyn ExecutionPlan>, columns: Vec<usize>, schema: SchemaRef) -> Self {
+impl DatabaseReadExec {
+    /// `schema` is the input's with the `columns` typed Boolean; `reading` is `table t: cannot
+    /// read x of server` for messages.
+    pub fn new(
+        input: Arc<dyn ExecutionPlan>,
+        columns: Vec<usize>,
+        schema: SchemaRef,
+        reading: Arc<str>,
+    ) -> Self {
         let properties = PlanProperties::new(
             EquivalenceProperties::new(Arc::clone(&schema)),
             input.output_partitioning().clone(),
             input.pipeline_behavior(),
             input.boundedness(),
         );
-        IntegerBooleansExec {
+        DatabaseReadExec {
             input,
             columns,
             schema,
+            reading,
             properties: Arc::new(properties),
         }
     }
 }
 
-impl DisplayAs for IntegerBooleansExec {
+impl DisplayAs for DatabaseReadExec {
     fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let names: Vec<&str> = self
             .columns
             .iter()
             .map(|&i| self.schema.field(i).name().as_str())
             .collect();
-        write!(f, "IntegerBooleansExec: {}", names.join(", "))
+        match names.is_empty() {
+            true => write!(f, "DatabaseReadExec"),
+            false => write!(f, "DatabaseReadExec: booleans {}", names.join(", ")),
+        }
     }
 }
 
-impl ExecutionPlan for IntegerBooleansExec {
+impl ExecutionPlan for DatabaseReadExec {
     fn name(&self) -> &str {
-        "IntegerBooleansExec"
+        "DatabaseReadExec"
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
@@ -82,10 +99,11 @@ impl ExecutionPlan for IntegerBooleansExec {
         self: Arc<Self>,
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(IntegerBooleansExec::new(
+        Ok(Arc::new(DatabaseReadExec::new(
             children.swap_remove(0),
             self.columns.clone(),
             Arc::clone(&self.schema),
+            Arc::clone(&self.reading),
         )))
     }
 
@@ -94,10 +112,22 @@ impl ExecutionPlan for IntegerBooleansExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
-        let input = self.input.execute(partition, context)?;
+        let reading = Arc::clone(&self.reading);
+        let failed = move |e: DataFusionError| {
+            let why = e.strip_backtrace();
+            let why: Vec<&str> = why
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.starts_with("For details"))
+                .collect();
+            DataFusionError::External(Box::new(Error::Database(format!(
+                "{reading}: {}",
+                why.join(" ")
+            ))))
+        };
+        let input = self.input.execute(partition, context).map_err(&failed)?;
         let (schema, columns) = (Arc::clone(&self.schema), self.columns.clone());
         let converted = input.map(move |batch| {
-            let batch = batch?;
+            let batch = batch.map_err(&failed)?;
             let mut arrays = batch.columns().to_vec();
             for &i in &columns {
                 arrays[i] = cast(&arrays[i], &DataType::Boolean)?;
