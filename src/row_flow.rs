@@ -10,7 +10,22 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use datafusion::physical_plan::metrics::MetricValue;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
+
+/// The counter a source's scan node keeps when DataFusion's leaf below it counts nothing (a
+/// database's scan): the rows it read from the source. The node is the source for the flow.
+pub const SOURCE_ROWS: &str = "rows_read_from_source";
+
+/// The rows a node says it read from a source, when it is a source's scan.
+fn source_rows(plan: &Arc<dyn ExecutionPlan>) -> Option<u64> {
+    let metrics = plan.metrics()?;
+    let counts = metrics.iter().filter_map(|m| match m.value() {
+        MetricValue::Count { name, count } if name.as_ref() == SOURCE_ROWS => Some(count.value()),
+        _ => None,
+    });
+    counts.map(|n| n as u64).reduce(|a, b| a + b)
+}
 
 /// What an executed plan did to its rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,6 +66,10 @@ fn visit(plan: &Arc<dyn ExecutionPlan>, flow: &mut RowFlow) -> u64 {
         .metrics()
         .and_then(|m| m.output_rows())
         .map(|n| n as u64);
+    if let Some(rows) = source_rows(plan) {
+        flow.read += rows;
+        return rows;
+    }
     let children = plan.children();
     if children.is_empty() {
         note_pruning(plan, flow);

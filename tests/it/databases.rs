@@ -771,3 +771,71 @@ fn a_postgres_query_is_read_as_a_table_and_only_ever_reads() {
     assert_eq!(pg.psql("crm", "SELECT last_value FROM ticket").trim(), "1");
     assert_nothing_written(&pg);
 }
+
+#[test]
+fn columns_read_wrongly_are_refused_with_the_cast_and_the_rest_of_the_table_reads() {
+    let pg = crm();
+    pg.psql(
+        "crm",
+        "CREATE TABLE accounts (id bigint, amount money, addr inet, doc jsonb, tags text[]);
+         INSERT INTO accounts VALUES (7, 12.5, '10.0.0.1', '{\"plan\": \"gold\"}', ARRAY['x', 'y']);
+         GRANT SELECT ON accounts TO reader;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("users.sql");
+    let run = |options: &str, select: &str| {
+        write(
+            &mapping,
+            format!(
+                "CREATE EXTERNAL TABLE a STORED AS POSTGRES LOCATION '${{pg}}' OPTIONS ({options});\n{select}\n"
+            ),
+        );
+        let mut cmd = run_mapping(
+            &mapping,
+            &format!("pg={}", pg.location("reader", "crm")),
+            dir.path().join("out"),
+            &["--no-insights", "--json"],
+        );
+        cmd.env("PGPASSWORD", READER_PASSWORD);
+        cmd
+    };
+    let table = "'table' 'public.accounts'";
+    // Columns that read right: jsonb as its text, a text array joined as Personalize's list.
+    let output = run_ok(&mut run(
+        table,
+        "SELECT id AS user_id, doc AS doc, tags AS tags FROM a;",
+    ));
+    assert_eq!(
+        read_dataset(&dir.path().join("out/users")).rows,
+        [vec!["7", "{\"plan\": \"gold\"}", "x|y"]]
+    );
+    // Rows read from a database are accounted for like a file's.
+    let report = stdout_json(&output);
+    assert_eq!(report["rows"]["read_from_sources"], 1, "{report}");
+    assert_eq!(report["rows"]["measured"], true, "{report}");
+
+    // money would arrive as cents, inet fails mid-scan: refused, naming column and cast.
+    let err = run_fails(
+        &mut run(table, "SELECT id AS user_id, amount AS amount FROM a;"),
+        3,
+    );
+    assert!(
+        err.contains("column amount") && err.contains("\"amount\"::numeric::float8"),
+        "{err}"
+    );
+    let err = run_fails(
+        &mut run(table, "SELECT id AS user_id, addr AS addr FROM a;"),
+        3,
+    );
+    assert!(err.contains("\"addr\"::text"), "{err}");
+    // The cast the message gives reads them.
+    run_ok(&mut run(
+        "'query' 'SELECT id, \"amount\"::numeric::float8 AS amount, \"addr\"::text AS addr FROM public.accounts'",
+        "SELECT id AS user_id, amount AS amount, addr AS addr FROM a;",
+    ));
+    assert_eq!(
+        read_dataset(&dir.path().join("out/users")).rows,
+        // inet as text keeps its mask, as PostgreSQL writes it.
+        [vec!["7", "12.5", "10.0.0.1/32"]]
+    );
+}

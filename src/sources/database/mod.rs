@@ -10,6 +10,7 @@
 pub mod catalog;
 pub mod mysql_login;
 pub mod postgres_login;
+mod postgres_types;
 mod query;
 mod read_exec;
 mod sqlite;
@@ -173,11 +174,13 @@ impl DatabaseTableFactory {
         let pool = pooled(&self.postgres, login.show(), postgres_pool(&login, &who)).await?;
         if let Some(query) = &source.query {
             let provider = query::postgres_query_table(pool, query, &who, &login.show()).await?;
+            let server = login.show();
             return Ok(wrap(
                 provider,
                 "POSTGRES",
-                login.show(),
+                server,
                 &source,
+                Vec::new(),
                 Vec::new(),
             ));
         }
@@ -185,12 +188,36 @@ impl DatabaseTableFactory {
             .table_provider(source.table.clone())
             .await
             .map_err(|e| unreadable_table(&source, &login.show(), &e.to_string()))?;
+        let refused = provider
+            .schema()
+            .fields()
+            .iter()
+            .filter_map(|f| {
+                let source_type = f
+                    .metadata()
+                    .get(datafusion_table_providers::SOURCE_TYPE_METADATA_KEY)?;
+                let (cast, why) = postgres_types::cast_needed(f.name(), source_type)?;
+                let message = format!(
+                    "table {}: column {} of {} is of type {source_type}, which pengine cannot read \
+                     as it is ({why}): read the table through a query that casts it, OPTIONS \
+                     ('query' 'SELECT <the columns you use>, {cast} AS {} FROM {}') instead of \
+                     OPTIONS ('table' ...)",
+                    source.name,
+                    f.name(),
+                    source.table,
+                    f.name(),
+                    source.table
+                );
+                Some((f.name().clone(), message))
+            })
+            .collect();
         Ok(wrap(
             provider,
             "POSTGRES",
             login.show(),
             &source,
             Vec::new(),
+            refused,
         ))
     }
 
@@ -209,7 +236,14 @@ impl DatabaseTableFactory {
                 .await
                 .map_err(|e| unreadable_table(&source, &login.show(), &e))?
         };
-        Ok(wrap(provider, "MYSQL", login.show(), &source, booleans))
+        Ok(wrap(
+            provider,
+            "MYSQL",
+            login.show(),
+            &source,
+            booleans,
+            Vec::new(),
+        ))
     }
 }
 
@@ -234,6 +268,11 @@ pub(crate) async fn postgres_pool(
     );
     PostgresConnectionPool::new(params)
         .await
+        .map(|p| {
+            p.with_unsupported_type_action(
+                datafusion_table_providers::UnsupportedTypeAction::String,
+            )
+        })
         .map_err(|e| unreachable_server(who, &login.show(), &e.to_string(), POSTGRES_PASSWORD))
 }
 
@@ -299,6 +338,7 @@ fn wrap(
     server: String,
     source: &Source<'_>,
     booleans: Vec<String>,
+    refused: Vec<(String, String)>,
 ) -> Arc<dyn TableProvider> {
     let origin = DatabaseOrigin {
         name: source.name.clone(),
@@ -309,7 +349,7 @@ fn wrap(
             None => source.table.to_string(),
         },
     };
-    Arc::new(DatabaseTable::new(provider, origin, booleans))
+    Arc::new(DatabaseTable::new(provider, origin, booleans).refusing(refused))
 }
 
 /// The table's `TINYINT(1)` columns: MySQL's BOOLEAN, which its clients (JDBC's included) read

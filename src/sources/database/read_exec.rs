@@ -17,6 +17,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
@@ -24,6 +25,7 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 
 use crate::error::Error;
+use crate::row_flow::SOURCE_ROWS;
 
 /// Its input's rows, with the columns at `columns` cast from integers to booleans (non-zero is
 /// true, as in MySQL), and its errors told as a database read's (`reading` names what it reads).
@@ -34,6 +36,8 @@ pub struct DatabaseReadExec {
     schema: SchemaRef,
     reading: Arc<str>,
     properties: Arc<PlanProperties>,
+    /// The rows read, for the run's row accounting (the crate's scan below counts none).
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl DatabaseReadExec {
@@ -57,6 +61,7 @@ impl DatabaseReadExec {
             schema,
             reading,
             properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
         }
     }
 }
@@ -95,6 +100,10 @@ impl ExecutionPlan for DatabaseReadExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
     fn with_new_children(
         self: Arc<Self>,
         mut children: Vec<Arc<dyn ExecutionPlan>>,
@@ -126,8 +135,10 @@ impl ExecutionPlan for DatabaseReadExec {
         };
         let input = self.input.execute(partition, context).map_err(&failed)?;
         let (schema, columns) = (Arc::clone(&self.schema), self.columns.clone());
+        let read = MetricBuilder::new(&self.metrics).counter(SOURCE_ROWS, partition);
         let converted = input.map(move |batch| {
             let batch = batch.map_err(&failed)?;
+            read.add(batch.num_rows());
             let mut arrays = batch.columns().to_vec();
             for &i in &columns {
                 arrays[i] = cast(&arrays[i], &DataType::Boolean)?;

@@ -29,7 +29,14 @@ pub(super) async fn table(source: Source<'_>) -> Result<Arc<dyn TableProvider>, 
                 first_line(&e.to_string())
             ))
         })?;
-    Ok(super::wrap(provider, "SQLITE", shown, &source, Vec::new()))
+    Ok(super::wrap(
+        provider,
+        "SQLITE",
+        shown,
+        &source,
+        Vec::new(),
+        Vec::new(),
+    ))
 }
 
 /// Opens the SQLite file at `location` read-only; `who` names what needs it in errors. Also

@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::Result as DfResult;
+use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::datasource::TableType;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::{ExecutionPlan, displayable};
 
 use super::read_exec::DatabaseReadExec;
+use crate::error::Error;
 
 /// Where a database table's rows come from, as messages and `pengine sources` show it.
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub struct DatabaseTable {
     schema: SchemaRef,
     /// Columns the database holds as small integers and SQL sees as booleans.
     booleans: Vec<String>,
+    /// Columns a query may not read as they are, with why and the cast that reads them.
+    refused: Vec<(String, String)>,
     /// The SQL of each scan planned so far.
     sent: Mutex<Vec<String>>,
 }
@@ -67,8 +70,15 @@ impl DatabaseTable {
             origin,
             schema,
             booleans,
+            refused: Vec::new(),
             sent: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Refuses scans that read `column`, with `message` (which says what to write instead).
+    pub fn refusing(mut self, refused: Vec<(String, String)>) -> Self {
+        self.refused = refused;
+        self
     }
 
     pub fn origin(&self) -> &DatabaseOrigin {
@@ -125,6 +135,27 @@ impl TableProvider for DatabaseTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let read: Vec<&str> = match projection {
+            Some(columns) => columns
+                .iter()
+                .map(|&i| self.schema.field(i).name().as_str())
+                .collect(),
+            None => self
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect(),
+        };
+        if let Some((_, message)) = self
+            .refused
+            .iter()
+            .find(|(c, _)| read.contains(&c.as_str()))
+        {
+            return Err(DataFusionError::External(Box::new(Error::Config(
+                message.clone(),
+            ))));
+        }
         let plan = self.inner.scan(state, projection, filters, limit).await?;
         let shown = displayable(plan.as_ref()).one_line().to_string();
         let sql = shown
