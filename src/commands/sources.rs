@@ -31,7 +31,13 @@ pub(crate) async fn sources(
     if let Some(tables) = crate::crawl::database::tables(target).await? {
         let mut sources = Vec::new();
         for detected in tables {
-            sources.push(crate::describe::describe_detected(detected, engine).await?);
+            let location = detected.location.clone();
+            // One table the reader cannot take does not hide the others.
+            match crate::describe::describe_detected(detected, engine).await {
+                Ok(source) => sources.push(source),
+                Err(Error::Database(why)) => skipped(&location, &why)?,
+                Err(e) => return Err(e),
+            }
         }
         return Ok(sources);
     }

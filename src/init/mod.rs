@@ -192,7 +192,13 @@ pub async fn init(options: &InitOptions) -> Result<InitReport> {
         // A database: each table its user may read is a source.
         if let Some(tables) = crawl::database::tables(location).await? {
             for detected in tables {
-                sources.push(profile_source(detected, &options.engine, &mut names).await?);
+                let location = detected.location.clone();
+                // A table the reader cannot take is skipped, with why; the others are drafted.
+                match profile_source(detected, &options.engine, &mut names).await {
+                    Ok(source) => sources.push(source),
+                    Err(Error::Database(why)) => skipped.push((location, why)),
+                    Err(e) => return Err(e),
+                }
             }
             continue;
         }

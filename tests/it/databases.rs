@@ -413,8 +413,10 @@ fn a_mariadb_table_is_read_with_its_types_and_logins_from_mysql_pwd_or_an_option
              (9007199254740993, '2024-03-01 11:00:00', 12.50, TRUE, 'gold'),
              (2, NULL, 0.10, FALSE, 'free'),
              (3, '2024-03-02 00:00:00', 99.99, FALSE, 'gold');
+         CREATE TABLE crm.seasons (id BIGINT, yr YEAR);
          CREATE USER 'reader'@'%' IDENTIFIED BY '{READER_PASSWORD}';
-         GRANT SELECT ON crm.customers TO 'reader'@'%';"
+         GRANT SELECT ON crm.customers TO 'reader'@'%';
+         GRANT SELECT ON crm.seasons TO 'reader'@'%';"
     ));
     let seeded = db.general_log().len();
     let dir = tempfile::tempdir().unwrap();
@@ -493,6 +495,31 @@ fn a_mariadb_table_is_read_with_its_types_and_logins_from_mysql_pwd_or_an_option
     assert!(
         shown.contains("table:      customers") && shown.contains("Boolean"),
         "{shown}"
+    );
+    // A table the reader cannot take is listed as skipped, with why.
+    assert!(
+        shown.contains("skipped mysql://reader@") && shown.contains("'yr'"),
+        "{shown}"
+    );
+
+    // A column type the reader has no mapping for: named, with what to do.
+    let seasons = dir.path().join("seasons.sql");
+    write(
+        &seasons,
+        "-- pengine: dataset = users\n\
+         CREATE EXTERNAL TABLE s STORED AS MYSQL LOCATION '${db}' OPTIONS ('table' 'seasons');\n\
+         SELECT id AS user_id, CAST(id AS VARCHAR) AS tag FROM s;\n",
+    );
+    let mut cmd = run_mapping(
+        &seasons,
+        &format!("db={}", db.location("reader", "crm")),
+        dir.path().join("seasons-out"),
+        &[],
+    );
+    let err = run_fails(cmd.env("MYSQL_PWD", READER_PASSWORD), 5);
+    assert!(
+        err.contains("table s") && err.contains("'yr'") && err.contains("view of the table"),
+        "{err}"
     );
 
     // OPTIONS ('tinyint1' 'number') keeps MySQL's numbers.

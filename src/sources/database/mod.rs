@@ -418,12 +418,17 @@ fn unreachable_server(who: &str, server: &str, why: &str, passwords: &str) -> Er
 }
 
 fn unreadable_table(source: &Source<'_>, server: &str, why: &str) -> Error {
+    let why = first_line(why);
+    // A column of a type the reader has no mapping for makes the whole table unreadable.
+    let hint = if why.to_ascii_lowercase().contains("unsupported data type") {
+        "The reader has no mapping for that column's type: read a view of the table that casts \
+         it to text or a number (CAST(col AS CHAR), col::text)"
+    } else {
+        "Check the table's name (schema.name) and that the user may read it"
+    };
     Error::Database(format!(
-        "table {}: cannot read {} of {server}: {}. Check the table's name (schema.name) and that \
-         the user may read it",
-        source.name,
-        source.table,
-        first_line(why)
+        "table {}: cannot read {} of {server}: {why}. {hint}",
+        source.name, source.table,
     ))
 }
 
