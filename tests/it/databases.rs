@@ -866,3 +866,73 @@ fn columns_read_wrongly_are_refused_with_the_cast_and_the_rest_of_the_table_read
         [vec!["7", "12.5", "10.0.0.1/32"]]
     );
 }
+
+#[test]
+fn tls_is_verified_against_the_certificate_the_location_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("server");
+    std::fs::create_dir(&certs).unwrap();
+    let cert = certs.join("server.crt");
+    let pg = PgServer::start_tls(&cert);
+    pg.psql("postgres", "CREATE DATABASE crm");
+    pg.psql(
+        "crm",
+        &format!(
+            "CREATE TABLE customers (id bigint, tier text);
+             INSERT INTO customers VALUES (1, 'gold'), (2, 'free');
+             CREATE ROLE reader LOGIN PASSWORD '{READER_PASSWORD}';
+             GRANT SELECT ON customers TO reader;"
+        ),
+    );
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE c STORED AS POSTGRES LOCATION '${pg}' OPTIONS ('table' 'public.customers');\n\
+         SELECT id AS user_id, tier AS tier FROM c;\n",
+    );
+    let run = |root: &Path| {
+        let location = format!(
+            "postgres://reader@127.0.0.1:{}/crm?sslmode=verify-full&sslrootcert={}",
+            pg.server.port,
+            root.display()
+        );
+        let mut cmd = run_mapping(
+            &mapping,
+            &format!("pg={location}"),
+            dir.path().join("out"),
+            &["--no-insights"],
+        );
+        cmd.env("PGPASSWORD", READER_PASSWORD);
+        cmd
+    };
+    run_ok(&mut run(&cert));
+    assert_eq!(read_dataset(&dir.path().join("out/users")).rows.len(), 2);
+    assert!(
+        pg.log()
+            .lines()
+            .any(|l| l.contains("user=reader database=crm") && l.contains("SSL enabled")),
+        "pengine's connections did not use TLS:\n{}",
+        pg.log()
+    );
+
+    // A certificate the server's is not signed by: the connection is refused (exit 5).
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(other.join("k"))
+        .arg("-out")
+        .arg(other.join("ca.crt"))
+        .output()
+        .unwrap()
+        .status;
+    assert!(status.success());
+    let err = run_fails(&mut run(&other.join("ca.crt")), 5);
+    assert!(
+        err.contains("table c") && err.contains("cannot connect"),
+        "{err}"
+    );
+}

@@ -253,7 +253,7 @@ pub(crate) async fn postgres_pool(
     login: &PgLogin,
     who: &str,
 ) -> Result<PostgresConnectionPool, Error> {
-    let params = params(
+    let mut params = params(
         [
             ("host", login.host.clone()),
             ("port", login.port.to_string()),
@@ -266,6 +266,9 @@ pub(crate) async fn postgres_pool(
         ],
         login.password(),
     );
+    if let Some(file) = &login.sslrootcert {
+        params.insert("sslrootcert".into(), SecretString::from(file.clone()));
+    }
     PostgresConnectionPool::new(params)
         .await
         .map(|p| {

@@ -21,6 +21,8 @@ pub struct PgLogin {
     pub sslmode: String,
     /// The connection service (`pg_service.conf` section) the login was completed from.
     pub service: Option<String>,
+    /// The CA certificates file for `verify-ca` and `verify-full`.
+    pub sslrootcert: Option<String>,
 }
 
 impl PgLogin {
@@ -48,12 +50,12 @@ impl PgLogin {
         let mut service = std::env::var("PGSERVICE").ok();
         for (key, value) in url.query_pairs() {
             match key.as_ref() {
-                "sslmode" => params.push(("sslmode".into(), value.into_owned())),
+                "sslmode" | "sslrootcert" => params.push((key.into_owned(), value.into_owned())),
                 "service" => service = Some(value.into_owned()),
                 other => {
                     return Err(bad(&format!(
-                        "has the parameter '{other}', which pengine does not take (only sslmode \
-                         and service)"
+                        "has the parameter '{other}', which pengine does not take (only sslmode, \
+                         sslrootcert and service)"
                     )));
                 }
             }
@@ -110,6 +112,7 @@ impl PgLogin {
         )
         .unwrap_or_else(|| user.clone());
         let sslmode = setting(None, "sslmode", "PGSSLMODE").unwrap_or_else(|| "prefer".into());
+        let sslrootcert = setting(None, "sslrootcert", "PGSSLROOTCERT");
         Ok(PgLogin {
             host,
             port,
@@ -117,6 +120,7 @@ impl PgLogin {
             database,
             sslmode,
             service,
+            sslrootcert,
         })
     }
 
@@ -262,6 +266,7 @@ mod tests {
                 database: "crm".into(),
                 sslmode: "disable".into(),
                 service: None,
+                sslrootcert: None,
             }
         );
         let err = PgLogin::parse("postgres://app:hunter2@db/crm", "orders").unwrap_err();

@@ -55,6 +55,55 @@ fn as_postgres(cmd: &mut Command) -> &mut Command {
 impl PgServer {
     /// A new cluster, started and ready.
     pub fn start() -> PgServer {
+        PgServer::start_with(&[])
+    }
+
+    /// A new cluster that also takes TLS connections with a self-signed certificate for
+    /// 127.0.0.1, written to `cert` (the file a client trusts).
+    pub fn start_tls(cert: &std::path::Path) -> PgServer {
+        let dir = cert.parent().unwrap();
+        let key = dir.join("server.key");
+        let output = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(cert)
+            .output()
+            .expect("openssl runs (.ci/test-servers installs it)");
+        assert!(
+            output.status.success(),
+            "openssl failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // The server reads its key only when no one else may.
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        if let Some((uid, gid)) = postgres_account() {
+            std::os::unix::fs::chown(&key, Some(uid), Some(gid)).unwrap();
+            std::os::unix::fs::chown(cert, Some(uid), Some(gid)).unwrap();
+        }
+        PgServer::start_with(&[
+            "-c".into(),
+            "ssl=on".into(),
+            "-c".into(),
+            format!("ssl_cert_file={}", cert.display()),
+            "-c".into(),
+            format!("ssl_key_file={}", key.display()),
+            "-c".into(),
+            "log_connections=on".into(),
+        ])
+    }
+
+    fn start_with(extra: &[String]) -> PgServer {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let pwfile = dir.path().join("pw");
@@ -84,7 +133,8 @@ impl PgServer {
             .args(["-p", &port.to_string(), "-k"])
             .arg(dir.path())
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .args(["-c", "log_statement=mod", "-c", "log_line_prefix=%u: "]);
+            .args(["-c", "log_statement=mod", "-c", "log_line_prefix=%u: "])
+            .args(extra);
         let server = ServerProcess::start("postgres", &mut cmd, port);
         let pg = PgServer { server, _dir: dir };
         pg.wait_ready();
@@ -143,6 +193,11 @@ impl PgServer {
             "postgres://{user}@127.0.0.1:{}/{database}?sslmode=disable",
             self.server.port
         )
+    }
+
+    /// The server's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.server.log.path()).unwrap_or_default()
     }
 
     /// The statements the server logged as changing data or schema, by user (`user: ...`).
