@@ -7,6 +7,7 @@
 pub mod draft;
 pub mod render;
 pub mod roles;
+pub mod unnest;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,9 @@ pub struct FoundSource {
     pub table: String,
     pub variable: String,
     pub detected: Detected,
+    /// The nested array of items read one row per element, when the records hold one.
+    pub unnest: Option<unnest::Unnest>,
+    /// The columns the mapping selects from: the table's, or the unnested view's.
     pub columns: Vec<ColumnProfile>,
     /// The dataset type it most likely feeds, and why.
     pub guess: Option<DatasetType>,
@@ -50,6 +54,7 @@ impl FoundSource {
             table: &self.table,
             variable: &self.variable,
             detected: &self.detected,
+            unnest: self.unnest.as_ref(),
         }
     }
 }
@@ -99,6 +104,12 @@ impl InitReport {
                 d.layout.describe(),
                 s.columns.len()
             ));
+            if let Some(u) = &s.unnest {
+                out.push_str(&format!(
+                    "    {} holds items: one row per element ({} in the view {})\n",
+                    u.path, u.element, u.view
+                ));
+            }
             if let Some((label, guessed)) = d.encoding {
                 let how = if guessed {
                     "guessed: not UTF-8"
@@ -310,14 +321,26 @@ async fn crawl_source(
         table
     })
     .await?;
-    let columns = crawl::profile_table(&ctx, &table)
-        .await
-        .map_err(|e| Error::Data(format!("{location}: sampling failed: {e}")))?;
+    let sampling = |e: Error| Error::Data(format!("{location}: sampling failed: {e}"));
+    let mut columns = crawl::profile_table(&ctx, &table).await.map_err(sampling)?;
+    let mut unnest = unnest::find(&table, &columns);
+    if let Some(u) = &mut unnest {
+        while !names.insert(u.view.clone()) {
+            u.view.push('_');
+        }
+        // The element's fields decide the dataset type and the columns, as the mapping reads them.
+        let view = async { ctx.sql(&u.view_sql(&table)).await?.collect().await };
+        view.await.map_err(|e| sampling(e.into()))?;
+        columns = crawl::profile_table(&ctx, &u.view)
+            .await
+            .map_err(sampling)?;
+    }
     let (guess, score, reason) = roles::guess_dataset(&table, &columns);
     Ok(FoundSource {
         variable: table.clone(),
         table,
         detected,
+        unnest,
         columns,
         guess,
         reason,

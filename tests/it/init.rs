@@ -607,3 +607,77 @@ fn init_on_an_export_root_finds_its_tables() {
     run_ok(pengine().arg("run").arg(&into).arg("-o").arg(&out));
     assert!(!read_dataset(&out.join("interactions")).rows.is_empty());
 }
+
+/// Orders that hold their items in a nested `lines` array: init reads one row per line item
+/// (unnest) and drafts Interactions from the items' fields; the run writes one row per line
+/// item and its report accounts for the rows the unnest made and the orders without lines.
+#[test]
+fn nested_arrays_of_items_are_unnested_into_interactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut orders = String::new();
+    let mut line_items = 0;
+    for i in 0..800 {
+        // 0, 1, 2 or 3 lines: an order without lines gives no row.
+        let lines: Vec<String> = (0..i % 4)
+            .map(|l| {
+                format!(
+                    "{{\"sku\":\"s{}\",\"qty\":{},\"price\":{}.5}}",
+                    (i + l) % 30,
+                    l + 1,
+                    l + 2
+                )
+            })
+            .collect();
+        line_items += lines.len();
+        orders.push_str(&format!(
+            "{{\"order_id\":\"o{i}\",\"user_id\":\"u{}\",\"created_at\":\"2024-03-01T{:02}:00:00Z\",\
+             \"lines\":[{}]}}\n",
+            i % 60,
+            i % 24,
+            lines.join(",")
+        ));
+    }
+    assert_eq!(line_items, 1200);
+    let source = dir.path().join("orders.jsonl");
+    std::fs::write(&source, orders).unwrap();
+    let into = dir.path().join("project");
+    let output = init(&[source.display().to_string()], &into, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("lines holds items: one row per element"),
+        "{}",
+        stderr(&output)
+    );
+    let mapping = read(into.join("interactions.sql"));
+    assert!(!into.join("users.sql").exists(), "{mapping}");
+    assert!(
+        mapping.contains("unnest(lines) AS line FROM orders;"),
+        "{mapping}"
+    );
+    assert!(
+        mapping.contains("-- One row per element of lines:"),
+        "{mapping}"
+    );
+    assert!(mapping.contains("line['sku']"), "{mapping}");
+    assert!(mapping.contains("FROM orders_lines"), "{mapping}");
+
+    let out = dir.path().join("out");
+    let output = run_ok(
+        pengine()
+            .arg("run")
+            .arg(into.join("interactions.sql"))
+            .args(["--json", "-o"])
+            .arg(&out),
+    );
+    let rows = stdout_json(&output)["rows"].clone();
+    assert_eq!(rows["written"], 1200, "{rows}\n{mapping}");
+    assert_eq!(rows["read_from_sources"], 800, "{rows}");
+    assert_eq!(rows["measured"], true, "{rows}");
+    // The unnest makes 1,200 rows of 800 orders (200 of them without lines): 400 more.
+    assert_eq!(rows["added_by"]["unnest"], 400, "{rows}");
+    assert_eq!(rows["filtered_by_sql"], 0, "{rows}");
+    let data = read_dataset(&out.join("interactions"));
+    let skus = data.column("ITEM_ID");
+    assert_eq!(skus.len(), 1200);
+    assert!(skus.iter().all(|s| s.starts_with('s')), "{skus:?}");
+}
