@@ -626,6 +626,32 @@ fn http_source_and_output_over_webdav() {
     assert_no_staged_files(&published);
 }
 
+/// Storage retries against a real server: a proxy in front of WsgiDAV refuses the first three
+/// connections with 503; the run succeeds, and its report counts exactly three retries.
+#[test]
+fn http_retries_are_counted_as_the_server_refused_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("served");
+    write_users(&root.join("raw/users"));
+    let server = webdav(&root);
+    let proxy = FailingProxy::start(server.port, 3);
+    let mapping = users_mapping(dir.path(), &format!("{}/raw/users/", proxy.url()));
+    let output = run_ok(pengine().arg("run").arg(&mapping).args([
+        "--json",
+        "-o",
+        &format!("{}/out/p", proxy.url()),
+    ]));
+    let report = stdout_json(&output);
+    assert_eq!(proxy.refused(), 3);
+    assert_eq!(report["storage_retries"]["total"], 3, "{report}");
+    let by_operation = report["storage_retries"]["by_operation"]
+        .as_object()
+        .unwrap();
+    let counted: u64 = by_operation.values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(counted, 3, "{report}");
+    assert_all_users(&root.join("out/p"));
+}
+
 /// A missing file or folder lists nothing, as a missing local path does: the mapping's "no files
 /// found" (3), naming the location.
 #[test]

@@ -2,6 +2,7 @@
 //! start a real S3-compatible server (s3s-fs) on loopback, with faults injected on demand
 //! ([`Faults`]).
 
+mod failing_proxy;
 mod faults;
 pub mod mariadb;
 pub mod personalize;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+pub use failing_proxy::FailingProxy;
 pub use faults::{Fault, Faults, Rule};
 pub use servers::{ServerProcess, free_port, installed};
 pub use state::*;
