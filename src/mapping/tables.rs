@@ -121,6 +121,14 @@ mod tests {
             ]
         );
         assert_eq!(directive_table_name("Events"), "events");
+        // The file names an incremental listing leaves out, however the key is written.
+        for key in ["format.exclude", "exclude", "FORMAT.EXCLUDE"] {
+            let sql = format!(
+                "CREATE EXTERNAL TABLE e STORED AS JSON LOCATION 'raw/' OPTIONS ('{key}' '*.md')"
+            );
+            let tables = external_tables(&[SourceStatement { sql, line: 1 }]);
+            assert_eq!(tables[0].exclude.as_deref(), Some("*.md"), "{key}");
+        }
         assert_eq!(directive_table_name("\"Items\""), "Items");
     }
 }
