@@ -22,6 +22,7 @@ use crate::memory::{SharedMemory, SpillCapPool};
 use crate::sources::SourceTableFactory;
 use crate::sources::bad_records::{BadRecordLog, BadRecordPolicy};
 use crate::sources::database::{DATABASE_FORMATS, DatabaseTableFactory};
+use crate::sources::exclude::Exclusions;
 use crate::sources::factory::{FORMATS, RunOutput};
 use crate::sources::json::SampledInference;
 use crate::sources::listing::{SkippedFiles, SourceStores};
@@ -140,6 +141,7 @@ pub fn session(
     label: &str,
 ) -> Result<SessionContext> {
     let skipped = Arc::new(SkippedFiles::default());
+    let exclusions = Arc::new(Exclusions::default());
     // The pool first: a small share runs on fewer partitions (see [`SharedMemory::partitions`]).
     let shared = options.memory_limit.map(|limit| {
         options
@@ -155,7 +157,8 @@ pub fn session(
         .with_batch_size(options.batch_size)
         .with_information_schema(true)
         .with_extension(Arc::new(BadRecordLog::new(options.on_bad_records)))
-        .with_extension(Arc::clone(&skipped));
+        .with_extension(Arc::clone(&skipped))
+        .with_extension(Arc::clone(&exclusions));
     if let Some(output) = &options.output {
         config = config.with_extension(Arc::new(RunOutput(output.clone())));
     }
@@ -190,6 +193,7 @@ pub fn session(
         skipped,
         options.output.clone(),
         options.selection.clone(),
+        exclusions,
     );
     let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(sources));
     if let Some(shared) = shared {
@@ -246,6 +250,18 @@ pub async fn list_table_files(
     let ctx = session(options, stores, &table.name)?;
     let url = ListingTableUrl::parse(&table.location)?;
     let store = ctx.runtime_env().object_store(&url)?;
+    if let Some(value) = &table.exclude
+        && url.is_collection()
+    {
+        // The names the table leaves out are not among its files here either.
+        let patterns = crate::sources::exclude::parse(value)
+            .map_err(|e| Error::Config(format!("table {}: {e}", table.name)))?;
+        Exclusions::of(ctx.state().config()).add(
+            url.object_store().as_ref(),
+            url.prefix().clone(),
+            patterns,
+        );
+    }
     let extension = crate::sources::factory::file_extension(&table.format, &url);
     let state = ctx.state();
     let files = url

@@ -23,6 +23,7 @@ pub(crate) mod interrupt;
 pub mod iso_timestamps;
 pub mod mapping;
 pub(crate) mod memory;
+pub(crate) mod partition_pruning;
 pub mod personalize;
 pub(crate) mod project;
 pub(crate) mod report;

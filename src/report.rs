@@ -35,7 +35,8 @@ pub struct RowCounts {
     /// `filtered_by_sql` and `added_by_sql` are then what is left over, by operator unknown.
     pub measured: bool,
     /// What the scans skipped without reading (Parquet files, row groups, rows of pages ruled
-    /// out by their statistics): not in `read_from_sources`.
+    /// out by their statistics; `key=value` partitions, their files and bytes, ruled out by a
+    /// filter on their columns): not in `read_from_sources`.
     pub pruned: BTreeMap<&'static str, u64>,
     /// Rows of the final query: written + rejected.
     pub query_output: u64,

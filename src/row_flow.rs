@@ -42,7 +42,8 @@ pub struct RowFlow {
     /// Leaves whose rows are not counted (their operator names): then `read` misses their rows.
     pub unmeasured: Vec<String>,
     /// What scans skipped without reading, by what was skipped: Parquet files, row groups and
-    /// the rows of pages their statistics ruled out (a WHERE on a column with statistics).
+    /// the rows of pages their statistics ruled out (a WHERE on a column with statistics); the
+    /// run adds the partitions a filter ruled out (crate::partition_pruning).
     pub pruned: BTreeMap<&'static str, u64>,
 }
 

@@ -40,7 +40,7 @@ impl StaticResult {
             file,
             dataset,
             ok: false,
-            error: Some(e.to_string()),
+            error: Some(crate::error::message(&e)),
             schema: None,
             failure: Some(e),
         }

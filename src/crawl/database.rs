@@ -39,6 +39,8 @@ pub async fn tables(location: &str) -> Result<Option<Vec<Detected>>> {
                 layout: Layout::Table { table },
                 other_formats: Vec::new(),
                 encoding: None,
+                exclude: Vec::new(),
+                not_data: Vec::new(),
             })
             .collect(),
     ))

@@ -26,7 +26,7 @@ pub struct Tables {
 
 /// The kind of a file by its name (compression extensions set aside); files without a telling
 /// extension (Firehose's) go with JSON, as the JSON scan reads them. None: not data (`.md`).
-fn kind(name: &str) -> Option<&'static str> {
+pub(crate) fn kind(name: &str) -> Option<&'static str> {
     let name = name.to_ascii_lowercase();
     let name = [".gz", ".gzip", ".zst", ".zstd"]
         .iter()
@@ -39,6 +39,25 @@ fn kind(name: &str) -> Option<&'static str> {
         Some(ext) if ext.bytes().all(|b| b.is_ascii_digit()) || ext.contains('-') => Some("json"),
         Some(_) => None,
     }
+}
+
+/// The file-name pattern leaving out files like `name`, when it is not data: `README.md` →
+/// `*.md`, `notes.txt.gz` → `*.txt.gz`.
+pub(crate) fn not_data_pattern(name: &str) -> Option<String> {
+    if kind(name).is_some() {
+        return None;
+    }
+    let lower = name.to_ascii_lowercase();
+    let compression = [".gz", ".gzip", ".zst", ".zstd"]
+        .iter()
+        .find(|ext| lower.ends_with(*ext))
+        .map_or(0, |ext| ext.len());
+    let stem = &name[..name.len() - compression];
+    let extension = stem.rsplit_once('.').map_or(stem, |(_, ext)| ext);
+    Some(format!(
+        "*.{extension}{}",
+        &name[name.len() - compression..]
+    ))
 }
 
 /// A folder name that partitions a table rather than naming one: `2024`, `03`, `date=2024-03-01`.
@@ -258,6 +277,17 @@ mod tests {
         );
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         assert!(skipped[0].0 == "README.md" && skipped[0].1.contains("not a data file"));
+    }
+
+    #[test]
+    fn files_that_are_not_data_get_a_pattern_by_their_extension() {
+        assert_eq!(not_data_pattern("README.md").as_deref(), Some("*.md"));
+        assert_eq!(
+            not_data_pattern("notes.TXT.gz").as_deref(),
+            Some("*.TXT.gz")
+        );
+        assert_eq!(not_data_pattern("part-0001"), None);
+        assert_eq!(not_data_pattern("a.json.gz"), None);
     }
 
     #[test]

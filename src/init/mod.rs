@@ -7,6 +7,7 @@
 pub mod draft;
 pub mod render;
 pub mod roles;
+pub mod unnest;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,9 @@ pub struct FoundSource {
     pub table: String,
     pub variable: String,
     pub detected: Detected,
+    /// The nested array of items read one row per element, when the records hold one.
+    pub unnest: Option<unnest::Unnest>,
+    /// The columns the mapping selects from: the table's, or the unnested view's.
     pub columns: Vec<ColumnProfile>,
     /// The dataset type it most likely feeds, and why.
     pub guess: Option<DatasetType>,
@@ -50,6 +54,7 @@ impl FoundSource {
             table: &self.table,
             variable: &self.variable,
             detected: &self.detected,
+            unnest: self.unnest.as_ref(),
         }
     }
 }
@@ -107,6 +112,12 @@ impl InitReport {
                     bytesize::ByteSize(d.bytes),
                     d.layout.describe(),
                     s.columns.len()
+                ));
+            }
+            if let Some(u) = &s.unnest {
+                out.push_str(&format!(
+                    "    {} holds items: one row per element ({} in the view {})\n",
+                    u.path, u.element, u.view
                 ));
             }
             if let Some((label, guessed)) = d.encoding {
@@ -322,7 +333,7 @@ async fn crawl_source(
     let stores = std::sync::Arc::new(crate::store::StoreRegistry::new());
     let detected = crawl::detect(location, &stores).await?;
     let registered = crawl::register_detected(detected, stores, engine, |d| unique(d, names));
-    found_source(registered.await?, location).await
+    found_source(registered.await?, location, names).await
 }
 
 /// Profiles a table a crawl found elsewhere (a database's).
@@ -334,7 +345,7 @@ async fn profile_source(
     let location = detected.location.clone();
     let stores = std::sync::Arc::new(crate::store::StoreRegistry::new());
     let registered = crawl::register_detected(detected, stores, engine, |d| unique(d, names));
-    found_source(registered.await?, &location).await
+    found_source(registered.await?, &location, names).await
 }
 
 /// `detected`, or `detected_2`, ...: a table name no other source has.
@@ -348,20 +359,36 @@ fn unique(detected: &str, names: &mut BTreeSet<String>) -> String {
     table
 }
 
-async fn found_source(registered: crawl::Registered, location: &str) -> Result<FoundSource> {
+async fn found_source(
+    registered: crawl::Registered,
+    location: &str,
+    names: &mut BTreeSet<String>,
+) -> Result<FoundSource> {
     let crawl::Registered {
         ctx,
         detected,
         table,
     } = registered;
-    let columns = crawl::profile_table(&ctx, &table)
-        .await
-        .map_err(|e| Error::Data(format!("{location}: sampling failed: {e}")))?;
+    let sampling = |e: Error| Error::Data(format!("{location}: sampling failed: {e}"));
+    let mut columns = crawl::profile_table(&ctx, &table).await.map_err(sampling)?;
+    let mut unnest = unnest::find(&table, &columns);
+    if let Some(u) = &mut unnest {
+        while !names.insert(u.view.clone()) {
+            u.view.push('_');
+        }
+        // The element's fields decide the dataset type and the columns, as the mapping reads them.
+        let view = async { ctx.sql(&u.view_sql(&table)).await?.collect().await };
+        view.await.map_err(|e| sampling(e.into()))?;
+        columns = crawl::profile_table(&ctx, &u.view)
+            .await
+            .map_err(sampling)?;
+    }
     let (guess, score, reason) = roles::guess_dataset(&table, &columns);
     Ok(FoundSource {
         variable: table.clone(),
         table,
         detected,
+        unnest,
         columns,
         guess,
         reason,

@@ -1,6 +1,7 @@
 //! Writes a drafted dataset as a commented mapping file, and the sources as `pengine.toml`.
 
 use super::draft::Draft;
+use super::unnest::Unnest;
 use crate::crawl::Detected;
 
 /// The source a mapping file reads: its table, its variable, what the crawl found.
@@ -8,6 +9,8 @@ pub struct SourceText<'a> {
     pub table: &'a str,
     pub variable: &'a str,
     pub detected: &'a Detected,
+    /// The nested array of items read one row per element.
+    pub unnest: Option<&'a Unnest>,
 }
 
 /// A hint for Interactions: keep only events whose item is in the catalog.
@@ -162,6 +165,23 @@ pub fn mapping_file(
             .ddl(source.table, &format!("${{{}}}", source.variable)),
     );
     out.push_str("\n\n");
+    let from = match source.unnest {
+        Some(u) => {
+            comment(
+                &mut out,
+                "One row per element of",
+                &super::draft::clean(&format!(
+                    "{}: each record holds its items there, and a dataset row is one item \
+                     (records whose {} is empty or null give no row).",
+                    u.path, u.path
+                )),
+            );
+            out.push_str(&u.view_sql(source.table));
+            out.push_str("\n\n");
+            u.view.as_str()
+        }
+        None => source.table,
+    };
 
     let width = draft
         .columns
@@ -186,7 +206,7 @@ pub fn mapping_file(
             column.sql, alias, column.note
         ));
     }
-    out.push_str(&format!("FROM {}", source.table));
+    out.push_str(&format!("FROM {from}"));
     for (i, filter) in draft.filters.iter().enumerate() {
         let lead = if i == 0 { "\nWHERE " } else { "\n  AND " };
         out.push_str(&format!("{lead}{:<width$} -- {}", filter.sql, filter.note));

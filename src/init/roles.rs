@@ -151,8 +151,13 @@ fn leaf(path: &str) -> &str {
 
 /// Whether a column's name says `role` (top-level names fully, nested ones by their leaf).
 pub fn named(profile: &ColumnProfile, role: Role, dataset: Option<DatasetType>) -> bool {
-    let whole = normal(&profile.path);
-    let last = normal(leaf(&profile.path));
+    path_named(&profile.path, role, dataset)
+}
+
+/// Whether a column at `path` (`userId`, `context.page`) is named for `role`.
+pub fn path_named(path: &str, role: Role, dataset: Option<DatasetType>) -> bool {
+    let whole = normal(path);
+    let last = normal(leaf(path));
     let matches = |n: &str| role.names().contains(&n);
     if matches(&whole) {
         return true;
@@ -169,7 +174,7 @@ pub fn named(profile: &ColumnProfile, role: Role, dataset: Option<DatasetType>) 
         Role::ItemId => {
             whole.ends_with("itemid") || whole.ends_with("productid") || whole.ends_with("sku")
         }
-        _ => profile.path.contains('.') && matches(&last),
+        _ => path.contains('.') && matches(&last),
     }
 }
 

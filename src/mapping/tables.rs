@@ -2,9 +2,10 @@
 //! TABLE` statements before anything runs: what an incremental run lists and selects from.
 
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::ObjectNamePart;
+use datafusion::sql::sqlparser::ast::{ObjectNamePart, Value};
 
 use super::SourceStatement;
+use crate::sources::exclude::EXCLUDE_OPTION;
 
 /// One `CREATE EXTERNAL TABLE` of a mapping file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub struct ExternalTable {
     pub format: String,
     /// The 1-based line of the mapping file the statement starts on.
     pub line: usize,
+    /// Its `'format.exclude'` option: file names its folder listing leaves out.
+    pub exclude: Option<String>,
 }
 
 /// The external tables `setup` creates, in file order.
@@ -40,11 +43,24 @@ pub fn external_tables(setup: &[SourceStatement]) -> Vec<ExternalTable> {
                 })
                 .collect::<Vec<_>>()
                 .join(".");
+            // As DataFusion reads option keys: a key without a namespace is a format option.
+            let exclude = table.options.iter().find_map(|(key, value)| {
+                let key = key.to_lowercase();
+                (key == EXCLUDE_OPTION || format!("format.{key}") == EXCLUDE_OPTION).then(|| {
+                    match value {
+                        Value::SingleQuotedString(text) | Value::DoubleQuotedString(text) => {
+                            text.clone()
+                        }
+                        other => other.to_string(),
+                    }
+                })
+            });
             Some(ExternalTable {
                 name,
                 location: table.locations.first()?.clone(),
                 format: table.file_type.to_ascii_uppercase(),
                 line: statement.line,
+                exclude,
             })
         })
         .collect()
@@ -92,17 +108,27 @@ mod tests {
                     name: "events".into(),
                     location: "s3://raw/events/".into(),
                     format: "JSON".into(),
-                    line: 3
+                    line: 3,
+                    exclude: None,
                 },
                 ExternalTable {
                     name: "Items".into(),
                     location: "items.csv".into(),
                     format: "CSV".into(),
-                    line: 6
+                    line: 6,
+                    exclude: None,
                 }
             ]
         );
         assert_eq!(directive_table_name("Events"), "events");
+        // The file names an incremental listing leaves out, however the key is written.
+        for key in ["format.exclude", "exclude", "FORMAT.EXCLUDE"] {
+            let sql = format!(
+                "CREATE EXTERNAL TABLE e STORED AS JSON LOCATION 'raw/' OPTIONS ('{key}' '*.md')"
+            );
+            let tables = external_tables(&[SourceStatement { sql, line: 1 }]);
+            assert_eq!(tables[0].exclude.as_deref(), Some("*.md"), "{key}");
+        }
         assert_eq!(directive_table_name("\"Items\""), "Items");
     }
 }

@@ -18,6 +18,7 @@ use crate::engine::{self, EngineOptions};
 use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::mapping::MappingFile;
+use crate::partition_pruning;
 use crate::personalize::ColumnPlan;
 use crate::report::JoinStrategy;
 use crate::row_flow::{self, RowFlow};
@@ -113,16 +114,23 @@ async fn execute(
     progress: &ProgressBar,
 ) -> Result<Written> {
     progress.set_message("planning: reading source schemas");
-    let (ctx, plan, query, bad_record_log) = interrupt::cancellable(async {
+    let (ctx, plan, query, bad_record_log, logical) = interrupt::cancellable(async {
         let dataset_plan::Planned {
             ctx,
             frame,
             columns,
             bad_records,
         } = dataset_plan::plan(mapping, engine_options, Arc::clone(stores)).await?;
-        let physical = frame.create_physical_plan().await?;
+        // Optimized once, as create_physical_plan would: its scans' filters name the partitions
+        // pruned (crate::partition_pruning).
+        let (state, logical) = frame.into_parts();
+        let logical = state.optimize(&logical)?;
+        let physical = state
+            .query_planner()
+            .create_physical_plan(&logical, &state)
+            .await?;
         let physical = engine::spread_over_threads(physical, engine_options.threads)?;
-        Ok::<_, Error>((ctx, Arc::new(columns), physical, bad_records))
+        Ok::<_, Error>((ctx, Arc::new(columns), physical, bad_records, logical))
     })
     .await?;
     let target = match sink {
@@ -206,6 +214,9 @@ async fn execute(
     if !summary.parts.is_empty() {
         crate::failpoint::hit("after-parts-written");
     }
+    let mut flow = row_flow::measure(&query);
+    let pruned = partition_pruning::measure(&ctx.state(), &logical, &query).await?;
+    flow.pruned.extend(pruned.entries());
     // Every part repeats the header; validation counts one, as for a single file.
     let header = csv_dialect::header(plan.names()).len() as u64;
     let bytes = tally.row_bytes + header * summary.parts.len().max(1) as u64;
@@ -215,7 +226,7 @@ async fn execute(
         parts: summary.parts,
         rejects_file: summary.rejects_file,
         tally,
-        flow: row_flow::measure(&query),
+        flow,
         bad_records: bad_record_counts,
     })
 }

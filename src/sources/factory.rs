@@ -23,6 +23,7 @@ use datafusion::logical_expr::CreateExternalTable;
 use super::bad_records::BadRecordLog;
 use super::csv::{CsvDialect, ExportCsvFormat};
 use super::encoding::{ENCODING_OPTION, TextEncoding};
+use super::exclude::{self, EXCLUDE_OPTION, Exclusions};
 use super::json::{ExportJsonFormat, SampledInference};
 use super::parquet::ExportParquetFormat;
 
@@ -79,6 +80,18 @@ impl TableProviderFactory for SourceTableFactory {
         }
         // Files are named in messages by their store's URL and path.
         let store_url = url.object_store();
+        if let Some(value) = cmd.options.get(EXCLUDE_OPTION) {
+            let patterns = exclude::parse(value)
+                .map_err(|e| DataFusionError::Plan(format!("table {}: {e}", cmd.name)))?;
+            // Registered before the table's first listing below, which then leaves them out.
+            if url.is_collection() {
+                Exclusions::of(session.config()).add(
+                    store_url.as_ref(),
+                    url.prefix().clone(),
+                    patterns,
+                );
+            }
+        }
         let format: Arc<dyn FileFormat> = match file_type.as_str() {
             "JSON" | "NDJSON" => {
                 let mut format = json_format(cmd, bad_records)?;
@@ -87,8 +100,10 @@ impl TableProviderFactory for SourceTableFactory {
                 Arc::new(format)
             }
             "PARQUET" => {
+                let mut options = cmd.options.clone();
+                options.remove(EXCLUDE_OPTION);
                 let mut format = ExportParquetFormat::new(
-                    datafusion_format(session, "parquet", &cmd.options)?,
+                    datafusion_format(session, "parquet", &options)?,
                     Arc::clone(&bad_records),
                 );
                 format.store_url = store_url;
@@ -99,6 +114,7 @@ impl TableProviderFactory for SourceTableFactory {
                 let mut options = dialect.datafusion_options(&cmd.options);
                 let max_record = options.remove(MAX_RECORD_OPTION);
                 let encoding = options.remove(ENCODING_OPTION);
+                options.remove(EXCLUDE_OPTION);
                 let inner = datafusion_format(session, "csv", &options)?;
                 let mut format = ExportCsvFormat::new(inner, dialect, bad_records);
                 format.store_url = store_url;
@@ -207,6 +223,8 @@ fn json_format(
                     ))
                 })?);
             }
+            // The factory applies it to the listing.
+            EXCLUDE_OPTION => {}
             // Compression and layout are detected per file; accepted for compatibility.
             "format.compression" | "format.newline_delimited" => {}
             other => {

@@ -22,6 +22,7 @@ use object_store::{
 use serde::Serialize;
 use url::Url;
 
+use super::exclude::Exclusions;
 use super::selection::SourceSelection;
 use crate::store::StoreRegistry;
 
@@ -51,6 +52,8 @@ pub enum SkipReason {
     ThisRunsOutput,
     /// Under an incremental table, and not among the new files this run converts.
     NotInThisIncrement,
+    /// A name the table's `'format.exclude'` pattern (named) leaves out.
+    Excluded(String),
 }
 
 impl fmt::Display for SkipReason {
@@ -64,6 +67,12 @@ impl fmt::Display for SkipReason {
                 "not in this increment (converted by an earlier run, or new since this run listed \
                  its sources)"
             ),
+            SkipReason::Excluded(pattern) => {
+                write!(
+                    f,
+                    "left out by the table's 'format.exclude' pattern {pattern}"
+                )
+            }
         }
     }
 }
@@ -213,6 +222,8 @@ pub struct SourceStores {
     output: Option<Url>,
     /// The files an incremental run reads of its incremental tables.
     selection: Option<Arc<SourceSelection>>,
+    /// File names the session's tables leave out.
+    exclusions: Arc<Exclusions>,
 }
 
 impl SourceStores {
@@ -221,12 +232,14 @@ impl SourceStores {
         skipped: Arc<SkippedFiles>,
         output: Option<Url>,
         selection: Option<Arc<SourceSelection>>,
+        exclusions: Arc<Exclusions>,
     ) -> Self {
         Self {
             stores,
             skipped,
             output,
             selection,
+            exclusions,
         }
     }
 }
@@ -257,6 +270,7 @@ impl ObjectStoreRegistry for SourceStores {
             skipped: Arc::clone(&self.skipped),
             output,
             selection: self.selection.clone(),
+            exclusions: Arc::clone(&self.exclusions),
         }))
     }
 }
@@ -271,6 +285,7 @@ struct DataOnly {
     skipped: Arc<SkippedFiles>,
     output: Option<Path>,
     selection: Option<Arc<SourceSelection>>,
+    exclusions: Arc<Exclusions>,
 }
 
 impl DataOnly {
@@ -286,6 +301,14 @@ impl DataOnly {
                 if verdict.is_none() && selection.leaves_out(&self.store, path) {
                     *verdict = Some(SkipReason::NotInThisIncrement);
                 }
+            }
+        }
+        for (path, verdict) in paths.iter().zip(verdicts.iter_mut()) {
+            if verdict.is_none() {
+                *verdict = self
+                    .exclusions
+                    .matching(&self.store, path)
+                    .map(SkipReason::Excluded);
             }
         }
         let listed = objects.len();

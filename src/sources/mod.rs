@@ -9,6 +9,7 @@ pub mod csv_records;
 pub mod csv_scan;
 pub mod database;
 pub mod encoding;
+pub mod exclude;
 pub mod factory;
 pub mod json;
 pub mod listing;

@@ -380,7 +380,8 @@ fn a_sqlite_file_is_read_without_being_changed() {
     );
     let users = std::fs::read_to_string(into.join("users.sql")).unwrap();
     assert!(
-        users.contains("STORED AS SQLITE LOCATION '${profiles}' OPTIONS ('table' 'profiles')"),
+        users.contains("STORED AS SQLITE LOCATION '${profiles}'")
+            && users.contains("OPTIONS ('table' 'profiles')"),
         "{users}"
     );
     assert_eq!(
@@ -602,9 +603,8 @@ fn init_on_a_postgres_database_profiles_its_tables_and_writes_mappings_that_run(
     assert!(err.matches("validate: ok").count() == 3, "{err}");
     let items = std::fs::read_to_string(into.join("items.sql")).unwrap();
     assert!(
-        items.contains(
-            "STORED AS POSTGRES LOCATION '${products}' OPTIONS ('table' 'public.products')"
-        ),
+        items.contains("STORED AS POSTGRES LOCATION '${products}'")
+            && items.contains("OPTIONS ('table' 'public.products')"),
         "{items}"
     );
     let interactions = std::fs::read_to_string(into.join("interactions.sql")).unwrap();

@@ -607,3 +607,173 @@ fn init_on_an_export_root_finds_its_tables() {
     run_ok(pengine().arg("run").arg(&into).arg("-o").arg(&out));
     assert!(!read_dataset(&out.join("interactions")).rows.is_empty());
 }
+
+/// Orders that hold their items in a nested `lines` array: init reads one row per line item
+/// (unnest) and drafts Interactions from the items' fields; the run writes one row per line
+/// item and its report accounts for the rows the unnest made and the orders without lines.
+#[test]
+fn nested_arrays_of_items_are_unnested_into_interactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut orders = String::new();
+    let mut line_items = 0;
+    for i in 0..800 {
+        // 0, 1, 2 or 3 lines: an order without lines gives no row.
+        let lines: Vec<String> = (0..i % 4)
+            .map(|l| {
+                format!(
+                    "{{\"sku\":\"s{}\",\"qty\":{},\"price\":{}.5}}",
+                    (i + l) % 30,
+                    l + 1,
+                    l + 2
+                )
+            })
+            .collect();
+        line_items += lines.len();
+        orders.push_str(&format!(
+            "{{\"order_id\":\"o{i}\",\"user_id\":\"u{}\",\"created_at\":\"2024-03-01T{:02}:00:00Z\",\
+             \"lines\":[{}]}}\n",
+            i % 60,
+            i % 24,
+            lines.join(",")
+        ));
+    }
+    assert_eq!(line_items, 1200);
+    let source = dir.path().join("orders.jsonl");
+    std::fs::write(&source, orders).unwrap();
+    let into = dir.path().join("project");
+    let output = init(&[source.display().to_string()], &into, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("lines holds items: one row per element"),
+        "{}",
+        stderr(&output)
+    );
+    let mapping = read(into.join("interactions.sql"));
+    assert!(!into.join("users.sql").exists(), "{mapping}");
+    assert!(
+        mapping.contains("unnest(lines) AS line FROM orders;"),
+        "{mapping}"
+    );
+    assert!(
+        mapping.contains("-- One row per element of lines:"),
+        "{mapping}"
+    );
+    assert!(mapping.contains("line['sku']"), "{mapping}");
+    assert!(mapping.contains("FROM orders_lines"), "{mapping}");
+
+    let out = dir.path().join("out");
+    let output = run_ok(
+        pengine()
+            .arg("run")
+            .arg(into.join("interactions.sql"))
+            .args(["--json", "-o"])
+            .arg(&out),
+    );
+    let rows = stdout_json(&output)["rows"].clone();
+    assert_eq!(rows["written"], 1200, "{rows}\n{mapping}");
+    assert_eq!(rows["read_from_sources"], 800, "{rows}");
+    assert_eq!(rows["measured"], true, "{rows}");
+    // The unnest makes 1,200 rows of 800 orders (200 of them without lines): 400 more.
+    assert_eq!(rows["added_by"]["unnest"], 400, "{rows}");
+    assert_eq!(rows["filtered_by_sql"], 0, "{rows}");
+    let data = read_dataset(&out.join("interactions"));
+    let skus = data.column("ITEM_ID");
+    assert_eq!(skus.len(), 1200);
+    assert!(skus.iter().all(|s| s.starts_with('s')), "{skus:?}");
+}
+
+/// An export root whose one table folder also holds a README: init lists it as skipped and the
+/// mapping it writes leaves it out of the scan (`'format.exclude'`), so the run reads only the
+/// data files; `pengine sources` on the mapping says why the README is not read. A CSV table
+/// takes the same option.
+#[test]
+fn a_readme_inside_a_table_folder_is_not_read_as_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("export");
+    copy_tree(&repo_root().join("testdata/events"), &root.join("events"));
+    std::fs::write(
+        root.join("events/README.md"),
+        "# Click events\nOne file per hour.\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("events/2024/notes.txt"), "not { json\n").unwrap();
+    let location = format!("{}/", root.display());
+    let into = dir.path().join("project");
+    let output = init(std::slice::from_ref(&location), &into, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("README.md"), "{}", stderr(&output));
+    let mapping = read(into.join("interactions.sql"));
+    assert!(
+        mapping.contains("'format.exclude' '*.md,*.txt'"),
+        "{mapping}"
+    );
+    assert!(mapping.contains("-- Not data, left out"), "{mapping}");
+
+    let out = dir.path().join("out");
+    let output = run_ok(
+        pengine()
+            .arg("run")
+            .arg(into.join("interactions.sql"))
+            .args(["--json", "-o"])
+            .arg(&out),
+    );
+    let with_notes = stdout_json(&output)["rows"].clone();
+    // The same mapping on the bundled events alone reads and writes the same rows.
+    let pristine = run_ok(
+        pengine()
+            .arg("run")
+            .arg(into.join("interactions.sql"))
+            .arg("--var")
+            .arg(format!(
+                "export={}/",
+                repo_root().join("testdata/events").display()
+            ))
+            .args(["--json", "-o"])
+            .arg(dir.path().join("pristine")),
+    );
+    let pristine = stdout_json(&pristine)["rows"].clone();
+    assert!(
+        with_notes["written"].as_u64().unwrap() > 1000,
+        "{with_notes}"
+    );
+    for count in ["read_from_sources", "bad_records", "written"] {
+        assert_eq!(with_notes[count], pristine[count], "{count}: {with_notes}");
+    }
+    let listed = stdout(&run_ok(
+        pengine().arg("sources").arg(into.join("interactions.sql")),
+    ));
+    assert!(
+        listed.contains("README.md") && listed.contains("'format.exclude' pattern *.md"),
+        "{listed}"
+    );
+
+    // A CSV folder: the option is taken, and only the CSV file is read.
+    write(root.join("catalog/items.csv"), "sku,name\ni1,a\ni2,b\n");
+    write(root.join("catalog/README.md"), "# not, a, csv\nat all\n");
+    let csv = dir.path().join("items.sql");
+    write(
+        &csv,
+        format!(
+            "CREATE EXTERNAL TABLE c STORED AS CSV LOCATION '{}/catalog/' \
+             OPTIONS ('format.has_header' 'true', 'format.exclude' '*.md');\n\
+             SELECT sku AS item_id, name AS name FROM c;\n",
+            root.display()
+        ),
+    );
+    let items_out = dir.path().join("items-out");
+    // Two items fail the dataset checks (exit 6); the report still counts what was read.
+    let output = pengine()
+        .arg("run")
+        .arg(&csv)
+        .arg("-o")
+        .arg(&items_out)
+        .output()
+        .unwrap();
+    assert!(
+        matches!(output.status.code(), Some(0 | 6)),
+        "{}",
+        stderr(&output)
+    );
+    let report: Value = serde_json::from_str(&read(items_out.join("items.report.json"))).unwrap();
+    assert_eq!(report["rows"]["read_from_sources"], 2, "{report}");
+}

@@ -801,3 +801,47 @@ fn a_limit_and_a_pruned_parquet_row_group_are_accounted_for() {
     assert_eq!(rows["read_from_sources"], 100, "{rows}");
     assert_eq!(rows["pruned"]["parquet_row_groups"], 1, "{rows}");
 }
+
+/// A `key=value` export whose WHERE keeps some partitions: DataFusion lists only those, and the
+/// report names what it left unread (partitions, their files and bytes) instead of losing them.
+#[test]
+fn partitions_pruned_by_the_where_clause_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = partitioned_users(&dir.path().join("src"));
+    let mapping = users_mapping(dir.path());
+    let out = dir.path().join("out");
+    let bytes = |files: &[&str]| -> u64 {
+        let users = src.join("users");
+        files
+            .iter()
+            .map(|f| std::fs::metadata(users.join(f)).unwrap().len())
+            .sum()
+    };
+    let pruned_by = |filter: &str| {
+        run_ok(&mut run(
+            &mapping,
+            &src,
+            &out,
+            &["--var", &format!("filter={filter}")],
+        ));
+        report(&out, "users")["rows"].clone()
+    };
+    let rows = pruned_by("date = '2024-03-02'");
+    assert_eq!(rows["written"], 20, "{rows}");
+    assert_eq!(rows["read_from_sources"], 20, "{rows}");
+    assert_eq!(rows["pruned"]["partitions"], 2, "{rows}");
+    assert_eq!(rows["pruned"]["partition_files"], 2, "{rows}");
+    let unread = bytes(&["date=2024-03-01/a.json", "date=2024-03-03/d.json"]);
+    assert_eq!(rows["pruned"]["partition_bytes"], unread, "{rows}");
+
+    // A range: every partition is listed, the first is ruled out.
+    let rows = pruned_by("date >= '2024-03-02'");
+    assert_eq!(rows["written"], 25, "{rows}");
+    assert_eq!(rows["pruned"]["partitions"], 1, "{rows}");
+    assert_eq!(rows["pruned"]["partition_files"], 1, "{rows}");
+
+    // No filter on the partition column: nothing pruned, nothing listed again.
+    let rows = pruned_by("tier <> 'none'");
+    assert_eq!(rows["written"], 35, "{rows}");
+    assert!(rows["pruned"].get("partitions").is_none(), "{rows}");
+}

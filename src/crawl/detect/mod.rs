@@ -132,6 +132,11 @@ pub struct Detected {
     pub other_formats: Vec<String>,
     /// The text encoding when it is not UTF-8 (an encoding label), and whether it is a guess.
     pub encoding: Option<(&'static str, bool)>,
+    /// Files of a folder that are not data by their name (`README.md`), beside data files;
+    /// relative to the location.
+    pub not_data: Vec<String>,
+    /// Name patterns leaving them out of the table's listing (`*.md`): `'format.exclude'`.
+    pub exclude: Vec<String>,
 }
 
 impl Detected {
@@ -139,6 +144,23 @@ impl Detected {
     /// `location_sql` (the location itself, or a `${variable}`) in its LOCATION.
     pub fn ddl(&self, name: &str, location_sql: &str) -> String {
         let mut ddl = String::new();
+        if !self.not_data.is_empty() {
+            let shown: Vec<&str> = self.not_data.iter().take(5).map(String::as_str).collect();
+            ddl.push_str(&format!(
+                "-- Not data, left out by 'format.exclude' (else the scan would read them as {}): \
+                 {}{}\n",
+                self.format.sql_name(),
+                shown
+                    .join(", ")
+                    .replace(['\n', '\r'], " ")
+                    .replace("${", "$ {"),
+                if self.not_data.len() > shown.len() {
+                    ", ..."
+                } else {
+                    ""
+                }
+            ));
+        }
         if let Some((label, true)) = self.encoding {
             ddl.push_str(&format!(
                 "-- CHECK: the files are not UTF-8 and carry no byte-order mark: read as {label} \
@@ -149,14 +171,12 @@ impl Detected {
             "CREATE EXTERNAL TABLE {name} STORED AS {} LOCATION '{location_sql}'",
             self.format.sql_name()
         ));
+        let mut options = Vec::new();
         if let Layout::Table { table } = &self.layout {
-            ddl.push_str(&format!(
-                " OPTIONS ('table' '{}')",
-                table.replace('\'', "''")
-            ));
+            options.push(format!("'table' '{}'", table.replace('\'', "''")));
         }
         if let Some(csv) = &self.csv {
-            let mut options = vec![format!("'format.has_header' '{}'", csv.has_header)];
+            options.push(format!("'format.has_header' '{}'", csv.has_header));
             match csv.delimiter {
                 ',' => {}
                 // Written as the escape, not as an invisible tab in the mapping file.
@@ -166,12 +186,19 @@ impl Detected {
             if csv.newlines_in_values {
                 options.push("'format.newlines_in_values' 'true'".into());
             }
-            if let Some((label, _)) = self.encoding {
-                options.push(format!("'format.encoding' '{label}'"));
-            }
+        }
+        if let Some((label, _)) = self.encoding {
+            options.push(format!("'format.encoding' '{label}'"));
+        }
+        if !self.exclude.is_empty() {
+            options.push(format!(
+                "'{}' '{}'",
+                crate::sources::exclude::EXCLUDE_OPTION,
+                self.exclude.join(",")
+            ));
+        }
+        if !options.is_empty() {
             ddl.push_str(&format!("\n  OPTIONS ({})", options.join(", ")));
-        } else if let Some((label, _)) = self.encoding {
-            ddl.push_str(&format!("\n  OPTIONS ('format.encoding' '{label}')"));
         }
         ddl.push(';');
         ddl
@@ -196,7 +223,7 @@ pub async fn detect(location: &str, stores: &StoreRegistry) -> Result<Detected> 
                 .await
                 .map_err(storage)?;
             let prefix = format!("{}/", path.as_ref());
-            let files = listed
+            let files: Vec<ObjectMeta> = listed
                 .into_iter()
                 .filter(|m| {
                     let relative = m.location.as_ref().strip_prefix(&prefix).unwrap_or("");
@@ -205,6 +232,30 @@ pub async fn detect(location: &str, stores: &StoreRegistry) -> Result<Detected> 
                 .collect();
             (files, false)
         }
+    };
+    // Beside data files, what is not data by its name is left out, as the written table will.
+    let (mut not_data, mut exclude) = (Vec::new(), std::collections::BTreeSet::new());
+    let pattern = |m: &ObjectMeta| {
+        m.location
+            .filename()
+            .and_then(crate::crawl::tables::not_data_pattern)
+    };
+    let files = if single || files.iter().all(|m| pattern(m).is_some()) {
+        files
+    } else {
+        let (data, other): (Vec<ObjectMeta>, Vec<ObjectMeta>) =
+            files.into_iter().partition(|m| pattern(m).is_none());
+        for m in &other {
+            exclude.extend(pattern(m));
+            let relative = m.location.prefix_match(&path).map(|parts| {
+                parts
+                    .map(|p| p.as_ref().to_string())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            });
+            not_data.push(relative.unwrap_or_else(|| m.location.to_string()));
+        }
+        data
     };
     if files.is_empty() {
         return Err(Error::Config(format!(
@@ -274,6 +325,8 @@ pub async fn detect(location: &str, stores: &StoreRegistry) -> Result<Detected> 
         other_formats,
         // A file in another encoding decides: read as UTF-8 it would fail.
         encoding: sniffs.iter().find_map(|(_, s)| s.encoding),
+        not_data,
+        exclude: exclude.into_iter().collect(),
     })
 }
 

@@ -124,6 +124,12 @@ impl Faults {
             .collect()
     }
 
+    /// Successful answers to requests of `op` since the rules were set.
+    pub fn answered_count(&self, op: &str) -> u64 {
+        let state = self.state.lock().unwrap();
+        state.answered.get(op).copied().unwrap_or(0)
+    }
+
     /// True once the server has been stopped by a fault (or dropped).
     pub fn server_stopped(&self) -> bool {
         *self.down.borrow()

@@ -2,6 +2,7 @@
 //! start a real S3-compatible server (s3s-fs) on loopback, with faults injected on demand
 //! ([`Faults`]).
 
+mod failing_proxy;
 mod faults;
 pub mod mariadb;
 pub mod personalize;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+pub use failing_proxy::FailingProxy;
 pub use faults::{Fault, Faults, Rule};
 pub use servers::{ServerProcess, free_port, installed};
 pub use state::*;
@@ -473,4 +475,25 @@ pub fn assert_statuses(summary: &serde_json::Value, expected: &[(&str, &str)]) {
         })
         .collect();
     assert_eq!(statuses, expected);
+}
+
+/// Users in `<src>/users/date=2024-03-0N/`: 10 in a.json of the 1st, 12 in b.json and 8 in c.json
+/// of the 2nd, 5 in d.json of the 3rd.
+pub fn partitioned_users(src: &Path) -> PathBuf {
+    let mut id = 0;
+    for (file, rows) in [
+        ("date=2024-03-01/a.json", 10),
+        ("date=2024-03-02/b.json", 12),
+        ("date=2024-03-02/c.json", 8),
+        ("date=2024-03-03/d.json", 5),
+    ] {
+        let text: String = (0..rows)
+            .map(|_| {
+                id += 1;
+                format!("{{\"id\":{id},\"tier\":\"t{}\"}}\n", id % 3)
+            })
+            .collect();
+        write(src.join("users").join(file), text);
+    }
+    src.to_path_buf()
 }
