@@ -104,6 +104,15 @@ pub(crate) fn destination(
 ) -> Result<Destination> {
     let output = output_location(mapping, options);
     let url = store::parse_location(&output)?;
+    // Publication relies on how a store copies and lists; GCS writes cannot be tested here (no
+    // emulator takes object_store's XML-API writes), so they are not offered.
+    if url.scheme() == "gs" {
+        return Err(Error::Config(format!(
+            "output '{output}': gs:// is a source only; pengine does not write to GCS. Write to a \
+             local folder (or s3:// or az://) and copy the dataset folder, e.g. `gcloud storage \
+             cp -r`"
+        )));
+    }
     let store = stores.store_for(&url)?;
     let local_root = if url.scheme() == "file" {
         let dir = url

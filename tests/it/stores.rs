@@ -515,6 +515,16 @@ fn gcs_source_with_a_service_account_key_from_the_environment() {
             .arg(&again),
     );
     assert_all_users(&again);
+
+    // GCS is a source only: an output there is refused before anything is read or written.
+    let mut cmd = pengine();
+    cmd.env("GOOGLE_SERVICE_ACCOUNT_KEY", &key)
+        .arg("run")
+        .arg(&mapping)
+        .args(["-o", "gs://raw/out"]);
+    let err = run_fails(&mut cmd, 3);
+    assert!(err.contains("gs:// is a source only"), "{err}");
+    assert!(!dir.path().join("buckets/raw/out").exists());
 }
 
 #[test]
