@@ -51,7 +51,7 @@ pub async fn list_tables(
     kind: DatabaseKind,
     location: &str,
 ) -> Result<(Vec<String>, String), Error> {
-    let who = "the database";
+    let who = "the database to crawl";
     let (rows, server) = match kind {
         DatabaseKind::Postgres => {
             let login = PgLogin::parse(location, who)?;

@@ -169,7 +169,7 @@ fn external(e: Error) -> DataFusionError {
 
 impl DatabaseTableFactory {
     async fn postgres(&self, source: Source<'_>) -> Result<Arc<dyn TableProvider>, Error> {
-        let login = PgLogin::parse(source.location, &source.name)?;
+        let login = PgLogin::parse(source.location, &format!("table {}", source.name))?;
         let who = format!("table {}", source.name);
         let pool = pooled(&self.postgres, login.show(), postgres_pool(&login, &who)).await?;
         if let Some(query) = &source.query {
@@ -222,7 +222,7 @@ impl DatabaseTableFactory {
     }
 
     async fn mysql(&self, source: Source<'_>) -> Result<Arc<dyn TableProvider>, Error> {
-        let login = MysqlLogin::parse(source.location, &source.name)?;
+        let login = MysqlLogin::parse(source.location, &format!("table {}", source.name))?;
         let who = format!("table {}", source.name);
         let pool = pooled(&self.mysql, login.show(), mysql_pool(&login, &who)).await?;
         let provider = MySQLTableFactory::new(Arc::clone(&pool))

@@ -22,11 +22,11 @@ pub struct MysqlLogin {
 }
 
 impl MysqlLogin {
-    /// Reads a LOCATION. `table` names the table in errors.
-    pub fn parse(location: &str, table: &str) -> Result<MysqlLogin> {
+    /// Reads a LOCATION. `who` names what reads it in errors (`table orders`).
+    pub fn parse(location: &str, who: &str) -> Result<MysqlLogin> {
         let bad = |why: &str| {
             Error::Config(format!(
-                "table {table}: LOCATION '{}' {why}; write it as mysql://USER@HOST:PORT/DATABASE",
+                "{who}: LOCATION '{}' {why}; write it as mysql://USER@HOST:PORT/DATABASE",
                 redact(location)
             ))
         };
@@ -36,7 +36,7 @@ impl MysqlLogin {
         }
         if url.password().is_some() {
             return Err(Error::Config(format!(
-                "table {table}: LOCATION '{}' holds a password. Mapping files must not: remove \
+                "{who}: LOCATION '{}' holds a password. Mapping files must not: remove \
                  it and set MYSQL_PWD, or put it in the [client] section of ~/.my.cnf",
                 redact(location)
             )));

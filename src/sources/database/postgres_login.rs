@@ -26,11 +26,11 @@ pub struct PgLogin {
 }
 
 impl PgLogin {
-    /// Reads a LOCATION. `table` names the table in errors.
-    pub fn parse(location: &str, table: &str) -> Result<PgLogin> {
+    /// Reads a LOCATION. `who` names what reads it in errors (`table orders`).
+    pub fn parse(location: &str, who: &str) -> Result<PgLogin> {
         let bad = |why: &str| {
             Error::Config(format!(
-                "table {table}: LOCATION '{}' {why}; write it as postgres://USER@HOST:PORT/DATABASE",
+                "{who}: LOCATION '{}' {why}; write it as postgres://USER@HOST:PORT/DATABASE",
                 redact(location)
             ))
         };
@@ -40,7 +40,7 @@ impl PgLogin {
         }
         if url.password().is_some() {
             return Err(Error::Config(format!(
-                "table {table}: LOCATION '{}' holds a password. Mapping files must not: remove \
+                "{who}: LOCATION '{}' holds a password. Mapping files must not: remove \
                  it and set PGPASSWORD, or add the password to ~/.pgpass (or the file PGPASSFILE \
                  names)",
                 redact(location)
@@ -63,7 +63,7 @@ impl PgLogin {
         let from_service = match &service {
             Some(name) => service_entry(name).ok_or_else(|| {
                 Error::Config(format!(
-                    "table {table}: the connection service '{name}' is not in {} (nor in \
+                    "{who}: the connection service '{name}' is not in {} (nor in \
                      PGSYSCONFDIR's pg_service.conf)",
                     service_file().map_or("~/.pg_service.conf".into(), |p| p.display().to_string())
                 ))
