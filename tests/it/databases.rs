@@ -523,6 +523,51 @@ fn a_mariadb_table_is_read_with_its_types_and_logins_from_mysql_pwd_or_an_option
         "{err}"
     );
 
+    // A query: its own filter, then the mapping's filter (pushed down) and limit.
+    let query = dir.path().join("query.sql");
+    let run_query = |text: &str, select: &str| {
+        write(
+            &query,
+            format!(
+                "-- pengine: dataset = users\n\
+                 CREATE EXTERNAL TABLE q STORED AS MYSQL LOCATION '${{db}}' OPTIONS ('query' '{}');\n{select}\n",
+                text.replace('\'', "''")
+            ),
+        );
+        let mut cmd = run_mapping(
+            &query,
+            &format!("db={}", db.location("reader", "crm")),
+            dir.path().join("query-out"),
+            &["--no-insights"],
+        );
+        cmd.env("MYSQL_PWD", READER_PASSWORD);
+        cmd
+    };
+    run_ok(&mut run_query(
+        "SELECT id, CAST(tier AS CHAR) AS tier, balance FROM customers WHERE balance < 50 ORDER BY id LIMIT 10",
+        "SELECT id AS user_id, tier AS tier, balance AS balance FROM q WHERE tier = 'gold';",
+    ));
+    assert_eq!(
+        read_dataset(&dir.path().join("query-out/users")).rows,
+        [vec!["9007199254740993", "gold", "12.5"]]
+    );
+    for (text, says) in [
+        ("DELETE FROM customers", "one SELECT"),
+        (
+            "SELECT id FROM customers WHERE tier = \"gold\"",
+            "double quote",
+        ),
+    ] {
+        let err = run_fails(
+            &mut run_query(text, "SELECT id AS user_id, id AS n FROM q;"),
+            3,
+        );
+        assert!(
+            err.contains("table q") && err.contains(says),
+            "{text}: {err}"
+        );
+    }
+
     // OPTIONS ('tinyint1' 'number') keeps MySQL's numbers.
     let numbers = dir.path().join("numbers.sql");
     write(

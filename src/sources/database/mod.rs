@@ -82,14 +82,15 @@ fn source(cmd: &CreateExternalTable) -> Result<Source<'_>, Error> {
         )));
     }
     let is_postgres = cmd.file_type.eq_ignore_ascii_case("POSTGRES");
+    let is_mysql = cmd.file_type.eq_ignore_ascii_case("MYSQL");
     let query = cmd.options.get("format.query").cloned();
     let table = match (cmd.options.get("format.table"), &query) {
         (Some(table), None) => TableReference::from(table.as_str()),
-        (None, Some(_)) if is_postgres => TableReference::bare("query"),
+        (None, Some(_)) if is_postgres || is_mysql => TableReference::bare("query"),
         (None, Some(_)) => {
             return Err(Error::Config(format!(
-                "table {name}: OPTIONS ('query' ...) is read from PostgreSQL only; name a table \
-                 or a view of this database with OPTIONS ('table' ...) and filter in the \
+                "table {name}: OPTIONS ('query' ...) is read from PostgreSQL and MySQL only; name \
+                 a table or a view of this database with OPTIONS ('table' ...) and filter in the \
                  mapping's query (filters are pushed down to the database)"
             )));
         }
@@ -102,7 +103,7 @@ fn source(cmd: &CreateExternalTable) -> Result<Source<'_>, Error> {
             return Err(Error::Config(format!(
                 "table {name}: say which table of the database to read with OPTIONS ('table' \
                  'schema.name'){}",
-                if is_postgres {
+                if is_postgres || is_mysql {
                     ", or give a read-only query with OPTIONS ('query' 'SELECT ...')"
                 } else {
                     ""
@@ -110,10 +111,9 @@ fn source(cmd: &CreateExternalTable) -> Result<Source<'_>, Error> {
             )));
         }
     };
-    let is_mysql = cmd.file_type.eq_ignore_ascii_case("MYSQL");
     let known = |k: &str| {
         k == "format.table"
-            || (is_postgres && k == "format.query")
+            || ((is_postgres || is_mysql) && k == "format.query")
             || (is_mysql && k == "format.tinyint1")
     };
     if let Some(other) = cmd.options.keys().find(|k| !known(k)) {
@@ -121,7 +121,7 @@ fn source(cmd: &CreateExternalTable) -> Result<Source<'_>, Error> {
             "table {name}: unknown option '{}' for a database table (only 'table'{})",
             other.trim_start_matches("format."),
             match () {
-                _ if is_mysql => " and 'tinyint1'",
+                _ if is_mysql => ", 'query' and 'tinyint1'",
                 _ if is_postgres => " and 'query'",
                 _ => "",
             }
@@ -225,6 +225,18 @@ impl DatabaseTableFactory {
         let login = MysqlLogin::parse(source.location, &format!("table {}", source.name))?;
         let who = format!("table {}", source.name);
         let pool = pooled(&self.mysql, login.show(), mysql_pool(&login, &who)).await?;
+        if let Some(query) = &source.query {
+            let provider = query::mysql_query_table(pool, query, &who, &login.show()).await?;
+            let server = login.show();
+            return Ok(wrap(
+                provider,
+                "MYSQL",
+                server,
+                &source,
+                Vec::new(),
+                Vec::new(),
+            ));
+        }
         let provider = MySQLTableFactory::new(Arc::clone(&pool))
             .table_provider(source.table.clone())
             .await

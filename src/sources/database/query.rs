@@ -1,8 +1,9 @@
-//! `OPTIONS ('query' 'SELECT ...')`: a read-only query of a PostgreSQL database as a table.
+//! `OPTIONS ('query' 'SELECT ...')`: a read-only query of a PostgreSQL or MySQL database as a
+//! table.
 //!
-//! The query must be one SELECT (no INTO, no row locks), and the session it runs in is
-//! read-only besides (see `postgres_pool`). Its columns come from PostgreSQL's description of
-//! the prepared statement, without running it. The mapping's projection, filters and limit
+//! The query must be one SELECT (no INTO, no row locks); PostgreSQL sessions are read-only
+//! besides (see `postgres_pool`). Its columns come from the server's description of the
+//! prepared statement, without running it. The mapping's projection, filters and limit
 //! wrap it as a derived table: `SELECT cols FROM (query) AS pengine_query WHERE ...`. The scan
 //! is a node of its own: the provider crate's node edits its SQL text to push filters and
 //! limits, which would cut into a query it does not know.
@@ -24,16 +25,22 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion::sql::sqlparser::ast::{SetExpr, Statement};
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect as ParseDialect;
+use datafusion::sql::sqlparser::dialect::{
+    Dialect as ParseDialectTrait, MySqlDialect as MySqlParse, PostgreSqlDialect as PostgresParse,
+};
 use datafusion::sql::sqlparser::parser::Parser;
-use datafusion::sql::unparser::dialect::PostgreSqlDialect;
+use datafusion::sql::unparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect};
+use datafusion_table_providers::mysql::DynMySQLConnectionPool;
 use datafusion_table_providers::postgres::DynPostgresConnectionPool;
+use datafusion_table_providers::sql::arrow_sql_gen::mysql;
 use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
+use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnectionPool;
 use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
 use datafusion_table_providers::sql::sql_provider_datafusion::{
     SqlTable, default_filter_pushdown, get_stream, project_schema_safe,
 };
 use futures::TryStreamExt;
+use mysql_async::prelude::Queryable;
 
 use crate::error::Error;
 
@@ -41,9 +48,9 @@ use crate::error::Error;
 const ALIAS: &str = "pengine_query";
 
 /// Refuses anything but one plain SELECT (or VALUES, WITH ... SELECT): why, when refused.
-pub(super) fn check_read_only(query: &str) -> Result<(), String> {
+pub(super) fn check_read_only(query: &str, dialect: &dyn ParseDialectTrait) -> Result<(), String> {
     let statements =
-        Parser::parse_sql(&ParseDialect {}, query).map_err(|e| format!("does not parse: {e}"))?;
+        Parser::parse_sql(dialect, query).map_err(|e| format!("does not parse: {e}"))?;
     let [Statement::Query(q)] = statements.as_slice() else {
         return Err("must be one SELECT statement".into());
     };
@@ -74,7 +81,7 @@ pub(super) async fn postgres_query_table(
              view with OPTIONS ('table' ...)"
         ))
     };
-    check_read_only(query).map_err(|why| refused(&why))?;
+    check_read_only(query, &PostgresParse {}).map_err(|why| refused(&why))?;
     let conn = pool.connect_direct().await.map_err(|e| {
         Error::Database(format!(
             "{who}: cannot connect to {server}: {}",
@@ -100,22 +107,95 @@ pub(super) async fn postgres_query_table(
         };
         fields.push(Field::new(name, data_type, true));
     }
-    let schema = Arc::new(Schema::new(fields));
     let dyn_pool: Arc<DynPostgresConnectionPool> = pool;
-    let template = SqlTable::new_with_schema(
-        "postgres",
-        &dyn_pool,
-        Arc::clone(&schema),
-        TableReference::bare(ALIAS),
-    )
-    .with_dialect(Arc::new(PostgreSqlDialect {}));
-    Ok(Arc::new(QueryTable {
-        query: query.trim().trim_end_matches(';').to_string(),
-        schema,
-        template,
-        pool: dyn_pool,
-    }))
+    Ok(QueryTable::provider(
+        query,
+        Arc::new(Schema::new(fields)),
+        dyn_pool,
+        Arc::new(PostgreSqlDialect {}),
+        format!("\"{ALIAS}\""),
+    ))
 }
+
+/// The query as a table of a MySQL database.
+pub(super) async fn mysql_query_table(
+    pool: Arc<MySQLConnectionPool>,
+    query: &str,
+    who: &str,
+    server: &str,
+) -> Result<Arc<dyn TableProvider>, Error> {
+    let refused = |why: &str| {
+        Error::Config(format!(
+            "{who}: OPTIONS ('query' ...) {why}. Write one read-only SELECT, or name a table or \
+             view with OPTIONS ('table' ...)"
+        ))
+    };
+    check_read_only(query, &MySqlParse {}).map_err(|why| refused(&why))?;
+    if query.contains('"') {
+        // The crate's MySQL reader deletes every double quote from the SQL it sends.
+        return Err(refused(
+            "holds a double quote, which the MySQL reader would delete; quote strings with ' \
+             and names with `",
+        ));
+    }
+    let conn = pool.connect_direct().await.map_err(|e| {
+        Error::Database(format!(
+            "{who}: cannot connect to {server}: {}",
+            super::first_line(&e.to_string())
+        ))
+    })?;
+    let statement = {
+        let mut conn = conn.conn.lock().await;
+        conn.prep(query).await.map_err(|e| {
+            Error::Database(format!(
+                "{who}: {server} cannot run the query: {}",
+                super::first_line(&e.to_string())
+            ))
+        })?
+    };
+    let mut fields = Vec::new();
+    for column in statement.columns().iter() {
+        let name = column.name_str().to_string();
+        let flags = column.flags().bits();
+        let column_type = column.column_type();
+        let decimal = matches!(
+            column_type,
+            mysql_async::consts::ColumnType::MYSQL_TYPE_DECIMAL
+                | mysql_async::consts::ColumnType::MYSQL_TYPE_NEWDECIMAL
+        );
+        // As the crate's row conversion types them (its flags, and 65 digits for decimals).
+        let data_type = mysql::map_column_to_data_type(
+            column_type,
+            flags & MYSQL_BINARY_FLAG != 0 && column.character_set() == MYSQL_BINARY_CHARSET,
+            flags & MYSQL_ENUM_FLAG != 0,
+            flags & MYSQL_UNSIGNED_FLAG != 0,
+            column.column_length() > 2_u32.pow(31) - 1,
+            decimal.then_some(65),
+            decimal.then_some(column.decimals() as i8),
+        );
+        let Some(data_type) = data_type.filter(|t| *t != DataType::Null) else {
+            return Err(Error::Config(format!(
+                "{who}: the query's column {name} is of a type ({column_type:?}) pengine does not \
+                 read from a query: cast it there (CAST({name} AS CHAR))"
+            )));
+        };
+        fields.push(Field::new(name, data_type, true));
+    }
+    let dyn_pool: Arc<DynMySQLConnectionPool> = pool;
+    Ok(QueryTable::provider(
+        query,
+        Arc::new(Schema::new(fields)),
+        dyn_pool,
+        Arc::new(MySqlDialect {}),
+        format!("`{ALIAS}`"),
+    ))
+}
+
+/// MySQL's column definition flags and the `binary` character set (its protocol's numbers).
+const MYSQL_UNSIGNED_FLAG: u16 = 32;
+const MYSQL_BINARY_FLAG: u16 = 128;
+const MYSQL_ENUM_FLAG: u16 = 256;
+const MYSQL_BINARY_CHARSET: u16 = 63;
 
 /// The Arrow type the provider crate reads a PostgreSQL type as (the same mapping its row
 /// conversion makes), for the types a query's columns may have; None for others (`numeric`
@@ -143,6 +223,36 @@ struct QueryTable<T: 'static, P: 'static> {
     /// A table named like the alias, to write the outer SELECT with the crate's unparser.
     template: SqlTable<T, P>,
     pool: Arc<dyn DbConnectionPool<T, P> + Send + Sync>,
+    dialect: Arc<dyn Dialect + Send + Sync>,
+    /// The alias as the dialect quotes it.
+    alias: String,
+}
+
+impl<T: 'static, P: 'static> QueryTable<T, P> {
+    /// The query as a table provider.
+    fn provider(
+        query: &str,
+        schema: SchemaRef,
+        pool: Arc<dyn DbConnectionPool<T, P> + Send + Sync>,
+        dialect: Arc<dyn Dialect + Send + Sync>,
+        alias: String,
+    ) -> Arc<dyn TableProvider> {
+        let template = SqlTable::new_with_schema(
+            "query",
+            &pool,
+            Arc::clone(&schema),
+            TableReference::bare(ALIAS),
+        )
+        .with_dialect(Arc::clone(&dialect));
+        Arc::new(QueryTable {
+            query: query.trim().trim_end_matches(';').to_string(),
+            schema,
+            template,
+            pool,
+            dialect,
+            alias,
+        })
+    }
 }
 
 impl<T, P> fmt::Debug for QueryTable<T, P> {
@@ -165,7 +275,7 @@ impl<T: 'static, P: 'static> TableProvider for QueryTable<T, P> {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(default_filter_pushdown(filters, &PostgreSqlDialect {}))
+        Ok(default_filter_pushdown(filters, self.dialect.as_ref()))
     }
 
     async fn scan(
@@ -176,13 +286,17 @@ impl<T: 'static, P: 'static> TableProvider for QueryTable<T, P> {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let outer = self.template.scan_to_sql(projection, filters, limit)?;
-        let from = format!("FROM \"{ALIAS}\"");
+        let from = format!("FROM {}", self.alias);
         if outer.matches(&from).count() != 1 {
             return Err(DataFusionError::Internal(format!(
                 "cannot place the query in {outer}"
             )));
         }
-        let sql = outer.replacen(&from, &format!("FROM ({}) AS \"{ALIAS}\"", self.query), 1);
+        let sql = outer.replacen(
+            &from,
+            &format!("FROM ({}) AS {}", self.query, self.alias),
+            1,
+        );
         let schema = project_schema_safe(&self.schema, projection)?;
         Ok(Arc::new(QueryExec::new(
             sql,
