@@ -551,6 +551,16 @@ fn a_mariadb_table_is_read_with_its_types_and_logins_from_mysql_pwd_or_an_option
         read_dataset(&dir.path().join("query-out/users")).rows,
         [vec!["9007199254740993", "gold", "12.5"]]
     );
+    // A mapping filter whose text holds a double quote is applied by pengine, not sent to MySQL
+    // (whose reader would delete the quote): no customer's tier is `go"ld`.
+    run_ok(&mut run_query(
+        "SELECT id, CAST(tier AS CHAR) AS tier FROM customers",
+        "SELECT id AS user_id, tier AS tier FROM q WHERE tier = 'go\"ld' OR tier = 'free';",
+    ));
+    assert_eq!(
+        read_dataset(&dir.path().join("query-out/users")).rows,
+        [vec!["2", "free"]]
+    );
     for (text, says) in [
         ("DELETE FROM customers", "one SELECT"),
         (

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::datasource::TableType;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
@@ -113,13 +114,16 @@ impl TableProvider for DatabaseTable {
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
         // A filter on a boolean read from an integer is applied after the conversion: the
-        // database compares integers, and its SQL would not be the same test.
+        // database compares integers, and its SQL would not be the same test. On MySQL, the
+        // crate's reader deletes every double quote from the SQL it sends, so a filter whose text
+        // holds one is applied here instead, where it means what it says.
         let inner = self.inner.supports_filters_pushdown(filters)?;
         Ok(filters
             .iter()
             .zip(inner)
             .map(|(f, pushed)| {
-                if self.reads_boolean(f) {
+                let loses_quotes = self.origin.format == "MYSQL" && holds_double_quote(f);
+                if self.reads_boolean(f) || loses_quotes {
                     TableProviderFilterPushDown::Unsupported
                 } else {
                     pushed
@@ -190,4 +194,19 @@ impl TableProvider for DatabaseTable {
             reading.into(),
         )))
     }
+}
+
+/// Whether a text literal in `expr` holds a `"`.
+fn holds_double_quote(expr: &Expr) -> bool {
+    let mut found = false;
+    let _ = expr.apply(|e| {
+        if let Expr::Literal(value, _) = e
+            && value.to_string().contains('"')
+        {
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
 }
