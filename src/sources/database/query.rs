@@ -68,6 +68,22 @@ pub(super) fn check_read_only(query: &str, dialect: &dyn ParseDialectTrait) -> R
     }
 }
 
+/// A query pengine does not run, and why (`who` names the mapping's table).
+fn refused(who: &str, why: &str) -> Error {
+    Error::Config(format!(
+        "{who}: OPTIONS ('query' ...) {why}. Write one read-only SELECT, or name a table or view \
+         with OPTIONS ('table' ...)"
+    ))
+}
+
+/// A server that could not be reached to describe the query.
+fn unreachable(who: &str, server: &str, e: &impl std::fmt::Display) -> Error {
+    Error::Database(format!(
+        "{who}: cannot connect to {server}: {}",
+        super::first_line(&e.to_string())
+    ))
+}
+
 /// The query as a table of `pool`'s database. `who` names the mapping's table in errors.
 pub(super) async fn postgres_query_table(
     pool: Arc<PostgresConnectionPool>,
@@ -75,19 +91,11 @@ pub(super) async fn postgres_query_table(
     who: &str,
     server: &str,
 ) -> Result<Arc<dyn TableProvider>, Error> {
-    let refused = |why: &str| {
-        Error::Config(format!(
-            "{who}: OPTIONS ('query' ...) {why}. Write one read-only SELECT, or name a table or \
-             view with OPTIONS ('table' ...)"
-        ))
-    };
-    check_read_only(query, &PostgresParse {}).map_err(|why| refused(&why))?;
-    let conn = pool.connect_direct().await.map_err(|e| {
-        Error::Database(format!(
-            "{who}: cannot connect to {server}: {}",
-            super::first_line(&e.to_string())
-        ))
-    })?;
+    check_read_only(query, &PostgresParse {}).map_err(|why| refused(who, &why))?;
+    let conn = pool
+        .connect_direct()
+        .await
+        .map_err(|e| unreachable(who, server, &e))?;
     let statement = conn.conn.prepare(query).await.map_err(|e| {
         let why = e
             .as_db_error()
@@ -124,26 +132,19 @@ pub(super) async fn mysql_query_table(
     who: &str,
     server: &str,
 ) -> Result<Arc<dyn TableProvider>, Error> {
-    let refused = |why: &str| {
-        Error::Config(format!(
-            "{who}: OPTIONS ('query' ...) {why}. Write one read-only SELECT, or name a table or \
-             view with OPTIONS ('table' ...)"
-        ))
-    };
-    check_read_only(query, &MySqlParse {}).map_err(|why| refused(&why))?;
+    check_read_only(query, &MySqlParse {}).map_err(|why| refused(who, &why))?;
     if query.contains('"') {
         // The crate's MySQL reader deletes every double quote from the SQL it sends.
         return Err(refused(
+            who,
             "holds a double quote, which the MySQL reader would delete; quote strings with ' \
              and names with `",
         ));
     }
-    let conn = pool.connect_direct().await.map_err(|e| {
-        Error::Database(format!(
-            "{who}: cannot connect to {server}: {}",
-            super::first_line(&e.to_string())
-        ))
-    })?;
+    let conn = pool
+        .connect_direct()
+        .await
+        .map_err(|e| unreachable(who, server, &e))?;
     let statement = {
         let mut conn = conn.conn.lock().await;
         conn.prep(query).await.map_err(|e| {
