@@ -4,8 +4,9 @@
 use datafusion_table_providers::sql::db_connection_pool::DbConnectionPool;
 
 use super::mysql_login::MysqlLogin;
+use super::pools::{mysql_pool, postgres_pool, text_rows};
 use super::postgres_login::PgLogin;
-use super::{first_line, mysql_pool, postgres_pool, sqlite, text_rows};
+use super::{first_line, sqlite};
 use crate::error::Error;
 
 /// The kinds of database a location can name.

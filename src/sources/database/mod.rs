@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod mysql_login;
+mod pools;
 pub mod postgres_login;
 mod postgres_types;
 mod query;
@@ -20,23 +21,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, StringArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{Session, TableProvider, TableProviderFactory};
 use datafusion::common::{DataFusionError, Result as DfResult, TableReference};
 use datafusion::logical_expr::CreateExternalTable;
 use datafusion_table_providers::mysql::MySQLTableFactory;
 use datafusion_table_providers::postgres::PostgresTableFactory;
-use datafusion_table_providers::sql::db_connection_pool::dbconnection::AsyncDbConnection;
 use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnectionPool;
 use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
-use futures::TryStreamExt;
-use secrecy::SecretString;
 use tokio::sync::Mutex;
 
 use crate::error::Error;
 use mysql_login::MysqlLogin;
+use pools::{mysql_pool, pooled, postgres_pool, text_rows};
 use postgres_login::PgLogin;
 pub use table::{DatabaseOrigin, DatabaseTable};
 
@@ -259,94 +255,6 @@ impl DatabaseTableFactory {
     }
 }
 
-/// A pool of connections to a PostgreSQL database; `who` (the table, or the database) names
-/// what could not connect.
-pub(crate) async fn postgres_pool(
-    login: &PgLogin,
-    who: &str,
-) -> Result<PostgresConnectionPool, Error> {
-    let mut params = params(
-        [
-            ("host", login.host.clone()),
-            ("port", login.port.to_string()),
-            ("user", login.user.clone()),
-            ("db", login.database.clone()),
-            ("sslmode", login.sslmode.clone()),
-            ("application_name", "pengine".to_string()),
-            // Every transaction of pengine's sessions is read-only, whatever SQL they run.
-            ("options", "-c default_transaction_read_only=on".to_string()),
-        ],
-        login.password(),
-    );
-    if let Some(file) = &login.sslrootcert {
-        params.insert("sslrootcert".into(), SecretString::from(file.clone()));
-    }
-    PostgresConnectionPool::new(params)
-        .await
-        .map(|p| {
-            p.with_unsupported_type_action(
-                datafusion_table_providers::UnsupportedTypeAction::String,
-            )
-        })
-        .map_err(|e| unreachable_server(who, &login.show(), &e.to_string(), POSTGRES_PASSWORD))
-}
-
-/// A pool of connections to a MySQL database.
-pub(crate) async fn mysql_pool(
-    login: &MysqlLogin,
-    who: &str,
-) -> Result<MySQLConnectionPool, Error> {
-    let params = params(
-        [
-            ("host", login.host.clone()),
-            ("tcp_port", login.port.to_string()),
-            ("user", login.user.clone()),
-            ("db", login.database.clone()),
-            ("sslmode", login.ssl_mode.clone()),
-        ],
-        login.password(),
-    );
-    MySQLConnectionPool::new(params)
-        .await
-        .map_err(|e| unreachable_server(who, &login.show(), &e.to_string(), MYSQL_PASSWORD))
-}
-
-/// The rows of a catalog query, each value as text (None for null).
-pub(crate) async fn text_rows<T: 'static, P: 'static>(
-    conn: &dyn AsyncDbConnection<T, P>,
-    sql: &str,
-) -> Result<Vec<Vec<Option<String>>>, String> {
-    let batches: Vec<_> = conn
-        .query_arrow(sql, &[], None)
-        .await
-        .map_err(|e| e.to_string())?
-        .try_collect()
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut rows = Vec::new();
-    for batch in &batches {
-        let mut columns = Vec::new();
-        for column in batch.columns() {
-            let text = cast(column, &DataType::Utf8).map_err(|e| e.to_string())?;
-            let text = text
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or("a catalog value is not text")?
-                .clone();
-            columns.push(text);
-        }
-        for i in 0..batch.num_rows() {
-            rows.push(
-                columns
-                    .iter()
-                    .map(|c| c.is_valid(i).then(|| c.value(i).to_string()))
-                    .collect(),
-            );
-        }
-    }
-    Ok(rows)
-}
-
 fn wrap(
     provider: Arc<dyn TableProvider>,
     format: &'static str,
@@ -388,48 +296,6 @@ async fn mysql_booleans(
         .into_iter()
         .filter_map(|mut r| r.swap_remove(0))
         .collect())
-}
-
-/// Where each server's users keep the password, for the message of a failed login.
-const POSTGRES_PASSWORD: &str = "PGPASSWORD, or ~/.pgpass or the file PGPASSFILE names";
-const MYSQL_PASSWORD: &str = "MYSQL_PWD, or the [client] section of ~/.my.cnf";
-
-/// A provider crate's connection parameters (the password only ever held as a secret).
-fn params<const N: usize>(
-    plain: [(&str, String); N],
-    password: Option<String>,
-) -> HashMap<String, SecretString> {
-    let mut params: HashMap<String, SecretString> = plain
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), SecretString::from(v)))
-        .collect();
-    if let Some(password) = password {
-        params.insert("pass".into(), SecretString::from(password));
-    }
-    params
-}
-
-/// The pool of one server and database, made by `connect` the first time a table needs it.
-async fn pooled<P>(
-    pools: &Mutex<HashMap<String, Arc<P>>>,
-    key: String,
-    connect: impl std::future::Future<Output = Result<P, Error>>,
-) -> Result<Arc<P>, Error> {
-    let mut pools = pools.lock().await;
-    if let Some(pool) = pools.get(&key) {
-        return Ok(Arc::clone(pool));
-    }
-    let pool = Arc::new(connect.await?);
-    pools.insert(key, Arc::clone(&pool));
-    Ok(pool)
-}
-
-fn unreachable_server(who: &str, server: &str, why: &str, passwords: &str) -> Error {
-    Error::Database(format!(
-        "{who}: cannot connect to {server}: {}. Check the host and port, and the password \
-         ({passwords})",
-        first_line(why)
-    ))
 }
 
 fn unreadable_table(source: &Source<'_>, server: &str, why: &str) -> Error {
