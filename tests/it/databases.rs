@@ -991,3 +991,47 @@ fn tls_is_verified_against_the_certificate_the_location_names() {
         "{err}"
     );
 }
+
+#[test]
+fn sigterm_while_a_database_table_streams_publishes_nothing_and_closes_the_connection() {
+    let pg = crm();
+    pg.psql(
+        "crm",
+        "CREATE TABLE visits AS SELECT i::bigint AS id, 'v' || i AS page FROM generate_series(1, 200000) i;
+         GRANT SELECT ON visits TO reader;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE v STORED AS POSTGRES LOCATION '${pg}' OPTIONS ('table' 'public.visits');\n\
+         SELECT id AS user_id, page AS page FROM v;\n",
+    );
+    let out = dir.path().join("out");
+    let mut cmd = run_mapping(
+        &mapping,
+        &format!("pg={}", pg.location("reader", "crm")),
+        &out,
+        &["--no-insights"],
+    );
+    cmd.env("PGPASSWORD", READER_PASSWORD);
+    // Stopped after its first batch is written, with the rest of the table still streaming.
+    let output = signalled_at(&mut cmd, "while-writing", "TERM", dir.path());
+    assert_eq!(output.status.code(), Some(143), "{}", stderr(&output));
+    assert!(!out.join("users.current.json").exists());
+    assert!(!out.join("users").exists());
+    // The server sees pengine's sessions end with the process.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left = pg.psql(
+            "crm",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pengine'",
+        );
+        if left.trim() == "0" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{left} sessions left");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_nothing_written(&pg);
+}

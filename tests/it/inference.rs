@@ -172,13 +172,7 @@ fn sigterm_during_the_second_attempt_publishes_nothing() {
         .arg("--var")
         .arg(format!("d={}", d.display()));
     // Parts are written only by an attempt that read everything: here, the second.
-    let child = spawn_at_failpoint(&mut cmd, "after-parts-written", d);
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
+    let output = signalled_at(&mut cmd, "after-parts-written", "TERM", d);
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(143), "{err}");
     assert!(err.contains(STARTED_AGAIN), "{err}");

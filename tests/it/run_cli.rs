@@ -650,17 +650,12 @@ fn ctrl_c_stops_with_code_130_and_publishes_nothing() {
     run_ok(&mut run_mapping(&mapping, &src, &out, &[]));
     let before = snapshot(&out);
     small_users(dir.path(), 3);
-    let child = spawn_at_failpoint(
+    let output = signalled_at(
         &mut run_mapping(&mapping, &src, &out, &[]),
         "after-parts-written",
+        "INT",
         dir.path(),
     );
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
     assert!(stderr(&output).contains("interrupted"));
     assert_eq!(snapshot(&out), before);

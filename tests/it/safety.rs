@@ -4,7 +4,7 @@
 //! `--json` show when something goes wrong.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use crate::common::*;
@@ -326,18 +326,6 @@ fn a_misspelled_variable_is_an_error_naming_the_ones_used() {
     let output = run_ok(pengine().arg("run").arg(&mapping).arg("-o").arg(&out));
     let err = stderr(&output);
     assert!(err.contains("soruce is used by no mapping file"), "{err}");
-}
-
-/// Starts `cmd`, waits until it stops at `failpoint`, sends it `signal` (`TERM`, `HUP`) and
-/// returns what it printed and its exit status.
-fn signalled_at(cmd: &mut Command, failpoint: &str, signal: &str, scratch: &Path) -> Output {
-    let child = spawn_at_failpoint(cmd, failpoint, scratch);
-    let status = Command::new("kill")
-        .args([format!("-{signal}"), child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    child.wait_with_output().unwrap()
 }
 
 /// Sends `signal` to a run stopped after writing its parts, and checks it stops as Ctrl-C does.

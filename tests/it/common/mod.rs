@@ -399,6 +399,18 @@ pub fn spawn_at_failpoint(
     child
 }
 
+/// Starts `cmd`, waits until it stops at `failpoint`, sends it `signal` (`TERM`, `HUP`) and
+/// returns what it printed and its exit status.
+pub fn signalled_at(cmd: &mut Command, failpoint: &str, signal: &str, scratch: &Path) -> Output {
+    let child = spawn_at_failpoint(cmd, failpoint, scratch);
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait_with_output().unwrap()
+}
+
 /// Runs and asserts the exit code, returning the whole output.
 #[track_caller]
 pub fn run_with_code(cmd: &mut Command, code: i32) -> Output {
