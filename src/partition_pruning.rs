@@ -1,4 +1,4 @@
-//! The `key=value` partitions a query's WHERE ruled out. DataFusion lists only the partitions a
+//! The `key=value` partitions a query's WHERE ruled out. DataFusion scans only the partitions a
 //! filter on their columns keeps, so no scan reads, or counts, the rows of the others. Each table
 //! scanned with such a filter is listed once more, whole (DataFusion's listing cache answers it
 //! when the table's listing fits in it), and the partitions none of whose files any scan read are

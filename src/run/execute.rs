@@ -215,8 +215,13 @@ async fn execute(
         crate::failpoint::hit("after-parts-written");
     }
     let mut flow = row_flow::measure(&query);
-    let pruned = partition_pruning::measure(&ctx.state(), &logical, &query).await?;
-    flow.pruned.extend(pruned.entries());
+    // A report figure: a failed listing leaves it out, it does not fail a run whose parts exist.
+    let state = ctx.state();
+    match interrupt::cancellable(partition_pruning::measure(&state, &logical, &query)).await {
+        Ok(pruned) => flow.pruned.extend(pruned.entries()),
+        Err(Error::Interrupted) => return Err(Error::Interrupted),
+        Err(e) => tracing::warn!("pruned partitions not reported: {e}"),
+    }
     // Every part repeats the header; validation counts one, as for a single file.
     let header = csv_dialect::header(plan.names()).len() as u64;
     let bytes = tally.row_bytes + header * summary.parts.len().max(1) as u64;

@@ -790,7 +790,7 @@ fn a_limit_and_a_pruned_parquet_row_group_are_accounted_for() {
     assert_eq!(rows["pruned"]["parquet_row_groups"], 1, "{rows}");
 }
 
-/// A `key=value` export whose WHERE keeps some partitions: DataFusion lists only those, and the
+/// A `key=value` export whose WHERE keeps some partitions: DataFusion scans only those, and the
 /// report names what it left unread (partitions, their files and bytes) instead of losing them.
 #[test]
 fn partitions_pruned_by_the_where_clause_are_reported() {
