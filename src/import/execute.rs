@@ -8,13 +8,11 @@ use std::time::{Duration, Instant};
 use super::api::{JobState, Personalize, Started};
 use super::output::S3Output;
 use super::plan::{self, DatasetPlan, JobPlan, Plan};
-use super::record::{self, FAILED, ImportEntry};
+use super::record::{self, ACTIVE, FAILED, ImportEntry};
 use super::report::{DatasetResult, ImportReport, JobResult};
 use crate::error::{Error, Result};
 use crate::personalize::DatasetType;
 
-/// Status of a dataset or job ready for use.
-const ACTIVE: &str = "ACTIVE";
 /// How many names a run's job tries after jobs of the earlier names failed.
 const MAX_ATTEMPTS: u32 = 20;
 /// Sets the first interval between status polls, in seconds (fractions allowed; later polls

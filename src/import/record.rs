@@ -19,6 +19,8 @@ const IMPORTS_DIR: &str = "imports";
 const RECORD_FORMAT: u32 = 1;
 /// The status Personalize gives a job that failed; its run is not imported.
 pub(crate) const FAILED: &str = "CREATE FAILED";
+/// The status of a finished import (and of a dataset ready for one).
+pub(crate) const ACTIVE: &str = "ACTIVE";
 
 /// One run imported (or being imported) into a dataset group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,11 +55,13 @@ impl ImportRecord {
         }
     }
 
-    /// The runs imported into `group`, or on their way: every entry but failed jobs.
+    /// The runs whose import into `group` is known to have finished (ACTIVE). A run whose job
+    /// was left pending (no `--wait`, or an interrupted one) is planned again: starting it finds
+    /// its job by name and follows it, or starts another if it failed.
     pub(crate) fn imported_runs(&self, group: &str) -> std::collections::HashSet<String> {
         self.imports
             .iter()
-            .filter(|e| e.dataset_group_arn == group && e.status.as_deref() != Some(FAILED))
+            .filter(|e| e.dataset_group_arn == group && e.status.as_deref() == Some(ACTIVE))
             .map(|e| e.run_id.clone())
             .collect()
     }

@@ -647,3 +647,43 @@ fn runs_then_import_the_snapshots_they_committed_full_and_incremental() {
         third["data_location"]
     );
 }
+
+#[test]
+fn an_increment_whose_job_was_left_pending_and_failed_is_imported_again() {
+    let server = S3Server::start(&["personalize"]);
+    commit(
+        &server,
+        "interactions",
+        &[(FULL, RunKind::Full)],
+        INTERACTIONS_SCHEMA,
+    );
+    let fake = FakePersonalize::start();
+    run_ok(&mut import(&server, &fake, &["--wait"]));
+    commit(
+        &server,
+        "interactions",
+        &[(FULL, RunKind::Full), (INC1, RunKind::Increment)],
+        INTERACTIONS_SCHEMA,
+    );
+    // Started without --wait: the record knows the job only as pending; it then fails.
+    fake.fail_jobs("Input CSV is missing the following columns: [EVENT_TYPE]");
+    run_ok(&mut import(&server, &fake, &["--mode", "incremental"]));
+    // The increment is not taken as imported: its job is looked up again and followed to its
+    // failure (exit 5, with the service's reason), where it was skipped as done before.
+    let err = run_fails(
+        &mut import(&server, &fake, &["--mode", "incremental", "--wait"]),
+        5,
+    );
+    assert!(err.contains(INC1) && err.contains("[EVENT_TYPE]"), "{err}");
+    fake.succeed_jobs();
+    let result = stdout_json(&run_ok(&mut import(
+        &server,
+        &fake,
+        &["--mode", "incremental", "--wait", "--json"],
+    )));
+    let jobs = result["datasets"][0]["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "{result:#}");
+    assert_eq!(jobs[0]["run_id"], INC1, "{result:#}");
+    assert_eq!(jobs[0]["status"], "ACTIVE", "{result:#}");
+    assert_eq!(jobs[0]["job_name"], format!("shop-interactions-{INC1}-r2"));
+}
