@@ -250,17 +250,10 @@ pub async fn list_table_files(
     let ctx = session(options, stores, &table.name)?;
     let url = ListingTableUrl::parse(&table.location)?;
     let store = ctx.runtime_env().object_store(&url)?;
-    if let Some(value) = &table.exclude
-        && url.is_collection()
-    {
+    if let Some(value) = &table.exclude {
         // The names the table leaves out are not among its files here either.
-        let patterns = crate::sources::exclude::parse(value)
+        Exclusions::register(ctx.state().config(), &url, value)
             .map_err(|e| Error::Config(format!("table {}: {e}", table.name)))?;
-        Exclusions::of(ctx.state().config()).add(
-            url.object_store().as_ref(),
-            url.prefix().clone(),
-            patterns,
-        );
     }
     let extension = crate::sources::factory::file_extension(&table.format, &url);
     let state = ctx.state();

@@ -11,9 +11,6 @@ use crate::sink::destination::Destination;
 use crate::sink::publish::pointer::{self, Current};
 use crate::store::{self, StoreRegistry};
 
-/// A snapshot's Avro schema, beside its `data/` folder.
-const SNAPSHOT_SCHEMA: &str = "schema.json";
-
 /// An output on S3, the only place Personalize imports from.
 pub(crate) struct S3Output {
     pub(crate) dest: Destination,
@@ -116,7 +113,7 @@ impl S3Output {
                 .dest
                 .snapshot_dir(dataset, &run.run_id)
                 .clone()
-                .join(SNAPSHOT_SCHEMA);
+                .join(crate::sink::publish::STAGED_SCHEMA);
             let bytes = self.dest.read_optional(&path).await?.ok_or_else(|| {
                 Error::Data(format!(
                     "{dataset}: run {} is named by the current pointer but its schema {} is \

@@ -52,6 +52,21 @@ impl Exclusions {
         config.get_extension::<Exclusions>().unwrap_or_default()
     }
 
+    /// Registers a table's `'format.exclude'` value for the folder `url` names, with the
+    /// session's `config`, before the table's first listing (a single file has nothing to
+    /// leave out). A malformed pattern is an error whatever the location.
+    pub fn register(
+        config: &datafusion::prelude::SessionConfig,
+        url: &datafusion::datasource::listing::ListingTableUrl,
+        value: &str,
+    ) -> Result<(), String> {
+        let patterns = parse(value)?;
+        if url.is_collection() {
+            Exclusions::of(config).add(url.object_store().as_ref(), url.prefix().clone(), patterns);
+        }
+        Ok(())
+    }
+
     /// Files under `prefix` of the store at `store` whose name matches one of `patterns` are not
     /// read.
     pub fn add(&self, store: &Url, prefix: Path, patterns: Vec<glob::Pattern>) {

@@ -23,7 +23,7 @@ use datafusion::logical_expr::CreateExternalTable;
 use super::bad_records::BadRecordLog;
 use super::csv::{CsvDialect, ExportCsvFormat};
 use super::encoding::{ENCODING_OPTION, TextEncoding};
-use super::exclude::{self, EXCLUDE_OPTION, Exclusions};
+use super::exclude::{EXCLUDE_OPTION, Exclusions};
 use super::json::{ExportJsonFormat, SampledInference};
 use super::parquet::ExportParquetFormat;
 
@@ -81,16 +81,9 @@ impl TableProviderFactory for SourceTableFactory {
         // Files are named in messages by their store's URL and path.
         let store_url = url.object_store();
         if let Some(value) = cmd.options.get(EXCLUDE_OPTION) {
-            let patterns = exclude::parse(value)
-                .map_err(|e| DataFusionError::Plan(format!("table {}: {e}", cmd.name)))?;
             // Registered before the table's first listing below, which then leaves them out.
-            if url.is_collection() {
-                Exclusions::of(session.config()).add(
-                    store_url.as_ref(),
-                    url.prefix().clone(),
-                    patterns,
-                );
-            }
+            Exclusions::register(session.config(), &url, value)
+                .map_err(|e| DataFusionError::Plan(format!("table {}: {e}", cmd.name)))?;
         }
         let format: Arc<dyn FileFormat> = match file_type.as_str() {
             "JSON" | "NDJSON" => {
