@@ -243,7 +243,11 @@ impl Personalize {
             .map_err(|e| failed("ListDatasetImportJobs", e))?
         {
             if job.job_name() == Some(job_name) {
-                return Ok(job.dataset_import_job_arn().map(str::to_string));
+                // A listed job without its ARN is a malformed answer, not "on another dataset".
+                let arn = job
+                    .dataset_import_job_arn()
+                    .ok_or_else(|| missing("ListDatasetImportJobs", "datasetImportJobArn"))?;
+                return Ok(Some(arn.to_string()));
             }
         }
         Ok(None)
