@@ -124,6 +124,20 @@ impl<'a> Cursor<'a> {
         Ok(&self.text[start..end])
     }
 
+    /// When the next member's name is `quoted` (a name and its quotes, holding no quote,
+    /// backslash or control character, so that matching its bytes is reading it), moves past it
+    /// and the colon after it and returns true; otherwise stays and returns false.
+    pub fn known_key(&mut self, quoted: &[u8]) -> Step<bool> {
+        if !self.bytes()[self.at..].starts_with(quoted) {
+            return Ok(false);
+        }
+        self.at += quoted.len();
+        self.blanks();
+        self.expect(b':')?;
+        self.blanks();
+        Ok(true)
+    }
+
     /// After an opening `{` or `[`: the members up to `close`, each read by `member`, separated
     /// as JSON separates them (the looser separators arrow-json accepts decline).
     pub fn members(&mut self, close: u8, mut member: impl FnMut(&mut Self) -> Step) -> Step {

@@ -34,6 +34,8 @@ use super::records::{Piece, Window};
 pub struct DirectDecoder {
     schema: SchemaRef,
     names: Vec<Box<[u8]>>,
+    /// Each column's name between quotes, when no character of it needs escaping.
+    quoted: Vec<Option<Box<[u8]>>>,
     /// When the columns come from a sample: the type every record must fit (see [`super::fit`]).
     shape: Option<Checked>,
 }
@@ -160,14 +162,16 @@ impl DirectDecoder {
         if !flat {
             return None;
         }
-        let names = schema
+        let names: Vec<Box<[u8]>> = schema
             .fields()
             .iter()
             .map(|f| f.name().as_bytes().into())
             .collect();
+        let quoted = names.iter().map(|name| fit::quoted_name(name)).collect();
         Some(Self {
             schema: Arc::clone(schema),
             names,
+            quoted,
             shape: None,
         })
     }
@@ -270,22 +274,32 @@ impl DirectDecoder {
         at.blanks();
         at.expect(b'{')?;
         at.members(b'}', |at| {
-            let key = at.key()?;
-            // arrow-json matches the unescaped name: an escaped one is for it to read.
-            if key.contains('\\') {
-                return Err(Declined);
-            }
             let Some(checked) = &self.shape else {
-                return match self.field(key.as_bytes(), &mut state.hint) {
+                let field = match self.expected(state.hint) {
+                    Some((f, quoted)) if at.known_key(quoted)? => {
+                        state.hint = f + 1;
+                        Some(f)
+                    }
+                    _ => self.field(unescaped_key(at)?, &mut state.hint),
+                };
+                return match field {
                     Some(f) if std::mem::replace(&mut state.seen[f], true) => Err(Declined),
                     Some(f) => at.value_into(&mut columns[f], &mut state.scratch),
                     None => at.skip_value(0),
                 };
             };
-            // One lookup among the sample's fields (records list them in the same order, so
-            // the hint is usually right), then the column, if the field is one.
-            let Some(i) = checked.shape.position(key.as_bytes(), &mut state.hint) else {
-                return Err(Declined);
+            // Records list the sample's fields in the same order, so the field after the last
+            // one found is usually next: its quoted name is matched in place. Otherwise one
+            // lookup among the sample's fields. Then the column, if the field is one.
+            let i = match checked.shape.expected(state.hint) {
+                Some((i, quoted)) if at.known_key(quoted)? => {
+                    state.hint = i + 1;
+                    i
+                }
+                _ => checked
+                    .shape
+                    .position(unescaped_key(at)?, &mut state.hint)
+                    .ok_or(Declined)?,
             };
             let kind = checked.shape.kind(i);
             let checked = match checked.column_of[i] {
@@ -317,6 +331,12 @@ impl DirectDecoder {
         Ok(())
     }
 
+    /// The column records usually hold after the one before `hint`, with its quoted name.
+    fn expected(&self, hint: usize) -> Option<(usize, &[u8])> {
+        let column = if hint < self.quoted.len() { hint } else { 0 };
+        Some((column, self.quoted.get(column)?.as_deref()?))
+    }
+
     /// The column named `key`, trying first the one after the last found (records of an export
     /// usually list their fields in the same order).
     fn field(&self, key: &[u8], hint: &mut usize) -> Option<usize> {
@@ -326,6 +346,16 @@ impl DirectDecoder {
             .find(|&f| *self.names[f] == *key)
             .inspect(|&f| *hint = f + 1)
     }
+}
+
+/// The next member's name, read as written; arrow-json matches the unescaped name, so an escaped
+/// one is for it to read.
+fn unescaped_key<'a>(at: &mut Cursor<'a>) -> Step<&'a [u8]> {
+    let key = at.key()?;
+    if key.contains('\\') {
+        return Err(Declined);
+    }
+    Ok(key.as_bytes())
 }
 
 /// Whether `text` is one object by this decoder's grammar (stricter than JSON's in a few places

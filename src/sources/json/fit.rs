@@ -29,6 +29,9 @@ pub struct Shape {
     record: Inferred,
     /// The record's fields (names as bytes, types), in order.
     fields: Vec<(Box<[u8]>, Inferred)>,
+    /// Each field's name between quotes, as a record spells it when no escape is needed (see
+    /// [`Cursor::known_key`]); None for a name that holds a character to escape.
+    quoted: Vec<Option<Box<[u8]>>>,
     /// Records the sample read.
     pub sampled: usize,
 }
@@ -43,9 +46,14 @@ impl Shape {
                 .collect(),
             _ => Vec::new(),
         };
+        let quoted = fields
+            .iter()
+            .map(|(name, _): &(Box<[u8]>, Inferred)| quoted_name(name))
+            .collect();
         Arc::new(Self {
             record,
             fields,
+            quoted,
             sampled,
         })
     }
@@ -58,6 +66,13 @@ impl Shape {
             .find(|&f| *self.fields[f].0 == *name)?;
         *hint = found + 1;
         Some(found)
+    }
+
+    /// The field records usually hold after the one before `hint` (the first after the last),
+    /// with its name as [`Cursor::known_key`] matches it.
+    pub fn expected(&self, hint: usize) -> Option<(usize, &[u8])> {
+        let field = if hint < self.fields.len() { hint } else { 0 };
+        Some((field, self.quoted.get(field)?.as_deref()?))
     }
 
     /// Top-level fields.
@@ -76,6 +91,18 @@ impl Shape {
     pub fn kind(&self, field: usize) -> &Inferred {
         &self.fields[field].1
     }
+}
+
+/// `"name"`, when every byte of `name` stands for itself inside a JSON string.
+pub fn quoted_name(name: &[u8]) -> Option<Box<[u8]>> {
+    if name.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20) {
+        return None;
+    }
+    let mut quoted = Vec::with_capacity(name.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(name);
+    quoted.push(b'"');
+    Some(quoted.into())
 }
 
 /// What checking one record found.

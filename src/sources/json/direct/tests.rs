@@ -77,6 +77,46 @@ fn reads_declared_fields_and_steps_over_the_rest() {
     assert_eq!(batch.num_rows(), 4);
 }
 
+/// Names matched in place (the column after the last one found) and names read and looked up
+/// give the same rows: fields in the usual order, out of order, a name that only starts like the
+/// expected one, blanks around the colon.
+#[test]
+fn names_matched_in_place_are_the_names_read() {
+    let schema = schema();
+    let batch = direct(
+        &schema,
+        &[
+            r#"{"a":"1","b":"2","c":3.0,"d":4}"#,
+            r#"{"a":"5","b":"6","c":7.0,"d":8}"#,
+            r#"{"b":"10","a":"9","d":12,"c":11.0}"#,
+            r#"{"ab":"x","a" : "13","bb":1,"b"  :"14"}"#,
+            r#"{"d":16,"a":"15"}"#,
+        ],
+    )
+    .expect("accepted");
+    let a = batch.column(0).as_string_view();
+    let b = batch.column(1).as_string::<i32>();
+    let d = batch.column(3).as_primitive::<Int64Type>();
+    let a: Vec<_> = (0..5).map(|i| a.value(i)).collect();
+    assert_eq!(a, ["1", "5", "9", "13", "15"]);
+    assert_eq!((b.value(2), b.value(3)), ("10", "14"));
+    assert!(b.is_null(4));
+    assert_eq!((d.value(1), d.value(2), d.value(4)), (8, 12, 16));
+    // A name given twice, or escaped, is arrow-json's to read, even where matching in place
+    // would have taken it.
+    for record in [
+        r#"{"a":"1","a":"2"}"#,
+        r#"{"\u0061":"1"}"#,
+        r#"{"a\"":"1"}"#,
+    ] {
+        assert_eq!(
+            direct(&schema, &[r#"{"a":"0"}"#, record]).unwrap_err(),
+            Refusal::Declined,
+            "{record}"
+        );
+    }
+}
+
 #[test]
 fn declines_what_arrow_json_must_judge() {
     let schema = schema();

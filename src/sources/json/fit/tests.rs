@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Schema;
 
 use super::*;
@@ -242,6 +243,56 @@ fn the_direct_decoder_checks_every_field_it_steps_over() {
         decode(&[r#"{"u":1,"x":2,}"#]).unwrap_err(),
         Refusal::Invalid(_)
     ));
+}
+
+/// Fields matched in place by their quoted names are checked as looked-up ones are: a field in
+/// another order, one whose name only starts like the expected one, one escaped.
+#[test]
+fn fields_matched_in_place_are_checked_like_the_rest() {
+    let shape = shape_of(&[r#"{"u":1,"uu":"a","t":"b"}"#]);
+    let schema = Arc::new(Schema::new(vec![datafusion::arrow::datatypes::Field::new(
+        "t",
+        datafusion::arrow::datatypes::DataType::Utf8,
+        true,
+    )]));
+    let decoder = DirectDecoder::for_schema(&schema)
+        .unwrap()
+        .with_shape(Arc::clone(&shape));
+    let decode = |records: &[&str]| {
+        let mut window = Window::default();
+        let mut pieces = Vec::new();
+        for record in records {
+            let start = window.bytes.len() as u64;
+            window.bytes.extend_from_slice(record.as_bytes());
+            pieces.push(Piece {
+                start,
+                end: window.bytes.len() as u64,
+                kind: PieceKind::Object,
+            });
+            window.bytes.push(b'\n');
+        }
+        decoder.decode(&window, &pieces)
+    };
+    let batch = decode(&[
+        r#"{"u":1,"uu":"a","t":"b"}"#,
+        r#"{"uu":"c","u":2,"t":"d"}"#,
+        r#"{"t" : "e" , "u":3}"#,
+    ])
+    .unwrap();
+    let t = batch.column(0).as_string::<i32>();
+    assert_eq!((t.value(0), t.value(1), t.value(2)), ("b", "d", "e"));
+    assert_eq!(
+        decode(&[r#"{"u":1}"#, r#"{"uu":"a","u":"x"}"#]).unwrap_err(),
+        Refusal::Misfit(1, "u".into())
+    );
+    assert_eq!(
+        decode(&[r#"{"u":1,"uuu":2}"#]).unwrap_err(),
+        Refusal::Misfit(0, "uuu".into())
+    );
+    assert_eq!(
+        decode(&[r#"{"u":1}"#, r#"{"\u0075":1}"#]).unwrap_err(),
+        Refusal::Declined
+    );
 }
 
 #[test]
