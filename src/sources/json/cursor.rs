@@ -62,6 +62,62 @@ fn string_stops(word: u64) -> u64 {
         | below(word, 0x20)
 }
 
+/// A member name between its quotes, as a record spells it when none of its characters needs an
+/// escape: then matching these bytes is reading the name.
+#[derive(Debug, Clone)]
+pub struct QuotedName {
+    bytes: Box<[u8]>,
+    /// The first (up to) 16 bytes, and a mask of the bytes that are the name's: one wide compare
+    /// instead of a call to compare bytes (most names are short).
+    head: u128,
+    mask: u128,
+}
+
+impl QuotedName {
+    /// `"name"`; None when a character of `name` would have to be escaped.
+    pub fn new(name: &[u8]) -> Option<Self> {
+        if name.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20) {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(name.len() + 2);
+        bytes.push(b'"');
+        bytes.extend_from_slice(name);
+        bytes.push(b'"');
+        let mut head = [0u8; 16];
+        let n = bytes.len().min(16);
+        head[..n].copy_from_slice(&bytes[..n]);
+        let mask = if n == 16 {
+            u128::MAX
+        } else {
+            (1u128 << (8 * n)) - 1
+        };
+        Some(Self {
+            bytes: bytes.into(),
+            head: u128::from_le_bytes(head),
+            mask,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Whether `text` starts with this name.
+    #[inline]
+    fn starts(&self, text: &[u8]) -> bool {
+        match text.first_chunk::<16>() {
+            Some(first) if self.bytes.len() <= 16 => {
+                u128::from_le_bytes(*first) & self.mask == self.head
+            }
+            _ => text.starts_with(&self.bytes),
+        }
+    }
+}
+
 /// A record this decoder does not decode (arrow-json will, or will say why not).
 #[derive(Debug)]
 pub struct Declined;
@@ -124,14 +180,13 @@ impl<'a> Cursor<'a> {
         Ok(&self.text[start..end])
     }
 
-    /// When the next member's name is `quoted` (a name and its quotes, holding no quote,
-    /// backslash or control character, so that matching its bytes is reading it), moves past it
-    /// and the colon after it and returns true; otherwise stays and returns false.
-    pub fn known_key(&mut self, quoted: &[u8]) -> Step<bool> {
-        if !self.bytes()[self.at..].starts_with(quoted) {
+    /// When the next member's name is `name`, moves past it and the colon after it and returns
+    /// true; otherwise stays and returns false.
+    pub fn known_key(&mut self, name: &QuotedName) -> Step<bool> {
+        if !name.starts(&self.bytes()[self.at..]) {
             return Ok(false);
         }
-        self.at += quoted.len();
+        self.at += name.len();
         self.blanks();
         self.expect(b':')?;
         self.blanks();
@@ -345,6 +400,37 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The wide compare against `starts_with`, for names of every length around 16 bytes and
+    /// texts shorter and longer than the name.
+    #[test]
+    fn quoted_names_match_exactly_their_bytes() {
+        for len in 0..24 {
+            let name: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let quoted = QuotedName::new(&name).expect("plain name");
+            let mut spelled = vec![b'"'];
+            spelled.extend_from_slice(&name);
+            spelled.extend_from_slice(b"\":1,\"zzzzzzzzzzzzzzzzzzz\":2}");
+            for cut in 0..spelled.len() {
+                let text = &spelled[..cut];
+                assert_eq!(
+                    quoted.starts(text),
+                    text.starts_with(&quoted.bytes),
+                    "{len} {cut}"
+                );
+                let mut other = spelled.clone();
+                other[cut] ^= 1;
+                assert_eq!(
+                    quoted.starts(&other),
+                    other.starts_with(&quoted.bytes),
+                    "{len} {cut}"
+                );
+            }
+            assert!(quoted.starts(&spelled));
+        }
+        assert!(QuotedName::new(b"a\"b").is_none() && QuotedName::new(b"a\\b").is_none());
+        assert!(QuotedName::new(b"tab\there").is_none());
+    }
 
     /// The word-at-a-time search against a byte-by-byte one, at every position and length.
     #[test]

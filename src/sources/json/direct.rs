@@ -24,7 +24,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
-use super::cursor::{Cursor, Declined, Step};
+use super::cursor::{Cursor, Declined, QuotedName, Step};
 use super::fit::{self, Fit, Shape};
 use super::infer::{Inferred, json_syntax_error};
 use super::records::{Piece, Window};
@@ -35,7 +35,7 @@ pub struct DirectDecoder {
     schema: SchemaRef,
     names: Vec<Box<[u8]>>,
     /// Each column's name between quotes, when no character of it needs escaping.
-    quoted: Vec<Option<Box<[u8]>>>,
+    quoted: Vec<Option<QuotedName>>,
     /// When the columns come from a sample: the type every record must fit (see [`super::fit`]).
     shape: Option<Checked>,
 }
@@ -167,7 +167,7 @@ impl DirectDecoder {
             .iter()
             .map(|f| f.name().as_bytes().into())
             .collect();
-        let quoted = names.iter().map(|name| fit::quoted_name(name)).collect();
+        let quoted = names.iter().map(|name| QuotedName::new(name)).collect();
         Some(Self {
             schema: Arc::clone(schema),
             names,
@@ -332,9 +332,9 @@ impl DirectDecoder {
     }
 
     /// The column records usually hold after the one before `hint`, with its quoted name.
-    fn expected(&self, hint: usize) -> Option<(usize, &[u8])> {
+    fn expected(&self, hint: usize) -> Option<(usize, &QuotedName)> {
         let column = if hint < self.quoted.len() { hint } else { 0 };
-        Some((column, self.quoted.get(column)?.as_deref()?))
+        Some((column, self.quoted.get(column)?.as_ref()?))
     }
 
     /// The column named `key`, trying first the one after the last found (records of an export

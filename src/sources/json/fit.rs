@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use datafusion::error::DataFusionError;
 
-use super::cursor::{Cursor, Declined};
+use super::cursor::{Cursor, Declined, QuotedName};
 use super::infer::{Inferred, json_syntax_error, record_type};
 
 /// Nesting depth beyond which the walk leaves a record to inference's reader.
@@ -31,7 +31,7 @@ pub struct Shape {
     fields: Vec<(Box<[u8]>, Inferred)>,
     /// Each field's name between quotes, as a record spells it when no escape is needed (see
     /// [`Cursor::known_key`]); None for a name that holds a character to escape.
-    quoted: Vec<Option<Box<[u8]>>>,
+    quoted: Vec<Option<QuotedName>>,
     /// Records the sample read.
     pub sampled: usize,
 }
@@ -48,7 +48,7 @@ impl Shape {
         };
         let quoted = fields
             .iter()
-            .map(|(name, _): &(Box<[u8]>, Inferred)| quoted_name(name))
+            .map(|(name, _): &(Box<[u8]>, Inferred)| QuotedName::new(name))
             .collect();
         Arc::new(Self {
             record,
@@ -70,9 +70,9 @@ impl Shape {
 
     /// The field records usually hold after the one before `hint` (the first after the last),
     /// with its name as [`Cursor::known_key`] matches it.
-    pub fn expected(&self, hint: usize) -> Option<(usize, &[u8])> {
+    pub fn expected(&self, hint: usize) -> Option<(usize, &QuotedName)> {
         let field = if hint < self.fields.len() { hint } else { 0 };
-        Some((field, self.quoted.get(field)?.as_deref()?))
+        Some((field, self.quoted.get(field)?.as_ref()?))
     }
 
     /// Top-level fields.
@@ -91,18 +91,6 @@ impl Shape {
     pub fn kind(&self, field: usize) -> &Inferred {
         &self.fields[field].1
     }
-}
-
-/// `"name"`, when every byte of `name` stands for itself inside a JSON string.
-pub fn quoted_name(name: &[u8]) -> Option<Box<[u8]>> {
-    if name.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20) {
-        return None;
-    }
-    let mut quoted = Vec::with_capacity(name.len() + 2);
-    quoted.push(b'"');
-    quoted.extend_from_slice(name);
-    quoted.push(b'"');
-    Some(quoted.into())
 }
 
 /// What checking one record found.

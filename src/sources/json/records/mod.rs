@@ -33,12 +33,14 @@ impl Window {
         &self.bytes[(start - self.base) as usize..(end - self.base) as usize]
     }
 
-    /// Forgets the bytes before `offset`.
+    /// Forgets the bytes before `offset`, once they are at least as many as the bytes after it:
+    /// moving the bytes still needed to the front then costs no more than the bytes read, and
+    /// the window stays within twice what it must hold.
     pub fn drop_before(&mut self, offset: u64) {
         let n = offset
             .saturating_sub(self.base)
             .min(self.bytes.len() as u64) as usize;
-        if n > 0 {
+        if n > 0 && n >= self.bytes.len() - n {
             self.bytes.drain(..n);
             self.base += n as u64;
         }
