@@ -236,15 +236,11 @@ impl DatasetStats {
                     if column.kind() == Some(FieldKind::EventType)
                         && let Some(text) = &text
                     {
-                        for value in (0..rows).filter_map(|r| text.get(r)) {
-                            if let Some(n) = self.event_types.get_mut(value) {
-                                *n += 1;
-                            } else if self.event_types.len() < EVENT_TYPES_CAP {
-                                self.event_types.insert(value.to_string(), 1);
-                            } else {
-                                self.event_types_capped = true;
-                            }
-                        }
+                        count_event_types(
+                            &mut self.event_types,
+                            &mut self.event_types_capped,
+                            (0..rows).filter_map(|r| text.get(r)),
+                        );
                     }
                 }
                 Coerced::Null(_) => {}
@@ -293,6 +289,38 @@ impl DatasetStats {
     }
 }
 
+/// Counts a batch's event types: its few values are tallied in a short list first (most
+/// rows are told apart by length alone), then added to the map once each, in the order they
+/// first appear, so the cap keeps the same types as counting row by row.
+fn count_event_types<'a>(
+    counts: &mut BTreeMap<String, u64>,
+    capped: &mut bool,
+    values: impl Iterator<Item = &'a str>,
+) {
+    const LISTED: usize = 32;
+    let mut tally: Vec<(&str, u64)> = Vec::with_capacity(LISTED);
+    let mut rest = Vec::new();
+    for value in values {
+        if !rest.is_empty() || tally.len() == LISTED {
+            rest.push(value);
+        } else if let Some((_, n)) = tally.iter_mut().find(|(v, _)| *v == value) {
+            *n += 1;
+        } else {
+            tally.push((value, 1));
+        }
+    }
+    let rows = tally.into_iter().chain(rest.into_iter().map(|v| (v, 1)));
+    for (value, count) in rows {
+        if let Some(n) = counts.get_mut(value) {
+            *n += count;
+        } else if counts.len() < EVENT_TYPES_CAP {
+            counts.insert(value.to_string(), count);
+        } else {
+            *capped = true;
+        }
+    }
+}
+
 /// Counts the values of `array` in the rows not null. Text is hashed as a `Utf8` array's values
 /// would be by `create_hashes` (the same key whatever the string type, so an id counts the same
 /// in every dataset), without first copying a view or large-string column into one.
@@ -331,6 +359,33 @@ fn as_array(column: &Coerced) -> Option<ArrayRef> {
 mod tests {
     use super::*;
     use datafusion::arrow::array::{LargeStringArray, StringArray, StringViewArray};
+
+    /// Event types counted a batch at a time are those counted row by row, the cap included.
+    #[test]
+    fn event_types_are_counted_as_row_by_row() {
+        let mut random = crate::test_random::Random(7);
+        let (mut counts, mut capped) = (BTreeMap::new(), false);
+        let (mut want, mut want_capped) = (BTreeMap::<String, u64>::new(), false);
+        for batch in 0..40 {
+            // Few types in most batches, up to 1,500 in some (past the list and the cap).
+            let pool = if batch % 4 == 0 { 1_500 } else { 6 };
+            let values: Vec<String> = (0..500)
+                .map(|_| format!("type-{}", random.below(pool)))
+                .collect();
+            count_event_types(&mut counts, &mut capped, values.iter().map(String::as_str));
+            for value in &values {
+                if let Some(n) = want.get_mut(value) {
+                    *n += 1;
+                } else if want.len() < EVENT_TYPES_CAP {
+                    want.insert(value.clone(), 1);
+                } else {
+                    want_capped = true;
+                }
+            }
+        }
+        assert!(want_capped && want.len() == EVENT_TYPES_CAP);
+        assert_eq!((counts, capped), (want, want_capped));
+    }
 
     /// An id counts as the same key whatever its string type, and as `create_hashes` hashes it
     /// in a `Utf8` column (what earlier versions counted, and ids kept beside exports hold).

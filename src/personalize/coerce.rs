@@ -57,6 +57,19 @@ impl<'a> TextColumn<'a> {
     }
 }
 
+impl TextColumn<'_> {
+    /// Whether row `i` is null or empty text, from the value's length alone.
+    #[inline]
+    pub fn is_blank(&self, i: usize) -> bool {
+        match self {
+            TextColumn::Utf8(a) => a.is_null(i) || a.value_length(i) == 0,
+            TextColumn::Large(a) => a.is_null(i) || a.value_length(i) == 0,
+            // A view's low 32 bits are its length.
+            TextColumn::View(a) => a.is_null(i) || a.views()[i] as u32 == 0,
+        }
+    }
+}
+
 impl Coerced {
     pub fn len(&self) -> usize {
         match self {
@@ -76,9 +89,7 @@ impl Coerced {
     pub fn null_rows(&self) -> Vec<bool> {
         match self {
             Coerced::Text(a) => match TextColumn::new(a.as_ref()) {
-                Some(text) => (0..a.len())
-                    .map(|r| text.get(r).is_none_or(str::is_empty))
-                    .collect(),
+                Some(text) => (0..a.len()).map(|r| text.is_blank(r)).collect(),
                 None => vec![true; a.len()],
             },
             Coerced::Long(a) => (0..a.len()).map(|r| a.is_null(r)).collect(),
@@ -342,6 +353,30 @@ mod tests {
         let Coerced::Text(a) = c else { panic!("{c:?}") };
         let t = TextColumn::new(a.as_ref()).unwrap();
         (0..a.len()).map(|i| t.get(i).map(str::to_string)).collect()
+    }
+
+    /// Null and empty rows by their length, in every string type, views inline and not.
+    #[test]
+    fn blank_rows_are_null_or_empty_in_every_string_type() {
+        let values = [
+            Some(""),
+            None,
+            Some("a"),
+            Some("a value longer than twelve"),
+            Some(""),
+        ];
+        let want = [true, true, false, false, true];
+        let arrays: [ArrayRef; 3] = [
+            Arc::new(StringArray::from(values.to_vec())),
+            Arc::new(LargeStringArray::from(values.to_vec())),
+            Arc::new(StringViewArray::from(values.to_vec())),
+        ];
+        for array in arrays {
+            assert_eq!(Coerced::Text(Arc::clone(&array)).null_rows(), want);
+            // Sliced: the views and offsets of a window of the array.
+            let sliced = Coerced::Text(array.slice(1, 3)).null_rows();
+            assert_eq!(sliced, want[1..4], "{:?}", array.data_type());
+        }
     }
 
     #[test]
