@@ -204,6 +204,9 @@ impl PartitionWrite {
             }
             let next = tokio::select! {
                 next = input.next() => next,
+                // While waiting for rows (a join's build, a sort) nothing is half written: stop
+                // now rather than at the next batch, which may be minutes away.
+                _ = crate::interrupt::wait() => return Err(crate::error::Error::Interrupted),
                 // Bad records are written while the sources are read, not held to the end.
                 _ = self.bad_records.many_pending() => {
                     self.write_bad_records().await?;
