@@ -197,6 +197,26 @@ fn the_check_agrees_with_inference_on_random_records() {
     assert!(misfits > 100, "the cases cover misfits: {misfits}");
 }
 
+/// `records`, one per line, decoded by `decoder` as the opener hands a batch over.
+fn decode_lines(
+    decoder: &DirectDecoder,
+    records: &[&str],
+) -> Result<datafusion::arrow::record_batch::RecordBatch, Refusal> {
+    let mut window = Window::default();
+    let mut pieces = Vec::new();
+    for record in records {
+        let start = window.bytes.len() as u64;
+        window.bytes.extend_from_slice(record.as_bytes());
+        pieces.push(Piece {
+            start,
+            end: window.bytes.len() as u64,
+            kind: PieceKind::Object,
+        });
+        window.bytes.push(b'\n');
+    }
+    decoder.decode(&window, &pieces)
+}
+
 /// The direct decoder with a shape: the same rows as without one when the records fit, and the
 /// record that does not fit named.
 #[test]
@@ -210,21 +230,7 @@ fn the_direct_decoder_checks_every_field_it_steps_over() {
     let decoder = DirectDecoder::for_schema(&schema)
         .unwrap()
         .with_shape(Arc::clone(&shape));
-    let decode = |records: &[&str]| {
-        let mut window = Window::default();
-        let mut pieces = Vec::new();
-        for record in records {
-            let start = window.bytes.len() as u64;
-            window.bytes.extend_from_slice(record.as_bytes());
-            pieces.push(Piece {
-                start,
-                end: window.bytes.len() as u64,
-                kind: PieceKind::Object,
-            });
-            window.bytes.push(b'\n');
-        }
-        decoder.decode(&window, &pieces)
-    };
+    let decode = |records: &[&str]| decode_lines(&decoder, records);
     let batch = decode(&[r#"{"u":1,"c":{"page":"x"}}"#, r#"{"t":"b"}"#]).unwrap();
     assert_eq!(batch.num_rows(), 2);
     assert_eq!(
@@ -258,21 +264,7 @@ fn fields_matched_in_place_are_checked_like_the_rest() {
     let decoder = DirectDecoder::for_schema(&schema)
         .unwrap()
         .with_shape(Arc::clone(&shape));
-    let decode = |records: &[&str]| {
-        let mut window = Window::default();
-        let mut pieces = Vec::new();
-        for record in records {
-            let start = window.bytes.len() as u64;
-            window.bytes.extend_from_slice(record.as_bytes());
-            pieces.push(Piece {
-                start,
-                end: window.bytes.len() as u64,
-                kind: PieceKind::Object,
-            });
-            window.bytes.push(b'\n');
-        }
-        decoder.decode(&window, &pieces)
-    };
+    let decode = |records: &[&str]| decode_lines(&decoder, records);
     let batch = decode(&[
         r#"{"u":1,"uu":"a","t":"b"}"#,
         r#"{"uu":"c","u":2,"t":"d"}"#,
