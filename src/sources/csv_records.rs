@@ -87,6 +87,7 @@ pub struct CsvRecords<R> {
     core: Reader,
     quote: u8,
     delimiter: u8,
+    comment: Option<u8>,
     /// Quotes can be counted to find one left open (not with an escape character).
     count_quotes: bool,
     max_record: usize,
@@ -122,6 +123,7 @@ impl<R: Read> CsvRecords<R> {
             core,
             quote: dialect.quote,
             delimiter: dialect.delimiter,
+            comment: dialect.comment,
             count_quotes: dialect.escape.is_none(),
             max_record: max_record.max(1) as usize,
             width: None,
@@ -141,6 +143,7 @@ impl<R: Read> CsvRecords<R> {
     /// Reads the next record. I/O errors end the file (they are not bad records).
     pub fn next_record(&mut self) -> std::io::Result<Next<'_>> {
         loop {
+            self.skip_between_records()?;
             let start_offset = self.offset;
             let start_line = self.line;
             self.raw.clear();
@@ -326,6 +329,45 @@ impl<R: Read> CsvRecords<R> {
         self.core.reset();
     }
 
+    /// Skips what csv_core skips before a record (line breaks, comment lines), so that a record's
+    /// offset and line are those of its first byte, not of a blank line or the `\n` of a CRLF
+    /// before it; a record then starts at a line start, where a byte range can begin.
+    fn skip_between_records(&mut self) -> std::io::Result<()> {
+        let comment = self.comment;
+        let mut in_comment = false;
+        loop {
+            self.fill_input()?;
+            let input: &[u8] = if self.replay_pos < self.replay.len() {
+                &self.replay[self.replay_pos..]
+            } else {
+                &self.block[self.block_pos..]
+            };
+            if input.is_empty() {
+                return Ok(());
+            }
+            let mut skipped = 0;
+            let mut newlines = 0;
+            for &b in input {
+                match b {
+                    b'\n' => {
+                        in_comment = false;
+                        newlines += 1;
+                    }
+                    _ if in_comment => {}
+                    b'\r' => {}
+                    _ if Some(b) == comment => in_comment = true,
+                    _ => break,
+                }
+                skipped += 1;
+            }
+            let all = skipped == input.len();
+            self.advance(skipped, newlines);
+            if !all {
+                return Ok(());
+            }
+        }
+    }
+
     /// Makes sure there are bytes to parse (replayed ones first, then the input's), unless the
     /// input is done.
     fn fill_input(&mut self) -> std::io::Result<()> {
@@ -405,6 +447,31 @@ mod tests {
                 "9|10",
             ]
         );
+    }
+
+    /// A record's line and offset are its first byte's, after blank lines, comments and CRLF
+    /// line ends, and a bad record there is reported once.
+    #[test]
+    fn records_start_at_their_first_byte() {
+        let text = b"a,b\r\n1,2\r\n3,4,5\r\n\r\n\n6,7\r\n# note, \"x\r\n8,9";
+        let dialect = CsvDialect {
+            comment: Some(b'#'),
+            ..dialect()
+        };
+        let mut records = CsvRecords::new(&text[..], "f.csv", &dialect, 1 << 20);
+        let mut got = Vec::new();
+        loop {
+            match records.next_record().unwrap() {
+                Next::Record(r) => got.push(format!("{}@{}", r.line, r.byte_offset)),
+                Next::Bad(b) => got.push(format!(
+                    "bad {}@{}",
+                    b.line.unwrap(),
+                    b.byte_offset.unwrap()
+                )),
+                Next::End => break,
+            }
+        }
+        assert_eq!(got, ["1@0", "2@5", "bad 3@10", "6@20", "8@37"]);
     }
 
     #[test]
