@@ -25,9 +25,9 @@ use object_store::{ObjectMeta, ObjectStore};
 
 use super::bad_records::{BadRecordLog, BadRecordPolicy};
 use super::compression::read_object_blocking;
+use super::csv_infer_ranges::infer_in_ranges;
 pub use super::csv_options::CsvDialect;
 use super::csv_records::{CsvRecords, DEFAULT_MAX_RECORD_BYTES, Next};
-use super::csv_infer_ranges::infer_in_ranges;
 use super::csv_scan::CsvExportOpener;
 use super::encoding::TextEncoding;
 use super::scan::{ExportSource, RecordFormat, ScanFiles};
@@ -108,6 +108,19 @@ fn is_plain_number(value: &str) -> bool {
 pub(super) struct FileColumns {
     names: Vec<String>,
     kinds: Vec<ColumnKind>,
+}
+
+#[cfg(test)]
+impl FileColumns {
+    /// Each column as `name: type`.
+    pub(super) fn describe(&self) -> Vec<String> {
+        let types = self.kinds.iter().map(ColumnKind::data_type);
+        self.names
+            .iter()
+            .zip(types)
+            .map(|(name, data_type)| format!("{name}: {data_type}"))
+            .collect()
+    }
 }
 
 /// What records of a file (all, or a byte range's) say about its columns: the header's names,

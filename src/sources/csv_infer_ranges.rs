@@ -42,7 +42,15 @@ pub(super) async fn infer_in_ranges(
     };
     let concurrency = ranges.len();
     let mut parts = futures::stream::iter(ranges)
-        .map(|range| infer_range(Arc::clone(store), object.clone(), format.clone(), range, facts))
+        .map(|range| {
+            infer_range(
+                Arc::clone(store),
+                object.clone(),
+                format.clone(),
+                range,
+                facts,
+            )
+        })
         .buffered(concurrency);
     let mut merged = Columns::default();
     while let Some(part) = parts.next().await {
@@ -112,4 +120,100 @@ async fn infer_range(
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::bad_records::{BadRecordLog, BadRecordPolicy};
+    use crate::sources::csv::FileColumns;
+    use crate::sources::csv_scan::tests::{awkward_file, line_start};
+    use object_store::ObjectStoreExt;
+    use object_store::local::LocalFileSystem;
+
+    fn format(policy: BadRecordPolicy) -> ExportCsvFormat {
+        let mut format = ExportCsvFormat::new(
+            Arc::new(datafusion::datasource::file_format::csv::CsvFormat::default()),
+            super::super::csv::CsvDialect::from_options(&Default::default()).unwrap(),
+            Arc::new(BadRecordLog::new(policy)),
+        );
+        format.max_record_bytes = 300;
+        format
+    }
+
+    /// Names and types, to compare.
+    fn shown(columns: FileColumns) -> Vec<String> {
+        columns.describe()
+    }
+
+    /// Cut anywhere, inference of the ranges merged in order is the whole file's (or the cut is
+    /// found inside a record, exactly where it is); under `fail` the error is the whole read's.
+    #[tokio::test]
+    async fn ranges_infer_what_the_whole_file_infers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("awkward.csv");
+        let (text, region, inside) = awkward_file();
+        std::fs::write(&path, &text).unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+        let location = object_store::path::Path::from_filesystem_path(&path).unwrap();
+        let object = store.head(&location).await.unwrap();
+        let size = object.size;
+        for policy in [BadRecordPolicy::Skip, BadRecordPolicy::Fail] {
+            let format = format(policy);
+            let infer = |ranges: Vec<(u64, u64)>| {
+                let (store, object, format) = (Arc::clone(&store), object.clone(), format.clone());
+                async move {
+                    let facts = csv_ranges::head_facts(
+                        &text_head(&store, &object).await,
+                        object.size,
+                        &object.location,
+                        format.encoding,
+                        format.dialect(),
+                        format.max_record_bytes,
+                    )
+                    .unwrap();
+                    let mut merged = Columns::default();
+                    for (start, end) in ranges {
+                        let range = ByteRange { start, end };
+                        let part = infer_range(
+                            Arc::clone(&store),
+                            object.clone(),
+                            format.clone(),
+                            range,
+                            facts,
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                        match part {
+                            Some(columns) => merged = merged.then(columns),
+                            None => return Ok(None),
+                        }
+                    }
+                    Ok::<_, String>(Some(shown(merged.finish())))
+                }
+            };
+            let whole = infer(vec![(0, size)]).await;
+            match policy {
+                BadRecordPolicy::Skip => assert!(whole.as_ref().is_ok_and(Option::is_some)),
+                BadRecordPolicy::Fail => {
+                    let e = whole.as_ref().unwrap_err();
+                    assert!(e.contains("line 706 (byte 66426)"), "{e}");
+                }
+            }
+            for cut in region - 2..size {
+                let split = infer(vec![(0, cut), (cut, size)]).await;
+                match split {
+                    Ok(None) => assert_eq!(line_start(&text, cut), inside, "cut at {cut}"),
+                    split => assert_eq!(split, whole, "cut at {cut}"),
+                }
+            }
+        }
+    }
+
+    async fn text_head(store: &Arc<dyn ObjectStore>, object: &ObjectMeta) -> Vec<u8> {
+        object_read::read_head(store, None, &object.location, HEAD_LEN.min(object.size))
+            .await
+            .unwrap()
+            .to_vec()
+    }
 }

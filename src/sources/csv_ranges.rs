@@ -133,7 +133,9 @@ pub fn lines_before(reader: &mut dyn BufRead, offset: u64) -> std::io::Result<u6
         if buffer.is_empty() {
             break;
         }
-        let take = buffer.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let take = buffer
+            .len()
+            .min(usize::try_from(left).unwrap_or(usize::MAX));
         lines += memchr_iter(b'\n', &buffer[..take]).count() as u64;
         reader.consume(take);
         left -= take as u64;
@@ -187,7 +189,14 @@ mod tests {
 
     fn facts(head: &[u8], size: u64) -> Option<HeadFacts> {
         let path = Path::from("x.csv");
-        head_facts(head, size, &path, TextEncoding::default(), &dialect(), 1 << 20)
+        head_facts(
+            head,
+            size,
+            &path,
+            TextEncoding::default(),
+            &dialect(),
+            1 << 20,
+        )
     }
 
     #[test]

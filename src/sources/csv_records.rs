@@ -68,7 +68,10 @@ pub enum Next<'a> {
     /// offset): that line start is no record start (a quoted line break, or a bad record's lines,
     /// cross it), so the next range did not start at one. `next_start`: where the next record
     /// starts instead.
-    CutInRecord { boundary: u64, next_start: u64 },
+    CutInRecord {
+        boundary: u64,
+        next_start: u64,
+    },
 }
 
 /// Where a byte range of a split file stops ([`crate::sources::split`]).
@@ -490,7 +493,7 @@ mod tests {
                     out.push((0..r.len()).map(|i| r.get(i)).collect::<Vec<_>>().join("|"))
                 }
                 Next::Bad(b) => out.push(format!("{}: {}", b.line.unwrap(), b.reason)),
-                Next::End => return out,
+                Next::End | Next::CutInRecord { .. } => return out,
             }
         }
     }
@@ -542,7 +545,7 @@ mod tests {
                     b.line.unwrap(),
                     b.byte_offset.unwrap()
                 )),
-                Next::End => break,
+                Next::End | Next::CutInRecord { .. } => break,
             }
         }
         assert_eq!(got, ["1@0", "2@5", "bad 3@10", "6@20", "8@37"]);

@@ -146,7 +146,8 @@ impl FileOpener for CsvExportOpener {
                             return Ok(());
                         };
                         let start = facts.start_at(at, reading.dialect.has_header);
-                        let mut records = reading.records(reader).in_range(start.text, facts.bom, end);
+                        let mut records =
+                            reading.records(reader).in_range(start.text, facts.bom, end);
                         records.width = start.width;
                         reading.prefix = Some(Prefix {
                             store,
@@ -333,9 +334,10 @@ impl FileReading {
             end: prefix.start,
         };
         let input = TextEncoding::default().reader_without_bom(prefix.reader()?);
-        let records = earlier
-            .records(input)
-            .in_range(0, prefix.bom, RangeEnd::of(range, prefix.size));
+        let records =
+            earlier
+                .records(input)
+                .in_range(0, prefix.bom, RangeEnd::of(range, prefix.size));
         earlier.read(records, self.dialect.has_header, &mut |_| true)?;
         let first = earlier
             .bad_records
@@ -415,3 +417,6 @@ impl FileReading {
         Ok(filter_record_batch(&batch, &BooleanArray::from(keep))?)
     }
 }
+
+#[cfg(test)]
+pub(in crate::sources) mod tests;

@@ -15,7 +15,6 @@
 
 use std::sync::Arc;
 
-
 use super::cursor::{Cursor, Declined};
 use super::infer::{Inferred, json_syntax_error, record_type};
 
