@@ -27,6 +27,7 @@ use super::bad_records::{BadRecordLog, BadRecordPolicy};
 use super::compression::read_object_blocking;
 use super::csv_infer_ranges::infer_in_ranges;
 pub use super::csv_options::CsvDialect;
+use super::csv_ranges::CsvText;
 use super::csv_records::{CsvRecords, DEFAULT_MAX_RECORD_BYTES, Next};
 use super::csv_scan::CsvExportOpener;
 use super::encoding::TextEncoding;
@@ -272,6 +273,15 @@ impl ExportCsvFormat {
 impl ExportCsvFormat {
     pub fn dialect(&self) -> &CsvDialect {
         &self.dialect
+    }
+
+    /// How the table's files are written, to decide whether one can be split.
+    pub(super) fn text(&self) -> CsvText<'_> {
+        CsvText {
+            encoding: self.encoding,
+            dialect: &self.dialect,
+            max_record_bytes: self.max_record_bytes,
+        }
     }
 }
 

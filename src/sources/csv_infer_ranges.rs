@@ -30,14 +30,7 @@ pub(super) async fn infer_in_ranges(
         return Ok(None);
     };
     let head = object_read::read_head(store, None, &object.location, HEAD_LEN.min(size)).await?;
-    let Some(facts) = csv_ranges::head_facts(
-        &head,
-        size,
-        &object.location,
-        format.encoding,
-        format.dialect(),
-        format.max_record_bytes,
-    ) else {
+    let Some(facts) = csv_ranges::head_facts(&head, size, &object.location, format.text()) else {
         return Ok(None);
     };
     let concurrency = ranges.len();
@@ -167,9 +160,7 @@ mod tests {
                         &text_head(&store, &object).await,
                         object.size,
                         &object.location,
-                        format.encoding,
-                        format.dialect(),
-                        format.max_record_bytes,
+                        format.text(),
                     )
                     .unwrap();
                     let mut merged = Columns::default();

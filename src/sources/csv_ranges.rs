@@ -63,15 +63,21 @@ impl HeadFacts {
     }
 }
 
+/// How a table's files are written: what decides whether they can be split, and how to read them.
+#[derive(Debug, Clone, Copy)]
+pub struct CsvText<'a> {
+    pub encoding: TextEncoding,
+    pub dialect: &'a CsvDialect,
+    pub max_record_bytes: u64,
+}
+
 /// The facts of a file that can be split, from its first bytes `head`; None when it is read whole.
-pub fn head_facts(
-    head: &[u8],
-    size: u64,
-    location: &Path,
-    encoding: TextEncoding,
-    dialect: &CsvDialect,
-    max_record_bytes: u64,
-) -> Option<HeadFacts> {
+pub fn head_facts(head: &[u8], size: u64, location: &Path, text: CsvText) -> Option<HeadFacts> {
+    let CsvText {
+        encoding,
+        dialect,
+        max_record_bytes,
+    } = text;
     if !encoding.is_utf8()
         || dialect.newlines_in_values
         || Compression::sniff(head, location.as_ref()) != Compression::None
@@ -114,12 +120,10 @@ pub async fn plan(
     location: &Path,
     size: u64,
     range: ByteRange,
-    encoding: TextEncoding,
-    dialect: &CsvDialect,
-    max_record_bytes: u64,
+    text: CsvText<'_>,
 ) -> Result<(Plan, Option<HeadFacts>)> {
     let head = object_read::read_head(store, local, location, HEAD_LEN.min(size)).await?;
-    let facts = head_facts(&head, size, location, encoding, dialect, max_record_bytes);
+    let facts = head_facts(&head, size, location, text);
     Ok((Plan::new(range, facts.is_some()), facts))
 }
 
@@ -187,15 +191,21 @@ mod tests {
         CsvDialect::from_options(&HashMap::new()).unwrap()
     }
 
+    fn written(encoding: TextEncoding, dialect: &CsvDialect) -> CsvText<'_> {
+        CsvText {
+            encoding,
+            dialect,
+            max_record_bytes: 1 << 20,
+        }
+    }
+
     fn facts(head: &[u8], size: u64) -> Option<HeadFacts> {
         let path = Path::from("x.csv");
         head_facts(
             head,
             size,
             &path,
-            TextEncoding::default(),
-            &dialect(),
-            1 << 20,
+            written(TextEncoding::default(), &dialect()),
         )
     }
 
@@ -229,14 +239,14 @@ mod tests {
         let text = b"a,b\n1,2\n";
         let utf8 = TextEncoding::default();
         let gzip = [0x1f, 0x8b, 8, 0, b'\n'];
-        assert!(head_facts(&gzip, 100, &path, utf8, &dialect(), 1 << 20).is_none());
+        assert!(head_facts(&gzip, 100, &path, written(utf8, &dialect())).is_none());
         let latin1 = TextEncoding::from_label("latin1").unwrap();
-        assert!(head_facts(text, 100, &path, latin1, &dialect(), 1 << 20).is_none());
+        assert!(head_facts(text, 100, &path, written(latin1, &dialect())).is_none());
         let multiline = CsvDialect {
             newlines_in_values: true,
             ..dialect()
         };
-        assert!(head_facts(text, 100, &path, utf8, &multiline, 1 << 20).is_none());
+        assert!(head_facts(text, 100, &path, written(utf8, &multiline)).is_none());
     }
 
     #[test]

@@ -31,7 +31,7 @@ use object_store::path::Path;
 use super::bad_records::{BadRecord, BadRecordLog, BadRecordPolicy, excerpt};
 use super::compression::{Compression, SNIFF_LEN};
 use super::csv_options::CsvDialect;
-use super::csv_ranges::{self, SplitMismatch};
+use super::csv_ranges::{self, CsvText, SplitMismatch};
 use super::csv_records::{CsvRecords, Next};
 use super::encoding::TextEncoding;
 use super::split::{ByteRange, Plan, RangeEnd, skip_to_line_start_blocking};
@@ -95,9 +95,11 @@ impl FileOpener for CsvExportOpener {
                         &location,
                         size,
                         range,
-                        encoding,
-                        &reading.dialect,
-                        reading.max_record_bytes,
+                        CsvText {
+                            encoding,
+                            dialect: &reading.dialect,
+                            max_record_bytes: reading.max_record_bytes,
+                        },
                     )
                     .await?;
                     match (plan, facts) {

@@ -48,7 +48,7 @@ fn records(first: usize, min_bytes: usize) -> Vec<u8> {
             };
             text.extend_from_slice(bad);
         }
-        let line_end = if u % 7 == 0 { "\r\n" } else { "\n" };
+        let line_end = if u.is_multiple_of(7) { "\r\n" } else { "\n" };
         let note = match u % 3 {
             0 => format!("\"a, b {u}\""),
             1 => format!("\"say \"\"hi\"\" {u}\""),
@@ -103,7 +103,13 @@ fn run(d: &Path, mapping: &Path, out: &str, extra: &[&str]) -> Written {
     let data = read_dataset(&d.join(out).join("users"));
     let columns = ["USER_ID", "TAG", "NOTE", "SCORE"].map(|name| data.column(name));
     let mut users: Vec<String> = (0..columns[0].len())
-        .map(|i| columns.iter().map(|c| c[i].as_str()).collect::<Vec<_>>().join("|"))
+        .map(|i| {
+            columns
+                .iter()
+                .map(|c| c[i].as_str())
+                .collect::<Vec<_>>()
+                .join("|")
+        })
         .collect();
     users.sort();
     let bad_file = d.join(out).join("users.bad-records.jsonl");
@@ -207,7 +213,12 @@ fn a_quoted_line_break_where_a_file_is_cut_makes_it_read_whole() {
     let two = "SET datafusion.optimizer.repartition_file_min_size = 100000;\n\
                SET datafusion.execution.target_partitions = 2;";
     let inferred = mapping(d, "inferred", two, "");
-    let declared = mapping(d, "declared", two, "(u BIGINT, s VARCHAR, n VARCHAR, x DOUBLE)");
+    let declared = mapping(
+        d,
+        "declared",
+        two,
+        "(u BIGINT, s VARCHAR, n VARCHAR, x DOUBLE)",
+    );
     let whole = mapping(d, "whole", WHOLE, "");
     let cut = text.len().div_ceil(2);
     assert_eq!(text[cut - 1], b'\n');
@@ -216,14 +227,19 @@ fn a_quoted_line_break_where_a_file_is_cut_makes_it_read_whole() {
     assert_eq!(show("schema", d, &inferred), show("schema", d, &whole));
 
     let whole = run(d, &whole, "out-whole", &[]);
-    let multi = whole.users.iter().filter(|r| r.starts_with("999999|multi|"));
+    let multi = whole
+        .users
+        .iter()
+        .filter(|r| r.starts_with("999999|multi|"));
     assert_eq!(multi.count(), 1, "{:?}", &whole.users[..3]);
     // Inferred columns: inference finds the cut inside the record, the scan reads the file whole.
     let inferred = run(d, &inferred, "out-inferred", &["-v"]);
     assert_eq!(inferred.users, whole.users);
     assert_eq!(inferred.bad, whole.bad);
     assert!(
-        inferred.log.contains("big.csv: a quoted value holds a line break")
+        inferred
+            .log
+            .contains("big.csv: a quoted value holds a line break")
             && inferred.log.contains("reading the file whole"),
         "{}",
         inferred.log

@@ -34,11 +34,8 @@ pub(in crate::sources) fn awkward_file() -> (Vec<u8>, u64, u64) {
     assert!(region > HEAD_LEN);
     let long = "l".repeat(400);
     text.extend(
-        format!(
-            "100,a\r\n\n101,\"x,y\"\n102,\"q\"\"uote\"\n103,b,extra\n104\n105,\"open\n106,c\n\
-             107,caf"
-        )
-        .bytes(),
+        b"100,a\r\n\n101,\"x,y\"\n102,\"q\"\"uote\"\n103,b,extra\n104\n105,\"open\n106,c\n\
+          107,caf",
     );
     text.push(0xE9);
     text.extend(b"\nnotint,f\n108,\"multi\n");
