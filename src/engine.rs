@@ -21,6 +21,7 @@ use crate::mapping::MappingFile;
 use crate::memory::{SharedMemory, SpillCapPool};
 use crate::sources::SourceTableFactory;
 use crate::sources::bad_records::{BadRecordLog, BadRecordPolicy};
+use crate::sources::csv_ranges::CsvFilesWhole;
 use crate::sources::database::{DATABASE_FORMATS, DatabaseTableFactory};
 use crate::sources::exclude::Exclusions;
 use crate::sources::factory::{FORMATS, RunOutput};
@@ -53,6 +54,9 @@ pub struct EngineOptions {
     pub sampled_inference: bool,
     /// The files an incremental run reads of its incremental tables (None: every file).
     pub selection: Option<Arc<SourceSelection>>,
+    /// Large CSV files may be read in byte ranges ([`crate::sources::csv_ranges`]); off for a
+    /// run's attempt after a cut fell inside a record.
+    pub split_csv: bool,
 }
 
 /// The memory pool when none is given: bounded, so a large export spills instead of growing the
@@ -85,6 +89,7 @@ impl Default for EngineOptions {
             output: None,
             sampled_inference: false,
             selection: None,
+            split_csv: true,
         }
     }
 }
@@ -164,6 +169,9 @@ pub fn session(
     }
     if options.sampled_inference {
         config = config.with_extension(Arc::new(SampledInference::default()));
+    }
+    if !options.split_csv {
+        config = config.with_extension(Arc::new(CsvFilesWhole));
     }
     let settings = config.options_mut();
     settings.execution.listing_table_ignore_subdirectory = false;

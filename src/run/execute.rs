@@ -1,7 +1,7 @@
 //! Executing a mapping file's plan into the staging area: the final query under the write stage
 //! ([`WriteExec`]), its partitions in parallel. An attempt that fails in a way another plan
-//! avoids (a record the sampled JSON columns do not cover, a hash join out of memory) is
-//! discarded and run again.
+//! avoids (a record the sampled JSON columns do not cover, a CSV file cut inside a record, a
+//! hash join out of memory) is discarded and run again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +25,7 @@ use crate::row_flow::{self, RowFlow};
 use crate::sink::csv_dialect;
 use crate::sink::{PartInfo, Staging};
 use crate::sources::bad_records::BadRecordCounts;
+use crate::sources::csv_ranges::SplitMismatch;
 use crate::store::StoreRegistry;
 use crate::write::{WriteExec, WriteSummary, WriteTarget};
 
@@ -81,6 +82,11 @@ pub(super) async fn execute_with_fallback(
                 "{misfit}: inferring the JSON columns from every record and running again"
             );
             engine.sampled_inference = false;
+        } else if let Some(mismatch) = crate::sources::find_cause::<SplitMismatch>(e)
+            && engine.split_csv
+        {
+            tracing::info!("{mismatch}: reading CSV files whole and running again");
+            engine.split_csv = false;
         } else if e.is_hash_join_out_of_memory() && engine.prefer_hash_join {
             tracing::warn!(
                 "a hash join ran out of memory (hash joins cannot spill); retrying with \

@@ -6,8 +6,9 @@
 //! only when every value is a plain integer without a leading zero (so codes and ids keep their
 //! text), as a float when every value is a number, as a boolean for true/false, else as text.
 
+use std::collections::HashSet;
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -22,13 +23,16 @@ use datafusion::physical_plan::ExecutionPlan;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
 
-use super::bad_records::BadRecordLog;
+use super::bad_records::{BadRecordLog, BadRecordPolicy};
 use super::compression::read_object_blocking;
+use super::csv_infer_ranges::infer_in_ranges;
 pub use super::csv_options::CsvDialect;
+use super::csv_ranges::CsvText;
 use super::csv_records::{CsvRecords, DEFAULT_MAX_RECORD_BYTES, Next};
 use super::csv_scan::CsvExportOpener;
 use super::encoding::TextEncoding;
 use super::scan::{ExportSource, RecordFormat, ScanFiles};
+use super::split::InferSplit;
 use datafusion::datasource::physical_plan::FileOpener;
 use datafusion::datasource::source::DataSourceExec;
 
@@ -102,9 +106,55 @@ fn is_plain_number(value: &str) -> bool {
 }
 
 /// Column names and kinds of one file.
-struct FileColumns {
+pub(super) struct FileColumns {
     names: Vec<String>,
     kinds: Vec<ColumnKind>,
+}
+
+#[cfg(test)]
+impl FileColumns {
+    /// Each column as `name: type`.
+    pub(super) fn describe(&self) -> Vec<String> {
+        let types = self.kinds.iter().map(ColumnKind::data_type);
+        self.names
+            .iter()
+            .zip(types)
+            .map(|(name, data_type)| format!("{name}: {data_type}"))
+            .collect()
+    }
+}
+
+/// What records of a file (all, or a byte range's) say about its columns: the header's names,
+/// when they held it, and each column's kind.
+#[derive(Default)]
+pub(super) struct Columns {
+    names: Option<Vec<String>>,
+    kinds: Vec<ColumnKind>,
+}
+
+impl Columns {
+    /// These records' columns, then `later`'s (the next byte range of the file).
+    pub(super) fn then(mut self, later: Columns) -> Columns {
+        self.names = self.names.or(later.names);
+        if later.kinds.len() > self.kinds.len() {
+            self.kinds.resize(later.kinds.len(), ColumnKind::default());
+        }
+        for (kind, seen) in self.kinds.iter_mut().zip(later.kinds) {
+            kind.merge(seen);
+        }
+        self
+    }
+
+    /// The file's columns; a headerless file's named like DataFusion names them.
+    pub(super) fn finish(self) -> FileColumns {
+        let mut names = self.names.unwrap_or_default();
+        let mut kinds = self.kinds;
+        kinds.resize(kinds.len().max(names.len()), ColumnKind::default());
+        while names.len() < kinds.len() {
+            names.push(format!("column_{}", names.len() + 1));
+        }
+        FileColumns { names, kinds }
+    }
 }
 
 /// Reads every record of one file (bad ones: an error under `fail`, left out under `skip`).
@@ -113,26 +163,44 @@ fn infer_reader(
     file: &str,
     format: &ExportCsvFormat,
 ) -> std::result::Result<FileColumns, String> {
-    let mut records = CsvRecords::new(reader, file, &format.dialect, format.max_record_bytes);
-    let mut names: Vec<String> = Vec::new();
-    let mut kinds: Vec<ColumnKind> = Vec::new();
-    let mut header_pending = format.dialect.has_header;
+    let records = CsvRecords::new(reader, file, &format.dialect, format.max_record_bytes);
+    let columns = infer_records(records, format.dialect.has_header, format, &|| Ok(0))?;
+    Ok(columns.unwrap_or_default().finish())
+}
+
+/// The columns of `records` (a file, or a byte range of one: None when its end was inside a
+/// record). `lines_before`: the lines before the records, added to a bad record's line.
+pub(super) fn infer_records<R: Read>(
+    mut records: CsvRecords<R>,
+    mut header_pending: bool,
+    format: &ExportCsvFormat,
+    lines_before: &dyn Fn() -> std::result::Result<u64, String>,
+) -> std::result::Result<Option<Columns>, String> {
+    let mut columns = Columns::default();
     loop {
         let record = match records.next_record().map_err(|e| e.to_string())? {
             Next::End => break,
-            Next::Bad(bad) => {
+            Next::CutInRecord { .. } => return Ok(None),
+            Next::Bad(mut bad) => {
+                if format.bad_records.policy() == BadRecordPolicy::Fail
+                    && let Some(line) = bad.line
+                {
+                    bad.line = Some(line + lines_before()?);
+                }
                 format.bad_records.seen_while_inferring(&bad)?;
                 continue;
             }
             Next::Record(record) => record,
         };
         if std::mem::take(&mut header_pending) {
-            names = (0..record.len())
+            let names: Vec<String> = (0..record.len())
                 .map(|i| record.get(i).to_string())
                 .collect();
             duplicate_header(&names)?;
+            columns.names = Some(names);
             continue;
         }
+        let kinds = &mut columns.kinds;
         if record.len() > kinds.len() {
             kinds.resize(record.len(), ColumnKind::default());
         }
@@ -140,12 +208,7 @@ fn infer_reader(
             kind.observe(record.get(i));
         }
     }
-    kinds.resize(kinds.len().max(names.len()), ColumnKind::default());
-    // Headerless files name their columns like DataFusion does.
-    while names.len() < kinds.len() {
-        names.push(format!("column_{}", names.len() + 1));
-    }
-    Ok(FileColumns { names, kinds })
+    Ok(Some(columns))
 }
 
 /// A header naming one column twice cannot name a table's columns (DataFusion would only say
@@ -181,6 +244,11 @@ pub struct ExportCsvFormat {
     pub store_url: ObjectStoreUrl,
     /// The files' text encoding (`'format.encoding'`).
     pub encoding: TextEncoding,
+    /// Whether large files may be read in byte ranges ([`super::csv_ranges`]).
+    pub split: bool,
+    /// Files whose inference in byte ranges found a cut inside a record: the scan reads them
+    /// whole.
+    pub(super) read_whole: Arc<Mutex<HashSet<String>>>,
 }
 
 impl ExportCsvFormat {
@@ -196,6 +264,23 @@ impl ExportCsvFormat {
             bad_records,
             store_url: ObjectStoreUrl::local_filesystem(),
             encoding: TextEncoding::default(),
+            split: true,
+            read_whole: Arc::default(),
+        }
+    }
+}
+
+impl ExportCsvFormat {
+    pub fn dialect(&self) -> &CsvDialect {
+        &self.dialect
+    }
+
+    /// How the table's files are written, to decide whether one can be split.
+    pub(super) fn text(&self) -> CsvText<'_> {
+        CsvText {
+            encoding: self.encoding,
+            dialect: &self.dialect,
+            max_record_bytes: self.max_record_bytes,
         }
     }
 }
@@ -217,7 +302,12 @@ impl RecordFormat for ExportCsvFormat {
             local: scan.local,
             store_url: self.store_url.clone(),
             encoding: self.encoding,
+            read_whole: Arc::clone(&self.read_whole),
         })
+    }
+
+    fn splits_files(&self) -> bool {
+        self.split
     }
 }
 
@@ -237,15 +327,16 @@ impl FileFormat for ExportCsvFormat {
 
     async fn infer_schema(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         store: &Arc<dyn ObjectStore>,
         objects: &[ObjectMeta],
     ) -> Result<SchemaRef> {
+        let split = InferSplit::of(state.config_options());
         let files: Vec<FileColumns> = futures::stream::iter(objects.iter().cloned())
             .map(|object| {
                 let store = Arc::clone(store);
                 let format = self.clone();
-                async move { infer_file(store, object, format).await }
+                async move { infer_file(store, object, format, split).await }
             })
             .buffered(4)
             .try_collect()
@@ -292,11 +383,17 @@ impl FileFormat for ExportCsvFormat {
     }
 }
 
+/// One file's columns, read through in a blocking task (a large one in byte ranges, each in its
+/// own).
 async fn infer_file(
     store: Arc<dyn ObjectStore>,
     object: ObjectMeta,
     format: ExportCsvFormat,
+    split: InferSplit,
 ) -> Result<FileColumns> {
+    if let Some(columns) = infer_in_ranges(&store, &object, &format, split).await? {
+        return Ok(columns.finish());
+    }
     let file = super::file_name(format.store_url.as_ref(), &object.location);
     read_object_blocking(store, object, file.clone(), move |reader| {
         infer_reader(format.encoding.reader_without_bom(reader), &file, &format)

@@ -14,6 +14,9 @@ pub struct CsvDialect {
     pub quote: u8,
     pub escape: Option<u8>,
     pub comment: Option<u8>,
+    /// `'format.newlines_in_values'`: the user says values hold line breaks, so a large file is
+    /// never cut into byte ranges at line starts.
+    pub newlines_in_values: bool,
 }
 
 /// The options naming one character of the dialect.
@@ -40,6 +43,9 @@ impl CsvDialect {
             quote: byte("format.quote")?.unwrap_or(b'"'),
             escape: byte("format.escape")?,
             comment: byte("format.comment")?,
+            newlines_in_values: options
+                .get("format.newlines_in_values")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
         })
     }
 

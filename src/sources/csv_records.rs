@@ -3,7 +3,9 @@
 //! are not UTF-8, a quote left open, a record longer than the limit.
 //!
 //! Schema inference and the scan both read through this, so they agree on which records are bad.
-//! Files are read whole, never split by byte range, so a quoted line break never cuts a record.
+//! A large file may be read in byte ranges ([`super::csv_ranges`]): a range starts at a line start
+//! and checks that its end's line start is a record start, so a quoted line break that crosses a
+//! cut is found, never read as two records.
 //! After a bad record that spans several lines (a quote left open swallows the lines after it),
 //! reading starts again at its second line, so one stray quote costs one record, not the file.
 
@@ -14,6 +16,7 @@ use memchr::memchr_iter;
 
 use super::bad_records::{BadRecord, excerpt};
 use super::csv_options::CsvDialect;
+use super::split::RangeEnd;
 
 pub use super::DEFAULT_MAX_RECORD_BYTES;
 
@@ -61,6 +64,23 @@ pub enum Next<'a> {
     Record(CsvRecord<'a>),
     Bad(BadRecord),
     End,
+    /// Reading a byte range, the record read last ran past the range's end `boundary` (a file
+    /// offset): that line start is no record start (a quoted line break, or a bad record's lines,
+    /// cross it), so the next range did not start at one. `next_start`: where the next record
+    /// starts instead.
+    CutInRecord {
+        boundary: u64,
+        next_start: u64,
+    },
+}
+
+/// Where a byte range of a split file stops ([`crate::sources::split`]).
+struct RangeStop {
+    end: RangeEnd,
+    /// File offset minus text offset: a UTF-8 byte-order mark the text does not have.
+    bom: u64,
+    /// File offset of the next byte taken from the input.
+    pulled: u64,
 }
 
 /// The first byte that makes a field not UTF-8, if any (each field is checked on its own: a
@@ -87,6 +107,7 @@ pub struct CsvRecords<R> {
     core: Reader,
     quote: u8,
     delimiter: u8,
+    comment: Option<u8>,
     /// Quotes can be counted to find one left open (not with an escape character).
     count_quotes: bool,
     max_record: usize,
@@ -105,6 +126,10 @@ pub struct CsvRecords<R> {
     ends: Vec<usize>,
     /// The current record's raw bytes (up to the limit), to read again after it if it is bad.
     raw: Vec<u8>,
+    /// Reading a byte range: where it stops.
+    stop: Option<RangeStop>,
+    /// Whether the record read last held a line break before its end.
+    spanned_lines: bool,
 }
 
 impl<R: Read> CsvRecords<R> {
@@ -122,6 +147,7 @@ impl<R: Read> CsvRecords<R> {
             core,
             quote: dialect.quote,
             delimiter: dialect.delimiter,
+            comment: dialect.comment,
             count_quotes: dialect.escape.is_none(),
             max_record: max_record.max(1) as usize,
             width: None,
@@ -135,12 +161,44 @@ impl<R: Read> CsvRecords<R> {
             out: vec![0; 4096],
             ends: vec![0; 64],
             raw: Vec::new(),
+            stop: None,
+            spanned_lines: false,
         }
+    }
+
+    /// Reads a byte range: the input starts at text offset `start`, a line start, with the
+    /// reader's state there (`width`); records stop at `end`'s line start, which is checked to be
+    /// a record start ([`Next::CutInRecord`]). Lines are counted from 1 at `start`. `bom`: bytes
+    /// of a byte-order mark the text leaves out (file offset = text offset + `bom`).
+    pub fn in_range(mut self, start: u64, bom: u64, end: RangeEnd) -> Self {
+        self.offset = start;
+        self.stop = Some(RangeStop {
+            end,
+            bom,
+            pulled: start + bom,
+        });
+        self
+    }
+
+    /// Whether the record read last (good or bad) held a line break before its end: a quoted
+    /// line break, or a quote left open.
+    pub fn spanned_lines(&self) -> bool {
+        self.spanned_lines
+    }
+
+    /// The text offset of the next unread byte.
+    pub fn offset(&self) -> u64 {
+        self.offset
     }
 
     /// Reads the next record. I/O errors end the file (they are not bad records).
     pub fn next_record(&mut self) -> std::io::Result<Next<'_>> {
         loop {
+            let before = self.offset;
+            self.skip_between_records()?;
+            if let Some(stop) = self.range_stop(before) {
+                return Ok(stop);
+            }
             let start_offset = self.offset;
             let start_line = self.line;
             self.raw.clear();
@@ -210,6 +268,8 @@ impl<R: Read> CsvRecords<R> {
             {
                 continue;
             }
+            self.spanned_lines =
+                lines_spanned > 1 || (lines_spanned == 1 && !self.raw.ends_with(b"\n"));
             if oversized.is_none() && record_len > self.max_record {
                 oversized = Some(excerpt(&self.raw));
             }
@@ -268,7 +328,7 @@ impl<R: Read> CsvRecords<R> {
                 }));
             };
             let bad = bad(reason, excerpt(&self.raw));
-            if lines_spanned > 1 || (lines_spanned == 1 && !self.raw.ends_with(b"\n")) {
+            if self.spanned_lines {
                 self.read_again_after_first_line(start_offset, start_line);
             }
             return Ok(Next::Bad(bad));
@@ -326,6 +386,61 @@ impl<R: Read> CsvRecords<R> {
         self.core.reset();
     }
 
+    /// Skips what csv_core skips before a record (line breaks, comment lines), so that a record's
+    /// offset and line are those of its first byte, not of a blank line or the `\n` of a CRLF
+    /// before it; a record then starts at a line start, where a byte range can begin.
+    fn skip_between_records(&mut self) -> std::io::Result<()> {
+        let comment = self.comment;
+        let mut in_comment = false;
+        loop {
+            self.fill_input()?;
+            let input: &[u8] = if self.replay_pos < self.replay.len() {
+                &self.replay[self.replay_pos..]
+            } else {
+                &self.block[self.block_pos..]
+            };
+            if input.is_empty() {
+                return Ok(());
+            }
+            let mut skipped = 0;
+            let mut newlines = 0;
+            for &b in input {
+                match b {
+                    b'\n' => {
+                        in_comment = false;
+                        newlines += 1;
+                    }
+                    _ if in_comment => {}
+                    b'\r' => {}
+                    _ if Some(b) == comment => in_comment = true,
+                    _ => break,
+                }
+                skipped += 1;
+            }
+            let all = skipped == input.len();
+            self.advance(skipped, newlines);
+            if !all {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Whether a byte range's records are all read, `before..=self.offset` being where the next
+    /// record may start (its first byte, or the line breaks and comments before it): its end
+    /// falls there (done), or the record read last ran past it (the cut was inside a record).
+    fn range_stop(&self, before: u64) -> Option<Next<'static>> {
+        let stop = self.stop.as_ref()?;
+        // The bytes up to `self.offset` were observed: an unknown end is further on.
+        let boundary = stop.end.boundary()?.checked_sub(stop.bom)?;
+        if before > boundary {
+            return Some(Next::CutInRecord {
+                boundary: boundary + stop.bom,
+                next_start: before + stop.bom,
+            });
+        }
+        (boundary <= self.offset).then_some(Next::End)
+    }
+
     /// Makes sure there are bytes to parse (replayed ones first, then the input's), unless the
     /// input is done.
     fn fill_input(&mut self) -> std::io::Result<()> {
@@ -339,6 +454,10 @@ impl<R: Read> CsvRecords<R> {
                 .take(INPUT_BLOCK as u64)
                 .read_to_end(&mut self.block)?;
             self.input_done = self.block.is_empty();
+            if let Some(stop) = &mut self.stop {
+                stop.end.observe(stop.pulled, &self.block);
+                stop.pulled += self.block.len() as u64;
+            }
         }
         Ok(())
     }
@@ -374,7 +493,7 @@ mod tests {
                     out.push((0..r.len()).map(|i| r.get(i)).collect::<Vec<_>>().join("|"))
                 }
                 Next::Bad(b) => out.push(format!("{}: {}", b.line.unwrap(), b.reason)),
-                Next::End => return out,
+                Next::End | Next::CutInRecord { .. } => return out,
             }
         }
     }
@@ -405,6 +524,31 @@ mod tests {
                 "9|10",
             ]
         );
+    }
+
+    /// A record's line and offset are its first byte's, after blank lines, comments and CRLF
+    /// line ends, and a bad record there is reported once.
+    #[test]
+    fn records_start_at_their_first_byte() {
+        let text = b"a,b\r\n1,2\r\n3,4,5\r\n\r\n\n6,7\r\n# note, \"x\r\n8,9";
+        let dialect = CsvDialect {
+            comment: Some(b'#'),
+            ..dialect()
+        };
+        let mut records = CsvRecords::new(&text[..], "f.csv", &dialect, 1 << 20);
+        let mut got = Vec::new();
+        loop {
+            match records.next_record().unwrap() {
+                Next::Record(r) => got.push(format!("{}@{}", r.line, r.byte_offset)),
+                Next::Bad(b) => got.push(format!(
+                    "bad {}@{}",
+                    b.line.unwrap(),
+                    b.byte_offset.unwrap()
+                )),
+                Next::End | Next::CutInRecord { .. } => break,
+            }
+        }
+        assert_eq!(got, ["1@0", "2@5", "bad 3@10", "6@20", "8@37"]);
     }
 
     #[test]

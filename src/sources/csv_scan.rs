@@ -5,7 +5,8 @@
 //! cast fails, the rows whose value cannot be read as the column's type are found, recorded as
 //! bad and left out. An empty field is null, as in DataFusion's CSV reader. The file is read in
 //! a blocking task (through the decompressor its first bytes call for) that hands batches over a
-//! small channel, so memory is a couple of batches plus one record.
+//! small channel, so memory is a couple of batches plus one record. A large file may be read in
+//! byte ranges, one per partition ([`super::csv_ranges`]).
 
 use std::sync::Arc;
 
@@ -23,10 +24,17 @@ use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use tokio::sync::mpsc;
 
-use super::bad_records::{BadRecord, BadRecordLog, excerpt};
+use std::cell::Cell;
+
+use object_store::path::Path;
+
+use super::bad_records::{BadRecord, BadRecordLog, BadRecordPolicy, excerpt};
 use super::compression::{Compression, SNIFF_LEN};
 use super::csv_options::CsvDialect;
+use super::csv_ranges::{self, CsvText, SplitMismatch};
 use super::csv_records::{CsvRecords, Next};
+use super::encoding::TextEncoding;
+use super::split::{ByteRange, Plan, RangeEnd, skip_to_line_start_blocking};
 
 use super::BATCH_BYTES;
 
@@ -45,11 +53,13 @@ pub struct CsvExportOpener {
     pub store_url: ObjectStoreUrl,
     /// The files' text encoding: transcoded to UTF-8 after decompression.
     pub encoding: super::encoding::TextEncoding,
+    /// Files schema inference found cannot be split: read whole.
+    pub read_whole: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl FileOpener for CsvExportOpener {
     fn open(&self, file: PartitionedFile) -> Result<FileOpenFuture> {
-        let reading = FileReading {
+        let mut reading = FileReading {
             file: super::file_name(self.store_url.as_ref(), &file.object_meta.location),
             dialect: self.dialect.clone(),
             max_record_bytes: self.max_record_bytes,
@@ -57,32 +67,102 @@ impl FileOpener for CsvExportOpener {
             schema: Arc::clone(&self.projected_schema),
             projection: self.projection.clone(),
             batch_size: self.batch_size,
+            prefix: None,
         };
         let store = Arc::clone(&self.store);
         let local = self.local.clone();
         let encoding = self.encoding;
+        let splittable = !self
+            .read_whole
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(file.object_meta.location.as_ref());
         Ok(Box::pin(async move {
-            let location = file.object_meta.location;
+            let location = file.object_meta.location.clone();
+            let size = file.object_meta.size;
+            // A byte range of a split file: the records starting in it ([`super::csv_ranges`]).
+            let split = match ByteRange::of(&file) {
+                Some(range) if !splittable => {
+                    if range.start > 0 {
+                        return Ok(futures::stream::empty().boxed());
+                    }
+                    None
+                }
+                Some(range) => {
+                    let (plan, facts) = csv_ranges::plan(
+                        &store,
+                        local.as_ref(),
+                        &location,
+                        size,
+                        range,
+                        CsvText {
+                            encoding,
+                            dialect: &reading.dialect,
+                            max_record_bytes: reading.max_record_bytes,
+                        },
+                    )
+                    .await?;
+                    match (plan, facts) {
+                        (Plan::Nothing, _) => return Ok(futures::stream::empty().boxed()),
+                        (Plan::Lines(range), Some(facts)) => Some((range, facts)),
+                        _ => None,
+                    }
+                }
+                None => None,
+            };
+            let from = split.map_or(0, |(range, _)| range.start.saturating_sub(1));
             let mut reader =
-                super::object_read::blocking_reader(&store, local.as_ref(), &location).await?;
+                super::object_read::blocking_reader_from(&store, local.as_ref(), &location, from)
+                    .await?;
             let (sender, receiver) = mpsc::channel::<Result<RecordBatch>>(2);
             let runtime = tokio::runtime::Handle::current();
             tokio::task::spawn_blocking(move || {
                 // A bridged stream (S3) needs the runtime to poll it.
                 let _guard = runtime.enter();
-                let result = (|| {
-                    let head = reader
-                        .fill_buf()
-                        .map_err(|e| reading.read_error(e))?
-                        .get(..SNIFF_LEN)
-                        .map(<[u8]>::to_vec)
-                        .unwrap_or_default();
-                    let decoded = Compression::sniff(&head, &reading.file)
-                        .reader(reader)
-                        .map_err(|e| reading.read_error(e))?;
-                    let decoded = encoding.reader_without_bom(decoded);
-                    reading.read(decoded, &sender)
-                })();
+                let mut emit = |batch| sender.blocking_send(Ok(batch)).is_ok();
+                let result = match split {
+                    None => (|| {
+                        let head = reader
+                            .fill_buf()
+                            .map_err(|e| reading.read_error(e))?
+                            .get(..SNIFF_LEN)
+                            .map(<[u8]>::to_vec)
+                            .unwrap_or_default();
+                        let decoded = Compression::sniff(&head, &reading.file)
+                            .reader(reader)
+                            .map_err(|e| reading.read_error(e))?;
+                        let records = reading.records(encoding.reader_without_bom(decoded));
+                        reading.read(records, reading.dialect.has_header, &mut emit)
+                    })(),
+                    Some((range, facts)) => (|| {
+                        let end = RangeEnd::of(range, size);
+                        if range.start == 0 {
+                            // Plain UTF-8 (see `csv_ranges::head_facts`): only a mark to strip.
+                            let input = encoding.reader_without_bom(reader);
+                            let records = reading.records(input).in_range(0, facts.bom, end);
+                            return reading.read(records, reading.dialect.has_header, &mut emit);
+                        }
+                        let Some(at) = skip_to_line_start_blocking(&mut reader, range)
+                            .map_err(|e| reading.read_error(e))?
+                        else {
+                            return Ok(());
+                        };
+                        let start = facts.start_at(at, reading.dialect.has_header);
+                        let mut records =
+                            reading.records(reader).in_range(start.text, facts.bom, end);
+                        records.width = start.width;
+                        reading.prefix = Some(Prefix {
+                            store,
+                            local,
+                            location,
+                            start: at,
+                            bom: facts.bom,
+                            size,
+                            lines: Cell::new(None),
+                        });
+                        reading.read(records, start.header_pending, &mut emit)
+                    })(),
+                };
                 if let Err(e) = result {
                     let _ = sender.blocking_send(Err(e));
                 }
@@ -97,7 +177,7 @@ impl FileOpener for CsvExportOpener {
     }
 }
 
-/// One file being read.
+/// One file (or byte range of one) being read.
 struct FileReading {
     file: String,
     dialect: CsvDialect,
@@ -106,6 +186,44 @@ struct FileReading {
     schema: SchemaRef,
     projection: Vec<usize>,
     batch_size: usize,
+    /// A byte range past the file's start: the file before it, read only for a bad record.
+    prefix: Option<Prefix>,
+}
+
+/// The part of a split file before a range: its line breaks give the range's line numbers, and
+/// under `--on-bad-records fail` it is read to stop with what a whole read would stop with.
+struct Prefix {
+    store: Arc<dyn ObjectStore>,
+    local: Option<LocalFileSystem>,
+    location: Path,
+    /// File offset of the range's first line.
+    start: u64,
+    bom: u64,
+    size: u64,
+    /// Line breaks before `start`, once counted.
+    lines: Cell<Option<u64>>,
+}
+
+impl Prefix {
+    /// The file from its start, as a blocking reader (this runs in the reading's blocking task).
+    fn reader(&self) -> Result<Box<dyn std::io::BufRead + Send>> {
+        tokio::runtime::Handle::current().block_on(super::object_read::blocking_reader(
+            &self.store,
+            self.local.as_ref(),
+            &self.location,
+        ))
+    }
+
+    /// Line breaks before the range: its line numbers are the reader's plus these.
+    fn lines(&self, reading: &FileReading) -> Result<u64> {
+        if let Some(lines) = self.lines.get() {
+            return Ok(lines);
+        }
+        let lines = csv_ranges::lines_before(&mut self.reader()?, self.start)
+            .map_err(|e| reading.read_error(e))?;
+        self.lines.set(Some(lines));
+        Ok(lines)
+    }
 }
 
 /// Where a row of the batch being built came from.
@@ -119,22 +237,36 @@ impl FileReading {
         DataFusionError::Execution(format!("reading CSV {}: {e}", self.file))
     }
 
-    /// Reads the file, sending each batch; stops early when the receiver is gone.
-    fn read(
+    fn records<R: std::io::Read>(&self, input: R) -> CsvRecords<R> {
+        CsvRecords::new(input, &self.file, &self.dialect, self.max_record_bytes)
+    }
+
+    /// Reads the records, handing each batch to `emit`; stops early when it returns false.
+    fn read<R: std::io::Read>(
         &self,
-        input: Box<dyn std::io::Read + Send + '_>,
-        sender: &mpsc::Sender<Result<RecordBatch>>,
+        mut records: CsvRecords<R>,
+        mut header_pending: bool,
+        emit: &mut dyn FnMut(RecordBatch) -> bool,
     ) -> Result<()> {
-        let mut records = CsvRecords::new(input, &self.file, &self.dialect, self.max_record_bytes);
-        let mut header_pending = self.dialect.has_header;
         let mut columns = self.new_builders();
         let mut places = Vec::with_capacity(self.batch_size);
         loop {
             let next = records.next_record().map_err(|e| self.read_error(e))?;
             let record = match next {
                 Next::End => break,
+                Next::CutInRecord {
+                    boundary,
+                    next_start,
+                } => {
+                    let mismatch = SplitMismatch {
+                        file: self.file.clone(),
+                        boundary,
+                        next_start,
+                    };
+                    return Err(mismatch.into_error());
+                }
                 Next::Bad(bad) => {
-                    self.bad_records.record(bad)?;
+                    self.report(bad)?;
                     continue;
                 }
                 Next::Record(record) => record,
@@ -157,16 +289,67 @@ impl FileReading {
             let held: usize = columns.iter().map(|c| c.values_slice().len()).sum();
             if places.len() == self.batch_size || held >= BATCH_BYTES {
                 let batch = self.finish_batch(&mut columns, &mut places)?;
-                if sender.blocking_send(Ok(batch)).is_err() {
+                if !emit(batch) {
                     return Ok(());
                 }
             }
         }
         if !places.is_empty() {
             let batch = self.finish_batch(&mut columns, &mut places)?;
-            let _ = sender.blocking_send(Ok(batch));
+            emit(batch);
         }
         Ok(())
+    }
+
+    /// A bad record met: recorded (under `fail`, the error). In a range past the file's start its
+    /// line is counted from the file's start, and under `fail` the error is the whole read's.
+    fn report(&self, mut bad: BadRecord) -> Result<()> {
+        let Some(prefix) = &self.prefix else {
+            return self.bad_records.record(bad);
+        };
+        if self.bad_records.policy() == BadRecordPolicy::Fail {
+            self.check_prefix(prefix)?;
+        }
+        let lines = prefix.lines(self)?;
+        bad.line = bad.line.map(|line| line + lines);
+        self.bad_records.record(bad)
+    }
+
+    /// Under `fail`, before a range past the start stops the run with a bad record: the file
+    /// before the range is read as a whole read would, so that a range that did not start at a
+    /// record start stops with a [`SplitMismatch`] (its bad record may be none), and an earlier
+    /// bad record is the one reported (ranges run in parallel; the first in the file is the
+    /// whole read's).
+    fn check_prefix(&self, prefix: &Prefix) -> Result<()> {
+        let earlier = FileReading {
+            file: self.file.clone(),
+            dialect: self.dialect.clone(),
+            max_record_bytes: self.max_record_bytes,
+            bad_records: Arc::new(BadRecordLog::new(BadRecordPolicy::Skip)),
+            schema: Arc::clone(&self.schema),
+            projection: self.projection.clone(),
+            batch_size: self.batch_size,
+            prefix: None,
+        };
+        let range = ByteRange {
+            start: 0,
+            end: prefix.start,
+        };
+        let input = TextEncoding::default().reader_without_bom(prefix.reader()?);
+        let records =
+            earlier
+                .records(input)
+                .in_range(0, prefix.bom, RangeEnd::of(range, prefix.size));
+        earlier.read(records, self.dialect.has_header, &mut |_| true)?;
+        let first = earlier
+            .bad_records
+            .take_pending()
+            .into_iter()
+            .min_by_key(|bad| bad.byte_offset);
+        match first {
+            Some(bad) => Err(bad.into_error()),
+            None => Ok(()),
+        }
     }
 
     fn new_builders(&self) -> Vec<StringBuilder> {
@@ -219,7 +402,7 @@ impl FileReading {
                         value.as_bytes(),
                     );
                     bad.line = Some(place.line);
-                    self.bad_records.record(bad)?;
+                    self.report(bad)?;
                 }
             }
             arrays.push(lenient);
@@ -236,3 +419,6 @@ impl FileReading {
         Ok(filter_record_batch(&batch, &BooleanArray::from(keep))?)
     }
 }
+
+#[cfg(test)]
+pub(in crate::sources) mod tests;

@@ -22,6 +22,7 @@ use datafusion::logical_expr::CreateExternalTable;
 
 use super::bad_records::BadRecordLog;
 use super::csv::{CsvDialect, ExportCsvFormat};
+use super::csv_ranges::CsvFilesWhole;
 use super::encoding::{ENCODING_OPTION, TextEncoding};
 use super::exclude::{EXCLUDE_OPTION, Exclusions};
 use super::json::{ExportJsonFormat, SampledInference};
@@ -109,8 +110,12 @@ impl TableProviderFactory for SourceTableFactory {
                 let encoding = options.remove(ENCODING_OPTION);
                 options.remove(EXCLUDE_OPTION);
                 let inner = datafusion_format(session, "csv", &options)?;
+                // Values with line breaks, or an attempt after a cut inside a record: whole.
+                let split = !dialect.newlines_in_values
+                    && session.config().get_extension::<CsvFilesWhole>().is_none();
                 let mut format = ExportCsvFormat::new(inner, dialect, bad_records);
                 format.store_url = store_url;
+                format.split = split;
                 if let Some(label) = encoding {
                     format.encoding = text_encoding(cmd, &label)?;
                 }

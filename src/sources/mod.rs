@@ -4,7 +4,9 @@
 pub mod bad_records;
 pub mod compression;
 pub mod csv;
+mod csv_infer_ranges;
 pub mod csv_options;
+pub mod csv_ranges;
 pub mod csv_records;
 pub mod csv_scan;
 pub mod database;
@@ -49,6 +51,29 @@ pub fn file_size_statistics(
     let mut statistics = datafusion::common::Statistics::new_unknown(schema);
     statistics.total_byte_size = Precision::Inexact(object.size as usize);
     statistics
+}
+
+/// The error of type `T` among `e`'s causes, however a scan's error was wrapped on its way up
+/// (errors shared between partitions, contexts, Arrow errors of a stream, pengine's own error):
+/// how a run finds the errors it recovers from by running again.
+pub fn find_cause<'e, T: std::error::Error + 'static>(
+    e: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e T> {
+    use datafusion::error::DataFusionError;
+    let mut cause = Some(e);
+    while let Some(error) = cause {
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
+        }
+        cause = match error.downcast_ref::<DataFusionError>() {
+            Some(DataFusionError::Shared(inner)) => Some(inner.as_ref()),
+            Some(DataFusionError::Context(_, inner)) => Some(inner.as_ref()),
+            Some(DataFusionError::External(inner)) => Some(inner.as_ref()),
+            Some(DataFusionError::ArrowError(inner, _)) => Some(inner.as_ref()),
+            _ => error.source(),
+        };
+    }
+    None
 }
 
 #[cfg(test)]

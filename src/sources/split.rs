@@ -164,6 +164,11 @@ impl RangeEnd {
         }
     }
 
+    /// `B(end)`, once found (None: not yet, or the range runs to the end of the file).
+    pub fn boundary(&self) -> Option<u64> {
+        self.boundary
+    }
+
     /// Whether a record starting at `start` is this range's. Right as soon as the bytes up to the
     /// record's start were observed: until `B(end)` is found, no line starts past `end - 1`.
     pub fn includes(&self, start: u64) -> bool {
@@ -176,6 +181,48 @@ impl RangeEnd {
     pub fn reached(&self, pending: Option<u64>, scanned: u64) -> bool {
         self.boundary
             .is_some_and(|b| pending.map_or(scanned, |p| p) >= b)
+    }
+}
+
+/// How schema inference splits a large file: as DataFusion's scan would (the same two settings),
+/// so one file is inferred on every core.
+#[derive(Debug, Clone, Copy)]
+pub struct InferSplit {
+    /// `datafusion.execution.target_partitions`: ranges per file.
+    parts: usize,
+    /// `datafusion.optimizer.repartition_file_min_size`: smaller files are read in one go.
+    min_size: u64,
+}
+
+impl InferSplit {
+    pub fn of(config: &datafusion::config::ConfigOptions) -> InferSplit {
+        let split = config.optimizer.repartition_file_scans;
+        InferSplit {
+            parts: if split {
+                config.execution.target_partitions
+            } else {
+                1
+            },
+            min_size: config.optimizer.repartition_file_min_size as u64,
+        }
+    }
+
+    /// The ranges to infer `size` bytes in; None: read the file in one go (small, one core, or
+    /// with a record limit, which is counted from the start of the file).
+    pub fn ranges(&self, size: u64, limit: Option<usize>) -> Option<Vec<ByteRange>> {
+        if self.parts < 2 || size < self.min_size.max(2) || limit.is_some() {
+            return None;
+        }
+        let parts = (self.parts as u64).min(size);
+        let step = size.div_ceil(parts);
+        let ranges = (0..parts)
+            .map(|i| ByteRange {
+                start: i * step,
+                end: ((i + 1) * step).min(size),
+            })
+            .filter(|r| r.start < r.end)
+            .collect();
+        Some(ranges)
     }
 }
 

@@ -19,6 +19,7 @@ mod run_cli;
 mod s3;
 mod safety;
 mod sources;
+mod split_csv;
 mod split_files;
 mod stores;
 mod validate;

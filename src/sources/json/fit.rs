@@ -15,8 +15,6 @@
 
 use std::sync::Arc;
 
-use datafusion::error::DataFusionError;
-
 use super::cursor::{Cursor, Declined, QuotedName};
 use super::infer::{Inferred, json_syntax_error, record_type};
 
@@ -338,23 +336,9 @@ impl std::fmt::Display for SchemaMisfit {
 
 impl std::error::Error for SchemaMisfit {}
 
-/// The misfit among `e`'s causes, however the scan's error was wrapped on its way up (errors
-/// shared between partitions, contexts, Arrow errors of a stream, pengine's own error).
+/// The misfit among `e`'s causes, however the scan's error was wrapped on its way up.
 pub fn find_misfit<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e SchemaMisfit> {
-    let mut cause = Some(e);
-    while let Some(error) = cause {
-        if let Some(misfit) = error.downcast_ref::<SchemaMisfit>() {
-            return Some(misfit);
-        }
-        cause = match error.downcast_ref::<DataFusionError>() {
-            Some(DataFusionError::Shared(inner)) => Some(inner.as_ref()),
-            Some(DataFusionError::Context(_, inner)) => Some(inner.as_ref()),
-            Some(DataFusionError::External(inner)) => Some(inner.as_ref()),
-            Some(DataFusionError::ArrowError(inner, _)) => Some(inner.as_ref()),
-            _ => error.source(),
-        };
-    }
-    None
+    crate::sources::find_cause(e)
 }
 
 #[cfg(test)]

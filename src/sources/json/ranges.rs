@@ -22,6 +22,7 @@ use super::records::{PieceKind, Splitter, Window};
 use crate::sources::compression::{Compression, read_bytes_blocking};
 use crate::sources::encoding::TextEncoding;
 use crate::sources::object_read;
+pub use crate::sources::split::InferSplit;
 use crate::sources::split::{ByteRange, HEAD_LEN, Plan, RangeEnd, skip_to_line_start_blocking};
 
 /// Whether the start of a file is newline-delimited JSON: it starts with an object, and each
@@ -78,48 +79,6 @@ pub fn splittable(head: &[u8], size: u64, location: &Path, encoding: TextEncodin
     encoding.is_utf8()
         && Compression::sniff(head, location.as_ref()) == Compression::None
         && looks_newline_delimited(head, head.len() as u64 >= size)
-}
-
-/// How schema inference splits a large file: as DataFusion's scan would (the same two settings),
-/// so one file is inferred on every core.
-#[derive(Debug, Clone, Copy)]
-pub struct InferSplit {
-    /// `datafusion.execution.target_partitions`: ranges per file.
-    parts: usize,
-    /// `datafusion.optimizer.repartition_file_min_size`: smaller files are read in one go.
-    min_size: u64,
-}
-
-impl InferSplit {
-    pub fn of(config: &datafusion::config::ConfigOptions) -> InferSplit {
-        let split = config.optimizer.repartition_file_scans;
-        InferSplit {
-            parts: if split {
-                config.execution.target_partitions
-            } else {
-                1
-            },
-            min_size: config.optimizer.repartition_file_min_size as u64,
-        }
-    }
-
-    /// The ranges to infer `size` bytes in; None: read the file in one go (small, one core, or
-    /// with a record limit, which is counted from the start of the file).
-    fn ranges(&self, size: u64, limit: Option<usize>) -> Option<Vec<ByteRange>> {
-        if self.parts < 2 || size < self.min_size.max(2) || limit.is_some() {
-            return None;
-        }
-        let parts = (self.parts as u64).min(size);
-        let step = size.div_ceil(parts);
-        let ranges = (0..parts)
-            .map(|i| ByteRange {
-                start: i * step,
-                end: ((i + 1) * step).min(size),
-            })
-            .filter(|r| r.start < r.end)
-            .collect();
-        Some(ranges)
-    }
 }
 
 /// Infers a large newline-delimited file's records in byte ranges at the same time, merged in file

@@ -8,6 +8,7 @@ use crate::sources::json::direct::{DirectDecoder, Refusal};
 use crate::sources::json::infer::{record_type, to_schema};
 use crate::sources::json::records::{Piece, PieceKind, Window};
 use crate::test_random::Random;
+use datafusion::error::DataFusionError;
 
 fn shape_of(records: &[&str]) -> Arc<Shape> {
     let mut merged = Inferred::Null;

@@ -1,0 +1,264 @@
+//! Which CSV files are read in byte ranges, several cores to one file ([`crate::sources::split`]),
+//! and what a range past the start needs to know to read as a whole read would.
+//!
+//! A line start is a record start unless a quoted value holds a line break. A file is split only
+//! when its head (read alike by every range) holds none, it is plain UTF-8 and the table does not
+//! say values hold line breaks (`'format.newlines_in_values'`). A quoted line break further on is
+//! still possible, so every cut is checked: the range before it reads on past its end as a whole
+//! read would, and the first record start it meets there must be the cut's line start
+//! ([`Next::CutInRecord`](super::csv_records::Next) otherwise). Range 0 starts right, and each
+//! range checks the next one's start, so the ranges read exactly the records of a whole read; a
+//! failed check stops the scan with a [`SplitMismatch`] and the run reads CSV files whole.
+
+use std::io::BufRead;
+use std::sync::Arc;
+
+use datafusion::common::Result;
+use datafusion::error::DataFusionError;
+use memchr::memchr_iter;
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+
+use super::compression::Compression;
+use super::csv_options::CsvDialect;
+use super::csv_records::{CsvRecords, Next};
+use super::encoding::TextEncoding;
+use super::json::framing::bom_len;
+use super::object_read;
+use super::split::{ByteRange, HEAD_LEN, Plan};
+
+/// What every range of a split file reads from its head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadFacts {
+    /// Bytes of a UTF-8 byte-order mark, which the text (and its offsets) leave out.
+    pub bom: u64,
+    /// Text offset of the file's first good record: the header, or what sets the field count.
+    pub first_good: u64,
+    /// Its number of fields, which every later record must have.
+    pub width: usize,
+}
+
+/// How a range's reader starts, as a whole read would be at that point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeStart {
+    /// Text offset of the range's first line.
+    pub text: u64,
+    /// Field count every record must have (None: the first good record sets it).
+    pub width: Option<usize>,
+    /// Whether the first good record is the header.
+    pub header_pending: bool,
+}
+
+impl HeadFacts {
+    /// The reader's state at `file_offset`, a line start that is a record start.
+    pub fn start_at(&self, file_offset: u64, has_header: bool) -> RangeStart {
+        let text = file_offset.saturating_sub(self.bom);
+        let before_first = text <= self.first_good;
+        RangeStart {
+            text,
+            width: (!before_first).then_some(self.width),
+            header_pending: before_first && has_header,
+        }
+    }
+}
+
+/// How a table's files are written: what decides whether they can be split, and how to read them.
+#[derive(Debug, Clone, Copy)]
+pub struct CsvText<'a> {
+    pub encoding: TextEncoding,
+    pub dialect: &'a CsvDialect,
+    pub max_record_bytes: u64,
+}
+
+/// The facts of a file that can be split, from its first bytes `head`; None when it is read whole.
+pub fn head_facts(head: &[u8], size: u64, location: &Path, text: CsvText) -> Option<HeadFacts> {
+    let CsvText {
+        encoding,
+        dialect,
+        max_record_bytes,
+    } = text;
+    if !encoding.is_utf8()
+        || dialect.newlines_in_values
+        || Compression::sniff(head, location.as_ref()) != Compression::None
+    {
+        return None;
+    }
+    let bom = bom_len(head);
+    // The head's complete lines (all of it when it is the whole file).
+    let complete = match head.len() as u64 >= size {
+        true => head.len(),
+        false => memchr::memrchr(b'\n', head).map_or(0, |k| k + 1),
+    };
+    let text = head.get(bom..complete)?;
+    let mut records = CsvRecords::new(text, "", dialect, max_record_bytes);
+    let mut first = None;
+    loop {
+        let good = match records.next_record().ok()? {
+            Next::End | Next::CutInRecord { .. } => break,
+            Next::Bad(_) => None,
+            Next::Record(record) => Some((record.byte_offset, record.len())),
+        };
+        if records.spanned_lines() {
+            return None;
+        }
+        first = first.or(good);
+    }
+    let (first_good, width) = first?;
+    Some(HeadFacts {
+        bom: bom as u64,
+        first_good,
+        width,
+    })
+}
+
+/// How this opener reads `range` of a CSV file of `size` bytes, decided from the file's head;
+/// with the head's facts when it reads lines.
+pub async fn plan(
+    store: &Arc<dyn ObjectStore>,
+    local: Option<&LocalFileSystem>,
+    location: &Path,
+    size: u64,
+    range: ByteRange,
+    text: CsvText<'_>,
+) -> Result<(Plan, Option<HeadFacts>)> {
+    let head = object_read::read_head(store, local, location, HEAD_LEN.min(size)).await?;
+    let facts = head_facts(&head, size, location, text);
+    Ok((Plan::new(range, facts.is_some()), facts))
+}
+
+/// Line breaks in the first `offset` bytes of `reader` (the file from its start): a range's first
+/// line is one more. Counted only when a range meets a bad record, so a clean file costs nothing.
+pub fn lines_before(reader: &mut dyn BufRead, offset: u64) -> std::io::Result<u64> {
+    let mut left = offset;
+    let mut lines = 0;
+    while left > 0 {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            break;
+        }
+        let take = buffer
+            .len()
+            .min(usize::try_from(left).unwrap_or(usize::MAX));
+        lines += memchr_iter(b'\n', &buffer[..take]).count() as u64;
+        reader.consume(take);
+        left -= take as u64;
+    }
+    Ok(lines)
+}
+
+/// A CSV file cut at a line start inside a record (a quoted line break after the head): the run
+/// reads CSV files whole and starts again.
+#[derive(Debug, Clone)]
+pub struct SplitMismatch {
+    /// The file, as named in messages.
+    pub file: String,
+    /// The line start a byte range started at.
+    pub boundary: u64,
+    /// Where the record after the one crossing it starts.
+    pub next_start: u64,
+}
+
+impl std::fmt::Display for SplitMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} was read in byte ranges, and the one starting at byte {} began inside a record \
+             (a quoted value holds a line break; the next record starts at byte {})",
+            self.file, self.boundary, self.next_start
+        )
+    }
+}
+
+impl std::error::Error for SplitMismatch {}
+
+impl SplitMismatch {
+    pub fn into_error(self) -> DataFusionError {
+        DataFusionError::External(Box::new(self))
+    }
+}
+
+/// A session extension: read every CSV file whole (a run's attempt after a [`SplitMismatch`]).
+#[derive(Debug, Default)]
+pub struct CsvFilesWhole;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn dialect() -> CsvDialect {
+        CsvDialect::from_options(&HashMap::new()).unwrap()
+    }
+
+    fn written(encoding: TextEncoding, dialect: &CsvDialect) -> CsvText<'_> {
+        CsvText {
+            encoding,
+            dialect,
+            max_record_bytes: 1 << 20,
+        }
+    }
+
+    fn facts(head: &[u8], size: u64) -> Option<HeadFacts> {
+        let path = Path::from("x.csv");
+        head_facts(
+            head,
+            size,
+            &path,
+            written(TextEncoding::default(), &dialect()),
+        )
+    }
+
+    #[test]
+    fn heads_without_quoted_line_breaks_are_split() {
+        let plain = b"\xEF\xBB\xBFa,b\r\n1,\"x,y\"\n\n2,\"q\"\"\"\n3,4,5\n";
+        assert_eq!(
+            facts(plain, 1000),
+            Some(HeadFacts {
+                bom: 3,
+                first_good: 0,
+                width: 2
+            })
+        );
+        // A bad first line: the header is the first good record.
+        let latin1 = b"caf\xe9\na,b\n1,2\n";
+        assert_eq!(facts(latin1, 1000).map(|f| f.first_good), Some(5));
+        // The incomplete last line of the head is not judged.
+        assert!(facts(b"a,b\n1,\"open", 1000).is_some());
+        assert!(facts(b"a,b\n1,\"x\ny\"\n", 1000).is_none());
+        assert!(facts(b"a,b\n1,\"open\n2,3\n", 1000).is_none());
+        assert!(facts(b"a,b\r\n1,\"x\r\ny\"\r\n", 1000).is_none());
+        // No complete line, or no good record: read whole.
+        assert!(facts(b"a,b", 1000).is_none());
+        assert!(facts(b"\xff\n", 1000).is_none());
+    }
+
+    #[test]
+    fn compressed_transcoded_and_multiline_tables_are_read_whole() {
+        let path = Path::from("x.csv");
+        let text = b"a,b\n1,2\n";
+        let utf8 = TextEncoding::default();
+        let gzip = [0x1f, 0x8b, 8, 0, b'\n'];
+        assert!(head_facts(&gzip, 100, &path, written(utf8, &dialect())).is_none());
+        let latin1 = TextEncoding::from_label("latin1").unwrap();
+        assert!(head_facts(text, 100, &path, written(latin1, &dialect())).is_none());
+        let multiline = CsvDialect {
+            newlines_in_values: true,
+            ..dialect()
+        };
+        assert!(head_facts(text, 100, &path, written(utf8, &multiline)).is_none());
+    }
+
+    #[test]
+    fn line_breaks_before_an_offset_are_counted() {
+        let text = b"a\nb\r\nc\n\nd";
+        for offset in 0..=text.len() as u64 + 2 {
+            let expected = text[..(offset as usize).min(text.len())]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64;
+            let mut reader = std::io::BufReader::with_capacity(3, &text[..]);
+            assert_eq!(lines_before(&mut reader, offset).unwrap(), expected);
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! One large CSV file read in byte ranges, end to end through the binary: the plan shows its
+//! ranges, and the run writes the rows, bad records (file, line, offset, reason) and inferred
+//! schema of a run that reads the file whole. A quoted line break after the first 64 KiB that a
+//! cut falls in makes the file read whole: by inference when the columns are inferred, by a
+//! second attempt when they are declared. Files are kept to a few MB by lowering the size from
+//! which DataFusion splits a file, so the debug binary reads them in seconds.
+
+use std::path::Path;
+
+use crate::common::*;
+use serde_json::Value;
+
+/// Ranges from 100 kB files up, over 4 partitions.
+const SPLIT: &str = "SET datafusion.optimizer.repartition_file_min_size = 100000;\n\
+                     SET datafusion.execution.target_partitions = 4;";
+/// Every file read whole, by one reader.
+const WHOLE: &str = "SET datafusion.optimizer.repartition_file_scans = false;";
+
+/// A users mapping over the CSV file `${d}/big.csv`, after `settings`; `columns`: declared ones.
+fn mapping(dir: &Path, name: &str, settings: &str, columns: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}/users.sql"));
+    write(
+        &path,
+        format!(
+            "{settings}\nCREATE EXTERNAL TABLE t {columns} STORED AS CSV LOCATION '${{d}}/big.csv' \
+             OPTIONS ('format.has_header' 'true');\n\
+             SELECT u AS user_id, s AS tag, left(n, 200) AS note, x AS score FROM t;\n"
+        ),
+    );
+    path
+}
+
+/// Records from `first` on, until over `min_bytes`: quoted commas, escaped quotes, CRLF lines,
+/// and past the first 64 KiB bad records (a field too many, one too few, a quote left open, not
+/// UTF-8). The last tenth has one score with a fraction, so only a read of every range infers a
+/// float for it.
+fn records(first: usize, min_bytes: usize) -> Vec<u8> {
+    let mut text = Vec::new();
+    let mut u = first;
+    let mut fraction_due = true;
+    while text.len() < min_bytes {
+        if u % 10_000 == 5_000 {
+            let bad: &[u8] = match (u / 10_000) % 4 {
+                0 => b"-1,a,b,c,d\n",
+                1 => b"-2\n",
+                2 => b"-3,\"open,x,1\n",
+                _ => b"-4,caf\xe9,x,1\n",
+            };
+            text.extend_from_slice(bad);
+        }
+        let line_end = if u.is_multiple_of(7) { "\r\n" } else { "\n" };
+        let note = match u % 3 {
+            0 => format!("\"a, b {u}\""),
+            1 => format!("\"say \"\"hi\"\" {u}\""),
+            _ => format!("plain{}", "x".repeat(u % 30)),
+        };
+        let score = if fraction_due && text.len() > min_bytes / 10 * 9 {
+            fraction_due = false;
+            format!("{u}.5")
+        } else {
+            u.to_string()
+        };
+        text.extend(format!("{u},tag-{u},{note},{score}{line_end}").bytes());
+        u += 1;
+    }
+    text
+}
+
+/// A file of over `min_bytes`, its header first.
+fn big_csv(min_bytes: usize) -> Vec<u8> {
+    let mut text = b"u,s,n,x\n".to_vec();
+    text.extend(records(0, min_bytes));
+    text
+}
+
+/// A bad record as the bad-records file gives it: file, line, byte offset, reason.
+type BadLine = (String, u64, u64, String);
+
+/// What a run wrote: the users (sorted), the report's rows, the bad records (sorted), the log.
+struct Written {
+    users: Vec<String>,
+    rows: Value,
+    bad: Vec<BadLine>,
+    log: String,
+}
+
+/// Runs `mapping` with `--on-bad-records skip` and `extra` arguments (`-v`: the log at info).
+fn run(d: &Path, mapping: &Path, out: &str, extra: &[&str]) -> Written {
+    let mut command = pengine();
+    command
+        .arg("run")
+        .arg(mapping)
+        .args(["--json", "--no-progress", "--on-bad-records", "skip", "-o"])
+        .arg(d.join(out))
+        .args(extra)
+        .arg("--var")
+        .arg(format!("d={}", d.display()));
+    if extra.contains(&"-v") {
+        command.env_remove("PENGINE_LOG");
+    }
+    let output = run_ok(&mut command);
+    let report: Value = stdout_json(&output);
+    let data = read_dataset(&d.join(out).join("users"));
+    let columns = ["USER_ID", "TAG", "NOTE", "SCORE"].map(|name| data.column(name));
+    let mut users: Vec<String> = (0..columns[0].len())
+        .map(|i| {
+            columns
+                .iter()
+                .map(|c| c[i].as_str())
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect();
+    users.sort();
+    let bad_file = d.join(out).join("users.bad-records.jsonl");
+    let text = std::fs::read_to_string(bad_file).unwrap_or_default();
+    let mut bad: Vec<BadLine> = text
+        .lines()
+        .map(|l| {
+            let b: Value = serde_json::from_str(l).unwrap();
+            (
+                b["file"].as_str().unwrap().to_string(),
+                b["line"].as_u64().unwrap(),
+                b["byte_offset"].as_u64().unwrap(),
+                b["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    bad.sort();
+    Written {
+        users,
+        rows: report["rows"].clone(),
+        bad,
+        log: stderr(&output),
+    }
+}
+
+/// `pengine <command>` on `mapping` (explain, schema): its output.
+fn show(command: &str, d: &Path, mapping: &Path) -> String {
+    stdout(&run_ok(
+        pengine()
+            .args([command, "--on-bad-records", "skip"])
+            .arg(mapping)
+            .arg("--var")
+            .arg(format!("d={}", d.display())),
+    ))
+}
+
+#[test]
+fn a_large_csv_read_in_ranges_gives_what_a_whole_read_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let big = big_csv(3 << 20);
+    write(d.join("big.csv"), &big);
+    let split = mapping(d, "split", SPLIT, "");
+    let whole = mapping(d, "whole", WHOLE, "");
+
+    let plan = show("explain", d, &split);
+    assert!(plan.matches("big.csv:").count() >= 4, "not split:\n{plan}");
+    let plan = show("explain", d, &whole);
+    assert_eq!(plan.matches("big.csv:").count(), 0, "{plan}");
+    // Inference in ranges sees the fraction in the last one, as a whole read does.
+    let schema = show("schema", d, &split);
+    assert_eq!(schema, show("schema", d, &whole));
+    assert!(schema.contains("\"double\""), "{schema}");
+
+    let split = run(d, &split, "out-split", &["-v"]);
+    let whole = run(d, &whole, "out-whole", &[]);
+    // Read in ranges to the end: no cut was inside a record.
+    assert!(!split.log.contains("whole"), "{}", split.log);
+    assert!(split.users.len() > 70_000, "{}", split.users.len());
+    assert_eq!(split.users, whole.users);
+    assert_eq!(split.rows, whole.rows);
+    assert!(split.bad.len() >= 8, "{:#?}", split.bad);
+    assert_eq!(split.bad, whole.bad);
+    // Lines are the file's: the record at each bad line is the one named.
+    let lines: Vec<&[u8]> = big.split(|b| *b == b'\n').collect();
+    for (_, line, _, _) in &split.bad {
+        assert!(lines[*line as usize - 1].starts_with(b"-"), "line {line}");
+    }
+}
+
+/// A file whose second range of two starts right after a line break inside a quoted value, and
+/// whose lines from there look like good records up to the closing quote.
+fn cut_in_a_quoted_value() -> Vec<u8> {
+    let mut text = big_csv(300_000);
+    text.extend(b"999999,multi,\"first line\n");
+    // DataFusion cuts 2 ranges at half the size rounded up: as many bytes follow the line break.
+    let half = text.len();
+    let inside: Vec<u8> = (0..2_000)
+        .flat_map(|u| format!("{u},tag-{u},inside,{u}\n").into_bytes())
+        .collect();
+    let closing = b"\",1\n";
+    let budget = half - inside.len() - closing.len();
+    let mut rest = records(1_000_000, budget);
+    rest.truncate(budget);
+    let complete = rest.iter().rposition(|b| *b == b'\n').map_or(0, |k| k + 1);
+    rest.truncate(complete);
+    text.extend(inside);
+    text.resize(text.len() + budget - rest.len(), b'z');
+    text.extend(closing);
+    text.extend(rest);
+    assert_eq!(text.len(), 2 * half);
+    text
+}
+
+#[test]
+fn a_quoted_line_break_where_a_file_is_cut_makes_it_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = cut_in_a_quoted_value();
+    write(d.join("big.csv"), &text);
+    let two = "SET datafusion.optimizer.repartition_file_min_size = 100000;\n\
+               SET datafusion.execution.target_partitions = 2;";
+    let inferred = mapping(d, "inferred", two, "");
+    let declared = mapping(
+        d,
+        "declared",
+        two,
+        "(u BIGINT, s VARCHAR, n VARCHAR, x DOUBLE)",
+    );
+    let whole = mapping(d, "whole", WHOLE, "");
+    let cut = text.len().div_ceil(2);
+    assert_eq!(text[cut - 1], b'\n');
+    let plan = show("explain", d, &declared);
+    assert!(plan.contains(&format!("big.csv:0..{cut}")), "{plan}");
+    assert_eq!(show("schema", d, &inferred), show("schema", d, &whole));
+
+    let whole = run(d, &whole, "out-whole", &[]);
+    let multi = whole
+        .users
+        .iter()
+        .filter(|r| r.starts_with("999999|multi|"));
+    assert_eq!(multi.count(), 1, "{:?}", &whole.users[..3]);
+    // Inferred columns: inference finds the cut inside the record, the scan reads the file whole.
+    let inferred = run(d, &inferred, "out-inferred", &["-v"]);
+    assert_eq!(inferred.users, whole.users);
+    assert_eq!(inferred.bad, whole.bad);
+    assert!(
+        inferred
+            .log
+            .contains("big.csv: a quoted value holds a line break")
+            && inferred.log.contains("reading the file whole"),
+        "{}",
+        inferred.log
+    );
+    // Declared columns: the scan finds it, and the run starts again reading CSV files whole.
+    let declared = run(d, &declared, "out-declared", &["-v"]);
+    assert_eq!(declared.users, whole.users);
+    assert_eq!(declared.bad, whole.bad);
+    let retry = format!("the one starting at byte {cut} began inside a record");
+    assert!(
+        declared.log.contains(&retry)
+            && declared
+                .log
+                .contains("reading CSV files whole and running again"),
+        "{}",
+        declared.log
+    );
+}
+
+/// A table that says values hold line breaks is never split.
+#[test]
+fn newlines_in_values_keeps_a_file_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("big.csv"), big_csv(1 << 20));
+    let path = d.join("m/users.sql");
+    write(
+        &path,
+        format!(
+            "{SPLIT}\nCREATE EXTERNAL TABLE t STORED AS CSV LOCATION '${{d}}/big.csv' OPTIONS \
+             ('format.has_header' 'true', 'format.newlines_in_values' 'true');\n\
+             SELECT u AS user_id, s AS tag FROM t;\n"
+        ),
+    );
+    let plan = show("explain", d, &path);
+    assert!(plan.contains("big.csv"), "{plan}");
+    assert_eq!(plan.matches("big.csv:").count(), 0, "{plan}");
+}
