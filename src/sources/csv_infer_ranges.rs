@@ -11,7 +11,8 @@ use futures::StreamExt;
 use object_store::{ObjectMeta, ObjectStore};
 
 use super::compression::read_bytes_blocking;
-use super::csv::{Columns, ExportCsvFormat, infer_records};
+use super::csv_columns::{Columns, infer_records};
+use super::csv_format::ExportCsvFormat;
 use super::csv_ranges::{self, HeadFacts};
 use super::csv_records::CsvRecords;
 use super::object_read;
@@ -119,7 +120,7 @@ async fn infer_range(
 mod tests {
     use super::*;
     use crate::sources::bad_records::{BadRecordLog, BadRecordPolicy};
-    use crate::sources::csv::FileColumns;
+    use crate::sources::csv_columns::FileColumns;
     use crate::sources::csv_scan::tests::{awkward_file, line_start};
     use object_store::ObjectStoreExt;
     use object_store::local::LocalFileSystem;
@@ -127,7 +128,7 @@ mod tests {
     fn format(policy: BadRecordPolicy) -> ExportCsvFormat {
         let mut format = ExportCsvFormat::new(
             Arc::new(datafusion::datasource::file_format::csv::CsvFormat::default()),
-            super::super::csv::CsvDialect::from_options(&Default::default()).unwrap(),
+            super::super::csv_options::CsvDialect::from_options(&Default::default()).unwrap(),
             Arc::new(BadRecordLog::new(policy)),
         );
         format.max_record_bytes = 300;

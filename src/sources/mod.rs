@@ -4,6 +4,8 @@
 pub mod bad_records;
 pub mod compression;
 pub mod csv;
+mod csv_columns;
+mod csv_format;
 mod csv_infer_ranges;
 pub mod csv_options;
 pub mod csv_ranges;

@@ -1,0 +1,69 @@
+//! The CSV format's settings: the dialect, the record limit, the encoding, whether large files
+//! are read in byte ranges, and the files that must be read whole. Apart from the format's
+//! behaviour (csv.rs) so that its inference in ranges can take them without importing it.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::execution::object_store::ObjectStoreUrl;
+
+use super::bad_records::BadRecordLog;
+use super::csv_options::CsvDialect;
+use super::csv_ranges::CsvText;
+use super::csv_records::DEFAULT_MAX_RECORD_BYTES;
+use super::encoding::TextEncoding;
+
+/// CSV read by pengine: its own inference and its own record reader (bad records set aside);
+/// DataFusion's CSV format only names the extension.
+#[derive(Debug, Clone)]
+pub struct ExportCsvFormat {
+    pub(super) inner: Arc<dyn FileFormat>,
+    pub(super) dialect: CsvDialect,
+    /// Longest record read; a longer one is a bad record.
+    pub max_record_bytes: u64,
+    pub bad_records: Arc<BadRecordLog>,
+    /// The store the files are on, to name them ([`super::file_name`]).
+    pub store_url: ObjectStoreUrl,
+    /// The files' text encoding (`'format.encoding'`).
+    pub encoding: TextEncoding,
+    /// Whether large files may be read in byte ranges ([`super::csv_ranges`]).
+    pub split: bool,
+    /// Files whose inference in byte ranges found a cut inside a record: the scan reads them
+    /// whole.
+    pub(super) read_whole: Arc<Mutex<HashSet<String>>>,
+}
+
+impl ExportCsvFormat {
+    pub fn new(
+        inner: Arc<dyn FileFormat>,
+        dialect: CsvDialect,
+        bad_records: Arc<BadRecordLog>,
+    ) -> Self {
+        Self {
+            inner,
+            dialect,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            bad_records,
+            store_url: ObjectStoreUrl::local_filesystem(),
+            encoding: TextEncoding::default(),
+            split: true,
+            read_whole: Arc::default(),
+        }
+    }
+}
+
+impl ExportCsvFormat {
+    pub fn dialect(&self) -> &CsvDialect {
+        &self.dialect
+    }
+
+    /// How the table's files are written, to decide whether one can be split.
+    pub(super) fn text(&self) -> CsvText<'_> {
+        CsvText {
+            encoding: self.encoding,
+            dialect: &self.dialect,
+            max_record_bytes: self.max_record_bytes,
+        }
+    }
+}
