@@ -210,11 +210,7 @@ impl<R: Read> CsvRecords<R> {
             let mut record_len = 0usize;
             loop {
                 self.fill_input()?;
-                let input: &[u8] = if self.replay_pos < self.replay.len() {
-                    &self.replay[self.replay_pos..]
-                } else {
-                    &self.block[self.block_pos..]
-                };
+                let input = unread(&self.replay, self.replay_pos, &self.block, self.block_pos);
                 let at_end = input.is_empty();
                 let (result, nin, nout, nend) = self.core.read_record(
                     input,
@@ -394,11 +390,7 @@ impl<R: Read> CsvRecords<R> {
         let mut in_comment = false;
         loop {
             self.fill_input()?;
-            let input: &[u8] = if self.replay_pos < self.replay.len() {
-                &self.replay[self.replay_pos..]
-            } else {
-                &self.block[self.block_pos..]
-            };
+            let input = unread(&self.replay, self.replay_pos, &self.block, self.block_pos);
             if input.is_empty() {
                 return Ok(());
             }
@@ -470,6 +462,16 @@ impl<R: Read> CsvRecords<R> {
         }
         self.offset += consumed as u64;
         self.line += newlines;
+    }
+}
+
+/// The bytes to read next: what is left to replay after a bad record's resync, else the rest of
+/// the block. Takes the fields, not the reader, so the reader's other fields stay writable.
+fn unread<'a>(replay: &'a [u8], replay_pos: usize, block: &'a [u8], block_pos: usize) -> &'a [u8] {
+    if replay_pos < replay.len() {
+        &replay[replay_pos..]
+    } else {
+        &block[block_pos..]
     }
 }
 
