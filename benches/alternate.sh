@@ -9,8 +9,8 @@
 #
 # N defaults to 1,000,000, R to 5. The export ($BENCH_DIR/export-N, or export-N-onefile) and the
 # peers' Python are e2e.sh's: run `benches/e2e.sh N` (with --one-file for that layout) once first.
-# Arguments after N go to `pengine run`. Exit code: 0; 1 when an engine's rows differ from
-# pengine's; 2 when a run failed or something needed is missing.
+# Arguments after N go to `pengine run` (a --threads N to the peers too). Exit code: 0; 1 when an
+# engine's rows differ from pengine's; 2 when a run failed or something needed is missing.
 #
 # Environment: BENCH_DIR (default /tmp/pengine-bench), PENGINE_BIN (default
 # $CARGO_TARGET_DIR/release/pengine, not built here), DUCKDB_PYTHON / POLARS_PYTHON (default: the
@@ -65,6 +65,15 @@ python_of() {  # PEER: the Python to run its run.py with
   echo "${!var:-$venv/bin/python}"
 }
 
+# A --threads N for pengine is given to the peers too, as e2e.sh does.
+threads=()
+prev=
+for a in "$@"; do
+  case $a in --threads=*) threads=(--threads "${a#--threads=}") ;; esac
+  [ "$prev" = --threads ] && threads=(--threads "$a")
+  prev=$a
+done
+
 # One round: each engine once, in the same order every round; a wall time per line.
 times=$work/times
 : > "$times"
@@ -90,6 +99,7 @@ for round in $(seq 1 "$rounds"); do
     [ "$round" != "$rounds" ] || compare=(--pengine-out "$work/pengine")
     "$(python_of "$peer")" "$root/benches/$peer/run.py" --export "$data" \
       --out "$work/$peer" --jobs interactions --json "$json" ${compare[@]+"${compare[@]}"} \
+      ${threads[@]+"${threads[@]}"} \
       > "$work/logs/$peer.log" 2>&1 || true
     python3 - "$json" "$round" "$peer" >> "$times" <<'EOF' ||
 import json, sys
