@@ -148,6 +148,17 @@ fn run_on(d: &Path, s3: Option<&S3Server>, mapping: &Path, out: &str, extra: &[&
     }
 }
 
+/// A run in ranges (with `-v`) read to the end without a cut inside a record, and wrote the users,
+/// rows and bad records of the whole read.
+fn same_as_whole(split: &Written, whole: &Written) {
+    assert!(!split.log.contains("whole"), "{}", split.log);
+    assert!(split.users.len() > 70_000, "{}", split.users.len());
+    assert_eq!(split.users, whole.users);
+    assert_eq!(split.rows, whole.rows);
+    assert!(split.bad.len() >= 8, "{:#?}", split.bad);
+    assert_eq!(split.bad, whole.bad);
+}
+
 /// `pengine <command>` on `mapping` (explain, schema): its output.
 fn show(command: &str, d: &Path, mapping: &Path) -> String {
     stdout(&run_ok(
@@ -179,13 +190,7 @@ fn a_large_csv_read_in_ranges_gives_what_a_whole_read_gives() {
 
     let split = run(d, &split, "out-split", &["-v"]);
     let whole = run(d, &whole, "out-whole", &[]);
-    // Read in ranges to the end: no cut was inside a record.
-    assert!(!split.log.contains("whole"), "{}", split.log);
-    assert!(split.users.len() > 70_000, "{}", split.users.len());
-    assert_eq!(split.users, whole.users);
-    assert_eq!(split.rows, whole.rows);
-    assert!(split.bad.len() >= 8, "{:#?}", split.bad);
-    assert_eq!(split.bad, whole.bad);
+    same_as_whole(&split, &whole);
     // Lines are the file's: the record at each bad line is the one named.
     let lines: Vec<&[u8]> = big.split(|b| *b == b'\n').collect();
     for (_, line, _, _) in &split.bad {
@@ -215,12 +220,7 @@ fn a_large_csv_on_s3_read_in_ranges_gives_what_a_whole_read_gives() {
 
     let split = run_on(d, Some(&server), &split, "out-split", &["-v"]);
     let whole = run_on(d, Some(&server), &whole, "out-whole", &[]);
-    assert!(!split.log.contains("whole"), "{}", split.log);
-    assert!(split.users.len() > 70_000, "{}", split.users.len());
-    assert_eq!(split.users, whole.users);
-    assert_eq!(split.rows, whole.rows);
-    assert!(split.bad.len() >= 8, "{:#?}", split.bad);
-    assert_eq!(split.bad, whole.bad);
+    same_as_whole(&split, &whole);
     assert!(
         split.bad.iter().all(|b| b.0 == "s3://raw/big.csv"),
         "{:?}",
