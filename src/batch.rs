@@ -34,7 +34,8 @@ const FAIL_EXAMPLES: usize = 5;
 pub const REJECT_COLUMNS: [&str; 2] = ["PENGINE_REJECT_RULE", "PENGINE_REJECT_REASON"];
 
 /// Counts and figures of one partition (or of the whole run, once added up).
-#[derive(Debug, Clone)]
+/// Serializable: a cluster's tasks send theirs to the client, which adds them up.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Tally {
     pub written: u64,
     /// CSV bytes of the written rows (headers not included).

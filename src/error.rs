@@ -50,6 +50,10 @@ pub enum Error {
     #[error("{0}")]
     Database(String),
 
+    /// A cluster that cannot be reached, or that failed the job (`--cluster`).
+    #[error("{0}")]
+    Cluster(String),
+
     /// The destination cannot be published to as it stands (it holds files pengine did not
     /// write).
     #[error("{0}")]

@@ -195,6 +195,27 @@ impl IsoTimestampCast {
         }))
     }
 
+    /// Whether this is a TRY_CAST (a value arrow cannot read is null).
+    pub fn is_try(&self) -> bool {
+        self.safe
+    }
+
+    /// The fast cast of `input` to `Timestamp(ns)`: TRY_CAST when `safe`, else CAST (how a
+    /// cluster's codec rebuilds it).
+    pub fn of_input(input: Arc<dyn PhysicalExpr>, safe: bool) -> Arc<dyn PhysicalExpr> {
+        let to = DataType::Timestamp(TimeUnit::Nanosecond, None);
+        let original: Arc<dyn PhysicalExpr> = if safe {
+            Arc::new(TryCastExpr::new(Arc::clone(&input), to))
+        } else {
+            Arc::new(CastExpr::new(Arc::clone(&input), to, None))
+        };
+        Arc::new(Self {
+            original,
+            input,
+            safe,
+        })
+    }
+
     /// The timestamps of `texts`, or None (CAST only) when a value needs the original cast.
     fn cast<'a>(
         &self,

@@ -7,6 +7,8 @@
 pub mod allocator;
 pub mod batch;
 pub mod cli;
+#[cfg(feature = "cluster")]
+pub(crate) mod cluster;
 mod commands;
 pub(crate) mod crawl;
 pub(crate) mod dataset_plan;

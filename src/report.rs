@@ -174,6 +174,22 @@ pub struct RunReport {
     pub deleted_files: Vec<String>,
     /// Dataset-level checks and insights (absent with `--no-insights`).
     pub checks: Option<Checks>,
+    /// The cluster that ran the job (`--cluster`; absent for a local run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterReport>,
+}
+
+/// What a cluster run reports of the cluster.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ClusterReport {
+    /// The scheduler, as `--cluster` named it.
+    pub scheduler: String,
+    /// The scheduler's job id.
+    pub job: String,
+    /// The executors that ran the write stage's tasks (and so wrote the parts).
+    pub executors: Vec<String>,
+    /// The write stage's tasks.
+    pub tasks: usize,
 }
 
 /// How the query's joins ran.

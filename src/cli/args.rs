@@ -61,6 +61,39 @@ pub(crate) enum Command {
         prints each request's input as `aws personalize <command> --cli-input-json` reads it."
     )]
     Import(ImportArgs),
+    /// Serve a Ballista cluster that `pengine run --cluster` runs on: a scheduler, or an executor
+    /// joining one (a stock Ballista cluster cannot run pengine's plans).
+    #[cfg(feature = "cluster")]
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[cfg(feature = "cluster")]
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// Start a scheduler; prints the address it listens on, then serves until stopped.
+    Scheduler {
+        /// The address to listen on (port 0: a free one). Use 0.0.0.0:50050 for executors and
+        /// clients on other hosts.
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050")]
+        bind: std::net::SocketAddr,
+    },
+    /// Start an executor serving a scheduler's tasks, until stopped. Several can start side by
+    /// side on one host with no other flag (free ports, a new work folder each).
+    Executor {
+        /// The scheduler, HOST:PORT (or df://HOST:PORT).
+        #[arg(long, value_name = "HOST:PORT", value_parser = parse_cluster)]
+        scheduler: String,
+        /// The address to listen on for the scheduler and other executors (port 0: free ports).
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
+        bind: std::net::SocketAddr,
+        /// Tasks run at once (default: one per core).
+        #[arg(long, default_value_t = 0)]
+        slots: usize,
+        /// Where shuffle and spill files go (default: a new folder under the temporary folder).
+        #[arg(long, value_name = "DIR")]
+        work_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +259,10 @@ pub(crate) struct RunArgs {
     /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
     #[arg(long)]
     pub(crate) no_progress: bool,
+    /// Run on a Ballista cluster started with `pengine cluster scheduler` (and executors), given
+    /// as HOST:PORT or df://HOST:PORT. The same output, report and guarantees as a local run.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_cluster)]
+    pub(crate) cluster: Option<String>,
     /// Publish the dataset even when the query returns no rows (by default such a run stops
     /// and the previous export is kept).
     #[arg(long)]
@@ -282,6 +319,22 @@ fn parse_memory_limit(text: &str) -> std::result::Result<MemoryLimit, String> {
     }
 }
 
+/// `HOST:PORT` or `df://HOST:PORT` (Ballista's scheme), as `HOST:PORT`.
+fn parse_cluster(text: &str) -> std::result::Result<String, String> {
+    let address = text
+        .strip_prefix("df://")
+        .unwrap_or(text)
+        .trim_end_matches('/');
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
+            Ok(address.to_string())
+        }
+        _ => Err(format!(
+            "'{text}' is not a scheduler address: give HOST:PORT, e.g. df://10.0.0.5:50050"
+        )),
+    }
+}
+
 fn parse_part_size(text: &str) -> std::result::Result<u64, String> {
     let size = parse_size(text)?;
     if size < 1024 {
@@ -302,6 +355,8 @@ impl Command {
             Command::Sources(args) => args.json,
             Command::Import(args) => args.json,
             Command::Schema(_) | Command::Explain(_) => false,
+            #[cfg(feature = "cluster")]
+            Command::Cluster(_) => false,
         }
     }
 }

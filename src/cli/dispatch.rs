@@ -26,7 +26,56 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Init(args) => init(args, quiet).await,
         Command::Sources(args) => sources(args).await,
         Command::Import(args) => import(args, quiet).await,
+        #[cfg(feature = "cluster")]
+        Command::Cluster(command) => cluster(command).await,
     }
+}
+
+/// Serves until the process is stopped (an error ends it).
+#[cfg(feature = "cluster")]
+async fn cluster(command: super::args::ClusterCommand) -> Result<i32> {
+    use super::args::ClusterCommand;
+    use crate::cluster::serve;
+    use crate::error::Error;
+    match command {
+        ClusterCommand::Scheduler { bind } => {
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .map_err(|e| Error::io(format!("listening on {bind}"), e))?;
+            let address = listener
+                .local_addr()
+                .map_err(|e| Error::io(format!("listening on {bind}"), e))?;
+            // The address first, on stdout: whoever started it with port 0 reads it there.
+            outln(format_args!(
+                "pengine cluster scheduler listening on {address}"
+            ))?;
+            serve::scheduler(listener).await?;
+        }
+        ClusterCommand::Executor {
+            scheduler,
+            bind,
+            slots,
+            work_dir,
+        } => {
+            let resolved = tokio::net::lookup_host(&scheduler)
+                .await
+                .ok()
+                .and_then(|mut found| found.next())
+                .ok_or_else(|| {
+                    Error::Cluster(format!(
+                        "the scheduler address {scheduler} does not resolve"
+                    ))
+                })?;
+            let options = serve::ExecutorOptions {
+                scheduler: resolved,
+                bind,
+                slots,
+                work_dir,
+            };
+            serve::executor(options).await?;
+        }
+    }
+    Ok(exit::exit_code(Outcome::Success))
 }
 
 async fn import(args: ImportArgs, quiet: bool) -> Result<i32> {
@@ -56,6 +105,7 @@ async fn run(args: RunArgs, quiet: bool) -> Result<i32> {
         keep_previous: args.keep_previous,
         incremental: args.incremental && !args.full,
         on_changed: args.on_changed,
+        cluster: args.cluster.clone(),
     };
     let project = commands::run::run(&args.mapping.files, &args.mapping.vars(), &options).await?;
     show_run::show(project, quiet, args.json)

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use nohash_hasher::BuildNoHashHasher;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SampledCounter {
     cap: usize,
     level: u32,

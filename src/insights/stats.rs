@@ -9,7 +9,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::ArrayRef;
 use datafusion::common::hash_utils::{HLL_RANDOM_STATE, create_hashes};
 use nohash_hasher::BuildNoHashHasher;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::sampler::SampledCounter;
 use crate::error::Result;
@@ -31,13 +31,12 @@ const EVENT_TYPES_CAP: usize = 1_000;
 pub const EARLIEST_PLAUSIBLE_SECONDS: i64 = 631_152_000;
 
 /// Count, min, max, mean and variance in one pass (Welford), mergeable (Chan et al.).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Moments {
     pub count: u64,
     pub min: f64,
     pub max: f64,
     pub mean: f64,
-    #[serde(skip)]
     m2: f64,
 }
 
@@ -83,7 +82,7 @@ impl Moments {
 }
 
 /// What is gathered for one output column.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ColumnStats {
     pub nulls: u64,
     /// Distinct values, for categorical columns.
@@ -95,7 +94,7 @@ pub struct ColumnStats {
 }
 
 /// The timestamps of a dataset (TIMESTAMP, else CREATION_TIMESTAMP).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TimeRange {
     pub min: Option<i64>,
     pub max: Option<i64>,
@@ -103,7 +102,8 @@ pub struct TimeRange {
     pub in_the_future: u64,
 }
 
-#[derive(Debug, Clone)]
+/// Serialized whole (with `now`) when a cluster's task sends its figures to the client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DatasetStats {
     pub rows: u64,
     pub columns: Vec<ColumnStats>,
@@ -121,6 +121,7 @@ pub struct DatasetStats {
     /// Epoch seconds of "now", for the future-timestamp check.
     now: i64,
     /// Reused per batch by the id and category counters (see [`SampledCounter::add_batch`]).
+    #[serde(skip)]
     scratch: BatchCounts,
 }
 

@@ -115,11 +115,14 @@ impl OutputColumn {
 pub struct ColumnPlan {
     pub dataset: DatasetType,
     pub columns: Vec<OutputColumn>,
+    /// What the plan was made with: another process makes the same plan from the same schema.
+    #[serde(skip)]
+    pub hints: ColumnHints,
 }
 
 /// What a mapping file says of its columns that their types cannot (the mapping layer hands
 /// these over; the service's rules do not read mapping files).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ColumnHints {
     /// String columns Personalize reads as free text (Items only).
     pub textual: Vec<String>,
@@ -157,7 +160,11 @@ impl ColumnPlan {
             };
             columns.push(column);
         }
-        let plan = ColumnPlan { dataset, columns };
+        let plan = ColumnPlan {
+            dataset,
+            columns,
+            hints: hints.clone(),
+        };
         plan.check_required()?;
         plan.check_hints(hints)?;
         plan.check_counts()?;

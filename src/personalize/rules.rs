@@ -6,7 +6,9 @@ use serde::Serialize;
 use super::limits;
 
 /// A rule a single row can break.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     /// A required field (or EVENT_TYPE, CREATION_TIMESTAMP) is null or empty.

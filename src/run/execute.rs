@@ -47,6 +47,8 @@ pub(super) struct Written {
     pub(super) tally: Tally,
     /// The rows through the executed plan, measured.
     pub(super) flow: RowFlow,
+    /// The cluster that ran it (`--cluster`).
+    pub(super) cluster: Option<crate::report::ClusterReport>,
 }
 
 /// Where a pass writes: a run's staging area, or nowhere (validation only counts).
@@ -82,10 +84,24 @@ pub(super) async fn execute_with_fallback(
                 "{misfit}: inferring the JSON columns from every record and running again"
             );
             engine.sampled_inference = false;
+        } else if let Error::Cluster(message) = e
+            && engine.sampled_inference
+            && crate::sources::json::fit::is_misfit_message(message)
+        {
+            tracing::info!(
+                "{message}: inferring the JSON columns from every record and running again"
+            );
+            engine.sampled_inference = false;
         } else if let Some(mismatch) = crate::sources::find_cause::<SplitMismatch>(e)
             && engine.split_csv
         {
             tracing::info!("{mismatch}: reading CSV files whole and running again");
+            engine.split_csv = false;
+        } else if let Error::Cluster(message) = e
+            && engine.split_csv
+            && SplitMismatch::is_in_message(message)
+        {
+            tracing::info!("{message}: reading CSV files whole and running again");
             engine.split_csv = false;
         } else if e.is_hash_join_out_of_memory() && engine.prefer_hash_join {
             tracing::warn!(
@@ -153,6 +169,18 @@ async fn execute(
         policy: options.on_invalid,
         insights: options.insights,
     };
+    #[cfg(feature = "cluster")]
+    if let Some(scheduler) = &options.cluster {
+        let state = ctx.state();
+        let planned = super::on_cluster::Planned {
+            query,
+            plan,
+            options: batch_options,
+            target,
+            session: state.config(),
+        };
+        return super::on_cluster::execute(scheduler, planned, stores, sink).await;
+    }
     let node = Arc::new(WriteExec::new(
         Arc::clone(&query),
         Arc::clone(&plan),
@@ -239,6 +267,7 @@ async fn execute(
         tally,
         flow,
         bad_records: bad_record_counts,
+        cluster: None,
     })
 }
 

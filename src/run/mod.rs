@@ -29,6 +29,8 @@ use increment::OnChanged;
 
 mod execute;
 pub(crate) mod increment;
+#[cfg(feature = "cluster")]
+mod on_cluster;
 
 /// The default output folder when neither `--output` nor an `output` directive is given.
 pub(crate) const DEFAULT_OUTPUT: &str = "out";
@@ -59,6 +61,8 @@ pub(crate) struct RunOptions {
     pub(crate) incremental: bool,
     /// What to do with a file converted before that changed since.
     pub(crate) on_changed: OnChanged,
+    /// The Ballista scheduler (`host:port`) to run on, instead of this process.
+    pub(crate) cluster: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -76,6 +80,7 @@ impl Default for RunOptions {
             keep_previous: 1,
             incremental: false,
             on_changed: OnChanged::Fail,
+            cluster: None,
         }
     }
 }
@@ -113,25 +118,7 @@ pub(crate) fn destination(
              cp -r`"
         )));
     }
-    let store = stores.store_for(&url)?;
-    let local_root = if url.scheme() == "file" {
-        let dir = url
-            .to_file_path()
-            .map_err(|_| Error::Config(format!("'{output}' is not a usable local folder")))?;
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-        Some(dir)
-    } else {
-        None
-    };
-    let root = object_store::path::Path::from_url_path(url.path())
-        .map_err(|e| Error::Config(format!("output '{output}': {e}")))?;
-    Ok(Destination {
-        store,
-        root,
-        display: output.trim_end_matches('/').to_string(),
-        local_root,
-    })
+    Destination::at(&url, &output, stores)
 }
 
 /// A staged dataset's id samples, for the cross-dataset checks of the datasets staged with it.
@@ -603,5 +590,6 @@ fn build_report(
         checks: options
             .insights
             .then(|| insights::findings::evaluate(&written.plan, &tally.stats, written.bytes)),
+        cluster: written.cluster.clone(),
     }
 }

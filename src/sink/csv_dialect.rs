@@ -7,7 +7,7 @@ use std::io::Write;
 use super::super::personalize::coerce::{Coerced, TextColumn};
 
 /// What the dialect changed, per column, for the run report.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DialectChanges {
     /// Values whose line breaks were replaced by spaces, per column index.
     pub line_breaks_replaced: Vec<u64>,

@@ -10,6 +10,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use crate::error::{Error, Result};
 use crate::personalize::DatasetType;
 use crate::sources::listing::{PUBLISHED_DIR, STATE_DIR};
+use crate::store::StoreRegistry;
 
 /// Under [`STATE_DIR`]: the id samples of published datasets.
 const IDS_DIR: &str = "ids";
@@ -33,6 +34,34 @@ pub struct Destination {
 }
 
 impl Destination {
+    /// The output at `url` (the user wrote `display`), its local folder created.
+    pub fn at(url: &url::Url, display: &str, stores: &StoreRegistry) -> Result<Destination> {
+        let store = stores.store_for(url)?;
+        let local_root = if url.scheme() == "file" {
+            let dir = url
+                .to_file_path()
+                .map_err(|_| Error::Config(format!("'{display}' is not a usable local folder")))?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+            Some(dir)
+        } else {
+            None
+        };
+        let root = Path::from_url_path(url.path())
+            .map_err(|e| Error::Config(format!("output '{display}': {e}")))?;
+        Ok(Destination {
+            store,
+            root,
+            display: display.trim_end_matches('/').to_string(),
+            local_root,
+        })
+    }
+
+    /// The output's URL (what [`Destination::at`] takes back).
+    pub fn url(&self) -> Result<url::Url> {
+        crate::store::parse_location(&self.display)
+    }
+
     fn under(&self, relative: &str) -> Path {
         relative
             .split('/')

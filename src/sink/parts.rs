@@ -41,11 +41,18 @@ pub struct PartRoller {
     done: Vec<PartInfo>,
     /// Set for a single file of this name, never rolled.
     single: Option<String>,
+    /// Between `part-` and the number: the writer's own, when several write into one folder.
+    tag: Option<String>,
 }
 
 /// The file name of part number `index`.
 pub fn part_name(index: usize) -> String {
     format!("part-{index:05}.csv")
+}
+
+/// The file name of part number `index` of the writer tagged `tag`.
+pub fn tagged_part_name(tag: &str, index: usize) -> String {
+    format!("part-{tag}-{index:05}.csv")
 }
 
 impl PartRoller {
@@ -59,7 +66,14 @@ impl PartRoller {
             open: None,
             done: Vec::new(),
             single: None,
+            tag: None,
         }
+    }
+
+    /// Parts named `part-<tag>-00000.csv`, ...: writers with different tags share `dir`.
+    pub fn tagged(mut self, tag: &str) -> Self {
+        self.tag = Some(tag.to_string());
+        self
     }
 
     /// One file `dir/name`, however large.
@@ -104,10 +118,10 @@ impl PartRoller {
     }
 
     async fn open_part(&mut self) -> Result<()> {
-        let name = self
-            .single
-            .clone()
-            .unwrap_or_else(|| part_name(self.done.len()));
+        let name = self.single.clone().unwrap_or_else(|| match &self.tag {
+            Some(tag) => tagged_part_name(tag, self.done.len()),
+            None => part_name(self.done.len()),
+        });
         let path = self.dir.clone().join(name.as_str());
         let writer = ObjectWriter::new(self.dest.store.clone(), path.clone(), UPLOAD_BUFFER);
         // Open before the first write, so that `abort` finds it whatever happens next.

@@ -52,6 +52,10 @@ impl RecordFormat for ExportCsvFormat {
         })
     }
 
+    fn spec(&self) -> super::scan_spec::FormatSpec {
+        super::scan_spec::FormatSpec::of_csv(self)
+    }
+
     fn splits_files(&self) -> bool {
         self.split
     }

@@ -58,6 +58,11 @@ impl ExportCsvFormat {
         &self.dialect
     }
 
+    /// Files the scan reads whole (their inference in ranges found a cut inside a record).
+    pub fn files_read_whole(&self) -> &Arc<Mutex<HashSet<String>>> {
+        &self.read_whole
+    }
+
     /// How the table's files are written, to decide whether one can be split.
     pub(super) fn text(&self) -> CsvText<'_> {
         CsvText {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use datafusion::common::{DataFusionError, Result};
 
 /// How to read the CSV files, from the table's options.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CsvDialect {
     pub has_header: bool,
     pub delimiter: u8,

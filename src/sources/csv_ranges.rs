@@ -159,12 +159,22 @@ pub struct SplitMismatch {
     pub next_start: u64,
 }
 
+/// The words of every mismatch's message that no other message has.
+const MISMATCH_WORDS: &str = "began inside a record (a quoted value holds a line break";
+
+impl SplitMismatch {
+    /// Whether an error's text (a cluster's job, whose error came back as text) is a mismatch's.
+    pub fn is_in_message(text: &str) -> bool {
+        text.contains(MISMATCH_WORDS)
+    }
+}
+
 impl std::fmt::Display for SplitMismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} was read in byte ranges, and the one starting at byte {} began inside a record \
-             (a quoted value holds a line break; the next record starts at byte {})",
+            "{} was read in byte ranges, and the one starting at byte {} {MISMATCH_WORDS}; the \
+             next record starts at byte {})",
             self.file, self.boundary, self.next_start
         )
     }

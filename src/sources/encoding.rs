@@ -40,6 +40,11 @@ impl TextEncoding {
         ))
     }
 
+    /// The encoding's name, a label [`TextEncoding::from_label`] takes back (None for UTF-8).
+    pub fn label(self) -> Option<&'static str> {
+        self.0.map(|e| e.name())
+    }
+
     /// Whether the bytes are read as they are (UTF-8): offsets in the text are offsets in the
     /// file, so a file can be split into byte ranges.
     pub fn is_utf8(self) -> bool {

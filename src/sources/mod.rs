@@ -20,6 +20,7 @@ pub mod listing;
 pub mod object_read;
 pub mod parquet;
 pub mod scan;
+pub mod scan_spec;
 pub mod selection;
 pub mod split;
 

@@ -23,6 +23,10 @@ pub trait RecordFormat: fmt::Debug + Send + Sync + 'static {
     /// The reader of one partition's files.
     fn opener(&self, scan: ScanFiles) -> Arc<dyn FileOpener>;
 
+    /// The reader's settings as data, to rebuild the same reader in another process
+    /// ([`crate::sources::scan_spec`]).
+    fn spec(&self) -> crate::sources::scan_spec::FormatSpec;
+
     /// Whether DataFusion may cut this format's large files into byte ranges, one per partition:
     /// the opener then reads the records starting in its range, and reads a file it cannot split
     /// whole in the range at 0 ([`crate::sources::split`]).
@@ -65,6 +69,13 @@ impl ExportSource {
             batch_size: None,
             metrics: ExecutionPlanMetricsSet::new(),
         }
+    }
+}
+
+impl ExportSource {
+    /// The format whose reader this scan runs.
+    pub fn format(&self) -> &Arc<dyn RecordFormat> {
+        &self.format
     }
 }
 

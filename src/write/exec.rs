@@ -31,12 +31,18 @@ use crate::sources::bad_records::BadRecordLog;
 /// The partitions of one node share its files: parts are numbered in the order rows arrive, and
 /// the partition that finishes last completes them. Its output is one summary batch per
 /// partition ([`summary`]).
+///
+/// On a cluster ([`WriteExec::per_task`]) each task executes its own copy of the node for one
+/// partition: every execution then writes files of its own, named after the task (job, stage,
+/// task and attempt: Ballista renumbers partitions per task), and returns its figures in its
+/// summary for the client to add up.
 pub struct WriteExec {
     input: Arc<dyn ExecutionPlan>,
     plan: Arc<ColumnPlan>,
     options: BatchOptions,
     target: WriteTarget,
     shared: Arc<Shared>,
+    per_task: bool,
     properties: Arc<PlanProperties>,
 }
 
@@ -57,14 +63,29 @@ impl WriteExec {
         options: BatchOptions,
         target: WriteTarget,
     ) -> Self {
+        Self::build(input, plan, options, target, false)
+    }
+
+    /// The node for a cluster: each execution writes files of its own, named after its task.
+    pub fn per_task(
+        input: Arc<dyn ExecutionPlan>,
+        plan: Arc<ColumnPlan>,
+        options: BatchOptions,
+        target: WriteTarget,
+    ) -> Self {
+        Self::build(input, plan, options, target, true)
+    }
+
+    fn build(
+        input: Arc<dyn ExecutionPlan>,
+        plan: Arc<ColumnPlan>,
+        options: BatchOptions,
+        target: WriteTarget,
+        per_task: bool,
+    ) -> Self {
         // At least one partition, so that an input without any still completes the files.
         let partitions = input.output_partitioning().partition_count().max(1);
-        let shared = Arc::new(Shared {
-            files: tokio::sync::Mutex::new(OutputFiles::new(&target, &plan)),
-            unfinished: AtomicUsize::new(partitions),
-            tally: Mutex::new(Tally::new(&plan)),
-            rows_written: AtomicU64::new(0),
-        });
+        let shared = Arc::new(Shared::new(&target, &plan, None, partitions));
         let properties = PlanProperties::new(
             EquivalenceProperties::new(summary::schema()),
             Partitioning::UnknownPartitioning(partitions),
@@ -77,8 +98,14 @@ impl WriteExec {
             options,
             target,
             shared,
+            per_task,
             properties: Arc::new(properties),
         }
+    }
+
+    /// What the node writes and how (for a cluster's codec).
+    pub fn parts(&self) -> (&Arc<ColumnPlan>, BatchOptions, &WriteTarget, bool) {
+        (&self.plan, self.options, &self.target, self.per_task)
     }
 
     /// Rows written so far, by every partition (for progress).
@@ -96,6 +123,30 @@ impl WriteExec {
     pub async fn abort(&self) {
         self.shared.files.lock().await.abort().await;
     }
+}
+
+impl Shared {
+    fn new(target: &WriteTarget, plan: &ColumnPlan, tag: Option<&str>, partitions: usize) -> Self {
+        Self {
+            files: tokio::sync::Mutex::new(OutputFiles::new(target, plan, tag)),
+            unfinished: AtomicUsize::new(partitions),
+            tally: Mutex::new(Tally::new(plan)),
+            rows_written: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The tag of the files one partition of a cluster task writes, from DataFusion's task id, which
+/// Ballista's executors set to `TID <job>/<stage>.<stage attempt>/<task>.<task attempt>`:
+/// `<stage>.<attempt>-<task>.<attempt>-<partition>`. A task can run several partitions, numbered
+/// from 0 within the task (Ballista renumbers them), so the partition alone names nothing.
+pub fn task_tag(task_id: &str, partition: usize) -> Option<String> {
+    let rest = task_id.strip_prefix("TID ")?;
+    let mut pieces = rest.split('/');
+    let (_job, stage, task) = (pieces.next()?, pieces.next()?, pieces.next()?);
+    let numbered = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    (pieces.next().is_none() && numbered(stage) && numbered(task))
+        .then(|| format!("{stage}-{task}-{partition}"))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -148,11 +199,12 @@ impl ExecutionPlan for WriteExec {
         self: Arc<Self>,
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(WriteExec::new(
+        Ok(Arc::new(WriteExec::build(
             children.swap_remove(0),
             Arc::clone(&self.plan),
             self.options,
             self.target.clone(),
+            self.per_task,
         )))
     }
 
@@ -166,11 +218,23 @@ impl ExecutionPlan for WriteExec {
         } else {
             Box::pin(EmptyRecordBatchStream::new(self.input.schema()))
         };
+        let shared = if self.per_task {
+            let task_id = context.task_id().unwrap_or_default();
+            let tag = task_tag(&task_id, partition).ok_or_else(|| {
+                DataFusionError::Internal(format!(
+                    "a cluster's write node ran outside a cluster task (task id {task_id:?})"
+                ))
+            })?;
+            Arc::new(Shared::new(&self.target, &self.plan, Some(&tag), 1))
+        } else {
+            Arc::clone(&self.shared)
+        };
         let task = PartitionWrite {
             partition,
             plan: Arc::clone(&self.plan),
             options: self.options,
-            shared: Arc::clone(&self.shared),
+            shared,
+            per_task: self.per_task,
             bad_records: BadRecordLog::of(context.session_config()),
         };
         let stream =
@@ -190,6 +254,8 @@ struct PartitionWrite {
     plan: Arc<ColumnPlan>,
     options: BatchOptions,
     shared: Arc<Shared>,
+    /// A cluster's task: its figures go back in its summary.
+    per_task: bool,
     bad_records: Arc<BadRecordLog>,
 }
 
@@ -239,7 +305,12 @@ impl PartitionWrite {
         };
         lock(&self.shared.tally).add(&tally);
         let files = self.finish_if_last().await?;
-        summary::encode(self.partition, counts, files.as_ref())
+        summary::encode(
+            self.partition,
+            counts,
+            files.as_ref(),
+            self.per_task.then_some(&tally),
+        )
     }
 
     async fn write_bad_records(&self) -> Result<()> {

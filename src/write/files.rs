@@ -33,6 +33,9 @@ pub struct FilesWritten {
     pub parts: Vec<PartInfo>,
     pub rejects: bool,
     pub bad_records: bool,
+    /// The side files' names when the writer is tagged (one per cluster task), else empty.
+    pub rejects_name: String,
+    pub bad_records_name: String,
 }
 
 struct Rollers {
@@ -47,10 +50,26 @@ pub(super) struct OutputFiles {
     rollers: Option<Rollers>,
     rejects_written: bool,
     bad_records_written: bool,
+    rejects_name: String,
+    bad_records_name: String,
+}
+
+/// The rejects file of the writer tagged `tag` (under the side folder).
+pub fn tagged_rejects_name(tag: &str) -> String {
+    format!("rejects.{tag}.csv")
+}
+
+/// The bad-records file of the writer tagged `tag` (under the side folder).
+pub fn tagged_bad_records_name(tag: &str) -> String {
+    format!("bad-records.{tag}.jsonl")
 }
 
 impl OutputFiles {
-    pub(super) fn new(target: &WriteTarget, plan: &ColumnPlan) -> Self {
+    /// `tag`: names the files of one of several writers sharing the folders (a cluster's tasks).
+    pub(super) fn new(target: &WriteTarget, plan: &ColumnPlan, tag: Option<&str>) -> Self {
+        let rejects_name = tag.map_or_else(|| STAGED_REJECTS.to_string(), tagged_rejects_name);
+        let bad_records_name =
+            tag.map_or_else(|| STAGED_BAD_RECORDS.to_string(), tagged_bad_records_name);
         let rollers = match target {
             WriteTarget::Stage {
                 dest,
@@ -59,32 +78,45 @@ impl OutputFiles {
                 max_file_size,
                 allow_empty,
             } => Some(Rollers {
-                rows: PartRoller::new(
-                    dest,
-                    data_dir.clone(),
-                    csv_dialect::header(plan.names()),
-                    *max_file_size,
-                ),
+                rows: {
+                    let roller = PartRoller::new(
+                        dest,
+                        data_dir.clone(),
+                        csv_dialect::header(plan.names()),
+                        *max_file_size,
+                    );
+                    match tag {
+                        Some(tag) => roller.tagged(tag),
+                        None => roller,
+                    }
+                },
                 rejects: PartRoller::single_file(
                     dest,
                     side_dir.clone(),
-                    STAGED_REJECTS,
+                    &rejects_name,
                     batch::rejects_header(plan),
                 ),
                 bad_records: PartRoller::single_file(
                     dest,
                     side_dir.clone(),
-                    STAGED_BAD_RECORDS,
+                    &bad_records_name,
                     Vec::new(),
                 ),
                 allow_empty: *allow_empty,
             }),
             WriteTarget::Discard => None,
         };
+        let tagged = tag.is_some();
         Self {
             rollers,
             rejects_written: false,
             bad_records_written: false,
+            rejects_name: if tagged { rejects_name } else { String::new() },
+            bad_records_name: if tagged {
+                bad_records_name
+            } else {
+                String::new()
+            },
         }
     }
 
@@ -138,6 +170,8 @@ impl OutputFiles {
             parts,
             rejects: self.rejects_written,
             bad_records: self.bad_records_written,
+            rejects_name: self.rejects_name.clone(),
+            bad_records_name: self.bad_records_name.clone(),
         })
     }
 

@@ -3,7 +3,9 @@
 //!
 //! Rows: `partition` (rows written and rejected by that partition, bytes of its CSV rows), and
 //! from the partition that finishes last, one `part` row per data part, `rejects` and
-//! `bad_records` when those files were written.
+//! `bad_records` when those files were written. A writer of a cluster's task adds one `tally` row
+//! (its figures as JSON in `name`), and names its side files in the `rejects` and `bad_records`
+//! rows, since the client, not the task, holds the run's figures and files.
 
 use std::sync::{Arc, LazyLock};
 
@@ -11,6 +13,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt64A
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 
 use super::files::FilesWritten;
+use crate::batch::Tally;
 use crate::error::{Error, Result};
 use crate::sink::PartInfo;
 
@@ -18,6 +21,7 @@ const PARTITION: &str = "partition";
 const PART: &str = "part";
 const REJECTS: &str = "rejects";
 const BAD_RECORDS: &str = "bad_records";
+const TALLY: &str = "tally";
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
@@ -42,11 +46,13 @@ pub struct PartitionCounts {
     pub rejected: u64,
 }
 
-/// The summary batch of partition `partition`; `files` when it was the last to finish.
+/// The summary batch of partition `partition`; `files` when it was the last to finish, `tally`
+/// from a cluster's task.
 pub(super) fn encode(
     partition: usize,
     counts: PartitionCounts,
     files: Option<&FilesWritten>,
+    tally: Option<&Tally>,
 ) -> Result<RecordBatch> {
     let mut rows: Vec<(&str, String, u64, u64, u64)> = vec![(
         PARTITION,
@@ -60,11 +66,16 @@ pub(super) fn encode(
             rows.push((PART, part.name.clone(), part.rows, part.bytes, 0));
         }
         if files.rejects {
-            rows.push((REJECTS, String::new(), 0, 0, 0));
+            rows.push((REJECTS, files.rejects_name.clone(), 0, 0, 0));
         }
         if files.bad_records {
-            rows.push((BAD_RECORDS, String::new(), 0, 0, 0));
+            rows.push((BAD_RECORDS, files.bad_records_name.clone(), 0, 0, 0));
         }
+    }
+    if let Some(tally) = tally {
+        let text = serde_json::to_string(tally)
+            .map_err(|e| Error::Internal(format!("a task's figures: {e}")))?;
+        rows.push((TALLY, text, 0, 0, 0));
     }
     let column = |f: fn(&(&str, String, u64, u64, u64)) -> u64| {
         Arc::new(rows.iter().map(f).collect::<UInt64Array>()) as Arc<dyn Array>
@@ -86,13 +97,18 @@ pub(super) fn encode(
 }
 
 /// Everything a write node's partitions returned, added up.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct WriteSummary {
     pub partitions: usize,
     pub counts: PartitionCounts,
     pub parts: Vec<PartInfo>,
     pub rejects_file: bool,
     pub bad_records_file: bool,
+    /// Tagged side files (a cluster's tasks), by name under the staging folder.
+    pub rejects_files: Vec<String>,
+    pub bad_records_files: Vec<String>,
+    /// The tasks' figures added up (a cluster's tasks; a local node keeps its own).
+    pub tally: Option<Tally>,
 }
 
 impl WriteSummary {
@@ -122,8 +138,27 @@ impl WriteSummary {
                     rows: rows.value(i),
                     bytes: bytes.value(i),
                 }),
-                REJECTS => self.rejects_file = true,
-                BAD_RECORDS => self.bad_records_file = true,
+                REJECTS => {
+                    self.rejects_file = true;
+                    if !names.value(i).is_empty() {
+                        self.rejects_files.push(names.value(i).to_string());
+                    }
+                }
+                BAD_RECORDS => {
+                    self.bad_records_file = true;
+                    if !names.value(i).is_empty() {
+                        self.bad_records_files.push(names.value(i).to_string());
+                    }
+                }
+                TALLY => {
+                    let tally: Tally = serde_json::from_str(names.value(i)).map_err(|e| {
+                        Error::Internal(format!("a task sent figures that do not read: {e}"))
+                    })?;
+                    match &mut self.tally {
+                        Some(sum) => sum.add(&tally),
+                        None => self.tally = Some(tally),
+                    }
+                }
                 other => {
                     return Err(Error::Internal(format!(
                         "a write node returned an unknown summary row kind {other:?}"
@@ -137,6 +172,14 @@ impl WriteSummary {
     /// The rows in the parts (what the files hold) are the rows the partitions encoded: a row
     /// lost or written twice between encoding and the files stops the run before its commit.
     pub fn check_parts_hold_every_row(&self) -> Result<()> {
+        let mut names: Vec<&str> = self.parts.iter().map(|p| p.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::Internal(format!(
+                "two writers wrote the part {}; nothing is published",
+                twice[0]
+            )));
+        }
         let in_parts: u64 = self.parts.iter().map(|p| p.rows).sum();
         if in_parts == self.counts.written {
             return Ok(());
@@ -169,6 +212,7 @@ mod tests {
             ],
             rejects: true,
             bad_records: false,
+            ..FilesWritten::default()
         };
         let first = PartitionCounts {
             written: 3,
@@ -181,9 +225,9 @@ mod tests {
             rejected: 0,
         };
         let mut summary = WriteSummary::default();
-        summary.add(&encode(0, first, None).unwrap()).unwrap();
+        summary.add(&encode(0, first, None, None).unwrap()).unwrap();
         summary
-            .add(&encode(1, last, Some(&files)).unwrap())
+            .add(&encode(1, last, Some(&files), None).unwrap())
             .unwrap();
         assert_eq!(summary.partitions, 2);
         assert_eq!(
@@ -201,6 +245,71 @@ mod tests {
         summary.parts.pop();
         let err = summary.check_parts_hold_every_row().unwrap_err();
         assert!(err.to_string().contains("hold 5 rows but 7"), "{err}");
+    }
+
+    #[test]
+    fn a_part_two_writers_wrote_is_never_committed() {
+        let part = |name: &str| PartInfo {
+            name: name.into(),
+            rows: 1,
+            bytes: 10,
+        };
+        let files = FilesWritten {
+            parts: vec![part("part-3.0-0.0-0-00000.csv")],
+            ..FilesWritten::default()
+        };
+        let counts = PartitionCounts {
+            written: 1,
+            row_bytes: 10,
+            rejected: 0,
+        };
+        let mut summary = WriteSummary::default();
+        summary
+            .add(&encode(0, counts, Some(&files), None).unwrap())
+            .unwrap();
+        summary
+            .add(&encode(0, counts, Some(&files), None).unwrap())
+            .unwrap();
+        let err = summary.check_parts_hold_every_row().unwrap_err();
+        assert!(err.to_string().contains("two writers wrote"), "{err}");
+    }
+
+    #[test]
+    fn a_task_sends_its_figures_and_side_files() {
+        let plan = crate::personalize::ColumnPlan::new(
+            &Schema::new(vec![
+                Field::new("user_id", DataType::Utf8, false),
+                Field::new("item_id", DataType::Utf8, false),
+                Field::new("timestamp", DataType::Int64, false),
+            ]),
+            crate::personalize::DatasetType::Interactions,
+            &Default::default(),
+        )
+        .unwrap();
+        let mut tally = Tally::new(&plan);
+        tally.written = 4;
+        tally.rejected = 1;
+        tally.examples.push("row 3: USER_ID is empty".into());
+        let files = FilesWritten {
+            rejects: true,
+            rejects_name: "rejects.3.0-1.0-0.csv".into(),
+            ..FilesWritten::default()
+        };
+        let counts = PartitionCounts {
+            written: 4,
+            row_bytes: 40,
+            rejected: 1,
+        };
+        let mut summary = WriteSummary::default();
+        for _ in 0..2 {
+            summary
+                .add(&encode(0, counts, Some(&files), Some(&tally)).unwrap())
+                .unwrap();
+        }
+        let sum = summary.tally.unwrap();
+        assert_eq!((sum.written, sum.rejected), (8, 2));
+        assert_eq!(sum.examples.len(), 2);
+        assert_eq!(summary.rejects_files.len(), 2);
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod legacy;
 mod objects;
 pub mod pointer;
 mod promote;
+mod task_files;
 #[cfg(test)]
 mod tests;
 

@@ -56,6 +56,11 @@ impl Shape {
         })
     }
 
+    /// The record type the sample gave.
+    pub fn record(&self) -> &Inferred {
+        &self.record
+    }
+
     /// The index of the top-level field `name`, trying first the one after the last found.
     pub fn position(&self, name: &[u8], hint: &mut usize) -> Option<usize> {
         let start = (*hint).min(self.fields.len());
@@ -328,13 +333,21 @@ impl std::fmt::Display for SchemaMisfit {
         write!(
             f,
             "the record at byte {} of {} has field '{}' of a type (or presence) the first {} \
-             records did not show",
+             {MISFIT_WORDS}",
             self.offset, self.file, self.field, self.sampled
         )
     }
 }
 
 impl std::error::Error for SchemaMisfit {}
+
+/// Whether an error's text (a cluster's job, whose error came back as text) is a misfit's.
+pub fn is_misfit_message(text: &str) -> bool {
+    text.contains(MISFIT_WORDS)
+}
+
+/// The words of every misfit's message that no other message has.
+const MISFIT_WORDS: &str = "records did not show";
 
 /// The misfit among `e`'s causes, however the scan's error was wrapped on its way up.
 pub fn find_misfit<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e SchemaMisfit> {

@@ -371,6 +371,10 @@ impl RecordFormat for ExportJsonFormat {
         })
     }
 
+    fn spec(&self) -> super::scan_spec::FormatSpec {
+        super::scan_spec::FormatSpec::of_json(self)
+    }
+
     fn splits_files(&self) -> bool {
         true
     }

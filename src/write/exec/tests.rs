@@ -188,3 +188,85 @@ async fn a_query_without_partitions_still_completes_an_empty_dataset_on_purpose(
     let text = read(&store, "staging/data/part-00000.csv").await;
     assert_eq!(text, "USER_ID,ITEM_ID,TIMESTAMP\n");
 }
+
+/// A task context as Ballista's executors make them: the task's identity as its id.
+fn cluster_task(task_id: &str) -> Arc<datafusion::execution::TaskContext> {
+    let base = SessionContext::new().task_ctx();
+    Arc::new(datafusion::execution::TaskContext::new(
+        Some(task_id.to_string()),
+        base.session_id(),
+        base.session_config().clone(),
+        Default::default(),
+        Default::default(),
+        Default::default(),
+        Default::default(),
+        base.runtime_env(),
+    ))
+}
+
+#[tokio::test]
+async fn each_partition_of_each_cluster_task_writes_files_of_its_own() {
+    let (store, dest) = memory_destination();
+    let partitions = vec![
+        vec![events(&[Some("a"); 3], 0)],
+        vec![events(&[Some("b"), None], 3)],
+    ];
+    let schema = events(&[], 0).schema();
+    let input = MemorySourceConfig::try_new_exec(&partitions, Arc::clone(&schema), None).unwrap();
+    let plan = Arc::new(
+        ColumnPlan::new(&schema, DatasetType::Interactions, &ColumnHints::default()).unwrap(),
+    );
+    let options = BatchOptions {
+        policy: InvalidPolicy::Skip,
+        insights: true,
+    };
+    let node = WriteExec::per_task(input, plan, options, stage(&dest, 1 << 20));
+    let mut summary = WriteSummary::default();
+    // One task running both partitions (Ballista numbers a task's partitions from 0), then a
+    // retry of the same task: three writers, three sets of files.
+    for (task, partition) in [
+        ("TID j/2.0/5.0", 0),
+        ("TID j/2.0/5.0", 1),
+        ("TID j/2.0/5.1", 1),
+    ] {
+        let stream = node.execute(partition, cluster_task(task)).unwrap();
+        for batch in stream.collect::<Vec<_>>().await {
+            summary.add(&batch.unwrap()).unwrap();
+        }
+    }
+    let names: Vec<&str> = summary.parts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "part-2.0-5.0-0-00000.csv",
+            "part-2.0-5.0-1-00000.csv",
+            "part-2.0-5.1-1-00000.csv"
+        ]
+    );
+    summary.check_parts_hold_every_row().unwrap();
+    assert_eq!(
+        summary.rejects_files,
+        ["rejects.2.0-5.0-1.csv", "rejects.2.0-5.1-1.csv"]
+    );
+    let tally = summary.tally.unwrap();
+    assert_eq!((tally.written, tally.rejected), (3 + 1 + 1, 2));
+    let rejects = read(&store, "staging/rejects.2.0-5.1-1.csv").await;
+    assert_eq!(rejects.lines().count(), 2, "{rejects}");
+    // Outside a cluster task there is no identity to name the files by.
+    let err = node
+        .execute(0, SessionContext::new().task_ctx())
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("outside a cluster task"), "{err}");
+}
+
+#[test]
+fn task_tags_come_from_ballista_s_task_identity() {
+    assert_eq!(
+        super::task_tag("TID 3AbC/4.1/17.2", 3).as_deref(),
+        Some("4.1-17.2-3")
+    );
+    assert_eq!(super::task_tag("TID 3AbC/4.1/../x", 0), None);
+    assert_eq!(super::task_tag("task 7", 0), None);
+    assert_eq!(super::task_tag("TID a/1.0/2.0/3", 0), None);
+}

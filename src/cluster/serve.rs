@@ -1,0 +1,127 @@
+//! A pengine-built Ballista scheduler and executor: Ballista's own servers, given pengine's codec
+//! (a stock cluster cannot decode pengine's nodes) and pengine's object stores (credentials from
+//! the process's own environment, never from the job).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ballista_core::RuntimeProducer;
+use ballista_core::config::TaskSchedulingPolicy;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+use tokio::net::TcpListener;
+
+use super::codec::PengineCodec;
+use crate::error::{Error, Result};
+use crate::store::StoreRegistry;
+
+fn ballista(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Cluster(format!("{what}: {e}"))
+}
+
+/// A scheduler listening on `listener` (bind port 0 for a free one). Runs until the process ends.
+pub async fn scheduler(listener: TcpListener) -> Result<()> {
+    let address = listener
+        .local_addr()
+        .map_err(|e| Error::io("reading the scheduler's address", e))?;
+    let stores = Arc::new(StoreRegistry::new());
+    let config = SchedulerConfig {
+        bind_host: address.ip().to_string(),
+        bind_port: address.port(),
+        external_host: address.ip().to_string(),
+        // Executors ask for work; nothing needs to reach them but the scheduler's answers.
+        scheduling_policy: TaskSchedulingPolicy::PullStaged,
+        override_physical_codec: Some(Arc::new(PengineCodec::new(Arc::clone(&stores)))),
+        ..SchedulerConfig::default()
+    };
+    let cluster = BallistaCluster::new_from_config(&config)
+        .await
+        .map_err(|e| ballista("starting the scheduler", e))?;
+    let server = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
+        .await
+        .map_err(|e| ballista("starting the scheduler", e))?;
+    tracing::info!("pengine cluster scheduler listening on {address}");
+    start_grpc_service_with_listener(listener, server)
+        .await
+        .map_err(|e| ballista("the scheduler stopped", e))
+}
+
+/// How an executor joins a cluster.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    pub scheduler: SocketAddr,
+    /// The address to listen on; port 0 picks free ports.
+    pub bind: SocketAddr,
+    /// Tasks run at once (0: one per core).
+    pub slots: usize,
+    /// Where shuffle files and spills go (default: a new temporary folder).
+    pub work_dir: Option<std::path::PathBuf>,
+}
+
+/// A port nobody listens on now, on `host`'s interface.
+fn free_port(host: std::net::IpAddr) -> Result<u16> {
+    let socket = std::net::TcpListener::bind((host, 0))
+        .map_err(|e| Error::io(format!("finding a free port on {host}"), e))?;
+    socket
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| Error::io("finding a free port", e))
+}
+
+/// An executor serving `options.scheduler`'s tasks. Runs until the process ends.
+pub async fn executor(options: ExecutorOptions) -> Result<()> {
+    let host = options.bind.ip();
+    let (port, grpc_port) = match options.bind.port() {
+        0 => (free_port(host)?, free_port(host)?),
+        port => (port, free_port(host)?),
+    };
+    let stores = Arc::new(StoreRegistry::new());
+    let work_dir = match &options.work_dir {
+        Some(dir) => dir.clone(),
+        None => tempfile_dir()?,
+    };
+    let spill_dir = work_dir.clone();
+    let registry = Arc::clone(&stores);
+    let runtime: RuntimeProducer = Arc::new(move |_config| {
+        RuntimeEnvBuilder::new()
+            .with_object_store_registry(Arc::clone(&registry) as _)
+            .with_temp_file_path(spill_dir.clone())
+            .build_arc()
+    });
+    let config = ExecutorProcessConfig {
+        bind_host: host.to_string(),
+        external_host: Some(host.to_string()),
+        port,
+        grpc_port,
+        scheduler_host: options.scheduler.ip().to_string(),
+        scheduler_port: options.scheduler.port(),
+        vcores: options.slots,
+        task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
+        work_dir: Some(work_dir.to_string_lossy().into_owned()),
+        print_thread_info: false,
+        override_runtime_producer: Some(runtime),
+        override_physical_codec: Some(Arc::new(PengineCodec::new(stores))),
+        ..ExecutorProcessConfig::default()
+    };
+    tracing::info!(
+        "pengine cluster executor on {host}:{port} (work folder {}), scheduler {}",
+        work_dir.display(),
+        options.scheduler
+    );
+    start_executor_process(Arc::new(config))
+        .await
+        .map_err(|e| ballista("the executor stopped", e))
+}
+
+/// A new folder under the system's temporary folder, kept (the executor's shuffle files live
+/// there while it runs).
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("pengine-executor-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    Ok(dir)
+}

@@ -1,0 +1,220 @@
+//! The client side of a cluster run: the physical plan (write stage on top) goes to the scheduler
+//! as one job; the client waits for it, cancels it when interrupted, and reads back the write
+//! stage's summaries (a few rows per task), never the rows themselves.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ballista_core::client::BallistaClient;
+use ballista_core::config::BallistaConfig;
+use ballista_core::extension::SessionConfigExt;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::serde::protobuf::{
+    CancelJobParams, ExecuteQueryParams, GetJobStatusParams, KeyValuePair, PartitionLocation,
+    execute_query_params::Query, execute_query_result, job_status,
+};
+use ballista_core::utils::{GrpcClientConfig, create_grpc_client_endpoint};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionConfig;
+use datafusion_proto::physical_plan::AsExecutionPlan;
+use datafusion_proto::protobuf::PhysicalPlanNode;
+use futures::TryStreamExt;
+use tonic::transport::Channel;
+
+use super::codec::PengineCodec;
+use crate::error::{Error, Result};
+use crate::interrupt;
+use crate::report::ClusterReport;
+use crate::store::StoreRegistry;
+use crate::write::WriteSummary;
+
+/// How often the job's state is asked for.
+const POLL: Duration = Duration::from_millis(100);
+
+fn unreachable(scheduler: &str, e: impl std::fmt::Display) -> Error {
+    Error::Cluster(format!(
+        "the cluster scheduler at {scheduler} cannot be reached ({e}); check --cluster and that \
+         `pengine cluster scheduler` runs there. Nothing was published"
+    ))
+}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Cluster(format!("{what}: {e}. Nothing was published"))
+}
+
+/// Settings the job runs with: the static planner (the adaptive one is newer and less checked),
+/// and the session's own DataFusion settings.
+fn job_settings(session: &SessionConfig) -> Vec<KeyValuePair> {
+    let config = session
+        .clone()
+        .upgrade_for_ballista()
+        .with_ballista_adaptive_query_planner(false);
+    config
+        .options()
+        .entries()
+        .into_iter()
+        .map(|entry| KeyValuePair {
+            key: entry.key,
+            value: entry.value,
+        })
+        .collect()
+}
+
+/// Runs `plan` (a write stage made with [`crate::write::WriteExec::per_task`]) on the cluster at
+/// `scheduler` (`host:port`), and returns the write stage's summaries.
+pub async fn run_job(
+    scheduler: &str,
+    plan: Arc<dyn ExecutionPlan>,
+    session: &SessionConfig,
+    stores: Arc<StoreRegistry>,
+) -> Result<(WriteSummary, ClusterReport)> {
+    let url = format!("http://{scheduler}");
+    let codec = PengineCodec::new(stores);
+    let message = PhysicalPlanNode::try_from_physical_plan(plan, &codec)
+        .map_err(|e| failed("the plan cannot be sent to the cluster", e))?;
+    let mut bytes = Vec::new();
+    message
+        .try_encode(&mut bytes)
+        .map_err(|e| failed("the plan cannot be sent to the cluster", e))?;
+
+    let grpc = GrpcClientConfig::from(&BallistaConfig::default());
+    let endpoint = create_grpc_client_endpoint(url.clone(), Some(&grpc))
+        .map_err(|e| unreachable(scheduler, e))?;
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| unreachable(scheduler, e))?;
+    let mut client = SchedulerGrpcClient::new(channel)
+        .max_encoding_message_size(grpc.max_message_size)
+        .max_decoding_message_size(grpc.max_message_size);
+
+    let mut request = tonic::Request::new(ExecuteQueryParams {
+        query: Some(Query::PhysicalPlan(bytes)),
+        settings: job_settings(session),
+        session_id: uuid::Uuid::new_v4().to_string(),
+        operation_id: uuid::Uuid::new_v4().to_string(),
+    });
+    ballista_core::version::insert_version_header(request.metadata_mut());
+    let submitted = client
+        .execute_query(request)
+        .await
+        .map_err(|e| unreachable(scheduler, e.message()))?
+        .into_inner();
+    let job = match submitted.result {
+        Some(execute_query_result::Result::Success(success)) => success.job_id,
+        Some(execute_query_result::Result::Failure(failure)) => {
+            return Err(failed(
+                "the scheduler refused the job",
+                format!("{failure:?}"),
+            ));
+        }
+        None => return Err(failed("the scheduler refused the job", "no answer")),
+    };
+    tracing::info!("cluster job {job} submitted to {scheduler}");
+
+    let locations = match interrupt::cancellable(wait_for(&mut client, &job)).await {
+        Ok(locations) => locations,
+        Err(e) => {
+            cancel(&mut client, &job).await;
+            return Err(e);
+        }
+    };
+    let mut summary = WriteSummary::default();
+    let mut executors = BTreeSet::new();
+    let tasks = locations.len();
+    for location in locations {
+        if let Some(executor) = &location.executor_meta {
+            executors.insert(executor.id.clone());
+        }
+        for batch in fetch(location, &grpc).await? {
+            summary.add(&batch)?;
+        }
+    }
+    Ok((
+        summary,
+        ClusterReport {
+            scheduler: scheduler.to_string(),
+            job,
+            executors: executors.into_iter().collect(),
+            tasks,
+        },
+    ))
+}
+
+/// Waits for the job's end: the final stage's partitions when it succeeded.
+async fn wait_for(
+    client: &mut SchedulerGrpcClient<Channel>,
+    job: &str,
+) -> Result<Vec<PartitionLocation>> {
+    loop {
+        let status = client
+            .get_job_status(GetJobStatusParams {
+                job_id: job.to_string(),
+            })
+            .await
+            .map_err(|e| failed(&format!("asking for job {job}"), e.message()))?
+            .into_inner()
+            .status
+            .and_then(|s| s.status);
+        match status {
+            Some(job_status::Status::Failed(failure)) => {
+                return Err(failed(&format!("cluster job {job} failed"), failure.error));
+            }
+            Some(job_status::Status::Successful(done)) => return Ok(done.partition_location),
+            None | Some(job_status::Status::Queued(_)) | Some(job_status::Status::Running(_)) => {
+                tokio::time::sleep(POLL).await
+            }
+        }
+    }
+}
+
+async fn cancel(client: &mut SchedulerGrpcClient<Channel>, job: &str) {
+    let asked = client
+        .cancel_job(CancelJobParams {
+            job_id: job.to_string(),
+        })
+        .await;
+    match asked {
+        Ok(_) => tracing::info!("cluster job {job} cancelled"),
+        Err(e) => tracing::warn!("cluster job {job} could not be cancelled: {}", e.message()),
+    }
+}
+
+/// The summary batches of one final partition, from the executor holding them.
+async fn fetch(
+    location: PartitionLocation,
+    grpc: &GrpcClientConfig,
+) -> Result<Vec<datafusion::arrow::record_batch::RecordBatch>> {
+    let layout = location.layout();
+    let (Some(executor), Some(partition)) = (location.executor_meta, location.partition_id) else {
+        return Err(Error::Internal(
+            "the scheduler named a result without its executor".into(),
+        ));
+    };
+    let what = || format!("reading the write summaries from executor {}", executor.id);
+    let mut client = BallistaClient::try_new(
+        &executor.host,
+        executor.port as u16,
+        grpc.max_message_size,
+        false,
+        None,
+        3,
+        100,
+        0,
+        0,
+    )
+    .await
+    .map_err(|e| failed(&what(), e))?;
+    let stream = client
+        .fetch_partition(
+            &executor.id,
+            &partition.into(),
+            location.file_id,
+            layout,
+            true,
+        )
+        .await
+        .map_err(|e| failed(&what(), e))?;
+    stream.try_collect().await.map_err(|e| failed(&what(), e))
+}

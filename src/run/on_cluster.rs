@@ -1,0 +1,112 @@
+//! A run's plan executed on a Ballista cluster (`--cluster`): the same plan as a local run, with
+//! the write stage made per task, sent as one job. What the tasks kept by the job wrote is
+//! committed like a local run's parts; what failed or retried attempts left is deleted first.
+
+use std::sync::Arc;
+
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionConfig;
+
+use super::execute::{Sink, Written};
+use crate::batch::{self, BatchOptions, Tally};
+use crate::cluster::submit;
+use crate::error::{Error, Result};
+use crate::personalize::ColumnPlan;
+use crate::row_flow::RowFlow;
+use crate::sink::csv_dialect;
+use crate::sources::bad_records::{BadRecordCounts, BadRecordPolicy};
+use crate::store::StoreRegistry;
+use crate::write::{WriteExec, WriteTarget};
+
+/// What the cluster's scans read is counted on the executors, not here.
+const UNMEASURED: &str = "the cluster's scans (counted on its executors)";
+
+/// What [`execute`] needs of the planned run.
+pub(super) struct Planned<'a> {
+    pub(super) query: Arc<dyn ExecutionPlan>,
+    pub(super) plan: Arc<ColumnPlan>,
+    pub(super) options: BatchOptions,
+    pub(super) target: WriteTarget,
+    pub(super) session: &'a SessionConfig,
+}
+
+/// Runs the planned query on the cluster at `scheduler` into `sink`.
+pub(super) async fn execute(
+    scheduler: &str,
+    planned: Planned<'_>,
+    stores: &Arc<StoreRegistry>,
+    sink: Sink<'_>,
+) -> Result<Written> {
+    let Planned {
+        query,
+        plan,
+        options,
+        target,
+        session,
+    } = planned;
+    if crate::sources::bad_records::BadRecordLog::of(session).policy() == BadRecordPolicy::Skip {
+        // The executors' scans would set bad records aside where no one gathers them.
+        return Err(Error::Usage(
+            "--on-bad-records skip does not work with --cluster yet: run without --cluster, or \
+             with --on-bad-records fail (the default) to stop at the first bad record"
+                .into(),
+        ));
+    }
+    let node = Arc::new(WriteExec::per_task(
+        query,
+        Arc::clone(&plan),
+        options,
+        target,
+    ));
+    let (summary, cluster) = submit::run_job(scheduler, node, session, Arc::clone(stores)).await?;
+    let tally = summary.tally.clone().unwrap_or_else(|| Tally::new(&plan));
+    if tally.written != summary.counts.written || tally.rejected != summary.counts.rejected {
+        return Err(Error::Internal(format!(
+            "the cluster's tasks counted {} rows written and {} rejected, their figures {} and \
+             {}; nothing is published",
+            summary.counts.written, summary.counts.rejected, tally.written, tally.rejected
+        )));
+    }
+    if let Sink::Stage(staging) = sink {
+        summary.check_parts_hold_every_row()?;
+        let deleted = staging
+            .keep_only(&summary.parts, &summary.rejects_files)
+            .await?;
+        if !deleted.is_empty() {
+            tracing::info!(
+                "deleted {} files of failed or retried task attempts: {}",
+                deleted.len(),
+                deleted.join(", ")
+            );
+        }
+        if summary.rejects_file {
+            staging
+                .gather_rejects(&summary.rejects_files, &batch::rejects_header(&plan))
+                .await?;
+        }
+    }
+    let header = csv_dialect::header(plan.names()).len() as u64;
+    let bytes = tally.row_bytes + header * summary.parts.len().max(1) as u64;
+    let flow = RowFlow {
+        produced: tally.written + tally.rejected,
+        unmeasured: vec![UNMEASURED.to_string()],
+        ..RowFlow::default()
+    };
+    tracing::info!(
+        "cluster job {} wrote {} rows in {} parts, on executors {}",
+        cluster.job,
+        tally.written,
+        summary.parts.len(),
+        cluster.executors.join(", ")
+    );
+    Ok(Written {
+        plan,
+        bytes,
+        parts: summary.parts,
+        rejects_file: summary.rejects_file,
+        tally,
+        flow,
+        bad_records: BadRecordCounts::default(),
+        cluster: Some(cluster),
+    })
+}
