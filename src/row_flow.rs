@@ -138,6 +138,125 @@ fn note_pruning(plan: &Arc<dyn ExecutionPlan>, flow: &mut RowFlow) {
     }
 }
 
+/// One operator of a plan that ran elsewhere (a cluster's stage), as its metrics were reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportedOperator {
+    pub name: String,
+    /// How the operator describes itself (a stage input names the stage it reads).
+    pub desc: String,
+    pub output_rows: Option<u64>,
+    /// Named counters (such as [`SOURCE_ROWS`] and `pushdown_rows_pruned`).
+    pub counts: Vec<(String, u64)>,
+    pub children: Vec<ReportedOperator>,
+}
+
+/// Operators that hand on the rows another stage of a cluster's job wrote: they read nothing
+/// from a source.
+const STAGE_INPUTS: [&str; 3] = [
+    "ShuffleReaderExec",
+    "UnresolvedShuffleExec",
+    "RangeShuffleReaderExec",
+];
+
+/// Counts the rows through the stages of a cluster's job (stage id, root operator), as
+/// [`measure`] does through a plan run here: each stage's source scans are read, its operators'
+/// removals and additions add up, and a stage's inputs (rows other stages wrote) are neither.
+/// `produced` is the rows into the node named `sink` (the write stage).
+///
+/// A broadcast input is read whole by every task of its stage (a join's build side): it counts
+/// as the rows its stage wrote, once, as the build side of a join run here counts once.
+pub fn measure_stages(stages: &[(u32, ReportedOperator)], sink: &str) -> RowFlow {
+    let written: BTreeMap<u32, u64> = stages
+        .iter()
+        .filter_map(|(id, root)| Some((*id, root.output_rows?)))
+        .collect();
+    let mut flow = RowFlow::default();
+    for (_, root) in stages {
+        visit_reported(root, sink, &written, &mut flow);
+    }
+    flow
+}
+
+/// Rows out of a reported operator: query rows, or what the write stage returned (summaries),
+/// which the operators above it only pass on.
+enum Out {
+    Rows(u64),
+    AboveSink,
+}
+
+/// For a broadcast stage input: the stage it reads.
+fn broadcast_of(desc: &str) -> Option<u32> {
+    if !desc.contains("broadcast: true") {
+        return None;
+    }
+    let after = desc.split("upstream_stage: ").nth(1)?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+fn visit_reported(
+    node: &ReportedOperator,
+    sink: &str,
+    written: &BTreeMap<u32, u64>,
+    flow: &mut RowFlow,
+) -> Out {
+    let count = |name: &str| {
+        node.counts
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+            .reduce(|a, b| a + b)
+    };
+    if let Some(rows) = count(SOURCE_ROWS) {
+        flow.read += rows;
+        return Out::Rows(rows);
+    }
+    if node.children.is_empty() {
+        if STAGE_INPUTS.contains(&node.name.as_str()) {
+            let once = broadcast_of(&node.desc).and_then(|stage| written.get(&stage));
+            return Out::Rows(once.copied().or(node.output_rows).unwrap_or(0));
+        }
+        if let Some(rows) = count("pushdown_rows_pruned").filter(|r| *r > 0) {
+            flow.read += rows;
+            *flow.removed_by.entry("where").or_default() += rows;
+        }
+        let rows = match (node.output_rows, node.name.as_str()) {
+            (Some(rows), _) => rows,
+            (None, "EmptyExec") => 0,
+            (None, name) => {
+                flow.unmeasured.push(name.to_string());
+                0
+            }
+        };
+        flow.read += rows;
+        return Out::Rows(rows);
+    }
+    let mut input = 0;
+    let mut above_sink = false;
+    for child in &node.children {
+        match visit_reported(child, sink, written, flow) {
+            Out::Rows(rows) => input += rows,
+            Out::AboveSink => above_sink = true,
+        }
+    }
+    if node.name == sink {
+        flow.produced += input;
+        return Out::AboveSink;
+    }
+    if above_sink {
+        return Out::AboveSink;
+    }
+    let Some(output) = node.output_rows else {
+        return Out::Rows(input);
+    };
+    if input > output {
+        *flow.removed_by.entry(kind(&node.name)).or_default() += input - output;
+    } else if output > input {
+        *flow.added_by.entry(kind(&node.name)).or_default() += output - input;
+    }
+    Out::Rows(output)
+}
+
 /// The report's name for what an operator does to rows.
 fn kind(operator: &str) -> &'static str {
     let operator = operator.to_ascii_lowercase();
@@ -268,5 +387,58 @@ mod tests {
         assert!(flow.is_measured());
         let (flow, _) = flow_of("SELECT * FROM (VALUES (1), (2)) AS v(x)").await;
         assert!(!flow.is_measured(), "{flow:?}");
+    }
+
+    fn op(name: &str, rows: Option<u64>, children: Vec<ReportedOperator>) -> ReportedOperator {
+        ReportedOperator {
+            name: name.into(),
+            desc: String::new(),
+            output_rows: rows,
+            counts: Vec::new(),
+            children,
+        }
+    }
+
+    #[test]
+    fn a_cluster_job_s_stages_add_up_like_one_plan() {
+        let scan = op("DataSourceExec", Some(12), vec![]);
+        let first = op(
+            "ShuffleWriterExec",
+            Some(10),
+            vec![op("FilterExec", Some(10), vec![scan])],
+        );
+        let catalog = op(
+            "ShuffleWriterExec",
+            Some(4),
+            vec![op("DataSourceExec", Some(4), vec![])],
+        );
+        let reader = op("ShuffleReaderExec", Some(10), vec![]);
+        // Three tasks each read the whole catalog (4 rows) for their share of the join.
+        let build = ReportedOperator {
+            desc:
+                "ShuffleReaderExec: upstream_stage: 2, broadcast: true, upstream_partition_count: 1"
+                    .into(),
+            ..op("ShuffleReaderExec", Some(12), vec![])
+        };
+        let join = op("HashJoinExec", Some(9), vec![build, reader]);
+        let distinct = op("DistinctExec", Some(8), vec![join]);
+        let last = op(
+            "ShuffleWriterExec",
+            Some(3),
+            vec![op(
+                "WriteExec",
+                Some(3),
+                vec![op("ProjectionExec", None, vec![distinct])],
+            )],
+        );
+        let flow = measure_stages(&[(1, first), (2, catalog), (3, last)], "WriteExec");
+        assert_eq!((flow.read, flow.produced), (12 + 4, 8));
+        assert_eq!(flow.removed_by.get("where"), Some(&2));
+        assert_eq!(flow.removed_by.get("join"), Some(&(10 + 4 - 9)));
+        assert_eq!(flow.removed_by.get("distinct_or_group_by"), Some(&1));
+        assert!(flow.added_by.is_empty() && flow.is_measured(), "{flow:?}");
+        // A leaf that counts nothing leaves the flow unmeasured.
+        let flow = measure_stages(&[(1, op("MemoryExec", None, vec![]))], "WriteExec");
+        assert!(!flow.is_measured());
     }
 }

@@ -9,10 +9,12 @@ use std::time::Duration;
 use ballista_core::client::BallistaClient;
 use ballista_core::config::BallistaConfig;
 use ballista_core::extension::SessionConfigExt;
+use ballista_core::serde::protobuf::operator_metric::Metric;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use ballista_core::serde::protobuf::{
-    CancelJobParams, ExecuteQueryParams, GetJobStatusParams, KeyValuePair, PartitionLocation,
-    execute_query_params::Query, execute_query_result, job_status,
+    CancelJobParams, ExecuteQueryParams, GetJobMetricsParams, GetJobStatusParams, KeyValuePair,
+    OperatorWithMetrics, PartitionLocation, execute_query_params::Query, execute_query_result,
+    job_status,
 };
 use ballista_core::utils::{GrpcClientConfig, create_grpc_client_endpoint};
 use datafusion::physical_plan::ExecutionPlan;
@@ -26,6 +28,7 @@ use super::codec::PengineCodec;
 use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::report::ClusterReport;
+use crate::row_flow::ReportedOperator;
 use crate::store::StoreRegistry;
 use crate::write::WriteSummary;
 
@@ -61,6 +64,16 @@ fn job_settings(session: &SessionConfig) -> Vec<KeyValuePair> {
         .collect()
 }
 
+/// What a finished job returned.
+pub struct JobOutcome {
+    /// The write stage's summaries, added up.
+    pub summary: WriteSummary,
+    pub cluster: ClusterReport,
+    /// Each stage's id and operators with their row counts; None when the scheduler did not give
+    /// them.
+    pub stages: Option<Vec<(u32, ReportedOperator)>>,
+}
+
 /// Runs `plan` (a write stage made with [`crate::write::WriteExec::per_task`]) on the cluster at
 /// `scheduler` (`host:port`), and returns the write stage's summaries.
 pub async fn run_job(
@@ -68,7 +81,7 @@ pub async fn run_job(
     plan: Arc<dyn ExecutionPlan>,
     session: &SessionConfig,
     stores: Arc<StoreRegistry>,
-) -> Result<(WriteSummary, ClusterReport)> {
+) -> Result<JobOutcome> {
     let url = format!("http://{scheduler}");
     let codec = PengineCodec::new(stores);
     let message = PhysicalPlanNode::try_from_physical_plan(plan, &codec)
@@ -131,15 +144,76 @@ pub async fn run_job(
             summary.add(&batch)?;
         }
     }
-    Ok((
+    let stages = match stage_metrics(&mut client, &job).await {
+        Ok(stages) => Some(stages),
+        Err(e) => {
+            tracing::warn!("the rows through cluster job {job} are not counted: {e}");
+            None
+        }
+    };
+    Ok(JobOutcome {
         summary,
-        ClusterReport {
+        cluster: ClusterReport {
             scheduler: scheduler.to_string(),
             job,
             executors: executors.into_iter().collect(),
             tasks,
         },
-    ))
+        stages,
+    })
+}
+
+/// Each stage's operator tree with its row counts, from the scheduler.
+async fn stage_metrics(
+    client: &mut SchedulerGrpcClient<Channel>,
+    job: &str,
+) -> std::result::Result<Vec<(u32, ReportedOperator)>, String> {
+    let stages = client
+        .get_job_metrics(GetJobMetricsParams {
+            job_id: job.to_string(),
+        })
+        .await
+        .map_err(|e| e.message().to_string())?
+        .into_inner()
+        .stages;
+    stages
+        .into_iter()
+        .map(|stage| {
+            let mut operators = stage.operators.into_iter().peekable();
+            let root = operators
+                .next()
+                .ok_or_else(|| format!("stage {} has no operators", stage.stage_id))?;
+            let tree = subtree(root, &mut operators);
+            match operators.next() {
+                None => Ok((stage.stage_id, tree)),
+                Some(_) => Err(format!("stage {}'s operators do not nest", stage.stage_id)),
+            }
+        })
+        .collect()
+}
+
+/// The operator `node` with its descendants, which follow it in `rest` (depth first, each with
+/// its depth).
+fn subtree(
+    node: OperatorWithMetrics,
+    rest: &mut std::iter::Peekable<impl Iterator<Item = OperatorWithMetrics>>,
+) -> ReportedOperator {
+    let mut out = ReportedOperator {
+        name: node.operator_type,
+        desc: node.operator_desc,
+        ..ReportedOperator::default()
+    };
+    for metric in node.metrics {
+        match metric.metric {
+            Some(Metric::OutputRows(n)) => *out.output_rows.get_or_insert(0) += n,
+            Some(Metric::Count(named)) => out.counts.push((named.name, named.value)),
+            _ => {}
+        }
+    }
+    while let Some(child) = rest.next_if(|c| c.depth == node.depth + 1) {
+        out.children.push(subtree(child, rest));
+    }
+    out
 }
 
 /// Waits for the job's end: the final stage's partitions when it succeeded.

@@ -12,14 +12,14 @@ use crate::batch::{self, BatchOptions, Tally};
 use crate::cluster::submit;
 use crate::error::{Error, Result};
 use crate::personalize::ColumnPlan;
-use crate::row_flow::RowFlow;
+use crate::row_flow::{self, RowFlow};
 use crate::sink::csv_dialect;
 use crate::sources::bad_records::{BadRecordCounts, BadRecordPolicy};
 use crate::store::StoreRegistry;
 use crate::write::{WriteExec, WriteTarget};
 
-/// What the cluster's scans read is counted on the executors, not here.
-const UNMEASURED: &str = "the cluster's scans (counted on its executors)";
+/// Named when the scheduler did not give the job's counts.
+const UNMEASURED: &str = "the cluster's stages (their counts were not given)";
 
 /// What [`execute`] needs of the planned run.
 pub(super) struct Planned<'a> {
@@ -58,7 +58,11 @@ pub(super) async fn execute(
         options,
         target,
     ));
-    let (summary, cluster) = submit::run_job(scheduler, node, session, Arc::clone(stores)).await?;
+    let submit::JobOutcome {
+        summary,
+        cluster,
+        stages,
+    } = submit::run_job(scheduler, node, session, Arc::clone(stores)).await?;
     let tally = summary.tally.clone().unwrap_or_else(|| Tally::new(&plan));
     if tally.written != summary.counts.written || tally.rejected != summary.counts.rejected {
         return Err(Error::Internal(format!(
@@ -87,11 +91,22 @@ pub(super) async fn execute(
     }
     let header = csv_dialect::header(plan.names()).len() as u64;
     let bytes = tally.row_bytes + header * summary.parts.len().max(1) as u64;
-    let flow = RowFlow {
-        produced: tally.written + tally.rejected,
-        unmeasured: vec![UNMEASURED.to_string()],
-        ..RowFlow::default()
+    let flow = match stages {
+        Some(stages) => row_flow::measure_stages(&stages, "WriteExec"),
+        None => RowFlow {
+            produced: tally.written + tally.rejected,
+            unmeasured: vec![UNMEASURED.to_string()],
+            ..RowFlow::default()
+        },
     };
+    // As a local run: the rows into the write stage are the rows it wrote or rejected.
+    if flow.is_measured() && flow.produced != tally.written + tally.rejected {
+        return Err(Error::Internal(format!(
+            "the cluster's write stage received {} rows but wrote {} and rejected {}; nothing \
+             is published",
+            flow.produced, tally.written, tally.rejected
+        )));
+    }
     tracing::info!(
         "cluster job {} wrote {} rows in {} parts, on executors {}",
         cluster.job,
