@@ -15,7 +15,14 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use tokio::net::TcpListener;
 
+use super::MAX_MESSAGE_BYTES;
 use super::codec::PengineCodec;
+
+/// How often an executor tells the scheduler it is alive, and how long the scheduler waits
+/// without a word before it takes the executor for lost and runs its tasks elsewhere (Ballista's
+/// defaults, 60 s and 180 s, leave a killed executor's tasks waiting for minutes).
+const HEARTBEAT_SECONDS: u64 = 5;
+const EXECUTOR_TIMEOUT_SECONDS: u64 = 30;
 use crate::error::{Error, Result};
 use crate::store::StoreRegistry;
 
@@ -36,6 +43,8 @@ pub async fn scheduler(listener: TcpListener) -> Result<()> {
         // Executors ask for work; nothing needs to reach them but the scheduler's answers.
         scheduling_policy: TaskSchedulingPolicy::PullStaged,
         override_physical_codec: Some(Arc::new(PengineCodec::new(Arc::clone(&stores)))),
+        executor_timeout_seconds: EXECUTOR_TIMEOUT_SECONDS,
+        expire_dead_executor_interval_seconds: HEARTBEAT_SECONDS,
         ..SchedulerConfig::default()
     };
     let cluster = BallistaCluster::new_from_config(&config)
@@ -103,6 +112,9 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
         task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
         work_dir: Some(work_dir.to_string_lossy().into_owned()),
         print_thread_info: false,
+        executor_heartbeat_interval_seconds: HEARTBEAT_SECONDS,
+        // A task's summary carries its insight counters.
+        grpc_max_encoding_message_size: MAX_MESSAGE_BYTES as u32,
         override_runtime_producer: Some(runtime),
         override_physical_codec: Some(Arc::new(PengineCodec::new(stores))),
         ..ExecutorProcessConfig::default()

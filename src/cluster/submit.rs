@@ -133,14 +133,14 @@ pub async fn run_job(
             return Err(e);
         }
     };
+    let partitions = by_partition(locations);
     let mut summary = WriteSummary::default();
     let mut executors = BTreeSet::new();
-    let tasks = locations.len();
-    for location in locations {
-        if let Some(executor) = &location.executor_meta {
-            executors.insert(executor.id.clone());
-        }
-        for batch in fetch(location, &grpc).await? {
+    let tasks = partitions.len();
+    for (partition, attempts) in partitions {
+        let (executor, batches) = first_readable(partition, attempts, &grpc).await?;
+        executors.insert(executor);
+        for batch in batches {
             summary.add(&batch)?;
         }
     }
@@ -216,6 +216,54 @@ fn subtree(
     out
 }
 
+/// The final stage's outputs by partition. After a lost executor Ballista runs a stage's tasks
+/// again, and a partition can then be listed once per attempt that completed it: each attempt
+/// wrote the whole partition, so one is read, and the files of the others, reported by no one,
+/// are deleted before the commit.
+fn by_partition(
+    locations: Vec<PartitionLocation>,
+) -> std::collections::BTreeMap<(u32, u32), Vec<PartitionLocation>> {
+    let mut partitions: std::collections::BTreeMap<_, Vec<_>> = Default::default();
+    for location in locations {
+        let id = location
+            .partition_id
+            .as_ref()
+            .map_or((0, 0), |p| (p.stage_id, p.partition_id));
+        partitions.entry(id).or_default().push(location);
+    }
+    partitions
+}
+
+/// The summaries of the first attempt at `partition` that can be read (the executor of another
+/// may be gone), and that attempt's executor.
+async fn first_readable(
+    partition: (u32, u32),
+    attempts: Vec<PartitionLocation>,
+    grpc: &GrpcClientConfig,
+) -> Result<(String, Vec<datafusion::arrow::record_batch::RecordBatch>)> {
+    if attempts.len() > 1 {
+        tracing::info!(
+            "partition {} of stage {} was completed {} times (a stage ran again); reading one",
+            partition.1,
+            partition.0,
+            attempts.len()
+        );
+    }
+    let mut last_error = None;
+    for location in attempts {
+        let executor = location
+            .executor_meta
+            .as_ref()
+            .map(|e| e.id.clone())
+            .unwrap_or_default();
+        match fetch(location, grpc).await {
+            Ok(batches) => return Ok((executor, batches)),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| Error::Internal("a partition without a location".into())))
+}
+
 /// Waits for the job's end: the final stage's partitions when it succeeded.
 async fn wait_for(
     client: &mut SchedulerGrpcClient<Channel>,
@@ -270,7 +318,7 @@ async fn fetch(
     let mut client = BallistaClient::try_new(
         &executor.host,
         executor.port as u16,
-        grpc.max_message_size,
+        super::MAX_MESSAGE_BYTES.max(grpc.max_message_size),
         false,
         None,
         3,

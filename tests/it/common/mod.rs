@@ -2,6 +2,7 @@
 //! start a real S3-compatible server (s3s-fs) on loopback, with faults injected on demand
 //! ([`Faults`]).
 
+pub mod cluster;
 mod failing_proxy;
 mod faults;
 pub mod mariadb;
