@@ -281,7 +281,14 @@ async fn wait_for(
             .and_then(|s| s.status);
         match status {
             Some(job_status::Status::Failed(failure)) => {
-                return Err(failed(&format!("cluster job {job} failed"), failure.error));
+                return Err(failed(
+                    &format!("cluster job {job} failed"),
+                    format!(
+                        "{} (a task's error, after Ballista's retries; executors read and \
+                         write with their own credentials)",
+                        task_error(&failure.error)
+                    ),
+                ));
             }
             Some(job_status::Status::Successful(done)) => return Ok(done.partition_location),
             None | Some(job_status::Status::Queued(_)) | Some(job_status::Status::Running(_)) => {
@@ -289,6 +296,29 @@ async fn wait_for(
             }
         }
     }
+}
+
+/// The words of a task's error inside Ballista's wrapping of it (the error's debug text: a
+/// quoted string, its quotes and backslashes escaped).
+fn task_error(text: &str) -> String {
+    const START: &str = "Execution(\"";
+    let Some(from) = text.rfind(START).map(|i| i + START.len()) else {
+        return text.to_string();
+    };
+    let mut words = String::new();
+    let mut chars = text[from..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return words,
+            '\\' => match chars.next() {
+                Some('n') => words.push('\n'),
+                Some(other) => words.push(other),
+                None => break,
+            },
+            c => words.push(c),
+        }
+    }
+    text.to_string()
 }
 
 async fn cancel(client: &mut SchedulerGrpcClient<Channel>, job: &str) {
@@ -339,4 +369,19 @@ async fn fetch(
         .await
         .map_err(|e| failed(&what(), e))?;
     stream.try_collect().await.map_err(|e| failed(&what(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::task_error;
+
+    #[test]
+    fn a_task_s_error_is_read_out_of_ballista_s_wrapping() {
+        let wrapped = r#"Job failed due to stage 1 failed: Task failed due to runtime execution error: DataFusionError(Shared(External(DataFusionError(Execution("writing s3://b/p.csv: 403 <Code>\"NotSignedUp\"</Code>")))))"#;
+        assert_eq!(
+            task_error(wrapped),
+            r#"writing s3://b/p.csv: 403 <Code>"NotSignedUp"</Code>"#
+        );
+        assert_eq!(task_error("plain words"), "plain words");
+    }
 }

@@ -237,10 +237,18 @@ impl ExecutionPlan for WriteExec {
             per_task: self.per_task,
             bad_records: BadRecordLog::of(context.session_config()),
         };
-        let stream =
-            futures::stream::once(
-                async move { task.run(input).await.map_err(DataFusionError::from) },
-            );
+        let per_task = self.per_task;
+        let stream = futures::stream::once(async move {
+            task.run(input).await.map_err(|e| {
+                if per_task {
+                    // Ballista sends a task's error to the client as its debug text: plain words
+                    // read better there than the error's structure.
+                    DataFusionError::Execution(e.to_string())
+                } else {
+                    DataFusionError::from(e)
+                }
+            })
+        });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             summary::schema(),
             stream,

@@ -7,6 +7,7 @@ mod common;
 
 mod bad_records;
 mod checks;
+mod cluster;
 mod databases;
 mod faults;
 mod hostile;

@@ -1,0 +1,341 @@
+//! Runs on a Ballista cluster of pengine's own processes (`pengine cluster scheduler` and
+//! executors on loopback): the same rows and report as a local run, to local output and to the
+//! loopback S3 server, with parts written by several executors; an executor killed mid-run; an
+//! unreachable scheduler; what a cluster does not do yet.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::cluster::Cluster;
+use crate::common::*;
+
+/// The rows of every dataset under `out`, sorted, by dataset.
+fn datasets(out: &Path, names: &[&str]) -> Vec<(String, Vec<Vec<String>>)> {
+    names
+        .iter()
+        .map(|name| {
+            let mut rows = read_dataset(&out.join(name)).rows;
+            rows.sort();
+            (name.to_string(), rows)
+        })
+        .collect()
+}
+
+fn run_reports(output: &std::process::Output) -> Vec<Value> {
+    let json = stdout_json(output);
+    match json["datasets"].as_array() {
+        Some(datasets) => datasets.iter().map(|d| d["report"].clone()).collect(),
+        None => vec![json],
+    }
+}
+
+#[test]
+fn the_bundled_example_on_a_cluster_gives_the_local_rows_and_report() {
+    let cluster = Cluster::start(2, |_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let (local, remote) = (dir.path().join("local"), dir.path().join("cluster"));
+    run_ok(
+        pengine()
+            .current_dir(repo_root())
+            .args(["run", "sql/", "-q", "-o"])
+            .arg(&local),
+    );
+    let output = run_ok(
+        pengine()
+            .current_dir(repo_root())
+            .args(["run", "sql/", "--json", "--cluster"])
+            .arg(format!("df://{}", cluster.scheduler))
+            .arg("-o")
+            .arg(&remote),
+    );
+    let names = ["interactions", "items", "users"];
+    assert_eq!(datasets(&remote, &names), datasets(&local, &names));
+    assert!(
+        staged_files(&remote).is_empty(),
+        "{:?}",
+        staged_files(&remote)
+    );
+
+    let mut executors = std::collections::BTreeSet::new();
+    for report in run_reports(&output) {
+        let local_report: Value = serde_json::from_slice(
+            &std::fs::read(local.join(format!(
+                "{}.report.json",
+                report["dataset"].as_str().unwrap()
+            )))
+            .unwrap(),
+        )
+        .unwrap();
+        // Rows accounted for as in the local run: read, removed by kind, written.
+        for key in ["read_from_sources", "removed_by", "written", "measured"] {
+            assert_eq!(
+                report["rows"][key], local_report["rows"][key],
+                "{key} of {}",
+                report["dataset"]
+            );
+        }
+        // The insights add up over the tasks as over local partitions.
+        for key in [
+            "rows",
+            "event_types",
+            "distinct_users",
+            "distinct_items",
+            "duplicate_rows",
+            "first_timestamp",
+            "last_timestamp",
+        ] {
+            assert_eq!(
+                report["checks"][key], local_report["checks"][key],
+                "{key} of {}",
+                report["dataset"]
+            );
+        }
+        assert_eq!(
+            report["cluster"]["scheduler"].as_str(),
+            Some(cluster.scheduler.as_str())
+        );
+        for part in report["files"].as_array().unwrap() {
+            assert!(part["name"].as_str().unwrap().starts_with("part-"));
+        }
+        for executor in report["cluster"]["executors"].as_array().unwrap() {
+            executors.insert(executor.as_str().unwrap().to_string());
+        }
+    }
+    // One slot each: the interactions' three final tasks go to both executors.
+    assert_eq!(executors.len(), 2, "{executors:?}");
+}
+
+#[test]
+fn a_cluster_reads_from_and_writes_to_s3_with_its_own_credentials() {
+    let server = S3Server::start(&["raw", "personalize"]);
+    copy_tree(&repo_root().join("testdata"), &server.path("raw/exports"));
+    let cluster = Cluster::start(2, |cmd| server.configure(cmd));
+    let mut cmd = pengine();
+    server.configure(&mut cmd);
+    let output = run_ok(cmd.current_dir(repo_root()).args([
+        "run",
+        "sql/interactions.sql",
+        "--var",
+        "source=s3://raw/exports",
+        "--output",
+        "s3://personalize/2024-q1",
+        "--json",
+        "--cluster",
+        &cluster.scheduler,
+    ]));
+    assert!(!stdout(&output).contains(S3_SECRET) && !stderr(&output).contains(S3_SECRET));
+    let local = tempfile::tempdir().unwrap();
+    run_ok(
+        pengine()
+            .current_dir(repo_root())
+            .args(["run", "sql/interactions.sql", "-q", "-o"])
+            .arg(local.path()),
+    );
+    let names = ["interactions"];
+    assert_eq!(
+        datasets(&server.path("personalize/2024-q1"), &names),
+        datasets(local.path(), &names)
+    );
+    assert!(server.pending_uploads().is_empty());
+}
+
+/// An export of `files` newline-delimited files of `per_file` events each, with 1 % repeated
+/// lines, and a mapping that keeps distinct rows.
+fn repeated_export(dir: &Path, files: usize, per_file: usize) -> std::path::PathBuf {
+    for f in 0..files {
+        let mut text = String::new();
+        for j in 0..per_file {
+            let i = f * per_file + j;
+            text.push_str(&format!(
+                "{{\"u\":\"u{}\",\"i\":\"i{}\",\"ts\":{}}}\n",
+                i % 5000,
+                i % 700,
+                1_709_251_200 + i
+            ));
+            if j % 100 == 0 {
+                text.push_str(&format!(
+                    "{{\"u\":\"u{}\",\"i\":\"i{}\",\"ts\":{}}}\n",
+                    i % 5000,
+                    i % 700,
+                    1_709_251_200 + i
+                ));
+            }
+        }
+        write(dir.join(format!("src/e{f:02}.json")), text);
+    }
+    let mapping = dir.join("interactions.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE e STORED AS JSON LOCATION '${src}/';\n\
+         SELECT DISTINCT u AS user_id, i AS item_id, ts AS timestamp FROM e;",
+    );
+    mapping
+}
+
+#[test]
+fn an_executor_killed_mid_run_leaves_the_output_exactly_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mapping = repeated_export(d, 12, 40_000);
+    let src = format!("src={}", d.join("src").display());
+    run_ok(&mut run_mapping(&mapping, &src, d.join("local"), &["-q"]));
+
+    let mut cluster = Cluster::start(3, |_| {});
+    let run = run_mapping(
+        &mapping,
+        &src,
+        d.join("cluster"),
+        &["--json", "--cluster", &cluster.scheduler],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Mid-run: the scans are under way on every executor.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut victim = cluster.executors.remove(0);
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let output = run.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let names = ["interactions"];
+    let (cluster_rows, local_rows) = (
+        datasets(&d.join("cluster"), &names),
+        datasets(&d.join("local"), &names),
+    );
+    assert_eq!(cluster_rows[0].1.len(), 12 * 40_000);
+    assert_eq!(cluster_rows, local_rows);
+    let report = &run_reports(&output)[0];
+    assert_eq!(report["rows"]["written"], 12 * 40_000);
+    assert_eq!(report["rows"]["measured"], true);
+    // Every part in the data folder is one the report lists: none from a lost attempt.
+    let listed: Vec<&str> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    let on_disk = file_names(&d.join("cluster/interactions"));
+    assert_eq!(on_disk, listed);
+}
+
+#[test]
+fn an_unreachable_scheduler_is_exit_5_and_nothing_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = free_port();
+    let err = run_fails(
+        pengine()
+            .current_dir(repo_root())
+            .args(["run", "sql/interactions.sql", "--cluster"])
+            .arg(format!("127.0.0.1:{closed}"))
+            .arg("-o")
+            .arg(dir.path()),
+        5,
+    );
+    assert!(
+        err.contains(&format!("127.0.0.1:{closed} cannot be reached")),
+        "{err}"
+    );
+    assert!(!dir.path().join("interactions").exists());
+    assert!(staged_files(dir.path()).is_empty());
+}
+
+#[test]
+fn what_a_cluster_does_not_do_yet_is_refused_before_anything_runs() {
+    let cluster = Cluster::start(1, |_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let err = run_fails(
+        pengine()
+            .current_dir(repo_root())
+            .args(["run", "sql/interactions.sql", "--on-bad-records", "skip"])
+            .args(["--cluster", &cluster.scheduler, "-o"])
+            .arg(dir.path()),
+        2,
+    );
+    assert!(err.contains("--on-bad-records skip"), "{err}");
+    let err = run_fails(
+        pengine().args(["run", "sql/interactions.sql", "--cluster", "nowhere"]),
+        2,
+    );
+    assert!(err.contains("HOST:PORT"), "{err}");
+}
+
+#[test]
+fn an_interrupted_cluster_run_cancels_its_job_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mapping = repeated_export(d, 12, 40_000);
+    let src = format!("src={}", d.join("src").display());
+    let cluster = Cluster::start(2, |_| {});
+    let run = run_mapping(
+        &mapping,
+        &src,
+        d.join("cluster"),
+        &["--cluster", &cluster.scheduler],
+    )
+    .env("PENGINE_LOG", "info")
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let status = Command::new("kill")
+        .args(["-INT", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = run.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("cancelled"), "{err}");
+    assert!(!d.join("cluster/interactions").exists());
+    assert!(staged_files(&d.join("cluster")).is_empty());
+}
+
+#[test]
+fn executors_that_cannot_reach_the_output_fail_the_run_with_a_clear_error() {
+    let server = S3Server::start(&["personalize"]);
+    // The executors have no credentials for the output (the client has).
+    let cluster = Cluster::start(1, |cmd| {
+        cmd.env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &server.endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_ACCESS_KEY_ID", "someone-else")
+            .env("AWS_SECRET_ACCESS_KEY", "wrong-secret");
+    });
+    let mut cmd = pengine();
+    server.configure(&mut cmd);
+    let err = run_fails(
+        cmd.current_dir(repo_root()).args([
+            "run",
+            "sql/users.sql",
+            "--output",
+            "s3://personalize/out",
+            "--cluster",
+            &cluster.scheduler,
+        ]),
+        5,
+    );
+    assert!(err.contains("failed"), "{err}");
+    // The task's own words, not Ballista's wrapping of them.
+    assert!(
+        err.contains("writing s3://personalize/out/") && !err.contains("DataFusionError("),
+        "{err}"
+    );
+    assert!(
+        !err.contains(S3_SECRET) && !err.contains("wrong-secret"),
+        "{err}"
+    );
+    let left = file_names(&server.path("personalize/out"));
+    assert!(
+        left.iter().all(|f| !f.starts_with("users")),
+        "published: {left:?}"
+    );
+    assert!(
+        staged_files(&server.path("personalize/out")).is_empty(),
+        "{left:?}"
+    );
+}
