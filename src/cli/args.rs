@@ -84,9 +84,14 @@ pub(crate) enum ClusterCommand {
         /// The scheduler, HOST:PORT (or df://HOST:PORT).
         #[arg(long, value_name = "HOST:PORT", value_parser = parse_cluster)]
         scheduler: String,
-        /// The address to listen on for the scheduler and other executors (port 0: free ports).
+        /// The address to listen on for results and shuffle data (Arrow Flight); the scheduler's
+        /// calls come on the next port. Port 0: free ports.
         #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
         bind: std::net::SocketAddr,
+        /// The name the scheduler, other executors and clients reach this executor by (default:
+        /// the --bind address, or this host's name when binding 0.0.0.0).
+        #[arg(long, value_name = "NAME")]
+        external_host: Option<String>,
         /// Tasks run at once (default: one per core).
         #[arg(long, default_value_t = 0)]
         slots: usize,

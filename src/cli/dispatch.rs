@@ -54,6 +54,7 @@ async fn cluster(command: super::args::ClusterCommand) -> Result<i32> {
         ClusterCommand::Executor {
             scheduler,
             bind,
+            external_host,
             slots,
             work_dir,
         } => {
@@ -69,6 +70,7 @@ async fn cluster(command: super::args::ClusterCommand) -> Result<i32> {
             let options = serve::ExecutorOptions {
                 scheduler: resolved,
                 bind,
+                external_host,
                 slots,
                 work_dir,
             };

@@ -329,7 +329,16 @@ impl PhysicalExtensionCodec for PengineCodec {
             return framed(&self.encode_write(write)?, &[], buf);
         }
         buf.push(BALLISTA);
-        self.ballista.try_encode(node, buf, converter)
+        self.ballista
+            .try_encode(Arc::clone(&node), buf, converter)
+            .map_err(|_| {
+                DataFusionError::NotImplemented(format!(
+                    "the plan's {} cannot run on a cluster yet (pengine sends scans of files, \
+                     DataFusion's operators and its own; database sources run locally): run \
+                     this mapping file without --cluster",
+                    node.name()
+                ))
+            })
     }
 
     fn try_decode_expr(

@@ -12,3 +12,6 @@ const MAX_MESSAGE_BYTES: usize = 64 << 20;
 pub mod codec;
 pub mod serve;
 pub mod submit;
+
+#[cfg(test)]
+mod tests;

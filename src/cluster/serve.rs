@@ -63,8 +63,12 @@ pub async fn scheduler(listener: TcpListener) -> Result<()> {
 #[derive(Debug, Clone)]
 pub struct ExecutorOptions {
     pub scheduler: SocketAddr,
-    /// The address to listen on; port 0 picks free ports.
+    /// The address to listen on (Arrow Flight: results and shuffle data); port 0 picks free
+    /// ports. The executor's gRPC service (the scheduler's calls) listens on the next port.
     pub bind: SocketAddr,
+    /// The name others reach it by (default: the bind address, or this host's name when that is
+    /// 0.0.0.0).
+    pub external_host: Option<String>,
     /// Tasks run at once (0: one per core).
     pub slots: usize,
     /// Where shuffle files and spills go (default: a new temporary folder).
@@ -86,7 +90,20 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
     let host = options.bind.ip();
     let (port, grpc_port) = match options.bind.port() {
         0 => (free_port(host)?, free_port(host)?),
-        port => (port, free_port(host)?),
+        port => (
+            port,
+            port.checked_add(1).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--bind {}: the next port is the executor's gRPC port",
+                    options.bind
+                ))
+            })?,
+        ),
+    };
+    let external_host = match &options.external_host {
+        Some(name) => name.clone(),
+        None if host.is_unspecified() => hostname(),
+        None => host.to_string(),
     };
     let stores = Arc::new(StoreRegistry::new());
     let work_dir = match &options.work_dir {
@@ -103,7 +120,7 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
     });
     let config = ExecutorProcessConfig {
         bind_host: host.to_string(),
-        external_host: Some(host.to_string()),
+        external_host: Some(external_host),
         port,
         grpc_port,
         scheduler_host: options.scheduler.ip().to_string(),
@@ -127,6 +144,15 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
     start_executor_process(Arc::new(config))
         .await
         .map_err(|e| ballista("the executor stopped", e))
+}
+
+/// This host's name, as other hosts may know it.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// A new folder under the system's temporary folder, kept (the executor's shuffle files live

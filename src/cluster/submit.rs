@@ -84,8 +84,9 @@ pub async fn run_job(
 ) -> Result<JobOutcome> {
     let url = format!("http://{scheduler}");
     let codec = PengineCodec::new(stores);
+    // What cannot be sent is a node the cluster cannot run: refused before anything ran.
     let message = PhysicalPlanNode::try_from_physical_plan(plan, &codec)
-        .map_err(|e| failed("the plan cannot be sent to the cluster", e))?;
+        .map_err(|e| Error::Usage(format!("{}", e.find_root())))?;
     let mut bytes = Vec::new();
     message
         .try_encode(&mut bytes)

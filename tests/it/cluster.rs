@@ -257,6 +257,39 @@ fn what_a_cluster_does_not_do_yet_is_refused_before_anything_runs() {
         2,
     );
     assert!(err.contains("--on-bad-records skip"), "{err}");
+
+    // A database source is read by the client's process only.
+    let db = dir.path().join("crm.db");
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import sqlite3\ndb = sqlite3.connect({:?})\n\
+                 db.execute('CREATE TABLE profiles (id INTEGER, city TEXT)')\n\
+                 db.execute(\"INSERT INTO profiles VALUES (1, 'Oslo')\")\ndb.commit()\n",
+                db.display().to_string()
+            ),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mapping = dir.path().join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE p STORED AS SQLITE LOCATION '${db}' OPTIONS ('table' 'profiles');\n\
+         SELECT id AS user_id, city AS city FROM p;\n",
+    );
+    let err = run_fails(
+        &mut run_mapping(
+            &mapping,
+            &format!("db={}", db.display()),
+            dir.path().join("out"),
+            &["--cluster", &cluster.scheduler],
+        ),
+        2,
+    );
+    assert!(err.contains("cannot run on a cluster yet"), "{err}");
+    assert!(!dir.path().join("out/users").exists());
     let err = run_fails(
         pengine().args(["run", "sql/interactions.sql", "--cluster", "nowhere"]),
         2,
