@@ -34,6 +34,7 @@ use crate::iso_timestamps::IsoTimestampCast;
 use crate::personalize::{ColumnHints, ColumnPlan, DatasetType};
 use crate::sink::Destination;
 use crate::sources::bad_records::BadRecordLog;
+use crate::sources::rebuild::format_from;
 use crate::sources::scan::ExportSource;
 use crate::sources::scan_spec::FormatSpec;
 use crate::store::StoreRegistry;
@@ -243,7 +244,7 @@ impl PengineCodec {
             .map_err(|e| DataFusionError::Internal(format!("a scan does not read: {e}")))?;
         let table_schema = FileScanConfig::parse_table_schema_from_proto(&conf)?;
         let bad_records = BadRecordLog::of(ctx.session_config());
-        let format = format.into_format(bad_records).map_err(external)?;
+        let format = format_from(format, bad_records).map_err(external)?;
         let source: Arc<dyn FileSource> = Arc::new(ExportSource::new(table_schema, format));
         let decode_ctx = PhysicalPlanDecodeContext::new(ctx, self);
         let config = parse_protobuf_file_scan_config(&conf, &decode_ctx, converter, source)?;

@@ -12,19 +12,17 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::task::JoinSet;
 
 use super::RunOptions;
-use crate::batch::{BatchOptions, Tally};
+pub(super) use super::written::{Sink, Written};
+use crate::batch::BatchOptions;
 use crate::dataset_plan;
 use crate::engine::{self, EngineOptions};
 use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::mapping::MappingFile;
 use crate::partition_pruning;
-use crate::personalize::ColumnPlan;
 use crate::report::JoinStrategy;
-use crate::row_flow::{self, RowFlow};
+use crate::row_flow;
 use crate::sink::csv_dialect;
-use crate::sink::{PartInfo, Staging};
-use crate::sources::bad_records::BadRecordCounts;
 use crate::sources::csv_ranges::SplitMismatch;
 use crate::store::StoreRegistry;
 use crate::write::{WriteExec, WriteSummary, WriteTarget};
@@ -33,30 +31,6 @@ use crate::write::{WriteExec, WriteSummary, WriteTarget};
 const PROGRESS_TICK: Duration = Duration::from_millis(200);
 /// How long interrupted partitions have to stop at a batch's edge before they are aborted.
 const STOP_GRACE: Duration = Duration::from_secs(2);
-
-/// What one execution attempt produced in the staging area.
-pub(super) struct Written {
-    pub(super) plan: Arc<ColumnPlan>,
-    pub(super) parts: Vec<PartInfo>,
-    /// Whether a rejects file was staged.
-    pub(super) rejects_file: bool,
-    /// Source records that could not be read (`--on-bad-records skip`), staged as they came.
-    pub(super) bad_records: BadRecordCounts,
-    /// CSV bytes produced, headers included (written, or counted when validating).
-    pub(super) bytes: u64,
-    pub(super) tally: Tally,
-    /// The rows through the executed plan, measured.
-    pub(super) flow: RowFlow,
-    /// The cluster that ran it (`--cluster`).
-    pub(super) cluster: Option<crate::report::ClusterReport>,
-}
-
-/// Where a pass writes: a run's staging area, or nowhere (validation only counts).
-#[derive(Clone, Copy)]
-pub(super) enum Sink<'a> {
-    Stage(&'a Staging),
-    Discard,
-}
 
 /// Executes the mapping file, discarding what was written and running it again when a record
 /// does not fit the JSON columns inferred from a sample (then inferred from every record), or

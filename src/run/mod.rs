@@ -31,6 +31,7 @@ mod execute;
 pub(crate) mod increment;
 #[cfg(feature = "cluster")]
 mod on_cluster;
+mod written;
 
 /// The default output folder when neither `--output` nor an `output` directive is given.
 pub(crate) const DEFAULT_OUTPUT: &str = "out";

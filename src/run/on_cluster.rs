@@ -7,7 +7,7 @@ use std::sync::Arc;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionConfig;
 
-use super::execute::{Sink, Written};
+use super::written::{Sink, Written};
 use crate::batch::{self, BatchOptions, Tally};
 use crate::cluster::submit;
 use crate::error::{Error, Result};

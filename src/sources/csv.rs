@@ -27,9 +27,43 @@ use super::csv_infer_ranges::infer_in_ranges;
 pub use super::csv_options::CsvDialect;
 use super::csv_scan::CsvExportOpener;
 use super::scan::{ExportSource, RecordFormat, ScanFiles};
+use super::scan_spec::{FormatSpec, encoding_of};
 use super::split::InferSplit;
 use datafusion::datasource::physical_plan::FileOpener;
 use datafusion::datasource::source::DataSourceExec;
+
+impl ExportCsvFormat {
+    /// The reader `spec` describes (a CSV spec), recording bad records in `bad_records`.
+    pub fn from_spec(
+        spec: FormatSpec,
+        bad_records: Arc<super::bad_records::BadRecordLog>,
+    ) -> crate::error::Result<Self> {
+        let FormatSpec::Csv {
+            dialect,
+            max_record_bytes,
+            store_url,
+            encoding,
+            split,
+            read_whole,
+        } = spec
+        else {
+            return Err(crate::error::Error::Internal(format!(
+                "not a CSV reader: {spec:?}"
+            )));
+        };
+        let inner = Arc::new(datafusion::datasource::file_format::csv::CsvFormat::default());
+        let mut format = ExportCsvFormat::new(inner, dialect, bad_records);
+        format.max_record_bytes = max_record_bytes;
+        format.store_url = datafusion::execution::object_store::ObjectStoreUrl::parse(&store_url)?;
+        format.encoding = encoding_of(encoding.as_deref())?;
+        format.split = split;
+        *format
+            .files_read_whole()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = read_whole.into_iter().collect();
+        Ok(format)
+    }
+}
 
 impl RecordFormat for ExportCsvFormat {
     fn file_type(&self) -> &'static str {
@@ -52,8 +86,23 @@ impl RecordFormat for ExportCsvFormat {
         })
     }
 
-    fn spec(&self) -> super::scan_spec::FormatSpec {
-        super::scan_spec::FormatSpec::of_csv(self)
+    fn spec(&self) -> FormatSpec {
+        let mut read_whole: Vec<String> = self
+            .files_read_whole()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        read_whole.sort();
+        FormatSpec::Csv {
+            dialect: self.dialect().clone(),
+            max_record_bytes: self.max_record_bytes,
+            store_url: self.store_url.as_str().to_string(),
+            encoding: self.encoding.label().map(str::to_string),
+            split: self.split,
+            read_whole,
+        }
     }
 
     fn splits_files(&self) -> bool {

@@ -19,6 +19,7 @@ pub mod json;
 pub mod listing;
 pub mod object_read;
 pub mod parquet;
+pub mod rebuild;
 pub mod scan;
 pub mod scan_spec;
 pub mod selection;

@@ -38,6 +38,7 @@ use super::bad_records::BadRecordLog;
 use super::compression::read_object_blocking;
 use super::encoding::TextEncoding;
 use super::scan::{ExportSource, RecordFormat, ScanFiles};
+use super::scan_spec::{FormatSpec, InferredSpec, encoding_of};
 use fit::Shape;
 use infer::{FileInference, Inferred};
 
@@ -351,6 +352,38 @@ async fn infer_file(
     .await
 }
 
+impl ExportJsonFormat {
+    /// The reader `spec` describes (a JSON spec), recording bad records in `bad_records`.
+    pub fn from_spec(
+        spec: FormatSpec,
+        bad_records: Arc<BadRecordLog>,
+    ) -> crate::error::Result<Self> {
+        let FormatSpec::Json {
+            max_record_bytes,
+            known_bad,
+            store_url,
+            encoding,
+            shape,
+        } = spec
+        else {
+            return Err(crate::error::Error::Internal(format!(
+                "not a JSON reader: {spec:?}"
+            )));
+        };
+        Ok(ExportJsonFormat {
+            max_record_bytes,
+            bad_records,
+            known_bad: Arc::new(Mutex::new(known_bad)),
+            store_url: ObjectStoreUrl::parse(&store_url)?,
+            encoding: encoding_of(encoding.as_deref())?,
+            shape: Arc::new(Mutex::new(
+                shape.map(|(record, sampled)| Shape::new(record.to_inferred(), sampled)),
+            )),
+            ..ExportJsonFormat::default()
+        })
+    }
+}
+
 impl RecordFormat for ExportJsonFormat {
     fn file_type(&self) -> &'static str {
         "json"
@@ -371,8 +404,25 @@ impl RecordFormat for ExportJsonFormat {
         })
     }
 
-    fn spec(&self) -> super::scan_spec::FormatSpec {
-        super::scan_spec::FormatSpec::of_json(self)
+    fn spec(&self) -> FormatSpec {
+        let known_bad = self
+            .known_bad
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let shape = self
+            .shape
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|shape| Some((InferredSpec::of(shape.record())?, shape.sampled)));
+        FormatSpec::Json {
+            max_record_bytes: self.max_record_bytes,
+            known_bad,
+            store_url: self.store_url.as_str().to_string(),
+            encoding: self.encoding.label().map(str::to_string),
+            shape,
+        }
     }
 
     fn splits_files(&self) -> bool {
