@@ -372,3 +372,56 @@ fn executors_that_cannot_reach_the_output_fail_the_run_with_a_clear_error() {
         "{left:?}"
     );
 }
+
+#[test]
+fn a_record_the_sample_missed_runs_the_job_again_with_every_record_s_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for f in 0..5 {
+        let mut text = String::new();
+        for j in 0..10_000 {
+            let i = f * 10_000 + j;
+            // A field only one record carries, past the sample, in a file in the middle.
+            let extra = if f == 2 && j == 9_990 {
+                ",\"price\":12.5"
+            } else {
+                ""
+            };
+            text.push_str(&format!(
+                "{{\"u\":\"u{}\",\"i\":\"i{}\",\"ts\":{}{extra}}}\n",
+                i % 500,
+                i % 70,
+                1_709_251_200 + i
+            ));
+        }
+        write(d.join(format!("src/f{f}.json")), text);
+    }
+    let mapping = d.join("interactions.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE e STORED AS JSON LOCATION '${src}/';\n\
+         SELECT u AS user_id, i AS item_id, ts AS timestamp FROM e;",
+    );
+    let src = format!("src={}", d.join("src").display());
+    run_ok(&mut run_mapping(&mapping, &src, d.join("local"), &["-q"]));
+    let cluster = Cluster::start(2, |_| {});
+    let output = run_ok(
+        run_mapping(
+            &mapping,
+            &src,
+            d.join("cluster"),
+            &["--cluster", &cluster.scheduler],
+        )
+        .env("PENGINE_LOG", "info"),
+    );
+    assert!(
+        stderr(&output).contains("inferring the JSON columns from every record and running again"),
+        "{}",
+        stderr(&output)
+    );
+    let names = ["interactions"];
+    assert_eq!(
+        datasets(&d.join("cluster"), &names),
+        datasets(&d.join("local"), &names)
+    );
+}
