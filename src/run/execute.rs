@@ -153,7 +153,11 @@ async fn execute(
             target,
             session: state.config(),
         };
-        return super::on_cluster::execute(scheduler, planned, stores, sink).await;
+        progress.set_message(format!("running on the cluster at {scheduler}"));
+        let written = super::on_cluster::execute(scheduler, planned, stores, sink).await?;
+        // The tasks report their rows when they end.
+        progress.set_position(written.tally.written);
+        return Ok(written);
     }
     let node = Arc::new(WriteExec::new(
         Arc::clone(&query),
