@@ -22,7 +22,6 @@ use crate::mapping::MappingFile;
 use crate::partition_pruning;
 use crate::report::JoinStrategy;
 use crate::row_flow;
-use crate::sink::csv_dialect;
 use crate::sources::csv_ranges::SplitMismatch;
 use crate::store::StoreRegistry;
 use crate::write::{WriteExec, WriteSummary, WriteTarget};
@@ -234,19 +233,14 @@ async fn execute(
         Err(Error::Interrupted) => return Err(Error::Interrupted),
         Err(e) => tracing::warn!("pruned partitions not reported: {e}"),
     }
-    // Every part repeats the header; validation counts one, as for a single file.
-    let header = csv_dialect::header(plan.names()).len() as u64;
-    let bytes = tally.row_bytes + header * summary.parts.len().max(1) as u64;
-    Ok(Written {
+    Ok(Written::new(
         plan,
-        bytes,
-        parts: summary.parts,
-        rejects_file: summary.rejects_file,
+        summary,
         tally,
         flow,
-        bad_records: bad_record_counts,
-        cluster: None,
-    })
+        bad_record_counts,
+        None,
+    ))
 }
 
 /// A spinner on stderr (drawn only when stderr is a terminal) with the stage and rows written.

@@ -13,7 +13,6 @@ use crate::cluster::submit;
 use crate::error::{Error, Result};
 use crate::personalize::ColumnPlan;
 use crate::row_flow::{self, RowFlow};
-use crate::sink::csv_dialect;
 use crate::sources::bad_records::{BadRecordCounts, BadRecordPolicy};
 use crate::store::StoreRegistry;
 use crate::write::{WriteExec, WriteTarget};
@@ -89,8 +88,6 @@ pub(super) async fn execute(
                 .await?;
         }
     }
-    let header = csv_dialect::header(plan.names()).len() as u64;
-    let bytes = tally.row_bytes + header * summary.parts.len().max(1) as u64;
     let flow = match stages {
         Some(stages) => row_flow::measure_stages(&stages, "WriteExec"),
         None => RowFlow {
@@ -114,14 +111,12 @@ pub(super) async fn execute(
         summary.parts.len(),
         cluster.executors.join(", ")
     );
-    Ok(Written {
+    Ok(Written::new(
         plan,
-        bytes,
-        parts: summary.parts,
-        rejects_file: summary.rejects_file,
+        summary,
         tally,
         flow,
-        bad_records: BadRecordCounts::default(),
-        cluster: Some(cluster),
-    })
+        BadRecordCounts::default(),
+        Some(cluster),
+    ))
 }

@@ -7,8 +7,10 @@ use crate::batch::Tally;
 use crate::personalize::ColumnPlan;
 use crate::report::ClusterReport;
 use crate::row_flow::RowFlow;
+use crate::sink::csv_dialect;
 use crate::sink::{PartInfo, Staging};
 use crate::sources::bad_records::BadRecordCounts;
+use crate::write::WriteSummary;
 
 /// What one execution attempt produced in the staging area.
 pub(super) struct Written {
@@ -32,4 +34,30 @@ pub(super) struct Written {
 pub(super) enum Sink<'a> {
     Stage(&'a Staging),
     Discard,
+}
+
+impl Written {
+    /// What the write stage's `summary` says was written, with the run's figures.
+    pub(super) fn new(
+        plan: Arc<ColumnPlan>,
+        summary: WriteSummary,
+        tally: Tally,
+        flow: RowFlow,
+        bad_records: BadRecordCounts,
+        cluster: Option<ClusterReport>,
+    ) -> Self {
+        // Every part repeats the header; validation counts one, as for a single file.
+        let header = csv_dialect::header(plan.names()).len() as u64;
+        let bytes = tally.row_bytes + header * summary.parts.len().max(1) as u64;
+        Written {
+            plan,
+            bytes,
+            parts: summary.parts,
+            rejects_file: summary.rejects_file,
+            tally,
+            flow,
+            bad_records,
+            cluster,
+        }
+    }
 }

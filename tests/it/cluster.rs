@@ -142,6 +142,16 @@ fn a_cluster_reads_from_and_writes_to_s3_with_its_own_credentials() {
     assert!(server.pending_uploads().is_empty());
 }
 
+/// Event `i` as a line of newline-delimited JSON, with `extra` fields.
+fn event(i: usize, extra: &str) -> String {
+    format!(
+        "{{\"u\":\"u{}\",\"i\":\"i{}\",\"ts\":{}{extra}}}\n",
+        i % 5000,
+        i % 700,
+        1_709_251_200 + i
+    )
+}
+
 /// An export of `files` newline-delimited files of `per_file` events each, with 1 % repeated
 /// lines, and a mapping that keeps distinct rows.
 fn repeated_export(dir: &Path, files: usize, per_file: usize) -> std::path::PathBuf {
@@ -149,19 +159,9 @@ fn repeated_export(dir: &Path, files: usize, per_file: usize) -> std::path::Path
         let mut text = String::new();
         for j in 0..per_file {
             let i = f * per_file + j;
-            text.push_str(&format!(
-                "{{\"u\":\"u{}\",\"i\":\"i{}\",\"ts\":{}}}\n",
-                i % 5000,
-                i % 700,
-                1_709_251_200 + i
-            ));
+            text.push_str(&event(i, ""));
             if j % 100 == 0 {
-                text.push_str(&format!(
-                    "{{\"u\":\"u{}\",\"i\":\"i{}\",\"ts\":{}}}\n",
-                    i % 5000,
-                    i % 700,
-                    1_709_251_200 + i
-                ));
+                text.push_str(&event(i, ""));
             }
         }
         write(dir.join(format!("src/e{f:02}.json")), text);
@@ -387,12 +387,7 @@ fn a_record_the_sample_missed_runs_the_job_again_with_every_record_s_columns() {
             } else {
                 ""
             };
-            text.push_str(&format!(
-                "{{\"u\":\"u{}\",\"i\":\"i{}\",\"ts\":{}{extra}}}\n",
-                i % 500,
-                i % 70,
-                1_709_251_200 + i
-            ));
+            text.push_str(&event(i, extra));
         }
         write(d.join(format!("src/f{f}.json")), text);
     }
