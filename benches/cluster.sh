@@ -7,6 +7,7 @@
 #
 # EXPORT: a folder made by `benches/e2e.sh` (e.g. /tmp/pengine-bench/export-1000000). SLOTS: task
 # slots per executor (default: one per core). PENGINE_BIN: the binary (default: the release build).
+# EXECUTOR_ARGS: more arguments for the executors (e.g. "--memory-limit 512MiB").
 # The cluster is started before the first round and stopped at the end; the client's own time
 # (planning: listing and inferring the sources) is in the cluster's wall time.
 set -euo pipefail
@@ -43,8 +44,9 @@ for _ in $(seq 100); do grep -q listening "$work/scheduler.out" 2>/dev/null && b
 scheduler=$(sed -n 's/.*listening on //p' "$work/scheduler.out")
 [ -n "$scheduler" ] || { echo "cluster.sh: the scheduler did not start" >&2; exit 2; }
 for i in 1 2; do
+  # shellcheck disable=SC2086 # the extra arguments are words
   "$pengine" cluster executor --scheduler "$scheduler" --slots "$slots" \
-    --work-dir "$work/executor-$i" > /dev/null 2> "$work/executor-$i.err" &
+    --work-dir "$work/executor-$i" ${EXECUTOR_ARGS:-} > /dev/null 2> "$work/executor-$i.err" &
   pids+=($!)
 done
 sleep 2

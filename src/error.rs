@@ -158,6 +158,10 @@ impl Error {
         match self {
             // The tracking pool names the consumer that failed to grow.
             Error::DataFusion(e) => resources_exhausted(e).is_some_and(|m| m.contains("HashJoin")),
+            // A cluster's job: the task's error came back as text.
+            Error::Cluster(text) => {
+                text.contains("Resources exhausted") && text.contains("HashJoin")
+            }
             _ => false,
         }
     }

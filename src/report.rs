@@ -190,6 +190,8 @@ pub struct ClusterReport {
     pub executors: Vec<String>,
     /// The write stage's tasks.
     pub tasks: usize,
+    /// Attempts of the write stage's tasks that were retries (after a failure or a lost executor).
+    pub write_task_retries: usize,
 }
 
 /// How the query's joins ran.

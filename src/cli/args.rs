@@ -98,6 +98,10 @@ pub(crate) enum ClusterCommand {
         /// Where shuffle and spill files go (default: a new folder under the temporary folder).
         #[arg(long, value_name = "DIR")]
         work_dir: Option<PathBuf>,
+        /// Memory for the tasks' joins, sorts and aggregations before they spill, shared by the
+        /// slots, e.g. 4GiB, or `unlimited` (default: Ballista's share of the host's memory).
+        #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit)]
+        memory_limit: Option<MemoryLimit>,
     },
 }
 

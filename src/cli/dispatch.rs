@@ -57,6 +57,7 @@ async fn cluster(command: super::args::ClusterCommand) -> Result<i32> {
             external_host,
             slots,
             work_dir,
+            memory_limit,
         } => {
             let resolved = tokio::net::lookup_host(&scheduler)
                 .await
@@ -73,6 +74,7 @@ async fn cluster(command: super::args::ClusterCommand) -> Result<i32> {
                 external_host,
                 slots,
                 work_dir,
+                memory_limit: memory_limit.map(|limit| limit.0.unwrap_or(0)),
             };
             serve::executor(options).await?;
         }

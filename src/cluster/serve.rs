@@ -73,6 +73,9 @@ pub struct ExecutorOptions {
     pub slots: usize,
     /// Where shuffle files and spills go (default: a new temporary folder).
     pub work_dir: Option<std::path::PathBuf>,
+    /// Memory for the tasks' joins, sorts and aggregations, shared by its slots (Some(0): no
+    /// limit; None: Ballista's share of the host's memory).
+    pub memory_limit: Option<u64>,
 }
 
 /// A port nobody listens on now, on `host`'s interface.
@@ -130,6 +133,7 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
         work_dir: Some(work_dir.to_string_lossy().into_owned()),
         print_thread_info: false,
         executor_heartbeat_interval_seconds: HEARTBEAT_SECONDS,
+        memory_pool_size: options.memory_limit,
         // A task's summary carries its insight counters.
         grpc_max_encoding_message_size: MAX_MESSAGE_BYTES as u32,
         override_runtime_producer: Some(runtime),

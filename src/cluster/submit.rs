@@ -159,6 +159,7 @@ pub async fn run_job(
             job,
             executors: executors.into_iter().collect(),
             tasks,
+            write_task_retries: 0,
         },
         stages,
     })

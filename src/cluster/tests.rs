@@ -20,6 +20,7 @@ async fn in_process_cluster() -> String {
             external_host: None,
             slots: 1,
             work_dir: Some(work),
+            memory_limit: Some(256 << 20),
         }));
     }
     // Executors register within a heartbeat of starting.

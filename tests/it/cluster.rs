@@ -212,6 +212,7 @@ fn an_executor_killed_mid_run_leaves_the_output_exactly_right() {
     let report = &run_reports(&output)[0];
     assert_eq!(report["rows"]["written"], 12 * 40_000);
     assert_eq!(report["rows"]["measured"], true);
+    assert!(report["cluster"]["write_task_retries"].is_u64(), "{report}");
     // Every part in the data folder is one the report lists: none from a lost attempt.
     let listed: Vec<&str> = report["files"]
         .as_array()
