@@ -26,6 +26,16 @@ use crate::sources::csv_ranges::SplitMismatch;
 use crate::store::StoreRegistry;
 use crate::write::{WriteExec, WriteSummary, WriteTarget};
 
+/// Jobs a cluster run submits at most when executors are lost.
+const CLUSTER_JOB_ATTEMPTS: usize = 3;
+
+/// Whether a cluster job failed because an executor went away (its shuffle output could not be
+/// fetched, or it could not be reached).
+fn is_lost_executor(message: &str) -> bool {
+    message.contains("Shuffle fetch partition error")
+        || message.contains("Error connecting to Ballista scheduler or executor")
+}
+
 /// How often the progress display reads the rows written.
 const PROGRESS_TICK: Duration = Duration::from_millis(200);
 /// How long interrupted partitions have to stop at a batch's edge before they are aborted.
@@ -45,6 +55,7 @@ pub(super) async fn execute_with_fallback(
     let mut engine = options.engine.clone();
     // JSON columns from a sample first: one pass over the export when every record fits it.
     engine.sampled_inference = true;
+    let mut cluster_jobs_left = CLUSTER_JOB_ATTEMPTS;
     let attempt = loop {
         let attempt = execute(mapping, &engine, stores, sink, options, &progress).await;
         let Err(e) = &attempt else {
@@ -76,6 +87,14 @@ pub(super) async fn execute_with_fallback(
         {
             tracing::info!("{message}: reading CSV files whole and running again");
             engine.split_csv = false;
+        } else if let Error::Cluster(message) = e
+            && is_lost_executor(message)
+            && cluster_jobs_left > 1
+        {
+            // Ballista re-runs a lost executor's tasks, but a stage whose shuffle output went
+            // with it can fail the job; the job then runs again on the executors left.
+            tracing::warn!("{message}: an executor was lost; running the job again");
+            cluster_jobs_left -= 1;
         } else if e.is_hash_join_out_of_memory() && engine.prefer_hash_join {
             tracing::warn!(
                 "a hash join ran out of memory (hash joins cannot spill); retrying with \
