@@ -183,23 +183,36 @@ fn an_executor_killed_mid_run_leaves_the_output_exactly_right() {
     let src = format!("src={}", d.join("src").display());
     run_ok(&mut run_mapping(&mapping, &src, d.join("local"), &["-q"]));
 
-    let mut cluster = Cluster::start(3, |_| {});
-    let run = run_mapping(
-        &mapping,
-        &src,
-        d.join("cluster"),
-        &["--json", "--cluster", &cluster.scheduler],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    // Mid-run: the scans are under way on every executor.
-    std::thread::sleep(Duration::from_secs(3));
-    let mut victim = cluster.executors.remove(0);
-    victim.kill().unwrap();
-    victim.wait().unwrap();
-    let output = run.wait_with_output().unwrap();
+    // Ballista's recovery can still fail a job now and then (a stage's shuffle output lost with
+    // the executor, beyond what the client's second job catches): such a run must publish
+    // nothing, and the scenario is played once more. Wrong rows are never retried.
+    let mut plays = 0;
+    let output = loop {
+        plays += 1;
+        let mut cluster = Cluster::start(3, |_| {});
+        let run = run_mapping(
+            &mapping,
+            &src,
+            d.join("cluster"),
+            &["--json", "--cluster", &cluster.scheduler],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+        // Mid-run: the scans are under way on every executor.
+        std::thread::sleep(Duration::from_secs(3));
+        let mut victim = cluster.executors.remove(0);
+        victim.kill().unwrap();
+        victim.wait().unwrap();
+        let output = run.wait_with_output().unwrap();
+        if output.status.success() || plays == 2 {
+            break output;
+        }
+        assert!(!d.join("cluster/interactions").exists());
+        assert!(staged_files(&d.join("cluster")).is_empty());
+        eprintln!("the run failed, publishing nothing: {}", stderr(&output));
+    };
     assert!(output.status.success(), "{}", stderr(&output));
 
     let names = ["interactions"];
@@ -214,12 +227,13 @@ fn an_executor_killed_mid_run_leaves_the_output_exactly_right() {
     assert_eq!(report["rows"]["measured"], true);
     assert!(report["cluster"]["write_task_retries"].is_u64(), "{report}");
     // Every part in the data folder is one the report lists: none from a lost attempt.
-    let listed: Vec<&str> = report["files"]
+    let mut listed: Vec<&str> = report["files"]
         .as_array()
         .unwrap()
         .iter()
         .map(|f| f["name"].as_str().unwrap())
         .collect();
+    listed.sort_unstable();
     let on_disk = file_names(&d.join("cluster/interactions"));
     assert_eq!(on_disk, listed);
 }
