@@ -29,12 +29,16 @@ pub(super) struct Published {
 
 /// The names of the files directly in a dataset's data folder (what Personalize would read).
 pub(super) async fn data_files(dest: &Destination, dataset: DatasetType) -> Result<Vec<String>> {
-    let data_dir = dest.data_dir(dataset);
+    names_in(dest, &dest.data_dir(dataset)).await
+}
+
+/// The names of the files directly under `dir`.
+pub(super) async fn names_in(dest: &Destination, dir: &Path) -> Result<Vec<String>> {
     let listing = dest
         .store
-        .list_with_delimiter(Some(&data_dir))
+        .list_with_delimiter(Some(dir))
         .await
-        .map_err(|e| Error::storage(format!("listing {}", dest.show(&data_dir)), e))?;
+        .map_err(|e| Error::storage(format!("listing {}", dest.show(dir)), e))?;
     Ok(listing
         .objects
         .iter()

@@ -2,9 +2,8 @@
 //! into the run's staging area; only those of the attempts the job kept are committed.
 
 use object_store::ObjectStoreExt;
-use object_store::path::Path;
 
-use super::objects::{delete_if_present, put};
+use super::objects::{delete_if_present, names_in, put};
 use super::{STAGED_REJECTS, Staging};
 use crate::error::{Error, Result};
 use crate::sink::PartInfo;
@@ -16,20 +15,17 @@ impl Staging {
     pub async fn keep_only(&self, parts: &[PartInfo], rejects: &[String]) -> Result<Vec<String>> {
         let mut deleted = Vec::new();
         let data_dir = self.data_dir();
-        for object in self.list(&data_dir).await? {
-            let name = object.filename().unwrap_or_default().to_string();
+        for name in names_in(&self.dest, &data_dir).await? {
             if !parts.iter().any(|p| p.name == name) {
-                delete_if_present(&self.dest, &object).await?;
+                delete_if_present(&self.dest, &data_dir.clone().join(name.as_str())).await?;
                 deleted.push(name);
             }
         }
-        for object in self.list(&self.dir()).await? {
-            let name = object.filename().unwrap_or_default();
+        for name in names_in(&self.dest, &self.dir()).await? {
             let tagged_rejects =
                 name.starts_with("rejects.") && name.ends_with(".csv") && name != STAGED_REJECTS;
-            if tagged_rejects && !rejects.iter().any(|r| r == name) {
-                let name = name.to_string();
-                delete_if_present(&self.dest, &object).await?;
+            if tagged_rejects && !rejects.contains(&name) {
+                delete_if_present(&self.dest, &self.dir().join(name.as_str())).await?;
                 deleted.push(name);
             }
         }
@@ -64,16 +60,5 @@ impl Staging {
             delete_if_present(&self.dest, &self.dir().join(name.as_str())).await?;
         }
         Ok(())
-    }
-
-    /// The objects directly under `dir`.
-    async fn list(&self, dir: &Path) -> Result<Vec<Path>> {
-        let listed = self
-            .dest
-            .store
-            .list_with_delimiter(Some(dir))
-            .await
-            .map_err(|e| Error::storage(format!("listing {}", self.dest.show(dir)), e))?;
-        Ok(listed.objects.into_iter().map(|o| o.location).collect())
     }
 }
