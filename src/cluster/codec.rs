@@ -33,7 +33,8 @@ use crate::distinct::DistinctExec;
 use crate::iso_timestamps::IsoTimestampCast;
 use crate::personalize::{ColumnHints, ColumnPlan, DatasetType};
 use crate::sink::Destination;
-use crate::sources::bad_records::BadRecordLog;
+use crate::sources::bad_records::{BadRecordLog, BadRecordPolicy};
+use crate::sources::bad_records_out::{BadRecordsOut, BadRecordsTo};
 use crate::sources::rebuild::format_from;
 use crate::sources::scan::ExportSource;
 use crate::sources::scan_spec::FormatSpec;
@@ -52,6 +53,8 @@ const PENGINE: u8 = 1;
 pub struct PengineCodec {
     ballista: BallistaPhysicalExtensionCodec,
     stores: Arc<StoreRegistry>,
+    /// Given to the scans it encodes: where they write the bad records they set aside.
+    bad_records_to: Option<BadRecordsTo>,
 }
 
 impl PengineCodec {
@@ -59,7 +62,16 @@ impl PengineCodec {
         Self {
             ballista: BallistaPhysicalExtensionCodec::default(),
             stores,
+            bad_records_to: None,
         }
+    }
+
+    /// The codec of a job whose scans skip bad records, writing them under `to` (a folder of the
+    /// run's staging area, which the client gathers from). A scan decoded with it keeps it, so
+    /// the scheduler sends it on to the executors.
+    pub fn with_bad_records_to(mut self, to: BadRecordsTo) -> Self {
+        self.bad_records_to = Some(to);
+        self
     }
 }
 
@@ -68,7 +80,12 @@ impl PengineCodec {
 enum Node {
     /// A scan by one of pengine's readers; the file scan itself follows as DataFusion's
     /// `FileScanExecConf`.
-    Scan { format: FormatSpec },
+    Scan {
+        format: FormatSpec,
+        /// Set when bad records are skipped: the scan writes them there itself.
+        #[serde(default)]
+        bad_records_to: Option<BadRecordsTo>,
+    },
     /// DISTINCT over its input, its output columns named `names`.
     Distinct { names: Vec<String> },
     /// The write stage, one set of files per task.
@@ -229,6 +246,10 @@ impl PengineCodec {
         let conf = serialize_file_scan_config(config, self, converter)?;
         let node = Node::Scan {
             format: source.format().spec(),
+            bad_records_to: source
+                .bad_records_out()
+                .map(|out| out.to.clone())
+                .or_else(|| self.bad_records_to.clone()),
         };
         framed(&node, &conf.encode_to_vec(), buf)
     }
@@ -236,6 +257,7 @@ impl PengineCodec {
     fn decode_scan(
         &self,
         format: FormatSpec,
+        bad_records_to: Option<BadRecordsTo>,
         payload: &[u8],
         ctx: &TaskContext,
         converter: &dyn PhysicalProtoConverterExtension,
@@ -243,9 +265,26 @@ impl PengineCodec {
         let conf = FileScanExecConf::decode(payload)
             .map_err(|e| DataFusionError::Internal(format!("a scan does not read: {e}")))?;
         let table_schema = FileScanConfig::parse_table_schema_from_proto(&conf)?;
-        let bad_records = BadRecordLog::of(ctx.session_config());
+        let (bad_records, out) = match bad_records_to {
+            Some(to) => {
+                let url =
+                    url::Url::parse(&to.url).map_err(|e| DataFusionError::External(e.into()))?;
+                let log = Arc::new(BadRecordLog::new(BadRecordPolicy::Skip));
+                let out = BadRecordsOut {
+                    to,
+                    log: Arc::clone(&log),
+                    store: self.stores.store_for(&url).map_err(external)?,
+                };
+                (log, Some(Arc::new(out)))
+            }
+            None => (BadRecordLog::of(ctx.session_config()), None),
+        };
         let format = format_from(format, bad_records).map_err(external)?;
-        let source: Arc<dyn FileSource> = Arc::new(ExportSource::new(table_schema, format));
+        let mut source = ExportSource::new(table_schema, format);
+        if let Some(out) = out {
+            source = source.with_bad_records_out(out);
+        }
+        let source: Arc<dyn FileSource> = Arc::new(source);
         let decode_ctx = PhysicalPlanDecodeContext::new(ctx, self);
         let config = parse_protobuf_file_scan_config(&conf, &decode_ctx, converter, source)?;
         Ok(DataSourceExec::from_data_source(config))
@@ -282,7 +321,10 @@ impl PhysicalExtensionCodec for PengineCodec {
                     })
                 };
                 match node {
-                    Node::Scan { format } => self.decode_scan(format, payload, ctx, converter),
+                    Node::Scan {
+                        format,
+                        bad_records_to,
+                    } => self.decode_scan(format, bad_records_to, payload, ctx, converter),
                     Node::Distinct { names } => {
                         let input = only_input()?;
                         let input_schema = input.schema();

@@ -29,7 +29,6 @@ use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::report::ClusterReport;
 use crate::row_flow::ReportedOperator;
-use crate::store::StoreRegistry;
 use crate::write::WriteSummary;
 
 /// How often the job's state is asked for.
@@ -75,15 +74,14 @@ pub struct JobOutcome {
 }
 
 /// Runs `plan` (a write stage made with [`crate::write::WriteExec::per_task`]) on the cluster at
-/// `scheduler` (`host:port`), and returns the write stage's summaries.
+/// `scheduler` (`host:port`), its nodes encoded by `codec`, and returns the write stage's summaries.
 pub async fn run_job(
     scheduler: &str,
     plan: Arc<dyn ExecutionPlan>,
     session: &SessionConfig,
-    stores: Arc<StoreRegistry>,
+    codec: PengineCodec,
 ) -> Result<JobOutcome> {
     let url = format!("http://{scheduler}");
-    let codec = PengineCodec::new(stores);
     // What cannot be sent is a node the cluster cannot run: refused before anything ran.
     let message = PhysicalPlanNode::try_from_physical_plan(plan, &codec)
         .map_err(|e| Error::Usage(format!("{}", e.find_root())))?;

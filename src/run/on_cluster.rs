@@ -9,11 +9,13 @@ use datafusion::prelude::SessionConfig;
 
 use super::written::{Sink, Written};
 use crate::batch::{self, BatchOptions, Tally};
+use crate::cluster::codec::PengineCodec;
 use crate::cluster::submit;
 use crate::error::{Error, Result};
 use crate::personalize::ColumnPlan;
 use crate::row_flow::{self, RowFlow};
 use crate::sources::bad_records::{BadRecordCounts, BadRecordPolicy};
+use crate::sources::bad_records_out::BadRecordsTo;
 use crate::store::StoreRegistry;
 use crate::write::{WriteExec, WriteTarget};
 
@@ -58,13 +60,23 @@ pub(super) async fn execute(
         target,
         session,
     } = planned;
-    if crate::sources::bad_records::BadRecordLog::of(session).policy() == BadRecordPolicy::Skip {
-        // The executors' scans would set bad records aside where no one gathers them.
-        return Err(Error::Usage(
-            "--on-bad-records skip does not work with --cluster yet: run without --cluster, or \
-             with --on-bad-records fail (the default) to stop at the first bad record"
-                .into(),
-        ));
+    let mut codec = PengineCodec::new(Arc::clone(stores));
+    let skip_bad_records =
+        crate::sources::bad_records::BadRecordLog::of(session).policy() == BadRecordPolicy::Skip;
+    if skip_bad_records {
+        // The executors' scans write the records they set aside into the staging area.
+        let Sink::Stage(staging) = sink else {
+            return Err(Error::Usage(
+                "--on-bad-records skip needs an output on a cluster: the executors write the \
+                 bad records there"
+                    .into(),
+            ));
+        };
+        staging.clear_task_bad_records().await?;
+        codec = codec.with_bad_records_to(BadRecordsTo {
+            url: staging.dest.url()?.to_string(),
+            dir: staging.task_bad_records_dir().to_string(),
+        });
     }
     let node = Arc::new(WriteExec::per_task(
         query,
@@ -76,7 +88,7 @@ pub(super) async fn execute(
         summary,
         mut cluster,
         stages,
-    } = submit::run_job(scheduler, node, session, Arc::clone(stores)).await?;
+    } = submit::run_job(scheduler, node, session, codec).await?;
     let tally = summary.tally.clone().unwrap_or_else(|| Tally::new(&plan));
     if tally.written != summary.counts.written || tally.rejected != summary.counts.rejected {
         return Err(Error::Internal(format!(
@@ -85,7 +97,11 @@ pub(super) async fn execute(
             summary.counts.written, summary.counts.rejected, tally.written, tally.rejected
         )));
     }
+    let mut bad_records = BadRecordCounts::default();
     if let Sink::Stage(staging) = sink {
+        if skip_bad_records {
+            bad_records = staging.gather_bad_records().await?;
+        }
         summary.check_parts_hold_every_row()?;
         let deleted = staging
             .keep_only(&summary.parts, &summary.rejects_files)
@@ -134,7 +150,7 @@ pub(super) async fn execute(
         summary,
         tally,
         flow,
-        BadRecordCounts::default(),
+        bad_records,
         Some(cluster),
     ))
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionConfig;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
@@ -34,17 +34,17 @@ pub const EXCERPT_CHARS: usize = 160;
 const WAKE_WRITER_AT: usize = 1024;
 
 /// One record that could not be read, and where it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BadRecord {
     pub file: String,
     /// Where the record starts in the file, counted after decompression.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub byte_offset: Option<u64>,
     /// The record's first line (CSV).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
     /// The Parquet row group that could not be read (absent: the file itself).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row_group: Option<usize>,
     pub reason: String,
     /// The record's start, as text (bytes that are not UTF-8 shown as U+FFFD).
@@ -67,6 +67,12 @@ impl BadRecord {
             reason: reason.into(),
             excerpt: excerpt(bytes),
         }
+    }
+
+    /// What tells one record from another: its file and position (a task run again reads the
+    /// same records at the same positions).
+    pub fn key(&self) -> (&str, Option<u64>, Option<u64>, Option<usize>) {
+        (&self.file, self.byte_offset, self.line, self.row_group)
     }
 
     /// Where the record is, for a person.
@@ -201,6 +207,12 @@ impl BadRecordLog {
         std::mem::take(&mut state.pending)
     }
 
+    /// Whether enough bad records are pending to be worth writing out.
+    pub fn many_are_pending(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.pending.len() >= WAKE_WRITER_AT
+    }
+
     /// Resolves when enough bad records are pending to be worth writing.
     pub async fn many_pending(&self) {
         self.wake_writer.notified().await
@@ -209,6 +221,18 @@ impl BadRecordLog {
     pub fn counts(&self) -> BadRecordCounts {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.counts.clone()
+    }
+}
+
+impl BadRecordCounts {
+    /// The counts of `records`.
+    pub fn of<'a>(records: impl IntoIterator<Item = &'a BadRecord>) -> Self {
+        let mut counts = BadRecordCounts::default();
+        for bad in records {
+            counts.total += 1;
+            *counts.by_file.entry(bad.file.clone()).or_default() += 1;
+        }
+        counts
     }
 }
 

@@ -2,6 +2,7 @@
 //! Parquet, local or on an object store, single files or folders read recursively.
 
 pub mod bad_records;
+pub mod bad_records_out;
 pub mod compression;
 pub mod csv;
 mod csv_columns;

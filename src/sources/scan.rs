@@ -16,6 +16,8 @@ use datafusion::physical_plan::projection::ProjectionExprs;
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 
+use super::bad_records_out::BadRecordsOut;
+
 /// A format whose files pengine reads itself.
 pub trait RecordFormat: fmt::Debug + Send + Sync + 'static {
     fn file_type(&self) -> &'static str;
@@ -58,6 +60,8 @@ pub struct ExportSource {
     batch_size: Option<usize>,
     metrics: ExecutionPlanMetricsSet,
     projection: SplitProjection,
+    /// Where the readers' bad records go when no write stage in this process gathers them.
+    bad_records_out: Option<Arc<BadRecordsOut>>,
 }
 
 impl ExportSource {
@@ -68,7 +72,19 @@ impl ExportSource {
             format,
             batch_size: None,
             metrics: ExecutionPlanMetricsSet::new(),
+            bad_records_out: None,
         }
+    }
+
+    /// Where the scan writes its readers' bad records itself, if it does.
+    pub fn bad_records_out(&self) -> Option<&BadRecordsOut> {
+        self.bad_records_out.as_deref()
+    }
+
+    /// The scan, writing its readers' bad records out itself (a cluster's executor).
+    pub fn with_bad_records_out(mut self, out: Arc<BadRecordsOut>) -> Self {
+        self.bad_records_out = Some(out);
+        self
     }
 }
 
@@ -97,6 +113,10 @@ impl FileSource for ExportSource {
             store: object_store,
             local: crate::store::local_file_system(url),
         });
+        let inner = match &self.bad_records_out {
+            Some(out) => out.around(inner),
+            None => inner,
+        };
         ProjectionOpener::try_new(self.projection.clone(), inner, file_schema)
     }
 

@@ -263,16 +263,6 @@ fn an_unreachable_scheduler_is_exit_5_and_nothing_is_published() {
 fn what_a_cluster_does_not_do_yet_is_refused_before_anything_runs() {
     let cluster = Cluster::start(1, |_| {});
     let dir = tempfile::tempdir().unwrap();
-    let err = run_fails(
-        pengine()
-            .current_dir(repo_root())
-            .args(["run", "sql/interactions.sql", "--on-bad-records", "skip"])
-            .args(["--cluster", &cluster.scheduler, "-o"])
-            .arg(dir.path()),
-        2,
-    );
-    assert!(err.contains("--on-bad-records skip"), "{err}");
-
     // A database source is read by the client's process only.
     let db = dir.path().join("crm.db");
     let status = Command::new("python3")
@@ -310,6 +300,89 @@ fn what_a_cluster_does_not_do_yet_is_refused_before_anything_runs() {
         2,
     );
     assert!(err.contains("HOST:PORT"), "{err}");
+}
+
+/// The sorted lines of a bad-records file.
+fn bad_record_lines(path: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn bad_records_skipped_on_a_cluster_are_the_local_run_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Bad records in the sample's first file (found by the client's inference), past the sample,
+    // in the last file, and a file of nothing else; JSON and CSV sources joined.
+    for f in 0..6 {
+        let mut text = String::new();
+        for j in 0..3_000 {
+            let i = f * 3_000 + j;
+            text.push_str(&event(i, ""));
+            if (f == 0 && j == 5) || (f == 3 && j == 2_500) || (f == 5 && j == 2_999) {
+                text.push_str("{\"u\":\"cut short\n\u{1}\u{2} binary garbage\n");
+            }
+        }
+        write(d.join(format!("src/e{f}.json")), text);
+    }
+    write(d.join("src/e9.json"), "not json at all\n{\"u\":\n");
+    let mut catalog = String::from("item,category\n");
+    for i in 0..700 {
+        catalog.push_str(&format!("i{i},c{}\n", i % 7));
+        if i == 350 {
+            catalog.push_str("i350,c0,one field too many\n");
+        }
+    }
+    write(d.join("catalog/items.csv"), catalog);
+    let mapping = d.join("interactions.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE e STORED AS JSON LOCATION '${src}/';\n\
+         CREATE EXTERNAL TABLE c STORED AS CSV LOCATION '${catalog}/' OPTIONS ('format.has_header' 'true');\n\
+         SELECT e.u AS user_id, e.i AS item_id, e.ts AS timestamp, c.category AS event_type \
+         FROM e JOIN c ON e.i = c.item;",
+    );
+    let vars = [
+        format!("src={}", d.join("src").display()),
+        format!("catalog={}", d.join("catalog").display()),
+    ];
+    let run = |out: &str, extra: &[&str]| {
+        let mut command = pengine();
+        command.args(["run"]).arg(&mapping);
+        for var in &vars {
+            command.args(["--var", var]);
+        }
+        command
+            .args(["--on-bad-records", "skip", "--json", "-o"])
+            .arg(d.join(out))
+            .args(extra);
+        run_ok(&mut command)
+    };
+    let local = run("local", &[]);
+    let cluster = Cluster::start(2, |_| {});
+    let remote = run("cluster", &["--cluster", &cluster.scheduler]);
+
+    let names = ["interactions"];
+    assert_eq!(
+        datasets(&d.join("cluster"), &names),
+        datasets(&d.join("local"), &names)
+    );
+    let (local, remote) = (&run_reports(&local)[0], &run_reports(&remote)[0]);
+    assert_eq!(local["bad_records"]["total"], 9, "{local}");
+    assert_eq!(remote["bad_records"], local["bad_records"], "{remote}");
+    assert_eq!(remote["rows"]["bad_records"], local["rows"]["bad_records"]);
+    assert_eq!(remote["rows"]["measured"], true, "{remote}");
+    let file = "interactions.bad-records.jsonl";
+    assert_eq!(
+        bad_record_lines(&d.join("cluster").join(file)),
+        bad_record_lines(&d.join("local").join(file))
+    );
+    assert!(staged_files(&d.join("cluster")).is_empty());
 }
 
 #[test]

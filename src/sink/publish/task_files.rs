@@ -1,12 +1,18 @@
 //! The staged files of a cluster's tasks: every task attempt writes its own parts and side files
 //! into the run's staging area; only those of the attempts the job kept are committed.
 
+use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
+use object_store::path::Path;
 
-use super::objects::{delete_if_present, names_in, put};
-use super::{STAGED_REJECTS, Staging};
+use super::objects::{delete_if_present, delete_prefix, names_in, put};
+use super::{STAGED_BAD_RECORDS, STAGED_REJECTS, Staging};
 use crate::error::{Error, Result};
 use crate::sink::PartInfo;
+use crate::sources::bad_records::{BadRecord, BadRecordCounts, to_json_line};
+
+/// The folder, in the staging area, where a cluster's scans write the bad records they set aside.
+const TASK_BAD_RECORDS: &str = "bad-records.tasks";
 
 impl Staging {
     /// Deletes the staged parts that `parts` does not name (those of failed or retried task
@@ -30,6 +36,70 @@ impl Staging {
             }
         }
         Ok(deleted)
+    }
+
+    /// Where a cluster's scans write the bad records they set aside
+    /// ([`crate::sources::bad_records_out`]); emptied by [`Staging::clear_task_bad_records`].
+    pub fn task_bad_records_dir(&self) -> Path {
+        self.dir().join(TASK_BAD_RECORDS)
+    }
+
+    /// Deletes what the scans of an earlier attempt wrote to [`Staging::task_bad_records_dir`].
+    pub async fn clear_task_bad_records(&self) -> Result<()> {
+        delete_prefix(&self.dest, &self.task_bad_records_dir()).await
+    }
+
+    /// Stages the bad records the cluster's scans wrote as the run's bad-records file: each
+    /// record once (a task run again after a failure or a lost executor reads the same records
+    /// again), by file and position. Deletes the scans' objects; returns the counts.
+    ///
+    /// The records are held in memory to be deduplicated and ordered (about 300 bytes each).
+    pub async fn gather_bad_records(&self) -> Result<BadRecordCounts> {
+        let dir = self.task_bad_records_dir();
+        let read = |path: &Path, e| Error::storage(format!("reading {}", self.dest.show(path)), e);
+        let objects: Vec<Path> = self
+            .dest
+            .store
+            .list(Some(&dir))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await
+            .map_err(|e| read(&dir, e))?;
+        let mut records: Vec<BadRecord> = Vec::new();
+        for path in &objects {
+            let bytes = self
+                .dest
+                .store
+                .get(path)
+                .await
+                .map_err(|e| read(path, e))?
+                .bytes()
+                .await
+                .map_err(|e| read(path, e))?;
+            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let record = serde_json::from_slice(line).map_err(|e| {
+                    Error::Internal(format!(
+                        "a bad record an executor wrote to {} does not read: {e}",
+                        self.dest.show(path)
+                    ))
+                })?;
+                records.push(record);
+            }
+        }
+        records.sort_by(|a, b| a.key().cmp(&b.key()));
+        records.dedup_by(|a, b| a.key() == b.key());
+        if !records.is_empty() {
+            let lines: Vec<u8> = records.iter().flat_map(to_json_line).collect();
+            put(
+                &self.dest.store,
+                &self.dir().join(STAGED_BAD_RECORDS),
+                &lines,
+                &self.dest,
+            )
+            .await?;
+        }
+        self.clear_task_bad_records().await?;
+        Ok(BadRecordCounts::of(&records))
     }
 
     /// Joins the tasks' rejects files (each with `header`) into the one staged rejects file, in

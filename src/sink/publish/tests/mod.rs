@@ -4,6 +4,7 @@
 
 mod recovery;
 mod snapshots;
+mod task_files;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
