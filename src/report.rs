@@ -188,9 +188,15 @@ pub struct ClusterReport {
     pub job: String,
     /// The executors that ran the write stage's tasks (and so wrote the parts).
     pub executors: Vec<String>,
-    /// The write stage's tasks.
-    pub tasks: usize,
-    /// Attempts of the write stage's tasks that were retries (after a failure or a lost executor).
+    /// The write stage's partitions (one summary each).
+    pub write_partitions: usize,
+    /// Task attempts that completed, in every stage, as the scheduler counted them (None: its
+    /// figures could not be read).
+    pub tasks: Option<usize>,
+    /// Task attempts, in every stage, that failed or were lost with their executor and ran again.
+    pub task_retries: Option<usize>,
+    /// Attempts of the write stage's tasks that were retries, counted from the parts every
+    /// attempt wrote (kept or deleted).
     pub write_task_retries: usize,
 }
 

@@ -10,6 +10,7 @@
 const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 pub mod codec;
+pub mod progress;
 pub mod serve;
 pub mod submit;
 

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use ballista_core::RuntimeProducer;
 use ballista_core::config::TaskSchedulingPolicy;
+use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
-use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use ballista_scheduler::scheduler_process::create_scheduler;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use tokio::net::TcpListener;
@@ -50,13 +51,29 @@ pub async fn scheduler(listener: TcpListener) -> Result<()> {
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(|e| ballista("starting the scheduler", e))?;
+    let finished_jobs = cluster.job_state();
     let server = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
         .await
         .map_err(|e| ballista("starting the scheduler", e))?;
+    // Ballista's gRPC service (as Ballista's own server mounts it; no REST API, no Flight
+    // proxy: clients read results from the executors), and pengine's job progress beside it.
+    let grpc = SchedulerGrpcServer::new(server.clone())
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes.add_service(grpc);
+    let app = routes
+        .routes()
+        .into_axum_router()
+        .merge(super::progress::routes(server, finished_jobs));
     tracing::info!("pengine cluster scheduler listening on {address}");
-    start_grpc_service_with_listener(listener, server)
-        .await
-        .map_err(|e| ballista("the scheduler stopped", e))
+    // The executors' addresses are read from the connection (ConnectInfo), as Ballista does.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+    .map_err(|e| Error::io("the scheduler stopped", e))
 }
 
 /// How an executor joins a cluster.

@@ -25,6 +25,7 @@ use futures::TryStreamExt;
 use tonic::transport::Channel;
 
 use super::codec::PengineCodec;
+use super::progress::JobProgress;
 use crate::error::{Error, Result};
 use crate::interrupt;
 use crate::report::ClusterReport;
@@ -33,6 +34,10 @@ use crate::write::WriteSummary;
 
 /// How often the job's state is asked for.
 const POLL: Duration = Duration::from_millis(100);
+/// How often the job's progress is asked for, while it runs.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+/// How long an answer about the job's progress may take (it only feeds the display and report).
+const PROGRESS_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn unreachable(scheduler: &str, e: impl std::fmt::Display) -> Error {
     Error::Cluster(format!(
@@ -80,6 +85,7 @@ pub async fn run_job(
     plan: Arc<dyn ExecutionPlan>,
     session: &SessionConfig,
     codec: PengineCodec,
+    on_progress: &(dyn Fn(&JobProgress) + Send + Sync),
 ) -> Result<JobOutcome> {
     let url = format!("http://{scheduler}");
     // What cannot be sent is a node the cluster cannot run: refused before anything ran.
@@ -125,7 +131,8 @@ pub async fn run_job(
     };
     tracing::info!("cluster job {job} submitted to {scheduler}");
 
-    let locations = match interrupt::cancellable(wait_for(&mut client, &job)).await {
+    let watch = Progress::new(scheduler, &job, on_progress);
+    let locations = match interrupt::cancellable(wait_for(&mut client, &job, &watch)).await {
         Ok(locations) => locations,
         Err(e) => {
             cancel(&mut client, &job).await;
@@ -135,13 +142,20 @@ pub async fn run_job(
     let partitions = by_partition(locations);
     let mut summary = WriteSummary::default();
     let mut executors = BTreeSet::new();
-    let tasks = partitions.len();
+    let write_partitions = partitions.len();
     for (partition, attempts) in partitions {
         let (executor, batches) = first_readable(partition, attempts, &grpc).await?;
         executors.insert(executor);
         for batch in batches {
             summary.add(&batch)?;
         }
+    }
+    let progress = watch.now().await;
+    if progress.is_none() {
+        tracing::warn!(
+            "the scheduler did not give job {job}'s task counts: is it a `pengine cluster \
+             scheduler` of this version?"
+        );
     }
     let stages = match stage_metrics(&mut client, &job).await {
         Ok(stages) => Some(stages),
@@ -156,7 +170,9 @@ pub async fn run_job(
             scheduler: scheduler.to_string(),
             job,
             executors: executors.into_iter().collect(),
-            tasks,
+            write_partitions,
+            tasks: progress.as_ref().map(|p| p.tasks_done),
+            task_retries: progress.as_ref().map(|p| p.task_retries),
             write_task_retries: 0,
         },
         stages,
@@ -264,12 +280,61 @@ async fn first_readable(
     Err(last_error.unwrap_or_else(|| Error::Internal("a partition without a location".into())))
 }
 
+/// Asks the scheduler for a job's progress ([`super::progress`]) and shows it.
+struct Progress<'a> {
+    http: Option<reqwest::Client>,
+    scheduler: &'a str,
+    job: &'a str,
+    show: &'a (dyn Fn(&JobProgress) + Send + Sync),
+}
+
+impl<'a> Progress<'a> {
+    fn new(
+        scheduler: &'a str,
+        job: &'a str,
+        show: &'a (dyn Fn(&JobProgress) + Send + Sync),
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(PROGRESS_TIMEOUT)
+            .build()
+            .inspect_err(|e| tracing::warn!("the job's progress will not be shown: {e}"))
+            .ok();
+        Progress {
+            http,
+            scheduler,
+            job,
+            show,
+        }
+    }
+
+    /// The job's progress now, shown; None when the scheduler does not say.
+    async fn now(&self) -> Option<JobProgress> {
+        let http = self.http.as_ref()?;
+        match super::progress::fetch(http, self.scheduler, self.job).await {
+            Ok(progress) => {
+                (self.show)(&progress);
+                Some(progress)
+            }
+            Err(e) => {
+                tracing::debug!("the progress of cluster job {} is not known: {e}", self.job);
+                None
+            }
+        }
+    }
+}
+
 /// Waits for the job's end: the final stage's partitions when it succeeded.
 async fn wait_for(
     client: &mut SchedulerGrpcClient<Channel>,
     job: &str,
+    progress: &Progress<'_>,
 ) -> Result<Vec<PartitionLocation>> {
+    let mut last_shown = tokio::time::Instant::now();
     loop {
+        if last_shown.elapsed() >= PROGRESS_EVERY {
+            progress.now().await;
+            last_shown = tokio::time::Instant::now();
+        }
         let status = client
             .get_job_status(GetJobStatusParams {
                 job_id: job.to_string(),

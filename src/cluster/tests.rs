@@ -49,6 +49,21 @@ async fn bundled_example(out: &std::path::Path, cluster: Option<String>) -> Vec<
     let mut all = Vec::new();
     for dataset in report.datasets {
         let report = dataset.result.unwrap();
+        if let Some(cluster) = &report.cluster {
+            // The scheduler's own figures for the job agree with the run's.
+            let http = reqwest::Client::new();
+            let progress = super::progress::fetch(&http, &cluster.scheduler, &cluster.job)
+                .await
+                .unwrap();
+            assert_eq!(progress.stages_done, progress.stages, "{progress:?}");
+            assert_eq!(
+                progress.rows_to_write,
+                report.rows.written + report.rows.rejected
+            );
+            assert_eq!(Some(progress.tasks_done), cluster.tasks);
+            assert!(progress.tasks_done >= cluster.write_partitions);
+            assert_eq!(cluster.task_retries, Some(0));
+        }
         let mut rows = Vec::new();
         for part in &report.files {
             let path = out.join(dataset.dataset.key()).join(&part.name);

@@ -164,16 +164,18 @@ async fn execute(
     #[cfg(feature = "cluster")]
     if let Some(scheduler) = &options.cluster {
         let state = ctx.state();
+        // The write stage's tasks report their rows as they end.
+        let show = |rows| progress.set_position(rows);
         let planned = super::on_cluster::Planned {
             query,
             plan,
             options: batch_options,
             target,
             session: state.config(),
+            progress: &show,
         };
         progress.set_message(format!("running on the cluster at {scheduler}"));
         let written = super::on_cluster::execute(scheduler, planned, stores, sink).await?;
-        // The tasks report their rows when they end.
         progress.set_position(written.tally.written);
         return Ok(written);
     }

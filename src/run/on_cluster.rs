@@ -44,6 +44,8 @@ pub(super) struct Planned<'a> {
     pub(super) options: BatchOptions,
     pub(super) target: WriteTarget,
     pub(super) session: &'a SessionConfig,
+    /// Shows the rows the write stage's finished tasks took in.
+    pub(super) progress: &'a (dyn Fn(u64) + Send + Sync),
 }
 
 /// Runs the planned query on the cluster at `scheduler` into `sink`.
@@ -59,6 +61,7 @@ pub(super) async fn execute(
         options,
         target,
         session,
+        progress,
     } = planned;
     let mut codec = PengineCodec::new(Arc::clone(stores));
     let skip_bad_records =
@@ -88,7 +91,10 @@ pub(super) async fn execute(
         summary,
         mut cluster,
         stages,
-    } = submit::run_job(scheduler, node, session, codec).await?;
+    } = submit::run_job(scheduler, node, session, codec, &|p| {
+        progress(p.rows_to_write)
+    })
+    .await?;
     let tally = summary.tally.clone().unwrap_or_else(|| Tally::new(&plan));
     if tally.written != summary.counts.written || tally.rejected != summary.counts.rejected {
         return Err(Error::Internal(format!(

@@ -97,6 +97,10 @@ fn the_bundled_example_on_a_cluster_gives_the_local_rows_and_report() {
             report["cluster"]["scheduler"].as_str(),
             Some(cluster.scheduler.as_str())
         );
+        // The scheduler's task counts: every stage's tasks, none run again.
+        let tasks = report["cluster"]["tasks"].as_u64().unwrap();
+        assert!(tasks >= report["cluster"]["write_partitions"].as_u64().unwrap());
+        assert_eq!(report["cluster"]["task_retries"], 0, "{report}");
         for part in report["files"].as_array().unwrap() {
             assert!(part["name"].as_str().unwrap().starts_with("part-"));
         }
@@ -226,6 +230,12 @@ fn an_executor_killed_mid_run_leaves_the_output_exactly_right() {
     assert_eq!(report["rows"]["written"], 12 * 40_000);
     assert_eq!(report["rows"]["measured"], true);
     assert!(report["cluster"]["write_task_retries"].is_u64(), "{report}");
+    // The lost executor's tasks ran again, unless the job itself was run again.
+    let rerun = stderr(&output).contains("running the job again");
+    assert!(
+        rerun || report["cluster"]["task_retries"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
     // Every part in the data folder is one the report lists: none from a lost attempt.
     let mut listed: Vec<&str> = report["files"]
         .as_array()
