@@ -50,9 +50,13 @@ pub enum Error {
     #[error("{0}")]
     Database(String),
 
-    /// A cluster that cannot be reached, or that failed the job (`--cluster`).
+    /// A cluster that cannot be reached or serve the job (`--cluster`).
     #[error("{0}")]
     Cluster(String),
+
+    /// A cluster's job failed (`--cluster`): the task's own words, and what they mean to the run.
+    #[error("{message}")]
+    ClusterJob { message: String, cause: JobFailure },
 
     /// The destination cannot be published to as it stands (it holds files pengine did not
     /// write).
@@ -92,6 +96,22 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What made a cluster's job fail, as far as the run can act on it. A task's error crosses the
+/// cluster as text; it is read once, where it arrives ([`crate::cluster::submit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobFailure {
+    /// A record the JSON columns inferred from a sample do not cover.
+    RecordMisfit,
+    /// A CSV file cut into byte ranges where a record spans the cut.
+    CsvSplitMismatch,
+    /// A hash join out of memory (hash joins cannot spill).
+    HashJoinOutOfMemory,
+    /// An executor went away with its shuffle output, or could not be reached.
+    LostExecutor,
+    /// Anything else: the run fails with the task's words.
+    Other,
+}
 
 impl Error {
     pub fn mapping(file: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
@@ -158,10 +178,7 @@ impl Error {
         match self {
             // The tracking pool names the consumer that failed to grow.
             Error::DataFusion(e) => resources_exhausted(e).is_some_and(|m| m.contains("HashJoin")),
-            // A cluster's job: the task's error came back as text.
-            Error::Cluster(text) => {
-                text.contains("Resources exhausted") && text.contains("HashJoin")
-            }
+            Error::ClusterJob { cause, .. } => *cause == JobFailure::HashJoinOutOfMemory,
             _ => false,
         }
     }

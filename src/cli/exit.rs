@@ -77,6 +77,7 @@ fn error_code(e: &Error) -> i32 {
         | Error::Destination(_)
         | Error::Database(_)
         | Error::Cluster(_)
+        | Error::ClusterJob { .. }
         | Error::Service(_) => code::IO,
         Error::Usage(_) => code::USAGE,
         // The signal's own code, as shells report a process it killed.

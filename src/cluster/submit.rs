@@ -26,10 +26,11 @@ use tonic::transport::Channel;
 
 use super::codec::PengineCodec;
 use super::progress::JobProgress;
-use crate::error::{Error, Result};
+use crate::error::{Error, JobFailure, Result};
 use crate::interrupt;
 use crate::report::ClusterReport;
 use crate::row_flow::ReportedOperator;
+use crate::sources::csv_ranges::SplitMismatch;
 use crate::write::WriteSummary;
 
 /// How often the job's state is asked for.
@@ -48,6 +49,31 @@ fn unreachable(scheduler: &str, e: impl std::fmt::Display) -> Error {
 
 fn failed(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Cluster(format!("{what}: {e}. Nothing was published"))
+}
+
+/// A job's failure, `words` read once for what the run can do about it.
+fn job_failed(what: &str, words: &str, shown: impl std::fmt::Display) -> Error {
+    Error::ClusterJob {
+        message: format!("{what}: {shown}. Nothing was published"),
+        cause: failure_cause(words),
+    }
+}
+
+/// What the words of a failed job (Ballista's text of the task's error) say it failed of.
+fn failure_cause(words: &str) -> JobFailure {
+    if crate::sources::json::fit::is_misfit_message(words) {
+        JobFailure::RecordMisfit
+    } else if SplitMismatch::is_in_message(words) {
+        JobFailure::CsvSplitMismatch
+    } else if words.contains("Resources exhausted") && words.contains("HashJoin") {
+        JobFailure::HashJoinOutOfMemory
+    } else if words.contains("Shuffle fetch partition error")
+        || words.contains("Error connecting to Ballista scheduler or executor")
+    {
+        JobFailure::LostExecutor
+    } else {
+        JobFailure::Other
+    }
 }
 
 /// Settings the job runs with: the static planner (the adaptive one is newer and less checked),
@@ -346,8 +372,9 @@ async fn wait_for(
             .and_then(|s| s.status);
         match status {
             Some(job_status::Status::Failed(failure)) => {
-                return Err(failed(
+                return Err(job_failed(
                     &format!("cluster job {job} failed"),
+                    &failure.error,
                     format!(
                         "{} (a task's error, after Ballista's retries; executors read and \
                          write with their own credentials)",
@@ -410,6 +437,11 @@ async fn fetch(
         ));
     };
     let what = || format!("reading the write summaries from executor {}", executor.id);
+    // An executor that cannot be reached is one lost since its task ended.
+    fn lost(what: &str, e: impl std::fmt::Display) -> Error {
+        let words = e.to_string();
+        job_failed(what, &words, &words)
+    }
     let mut client = BallistaClient::try_new(
         &executor.host,
         executor.port as u16,
@@ -422,7 +454,7 @@ async fn fetch(
         0,
     )
     .await
-    .map_err(|e| failed(&what(), e))?;
+    .map_err(|e| lost(&what(), e))?;
     let stream = client
         .fetch_partition(
             &executor.id,
@@ -432,13 +464,58 @@ async fn fetch(
             true,
         )
         .await
-        .map_err(|e| failed(&what(), e))?;
-    stream.try_collect().await.map_err(|e| failed(&what(), e))
+        .map_err(|e| lost(&what(), e))?;
+    stream.try_collect().await.map_err(|e| lost(&what(), e))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::task_error;
+    use super::{JobFailure, failure_cause, task_error};
+    use crate::sources::csv_ranges::SplitMismatch;
+
+    #[test]
+    fn a_failed_job_s_words_are_read_once_for_what_the_run_can_do() {
+        // As Ballista sends them: the task's error in its debug wrapping.
+        let wrapped = |inner: &str| {
+            format!(
+                "Job failed due to stage 2 failed: Task failed due to runtime execution error: \
+                 DataFusionError(Shared(External(DataFusionError(Execution({inner:?})))))"
+            )
+        };
+        let mismatch = SplitMismatch {
+            file: "/d/big.csv".into(),
+            boundary: 100,
+            next_start: 130,
+        };
+        let cases = [
+            (
+                wrapped("e.json: byte 9: records did not show the field `price`"),
+                JobFailure::RecordMisfit,
+            ),
+            (wrapped(&mismatch.to_string()), JobFailure::CsvSplitMismatch),
+            (
+                wrapped("Resources exhausted: Failed to allocate 1 MB for HashJoinInput[0]"),
+                JobFailure::HashJoinOutOfMemory,
+            ),
+            (
+                "Job failed due to stage 1 failed: Shuffle fetch partition error from \
+                 Executor 3f: connection refused"
+                    .to_string(),
+                JobFailure::LostExecutor,
+            ),
+            (
+                "Error connecting to Ballista scheduler or executor at http://127.0.0.1:5".into(),
+                JobFailure::LostExecutor,
+            ),
+            (
+                wrapped("writing s3://b/p.csv: 403 Forbidden"),
+                JobFailure::Other,
+            ),
+        ];
+        for (words, cause) in cases {
+            assert_eq!(failure_cause(&words), cause, "{words}");
+        }
+    }
 
     #[test]
     fn a_task_s_error_is_read_out_of_ballista_s_wrapping() {

@@ -16,25 +16,19 @@ pub(super) use super::written::{Sink, Written};
 use crate::batch::BatchOptions;
 use crate::dataset_plan;
 use crate::engine::{self, EngineOptions};
-use crate::error::{Error, Result};
+use crate::error::{Error, JobFailure, Result};
 use crate::interrupt;
 use crate::mapping::MappingFile;
 use crate::partition_pruning;
 use crate::report::JoinStrategy;
 use crate::row_flow;
 use crate::sources::csv_ranges::SplitMismatch;
+use crate::sources::json::fit::find_misfit;
 use crate::store::StoreRegistry;
 use crate::write::{WriteExec, WriteSummary, WriteTarget};
 
 /// Jobs a cluster run submits at most when executors are lost.
 const CLUSTER_JOB_ATTEMPTS: usize = 3;
-
-/// Whether a cluster job failed because an executor went away (its shuffle output could not be
-/// fetched, or it could not be reached).
-fn is_lost_executor(message: &str) -> bool {
-    message.contains("Shuffle fetch partition error")
-        || message.contains("Error connecting to Ballista scheduler or executor")
-}
 
 /// How often the progress display reads the rows written.
 const PROGRESS_TICK: Duration = Duration::from_millis(200);
@@ -61,39 +55,29 @@ pub(super) async fn execute_with_fallback(
         let Err(e) = &attempt else {
             break attempt;
         };
-        if let Some(misfit) = crate::sources::json::fit::find_misfit(e)
-            && engine.sampled_inference
-        {
+        // A cluster's job failure, read where it arrived.
+        let cluster = match e {
+            Error::ClusterJob { cause, .. } => *cause,
+            _ => JobFailure::Other,
+        };
+        let misfit = find_misfit(e).map(|m| m.to_string());
+        let mismatch = crate::sources::find_cause::<SplitMismatch>(e).map(|m| m.to_string());
+        if (cluster == JobFailure::RecordMisfit || misfit.is_some()) && engine.sampled_inference {
+            let shown = misfit.unwrap_or_else(|| e.to_string());
             tracing::info!(
-                "{misfit}: inferring the JSON columns from every record and running again"
+                "{shown}: inferring the JSON columns from every record and running again"
             );
             engine.sampled_inference = false;
-        } else if let Error::Cluster(message) = e
-            && engine.sampled_inference
-            && crate::sources::json::fit::is_misfit_message(message)
-        {
-            tracing::info!(
-                "{message}: inferring the JSON columns from every record and running again"
-            );
-            engine.sampled_inference = false;
-        } else if let Some(mismatch) = crate::sources::find_cause::<SplitMismatch>(e)
+        } else if (cluster == JobFailure::CsvSplitMismatch || mismatch.is_some())
             && engine.split_csv
         {
-            tracing::info!("{mismatch}: reading CSV files whole and running again");
+            let shown = mismatch.unwrap_or_else(|| e.to_string());
+            tracing::info!("{shown}: reading CSV files whole and running again");
             engine.split_csv = false;
-        } else if let Error::Cluster(message) = e
-            && engine.split_csv
-            && SplitMismatch::is_in_message(message)
-        {
-            tracing::info!("{message}: reading CSV files whole and running again");
-            engine.split_csv = false;
-        } else if let Error::Cluster(message) = e
-            && is_lost_executor(message)
-            && cluster_jobs_left > 1
-        {
+        } else if cluster == JobFailure::LostExecutor && cluster_jobs_left > 1 {
             // Ballista re-runs a lost executor's tasks, but a stage whose shuffle output went
             // with it can fail the job; the job then runs again on the executors left.
-            tracing::warn!("{message}: an executor was lost; running the job again");
+            tracing::warn!("{e}: an executor was lost; running the job again");
             cluster_jobs_left -= 1;
         } else if e.is_hash_join_out_of_memory() && engine.prefer_hash_join {
             tracing::warn!(
