@@ -402,28 +402,90 @@ fn an_interrupted_cluster_run_cancels_its_job_and_publishes_nothing() {
     let mapping = repeated_export(d, 12, 40_000);
     let src = format!("src={}", d.join("src").display());
     let cluster = Cluster::start(2, |_| {});
-    let run = run_mapping(
-        &mapping,
-        &src,
-        d.join("cluster"),
-        &["--cluster", &cluster.scheduler],
-    )
-    .env("PENGINE_LOG", "info")
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
-    let status = Command::new("kill")
-        .args(["-INT", &run.id().to_string()])
-        .status()
+    // Ctrl-C, and the signal an orchestrator sends.
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let run = run_mapping(
+            &mapping,
+            &src,
+            d.join("cluster"),
+            &["--cluster", &cluster.scheduler],
+        )
+        .env("PENGINE_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(status.success());
-    let output = run.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
-    let err = stderr(&output);
-    assert!(err.contains("cancelled"), "{err}");
-    assert!(!d.join("cluster/interactions").exists());
-    assert!(staged_files(&d.join("cluster")).is_empty());
+        std::thread::sleep(Duration::from_secs(3));
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &run.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let output = run.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(code), "{}", stderr(&output));
+        let err = stderr(&output);
+        assert!(err.contains("cancelled"), "{err}");
+        // The executors' tasks are stopped too: nothing appears after the client is gone.
+        for _ in 0..2 {
+            assert!(!d.join("cluster/interactions").exists(), "SIG{signal}");
+            assert!(
+                staged_files(&d.join("cluster")).is_empty(),
+                "SIG{signal}: {:?}",
+                staged_files(&d.join("cluster"))
+            );
+            std::thread::sleep(Duration::from_secs(3));
+        }
+    }
+}
+
+#[test]
+fn one_large_file_is_read_in_byte_ranges_on_the_executors_with_columns_declared_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // About 20 MB: more than DataFusion's smallest file to cut (10 MiB).
+    let mut text = String::new();
+    for i in 0..400_000 {
+        text.push_str(&event(i, ""));
+    }
+    write(d.join("src/big.json"), text);
+    let src = format!("src={}", d.join("src").display());
+    let cluster = Cluster::start(2, |_| {});
+    for (name, columns) in [
+        ("inferred", ""),
+        ("declared", "(u VARCHAR, i VARCHAR, ts BIGINT) "),
+    ] {
+        let mapping = d.join(format!("{name}/interactions.sql"));
+        write(
+            &mapping,
+            &format!(
+                "CREATE EXTERNAL TABLE e {columns}STORED AS JSON LOCATION '${{src}}/';\n\
+                 SELECT u AS user_id, i AS item_id, ts AS timestamp FROM e;"
+            ),
+        );
+        let plan = run_ok(pengine().arg("explain").arg(&mapping).args(["--var", &src]));
+        let plan = String::from_utf8_lossy(&plan.stdout);
+        assert!(
+            plan.matches("big.json:").count() >= 2,
+            "{name}: not cut:\n{plan}"
+        );
+        let (local, remote) = (d.join(name).join("local"), d.join(name).join("cluster"));
+        run_ok(&mut run_mapping(&mapping, &src, &local, &["-q"]));
+        let output = run_ok(&mut run_mapping(
+            &mapping,
+            &src,
+            &remote,
+            &["--json", "--cluster", &cluster.scheduler],
+        ));
+        let names = ["interactions"];
+        let rows = datasets(&remote, &names);
+        assert_eq!(rows[0].1.len(), 400_000, "{name}");
+        assert_eq!(rows, datasets(&local, &names), "{name}");
+        let report = &run_reports(&output)[0];
+        assert_eq!(
+            report["rows"]["read_from_sources"], 400_000,
+            "{name}: {report}"
+        );
+        assert_eq!(report["rows"]["measured"], true, "{name}");
+    }
 }
 
 #[test]
