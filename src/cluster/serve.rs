@@ -4,17 +4,21 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ballista_core::RuntimeProducer;
 use ballista_core::config::TaskSchedulingPolicy;
+use ballista_core::extension::{EndpointOverrideFn, SessionConfigExt};
 use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::create_scheduler;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::SessionConfig;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use tokio::net::TcpListener;
+use tonic::transport::Endpoint;
 
 use super::MAX_MESSAGE_BYTES;
 use super::codec::PengineCodec;
@@ -154,6 +158,10 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
         // A task's summary carries its insight counters.
         grpc_max_encoding_message_size: MAX_MESSAGE_BYTES as u32,
         override_runtime_producer: Some(runtime),
+        override_config_producer: Some(Arc::new(|| {
+            SessionConfig::new_with_ballista()
+                .with_ballista_override_create_grpc_client_endpoint(peer_liveness())
+        })),
         override_physical_codec: Some(Arc::new(PengineCodec::new(stores))),
         ..ExecutorProcessConfig::default()
     };
@@ -165,6 +173,23 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
     start_executor_process(Arc::new(config))
         .await
         .map_err(|e| ballista("the executor stopped", e))
+}
+
+/// How long a peer may go without answering a ping before a connection to it fails. Ballista's
+/// shuffle reads set no keep-alive: a read from an executor that stalls (a paused machine, not a
+/// dead one, whose kernel still holds the connection) would wait for ever, and so would the job.
+const PEER_PING_SECONDS: u64 = 10;
+
+/// Connections to executors fail once a peer stops answering pings: the read's task then fails
+/// and Ballista runs it again (once the scheduler takes the stalled executor for lost, its
+/// output is computed again elsewhere).
+pub(super) fn peer_liveness() -> EndpointOverrideFn {
+    Arc::new(|endpoint: Endpoint| {
+        Ok(endpoint
+            .http2_keep_alive_interval(Duration::from_secs(PEER_PING_SECONDS))
+            .keep_alive_timeout(Duration::from_secs(PEER_PING_SECONDS))
+            .keep_alive_while_idle(true))
+    })
 }
 
 /// This host's name, as other hosts may know it.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ballista_core::client::BallistaClient;
 use ballista_core::config::BallistaConfig;
-use ballista_core::extension::SessionConfigExt;
+use ballista_core::extension::{BallistaConfigGrpcEndpoint, SessionConfigExt};
 use ballista_core::serde::protobuf::operator_metric::Metric;
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use ballista_core::serde::protobuf::{
@@ -447,7 +447,10 @@ async fn fetch(
         executor.port as u16,
         super::MAX_MESSAGE_BYTES.max(grpc.max_message_size),
         false,
-        None,
+        // An executor that stalls fails the read rather than hanging it.
+        Some(Arc::new(BallistaConfigGrpcEndpoint::new(
+            super::serve::peer_liveness(),
+        ))),
         3,
         100,
         0,

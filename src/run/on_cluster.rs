@@ -10,6 +10,7 @@ use datafusion::prelude::SessionConfig;
 use super::written::{Sink, Written};
 use crate::batch::{self, BatchOptions, Tally};
 use crate::cluster::codec::PengineCodec;
+use crate::cluster::progress::JobProgress;
 use crate::cluster::submit;
 use crate::error::{Error, Result};
 use crate::personalize::ColumnPlan;
@@ -18,6 +19,9 @@ use crate::sources::bad_records::{BadRecordCounts, BadRecordPolicy};
 use crate::sources::bad_records_out::BadRecordsTo;
 use crate::store::StoreRegistry;
 use crate::write::{WriteExec, WriteTarget};
+
+/// How long a part's completion may take once its task found the job still open.
+const LATE_COMPLETION_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Named when the scheduler did not give the job's counts.
 const UNMEASURED: &str = "the cluster's stages (their counts were not given)";
@@ -87,14 +91,27 @@ pub(super) async fn execute(
         options,
         target,
     ));
+    if let Sink::Stage(staging) = sink {
+        staging.open_to_cluster_job().await?;
+    }
+    let show = |p: &JobProgress| progress(p.rows_to_write);
+    let outcome = submit::run_job(scheduler, node, session, codec, &show).await;
+    if let Sink::Stage(staging) = sink {
+        staging.close_to_cluster_job().await?;
+        // A task attempt the scheduler gave up on may have found the staging area open just
+        // before it closed: its part is complete within moments, and listed (then deleted) below.
+        let retried = outcome
+            .as_ref()
+            .map_or(true, |o| o.cluster.task_retries != Some(0));
+        if retried {
+            tokio::time::sleep(LATE_COMPLETION_GRACE).await;
+        }
+    }
     let submit::JobOutcome {
         summary,
         mut cluster,
         stages,
-    } = submit::run_job(scheduler, node, session, codec, &|p| {
-        progress(p.rows_to_write)
-    })
-    .await?;
+    } = outcome?;
     let tally = summary.tally.clone().unwrap_or_else(|| Tally::new(&plan));
     if tally.written != summary.counts.written || tally.rejected != summary.counts.rejected {
         return Err(Error::Internal(format!(

@@ -43,6 +43,8 @@ pub struct PartRoller {
     single: Option<String>,
     /// Between `part-` and the number: the writer's own, when several write into one folder.
     tag: Option<String>,
+    /// Parts are completed only while this object exists ([`ObjectWriter::fenced`]).
+    fence: Option<Path>,
 }
 
 /// The file name of part number `index`.
@@ -67,7 +69,14 @@ impl PartRoller {
             done: Vec::new(),
             single: None,
             tag: None,
+            fence: None,
         }
+    }
+
+    /// Parts completed only while `marker` exists (a cluster job's, for its tasks' parts).
+    pub fn fenced(mut self, marker: Path) -> Self {
+        self.fence = Some(marker);
+        self
     }
 
     /// Parts named `part-<tag>-00000.csv`, ...: writers with different tags share `dir`.
@@ -124,6 +133,10 @@ impl PartRoller {
         });
         let path = self.dir.clone().join(name.as_str());
         let writer = ObjectWriter::new(self.dest.store.clone(), path.clone(), UPLOAD_BUFFER);
+        let writer = match &self.fence {
+            Some(marker) => writer.fenced(marker.clone()),
+            None => writer,
+        };
         // Open before the first write, so that `abort` finds it whatever happens next.
         let part = self.open.insert(OpenPart {
             info: PartInfo {

@@ -41,6 +41,8 @@ pub struct ObjectWriter {
     chunk: usize,
     buffer: Vec<u8>,
     upload: Upload,
+    /// An object whose absence forbids completing this one (see [`ObjectWriter::fenced`]).
+    fence: Option<Path>,
 }
 
 fn task_failed(e: tokio::task::JoinError) -> object_store::Error {
@@ -59,7 +61,17 @@ impl ObjectWriter {
             chunk,
             buffer: Vec::new(),
             upload: Upload::NotStarted,
+            fence: None,
         }
+    }
+
+    /// A writer that completes its object only while `marker` exists, checked right before the
+    /// completion (always a multipart upload's, the one step that makes the object appear). A
+    /// cluster's task attempt taken for lost that comes back after its job ended finds the job's
+    /// marker gone and leaves nothing.
+    pub fn fenced(mut self, marker: Path) -> Self {
+        self.fence = Some(marker);
+        self
     }
 
     pub async fn write(&mut self, bytes: &[u8]) -> object_store::Result<()> {
@@ -85,19 +97,40 @@ impl ObjectWriter {
 
     /// Sends what is left and completes the object.
     pub async fn finish(&mut self) -> object_store::Result<()> {
-        if let Upload::NotStarted = self.upload {
+        if let (Upload::NotStarted, None) = (&self.upload, &self.fence) {
             let bytes = std::mem::take(&mut self.buffer);
             self.store.put(&self.path, PutPayload::from(bytes)).await?;
             self.upload = Upload::Closed;
             return Ok(());
         }
-        if !self.buffer.is_empty() {
+        if !self.buffer.is_empty() || matches!(self.upload, Upload::NotStarted) {
             let part = std::mem::take(&mut self.buffer);
             self.send_part(part).await?;
         }
+        let (store, path, fence) = (
+            Arc::clone(&self.store),
+            self.path.clone(),
+            self.fence.clone(),
+        );
         let (upload, parts) = self.started().await?;
         while let Some(sent) = parts.join_next().await {
             sent.map_err(task_failed)??;
+        }
+        if let Some(marker) = fence {
+            match store.head(&marker).await {
+                Ok(_) => {}
+                Err(object_store::Error::NotFound { .. }) => {
+                    return Err(object_store::Error::Precondition {
+                        path: path.to_string(),
+                        source: format!(
+                            "{marker} is gone: the cluster job that started this task has \
+                             ended, so its file is not completed"
+                        )
+                        .into(),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
         }
         upload.complete().await?;
         self.upload = Upload::Closed;
@@ -216,6 +249,36 @@ mod tests {
         at_once.write(b"0123456789a").await.unwrap();
         at_once.finish().await.unwrap();
         assert_eq!(read(&store, "at-once").await.unwrap(), b"0123456789a");
+    }
+
+    #[tokio::test]
+    async fn a_fenced_object_is_completed_only_while_its_marker_exists() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let marker = Path::from("job.open");
+        store.put(&marker, PutPayload::default()).await.unwrap();
+        for (name, chunk) in [("small", 64), ("large", 4)] {
+            let mut writer = ObjectWriter::new(Arc::clone(&store), Path::from(name), chunk)
+                .fenced(marker.clone());
+            writer.write(b"0123456789").await.unwrap();
+            writer.finish().await.unwrap();
+            assert_eq!(read(&store, name).await.unwrap(), b"0123456789");
+        }
+        // Even an object of nothing.
+        let mut empty =
+            ObjectWriter::new(Arc::clone(&store), Path::from("empty"), 4).fenced(marker.clone());
+        empty.finish().await.unwrap();
+        assert_eq!(read(&store, "empty").await.unwrap(), b"");
+
+        store.delete(&marker).await.unwrap();
+        for (name, chunk) in [("late-small", 64), ("late-large", 4)] {
+            let mut writer = ObjectWriter::new(Arc::clone(&store), Path::from(name), chunk)
+                .fenced(marker.clone());
+            writer.write(b"0123456789").await.unwrap();
+            let refused = writer.finish().await.unwrap_err().to_string();
+            assert!(refused.contains("job.open is gone"), "{refused}");
+            writer.abort().await.unwrap();
+            assert_eq!(read(&store, name).await, None, "{name}");
+        }
     }
 
     #[tokio::test]

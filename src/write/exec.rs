@@ -238,8 +238,14 @@ impl ExecutionPlan for WriteExec {
             bad_records: BadRecordLog::of(context.session_config()),
         };
         let per_task = self.per_task;
+        let files = Arc::clone(&task.shared);
         let stream = futures::stream::once(async move {
-            task.run(input).await.map_err(|e| {
+            let ran = task.run(input).await;
+            if per_task && ran.is_err() {
+                // A cluster task's files are its own: a failed attempt leaves no upload behind.
+                files.files.lock().await.abort().await;
+            }
+            ran.map_err(|e| {
                 if per_task {
                     // Ballista sends a task's error to the client as its debug text: plain words
                     // read better there than the error's structure.

@@ -7,7 +7,7 @@ use crate::batch;
 use crate::error::Result;
 use crate::personalize::ColumnPlan;
 use crate::sink::csv_dialect::{self, EncodedRows};
-use crate::sink::publish::{STAGED_BAD_RECORDS, STAGED_REJECTS};
+use crate::sink::publish::{CLUSTER_JOB_MARKER, STAGED_BAD_RECORDS, STAGED_REJECTS};
 use crate::sink::{Destination, PartInfo, PartRoller};
 use crate::sources::bad_records::{self, BadRecord};
 
@@ -86,7 +86,10 @@ impl OutputFiles {
                         *max_file_size,
                     );
                     match tag {
-                        Some(tag) => roller.tagged(tag),
+                        // A cluster's task: its parts appear only while its job is open.
+                        Some(tag) => roller
+                            .tagged(tag)
+                            .fenced(side_dir.clone().join(CLUSTER_JOB_MARKER)),
                         None => roller,
                     }
                 },

@@ -248,6 +248,103 @@ fn an_executor_killed_mid_run_leaves_the_output_exactly_right() {
     assert_eq!(on_disk, listed);
 }
 
+/// Every file under `dir`, relative to it, sorted.
+fn all_files(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// CPU time a process has used, in seconds (Linux).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+#[test]
+fn an_executor_that_stalls_past_its_timeout_and_comes_back_adds_nothing_to_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    repeated_export(d, 12, 40_000);
+    // One stage: every task reads and writes, so the stalled one is writing a part.
+    let mapping = d.join("plain/interactions.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE e STORED AS JSON LOCATION '${src}/';\n\
+         SELECT u AS user_id, i AS item_id, ts AS timestamp FROM e;",
+    );
+    let src = format!("src={}", d.join("src").display());
+    run_ok(&mut run_mapping(&mapping, &src, d.join("local"), &["-q"]));
+    // Two executors of one slot and four tasks: each executor is running one when it stalls.
+    let cluster = Cluster::start(2, |_| {});
+    let run = run_mapping(
+        &mapping,
+        &src,
+        d.join("cluster"),
+        &["--json", "--threads", "4", "--cluster", &cluster.scheduler],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Stalled mid-task (as a paused VM or a long GC pause would): the scheduler takes it for lost
+    // after 30 s and runs its tasks elsewhere. Mid-task: both executors are busy (they use no CPU
+    // while idle, and a task takes seconds here).
+    let busy = |pid: u32| cpu_seconds(pid) >= 1.0;
+    let waited = std::time::Instant::now();
+    while !cluster.executors.iter().all(|e| busy(e.id())) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(120),
+            "the executors stay idle"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stalled = cluster.executors[0].id().to_string();
+    let signal = |name: &str| {
+        let sent = Command::new("kill")
+            .args([name, &stalled])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    signal("-STOP");
+    let output = run.wait_with_output().unwrap();
+    let published = all_files(&d.join("cluster"));
+    // It comes back after the commit, and finishes the task it was running.
+    signal("-CONT");
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        all_files(&d.join("cluster")),
+        published,
+        "files appeared after the run"
+    );
+    let names = ["interactions"];
+    assert_eq!(
+        datasets(&d.join("cluster"), &names),
+        datasets(&d.join("local"), &names)
+    );
+    let report = &run_reports(&output)[0];
+    assert!(
+        report["cluster"]["task_retries"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+}
+
 #[test]
 fn an_unreachable_scheduler_is_exit_5_and_nothing_is_published() {
     let dir = tempfile::tempdir().unwrap();

@@ -51,6 +51,9 @@ const STAGED_IDS: &str = "ids";
 pub const STAGED_REJECTS: &str = "rejects.csv";
 /// The staged bad-records file's name.
 pub const STAGED_BAD_RECORDS: &str = "bad-records.jsonl";
+/// In the staging folder while a cluster job writes into it: its tasks complete their parts only
+/// while it exists ([`crate::sink::upload::ObjectWriter::fenced`]).
+pub const CLUSTER_JOB_MARKER: &str = "cluster-job.open";
 
 /// Which files beside the data a run staged.
 #[derive(Debug, Clone, Copy, Default)]

@@ -6,7 +6,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
 use super::objects::{delete_if_present, delete_prefix, names_in, put};
-use super::{STAGED_BAD_RECORDS, STAGED_REJECTS, Staging};
+use super::{CLUSTER_JOB_MARKER, STAGED_BAD_RECORDS, STAGED_REJECTS, Staging};
 use crate::error::{Error, Result};
 use crate::sink::PartInfo;
 use crate::sources::bad_records::{BadRecord, BadRecordCounts, to_json_line};
@@ -15,6 +15,22 @@ use crate::sources::bad_records::{BadRecord, BadRecordCounts, to_json_line};
 const TASK_BAD_RECORDS: &str = "bad-records.tasks";
 
 impl Staging {
+    /// Opens the staging area to a cluster job's tasks (their parts complete while it is open).
+    pub async fn open_to_cluster_job(&self) -> Result<()> {
+        put(
+            &self.dest.store,
+            &self.dir().join(CLUSTER_JOB_MARKER),
+            b"",
+            &self.dest,
+        )
+        .await
+    }
+
+    /// Closes it: a task attempt still running (one taken for lost) can complete no part after.
+    pub async fn close_to_cluster_job(&self) -> Result<()> {
+        delete_if_present(&self.dest, &self.dir().join(CLUSTER_JOB_MARKER)).await
+    }
+
     /// Deletes the staged parts that `parts` does not name (those of failed or retried task
     /// attempts) and the tagged rejects files (`rejects.<tag>.csv`) that `rejects` does not name.
     /// Returns the names deleted.

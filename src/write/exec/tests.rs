@@ -221,6 +221,8 @@ async fn each_partition_of_each_cluster_task_writes_files_of_its_own() {
         insights: true,
     };
     let node = WriteExec::per_task(input, plan, options, stage(&dest, 1 << 20));
+    let marker = Path::from("staging").join(crate::sink::publish::CLUSTER_JOB_MARKER);
+    store.put(&marker, Default::default()).await.unwrap();
     let mut summary = WriteSummary::default();
     // One task running both partitions (Ballista numbers a task's partitions from 0), then a
     // retry of the same task: three writers, three sets of files.
@@ -252,6 +254,20 @@ async fn each_partition_of_each_cluster_task_writes_files_of_its_own() {
     assert_eq!((tally.written, tally.rejected), (3 + 1 + 1, 2));
     let rejects = read(&store, "staging/rejects.2.0-5.1-1.csv").await;
     assert_eq!(rejects.lines().count(), 2, "{rejects}");
+    // A task attempt that runs after its job closed (one taken for lost) completes no part.
+    store.delete(&marker).await.unwrap();
+    let late = node.execute(0, cluster_task("TID j/2.0/5.2")).unwrap();
+    let err = late.collect::<Vec<_>>().await.remove(0).unwrap_err();
+    assert!(err.to_string().contains("has ended"), "{err}");
+    let listed: Vec<_> = store
+        .list(None)
+        .map(|o| o.unwrap().location.to_string())
+        .collect()
+        .await;
+    assert!(
+        !listed.iter().any(|name| name.contains("5.2")),
+        "{listed:?}"
+    );
     // Outside a cluster task there is no identity to name the files by.
     let err = node
         .execute(0, SessionContext::new().task_ctx())
