@@ -553,7 +553,7 @@ fn one_large_file_is_read_in_byte_ranges_on_the_executors_with_columns_declared_
         let mapping = d.join(format!("{name}/interactions.sql"));
         write(
             &mapping,
-            &format!(
+            format!(
                 "CREATE EXTERNAL TABLE e {columns}STORED AS JSON LOCATION '${{src}}/';\n\
                  SELECT u AS user_id, i AS item_id, ts AS timestamp FROM e;"
             ),
