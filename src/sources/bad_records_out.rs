@@ -123,6 +123,18 @@ mod tests {
         RecordBatch::try_new(schema, vec![Arc::new(Int32Array::from(vec![1, 2]))]).unwrap()
     }
 
+    /// Bad records skipped and written under `bad/` of `store`.
+    fn out_to(store: &Arc<InMemory>) -> Arc<BadRecordsOut> {
+        Arc::new(BadRecordsOut {
+            to: BadRecordsTo {
+                url: "memory:///".into(),
+                dir: "bad".into(),
+            },
+            log: Arc::new(BadRecordLog::new(BadRecordPolicy::Skip)),
+            store: store.clone(),
+        })
+    }
+
     async fn written(store: &InMemory) -> Vec<BadRecord> {
         let mut records = Vec::new();
         let objects: Vec<_> = store
@@ -142,14 +154,7 @@ mod tests {
     #[tokio::test]
     async fn a_file_s_bad_records_are_written_when_it_is_read_and_every_batch_comes_through() {
         let store = Arc::new(InMemory::new());
-        let out = Arc::new(BadRecordsOut {
-            to: BadRecordsTo {
-                url: "memory:///".into(),
-                dir: "bad".into(),
-            },
-            log: Arc::new(BadRecordLog::new(BadRecordPolicy::Skip)),
-            store: store.clone(),
-        });
+        let out = out_to(&store);
         let log = Arc::clone(&out.log);
         let batches = futures::stream::iter([Ok(batch()), Ok(batch())]).map(move |b| {
             log.record(BadRecord::at_byte("f.json", 7, "not JSON", b"{x"))
@@ -170,14 +175,7 @@ mod tests {
     #[tokio::test]
     async fn a_file_of_bad_records_only_still_writes_them() {
         let store = Arc::new(InMemory::new());
-        let out = Arc::new(BadRecordsOut {
-            to: BadRecordsTo {
-                url: "memory:///".into(),
-                dir: "bad".into(),
-            },
-            log: Arc::new(BadRecordLog::new(BadRecordPolicy::Skip)),
-            store: store.clone(),
-        });
+        let out = out_to(&store);
         out.log
             .record(BadRecord::at_byte("g.json", 0, "cut short", b"{"))
             .unwrap();

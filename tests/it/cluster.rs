@@ -156,6 +156,20 @@ fn event(i: usize, extra: &str) -> String {
     )
 }
 
+/// `dir/interactions.sql`, reading the events under `${src}` (with `columns` declared, if any)
+/// into interactions as they are.
+fn plain_mapping(dir: &Path, columns: &str) -> std::path::PathBuf {
+    let mapping = dir.join("interactions.sql");
+    write(
+        &mapping,
+        format!(
+            "CREATE EXTERNAL TABLE e {columns}STORED AS JSON LOCATION '${{src}}/';\n\
+             SELECT u AS user_id, i AS item_id, ts AS timestamp FROM e;"
+        ),
+    );
+    mapping
+}
+
 /// An export of `files` newline-delimited files of `per_file` events each, with 1 % repeated
 /// lines, and a mapping that keeps distinct rows.
 fn repeated_export(dir: &Path, files: usize, per_file: usize) -> std::path::PathBuf {
@@ -281,12 +295,7 @@ fn an_executor_that_stalls_past_its_timeout_and_comes_back_adds_nothing_to_the_o
     let d = dir.path();
     repeated_export(d, 12, 40_000);
     // One stage: every task reads and writes, so the stalled one is writing a part.
-    let mapping = d.join("plain/interactions.sql");
-    write(
-        &mapping,
-        "CREATE EXTERNAL TABLE e STORED AS JSON LOCATION '${src}/';\n\
-         SELECT u AS user_id, i AS item_id, ts AS timestamp FROM e;",
-    );
+    let mapping = plain_mapping(&d.join("plain"), "");
     let src = format!("src={}", d.join("src").display());
     run_ok(&mut run_mapping(&mapping, &src, d.join("local"), &["-q"]));
     // Two executors of one slot and four tasks: each executor is running one when it stalls.
@@ -550,14 +559,7 @@ fn one_large_file_is_read_in_byte_ranges_on_the_executors_with_columns_declared_
         ("inferred", ""),
         ("declared", "(u VARCHAR, i VARCHAR, ts BIGINT) "),
     ] {
-        let mapping = d.join(format!("{name}/interactions.sql"));
-        write(
-            &mapping,
-            format!(
-                "CREATE EXTERNAL TABLE e {columns}STORED AS JSON LOCATION '${{src}}/';\n\
-                 SELECT u AS user_id, i AS item_id, ts AS timestamp FROM e;"
-            ),
-        );
+        let mapping = plain_mapping(&d.join(name), columns);
         let plan = run_ok(pengine().arg("explain").arg(&mapping).args(["--var", &src]));
         let plan = String::from_utf8_lossy(&plan.stdout);
         assert!(
@@ -648,12 +650,7 @@ fn a_record_the_sample_missed_runs_the_job_again_with_every_record_s_columns() {
         }
         write(d.join(format!("src/f{f}.json")), text);
     }
-    let mapping = d.join("interactions.sql");
-    write(
-        &mapping,
-        "CREATE EXTERNAL TABLE e STORED AS JSON LOCATION '${src}/';\n\
-         SELECT u AS user_id, i AS item_id, ts AS timestamp FROM e;",
-    );
+    let mapping = plain_mapping(d, "");
     let src = format!("src={}", d.join("src").display());
     run_ok(&mut run_mapping(&mapping, &src, d.join("local"), &["-q"]));
     let cluster = Cluster::start(2, |_| {});
