@@ -83,7 +83,7 @@ for side in ("local", "cluster"):
     print(f"{side}: wall median {statistics.median(wall):.2f} s, fastest {min(wall):.2f} s "
           f"(runs {' '.join(f'{w:.2f}' for w in wall)}), client peak RSS {max(rss) // 1024} MiB")
 print(f"cluster: {len(report['cluster']['executors'])} executors wrote "
-      f"{len(report['files'])} parts in {report['cluster']['tasks']} tasks; "
+      f"{len(report['files'])} parts in {report['cluster']['tasks']} task attempts; "
       f"{report['rows']['written']} rows, the same as the local run's; executors' peak RSS "
       f"{' and '.join(f'{r} MiB' for r in executor_rss)}")
 PY
