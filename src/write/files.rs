@@ -77,36 +77,38 @@ impl OutputFiles {
                 side_dir,
                 max_file_size,
                 allow_empty,
-            } => Some(Rollers {
-                rows: {
-                    let roller = PartRoller::new(
+            } => {
+                // A cluster's task: its files appear only while its job is open.
+                let fence = |roller: PartRoller| match tag {
+                    Some(_) => roller.fenced(side_dir.clone().join(CLUSTER_JOB_MARKER)),
+                    None => roller,
+                };
+                let rows = PartRoller::new(
+                    dest,
+                    data_dir.clone(),
+                    csv_dialect::header(plan.names()),
+                    *max_file_size,
+                );
+                Some(Rollers {
+                    rows: fence(match tag {
+                        Some(tag) => rows.tagged(tag),
+                        None => rows,
+                    }),
+                    rejects: fence(PartRoller::single_file(
                         dest,
-                        data_dir.clone(),
-                        csv_dialect::header(plan.names()),
-                        *max_file_size,
-                    );
-                    match tag {
-                        // A cluster's task: its parts appear only while its job is open.
-                        Some(tag) => roller
-                            .tagged(tag)
-                            .fenced(side_dir.clone().join(CLUSTER_JOB_MARKER)),
-                        None => roller,
-                    }
-                },
-                rejects: PartRoller::single_file(
-                    dest,
-                    side_dir.clone(),
-                    &rejects_name,
-                    batch::rejects_header(plan),
-                ),
-                bad_records: PartRoller::single_file(
-                    dest,
-                    side_dir.clone(),
-                    &bad_records_name,
-                    Vec::new(),
-                ),
-                allow_empty: *allow_empty,
-            }),
+                        side_dir.clone(),
+                        &rejects_name,
+                        batch::rejects_header(plan),
+                    )),
+                    bad_records: fence(PartRoller::single_file(
+                        dest,
+                        side_dir.clone(),
+                        &bad_records_name,
+                        Vec::new(),
+                    )),
+                    allow_empty: *allow_empty,
+                })
+            }
             WriteTarget::Discard => None,
         };
         let tagged = tag.is_some();

@@ -254,9 +254,10 @@ async fn each_partition_of_each_cluster_task_writes_files_of_its_own() {
     assert_eq!((tally.written, tally.rejected), (3 + 1 + 1, 2));
     let rejects = read(&store, "staging/rejects.2.0-5.1-1.csv").await;
     assert_eq!(rejects.lines().count(), 2, "{rejects}");
-    // A task attempt that runs after its job closed (one taken for lost) completes no part.
+    // A task attempt that runs after its job closed (one taken for lost) completes no file: no
+    // part, no rejects file (partition 1 rejects a row).
     store.delete(&marker).await.unwrap();
-    let late = node.execute(0, cluster_task("TID j/2.0/5.2")).unwrap();
+    let late = node.execute(1, cluster_task("TID j/2.0/5.2")).unwrap();
     let err = late.collect::<Vec<_>>().await.remove(0).unwrap_err();
     assert!(err.to_string().contains("has ended"), "{err}");
     let listed: Vec<_> = store
