@@ -100,10 +100,13 @@ pub(super) async fn execute(
         staging.close_to_cluster_job().await?;
         // A task attempt the scheduler gave up on may have found the staging area open just
         // before it closed: its part is complete within moments, and listed (then deleted) below.
-        let retried = outcome
-            .as_ref()
-            .map_or(true, |o| o.cluster.task_retries != Some(0));
-        if retried {
+        let may_have_late_attempts = match &outcome {
+            Ok(done) => done.cluster.task_retries != Some(0),
+            // A job that ran (and failed, or was cancelled) may have tasks still finishing.
+            Err(Error::ClusterJob { .. } | Error::Interrupted) => true,
+            Err(_) => false,
+        };
+        if may_have_late_attempts {
             tokio::time::sleep(LATE_COMPLETION_GRACE).await;
         }
     }
