@@ -21,11 +21,10 @@ use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use serde::{Deserialize, Serialize};
 
+use crate::write::WriteExec;
+
 /// The route, below the scheduler's address.
 const ROUTE: &str = "/pengine/v1/jobs/{job}";
-
-/// The name of the write stage's node ([`crate::write::WriteExec`]).
-const WRITE_NODE: &str = "WriteExec";
 
 /// What a job has done so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,7 +101,7 @@ fn of_graph(graph: &dyn ExecutionGraph) -> JobProgress {
                 _ => {}
             }
         }
-        if let Some(rows) = metrics.and_then(|m| rows_into(plan.as_ref(), WRITE_NODE, m)) {
+        if let Some(rows) = metrics.and_then(|m| rows_into(plan.as_ref(), WriteExec::NAME, m)) {
             progress.rows_to_write += rows;
         }
     }
@@ -193,6 +192,6 @@ mod tests {
         // Its first child (Empty) has no metrics; nor does a node with no child.
         assert_eq!(rows_into(plan.as_ref(), "UnionExec", &metrics), None);
         assert_eq!(rows_into(plan.as_ref(), "EmptyExec", &metrics), None);
-        assert_eq!(rows_into(plan.as_ref(), "WriteExec", &metrics), None);
+        assert_eq!(rows_into(plan.as_ref(), WriteExec::NAME, &metrics), None);
     }
 }

@@ -149,7 +149,7 @@ pub(super) async fn execute(
         }
     }
     let flow = match stages {
-        Some(stages) => row_flow::measure_stages(&stages, "WriteExec"),
+        Some(stages) => row_flow::measure_stages(&stages, WriteExec::NAME),
         None => RowFlow {
             produced: tally.written + tally.rejected,
             unmeasured: vec![UNMEASURED.to_string()],

@@ -175,9 +175,14 @@ impl DisplayAs for WriteExec {
     }
 }
 
+impl WriteExec {
+    /// The node's name in plans and in a cluster's stage metrics.
+    pub const NAME: &'static str = "WriteExec";
+}
+
 impl ExecutionPlan for WriteExec {
     fn name(&self) -> &str {
-        "WriteExec"
+        Self::NAME
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
