@@ -195,9 +195,6 @@ pub struct ClusterReport {
     pub tasks: Option<usize>,
     /// Task attempts, in every stage, that failed or were lost with their executor and ran again.
     pub task_retries: Option<usize>,
-    /// Attempts of the write stage's tasks that were retries, counted from the parts every
-    /// attempt wrote (kept or deleted).
-    pub write_task_retries: usize,
 }
 
 /// How the query's joins ran.

@@ -199,7 +199,6 @@ pub async fn run_job(
             write_partitions,
             tasks: progress.as_ref().map(|p| p.tasks_done),
             task_retries: progress.as_ref().map(|p| p.task_retries),
-            write_task_retries: 0,
         },
         stages,
     })

@@ -26,21 +26,6 @@ const LATE_COMPLETION_GRACE: std::time::Duration = std::time::Duration::from_sec
 /// Named when the scheduler did not give the job's counts.
 const UNMEASURED: &str = "the cluster's stages (their counts were not given)";
 
-/// The write stage's task attempts that were retries (a task's or its stage's attempt after the
-/// first), from the names of the parts every attempt wrote: `part-<stage>.<attempt>-<task>.<attempt>-...`.
-fn retried_attempts<'a>(part_names: impl Iterator<Item = &'a str>) -> usize {
-    let attempt = |name: &'a str| {
-        let mut pieces = name.strip_prefix("part-")?.split('-');
-        let (stage, task) = (pieces.next()?, pieces.next()?);
-        let (_, stage_attempt) = stage.split_once('.')?;
-        let (_, task_attempt) = task.split_once('.')?;
-        let retry = stage_attempt != "0" || task_attempt != "0";
-        Some((stage, task, retry))
-    };
-    let attempts: std::collections::BTreeSet<_> = part_names.filter_map(attempt).collect();
-    attempts.iter().filter(|(_, _, retry)| *retry).count()
-}
-
 /// What [`execute`] needs of the planned run.
 pub(super) struct Planned<'a> {
     pub(super) query: Arc<dyn ExecutionPlan>,
@@ -112,7 +97,7 @@ pub(super) async fn execute(
     }
     let submit::JobOutcome {
         summary,
-        mut cluster,
+        cluster,
         stages,
     } = outcome?;
     let tally = summary.tally.clone().unwrap_or_else(|| Tally::new(&plan));
@@ -139,9 +124,6 @@ pub(super) async fn execute(
                 deleted.join(", ")
             );
         }
-        let names = summary.parts.iter().map(|p| p.name.as_str());
-        cluster.write_task_retries =
-            retried_attempts(names.chain(deleted.iter().map(String::as_str)));
         if summary.rejects_file {
             staging
                 .gather_rejects(&summary.rejects_files, &batch::rejects_header(&plan))
@@ -179,20 +161,4 @@ pub(super) async fn execute(
         bad_records,
         Some(cluster),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn retries_are_counted_once_per_task_attempt() {
-        let names = [
-            "part-2.0-0.0-0-00000.csv",
-            "part-2.0-0.0-0-00001.csv",
-            "part-2.0-1.1-0-00000.csv",
-            "part-2.0-1.1-1-00000.csv",
-            "part-2.1-2.0-0-00000.csv",
-            "part-00000.csv",
-        ];
-        assert_eq!(super::retried_attempts(names.into_iter()), 2);
-    }
 }

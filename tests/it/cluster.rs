@@ -243,7 +243,6 @@ fn an_executor_killed_mid_run_leaves_the_output_exactly_right() {
     let report = &run_reports(&output)[0];
     assert_eq!(report["rows"]["written"], 12 * 40_000);
     assert_eq!(report["rows"]["measured"], true);
-    assert!(report["cluster"]["write_task_retries"].is_u64(), "{report}");
     // The lost executor's tasks ran again, unless the job itself was run again.
     let rerun = stderr(&output).contains("running the job again");
     assert!(
