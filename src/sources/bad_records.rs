@@ -182,8 +182,7 @@ impl BadRecordLog {
             return Err(bad.into_error());
         }
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.counts.total += 1;
-        *state.counts.by_file.entry(bad.file.clone()).or_default() += 1;
+        state.counts.add(&bad);
         state.pending.push(bad);
         if state.pending.len() >= WAKE_WRITER_AT {
             self.wake_writer.notify_one();
@@ -228,11 +227,13 @@ impl BadRecordCounts {
     /// The counts of `records`.
     pub fn of<'a>(records: impl IntoIterator<Item = &'a BadRecord>) -> Self {
         let mut counts = BadRecordCounts::default();
-        for bad in records {
-            counts.total += 1;
-            *counts.by_file.entry(bad.file.clone()).or_default() += 1;
-        }
+        records.into_iter().for_each(|bad| counts.add(bad));
         counts
+    }
+
+    fn add(&mut self, bad: &BadRecord) {
+        self.total += 1;
+        *self.by_file.entry(bad.file.clone()).or_default() += 1;
     }
 }
 

@@ -115,16 +115,19 @@ pub(super) async fn put(
         .map_err(|e| Error::storage(format!("writing {}", dest.show(path)), e))
 }
 
-/// Deletes every object under `prefix` (and, on local disk, the folder with any temporary files).
-pub(super) async fn delete_prefix(dest: &Destination, prefix: &Path) -> Result<()> {
-    let objects: Vec<Path> = dest
-        .store
+/// Every object under `prefix`, at any depth.
+pub(super) async fn objects_under(dest: &Destination, prefix: &Path) -> Result<Vec<Path>> {
+    dest.store
         .list(Some(prefix))
         .map_ok(|meta| meta.location)
         .try_collect()
         .await
-        .map_err(|e| Error::storage(format!("listing {}", dest.show(prefix)), e))?;
-    for object in objects {
+        .map_err(|e| Error::storage(format!("listing {}", dest.show(prefix)), e))
+}
+
+/// Deletes every object under `prefix` (and, on local disk, the folder with any temporary files).
+pub(super) async fn delete_prefix(dest: &Destination, prefix: &Path) -> Result<()> {
+    for object in objects_under(dest, prefix).await? {
         delete_if_present(dest, &object).await?;
     }
     if let Some(local_root) = &dest.local_root {

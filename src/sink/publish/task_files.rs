@@ -1,11 +1,10 @@
 //! The staged files of a cluster's tasks: every task attempt writes its own parts and side files
 //! into the run's staging area; only those of the attempts the job kept are committed.
 
-use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
-use super::objects::{delete_if_present, delete_prefix, names_in, put};
+use super::objects::{delete_if_present, delete_prefix, names_in, objects_under, put};
 use super::{CLUSTER_JOB_MARKER, STAGED_BAD_RECORDS, STAGED_REJECTS, Staging};
 use crate::error::{Error, Result};
 use crate::sink::PartInfo;
@@ -73,16 +72,8 @@ impl Staging {
     pub async fn gather_bad_records(&self) -> Result<BadRecordCounts> {
         let dir = self.task_bad_records_dir();
         let read = |path: &Path, e| Error::storage(format!("reading {}", self.dest.show(path)), e);
-        let objects: Vec<Path> = self
-            .dest
-            .store
-            .list(Some(&dir))
-            .map_ok(|meta| meta.location)
-            .try_collect()
-            .await
-            .map_err(|e| read(&dir, e))?;
         let mut records: Vec<BadRecord> = Vec::new();
-        for path in &objects {
+        for path in &objects_under(&self.dest, &dir).await? {
             let bytes = self
                 .dest
                 .store
