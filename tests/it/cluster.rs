@@ -144,6 +144,38 @@ fn a_cluster_reads_from_and_writes_to_s3_with_its_own_credentials() {
         datasets(local.path(), &names)
     );
     assert!(server.pending_uploads().is_empty());
+
+    // Again into the same (now published) output, with a line of garbage in one events file,
+    // skipped: the executors write it to the bucket, the client stages it once.
+    let file = "raw/exports/events/2024/03/01/03/events-00003-a.json";
+    let mut text = std::fs::read_to_string(server.path(file)).unwrap();
+    text.push_str("\u{1}not an event\n");
+    std::fs::write(server.path(file), text).unwrap();
+    let mut cmd = pengine();
+    server.configure(&mut cmd);
+    let output = run_ok(cmd.current_dir(repo_root()).args([
+        "run",
+        "sql/interactions.sql",
+        "--var",
+        "source=s3://raw/exports",
+        "--output",
+        "s3://personalize/2024-q1",
+        "--on-bad-records",
+        "skip",
+        "--json",
+        "--cluster",
+        &cluster.scheduler,
+    ]));
+    let report = &run_reports(&output)[0];
+    assert_eq!(report["bad_records"]["total"], 1, "{report}");
+    let out = server.path("personalize/2024-q1");
+    let bad = std::fs::read_to_string(out.join("interactions.bad-records.jsonl")).unwrap();
+    assert_eq!(bad.lines().count(), 1, "{bad}");
+    assert!(bad.contains(&format!("s3://{file}")), "{bad}");
+    // The first run's parts were replaced, not added to.
+    assert_eq!(datasets(&out, &names), datasets(local.path(), &names));
+    assert!(staged_files(&out).is_empty(), "{:?}", staged_files(&out));
+    assert!(server.pending_uploads().is_empty());
 }
 
 /// Event `i` as a line of newline-delimited JSON, with `extra` fields.
