@@ -27,30 +27,25 @@ use super::csv_infer_ranges::infer_in_ranges;
 pub use super::csv_options::CsvDialect;
 use super::csv_scan::CsvExportOpener;
 use super::scan::{ExportSource, RecordFormat, ScanFiles};
-use super::scan_spec::{FormatSpec, encoding_of};
+use super::scan_spec::{CsvSpec, FormatSpec, encoding_of};
 use super::split::InferSplit;
 use datafusion::datasource::physical_plan::FileOpener;
 use datafusion::datasource::source::DataSourceExec;
 
 impl ExportCsvFormat {
-    /// The reader `spec` describes (a CSV spec), recording bad records in `bad_records`.
+    /// The reader `spec` describes, recording bad records in `bad_records`.
     pub fn from_spec(
-        spec: FormatSpec,
+        spec: CsvSpec,
         bad_records: Arc<super::bad_records::BadRecordLog>,
     ) -> crate::error::Result<Self> {
-        let FormatSpec::Csv {
+        let CsvSpec {
             dialect,
             max_record_bytes,
             store_url,
             encoding,
             split,
             read_whole,
-        } = spec
-        else {
-            return Err(crate::error::Error::Internal(format!(
-                "not a CSV reader: {spec:?}"
-            )));
-        };
+        } = spec;
         let inner = Arc::new(datafusion::datasource::file_format::csv::CsvFormat::default());
         let mut format = ExportCsvFormat::new(inner, dialect, bad_records);
         format.max_record_bytes = max_record_bytes;
@@ -95,14 +90,14 @@ impl RecordFormat for ExportCsvFormat {
             .cloned()
             .collect();
         read_whole.sort();
-        FormatSpec::Csv {
+        FormatSpec::Csv(CsvSpec {
             dialect: self.dialect().clone(),
             max_record_bytes: self.max_record_bytes,
             store_url: self.store_url.as_str().to_string(),
             encoding: self.encoding.label().map(str::to_string),
             split: self.split,
             read_whole,
-        }
+        })
     }
 
     fn splits_files(&self) -> bool {

@@ -16,8 +16,8 @@ pub fn format_from(
     bad_records: Arc<BadRecordLog>,
 ) -> Result<Arc<dyn RecordFormat>> {
     Ok(match spec {
-        FormatSpec::Json { .. } => Arc::new(ExportJsonFormat::from_spec(spec, bad_records)?),
-        FormatSpec::Csv { .. } => Arc::new(ExportCsvFormat::from_spec(spec, bad_records)?),
+        FormatSpec::Json(spec) => Arc::new(ExportJsonFormat::from_spec(spec, bad_records)?),
+        FormatSpec::Csv(spec) => Arc::new(ExportCsvFormat::from_spec(spec, bad_records)?),
     })
 }
 
@@ -66,10 +66,10 @@ mod tests {
         assert_eq!(back, spec);
         let rebuilt = format_from(back.clone(), Arc::default()).unwrap();
         assert_eq!(rebuilt.spec(), spec);
-        let FormatSpec::Json { shape, .. } = back else {
+        let FormatSpec::Json(json) = back else {
             panic!("not JSON")
         };
-        let (kind, sampled) = shape.unwrap();
+        let (kind, sampled) = json.shape.unwrap();
         assert_eq!((kind.to_inferred(), sampled), (record, 99));
     }
 

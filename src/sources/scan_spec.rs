@@ -20,23 +20,31 @@ use crate::error::{Error, Result};
 /// The settings of one of pengine's own readers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum FormatSpec {
-    Json {
-        max_record_bytes: u64,
-        /// Per file: (offset, reason) of the bad records inference found.
-        known_bad: HashMap<String, Vec<(u64, String)>>,
-        store_url: String,
-        encoding: Option<String>,
-        /// The record type of the sample the scan checks records against, and its size.
-        shape: Option<(InferredSpec, usize)>,
-    },
-    Csv {
-        dialect: CsvDialect,
-        max_record_bytes: u64,
-        store_url: String,
-        encoding: Option<String>,
-        split: bool,
-        read_whole: Vec<String>,
-    },
+    Json(JsonSpec),
+    Csv(CsvSpec),
+}
+
+/// The JSON reader's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JsonSpec {
+    pub max_record_bytes: u64,
+    /// Per file: (offset, reason) of the bad records inference found.
+    pub known_bad: HashMap<String, Vec<(u64, String)>>,
+    pub store_url: String,
+    pub encoding: Option<String>,
+    /// The record type of the sample the scan checks records against, and its size.
+    pub shape: Option<(InferredSpec, usize)>,
+}
+
+/// The CSV reader's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CsvSpec {
+    pub dialect: CsvDialect,
+    pub max_record_bytes: u64,
+    pub store_url: String,
+    pub encoding: Option<String>,
+    pub split: bool,
+    pub read_whole: Vec<String>,
 }
 
 /// [`Inferred`] as data.

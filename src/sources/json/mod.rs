@@ -38,7 +38,7 @@ use super::bad_records::BadRecordLog;
 use super::compression::read_object_blocking;
 use super::encoding::TextEncoding;
 use super::scan::{ExportSource, RecordFormat, ScanFiles};
-use super::scan_spec::{FormatSpec, InferredSpec, encoding_of};
+use super::scan_spec::{FormatSpec, InferredSpec, JsonSpec, encoding_of};
 use fit::Shape;
 use infer::{FileInference, Inferred};
 
@@ -353,23 +353,15 @@ async fn infer_file(
 }
 
 impl ExportJsonFormat {
-    /// The reader `spec` describes (a JSON spec), recording bad records in `bad_records`.
-    pub fn from_spec(
-        spec: FormatSpec,
-        bad_records: Arc<BadRecordLog>,
-    ) -> crate::error::Result<Self> {
-        let FormatSpec::Json {
+    /// The reader `spec` describes, recording bad records in `bad_records`.
+    pub fn from_spec(spec: JsonSpec, bad_records: Arc<BadRecordLog>) -> crate::error::Result<Self> {
+        let JsonSpec {
             max_record_bytes,
             known_bad,
             store_url,
             encoding,
             shape,
-        } = spec
-        else {
-            return Err(crate::error::Error::Internal(format!(
-                "not a JSON reader: {spec:?}"
-            )));
-        };
+        } = spec;
         Ok(ExportJsonFormat {
             max_record_bytes,
             bad_records,
@@ -416,13 +408,13 @@ impl RecordFormat for ExportJsonFormat {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
             .and_then(|shape| Some((InferredSpec::of(shape.record())?, shape.sampled)));
-        FormatSpec::Json {
+        FormatSpec::Json(JsonSpec {
             max_record_bytes: self.max_record_bytes,
             known_bad,
             store_url: self.store_url.as_str().to_string(),
             encoding: self.encoding.label().map(str::to_string),
             shape,
-        }
+        })
     }
 
     fn splits_files(&self) -> bool {
