@@ -16,7 +16,6 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-
 use serde::{Deserialize, Serialize};
 
 use super::bad_records::{BadRecordLog, to_json_line};
