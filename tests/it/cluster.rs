@@ -202,20 +202,29 @@ fn plain_mapping(dir: &Path, columns: &str) -> std::path::PathBuf {
     mapping
 }
 
+/// `files` newline-delimited files `src/eNN.json` of `per_file` events each: the text of the
+/// `j`th event of file `f`, event `i` of all, is `text(f, j, i)`.
+fn event_files(
+    dir: &Path,
+    files: usize,
+    per_file: usize,
+    text: impl Fn(usize, usize, usize) -> String,
+) {
+    for f in 0..files {
+        let lines: String = (0..per_file)
+            .map(|j| text(f, j, f * per_file + j))
+            .collect();
+        write(dir.join(format!("src/e{f:02}.json")), lines);
+    }
+}
+
 /// An export of `files` newline-delimited files of `per_file` events each, with 1 % repeated
 /// lines, and a mapping that keeps distinct rows.
 fn repeated_export(dir: &Path, files: usize, per_file: usize) -> std::path::PathBuf {
-    for f in 0..files {
-        let mut text = String::new();
-        for j in 0..per_file {
-            let i = f * per_file + j;
-            text.push_str(&event(i, ""));
-            if j % 100 == 0 {
-                text.push_str(&event(i, ""));
-            }
-        }
-        write(dir.join(format!("src/e{f:02}.json")), text);
-    }
+    event_files(dir, files, per_file, |_, j, i| match j % 100 {
+        0 => event(i, "").repeat(2),
+        _ => event(i, ""),
+    });
     let mapping = dir.join("interactions.sql");
     write(
         &mapping,
@@ -466,17 +475,12 @@ fn bad_records_skipped_on_a_cluster_are_the_local_run_s() {
     let d = dir.path();
     // Bad records in the sample's first file (found by the client's inference), past the sample,
     // in the last file, and a file of nothing else; JSON and CSV sources joined.
-    for f in 0..6 {
-        let mut text = String::new();
-        for j in 0..3_000 {
-            let i = f * 3_000 + j;
-            text.push_str(&event(i, ""));
-            if (f == 0 && j == 5) || (f == 3 && j == 2_500) || (f == 5 && j == 2_999) {
-                text.push_str("{\"u\":\"cut short\n\u{1}\u{2} binary garbage\n");
-            }
+    event_files(d, 6, 3_000, |f, j, i| match (f, j) {
+        (0, 5) | (3, 2_500) | (5, 2_999) => {
+            event(i, "") + "{\"u\":\"cut short\n\u{1}\u{2} binary garbage\n"
         }
-        write(d.join(format!("src/e{f}.json")), text);
-    }
+        _ => event(i, ""),
+    });
     write(d.join("src/e9.json"), "not json at all\n{\"u\":\n");
     let mut catalog = String::from("item,category\n");
     for i in 0..700 {
@@ -667,20 +671,11 @@ fn executors_that_cannot_reach_the_output_fail_the_run_with_a_clear_error() {
 fn a_record_the_sample_missed_runs_the_job_again_with_every_record_s_columns() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    for f in 0..5 {
-        let mut text = String::new();
-        for j in 0..10_000 {
-            let i = f * 10_000 + j;
-            // A field only one record carries, past the sample, in a file in the middle.
-            let extra = if f == 2 && j == 9_990 {
-                ",\"price\":12.5"
-            } else {
-                ""
-            };
-            text.push_str(&event(i, extra));
-        }
-        write(d.join(format!("src/f{f}.json")), text);
-    }
+    // A field only one record carries, past the sample, in a file in the middle.
+    event_files(d, 5, 10_000, |f, j, i| match (f, j) {
+        (2, 9_990) => event(i, ",\"price\":12.5"),
+        _ => event(i, ""),
+    });
     let mapping = plain_mapping(d, "");
     let src = format!("src={}", d.join("src").display());
     run_ok(&mut run_mapping(&mapping, &src, d.join("local"), &["-q"]));
