@@ -25,8 +25,8 @@ use crate::sources::csv_ranges::CsvFilesWhole;
 use crate::sources::database::{DATABASE_FORMATS, DatabaseTableFactory};
 use crate::sources::exclude::Exclusions;
 use crate::sources::factory::{FORMATS, RunOutput};
-use crate::sources::json::SampledInference;
 use crate::sources::listing::{SkippedFiles, SourceStores};
+use crate::sources::sampled::SampledInference;
 use crate::sources::selection::SourceSelection;
 use crate::store::StoreRegistry;
 
@@ -49,8 +49,8 @@ pub struct EngineOptions {
     pub on_bad_records: BadRecordPolicy,
     /// The output of the run, when planning one: never read as a source, nor a source inside it.
     pub output: Option<url::Url>,
-    /// JSON sources infer their columns from a sample, and the scan checks the other records
-    /// fit them ([`crate::sources::json::fit`]): a run's first attempt.
+    /// JSON and CSV sources infer their columns from a sample, and the scan checks the other
+    /// records fit them ([`crate::sources::sampled`]): a run's first attempt.
     pub sampled_inference: bool,
     /// The files an incremental run reads of its incremental tables (None: every file).
     pub selection: Option<Arc<SourceSelection>>,
@@ -324,7 +324,7 @@ pub async fn plan<T>(
             // A warning: on a large export the full read takes a while, and a typo in a column
             // name ends the same way after it (with the columns of every record to suggest).
             tracing::warn!(
-                "planning on JSON columns inferred from the first records failed; inferring them \
+                "planning on columns inferred from the first records failed; inferring them \
                  from every record to tell a field that appears later from a mistake: {e}"
             );
             let every_record = EngineOptions {

@@ -61,7 +61,7 @@ fn job_failed(what: &str, words: &str, shown: impl std::fmt::Display) -> Error {
 
 /// What the words of a failed job (Ballista's text of the task's error) say it failed of.
 fn failure_cause(words: &str) -> JobFailure {
-    if crate::sources::json::fit::is_misfit_message(words) {
+    if crate::sources::sampled::is_misfit_message(words) {
         JobFailure::RecordMisfit
     } else if SplitMismatch::is_in_message(words) {
         JobFailure::CsvSplitMismatch

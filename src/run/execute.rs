@@ -1,6 +1,6 @@
 //! Executing a mapping file's plan into the staging area: the final query under the write stage
 //! ([`WriteExec`]), its partitions in parallel. An attempt that fails in a way another plan
-//! avoids (a record the sampled JSON columns do not cover, a CSV file cut inside a record, a
+//! avoids (a record the columns of a sample do not cover, a CSV file cut inside a record, a
 //! hash join out of memory) is discarded and run again.
 
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use crate::partition_pruning;
 use crate::report::JoinStrategy;
 use crate::row_flow;
 use crate::sources::csv_ranges::SplitMismatch;
-use crate::sources::json::fit::find_misfit;
+use crate::sources::sampled::find_misfit;
 use crate::store::StoreRegistry;
 use crate::write::{WriteExec, WriteSummary, WriteTarget};
 
@@ -36,7 +36,7 @@ const PROGRESS_TICK: Duration = Duration::from_millis(200);
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Executes the mapping file, discarding what was written and running it again when a record
-/// does not fit the JSON columns inferred from a sample (then inferred from every record), or
+/// does not fit the columns inferred from a sample (then inferred from every record), or
 /// when a hash join runs out of memory (then with sort-merge joins). Returns what was written and
 /// the join strategy.
 pub(super) async fn execute_with_fallback(
@@ -47,7 +47,8 @@ pub(super) async fn execute_with_fallback(
 ) -> Result<(Written, JoinStrategy)> {
     let progress = progress_bar(options, mapping);
     let mut engine = options.engine.clone();
-    // JSON columns from a sample first: one pass over the export when every record fits it.
+    // JSON and CSV columns from a sample first: one pass over the export when every record
+    // fits it.
     engine.sampled_inference = true;
     let mut cluster_jobs_left = CLUSTER_JOB_ATTEMPTS;
     let attempt = loop {
@@ -64,9 +65,7 @@ pub(super) async fn execute_with_fallback(
         let mismatch = crate::sources::find_cause::<SplitMismatch>(e).map(|m| m.to_string());
         if (cluster == JobFailure::RecordMisfit || misfit.is_some()) && engine.sampled_inference {
             let shown = misfit.unwrap_or_else(|| e.to_string());
-            tracing::info!(
-                "{shown}: inferring the JSON columns from every record and running again"
-            );
+            tracing::info!("{shown}: inferring the columns from every record and running again");
             engine.sampled_inference = false;
         } else if (cluster == JobFailure::CsvSplitMismatch || mismatch.is_some())
             && engine.split_csv

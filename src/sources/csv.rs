@@ -5,11 +5,13 @@
 //! every record with the `csv` crate (quoted line breaks are fine) and types a column as an integer
 //! only when every value is a plain integer without a leading zero (so codes and ids keep their
 //! text), as a float when every value is a number, as a boolean for true/false, else as text.
+//! A run types them from a sample of the first records and its scan checks the others
+//! ([`super::sampled`]); `schema` and `explain` read every record.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::{Result, Statistics};
 use datafusion::datasource::file_format::FileFormat;
@@ -21,16 +23,23 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
 
 use super::compression::read_object_blocking;
-use super::csv_columns::{ColumnKind, FileColumns, infer_reader};
+use super::csv_columns::{ColumnKind, CsvSample, FileColumns, infer_reader};
 pub use super::csv_format::ExportCsvFormat;
-use super::csv_infer_ranges::infer_in_ranges;
+use super::csv_infer_ranges::{infer_in_ranges, infer_tail};
 pub use super::csv_options::CsvDialect;
 use super::csv_scan::CsvExportOpener;
+use super::sampled::{PROBE_FILES, PROBE_RECORDS, SAMPLE_RECORDS, in_path_order, spread};
 use super::scan::{ExportSource, RecordFormat, ScanFiles};
 use super::scan_spec::{CsvSpec, FormatSpec, encoding_of};
 use super::split::InferSplit;
 use datafusion::datasource::physical_plan::FileOpener;
 use datafusion::datasource::source::DataSourceExec;
+
+/// Files whose columns are inferred at the same time.
+const INFER_CONCURRENCY: usize = 4;
+/// Bytes read from the end of the first and last probed files when they are large: an export
+/// that comes as a few large files changes at their ends.
+const PROBE_TAIL_BYTES: u64 = 1024 * 1024;
 
 impl ExportCsvFormat {
     /// The reader `spec` describes, recording bad records in `bad_records`.
@@ -45,6 +54,7 @@ impl ExportCsvFormat {
             encoding,
             split,
             read_whole,
+            sample,
         } = spec;
         let inner = Arc::new(datafusion::datasource::file_format::csv::CsvFormat::default());
         let mut format = ExportCsvFormat::new(inner, dialect, bad_records);
@@ -56,6 +66,7 @@ impl ExportCsvFormat {
             .files_read_whole()
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = read_whole.into_iter().collect();
+        format.sample = Arc::new(std::sync::Mutex::new(sample.map(Arc::new)));
         Ok(format)
     }
 }
@@ -78,6 +89,7 @@ impl RecordFormat for ExportCsvFormat {
             store_url: self.store_url.clone(),
             encoding: self.encoding,
             read_whole: Arc::clone(&self.read_whole),
+            sample: self.sample(),
         })
     }
 
@@ -97,6 +109,7 @@ impl RecordFormat for ExportCsvFormat {
             encoding: self.encoding.label().map(str::to_string),
             split: self.split,
             read_whole,
+            sample: self.sample().map(|sample| (*sample).clone()),
         })
     }
 
@@ -126,32 +139,13 @@ impl FileFormat for ExportCsvFormat {
         objects: &[ObjectMeta],
     ) -> Result<SchemaRef> {
         let split = InferSplit::of(state.config_options());
-        let files: Vec<FileColumns> = futures::stream::iter(objects.iter().cloned())
-            .map(|object| {
-                let store = Arc::clone(store);
-                let format = self.clone();
-                async move { infer_file(store, object, format, split).await }
-            })
-            .buffered(4)
-            .try_collect()
-            .await?;
-        let mut names: Vec<String> = Vec::new();
-        let mut kinds: Vec<ColumnKind> = Vec::new();
-        for file in files {
-            if names.len() < file.names.len() {
-                names = file.names.clone();
-                kinds.resize(names.len(), ColumnKind::default());
-            }
-            for (kind, seen) in kinds.iter_mut().zip(file.kinds) {
-                kind.merge(seen);
-            }
-        }
-        let fields: Vec<Field> = names
-            .iter()
-            .zip(&kinds)
-            .map(|(name, kind)| Field::new(name, kind.data_type(), true))
-            .collect();
-        Ok(Arc::new(Schema::new(fields)))
+        let objects = &in_path_order(objects);
+        let columns = if self.sampled.is_some() && self.infer_limit.is_none() {
+            self.infer_from_sample(store, objects, split).await?
+        } else {
+            self.infer_every_record(store, objects, split).await?
+        };
+        Ok(columns.schema())
     }
 
     async fn infer_stats(
@@ -177,15 +171,194 @@ impl FileFormat for ExportCsvFormat {
     }
 }
 
+/// A table's columns: the longest header's names, each column's kind merged over its files.
+#[derive(Debug, Default, Clone)]
+struct TableColumns {
+    names: Vec<String>,
+    kinds: Vec<ColumnKind>,
+}
+
+impl TableColumns {
+    /// Adds a file's columns (files in listing order).
+    fn add(&mut self, file: &FileColumns) {
+        if self.names.len() < file.names.len() {
+            self.names = file.names.clone();
+            self.kinds.resize(self.names.len(), ColumnKind::default());
+        }
+        for (kind, seen) in self.kinds.iter_mut().zip(&file.kinds) {
+            kind.merge(*seen);
+        }
+    }
+
+    /// Whether adding `file` would leave the columns' names and types as they are.
+    fn admit(&self, file: &FileColumns) -> bool {
+        let mut after = self.clone();
+        after.add(file);
+        let types = |columns: &TableColumns| -> Vec<DataType> {
+            columns.kinds.iter().map(ColumnKind::data_type).collect()
+        };
+        after.names == self.names && types(&after) == types(self)
+    }
+
+    fn schema(&self) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .names
+            .iter()
+            .zip(&self.kinds)
+            .map(|(name, kind)| Field::new(name, kind.data_type(), true))
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+}
+
+impl ExportCsvFormat {
+    /// Every record's columns (files a few at a time, merged in listing order).
+    async fn infer_every_record(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        objects: &[ObjectMeta],
+        split: InferSplit,
+    ) -> Result<TableColumns> {
+        let mut files = self.infer_files(store, objects.to_vec(), None, split);
+        let mut table = TableColumns::default();
+        while let Some(file) = files.try_next().await? {
+            table.add(&file);
+        }
+        Ok(table)
+    }
+
+    /// The columns of the first [`SAMPLE_RECORDS`] records in the order full inference reads
+    /// them (whole files in listing order, the last one up to the budget). When that was not
+    /// every record and the probes of later files fit, the sample is kept for the scan to check
+    /// the rest against.
+    async fn infer_from_sample(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        objects: &[ObjectMeta],
+        split: InferSplit,
+    ) -> Result<TableColumns> {
+        let mut files = self.infer_files(store, objects.to_vec(), Some(SAMPLE_RECORDS), split);
+        let mut table = TableColumns::default();
+        let (mut records, mut read, mut whole) = (0, 0, true);
+        while let Some(file) = files.try_next().await? {
+            read += 1;
+            records += file.records;
+            table.add(&file);
+            if file.stopped_at_limit || records >= SAMPLE_RECORDS {
+                whole = !file.stopped_at_limit && read == objects.len();
+                break;
+            }
+        }
+        drop(files);
+        if whole {
+            return Ok(table);
+        }
+        if !self
+            .probes_fit(store, &objects[read - 1..], &table, split)
+            .await
+        {
+            tracing::debug!(
+                "records of later CSV files do not fit the columns of the first {records}: \
+                 inferring them from every record"
+            );
+            return self.infer_every_record(store, objects, split).await;
+        }
+        tracing::debug!(
+            "CSV columns inferred from the first {records} records ({read} of {} files); the \
+             scan checks every other record fits them",
+            objects.len()
+        );
+        let sample = CsvSample {
+            names: table.names.clone(),
+            kinds: table.kinds.clone(),
+            sampled: records,
+        };
+        *self.sample.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(sample));
+        if let Some(sampled) = &self.sampled {
+            sampled.left_records_unread();
+        }
+        Ok(table)
+    }
+
+    /// Whether records of `rest` (from the file the sample stopped in to the last) leave
+    /// `sample`'s columns as they are: the first records of files spread over the files after
+    /// the sample's, and the tails of the first and last file of `rest` when they are large. Only
+    /// a hint (the scan checks every record anyway): a probe that cannot be read, or holds a bad
+    /// record under `fail`, says no, and full inference reports what it finds in file order.
+    async fn probes_fit(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        rest: &[ObjectMeta],
+        sample: &TableColumns,
+        split: InferSplit,
+    ) -> bool {
+        let after_sample = rest.get(1..).unwrap_or_default();
+        let picked: Vec<ObjectMeta> = spread(after_sample.len(), PROBE_FILES)
+            .map(|i| after_sample[i].clone())
+            .collect();
+        let mut files = self.infer_files(store, picked, Some(PROBE_RECORDS), split);
+        while let Some(file) = files.next().await {
+            match file {
+                Ok(file) => {
+                    if !sample.admit(&file) {
+                        return false;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!("probing a CSV file after the sample: {e}");
+                    return false;
+                }
+            }
+        }
+        drop(files);
+        // The first and the last file of `rest`, once each.
+        let ends = rest.first().into_iter().chain(after_sample.last());
+        for object in ends {
+            match infer_tail(store, object, self, PROBE_TAIL_BYTES).await {
+                Ok(Some(tail)) => {
+                    if !sample.admit(&tail.finish()) {
+                        return false;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!("probing the end of {}: {e}", object.location);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Each of `objects`' columns (up to `limit` records each), a few files at a time, in order.
+    fn infer_files<'a>(
+        &'a self,
+        store: &'a Arc<dyn ObjectStore>,
+        objects: Vec<ObjectMeta>,
+        limit: Option<usize>,
+        split: InferSplit,
+    ) -> impl futures::Stream<Item = Result<FileColumns>> + 'a {
+        futures::stream::iter(objects)
+            .map(move |object| {
+                let mut format = self.clone();
+                format.infer_limit = limit.or(self.infer_limit);
+                infer_file(Arc::clone(store), object, format, split)
+            })
+            .buffered(INFER_CONCURRENCY)
+    }
+}
+
 /// One file's columns, read through in a blocking task (a large one in byte ranges, each in its
-/// own).
+/// own, unless only its first records are read).
 async fn infer_file(
     store: Arc<dyn ObjectStore>,
     object: ObjectMeta,
     format: ExportCsvFormat,
     split: InferSplit,
 ) -> Result<FileColumns> {
-    if let Some(columns) = infer_in_ranges(&store, &object, &format, split).await? {
+    if format.infer_limit.is_none()
+        && let Some(columns) = infer_in_ranges(&store, &object, &format, split).await?
+    {
         return Ok(columns.finish());
     }
     let file = super::file_name(format.store_url.as_ref(), &object.location);
@@ -201,7 +374,6 @@ mod tests {
 
     use super::*;
     use crate::sources::csv_columns::{is_plain_integer, is_plain_number};
-    use datafusion::arrow::datatypes::DataType;
 
     fn types(text: &str, dialect: &CsvDialect) -> Vec<(String, DataType)> {
         let format = ExportCsvFormat::new(

@@ -9,10 +9,12 @@ use datafusion::datasource::file_format::FileFormat;
 use datafusion::execution::object_store::ObjectStoreUrl;
 
 use super::bad_records::BadRecordLog;
+use super::csv_columns::CsvSample;
 use super::csv_options::CsvDialect;
 use super::csv_ranges::CsvText;
 use super::csv_records::DEFAULT_MAX_RECORD_BYTES;
 use super::encoding::TextEncoding;
+use super::sampled::SampledInference;
 
 /// CSV read by pengine: its own inference and its own record reader (bad records set aside);
 /// DataFusion's CSV format only names the extension.
@@ -32,6 +34,13 @@ pub struct ExportCsvFormat {
     /// Files whose inference in byte ranges found a cut inside a record: the scan reads them
     /// whole.
     pub(super) read_whole: Arc<Mutex<HashSet<String>>>,
+    /// Records of a file to infer its columns from; `None` reads them all.
+    pub(super) infer_limit: Option<usize>,
+    /// Infer from a sample of the first records only (see [`SampledInference`]).
+    pub sampled: Option<Arc<SampledInference>>,
+    /// Set by a sampled inference that did not read every record: what the scan checks them
+    /// against.
+    pub(super) sample: Arc<Mutex<Option<Arc<CsvSample>>>>,
 }
 
 impl ExportCsvFormat {
@@ -49,6 +58,9 @@ impl ExportCsvFormat {
             encoding: TextEncoding::default(),
             split: true,
             read_whole: Arc::default(),
+            infer_limit: None,
+            sampled: None,
+            sample: Arc::default(),
         }
     }
 }
@@ -61,6 +73,15 @@ impl ExportCsvFormat {
     /// Files the scan reads whole (their inference in ranges found a cut inside a record).
     pub fn files_read_whole(&self) -> &Arc<Mutex<HashSet<String>>> {
         &self.read_whole
+    }
+
+    /// The sample the scan checks records against, when the columns came from one that left
+    /// records unread.
+    pub fn sample(&self) -> Option<Arc<CsvSample>> {
+        self.sample
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// How the table's files are written, to decide whether one can be split.

@@ -10,6 +10,7 @@ use datafusion::common::Result;
 use futures::StreamExt;
 use object_store::{ObjectMeta, ObjectStore};
 
+use super::bad_records::{BadRecordLog, BadRecordPolicy};
 use super::compression::read_bytes_blocking;
 use super::csv_columns::{Columns, infer_records};
 use super::csv_format::ExportCsvFormat;
@@ -67,6 +68,33 @@ pub(super) async fn infer_in_ranges(
         }
     }
     Ok(Some(merged))
+}
+
+/// The columns of the records in the last `bytes` of a large splittable file (a probe: its bad
+/// records are skipped, and a line start inside a quoted value can only misread it as records
+/// that do not fit); None when the file is not one.
+pub(super) async fn infer_tail(
+    store: &Arc<dyn ObjectStore>,
+    object: &ObjectMeta,
+    format: &ExportCsvFormat,
+    bytes: u64,
+) -> Result<Option<Columns>> {
+    let size = object.size;
+    if !format.split || size <= 2 * bytes {
+        return Ok(None);
+    }
+    let head = object_read::read_head(store, None, &object.location, HEAD_LEN.min(size)).await?;
+    let Some(facts) = csv_ranges::head_facts(&head, size, &object.location, format.text()) else {
+        return Ok(None);
+    };
+    let mut probe = format.clone();
+    probe.bad_records = Arc::new(BadRecordLog::new(BadRecordPolicy::Skip));
+    probe.infer_limit = None;
+    let range = ByteRange {
+        start: size - bytes,
+        end: size,
+    };
+    infer_range(Arc::clone(store), object.clone(), probe, range, facts).await
 }
 
 /// The columns of the records starting in `range`; None when its end was inside a record.

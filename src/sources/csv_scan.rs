@@ -30,10 +30,12 @@ use object_store::path::Path;
 
 use super::bad_records::{BadRecord, BadRecordLog, BadRecordPolicy, excerpt};
 use super::compression::{Compression, SNIFF_LEN};
+use super::csv_columns::CsvSample;
 use super::csv_options::CsvDialect;
 use super::csv_ranges::{self, CsvText, SplitMismatch};
 use super::csv_records::{CsvRecords, Next};
 use super::encoding::TextEncoding;
+use super::sampled::SchemaMisfit;
 use super::split::{ByteRange, Plan, RangeEnd, skip_to_line_start_blocking};
 
 use super::BATCH_BYTES;
@@ -55,6 +57,9 @@ pub struct CsvExportOpener {
     pub encoding: super::encoding::TextEncoding,
     /// Files schema inference found cannot be split: read whole.
     pub read_whole: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// The sample the columns came from, when it left records unread: each record is checked
+    /// against it.
+    pub sample: Option<Arc<CsvSample>>,
 }
 
 impl FileOpener for CsvExportOpener {
@@ -68,6 +73,7 @@ impl FileOpener for CsvExportOpener {
             projection: self.projection.clone(),
             batch_size: self.batch_size,
             prefix: None,
+            sample: self.sample.clone(),
         };
         let store = Arc::clone(&self.store);
         let local = self.local.clone();
@@ -188,6 +194,8 @@ struct FileReading {
     batch_size: usize,
     /// A byte range past the file's start: the file before it, read only for a bad record.
     prefix: Option<Prefix>,
+    /// What every record is checked against when the columns came from a sample.
+    sample: Option<Arc<CsvSample>>,
 }
 
 /// The part of a split file before a range: its line breaks give the range's line numbers, and
@@ -272,7 +280,15 @@ impl FileReading {
                 Next::Record(record) => record,
             };
             if std::mem::take(&mut header_pending) {
+                if let Some(column) = self.sample.as_ref().and_then(|s| s.header_misfit(&record)) {
+                    return Err(self.misfit(record.byte_offset, column));
+                }
                 continue;
+            }
+            if let Some(sample) = &self.sample
+                && let Some(column) = sample.misfit(&record, &self.projection)
+            {
+                return Err(self.misfit(record.byte_offset, column));
             }
             for (builder, &index) in columns.iter_mut().zip(&self.projection) {
                 match index < record.len() {
@@ -299,6 +315,17 @@ impl FileReading {
             emit(batch);
         }
         Ok(())
+    }
+
+    /// The error that stops the scan at a record whose `column` the sample's columns do not
+    /// cover: the run then infers them from every record and starts again.
+    fn misfit(&self, offset: u64, column: String) -> DataFusionError {
+        DataFusionError::External(Box::new(SchemaMisfit {
+            file: self.file.clone(),
+            offset,
+            field: column,
+            sampled: self.sample.as_ref().map_or(0, |s| s.sampled),
+        }))
     }
 
     /// A bad record met: recorded (under `fail`, the error). In a range past the file's start its
@@ -330,6 +357,7 @@ impl FileReading {
             projection: self.projection.clone(),
             batch_size: self.batch_size,
             prefix: None,
+            sample: None,
         };
         let range = ByteRange {
             start: 0,

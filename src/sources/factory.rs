@@ -25,8 +25,9 @@ use super::csv::{CsvDialect, ExportCsvFormat};
 use super::csv_ranges::CsvFilesWhole;
 use super::encoding::{ENCODING_OPTION, TextEncoding};
 use super::exclude::{EXCLUDE_OPTION, Exclusions};
-use super::json::{ExportJsonFormat, SampledInference};
+use super::json::ExportJsonFormat;
 use super::parquet::ExportParquetFormat;
+use super::sampled::SampledInference;
 
 /// The output of the run that registers the tables (a session extension): a source inside it is
 /// refused, since the run would read what it writes.
@@ -116,6 +117,7 @@ impl TableProviderFactory for SourceTableFactory {
                 let mut format = ExportCsvFormat::new(inner, dialect, bad_records);
                 format.store_url = store_url;
                 format.split = split;
+                format.sampled = session.config().get_extension::<SampledInference>();
                 if let Some(label) = encoding {
                     format.encoding = text_encoding(cmd, &label)?;
                 }

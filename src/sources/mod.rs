@@ -21,6 +21,7 @@ pub mod listing;
 pub mod object_read;
 pub mod parquet;
 pub mod rebuild;
+pub mod sampled;
 pub mod scan;
 pub mod scan_spec;
 pub mod selection;

@@ -30,6 +30,7 @@ mod tests {
 
     use super::*;
     use crate::sources::csv::{CsvDialect, ExportCsvFormat};
+    use crate::sources::csv_columns::CsvSample;
     use crate::sources::encoding::TextEncoding;
     use crate::sources::json::ExportJsonFormat;
     use crate::sources::json::fit::Shape;
@@ -74,7 +75,7 @@ mod tests {
     }
 
     #[test]
-    fn a_csv_reader_comes_back_with_its_dialect_and_whole_files() {
+    fn a_csv_reader_comes_back_with_its_dialect_whole_files_and_sample() {
         let dialect = CsvDialect {
             has_header: false,
             delimiter: b';',
@@ -91,10 +92,25 @@ mod tests {
             .lock()
             .unwrap()
             .insert("big.csv".into());
+        let sample: CsvSample = serde_json::from_str(
+            r#"{"names":["id","tag"],"kinds":[
+                {"seen":true,"not_integer":false,"not_float":false,"not_bool":true},
+                {"seen":false,"not_integer":false,"not_float":false,"not_bool":false}],
+                "sampled":20000}"#,
+        )
+        .unwrap();
+        *format.sample.lock().unwrap() = Some(Arc::new(sample.clone()));
         let spec = format.spec();
-        let rebuilt = format_from(spec.clone(), Arc::default()).unwrap();
+        let text = serde_json::to_string(&spec).unwrap();
+        let back: FormatSpec = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, spec);
+        let rebuilt = format_from(back, Arc::default()).unwrap();
         assert_eq!(rebuilt.spec(), spec);
         assert!(!rebuilt.splits_files());
+        let FormatSpec::Csv(csv) = rebuilt.spec() else {
+            panic!("not CSV")
+        };
+        assert_eq!(csv.sample, Some(sample));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::csv_columns::CsvSample;
 use super::csv_options::CsvDialect;
 use super::encoding::TextEncoding;
 use super::json::infer::Inferred;
@@ -45,6 +46,8 @@ pub struct CsvSpec {
     pub encoding: Option<String>,
     pub split: bool,
     pub read_whole: Vec<String>,
+    /// The columns of the sample the scan checks records against.
+    pub sample: Option<CsvSample>,
 }
 
 /// [`Inferred`] as data.

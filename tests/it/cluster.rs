@@ -690,7 +690,7 @@ fn a_record_the_sample_missed_runs_the_job_again_with_every_record_s_columns() {
         .env("PENGINE_LOG", "info"),
     );
     assert!(
-        stderr(&output).contains("inferring the JSON columns from every record and running again"),
+        stderr(&output).contains("inferring the columns from every record and running again"),
         "{}",
         stderr(&output)
     );
@@ -698,5 +698,59 @@ fn a_record_the_sample_missed_runs_the_job_again_with_every_record_s_columns() {
     assert_eq!(
         datasets(&d.join("cluster"), &names),
         datasets(&d.join("local"), &names)
+    );
+}
+
+#[test]
+fn a_csv_value_the_sample_missed_runs_the_job_again_with_every_record_s_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Event values are integers in the sample; one past it, in a file in the middle, is text.
+    for f in 0..5 {
+        let mut text = String::from("u,i,ts,v\n");
+        for j in 0..10_000 {
+            let i = f * 10_000 + j;
+            let value = match (f, j) {
+                (2, 9_990) => "n/a".to_string(),
+                _ => (i % 9).to_string(),
+            };
+            let ts = 1_709_251_200 + i;
+            text.push_str(&format!("u{},i{},{ts},{value}\n", i % 5000, i % 700));
+        }
+        write(d.join(format!("src/e{f:02}.csv")), text);
+    }
+    let mapping = d.join("interactions.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE e STORED AS CSV LOCATION '${src}/' \
+         OPTIONS ('format.has_header' 'true');\n\
+         SELECT u AS user_id, i AS item_id, ts AS timestamp, v AS channel FROM e;",
+    );
+    let src = format!("src={}", d.join("src").display());
+    run_ok(&mut run_mapping(&mapping, &src, d.join("local"), &["-q"]));
+    let cluster = Cluster::start(2, |_| {});
+    let output = run_ok(
+        run_mapping(
+            &mapping,
+            &src,
+            d.join("cluster"),
+            &["--cluster", &cluster.scheduler],
+        )
+        .env("PENGINE_LOG", "info"),
+    );
+    let log = stderr(&output);
+    assert!(
+        log.contains("inferring the columns from every record and running again"),
+        "{log}"
+    );
+    assert!(log.contains("field 'v'"), "{log}");
+    let names = ["interactions"];
+    let local = datasets(&d.join("local"), &names);
+    assert_eq!(datasets(&d.join("cluster"), &names), local);
+    assert!(
+        local[0]
+            .1
+            .iter()
+            .any(|row| row.contains(&"n/a".to_string()))
     );
 }

@@ -8,6 +8,7 @@ mod common;
 mod bad_records;
 mod checks;
 mod cluster;
+mod csv_inference;
 mod databases;
 mod faults;
 mod hostile;

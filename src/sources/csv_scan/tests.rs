@@ -71,6 +71,7 @@ fn opener(log: &Arc<BadRecordLog>) -> CsvExportOpener {
         store_url: ObjectStoreUrl::local_filesystem(),
         encoding: Default::default(),
         read_whole: Arc::default(),
+        sample: None,
     }
 }
 

@@ -1,13 +1,13 @@
 //! Checks that records fit a schema inferred from a sample, so the scan can read the export once.
 //!
 //! Inferring from every record means reading the export twice (once for the types, once for the
-//! rows). A run instead infers the columns from the first records (see [`super::SAMPLE_RECORDS`])
+//! rows). A run instead infers the columns from the first records (see [`crate::sources::sampled`])
 //! and its scan checks every other record against them: a record fits when merging its type into
 //! the sample's ([`Inferred::merge`]) changes nothing. When every record fits, the schema of every
 //! record is the sample's — same fields, same types, and the same field order, since the sample is
 //! the first records in the order inference reads them — so the rows are exactly those of a full
-//! inference. The first record that does not fit stops the scan with a [`SchemaMisfit`], and the
-//! run starts again with a full inference.
+//! inference. The first record that does not fit stops the scan with a misfit, and the run starts
+//! again with a full inference.
 //!
 //! The walk is the direct decoder's grammar ([`super::cursor::Cursor`]), which is no looser than
 //! serde_json's; where it is unsure (an escaped key, a surrogate escape, deep nesting, a huge
@@ -313,45 +313,6 @@ pub(super) fn within(stop: Stop, name: &str) -> Stop {
         Stop::Misfit(inner) => Stop::Misfit(format!("{name}.{inner}")),
         unsure => unsure,
     }
-}
-
-/// A record the columns inferred from the sample do not cover: the run reads every record for
-/// the schema and starts again.
-#[derive(Debug, Clone)]
-pub struct SchemaMisfit {
-    /// The file, as named in messages.
-    pub file: String,
-    /// Where the record starts in the file (after decompression).
-    pub offset: u64,
-    /// The field whose type (or presence) is new.
-    pub field: String,
-    pub sampled: usize,
-}
-
-impl std::fmt::Display for SchemaMisfit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the record at byte {} of {} has field '{}' of a type (or presence) the first {} \
-             {MISFIT_WORDS}",
-            self.offset, self.file, self.field, self.sampled
-        )
-    }
-}
-
-impl std::error::Error for SchemaMisfit {}
-
-/// Whether an error's text (a cluster's job, whose error came back as text) is a misfit's.
-pub fn is_misfit_message(text: &str) -> bool {
-    text.contains(MISFIT_WORDS)
-}
-
-/// The words of every misfit's message that no other message has.
-const MISFIT_WORDS: &str = "records did not show";
-
-/// The misfit among `e`'s causes, however the scan's error was wrapped on its way up.
-pub fn find_misfit<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e SchemaMisfit> {
-    crate::sources::find_cause(e)
 }
 
 #[cfg(test)]

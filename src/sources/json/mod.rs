@@ -37,6 +37,9 @@ use object_store::{ObjectMeta, ObjectStore};
 use super::bad_records::BadRecordLog;
 use super::compression::read_object_blocking;
 use super::encoding::TextEncoding;
+use super::sampled::{
+    PROBE_FILES, PROBE_RECORDS, SAMPLE_RECORDS, SampledInference, in_path_order, spread,
+};
 use super::scan::{ExportSource, RecordFormat, ScanFiles};
 use super::scan_spec::{FormatSpec, InferredSpec, JsonSpec, encoding_of};
 use fit::Shape;
@@ -44,28 +47,6 @@ use infer::{FileInference, Inferred};
 
 /// Files whose schemas are inferred at the same time.
 const INFER_CONCURRENCY: usize = 4;
-
-/// Records a run infers its JSON columns from before the scan (which checks the others fit, see
-/// [`fit`]): enough to meet a field that one event in a few hundred carries, few enough that the
-/// sample costs a small share of a large export's time.
-pub const SAMPLE_RECORDS: usize = 20_000;
-
-/// A session extension: the JSON sources of this session infer their columns from a sample and
-/// check the rest during the scan (a run), instead of reading every record first (`schema`,
-/// `explain`, and a run's second attempt after a record did not fit).
-/// Once planned, it says whether a source's sample left records unread (only then can a plan
-/// made on the sample's columns differ from one made on every record's).
-#[derive(Debug, Default)]
-pub struct SampledInference {
-    partial: std::sync::atomic::AtomicBool,
-}
-
-impl SampledInference {
-    /// Whether a source's columns came from a sample that did not read every record.
-    pub fn partial(&self) -> bool {
-        self.partial.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
 
 /// The JSON file format pengine registers for `STORED AS JSON`.
 #[derive(Debug, Clone)]
@@ -128,6 +109,7 @@ impl FileFormat for ExportJsonFormat {
         objects: &[ObjectMeta],
     ) -> Result<SchemaRef> {
         let split = ranges::InferSplit::of(state.config_options());
+        let objects = &in_path_order(objects);
         if self.sampled.is_some() && self.infer_limit.is_none() {
             return self.infer_from_sample(store, objects, split).await;
         }
@@ -234,9 +216,7 @@ impl ExportJsonFormat {
         );
         *self.shape.lock().unwrap_or_else(|p| p.into_inner()) = Some(Shape::new(merged, records));
         if let Some(sampled) = &self.sampled {
-            sampled
-                .partial
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+            sampled.left_records_unread();
         }
         Ok(schema)
     }
@@ -260,16 +240,6 @@ impl ExportJsonFormat {
             .buffered(INFER_CONCURRENCY)
     }
 }
-
-/// Files after the sample whose first records are checked against it before the scan, spread
-/// over the rest of the listing (the last one included): an export whose fields changed over
-/// time is then inferred from every record at once, not after a scan up to the change.
-const PROBE_FILES: usize = 16;
-/// Records read from the start of each probed file.
-const PROBE_RECORDS: usize = 1_000;
-/// Bytes read from the end of the first and last probed files when they are large: an export
-/// that comes as a few large files gains its new fields at their ends.
-const PROBE_TAIL_BYTES: u64 = 1024 * 1024;
 
 impl ExportJsonFormat {
     /// Whether records of `rest` (from the file the sample stopped in to the last) fit `sample`
@@ -315,11 +285,9 @@ impl ExportJsonFormat {
     }
 }
 
-/// Up to `n` indexes spread evenly over `0..len`, the last one included.
-fn spread(len: usize, n: usize) -> impl Iterator<Item = usize> {
-    let n = n.min(len);
-    (1..=n).map(move |k| k * len / n - 1)
-}
+/// Bytes read from the end of the first and last probed files when they are large: an export
+/// that comes as a few large files gains its new fields at their ends.
+const PROBE_TAIL_BYTES: u64 = 1024 * 1024;
 
 fn schema_of(merged: &Inferred) -> Result<SchemaRef> {
     let schema = infer::to_schema(merged)
@@ -419,21 +387,5 @@ impl RecordFormat for ExportJsonFormat {
 
     fn splits_files(&self) -> bool {
         true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::spread;
-
-    #[test]
-    fn probes_are_spread_over_the_rest_and_include_the_last_file() {
-        assert_eq!(spread(5, 16).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
-        let picked: Vec<usize> = spread(1000, 16).collect();
-        assert_eq!(picked.len(), 16);
-        assert_eq!(picked[0], 61);
-        assert_eq!(picked[15], 999);
-        assert!(picked.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(spread(0, 16).count(), 0);
     }
 }

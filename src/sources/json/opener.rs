@@ -29,12 +29,13 @@ use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 
 use super::direct::{DirectDecoder, Refusal};
-use super::fit::{Fit, SchemaMisfit, Shape};
+use super::fit::{Fit, Shape};
 use super::framing::{BOM, Framing};
 use super::records::{Piece, PieceKind, Splitter, Window};
 use crate::sources::bad_records::BadRecordLog;
 use crate::sources::compression::{Compression, SNIFF_LEN};
 use crate::sources::object_read;
+use crate::sources::sampled::SchemaMisfit;
 use crate::sources::split::{self, ByteRange, Plan, RangeEnd};
 
 pub struct JsonExportOpener {

@@ -8,7 +8,6 @@ use crate::sources::json::direct::{DirectDecoder, Refusal};
 use crate::sources::json::infer::{record_type, to_schema};
 use crate::sources::json::records::{Piece, PieceKind, Window};
 use crate::test_random::Random;
-use datafusion::error::DataFusionError;
 
 fn shape_of(records: &[&str]) -> Arc<Shape> {
     let mut merged = Inferred::Null;
@@ -286,21 +285,4 @@ fn fields_matched_in_place_are_checked_like_the_rest() {
         decode(&[r#"{"u":1}"#, r#"{"\u0075":1}"#]).unwrap_err(),
         Refusal::Declined
     );
-}
-
-#[test]
-fn a_misfit_is_found_however_the_error_was_wrapped() {
-    let misfit = SchemaMisfit {
-        file: "/x/f.json".into(),
-        offset: 7,
-        field: "price".into(),
-        sampled: 20_000,
-    };
-    let external = DataFusionError::External(Box::new(misfit));
-    let shared = DataFusionError::Shared(Arc::new(external.context("reading")));
-    let arrow = datafusion::arrow::error::ArrowError::ExternalError(Box::new(shared));
-    let wrapped = crate::error::Error::from(DataFusionError::ArrowError(Box::new(arrow), None));
-    let found = find_misfit(&wrapped).expect("found");
-    assert_eq!(found.field, "price");
-    assert!(find_misfit(&DataFusionError::Execution("other".into())).is_none());
 }
