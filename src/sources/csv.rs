@@ -241,9 +241,24 @@ impl ExportCsvFormat {
         let mut table = TableColumns::default();
         let (mut records, mut read, mut whole) = (0, 0, true);
         while let Some(file) = files.try_next().await? {
+            let object = &objects[read];
             read += 1;
             records += file.records;
             table.add(&file);
+            if file.line_breaks && self.split && split.ranges(object.size, None).is_some() {
+                // Its byte ranges would be checked at every cut, and a cut inside a quoted
+                // value would start the whole run again: read whole, as inference in ranges
+                // decides when it meets one.
+                tracing::info!(
+                    "{}: a quoted value holds a line break in the first records; reading the \
+                     file whole",
+                    super::file_name(self.store_url.as_ref(), &object.location)
+                );
+                self.read_whole
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(object.location.to_string());
+            }
             if file.stopped_at_limit || records >= SAMPLE_RECORDS {
                 whole = !file.stopped_at_limit && read == objects.len();
                 break;

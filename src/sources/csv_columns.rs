@@ -108,6 +108,8 @@ pub(super) struct FileColumns {
     pub(super) records: usize,
     /// Whether the read stopped at the format's inference limit, records left unread.
     pub(super) stopped_at_limit: bool,
+    /// Whether a value read holds a line break (quoted).
+    pub(super) line_breaks: bool,
 }
 
 #[cfg(test)]
@@ -131,6 +133,7 @@ pub(super) struct Columns {
     kinds: Vec<ColumnKind>,
     records: usize,
     stopped_at_limit: bool,
+    line_breaks: bool,
 }
 
 impl Columns {
@@ -145,6 +148,7 @@ impl Columns {
         }
         self.records += later.records;
         self.stopped_at_limit |= later.stopped_at_limit;
+        self.line_breaks |= later.line_breaks;
         self
     }
 
@@ -161,6 +165,7 @@ impl Columns {
             kinds,
             records: self.records,
             stopped_at_limit: self.stopped_at_limit,
+            line_breaks: self.line_breaks,
         }
     }
 }
@@ -223,7 +228,9 @@ pub(super) fn infer_records<R: Read>(
             kinds.resize(record.len(), ColumnKind::default());
         }
         for (i, kind) in kinds.iter_mut().enumerate() {
-            kind.observe(record.get(i));
+            let value = record.get(i);
+            kind.observe(value);
+            columns.line_breaks |= value.contains(['\n', '\r']);
         }
     }
     Ok(Some(columns))
