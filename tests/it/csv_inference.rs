@@ -74,15 +74,6 @@ const SAMPLED: &str = "CSV columns inferred from the first 20000 records";
 const STARTED_AGAIN: &str = "inferring the columns from every record and running again";
 const PROBED: &str = "records of later CSV files do not fit the columns of the first 20000";
 
-fn value_of(csv: &Csv, key: &str, column: &str) -> String {
-    let row = csv
-        .column("USER_ID")
-        .iter()
-        .position(|id| id == key)
-        .unwrap_or_else(|| panic!("no user {key}"));
-    csv.column(column)[row].clone()
-}
-
 fn type_of(types: &[(String, String)], column: &str) -> String {
     let (_, t) = types.iter().find(|(name, _)| name == column).unwrap();
     t.clone()
@@ -101,8 +92,8 @@ fn one_pass_when_every_record_fits_the_sample() {
     assert_eq!(csv.rows.len(), 2 * ROWS);
     assert_eq!(type_of(&types, "AGE"), r#"["null","long"]"#);
     assert_eq!(type_of(&types, "SCORE"), r#"["null","double"]"#);
-    assert_eq!(value_of(&csv, "49999", "SCORE"), "5.5");
-    assert_eq!(value_of(&csv, "49998", "MEMBER"), "True");
+    assert_eq!(csv.user_value("49999", "SCORE"), "5.5");
+    assert_eq!(csv.user_value("49998", "MEMBER"), "True");
 }
 
 #[test]
@@ -126,10 +117,10 @@ fn values_past_the_sample_that_a_type_cannot_hold_make_the_column_text() {
         assert!(log.contains(&format!("field '{column}'")), "{log}");
         assert_eq!(csv.rows.len(), 2 * ROWS + 1);
         let upper = column.to_uppercase();
-        assert_eq!(value_of(&csv, "99999999", &upper), value);
+        assert_eq!(csv.user_value("99999999", &upper), value);
         assert_eq!(type_of(&types, &upper), r#"["null","string"]"#, "{column}");
         // The other rows keep their text as written.
-        assert_eq!(value_of(&csv, "3", "AGE"), "23");
+        assert_eq!(csv.user_value("3", "AGE"), "23");
     }
 }
 
@@ -148,7 +139,7 @@ fn a_longer_header_in_a_later_file_adds_its_column() {
     assert!(log.contains(PROBED), "{log}");
     assert!(!log.contains(STARTED_AGAIN), "{log}");
     assert_eq!(csv.rows.len(), 2 * ROWS + 1);
-    assert_eq!(value_of(&csv, "99999999", "SEGMENT"), "vip");
+    assert_eq!(csv.user_value("99999999", "SEGMENT"), "vip");
     // In a file the probes skip (the first of 40 after the sample's), the scan meets it and the
     // run starts again.
     std::fs::remove_file(d.join("ev/z.csv")).unwrap();
@@ -169,7 +160,7 @@ fn a_longer_header_in_a_later_file_adds_its_column() {
     assert!(log.contains("field 'segment'"), "{log}");
     assert_eq!(csv.header.len(), 7);
     assert_eq!(csv.rows.len(), ROWS + 40);
-    assert_eq!(value_of(&csv, "100000", "SEGMENT"), "vip");
+    assert_eq!(csv.user_value("100000", "SEGMENT"), "vip");
 }
 
 #[test]
@@ -188,7 +179,7 @@ fn a_value_at_the_end_of_one_large_file_is_found_before_the_scan() {
     assert!(log.contains(PROBED), "{log}");
     assert!(!log.contains(STARTED_AGAIN), "{log}");
     assert_eq!(csv.rows.len(), 5 * ROWS + 1);
-    assert_eq!(value_of(&csv, "99999999", "AGE"), "unknown");
+    assert_eq!(csv.user_value("99999999", "AGE"), "unknown");
     assert_eq!(type_of(&types, "AGE"), r#"["null","string"]"#);
 }
 
@@ -204,7 +195,7 @@ fn a_column_empty_in_the_sample_is_typed_by_the_values_after_it() {
     assert!(log.contains(STARTED_AGAIN), "{log}");
     assert!(log.contains("field 'note'"), "{log}");
     assert_eq!(type_of(&types, "NOTE"), r#"["null","long"]"#);
-    assert_eq!(value_of(&csv, "99999999", "NOTE"), "42");
+    assert_eq!(csv.user_value("99999999", "NOTE"), "42");
     // Text there makes any column text: the sample's type stands, in one pass.
     write(
         d.join("ev/a.csv"),
@@ -214,7 +205,7 @@ fn a_column_empty_in_the_sample_is_typed_by_the_values_after_it() {
     assert!(log.contains(SAMPLED), "{log}");
     assert!(!log.contains(STARTED_AGAIN), "{log}");
     assert_eq!(type_of(&types, "NOTE"), r#"["null","string"]"#);
-    assert_eq!(value_of(&csv, "99999999", "NOTE"), "hello");
+    assert_eq!(csv.user_value("99999999", "NOTE"), "hello");
 }
 
 #[test]
@@ -243,6 +234,6 @@ fn an_export_rewritten_between_runs_is_inferred_again() {
     write(d.join("ev/b.csv"), users(ROWS).replace(",t1,2", ",t1,2x"));
     let (csv, types, _) = run(d, "user_id, age");
     assert_eq!(type_of(&types, "AGE"), r#"["null","string"]"#);
-    assert_eq!(value_of(&csv, "25001", "AGE"), "21");
+    assert_eq!(csv.user_value("25001", "AGE"), "21");
     assert!(csv.column("AGE").iter().any(|age| age.starts_with("2x")));
 }

@@ -53,15 +53,6 @@ const SAMPLED: &str = "JSON columns inferred from the first 20000 records";
 const STARTED_AGAIN: &str = "inferring the columns from every record and running again";
 const PROBED: &str = "records of later files do not fit the columns of the first 20000";
 
-fn value_of(csv: &Csv, key: &str, column: &str) -> String {
-    let row = csv
-        .column("USER_ID")
-        .iter()
-        .position(|id| id == key)
-        .unwrap_or_else(|| panic!("no user {key}"));
-    csv.column(column)[row].clone()
-}
-
 #[test]
 fn one_pass_when_every_record_fits_the_sample() {
     let dir = tempfile::tempdir().unwrap();
@@ -80,9 +71,9 @@ fn one_pass_when_every_record_fits_the_sample() {
     assert!(!log.contains(STARTED_AGAIN), "{log}");
     assert_eq!(csv.rows.len(), 2 * EVENTS + 1);
     assert_eq!(report["rows"]["written"], 2 * EVENTS + 1);
-    assert_eq!(value_of(&csv, "0042", "TIER"), "7");
-    assert_eq!(value_of(&csv, "0042", "AB"), "1");
-    assert_eq!(value_of(&csv, "49999", "PAGE"), "p4");
+    assert_eq!(csv.user_value("0042", "TIER"), "7");
+    assert_eq!(csv.user_value("0042", "AB"), "1");
+    assert_eq!(csv.user_value("49999", "PAGE"), "p4");
 }
 
 #[test]
@@ -101,8 +92,8 @@ fn a_field_first_seen_in_the_last_file_is_a_column() {
     assert!(!log.contains(STARTED_AGAIN), "{log}");
     assert_eq!(csv.header, ["USER_ID", "TIER", "AGE"]);
     assert_eq!(csv.rows.len(), 2 * EVENTS + 1);
-    assert_eq!(value_of(&csv, "99999999", "AGE"), "33");
-    assert_eq!(value_of(&csv, "7", "AGE"), "");
+    assert_eq!(csv.user_value("99999999", "AGE"), "33");
+    assert_eq!(csv.user_value("7", "AGE"), "");
 }
 
 #[test]
@@ -121,7 +112,7 @@ fn a_field_first_seen_after_the_sample_in_its_own_file_starts_the_run_again() {
     assert!(log.contains("field 'age'"), "{log}");
     assert_eq!(csv.header, ["USER_ID", "TIER", "AGE"]);
     assert_eq!(csv.rows.len(), 2 * EVENTS + 1);
-    assert_eq!(value_of(&csv, "99999999", "AGE"), "33");
+    assert_eq!(csv.user_value("99999999", "AGE"), "33");
 
     // Named in the query, a field the sample did not show plans on every record's columns.
     let (csv, _, log) = run(d, "SELECT user_id, age FROM t WHERE age IS NOT NULL");
@@ -146,7 +137,7 @@ fn a_field_first_seen_at_the_end_of_one_large_file_is_found_before_the_scan() {
     assert!(!log.contains(STARTED_AGAIN), "{log}");
     assert_eq!(csv.header, ["USER_ID", "TIER", "AGE"]);
     assert_eq!(csv.rows.len(), 3 * EVENTS + 1);
-    assert_eq!(value_of(&csv, "99999999", "AGE"), "33");
+    assert_eq!(csv.user_value("99999999", "AGE"), "33");
 }
 
 /// SIGTERM while the second attempt (after a record the sample missed) has written its parts:
@@ -271,7 +262,7 @@ fn an_export_rewritten_between_runs_is_inferred_again() {
     );
     let (csv, _, _) = run(d, "SELECT * EXCEPT (context) FROM t");
     assert_eq!(csv.header, ["SEGMENT", "USER_ID", "TIER", "SCORE"]);
-    assert_eq!(value_of(&csv, "30000", "SCORE"), "1.5");
+    assert_eq!(csv.user_value("30000", "SCORE"), "1.5");
 }
 
 #[test]

@@ -160,6 +160,17 @@ impl Csv {
             .unwrap_or_else(|| panic!("no column {name} in {:?}", self.header));
         self.rows.iter().map(|r| r[index].clone()).collect()
     }
+
+    /// `column`'s value in the row whose USER_ID is `user`.
+    #[track_caller]
+    pub fn user_value(&self, user: &str, column: &str) -> String {
+        let row = self
+            .column("USER_ID")
+            .iter()
+            .position(|id| id == user)
+            .unwrap_or_else(|| panic!("no user {user}"));
+        self.column(column)[row].clone()
+    }
 }
 
 #[track_caller]
