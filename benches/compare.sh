@@ -6,7 +6,7 @@
 #   benches/compare.sh [-n RUNS] [-j JOB] BINARY_A BINARY_B [pengine run arguments...]
 #
 # RUNS: runs per binary (default 10). JOB: interactions (default, the event columns inferred),
-# interactions_declared, items or users. The export is $BENCH_DIR/export-1000000 (default
+# interactions_declared, interactions_csv, items or users. The export is $BENCH_DIR/export-1000000 (default
 # /tmp/pengine-bench; make it with `benches/e2e.sh --no-duckdb --no-polars`) or $EXPORT. As in
 # e2e.sh, the previous output is deleted and `sync` runs before every run.
 set -euo pipefail
@@ -36,7 +36,7 @@ for _ in $(seq "$runs"); do
   for side in A B; do
     bin=$a
     [ "$side" = B ] && bin=$b
-    rm -rf "${out:?}/${job%_declared}"
+    rm -rf "${out:?}" && mkdir "$out"
     sync
     /usr/bin/time -f "$side %e %U %S" -a -o "$times" "$bin" run "$root/benches/jobs/$job.sql" \
       --var "source=$export_dir" -o "$out" --json --no-progress -q "$@" > /dev/null
