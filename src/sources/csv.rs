@@ -23,9 +23,10 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
 
 use super::compression::read_object_blocking;
-use super::csv_columns::{ColumnKind, CsvSample, FileColumns, infer_reader};
+use super::csv_columns::{FileColumns, infer_reader};
 pub use super::csv_format::ExportCsvFormat;
 use super::csv_infer_ranges::{infer_in_ranges, infer_tail};
+use super::csv_kinds::{ColumnKind, CsvSample};
 pub use super::csv_options::CsvDialect;
 use super::csv_scan::CsvExportOpener;
 use super::sampled::{PROBE_FILES, PROBE_RECORDS, SAMPLE_RECORDS, in_path_order, spread};
@@ -388,7 +389,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::sources::csv_columns::{is_plain_integer, is_plain_number};
+    use crate::sources::csv_kinds::{is_plain_integer, is_plain_number};
 
     fn types(text: &str, dialect: &CsvDialect) -> Vec<(String, DataType)> {
         let format = ExportCsvFormat::new(

@@ -9,7 +9,7 @@ use datafusion::datasource::file_format::FileFormat;
 use datafusion::execution::object_store::ObjectStoreUrl;
 
 use super::bad_records::BadRecordLog;
-use super::csv_columns::CsvSample;
+use super::csv_kinds::CsvSample;
 use super::csv_options::CsvDialect;
 use super::csv_ranges::CsvText;
 use super::csv_records::DEFAULT_MAX_RECORD_BYTES;

@@ -30,7 +30,7 @@ use object_store::path::Path;
 
 use super::bad_records::{BadRecord, BadRecordLog, BadRecordPolicy, excerpt};
 use super::compression::{Compression, SNIFF_LEN};
-use super::csv_columns::CsvSample;
+use super::csv_kinds::CsvSample;
 use super::csv_options::CsvDialect;
 use super::csv_ranges::{self, CsvText, SplitMismatch};
 use super::csv_records::{CsvRecords, Next};

@@ -8,6 +8,7 @@ pub mod csv;
 mod csv_columns;
 mod csv_format;
 mod csv_infer_ranges;
+mod csv_kinds;
 pub mod csv_options;
 pub mod csv_ranges;
 pub mod csv_records;

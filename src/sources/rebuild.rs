@@ -30,7 +30,7 @@ mod tests {
 
     use super::*;
     use crate::sources::csv::{CsvDialect, ExportCsvFormat};
-    use crate::sources::csv_columns::CsvSample;
+    use crate::sources::csv_kinds::CsvSample;
     use crate::sources::encoding::TextEncoding;
     use crate::sources::json::ExportJsonFormat;
     use crate::sources::json::fit::Shape;

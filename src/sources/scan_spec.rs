@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::csv_columns::CsvSample;
+use super::csv_kinds::CsvSample;
 use super::csv_options::CsvDialect;
 use super::encoding::TextEncoding;
 use super::json::infer::Inferred;
