@@ -329,6 +329,49 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
+/// Each executor's CPU seconds so far.
+fn executors_cpu(cluster: &Cluster) -> Vec<f64> {
+    cluster
+        .executors
+        .iter()
+        .map(|e| cpu_seconds(e.id()))
+        .collect()
+}
+
+/// Waits until every executor has used `cpu` seconds more than at `since`: they use none while
+/// idle, so their tasks are then running.
+fn wait_for_tasks(cluster: &Cluster, since: &[f64], cpu: f64) {
+    let waited = std::time::Instant::now();
+    while !executors_cpu(cluster)
+        .iter()
+        .zip(since)
+        .all(|(now, before)| *now >= before + cpu)
+    {
+        assert!(
+            waited.elapsed() < Duration::from_secs(120),
+            "the executors stay idle"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until the process `pid` uses less than a tenth of a second of CPU in 3 s (its heartbeats
+/// and pings use a little), at most 90 s: what it was doing is done.
+fn wait_until_idle(pid: u32) {
+    let waited = std::time::Instant::now();
+    loop {
+        let before = cpu_seconds(pid);
+        std::thread::sleep(Duration::from_secs(3));
+        if cpu_seconds(pid) - before < 0.1 {
+            return;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(90),
+            "{pid} stays busy"
+        );
+    }
+}
+
 #[test]
 fn an_executor_that_stalls_past_its_timeout_and_comes_back_adds_nothing_to_the_output() {
     let dir = tempfile::tempdir().unwrap();
@@ -340,6 +383,7 @@ fn an_executor_that_stalls_past_its_timeout_and_comes_back_adds_nothing_to_the_o
     run_ok(&mut run_mapping(&mapping, &src, d.join("local"), &["-q"]));
     // Two executors of one slot and four tasks: each executor is running one when it stalls.
     let cluster = Cluster::start(2, |_| {});
+    let idle = executors_cpu(&cluster);
     let run = run_mapping(
         &mapping,
         &src,
@@ -351,17 +395,8 @@ fn an_executor_that_stalls_past_its_timeout_and_comes_back_adds_nothing_to_the_o
     .spawn()
     .unwrap();
     // Stalled mid-task (as a paused VM or a long GC pause would): the scheduler takes it for lost
-    // after 30 s and runs its tasks elsewhere. Mid-task: both executors are busy (they use no CPU
-    // while idle, and a task takes seconds here).
-    let busy = |pid: u32| cpu_seconds(pid) >= 1.0;
-    let waited = std::time::Instant::now();
-    while !cluster.executors.iter().all(|e| busy(e.id())) {
-        assert!(
-            waited.elapsed() < Duration::from_secs(120),
-            "the executors stay idle"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // after 30 s and runs its tasks elsewhere.
+    wait_for_tasks(&cluster, &idle, 0.3);
     let stalled = cluster.executors[0].id().to_string();
     let signal = |name: &str| {
         let sent = Command::new("kill")
@@ -373,9 +408,10 @@ fn an_executor_that_stalls_past_its_timeout_and_comes_back_adds_nothing_to_the_o
     signal("-STOP");
     let output = run.wait_with_output().unwrap();
     let published = all_files(&d.join("cluster"));
-    // It comes back after the commit, and finishes the task it was running.
+    // It comes back after the commit, and finishes the task it was running (its upload, which
+    // the fence keeps from completing, is aborted at the end).
     signal("-CONT");
-    std::thread::sleep(Duration::from_secs(8));
+    wait_until_idle(cluster.executors[0].id());
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(
         all_files(&d.join("cluster")),
@@ -555,7 +591,9 @@ fn an_interrupted_cluster_run_cancels_its_job_and_publishes_nothing() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-        std::thread::sleep(Duration::from_secs(3));
+        // Mid-job, however fast the machine: once the executors' tasks are running.
+        let idle = executors_cpu(&cluster);
+        wait_for_tasks(&cluster, &idle, 0.3);
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &run.id().to_string()])
             .status()
