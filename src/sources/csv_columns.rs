@@ -17,7 +17,8 @@ pub(super) struct FileColumns {
     pub(super) records: usize,
     /// Whether the read stopped at the format's inference limit, records left unread.
     pub(super) stopped_at_limit: bool,
-    /// Whether a value read holds a line break (quoted).
+    /// Whether a value read holds a line break (quoted); looked for only when reading up to a
+    /// limit (a sample).
     pub(super) line_breaks: bool,
 }
 
@@ -137,9 +138,11 @@ pub(super) fn infer_records<R: Read>(
             kinds.resize(record.len(), ColumnKind::default());
         }
         for (i, kind) in kinds.iter_mut().enumerate() {
-            let value = record.get(i);
-            kind.observe(value);
-            columns.line_breaks |= value.contains(['\n', '\r']);
+            kind.observe(record.get(i));
+        }
+        // Only a sample decides from them (a full inference finds cuts in ranges instead).
+        if format.infer_limit.is_some() && !columns.line_breaks {
+            columns.line_breaks = (0..record.len()).any(|i| record.get(i).contains(['\n', '\r']));
         }
     }
     Ok(Some(columns))
