@@ -117,19 +117,24 @@ fn a_cluster_reads_from_and_writes_to_s3_with_its_own_credentials() {
     let server = S3Server::start(&["raw", "personalize"]);
     copy_tree(&repo_root().join("testdata"), &server.path("raw/exports"));
     let cluster = Cluster::start(2, |cmd| server.configure(cmd));
-    let mut cmd = pengine();
-    server.configure(&mut cmd);
-    let output = run_ok(cmd.current_dir(repo_root()).args([
-        "run",
-        "sql/interactions.sql",
-        "--var",
-        "source=s3://raw/exports",
-        "--output",
-        "s3://personalize/2024-q1",
-        "--json",
-        "--cluster",
-        &cluster.scheduler,
-    ]));
+    // The bundled interactions from the bucket `raw` into `personalize`, on the cluster.
+    let run = |extra: &[&str]| {
+        let mut cmd = pengine();
+        server.configure(&mut cmd);
+        run_ok(
+            cmd.current_dir(repo_root())
+                .args([
+                    "run",
+                    "sql/interactions.sql",
+                    "--var",
+                    "source=s3://raw/exports",
+                ])
+                .args(["--output", "s3://personalize/2024-q1", "--json"])
+                .args(["--cluster", &cluster.scheduler])
+                .args(extra),
+        )
+    };
+    let output = run(&[]);
     assert!(!stdout(&output).contains(S3_SECRET) && !stderr(&output).contains(S3_SECRET));
     let local = tempfile::tempdir().unwrap();
     run_ok(
@@ -151,21 +156,7 @@ fn a_cluster_reads_from_and_writes_to_s3_with_its_own_credentials() {
     let mut text = std::fs::read_to_string(server.path(file)).unwrap();
     text.push_str("\u{1}not an event\n");
     std::fs::write(server.path(file), text).unwrap();
-    let mut cmd = pengine();
-    server.configure(&mut cmd);
-    let output = run_ok(cmd.current_dir(repo_root()).args([
-        "run",
-        "sql/interactions.sql",
-        "--var",
-        "source=s3://raw/exports",
-        "--output",
-        "s3://personalize/2024-q1",
-        "--on-bad-records",
-        "skip",
-        "--json",
-        "--cluster",
-        &cluster.scheduler,
-    ]));
+    let output = run(&["--on-bad-records", "skip"]);
     let report = &run_reports(&output)[0];
     assert_eq!(report["bad_records"]["total"], 1, "{report}");
     let out = server.path("personalize/2024-q1");
