@@ -7,7 +7,7 @@
 //! runs is inferred again.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::common::*;
 
@@ -33,22 +33,39 @@ fn users(from: usize) -> String {
     text
 }
 
-/// Runs `SELECT <select> FROM t` over the CSV files at `dir/ev/` with pengine's debug log on;
-/// returns the CSV, the Avro types by column and what was logged.
-fn run(dir: &Path, select: &str) -> (Csv, Vec<(String, String)>, String) {
+/// A users mapping `dir/users.sql`: `settings`, then `SELECT <select> FROM t` over the CSV files
+/// at `dir/ev/`.
+fn mapping(dir: &Path, settings: &str, select: &str) -> PathBuf {
     let mapping = dir.join("users.sql");
     write(
         &mapping,
         format!(
-            "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '${{d}}/ev/' \
+            "{settings}\nCREATE EXTERNAL TABLE t STORED AS CSV LOCATION '${{d}}/ev/' \
              OPTIONS ('format.has_header' 'true');\nSELECT {select} FROM t;\n"
         ),
     );
+    mapping
+}
+
+/// A run of `SELECT <select> FROM t` under `--on-bad-records skip`.
+struct Run {
+    csv: Csv,
+    /// The Avro types by column.
+    types: Vec<(String, String)>,
+    report: serde_json::Value,
+    /// pengine's debug log.
+    log: String,
+}
+
+/// Runs `SELECT <select> FROM t` over the CSV files at `dir/ev/` (after `settings`) with
+/// pengine's debug log on.
+fn run_with(dir: &Path, settings: &str, select: &str) -> Run {
+    let mapping = mapping(dir, settings, select);
     let out = dir.join("out");
     let output = run_ok(
         pengine()
             .env("PENGINE_LOG", "debug")
-            .args(["run", "--on-bad-records", "skip", "-o"])
+            .args(["run", "--json", "--on-bad-records", "skip", "-o"])
             .arg(&out)
             .arg(&mapping)
             .arg("--var")
@@ -67,7 +84,20 @@ fn run(dir: &Path, select: &str) -> (Csv, Vec<(String, String)>, String) {
             )
         })
         .collect();
-    (read_dataset(&out.join("users")), types, stderr(&output))
+    Run {
+        csv: read_dataset(&out.join("users")),
+        types,
+        report: stdout_json(&output),
+        log: stderr(&output),
+    }
+}
+
+/// [`run_with`] without settings: the CSV, the Avro types and the log.
+fn run(dir: &Path, select: &str) -> (Csv, Vec<(String, String)>, String) {
+    let Run {
+        csv, types, log, ..
+    } = run_with(dir, "", select);
+    (csv, types, log)
 }
 
 const SAMPLED: &str = "CSV columns inferred from the first 20000 records";
@@ -216,10 +246,71 @@ fn bad_records_after_the_sample_are_set_aside_by_the_scan() {
         d.join("ev/a.csv"),
         users(0) + "1,t1,20,true,1.5,,extra\n2,\"open,20,true,1.5,\n",
     );
-    let (csv, _, log) = run(d, "user_id, age");
+    let Run {
+        csv, report, log, ..
+    } = run_with(d, "", "user_id, age");
     assert!(log.contains(SAMPLED), "{log}");
     assert!(!log.contains(STARTED_AGAIN), "{log}");
     assert_eq!(csv.rows.len(), ROWS);
+    assert_eq!(report["rows"]["bad_records"], 2, "{report}");
+}
+
+#[test]
+fn a_bad_record_after_the_sample_stops_the_run_by_default_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("ev/a.csv"), users(0) + "1,t1,20,true,1.5,,extra\n");
+    let mapping = mapping(d, "", "user_id, age");
+    let out = d.join("out");
+    let err = run_fails(
+        &mut run_mapping(&mapping, &format!("d={}", d.display()), &out, &[]),
+        4,
+    );
+    // The header, then ROWS records: the bad one is on the next line.
+    let file = d.join("ev/a.csv");
+    assert!(err.contains(&file.display().to_string()), "{err}");
+    assert!(err.contains(&format!("line {}", ROWS + 2)), "{err}");
+    assert_no_staging(&out);
+}
+
+#[test]
+fn a_large_file_read_in_ranges_meets_a_value_past_the_sample_in_a_middle_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // About 2.8 MB in four ranges; the value is past the sample and before the probed last MiB.
+    let mut only = users(0);
+    for k in 1..5 {
+        if k == 2 {
+            only.push_str("99999999,t9,unknown,true,1.5,\n");
+        }
+        only.push_str(users(k * ROWS).strip_prefix(HEADER).unwrap());
+    }
+    write(d.join("ev/all.csv"), &only);
+    let ranges = "SET datafusion.optimizer.repartition_file_min_size = 100000;\n\
+                  SET datafusion.execution.target_partitions = 4;";
+    let plan = stdout(&run_ok(
+        pengine()
+            .args(["explain", "--on-bad-records", "skip"])
+            .arg(mapping(d, ranges, "user_id, age"))
+            .arg("--var")
+            .arg(format!("d={}", d.display())),
+    ));
+    assert!(plan.contains("all.csv:0.."), "{plan}");
+    let Run {
+        csv, types, log, ..
+    } = run_with(d, ranges, "user_id, age");
+    assert!(log.contains(SAMPLED), "{log}");
+    assert!(!log.contains(PROBED), "{log}");
+    assert!(log.contains(STARTED_AGAIN), "{log}");
+    assert!(log.contains("field 'age'"), "{log}");
+    let offset = only.find("99999999,").unwrap();
+    assert!(
+        log.contains(&format!("the record at byte {offset} of")),
+        "{log}"
+    );
+    assert_eq!(csv.rows.len(), 5 * ROWS + 1);
+    assert_eq!(csv.user_value("99999999", "AGE"), "unknown");
+    assert_eq!(type_of(&types, "AGE"), r#"["null","string"]"#);
 }
 
 #[test]
