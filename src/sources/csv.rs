@@ -29,7 +29,9 @@ use super::csv_infer_ranges::{infer_in_ranges, infer_tail};
 use super::csv_kinds::{ColumnKind, CsvSample};
 pub use super::csv_options::CsvDialect;
 use super::csv_scan::CsvExportOpener;
-use super::sampled::{PROBE_FILES, PROBE_RECORDS, SAMPLE_RECORDS, in_path_order, spread};
+use super::sampled::{
+    PROBE_FILES, PROBE_RECORDS, SAMPLE_RECORDS, SampleTaken, in_path_order, spread, take_sample,
+};
 use super::scan::{ExportSource, RecordFormat, ScanFiles};
 use super::scan_spec::{CsvSpec, FormatSpec, encoding_of};
 use super::split::InferSplit;
@@ -238,14 +240,15 @@ impl ExportCsvFormat {
         objects: &[ObjectMeta],
         split: InferSplit,
     ) -> Result<TableColumns> {
-        let mut files = self.infer_files(store, objects.to_vec(), Some(SAMPLE_RECORDS), split);
+        let files = self.infer_files(store, objects.to_vec(), Some(SAMPLE_RECORDS), split);
         let mut table = TableColumns::default();
-        let (mut records, mut read, mut whole) = (0, 0, true);
-        while let Some(file) = files.try_next().await? {
-            let object = &objects[read];
-            read += 1;
-            records += file.records;
+        let SampleTaken {
+            records,
+            files: read,
+            whole,
+        } = take_sample(files, objects.len(), |index, file: FileColumns| {
             table.add(&file);
+            let object = &objects[index];
             if file.line_breaks && self.split && split.ranges(object.size, None).is_some() {
                 // Its byte ranges would be checked at every cut, and a cut inside a quoted
                 // value would start the whole run again: read whole, as inference in ranges
@@ -260,12 +263,9 @@ impl ExportCsvFormat {
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(object.location.to_string());
             }
-            if file.stopped_at_limit || records >= SAMPLE_RECORDS {
-                whole = !file.stopped_at_limit && read == objects.len();
-                break;
-            }
-        }
-        drop(files);
+            (file.records, file.stopped_at_limit)
+        })
+        .await?;
         if whole {
             return Ok(table);
         }

@@ -9,6 +9,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use datafusion::common::Result;
+use futures::{Stream, TryStreamExt};
 use object_store::ObjectMeta;
 
 /// Records a run infers its columns from before the scan: enough to meet a field that one event
@@ -52,6 +54,41 @@ pub(super) fn in_path_order(objects: &[ObjectMeta]) -> Vec<ObjectMeta> {
     let mut sorted = objects.to_vec();
     sorted.sort_by(|a, b| a.location.cmp(&b.location));
     sorted
+}
+
+/// What a sample read: its records, the files it read them from (the first ones of the listing),
+/// and whether those were every record of the source.
+pub(super) struct SampleTaken {
+    pub records: usize,
+    pub files: usize,
+    pub whole: bool,
+}
+
+/// Takes the sample from `files`, each file's read of up to [`SAMPLE_RECORDS`] records in
+/// listing order (`count` of them): files are taken until the sample's records are read or a file
+/// stops at the limit. `add` takes each file's read with its index, and returns its records and
+/// whether it stopped at the limit (records left unread).
+pub(super) async fn take_sample<T>(
+    files: impl Stream<Item = Result<T>>,
+    count: usize,
+    mut add: impl FnMut(usize, T) -> (usize, bool),
+) -> Result<SampleTaken> {
+    let mut files = std::pin::pin!(files);
+    let mut taken = SampleTaken {
+        records: 0,
+        files: 0,
+        whole: true,
+    };
+    while let Some(file) = files.try_next().await? {
+        let (records, stopped) = add(taken.files, file);
+        taken.files += 1;
+        taken.records += records;
+        if stopped || taken.records >= SAMPLE_RECORDS {
+            taken.whole = !stopped && taken.files == count;
+            break;
+        }
+    }
+    Ok(taken)
 }
 
 /// Up to `n` indexes spread evenly over `0..len`, the last one included.
@@ -116,6 +153,30 @@ mod tests {
         assert_eq!(picked[15], 999);
         assert!(picked.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(spread(0, 16).count(), 0);
+    }
+
+    /// (records, stopped at the limit) of each file's read, taken as a sample of `count` files.
+    fn taken(reads: &[(usize, bool)], count: usize) -> (usize, usize, bool) {
+        let files = futures::stream::iter(reads.iter().map(|read| Ok(*read)));
+        let mut seen = Vec::new();
+        let taken = futures::executor::block_on(take_sample(files, count, |index, read| {
+            seen.push(index);
+            read
+        }))
+        .unwrap();
+        assert_eq!(seen, (0..taken.files).collect::<Vec<_>>());
+        (taken.records, taken.files, taken.whole)
+    }
+
+    #[test]
+    fn a_sample_takes_files_until_its_records_are_read_or_one_stops_at_the_limit() {
+        assert_eq!(taken(&[(100, false), (100, false)], 2), (200, 2, true));
+        assert_eq!(taken(&[(20_000, true), (5, false)], 2), (20_000, 1, false));
+        let (first, second) = ((15_000, false), (6_000, false));
+        assert_eq!(taken(&[first, second, (5, false)], 3), (21_000, 2, false));
+        // Past the budget on the last file, read to its end: every record.
+        assert_eq!(taken(&[first, second], 2), (21_000, 2, true));
+        assert_eq!(taken(&[], 0), (0, 0, true));
     }
 
     #[test]

@@ -38,7 +38,8 @@ use super::bad_records::BadRecordLog;
 use super::compression::read_object_blocking;
 use super::encoding::TextEncoding;
 use super::sampled::{
-    PROBE_FILES, PROBE_RECORDS, SAMPLE_RECORDS, SampledInference, in_path_order, spread,
+    PROBE_FILES, PROBE_RECORDS, SAMPLE_RECORDS, SampleTaken, SampledInference, in_path_order,
+    spread, take_sample,
 };
 use super::scan::{ExportSource, RecordFormat, ScanFiles};
 use super::scan_spec::{FormatSpec, InferredSpec, JsonSpec, encoding_of};
@@ -172,28 +173,24 @@ impl ExportJsonFormat {
         objects: &[ObjectMeta],
         split: ranges::InferSplit,
     ) -> Result<SchemaRef> {
-        let mut files = self.infer_files(store, objects.to_vec(), Some(SAMPLE_RECORDS), split);
+        let files = self.infer_files(store, objects.to_vec(), Some(SAMPLE_RECORDS), split);
         let mut merged = Inferred::Null;
-        let mut records = 0;
-        let mut read = 0;
-        let mut whole = true;
-        while let Some(file) = files.try_next().await? {
-            let object = &objects[read];
-            read += 1;
-            merged = merged.merge(file.merged);
-            records += file.records;
+        let SampleTaken {
+            records,
+            files: read,
+            whole,
+        } = take_sample(files, objects.len(), |index, file: FileInference| {
+            merged = std::mem::replace(&mut merged, Inferred::Null).merge(file.merged);
             if !file.bad.is_empty() {
                 self.known_bad
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .insert(object.location.to_string(), file.bad);
+                    .insert(objects[index].location.to_string(), file.bad);
             }
-            // A file that stopped at the budget may have more records.
-            if file.records >= SAMPLE_RECORDS || records >= SAMPLE_RECORDS {
-                whole = file.records < SAMPLE_RECORDS && read == objects.len();
-                break;
-            }
-        }
+            // A file that read as many records as the limit may have more.
+            (file.records, file.records >= SAMPLE_RECORDS)
+        })
+        .await?;
         let schema = schema_of(&merged)?;
         if whole {
             return Ok(schema);
