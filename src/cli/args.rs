@@ -237,7 +237,8 @@ pub(crate) struct MappingArgs {
     pub(crate) threads: Option<u16>,
     /// Memory for joins, sorts and aggregations before they spill to disk, e.g. 2GiB, or
     /// `unlimited`.
-    #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_memory_limit)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_limit,
+          default_value_t = MemoryLimit(Some(crate::engine::DEFAULT_MEMORY_LIMIT)))]
     pub(crate) memory_limit: MemoryLimit,
     /// Folder for spill files (default: the system temporary folder).
     #[arg(long, value_name = "DIR")]
@@ -310,6 +311,18 @@ fn parse_size(text: &str) -> std::result::Result<u64, String> {
 /// `--memory-limit`: a size, or no limit.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MemoryLimit(pub(crate) Option<u64>);
+
+/// As a user would write it (the help's default): whole MiB when it is, else bytes.
+impl std::fmt::Display for MemoryLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const MIB: u64 = 1024 * 1024;
+        match self.0 {
+            None => write!(f, "unlimited"),
+            Some(bytes) if bytes % MIB == 0 => write!(f, "{}MiB", bytes / MIB),
+            Some(bytes) => write!(f, "{bytes}"),
+        }
+    }
+}
 
 fn parse_memory_limit(text: &str) -> std::result::Result<MemoryLimit, String> {
     match text.trim().to_ascii_lowercase().as_str() {
@@ -402,5 +415,25 @@ impl MappingArgs {
             engine.threads = threads as usize;
         }
         engine
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The help shows the default as text that clap parses back: it must read as the same limit.
+    #[test]
+    fn a_memory_limit_reads_back_from_how_it_is_shown() {
+        for limit in [
+            Some(crate::engine::DEFAULT_MEMORY_LIMIT),
+            Some(crate::engine::MIN_MEMORY_LIMIT),
+            Some(3 * 1024 * 1024 * 1024 + 17),
+            None,
+        ] {
+            let shown = MemoryLimit(limit).to_string();
+            assert_eq!(parse_memory_limit(&shown).unwrap().0, limit, "{shown}");
+        }
+        assert_eq!(MemoryLimit(Some(448 << 20)).to_string(), "448MiB");
     }
 }
