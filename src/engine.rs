@@ -21,13 +21,13 @@ use crate::mapping::MappingFile;
 use crate::memory::{SharedMemory, SpillCapPool};
 use crate::sources::SourceTableFactory;
 use crate::sources::bad_records::{BadRecordLog, BadRecordPolicy};
-use crate::sources::csv_ranges::CsvFilesWhole;
 use crate::sources::database::{DATABASE_FORMATS, DatabaseTableFactory};
 use crate::sources::exclude::Exclusions;
 use crate::sources::factory::{FORMATS, RunOutput};
 use crate::sources::listing::{SkippedFiles, SourceStores};
 use crate::sources::sampled::SampledInference;
 use crate::sources::selection::SourceSelection;
+use crate::sources::split::FilesReadWhole;
 use crate::store::StoreRegistry;
 
 /// How the engine may use the machine.
@@ -54,9 +54,10 @@ pub struct EngineOptions {
     pub sampled_inference: bool,
     /// The files an incremental run reads of its incremental tables (None: every file).
     pub selection: Option<Arc<SourceSelection>>,
-    /// Large CSV files may be read in byte ranges ([`crate::sources::csv_ranges`]); off for a
-    /// run's attempt after a cut fell inside a record.
-    pub split_csv: bool,
+    /// Large CSV and back-to-back JSON files may be read in byte ranges whose cuts the scan
+    /// checks ([`crate::sources::split`]); off for a run's attempt after a cut fell inside a
+    /// record.
+    pub split_at_checked_cuts: bool,
 }
 
 /// The memory pool when none is given: bounded, so a large export spills instead of growing the
@@ -90,7 +91,7 @@ impl Default for EngineOptions {
             output: None,
             sampled_inference: false,
             selection: None,
-            split_csv: true,
+            split_at_checked_cuts: true,
         }
     }
 }
@@ -171,8 +172,8 @@ pub fn session(
     if options.sampled_inference {
         config = config.with_extension(Arc::new(SampledInference::default()));
     }
-    if !options.split_csv {
-        config = config.with_extension(Arc::new(CsvFilesWhole));
+    if !options.split_at_checked_cuts {
+        config = config.with_extension(Arc::new(FilesReadWhole));
     }
     let settings = config.options_mut();
     settings.execution.listing_table_ignore_subdirectory = false;

@@ -103,8 +103,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum JobFailure {
     /// A record the JSON columns inferred from a sample do not cover.
     RecordMisfit,
-    /// A CSV file cut into byte ranges where a record spans the cut.
-    CsvSplitMismatch,
+    /// A file cut into byte ranges where a record spans the cut (CSV, back-to-back JSON).
+    SplitMismatch,
     /// A hash join out of memory (hash joins cannot spill).
     HashJoinOutOfMemory,
     /// An executor went away with its shuffle output, or could not be reached.

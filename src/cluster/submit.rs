@@ -30,7 +30,7 @@ use crate::error::{Error, JobFailure, Result};
 use crate::interrupt;
 use crate::report::ClusterReport;
 use crate::row_flow::ReportedOperator;
-use crate::sources::csv_ranges::SplitMismatch;
+use crate::sources::split::SplitMismatch;
 use crate::write::WriteSummary;
 
 /// How often the job's state is asked for.
@@ -64,7 +64,7 @@ fn failure_cause(words: &str) -> JobFailure {
     if crate::sources::sampled::is_misfit_message(words) {
         JobFailure::RecordMisfit
     } else if SplitMismatch::is_in_message(words) {
-        JobFailure::CsvSplitMismatch
+        JobFailure::SplitMismatch
     } else if words.contains("Resources exhausted") && words.contains("HashJoin") {
         JobFailure::HashJoinOutOfMemory
     } else if words.contains("Shuffle fetch partition error")
@@ -473,7 +473,7 @@ async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::{JobFailure, failure_cause, task_error};
-    use crate::sources::csv_ranges::SplitMismatch;
+    use crate::sources::split::SplitMismatch;
 
     #[test]
     fn a_failed_job_s_words_are_read_once_for_what_the_run_can_do() {
@@ -487,14 +487,14 @@ mod tests {
         let mismatch = SplitMismatch {
             file: "/d/big.csv".into(),
             boundary: 100,
-            next_start: 130,
+            detail: "a quoted value holds a line break; the next record starts at byte 130".into(),
         };
         let cases = [
             (
                 wrapped("e.json: byte 9: records did not show the field `price`"),
                 JobFailure::RecordMisfit,
             ),
-            (wrapped(&mismatch.to_string()), JobFailure::CsvSplitMismatch),
+            (wrapped(&mismatch.to_string()), JobFailure::SplitMismatch),
             (
                 wrapped("Resources exhausted: Failed to allocate 1 MB for HashJoinInput[0]"),
                 JobFailure::HashJoinOutOfMemory,

@@ -22,8 +22,8 @@ use crate::mapping::MappingFile;
 use crate::partition_pruning;
 use crate::report::JoinStrategy;
 use crate::row_flow;
-use crate::sources::csv_ranges::SplitMismatch;
 use crate::sources::sampled::find_misfit;
+use crate::sources::split::SplitMismatch;
 use crate::store::StoreRegistry;
 use crate::write::{WriteExec, WriteSummary, WriteTarget};
 
@@ -67,12 +67,12 @@ pub(super) async fn execute_with_fallback(
             let shown = misfit.unwrap_or_else(|| e.to_string());
             tracing::info!("{shown}: inferring the columns from every record and running again");
             engine.sampled_inference = false;
-        } else if (cluster == JobFailure::CsvSplitMismatch || mismatch.is_some())
-            && engine.split_csv
+        } else if (cluster == JobFailure::SplitMismatch || mismatch.is_some())
+            && engine.split_at_checked_cuts
         {
             let shown = mismatch.unwrap_or_else(|| e.to_string());
-            tracing::info!("{shown}: reading CSV files whole and running again");
-            engine.split_csv = false;
+            tracing::info!("{shown}: reading such files whole and running again");
+            engine.split_at_checked_cuts = false;
         } else if cluster == JobFailure::LostExecutor && cluster_jobs_left > 1 {
             // Ballista re-runs a lost executor's tasks, but a stage whose shuffle output went
             // with it can fail the job; the job then runs again on the executors left.

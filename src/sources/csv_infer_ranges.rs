@@ -17,7 +17,7 @@ use super::csv_format::ExportCsvFormat;
 use super::csv_ranges::{self, HeadFacts};
 use super::csv_records::CsvRecords;
 use super::object_read;
-use super::split::{ByteRange, HEAD_LEN, InferSplit, RangeEnd, skip_to_line_start_blocking};
+use super::split::{ByteRange, Cut, HEAD_LEN, InferSplit, RangeEnd, skip_to_record_start_blocking};
 
 /// The columns of a large splittable file, inferred in byte ranges; None when it is read whole
 /// (small, not splittable, or cut inside a record).
@@ -122,8 +122,8 @@ async fn infer_range(
                 let records = new(input).in_range(0, facts.bom, end);
                 return infer_records(records, dialect.has_header, &format, &|| Ok(0));
             }
-            let Some(at) =
-                skip_to_line_start_blocking(&mut reader, range).map_err(|e| e.to_string())?
+            let Some(at) = skip_to_record_start_blocking(&mut reader, range, Cut::LineStart)
+                .map_err(|e| e.to_string())?
             else {
                 return Ok(Some(Columns::default()));
             };

@@ -8,13 +8,12 @@
 //! read would, and the first record start it meets there must be the cut's line start
 //! ([`Next::CutInRecord`](super::csv_records::Next) otherwise). Range 0 starts right, and each
 //! range checks the next one's start, so the ranges read exactly the records of a whole read; a
-//! failed check stops the scan with a [`SplitMismatch`] and the run reads CSV files whole.
+//! failed check stops the scan with a [`SplitMismatch`](super::split::SplitMismatch) and the run reads CSV files whole.
 
 use std::io::BufRead;
 use std::sync::Arc;
 
 use datafusion::common::Result;
-use datafusion::error::DataFusionError;
 use memchr::memchr_iter;
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
@@ -26,7 +25,7 @@ use super::csv_records::{CsvRecords, Next};
 use super::encoding::TextEncoding;
 use super::json::framing::bom_len;
 use super::object_read;
-use super::split::{ByteRange, HEAD_LEN, Plan};
+use super::split::{ByteRange, Cut, HEAD_LEN, Plan};
 
 /// What every range of a split file reads from its head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +123,10 @@ pub async fn plan(
 ) -> Result<(Plan, Option<HeadFacts>)> {
     let head = object_read::read_head(store, local, location, HEAD_LEN.min(size)).await?;
     let facts = head_facts(&head, size, location, text);
-    Ok((Plan::new(range, facts.is_some()), facts))
+    Ok((
+        Plan::new(range, facts.is_some().then_some(Cut::LineStart)),
+        facts,
+    ))
 }
 
 /// Line breaks in the first `offset` bytes of `reader` (the file from its start): a range's first
@@ -146,51 +148,6 @@ pub fn lines_before(reader: &mut dyn BufRead, offset: u64) -> std::io::Result<u6
     }
     Ok(lines)
 }
-
-/// A CSV file cut at a line start inside a record (a quoted line break after the head): the run
-/// reads CSV files whole and starts again.
-#[derive(Debug, Clone)]
-pub struct SplitMismatch {
-    /// The file, as named in messages.
-    pub file: String,
-    /// The line start a byte range started at.
-    pub boundary: u64,
-    /// Where the record after the one crossing it starts.
-    pub next_start: u64,
-}
-
-/// The words of every mismatch's message that no other message has.
-const MISMATCH_WORDS: &str = "began inside a record (a quoted value holds a line break";
-
-impl SplitMismatch {
-    /// Whether an error's text (a cluster's job, whose error came back as text) is a mismatch's.
-    pub fn is_in_message(text: &str) -> bool {
-        text.contains(MISMATCH_WORDS)
-    }
-}
-
-impl std::fmt::Display for SplitMismatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} was read in byte ranges, and the one starting at byte {} {MISMATCH_WORDS}; the \
-             next record starts at byte {})",
-            self.file, self.boundary, self.next_start
-        )
-    }
-}
-
-impl std::error::Error for SplitMismatch {}
-
-impl SplitMismatch {
-    pub fn into_error(self) -> DataFusionError {
-        DataFusionError::External(Box::new(self))
-    }
-}
-
-/// A session extension: read every CSV file whole (a run's attempt after a [`SplitMismatch`]).
-#[derive(Debug, Default)]
-pub struct CsvFilesWhole;
 
 #[cfg(test)]
 mod tests {

@@ -32,11 +32,12 @@ use super::bad_records::{BadRecord, BadRecordLog, BadRecordPolicy, excerpt};
 use super::compression::{Compression, SNIFF_LEN};
 use super::csv_kinds::CsvSample;
 use super::csv_options::CsvDialect;
-use super::csv_ranges::{self, CsvText, SplitMismatch};
+use super::csv_ranges::{self, CsvText};
 use super::csv_records::{CsvRecords, Next};
 use super::encoding::TextEncoding;
 use super::sampled::SchemaMisfit;
-use super::split::{ByteRange, Plan, RangeEnd, skip_to_line_start_blocking};
+use super::split::SplitMismatch;
+use super::split::{ByteRange, Cut, Plan, RangeEnd, skip_to_record_start_blocking};
 
 use super::BATCH_BYTES;
 
@@ -110,7 +111,7 @@ impl FileOpener for CsvExportOpener {
                     .await?;
                     match (plan, facts) {
                         (Plan::Nothing, _) => return Ok(futures::stream::empty().boxed()),
-                        (Plan::Lines(range), Some(facts)) => Some((range, facts)),
+                        (Plan::Ranges(range, _), Some(facts)) => Some((range, facts)),
                         _ => None,
                     }
                 }
@@ -148,8 +149,9 @@ impl FileOpener for CsvExportOpener {
                             let records = reading.records(input).in_range(0, facts.bom, end);
                             return reading.read(records, reading.dialect.has_header, &mut emit);
                         }
-                        let Some(at) = skip_to_line_start_blocking(&mut reader, range)
-                            .map_err(|e| reading.read_error(e))?
+                        let Some(at) =
+                            skip_to_record_start_blocking(&mut reader, range, Cut::LineStart)
+                                .map_err(|e| reading.read_error(e))?
                         else {
                             return Ok(());
                         };
@@ -269,7 +271,10 @@ impl FileReading {
                     let mismatch = SplitMismatch {
                         file: self.file.clone(),
                         boundary,
-                        next_start,
+                        detail: format!(
+                            "a quoted value holds a line break; the next record starts at byte \
+                             {next_start}"
+                        ),
                     };
                     return Err(mismatch.into_error());
                 }

@@ -22,12 +22,12 @@ use datafusion::logical_expr::CreateExternalTable;
 
 use super::bad_records::BadRecordLog;
 use super::csv::{CsvDialect, ExportCsvFormat};
-use super::csv_ranges::CsvFilesWhole;
 use super::encoding::{ENCODING_OPTION, TextEncoding};
 use super::exclude::{EXCLUDE_OPTION, Exclusions};
 use super::json::ExportJsonFormat;
 use super::parquet::ExportParquetFormat;
 use super::sampled::SampledInference;
+use super::split::FilesReadWhole;
 
 /// The output of the run that registers the tables (a session extension): a source inside it is
 /// refused, since the run would read what it writes.
@@ -92,6 +92,8 @@ impl TableProviderFactory for SourceTableFactory {
                 let mut format = json_format(cmd, bad_records)?;
                 format.store_url = store_url;
                 format.sampled = session.config().get_extension::<SampledInference>();
+                // An attempt after a cut inside a record: back-to-back files whole.
+                format.split_joined = session.config().get_extension::<FilesReadWhole>().is_none();
                 Arc::new(format)
             }
             "PARQUET" => {
@@ -113,7 +115,7 @@ impl TableProviderFactory for SourceTableFactory {
                 let inner = datafusion_format(session, "csv", &options)?;
                 // Values with line breaks, or an attempt after a cut inside a record: whole.
                 let split = !dialect.newlines_in_values
-                    && session.config().get_extension::<CsvFilesWhole>().is_none();
+                    && session.config().get_extension::<FilesReadWhole>().is_none();
                 let mut format = ExportCsvFormat::new(inner, dialect, bad_records);
                 format.store_url = store_url;
                 format.split = split;

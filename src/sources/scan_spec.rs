@@ -35,6 +35,8 @@ pub struct JsonSpec {
     pub encoding: Option<String>,
     /// The record type of the sample the scan checks records against, and its size.
     pub shape: Option<(InferredSpec, usize)>,
+    /// Back-to-back files may be cut at `}{`.
+    pub split_joined: bool,
 }
 
 /// The CSV reader's settings.

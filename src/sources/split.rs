@@ -4,13 +4,16 @@
 //! it, so every record is read exactly once whatever the cut.
 //!
 //! A range `[s, e)` reads the records starting at `B(s)` up to, not including, `B(e)`, where
-//! `B(0) = 0` and `B(x)` is just after the first line break at or after `x - 1`: the first line
-//! start at or after `x`. Cutting at line starts is only right when every line break is between
-//! records, so a format splits a file only when its head says so (newline-delimited JSON, CSV
-//! without line breaks in values) and it is neither compressed nor transcoded; otherwise the range
-//! starting at 0 reads the file whole and the others read nothing. Every range decides from the
-//! same head bytes, so they all decide alike. Offsets stay those of the file: a bad record's
-//! position is the same whether its file was split or not.
+//! `B(0) = 0` and `B(x)` is the first [`Cut`] at or after `x`: for most formats just after the
+//! first line break at or after `x - 1` (a line start); for back-to-back JSON objects the `{` of
+//! the first `}{` whose `}` is at or after `x - 1`. Cutting at line starts is only right when
+//! every line break is between records, so a format splits a file only when its head says so
+//! (newline-delimited JSON, CSV without line breaks in values) and it is neither compressed nor
+//! transcoded; otherwise the range starting at 0 reads the file whole and the others read nothing.
+//! A cut that can fall inside a record (a quoted line break in CSV, a `}{` in a JSON string) is
+//! checked by the range before it, which reads past its end to the record that crosses it. Every
+//! range decides from the same head bytes, so they all decide alike. Offsets stay those of the
+//! file: a bad record's position is the same whether its file was split or not.
 
 use std::io::BufRead;
 
@@ -42,76 +45,112 @@ impl ByteRange {
     }
 }
 
-/// Whether a file is read whole or by line ranges, decided from its head.
+/// Where a format's records may be cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Just after a line break: every line start is a record start.
+    LineStart,
+    /// Between the `}` and `{` of `}{` (back-to-back JSON objects). A string can hold `}{`, so
+    /// the range before such a cut checks that no record crosses it ([`RangeEnd::crossed_by`]).
+    ObjectJoin,
+}
+
+impl Cut {
+    /// Where in `bytes` the first cut is (the offset of the record start after it). `after_close`:
+    /// the byte just before `bytes` was a `}` that may start a cut.
+    fn find(self, after_close: bool, bytes: &[u8]) -> Option<usize> {
+        match self {
+            Cut::LineStart => memchr(b'\n', bytes).map(|k| k + 1),
+            Cut::ObjectJoin if after_close && bytes.first() == Some(&b'{') => Some(0),
+            Cut::ObjectJoin => memchr::memmem::find(bytes, b"}{").map(|k| k + 1),
+        }
+    }
+
+    /// Whether `bytes`, searched without a cut, end with the first byte of one.
+    fn ends_open(self, bytes: &[u8]) -> bool {
+        self == Cut::ObjectJoin && bytes.last() == Some(&b'}')
+    }
+}
+
+/// Whether a file is read whole or by ranges, decided from its head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Plan {
     /// Not splittable, and this is the range at 0: read the whole file.
     Whole,
     /// Not splittable, and another range reads it: nothing to read here.
     Nothing,
-    /// Read the records starting in `B(start)..B(end)`.
-    Lines(ByteRange),
+    /// Read the records starting in `B(start)..B(end)`, cut as given.
+    Ranges(ByteRange, Cut),
 }
 
 impl Plan {
-    pub fn new(range: ByteRange, splittable: bool) -> Plan {
-        match (splittable, range.start) {
-            (true, _) => Plan::Lines(range),
-            (false, 0) => Plan::Whole,
-            (false, _) => Plan::Nothing,
+    /// `cut`: how the file's records may be cut, None when it cannot be split.
+    pub fn new(range: ByteRange, cut: Option<Cut>) -> Plan {
+        match (cut, range.start) {
+            (Some(cut), _) => Plan::Ranges(range, cut),
+            (None, 0) => Plan::Whole,
+            (None, _) => Plan::Nothing,
         }
     }
 }
 
 /// Positions `stream` (the file's bytes from `range.start - 1`, or from 0) at `B(range.start)`:
 /// returns that offset and the rest of the stream, or None when no record starts in the range
-/// (the first line start is at or past `range.end`, so it belongs to the next range).
-pub async fn skip_to_line_start(
+/// (the first cut is at or past `range.end`, so it belongs to the next range).
+pub async fn skip_to_record_start(
     mut stream: BoxStream<'static, Result<Bytes>>,
     range: ByteRange,
+    cut: Cut,
 ) -> Result<Option<(u64, BoxStream<'static, Result<Bytes>>)>> {
     if range.start == 0 {
         return Ok(Some((0, stream)));
     }
     let mut at = range.start - 1;
+    let mut after_close = false;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
-        if let Some(k) = memchr(b'\n', &chunk) {
-            let start = at + k as u64 + 1;
+        if let Some(k) = cut.find(after_close, &chunk) {
+            let start = at + k as u64;
             if start >= range.end {
                 return Ok(None);
             }
-            let rest = chunk.slice(k + 1..);
+            let rest = chunk.slice(k..);
             let stream = futures::stream::once(async move { Ok(rest) })
                 .chain(stream)
                 .boxed();
             return Ok(Some((start, stream)));
+        }
+        if !chunk.is_empty() {
+            after_close = cut.ends_open(&chunk);
         }
         at += chunk.len() as u64;
     }
     Ok(None)
 }
 
-/// [`skip_to_line_start`] for a blocking reader of the file's bytes from `range.start - 1`.
-pub fn skip_to_line_start_blocking(
+/// [`skip_to_record_start`] for a blocking reader of the file's bytes from `range.start - 1`.
+pub fn skip_to_record_start_blocking(
     reader: &mut dyn BufRead,
     range: ByteRange,
+    cut: Cut,
 ) -> std::io::Result<Option<u64>> {
     if range.start == 0 {
         return Ok(Some(0));
     }
     let mut at = range.start - 1;
+    let mut after_close = false;
     loop {
         let buffer = reader.fill_buf()?;
         if buffer.is_empty() {
             return Ok(None);
         }
-        if let Some(k) = memchr(b'\n', buffer) {
-            reader.consume(k + 1);
-            let start = at + k as u64 + 1;
+        if let Some(k) = cut.find(after_close, buffer) {
+            reader.consume(k);
+            let start = at + k as u64;
             return Ok((start < range.end).then_some(start));
         }
         let n = buffer.len();
+        after_close = cut.ends_open(buffer);
         reader.consume(n);
         at += n as u64;
     }
@@ -120,8 +159,11 @@ pub fn skip_to_line_start_blocking(
 /// Where a range's records stop: `B(end)`, found as the bytes past `end - 1` arrive.
 #[derive(Debug, Clone)]
 pub struct RangeEnd {
-    /// Where to look for the first line break; None: the range runs to the end of the file.
+    /// Where to look for the first cut; None: the range runs to the end of the file.
     search_from: Option<u64>,
+    cut: Cut,
+    /// The byte before `search_from` is a `}` that may start a cut.
+    after_close: bool,
     /// `B(end)`, once found.
     boundary: Option<u64>,
 }
@@ -131,18 +173,27 @@ impl RangeEnd {
     pub fn none() -> RangeEnd {
         RangeEnd {
             search_from: None,
+            cut: Cut::LineStart,
+            after_close: false,
             boundary: None,
         }
     }
 
-    /// The end of `range` in a file of `size` bytes.
+    /// The end of `range` in a file of `size` bytes, cut at line starts.
     pub fn of(range: ByteRange, size: u64) -> RangeEnd {
+        RangeEnd::cut_at(range, size, Cut::LineStart)
+    }
+
+    /// The end of `range` in a file of `size` bytes whose records are cut as `cut` says.
+    pub fn cut_at(range: ByteRange, size: u64, cut: Cut) -> RangeEnd {
         if range.end >= size {
             return RangeEnd::none();
         }
         RangeEnd {
             // range.end > range.start >= 0: at least 1.
             search_from: Some(range.end.saturating_sub(1)),
+            cut,
+            after_close: false,
             boundary: None,
         }
     }
@@ -158,10 +209,22 @@ impl RangeEnd {
             return;
         }
         let skip = from.saturating_sub(base) as usize;
-        match memchr(b'\n', &bytes[skip..]) {
-            Some(k) => self.boundary = Some(base + (skip + k) as u64 + 1),
-            None => self.search_from = Some(end),
+        let rest = &bytes[skip..];
+        match self.cut.find(self.after_close, rest) {
+            Some(k) => self.boundary = Some(from.max(base) + k as u64),
+            None => {
+                self.after_close = self.cut.ends_open(rest);
+                self.search_from = Some(end);
+            }
         }
+    }
+
+    /// `B(end)` when a record from `start` to `end` crosses it: that cut is no record start, so
+    /// the range after it did not start at one. Only `}{` cuts are checked here; the formats
+    /// that cut at line starts check those themselves.
+    pub fn crossed_by(&self, start: u64, end: u64) -> Option<u64> {
+        let boundary = self.boundary.filter(|_| self.cut == Cut::ObjectJoin)?;
+        (start < boundary && boundary < end).then_some(boundary)
     }
 
     /// `B(end)`, once found (None: not yet, or the range runs to the end of the file).
@@ -183,6 +246,50 @@ impl RangeEnd {
             .is_some_and(|b| pending.map_or(scanned, |p| p) >= b)
     }
 }
+
+/// A file read in byte ranges where a cut turned out not to be a record start (a quoted line break
+/// in CSV, `}{` in a JSON string): the run reads such files whole ([`FilesReadWhole`]) and starts
+/// again.
+#[derive(Debug, Clone)]
+pub struct SplitMismatch {
+    /// The file, as named in messages.
+    pub file: String,
+    /// The cut a byte range started at.
+    pub boundary: u64,
+    /// What crosses the cut, and where the record around it is.
+    pub detail: String,
+}
+
+/// The words of every mismatch's message that no other message has.
+const MISMATCH_WORDS: &str = "began inside a record (";
+
+impl SplitMismatch {
+    /// Whether an error's text (a cluster's job, whose error came back as text) is a mismatch's.
+    pub fn is_in_message(text: &str) -> bool {
+        text.contains(MISMATCH_WORDS)
+    }
+
+    pub fn into_error(self) -> datafusion::error::DataFusionError {
+        datafusion::error::DataFusionError::External(Box::new(self))
+    }
+}
+
+impl std::fmt::Display for SplitMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} was read in byte ranges, and the one starting at byte {} {MISMATCH_WORDS}{})",
+            self.file, self.boundary, self.detail
+        )
+    }
+}
+
+impl std::error::Error for SplitMismatch {}
+
+/// A session extension: files whose cuts need checking (CSV, back-to-back JSON) are read whole;
+/// a run's attempt after a [`SplitMismatch`].
+#[derive(Debug, Default)]
+pub struct FilesReadWhole;
 
 /// How schema inference splits a large file: as DataFusion's scan would (the same two settings),
 /// so one file is inferred on every core.
@@ -230,14 +337,20 @@ impl InferSplit {
 mod tests {
     use super::*;
 
-    /// The first line start at or after `x` (the definition, byte by byte).
-    fn boundary(bytes: &[u8], x: u64) -> u64 {
+    /// `B(x)`, the definition byte by byte: the first line start at or after `x`, or the `{` of
+    /// the first `}{` whose `}` is at or after `x - 1`.
+    fn boundary(bytes: &[u8], x: u64, cut: Cut) -> u64 {
         if x == 0 {
             return 0;
         }
-        (x - 1..bytes.len() as u64)
-            .find(|&i| bytes[i as usize] == b'\n')
-            .map_or(bytes.len() as u64, |i| i + 1)
+        let n = bytes.len() as u64;
+        let is_cut = |i: u64| match cut {
+            Cut::LineStart => bytes[i as usize] == b'\n',
+            Cut::ObjectJoin => {
+                bytes[i as usize] == b'}' && bytes.get(i as usize + 1) == Some(&b'{')
+            }
+        };
+        (x - 1..n).find(|&i| is_cut(i)).map_or(n, |i| i + 1)
     }
 
     fn chunked(bytes: &[u8], size: usize) -> BoxStream<'static, Result<Bytes>> {
@@ -249,37 +362,54 @@ mod tests {
     }
 
     /// Every range start and end, fed in every chunk size: the start found by the stream, the
-    /// blocking reader and the end found by [`RangeEnd`] are the definition's.
+    /// blocking reader and the end found by [`RangeEnd`] are the definition's, for both cuts.
     #[tokio::test]
-    async fn line_starts_match_the_definition_for_every_cut() {
-        let text = b"{\"a\":1}\n\n{\"a\":22}\r\n{\"a\":333}\nno newline at the end";
-        let size = text.len() as u64;
-        for start in 0..size {
-            for end in start + 1..=size {
-                let range = ByteRange { start, end };
-                let expected_start = boundary(text, start);
-                let expected_end = boundary(text, end);
-                let from = start.saturating_sub(1) as usize;
-                for chunk in [1, 3, 64] {
-                    let found = skip_to_line_start(chunked(&text[from..], chunk), range)
-                        .await
-                        .unwrap()
-                        .map(|(at, _)| at);
-                    let expected = (expected_start < end).then_some(expected_start);
-                    assert_eq!(found, expected, "{start}..{end}");
-                    let mut reader = std::io::BufReader::with_capacity(chunk, &text[from..]);
-                    let found = skip_to_line_start_blocking(&mut reader, range).unwrap();
-                    assert_eq!(found, expected, "{start}..{end}");
+    async fn record_starts_match_the_definition_for_every_cut() {
+        let lines: &[u8] = b"{\"a\":1}\n\n{\"a\":22}\r\n{\"a\":333}\nno newline at the end";
+        let joined: &[u8] = b"{\"a\":1}{\"a\":\"}{\"}}{\"b\":{}}\n{}}}{{\"c\":2}x}";
+        for (text, cut) in [(lines, Cut::LineStart), (joined, Cut::ObjectJoin)] {
+            let size = text.len() as u64;
+            for start in 0..size {
+                for end in start + 1..=size {
+                    let range = ByteRange { start, end };
+                    let expected_start = boundary(text, start, cut);
+                    let expected_end = boundary(text, end, cut);
+                    let from = start.saturating_sub(1) as usize;
+                    for chunk in [1, 2, 3, 64] {
+                        let found = skip_to_record_start(chunked(&text[from..], chunk), range, cut)
+                            .await
+                            .unwrap()
+                            .map(|(at, _)| at);
+                        let expected = (expected_start < end).then_some(expected_start);
+                        assert_eq!(found, expected, "{cut:?} {start}..{end}");
+                        let mut reader = std::io::BufReader::with_capacity(chunk, &text[from..]);
+                        let found = skip_to_record_start_blocking(&mut reader, range, cut).unwrap();
+                        assert_eq!(found, expected, "{cut:?} {start}..{end}");
 
-                    let mut range_end = RangeEnd::of(range, size);
-                    for (i, part) in text.chunks(chunk).enumerate() {
-                        range_end.observe((i * chunk) as u64, part);
+                        let mut range_end = RangeEnd::cut_at(range, size, cut);
+                        for (i, part) in text.chunks(chunk).enumerate() {
+                            range_end.observe((i * chunk) as u64, part);
+                        }
+                        let found = range_end.boundary.unwrap_or(size);
+                        assert_eq!(found, expected_end, "{cut:?} {start}..{end}");
                     }
-                    let found = range_end.boundary.unwrap_or(size);
-                    assert_eq!(found, expected_end, "{start}..{end}");
                 }
             }
         }
+    }
+
+    #[test]
+    fn only_a_record_across_a_join_cut_crosses_it() {
+        let mut end = RangeEnd::cut_at(ByteRange { start: 0, end: 5 }, 100, Cut::ObjectJoin);
+        end.observe(0, b"{\"a\":\"}{\"}{}");
+        // The first record is `{"a":"}{"}`, bytes 0..10; its string holds the first `}{`.
+        assert_eq!(end.boundary, Some(7));
+        assert_eq!(end.crossed_by(0, 10), Some(7));
+        assert_eq!(end.crossed_by(0, 7), None);
+        assert_eq!(end.crossed_by(7, 10), None);
+        let mut lines = RangeEnd::of(ByteRange { start: 0, end: 5 }, 100);
+        lines.observe(0, b"{\"a\":\n1}\n");
+        assert_eq!(lines.crossed_by(0, 10), None);
     }
 
     #[test]
@@ -299,8 +429,11 @@ mod tests {
     #[test]
     fn plans() {
         let at = |start| ByteRange { start, end: 10 };
-        assert_eq!(Plan::new(at(0), false), Plan::Whole);
-        assert_eq!(Plan::new(at(3), false), Plan::Nothing);
-        assert_eq!(Plan::new(at(3), true), Plan::Lines(at(3)));
+        assert_eq!(Plan::new(at(0), None), Plan::Whole);
+        assert_eq!(Plan::new(at(3), None), Plan::Nothing);
+        assert_eq!(
+            Plan::new(at(3), Some(Cut::ObjectJoin)),
+            Plan::Ranges(at(3), Cut::ObjectJoin)
+        );
     }
 }

@@ -316,7 +316,7 @@ fn a_quoted_line_break_where_a_file_is_cut_makes_it_read_whole() {
         declared.log.contains(&retry)
             && declared
                 .log
-                .contains("reading CSV files whole and running again"),
+                .contains("reading such files whole and running again"),
         "{}",
         declared.log
     );

@@ -142,3 +142,102 @@ fn a_large_file_read_in_ranges_gives_what_a_whole_read_gives() {
     assert_eq!(split_bad.len(), 10, "{split_bad:#?}");
     assert_eq!(split_bad, whole_bad);
 }
+
+/// Back-to-back records (`{..}{..}`, as Firehose writes them) of users `from..`, about `len`
+/// bytes.
+fn joined_records(from: u64, len: usize) -> Vec<u8> {
+    let mut text = Vec::new();
+    let mut u = from;
+    while text.len() < len {
+        text.extend(format!("{{\"u\":{u},\"s\":\"tag-{u}\"}}").bytes());
+        u += 1;
+    }
+    text
+}
+
+/// A back-to-back file whose middle, where two ranges cut it, is inside a string full of `}{`
+/// followed by what a range starting there would read as records (`{\"u\":7777777}`, bad JSON).
+fn joined_with_a_cut_in_a_string() -> Vec<u8> {
+    let mut text = joined_records(0, 1 << 20);
+    text.extend(b"{\"u\":999999,\"s\":\"first");
+    // Short enough for a categorical value (1,000 characters).
+    let inside = "}{\\\"u\\\":7777777}".repeat(55);
+    let closing = b"\"}";
+    // DataFusion cuts 2 ranges at half the size rounded up: the middle of `inside`.
+    let rest = joined_records(2_000_000, text.len() - closing.len());
+    let before_inside = text.len();
+    text.extend(inside.bytes());
+    text.extend(closing);
+    text.extend(rest);
+    let cut = text.len().div_ceil(2);
+    assert!(before_inside + 100 < cut && cut + 100 < before_inside + inside.len());
+    text
+}
+
+/// Runs `mapping` (its own output folder `out`) with `args`; the users written, sorted, and the
+/// log.
+fn run_logged(d: &Path, mapping: &Path, out: &str, args: &[&str]) -> (Vec<String>, String) {
+    let output = run_ok(
+        pengine()
+            .env_remove("PENGINE_LOG")
+            .arg("run")
+            .arg(mapping)
+            .args(["--no-progress", "-v", "-o"])
+            .arg(d.join(out))
+            .args(args)
+            .arg("--var")
+            .arg(format!("d={}", d.display())),
+    );
+    let mut users = read_dataset(&d.join(out).join("users")).column("USER_ID");
+    users.sort();
+    (users, stderr(&output))
+}
+
+/// A large back-to-back file is read in ranges cut at `}{`: the rows of a whole read, in one
+/// pass. When a cut falls at a `}{` inside a string, the scan finds it (under `skip` from the
+/// range before the cut, under `fail` from the range after it, before it reports a made-up bad
+/// record) and the run reads the file whole: the same rows again, never a record made up of a
+/// string's contents.
+#[test]
+fn a_large_back_to_back_file_is_read_in_ranges_and_whole_when_a_cut_is_in_a_string() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let two = "SET datafusion.optimizer.repartition_file_min_size = 100000;\n\
+               SET datafusion.execution.target_partitions = 2;";
+    let split = mapping(d, "split", two);
+    let whole = mapping(
+        d,
+        "whole",
+        "SET datafusion.optimizer.repartition_file_scans = false;",
+    );
+    let retry = "began inside a record (a JSON string holds `}{`";
+
+    write(d.join("ev/big.json"), joined_records(0, 2 << 20));
+    let plan = stdout(&run_ok(
+        pengine()
+            .arg("explain")
+            .arg(&split)
+            .arg("--var")
+            .arg(format!("d={}", d.display())),
+    ));
+    assert_eq!(plan.matches("big.json:").count(), 2, "not split:\n{plan}");
+    let (whole_users, _) = run_logged(d, &whole, "out-whole", &[]);
+    let (split_users, log) = run_logged(d, &split, "out-split", &[]);
+    assert!(whole_users.len() > 60_000, "{}", whole_users.len());
+    assert_eq!(split_users, whole_users);
+    assert!(!log.contains(retry), "{log}");
+
+    write(d.join("ev/big.json"), joined_with_a_cut_in_a_string());
+    let (whole_users, _) = run_logged(d, &whole, "out-whole2", &[]);
+    assert!(whole_users.contains(&"999999".to_string()));
+    assert!(!whole_users.contains(&"7777777".to_string()));
+    for policy in ["skip", "fail"] {
+        let out = format!("out-split2-{policy}");
+        let args = ["--on-bad-records", policy];
+        let (split_users, log) = run_logged(d, &split, &out, &args);
+        assert_eq!(split_users, whole_users, "{policy}");
+        assert!(log.contains(retry), "{policy}: {log}");
+        let bad_records = d.join(&out).join("users.bad-records.jsonl");
+        assert!(!bad_records.exists(), "{policy}");
+    }
+}

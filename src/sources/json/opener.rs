@@ -36,7 +36,7 @@ use crate::sources::bad_records::BadRecordLog;
 use crate::sources::compression::{Compression, SNIFF_LEN};
 use crate::sources::object_read;
 use crate::sources::sampled::SchemaMisfit;
-use crate::sources::split::{self, ByteRange, Plan, RangeEnd};
+use crate::sources::split::{self, ByteRange, Cut, Plan, RangeEnd};
 
 pub struct JsonExportOpener {
     pub batch_size: usize,
@@ -54,6 +54,8 @@ pub struct JsonExportOpener {
     pub encoding: crate::sources::encoding::TextEncoding,
     /// When the columns come from a sample: the record type every record must fit.
     pub shape: Option<Arc<Shape>>,
+    /// Large back-to-back files may be cut at `}{` (see [`super::ranges`]).
+    pub split_joined: bool,
 }
 
 impl FileOpener for JsonExportOpener {
@@ -66,6 +68,7 @@ impl FileOpener for JsonExportOpener {
         let max_record_bytes = self.max_record_bytes;
         let encoding = self.encoding;
         let shape = self.shape.clone();
+        let split_joined = self.split_joined;
         let name = crate::sources::file_name(self.store_url.as_ref(), &file.object_meta.location);
         let known_bad = self
             .known_bad
@@ -80,28 +83,47 @@ impl FileOpener for JsonExportOpener {
             // A byte range of a split file: the records starting in it ([`super::ranges`]).
             let plan = match ByteRange::of(&file) {
                 Some(range) => {
-                    super::ranges::plan(&store, local.as_ref(), &location, size, range, encoding)
-                        .await?
+                    let plan = super::ranges::plan(
+                        &store,
+                        local.as_ref(),
+                        &location,
+                        size,
+                        range,
+                        encoding,
+                        split_joined,
+                    );
+                    plan.await?
                 }
                 None => Plan::Whole,
             };
-            let (mut input, start, end) = match plan {
+            let (mut input, start, end, cut) = match plan {
                 Plan::Nothing => return Ok(futures::stream::empty().boxed()),
                 Plan::Whole => {
                     let input = object_read::byte_stream(&store, local.as_ref(), &location).await?;
-                    (input, 0, RangeEnd::none())
+                    (input, 0, RangeEnd::none(), None)
                 }
-                Plan::Lines(range) => {
+                Plan::Ranges(range, cut) => {
                     let from = range.start.saturating_sub(1);
                     let input =
                         object_read::byte_stream_from(&store, local.as_ref(), &location, from)
                             .await?;
-                    match split::skip_to_line_start(input, range).await? {
-                        Some((start, input)) => (input, start, RangeEnd::of(range, size)),
+                    match split::skip_to_record_start(input, range, cut).await? {
+                        Some((start, input)) => {
+                            (input, start, RangeEnd::cut_at(range, size, cut), Some(cut))
+                        }
                         None => return Ok(futures::stream::empty().boxed()),
                     }
                 }
             };
+            // A range that starts at a `}{` past the file's start checks, before it stops the
+            // scan with an error, that it started at a record start.
+            let unchecked_start =
+                (cut == Some(Cut::ObjectJoin) && start > 0).then(|| StartToCheck {
+                    store: Arc::clone(&store),
+                    local: local.clone(),
+                    location: location.clone(),
+                    start,
+                });
             // Read enough of the start to sniff the compression.
             let mut head = Vec::new();
             while head.len() < SNIFF_LEN {
@@ -151,16 +173,60 @@ impl FileOpener for JsonExportOpener {
                 location: name,
                 bad_records,
             };
-            Ok(futures::stream::try_unfold(state, |mut state| async move {
-                let batch = state.next_batch().await?;
-                Ok(batch.map(|b| (b, state)))
+            Ok(futures::stream::try_unfold(state, move |mut state| {
+                let unchecked_start = unchecked_start.clone();
+                async move {
+                    let batch = match state.next_batch().await {
+                        Ok(batch) => batch,
+                        Err(e) => {
+                            let checked = state.checked_error(e, unchecked_start);
+                            return Err(checked.await);
+                        }
+                    };
+                    Ok(batch.map(|b| (b, state)))
+                }
             })
             .boxed())
         }))
     }
 }
 
-/// A splitter that starts cutting at `start` (a line start; 0 for the whole file).
+/// Where a range cut at `}{` started, to check when it is about to fail.
+#[derive(Clone)]
+struct StartToCheck {
+    store: Arc<dyn ObjectStore>,
+    local: Option<LocalFileSystem>,
+    location: object_store::path::Path,
+    start: u64,
+}
+
+impl StartToCheck {
+    /// `error`, or the mismatch that made it up when the range did not start at a record.
+    async fn error(self, error: DataFusionError, file: String, max_record: u64) -> DataFusionError {
+        let starts = super::ranges::starts_a_record(
+            &self.store,
+            self.local.as_ref(),
+            &self.location,
+            self.start,
+            max_record,
+        );
+        match starts.await {
+            Ok(true) => error,
+            Ok(false) => split::SplitMismatch {
+                file: file.clone(),
+                boundary: self.start,
+                detail: "a JSON string holds `}{`, and the range's first record is none".into(),
+            }
+            .into_error(),
+            Err(check_failed) => {
+                tracing::debug!("checking where {file} was cut: {check_failed}");
+                error
+            }
+        }
+    }
+}
+
+/// A splitter that starts cutting at `start` (a record start; 0 for the whole file).
 fn splitter_at(max_record_bytes: u64, start: u64) -> Splitter {
     let mut splitter = Splitter::new(max_record_bytes);
     splitter.restart_at(start);
@@ -283,14 +349,21 @@ impl DecodeState {
             None => self.eof = true,
         }
         self.splitter.split(&self.window, self.eof, &mut self.found);
-        self.take_found();
-        Ok(())
+        self.take_found()
     }
 
-    /// Queues the pieces the splitter found, marking those inference found bad.
-    fn take_found(&mut self) {
-        // Records starting past the range's end are the next range's.
+    /// Queues the pieces the splitter found, marking those inference found bad. Fails when one
+    /// crosses the range's end at a `}{` inside it: the next range did not start at a record.
+    fn take_found(&mut self) -> Result<()> {
         let end = &self.end;
+        if let Some((piece, boundary)) = self
+            .found
+            .iter()
+            .find_map(|p| Some((p, end.crossed_by(p.start, p.end)?)))
+        {
+            return Err(super::ranges::crossed_cut(&self.location, piece, boundary).into_error());
+        }
+        // Records starting past the range's end are the next range's.
         self.found.retain(|piece| end.includes(piece.start));
         for mut piece in self.found.drain(..) {
             while self
@@ -307,6 +380,25 @@ impl DecodeState {
                 piece.kind = PieceKind::Rejected(reason.clone());
             }
             self.pieces.push_back(piece);
+        }
+        Ok(())
+    }
+
+    /// The error a range stops the scan with: a [`SplitMismatch`](split::SplitMismatch) instead
+    /// when it was cut at a `}{` that is no record start (then the error is made up of a string's
+    /// contents).
+    fn checked_error(
+        &self,
+        error: DataFusionError,
+        start: Option<StartToCheck>,
+    ) -> impl Future<Output = DataFusionError> + Send + 'static {
+        let location = self.location.clone();
+        let max_record = self.splitter.max_record();
+        async move {
+            match start {
+                Some(check) => check.error(error, location, max_record).await,
+                None => error,
+            }
         }
     }
 
@@ -383,7 +475,7 @@ impl DecodeState {
                 self.pieces.clear();
                 self.splitter.restart_at(offset);
                 self.splitter.split(&self.window, self.eof, &mut self.found);
-                self.take_found();
+                self.take_found()?;
                 break;
             }
         }

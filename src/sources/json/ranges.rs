@@ -1,10 +1,15 @@
 //! Which JSON files are read in byte ranges, several cores to one file ([`crate::sources::split`]).
 //!
-//! Only newline-delimited JSON: a raw line break cannot be inside a JSON string, so in a file of
-//! one object per line every line start is a record start. Firehose's back-to-back objects, a
-//! top-level array or pretty-printed records have line breaks inside records, and a compressed
-//! or transcoded file has no byte offsets to cut at: those are read whole. The head of the file
-//! decides, and every range reads the same head, so the ranges of one file all decide alike.
+//! Newline-delimited JSON is cut at line starts: a raw line break cannot be inside a JSON string,
+//! so in a file of one object per line every line start is a record start. Firehose's
+//! back-to-back objects (`{..}{..}`, no separator) are cut at `}{`, which a string can hold too:
+//! the range before each such cut reads on to the record that crosses it and stops the scan with
+//! a [`SplitMismatch`] when that record does not end there (the run then reads such files whole),
+//! and a range that would stop the scan with an error of its own first checks that it started at a
+//! record start. A top-level array or pretty-printed records have line breaks inside records, and
+//! a compressed or transcoded file has no byte offsets to cut at: those are read whole. The head
+//! of the file decides, and every range reads the same head, so the ranges of one file all decide
+//! alike. Schema inference splits only newline-delimited files.
 
 use std::sync::Arc;
 
@@ -16,14 +21,16 @@ use object_store::path::Path;
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::framing::bom_len;
+use super::framing::{Framing, bom_len};
 use super::infer::{self, FileInference, Inferred, Reading};
-use super::records::{PieceKind, Splitter, Window};
+use super::records::{Piece, PieceKind, Splitter, Window};
 use crate::sources::compression::{Compression, read_bytes_blocking};
 use crate::sources::encoding::TextEncoding;
 use crate::sources::object_read;
 pub use crate::sources::split::InferSplit;
-use crate::sources::split::{ByteRange, HEAD_LEN, Plan, RangeEnd, skip_to_line_start_blocking};
+use crate::sources::split::{
+    ByteRange, Cut, HEAD_LEN, Plan, RangeEnd, SplitMismatch, skip_to_record_start_blocking,
+};
 
 /// Whether the start of a file is newline-delimited JSON: it starts with an object, and each
 /// complete line of `head` holds one record at most, none spanning a line break (a bad line is
@@ -49,7 +56,29 @@ pub fn looks_newline_delimited(head: &[u8], whole_file: bool) -> bool {
         && pieces.windows(2).all(|w| !one_line(w[0].end, w[1].start))
 }
 
+/// Whether the start of a file is back-to-back JSON objects: it starts with an object, the
+/// records of `head` are all objects (at least two), and nothing separates one from the next.
+/// `whole_file`: `head` is the whole file.
+pub fn looks_back_to_back(head: &[u8], whole_file: bool) -> bool {
+    let bom = bom_len(head);
+    if head.get(bom) != Some(&b'{') {
+        return false;
+    }
+    let window = Window {
+        base: 0,
+        bytes: head.to_vec(),
+    };
+    let mut pieces = Vec::new();
+    let mut splitter = Splitter::new(u64::MAX);
+    splitter.restart_at(bom as u64);
+    splitter.split(&window, whole_file, &mut pieces);
+    pieces.len() >= 2
+        && pieces.iter().all(|p| p.kind == PieceKind::Object)
+        && pieces.windows(2).all(|w| w[0].end == w[1].start)
+}
+
 /// How this opener reads `range` of a JSON file of `size` bytes: decided from the file's head.
+/// `split_joined`: back-to-back files may be cut.
 pub async fn plan(
     store: &Arc<dyn ObjectStore>,
     local: Option<&LocalFileSystem>,
@@ -57,28 +86,89 @@ pub async fn plan(
     size: u64,
     range: ByteRange,
     encoding: TextEncoding,
+    split_joined: bool,
 ) -> Result<Plan> {
-    let split = reads_splittable(store, local, location, size, encoding).await?;
-    Ok(Plan::new(range, split))
+    let cut = reads_splittable(store, local, location, size, encoding).await?;
+    Ok(Plan::new(
+        range,
+        cut.filter(|&c| split_joined || c == Cut::LineStart),
+    ))
 }
 
-/// Whether the file can be split, from its first bytes (read here).
+/// How the file can be cut, from its first bytes (read here); None: it cannot.
 async fn reads_splittable(
     store: &Arc<dyn ObjectStore>,
     local: Option<&LocalFileSystem>,
     location: &Path,
     size: u64,
     encoding: TextEncoding,
-) -> Result<bool> {
+) -> Result<Option<Cut>> {
     let head = object_read::read_head(store, local, location, HEAD_LEN.min(size)).await?;
     Ok(splittable(&head, size, location, encoding))
 }
 
-/// Whether a file whose first bytes are `head` can be split (see the module documentation).
-pub fn splittable(head: &[u8], size: u64, location: &Path, encoding: TextEncoding) -> bool {
-    encoding.is_utf8()
-        && Compression::sniff(head, location.as_ref()) == Compression::None
-        && looks_newline_delimited(head, head.len() as u64 >= size)
+/// How a file whose first bytes are `head` can be cut (see the module documentation); None:
+/// it is read whole.
+pub fn splittable(head: &[u8], size: u64, location: &Path, encoding: TextEncoding) -> Option<Cut> {
+    if !encoding.is_utf8() || Compression::sniff(head, location.as_ref()) != Compression::None {
+        return None;
+    }
+    let whole_file = head.len() as u64 >= size;
+    if looks_newline_delimited(head, whole_file) {
+        Some(Cut::LineStart)
+    } else if looks_back_to_back(head, whole_file) {
+        Some(Cut::ObjectJoin)
+    } else {
+        None
+    }
+}
+
+/// Whether `start` is a record start of a back-to-back file, as a whole read would find: its
+/// bytes before `start` are cut into records, and none is still open there. Read only when a
+/// range starting there is about to stop the scan with an error (a bad record, a field the
+/// sample did not show), which a range that started inside a string would make up.
+pub async fn starts_a_record(
+    store: &Arc<dyn ObjectStore>,
+    local: Option<&LocalFileSystem>,
+    location: &Path,
+    start: u64,
+    max_record_bytes: u64,
+) -> Result<bool> {
+    let mut input = object_read::byte_stream(store, local, location).await?;
+    let mut framing = Framing::default();
+    let mut splitter = Splitter::new(max_record_bytes);
+    let mut window = Window {
+        base: 0,
+        bytes: Vec::new(),
+    };
+    let mut pieces: Vec<Piece> = Vec::new();
+    while window.end() < start {
+        let Some(chunk) = input.next().await else {
+            break;
+        };
+        let chunk = chunk?;
+        let take = chunk.len().min((start - window.end()) as usize);
+        window.drop_before(splitter.keep_from());
+        match framing.process(&chunk[..take]) {
+            Some(rewritten) => window.bytes.extend_from_slice(&rewritten),
+            None => window.bytes.extend_from_slice(&chunk[..take]),
+        }
+        splitter.split(&window, false, &mut pieces);
+        pieces.clear();
+    }
+    Ok(splitter.pending_start().is_none())
+}
+
+/// The error of a range before a `}{` cut when a record crosses it.
+pub fn crossed_cut(file: &str, piece: &Piece, boundary: u64) -> SplitMismatch {
+    SplitMismatch {
+        file: file.to_string(),
+        boundary,
+        detail: format!(
+            "a JSON string holds `}}{{`; the record crossing it runs from byte {} to {}",
+            piece.start, piece.end
+        ),
+    }
 }
 
 /// Infers a large newline-delimited file's records in byte ranges at the same time, merged in file
@@ -94,7 +184,9 @@ pub async fn infer_in_ranges(
     let Some(ranges) = split.ranges(size, format.infer_limit) else {
         return Ok(None);
     };
-    if !reads_splittable(store, None, &object.location, size, format.encoding).await? {
+    if reads_splittable(store, None, &object.location, size, format.encoding).await?
+        != Some(Cut::LineStart)
+    {
         return Ok(None);
     }
     let concurrency = ranges.len();
@@ -119,7 +211,9 @@ pub async fn infer_tail(
     if size <= bytes.saturating_mul(2) {
         return Ok(None);
     }
-    if !reads_splittable(store, None, &object.location, size, format.encoding).await? {
+    if reads_splittable(store, None, &object.location, size, format.encoding).await?
+        != Some(Cut::LineStart)
+    {
         return Ok(None);
     }
     let range = ByteRange {
@@ -146,8 +240,8 @@ async fn infer_range(
         from,
         file.clone(),
         move |mut reader| {
-            let Some(start) =
-                skip_to_line_start_blocking(&mut reader, range).map_err(|e| e.to_string())?
+            let Some(start) = skip_to_record_start_blocking(&mut reader, range, Cut::LineStart)
+                .map_err(|e| e.to_string())?
             else {
                 return Ok(FileInference {
                     merged: Inferred::Null,
@@ -215,7 +309,20 @@ mod tests {
         ranges: &[(u64, u64)],
         known_bad: super::super::KnownBad,
     ) -> (Vec<String>, Vec<(u64, String, String)>) {
-        let log = Arc::new(BadRecordLog::new(BadRecordPolicy::Skip));
+        let read = try_read_ranges(path, ranges, known_bad, BadRecordPolicy::Skip, false);
+        read.await.unwrap()
+    }
+
+    /// [`read_ranges`] under `policy`, the ranges read last to first when `backwards` (as
+    /// ranges running at once may finish): the first error any range stops with.
+    async fn try_read_ranges(
+        path: &std::path::Path,
+        ranges: &[(u64, u64)],
+        known_bad: super::super::KnownBad,
+        policy: BadRecordPolicy,
+        backwards: bool,
+    ) -> Result<(Vec<String>, Vec<(u64, String, String)>)> {
+        let log = Arc::new(BadRecordLog::new(policy));
         let opener = super::super::opener::JsonExportOpener {
             batch_size: 4,
             schema: schema(),
@@ -227,25 +334,25 @@ mod tests {
             store_url: ObjectStoreUrl::local_filesystem(),
             encoding: TextEncoding::default(),
             shape: None,
+            split_joined: true,
         };
         let location = Path::from_filesystem_path(path).unwrap();
         let size = std::fs::metadata(path).unwrap().len();
-        let mut rows = Vec::new();
-        for &(start, end) in ranges {
+        let mut by_range = Vec::new();
+        let mut order: Vec<usize> = (0..ranges.len()).collect();
+        if backwards {
+            order.reverse();
+        }
+        for index in order {
+            let (start, end) = ranges[index];
             let file = PartitionedFile::new_with_range(
                 location.to_string(),
                 size,
                 start as i64,
                 end as i64,
             );
-            let batches: Vec<_> = opener
-                .open(file)
-                .unwrap()
-                .await
-                .unwrap()
-                .try_collect()
-                .await
-                .unwrap();
+            let batches: Vec<_> = opener.open(file)?.await?.try_collect().await?;
+            let mut rows = Vec::new();
             for batch in batches {
                 for row in 0..batch.num_rows() {
                     let cells: Vec<String> = batch
@@ -256,13 +363,17 @@ mod tests {
                     rows.push(cells.join("|"));
                 }
             }
+            by_range.push((index, rows));
         }
-        let bad = log
+        by_range.sort_by_key(|(index, _)| *index);
+        let rows = by_range.into_iter().flat_map(|(_, rows)| rows).collect();
+        let mut bad: Vec<_> = log
             .take_pending()
             .into_iter()
             .map(|b| (b.byte_offset.unwrap(), b.reason, b.excerpt))
             .collect();
-        (rows, bad)
+        bad.sort_by_key(|b| b.0);
+        Ok((rows, bad))
     }
 
     /// The file's bad records as schema inference finds them (what the scan is given).
@@ -359,6 +470,104 @@ mod tests {
         }
     }
 
+    /// A Firehose file: back-to-back in its first 64 KiB (16 records of 4 KiB), then records
+    /// whose strings hold `}{` (one with an object after it, as a range starting there would read
+    /// one), a value of the wrong type, a line break between two records, and no line break at
+    /// the end.
+    fn firehose_file() -> (Vec<u8>, u64) {
+        let mut text = Vec::new();
+        for i in 0..16 {
+            let pad = "p".repeat(4096);
+            text.extend(format!("{{\"u\":{i},\"s\":\"{pad}\"}}").bytes());
+        }
+        let region = text.len() as u64;
+        text.extend(
+            concat!(
+                r#"{"u":100,"s":"a}{}"}{"u":101,"s":"}{\"u\":7}"}{"u":"x","s":"wrong type"}"#,
+                r#"{"u":102,"s":"q"}{"u":103,"s":"}{"}{"u":104,"s":"{}}{{"}"#,
+                "{\"u\":105}\n{\"u\":106,\"s\":\"last\"}",
+            )
+            .bytes(),
+        );
+        (text, region)
+    }
+
+    /// `B(cut)` for `}{` cuts, and whether a whole read starts a record there.
+    fn join_cut(text: &[u8], cut: u64) -> (u64, bool) {
+        let n = text.len() as u64;
+        let boundary = (cut - 1..n)
+            .find(|&i| text[i as usize] == b'}' && text.get(i as usize + 1) == Some(&b'{'))
+            .map_or(n, |i| i + 1);
+        let window = Window {
+            base: 0,
+            bytes: text.to_vec(),
+        };
+        let mut pieces = Vec::new();
+        Splitter::new(1 << 20).split(&window, true, &mut pieces);
+        let starts_a_record = boundary == n || pieces.iter().any(|p| p.start == boundary);
+        (boundary, starts_a_record)
+    }
+
+    /// Cut anywhere, a back-to-back file gives its whole read's rows and bad records when the cut
+    /// is a record start; when it is inside a string the scan stops with a mismatch (under `skip`
+    /// and `fail`, whichever range finishes first), never with rows or bad records made up of a
+    /// string.
+    #[tokio::test]
+    async fn back_to_back_ranges_read_every_record_once_or_stop_at_a_cut_inside_a_string() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("firehose.json");
+        let (text, region) = firehose_file();
+        std::fs::write(&path, &text).unwrap();
+        let size = text.len() as u64;
+        let head = &text[..HEAD_LEN as usize];
+        assert_eq!(
+            splittable(head, size, &Path::from("f.json"), TextEncoding::default()),
+            Some(Cut::ObjectJoin)
+        );
+        let whole = read_ranges(&path, &[(0, size)], Arc::default()).await;
+        assert_eq!(whole.0.len(), 16 + 7, "{:?}", &whole.0[16..]);
+        assert_eq!(whole.1.len(), 1, "{:#?}", whole.1);
+        let (mut split, mut mismatched) = (0, 0);
+        for cut in region - 2..size {
+            let (boundary, starts_a_record) = join_cut(&text, cut);
+            let ranges = [(0, cut), (cut, size)];
+            for (policy, backwards) in [
+                (BadRecordPolicy::Skip, false),
+                (BadRecordPolicy::Skip, true),
+                (BadRecordPolicy::Fail, true),
+            ] {
+                let read = try_read_ranges(&path, &ranges, Arc::default(), policy, backwards).await;
+                let case = format!("cut {cut} (B = {boundary}), {policy:?}, backwards {backwards}");
+                match (starts_a_record, read) {
+                    (true, Ok(read)) if policy == BadRecordPolicy::Skip => {
+                        assert_eq!(read, whole, "{case}")
+                    }
+                    // The whole read's bad record is the error.
+                    (true, Err(e)) if policy == BadRecordPolicy::Fail => {
+                        assert!(e.to_string().contains(&whole.1[0].1), "{case}: {e}")
+                    }
+                    (false, Err(e)) => {
+                        let mismatch = crate::sources::find_cause::<SplitMismatch>(&e)
+                            .unwrap_or_else(|| panic!("{case}: {e}"));
+                        assert_eq!(mismatch.boundary, boundary, "{case}");
+                    }
+                    (_, read) => {
+                        let past_head =
+                            read.map(|(rows, bad)| (rows[16.min(rows.len())..].to_vec(), bad));
+                        panic!("{case}: {past_head:?}")
+                    }
+                }
+            }
+            if starts_a_record {
+                split += 1;
+            } else {
+                mismatched += 1;
+            }
+        }
+        // Both kinds of cut were met.
+        assert!(split > 10 && mismatched > 10, "{split} {mismatched}");
+    }
+
     /// Inference of a file's byte ranges, merged in order, is inference of the whole file: types,
     /// field order, record count and bad-record offsets.
     #[test]
@@ -389,7 +598,8 @@ mod tests {
                     };
                     let from = range.start.saturating_sub(1) as usize;
                     let mut reader = &text[from..];
-                    match skip_to_line_start_blocking(&mut reader, range).unwrap() {
+                    match skip_to_record_start_blocking(&mut reader, range, Cut::LineStart).unwrap()
+                    {
                         Some(start) => {
                             infer::infer_range(reader, &reading, start, RangeEnd::of(range, size))
                                 .unwrap()
@@ -459,10 +669,13 @@ mod tests {
         let path = Path::from("x.json");
         let ndjson = b"{\"a\":1}\n{\"a\":2}\n";
         let utf8 = TextEncoding::default();
-        assert!(splittable(ndjson, 100, &path, utf8));
+        assert_eq!(splittable(ndjson, 100, &path, utf8), Some(Cut::LineStart));
+        let joined = b"{\"a\":1}{\"a\":2}{\"a\":3}";
+        assert_eq!(splittable(joined, 100, &path, utf8), Some(Cut::ObjectJoin));
         let latin1 = TextEncoding::from_label("latin1").unwrap();
-        assert!(!splittable(ndjson, 100, &path, latin1));
+        assert_eq!(splittable(ndjson, 100, &path, latin1), None);
+        assert_eq!(splittable(joined, 100, &path, latin1), None);
         let gzip = [0x1f, 0x8b, 8, 0, b'{', b'}', b'\n'];
-        assert!(!splittable(&gzip, 100, &path, utf8));
+        assert_eq!(splittable(&gzip, 100, &path, utf8), None);
     }
 }
