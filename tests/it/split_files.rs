@@ -193,11 +193,22 @@ fn run_logged(d: &Path, mapping: &Path, out: &str, args: &[&str]) -> (Vec<String
     (users, stderr(&output))
 }
 
+/// `pengine schema` of `mapping` under `--on-bad-records policy`.
+fn schema(d: &Path, mapping: &Path, policy: &str) -> String {
+    stdout(&run_ok(
+        pengine()
+            .args(["schema", "--on-bad-records", policy])
+            .arg(mapping)
+            .arg("--var")
+            .arg(format!("d={}", d.display())),
+    ))
+}
+
 /// A large back-to-back file is read in ranges cut at `}{`: the rows of a whole read, in one
 /// pass. When a cut falls at a `}{` inside a string, the scan finds it (under `skip` from the
 /// range before the cut, under `fail` from the range after it, before it reports a made-up bad
 /// record) and the run reads the file whole: the same rows again, never a record made up of a
-/// string's contents.
+/// string's contents. Inference from every record (`schema`) finds it too.
 #[test]
 fn a_large_back_to_back_file_is_read_in_ranges_and_whole_when_a_cut_is_in_a_string() {
     let dir = tempfile::tempdir().unwrap();
@@ -230,6 +241,9 @@ fn a_large_back_to_back_file_is_read_in_ranges_and_whole_when_a_cut_is_in_a_stri
     write(d.join("ev/big.json"), joined_with_a_cut_in_a_string());
     let (whole_users, _) = run_logged(d, &whole, "out-whole2", &[]);
     assert!(whole_users.contains(&"999999".to_string()));
+    for policy in ["skip", "fail"] {
+        assert_eq!(schema(d, &split, policy), schema(d, &whole, policy));
+    }
     assert!(!whole_users.contains(&"7777777".to_string()));
     for policy in ["skip", "fail"] {
         let out = format!("out-split2-{policy}");

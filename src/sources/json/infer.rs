@@ -158,16 +158,16 @@ pub fn infer_records(reader: impl Read, reading: &Reading) -> Result<FileInferen
     infer_in_blocks(reader, reading, BLOCK)
 }
 
-/// [`infer_records`] for the records of one byte range of a newline-delimited file
-/// ([`crate::sources::split`]): `reader` reads the file from `start` (a line start) on, and the
-/// records starting at `end`'s boundary or later are left to the next range. Offsets of bad
-/// records are the file's.
+/// [`infer_records`] for the records of one byte range of a file ([`crate::sources::split`]):
+/// `reader` reads the file from `start` (a record start) on, and the records starting at `end`'s
+/// boundary or later are left to the next range. Offsets of bad records are the file's. None when
+/// a record crosses a `}{` cut at the range's end ([`RangeEnd::crossed_by`]).
 pub fn infer_range(
     reader: impl Read,
     reading: &Reading,
     start: u64,
     end: RangeEnd,
-) -> Result<FileInference, String> {
+) -> Result<Option<FileInference>, String> {
     infer_span_in_blocks(reader, reading, BLOCK, start, end)
 }
 
@@ -176,7 +176,8 @@ fn infer_in_blocks(
     reading: &Reading,
     block: usize,
 ) -> Result<FileInference, String> {
-    infer_span_in_blocks(reader, reading, block, 0, RangeEnd::none())
+    infer_span_in_blocks(reader, reading, block, 0, RangeEnd::none())?
+        .ok_or_else(|| "a whole file has no cut to cross".to_string())
 }
 
 fn infer_span_in_blocks(
@@ -185,7 +186,7 @@ fn infer_span_in_blocks(
     block: usize,
     start: u64,
     mut end: RangeEnd,
-) -> Result<FileInference, String> {
+) -> Result<Option<FileInference>, String> {
     let mut framing = match start {
         0 => Framing::default(),
         _ => Framing::objects(),
@@ -217,6 +218,12 @@ fn infer_span_in_blocks(
         at_end = read == 0;
         pieces.clear();
         splitter.split(&window, at_end, &mut pieces);
+        if pieces
+            .iter()
+            .any(|p| end.crossed_by(p.start, p.end).is_some())
+        {
+            return Ok(None);
+        }
         // Records starting past the range are the next range's.
         pieces.retain(|p| end.includes(p.start));
         // The block's records, merged onto what came before; merged again from this snapshot
@@ -225,11 +232,11 @@ fn infer_span_in_blocks(
         let mut index = 0;
         while index < pieces.len() {
             if reading.limit.is_some_and(|limit| count >= limit) {
-                return Ok(FileInference {
+                return Ok(Some(FileInference {
                     merged,
                     records: count,
                     bad: bad_offsets,
-                });
+                }));
             }
             let piece = &pieces[index];
             let failure = match piece.kind_reason(reading.max_record_bytes) {
@@ -250,6 +257,12 @@ fn infer_span_in_blocks(
                 pieces.truncate(index);
                 splitter.restart_at(offset);
                 splitter.split(&window, at_end, &mut pieces);
+                if pieces
+                    .iter()
+                    .any(|p| end.crossed_by(p.start, p.end).is_some())
+                {
+                    return Ok(None);
+                }
                 pieces.retain(|p| end.includes(p.start));
             }
             (merged, count) = before.clone();
@@ -259,11 +272,11 @@ fn infer_span_in_blocks(
             }
         }
     }
-    Ok(FileInference {
+    Ok(Some(FileInference {
         merged,
         records: count,
         bad: bad_offsets,
-    })
+    }))
 }
 
 /// Merges the type of one record into `merged`; the error says why the record is bad.

@@ -24,6 +24,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::framing::{Framing, bom_len};
 use super::infer::{self, FileInference, Inferred, Reading};
 use super::records::{Piece, PieceKind, Splitter, Window};
+use crate::sources::bad_records::{BadRecordLog, BadRecordPolicy};
 use crate::sources::compression::{Compression, read_bytes_blocking};
 use crate::sources::encoding::TextEncoding;
 use crate::sources::object_read;
@@ -171,9 +172,13 @@ pub fn crossed_cut(file: &str, piece: &Piece, boundary: u64) -> SplitMismatch {
     }
 }
 
-/// Infers a large newline-delimited file's records in byte ranges at the same time, merged in file
-/// order (so the result is the whole file's, bad-record offsets included). None when the file is
-/// not to be split: the caller reads it whole.
+/// Infers a large file's records in byte ranges at the same time, merged in file order (so the
+/// result is the whole file's, bad-record offsets included). None when the file is not to be
+/// split, or a record of a back-to-back file crosses a cut: the caller reads it whole.
+///
+/// A range of a back-to-back file may start inside a string, and is only known to be right once
+/// the range before it is read: such ranges set bad records aside whatever the policy, and under
+/// `fail` a file with one is read whole again, which stops at the first as a whole read does.
 pub async fn infer_in_ranges(
     store: &Arc<dyn ObjectStore>,
     object: &object_store::ObjectMeta,
@@ -184,18 +189,33 @@ pub async fn infer_in_ranges(
     let Some(ranges) = split.ranges(size, format.infer_limit) else {
         return Ok(None);
     };
-    if reads_splittable(store, None, &object.location, size, format.encoding).await?
-        != Some(Cut::LineStart)
-    {
-        return Ok(None);
+    let cut = match reads_splittable(store, None, &object.location, size, format.encoding).await? {
+        Some(Cut::ObjectJoin) if !format.split_joined => return Ok(None),
+        Some(cut) => cut,
+        None => return Ok(None),
+    };
+    let mut ranges_format = format.clone();
+    if cut == Cut::ObjectJoin {
+        ranges_format.bad_records = Arc::new(BadRecordLog::new(BadRecordPolicy::Skip));
     }
     let concurrency = ranges.len();
-    let parts: Vec<FileInference> = futures::stream::iter(ranges)
-        .map(|range| infer_range(Arc::clone(store), object.clone(), format.clone(), range))
+    let parts: Vec<Option<FileInference>> = futures::stream::iter(ranges)
+        .map(|range| {
+            let format = ranges_format.clone();
+            infer_range(Arc::clone(store), object.clone(), format, range, cut)
+        })
         .buffered(concurrency)
         .try_collect()
         .await?;
-    Ok(parts.into_iter().reduce(FileInference::then))
+    let Some(parts) = parts.into_iter().collect::<Option<Vec<_>>>() else {
+        return Ok(None);
+    };
+    let inferred = parts.into_iter().reduce(FileInference::then);
+    let failing = format.bad_records.policy() == BadRecordPolicy::Fail;
+    if cut == Cut::ObjectJoin && failing && inferred.as_ref().is_some_and(|i| !i.bad.is_empty()) {
+        return Ok(None);
+    }
+    Ok(inferred)
 }
 
 /// The records starting in the last `bytes` of a splittable file, inferred (None when the file is
@@ -220,34 +240,42 @@ pub async fn infer_tail(
         start: size - bytes,
         end: size,
     };
-    let tail = infer_range(Arc::clone(store), object.clone(), format.clone(), range).await?;
-    Ok(Some(tail))
+    let tail = infer_range(
+        Arc::clone(store),
+        object.clone(),
+        format.clone(),
+        range,
+        Cut::LineStart,
+    );
+    tail.await
 }
 
-/// Infers the records starting in `range` of a splittable file.
+/// Infers the records starting in `range` of a splittable file; None when a record crosses the
+/// range's end at a `}{` cut.
 async fn infer_range(
     store: Arc<dyn ObjectStore>,
     object: object_store::ObjectMeta,
     format: super::ExportJsonFormat,
     range: ByteRange,
-) -> Result<FileInference> {
+    cut: Cut,
+) -> Result<Option<FileInference>> {
     let file = crate::sources::file_name(format.store_url.as_ref(), &object.location);
     let from = range.start.saturating_sub(1);
-    let end = RangeEnd::of(range, object.size);
+    let end = RangeEnd::cut_at(range, object.size, cut);
     read_bytes_blocking(
         store,
         &object.location,
         from,
         file.clone(),
         move |mut reader| {
-            let Some(start) = skip_to_record_start_blocking(&mut reader, range, Cut::LineStart)
+            let Some(start) = skip_to_record_start_blocking(&mut reader, range, cut)
                 .map_err(|e| e.to_string())?
             else {
-                return Ok(FileInference {
+                return Ok(Some(FileInference {
                     merged: Inferred::Null,
                     records: 0,
                     bad: Vec::new(),
-                });
+                }));
             };
             let reading = Reading {
                 file: &file,
@@ -264,7 +292,6 @@ async fn infer_range(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::bad_records::{BadRecordLog, BadRecordPolicy};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use datafusion::arrow::util::display::array_value_to_string;
     use datafusion::datasource::listing::PartitionedFile;
@@ -603,6 +630,7 @@ mod tests {
                         Some(start) => {
                             infer::infer_range(reader, &reading, start, RangeEnd::of(range, size))
                                 .unwrap()
+                                .unwrap()
                         }
                         None => FileInference {
                             merged: Inferred::Null,
@@ -630,6 +658,62 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Inference of a back-to-back file's two byte ranges is the whole file's when the cut is a
+    /// record start, and says the record crossing it when it is inside a string (the file is
+    /// then inferred whole), never a type made up of a string's contents.
+    #[test]
+    fn back_to_back_ranges_infer_the_whole_file_or_find_the_cut_inside_a_string() {
+        let (mut text, region) = firehose_file();
+        text.extend(br#"{"late":1,"u":1.5}"#);
+        let log = BadRecordLog::new(BadRecordPolicy::Skip);
+        let reading = Reading {
+            file: "f",
+            limit: None,
+            max_record_bytes: 1 << 20,
+            bad_records: &log,
+        };
+        let whole = infer::infer_records(text.as_slice(), &reading).unwrap();
+        let size = text.len() as u64;
+        let (mut split, mut crossed) = (0, 0);
+        for cut in region - 2..size {
+            let parts: Option<Vec<FileInference>> = [(0, cut), (cut, size)]
+                .into_iter()
+                .map(|(start, end)| {
+                    let range = ByteRange { start, end };
+                    let mut reader = &text[start.saturating_sub(1) as usize..];
+                    let at = skip_to_record_start_blocking(&mut reader, range, Cut::ObjectJoin);
+                    let end = RangeEnd::cut_at(range, size, Cut::ObjectJoin);
+                    match at.unwrap() {
+                        Some(start) => infer::infer_range(reader, &reading, start, end).unwrap(),
+                        None => Some(FileInference {
+                            merged: Inferred::Null,
+                            records: 0,
+                            bad: Vec::new(),
+                        }),
+                    }
+                })
+                .collect();
+            let (boundary, starts_a_record) = join_cut(&text, cut);
+            match parts {
+                Some(parts) => {
+                    assert!(starts_a_record, "cut {cut} (B = {boundary})");
+                    let split_whole = parts.into_iter().reduce(FileInference::then).unwrap();
+                    assert_eq!(
+                        (&split_whole.merged, split_whole.records, &split_whole.bad),
+                        (&whole.merged, whole.records, &whole.bad),
+                        "cut {cut} (B = {boundary})"
+                    );
+                    split += 1;
+                }
+                None => {
+                    assert!(!starts_a_record, "cut {cut} (B = {boundary})");
+                    crossed += 1;
+                }
+            }
+        }
+        assert!(split > 10 && crossed > 10, "{split} {crossed}");
     }
 
     #[test]
