@@ -48,7 +48,7 @@ use datafusion::physical_plan::{
 use futures::{StreamExt, TryStreamExt};
 
 use codec::RowCodec;
-use seen::{Outcome, SeenRows, SpilledSlice};
+use seen::{Outcome, Row, SeenRows, SpilledSlice};
 use spill::SpillFiles;
 
 /// How many rows ahead of its insertion a row's table slot is prefetched.
@@ -441,7 +441,7 @@ impl Distinct {
             if let Some(&ahead) = hashes.get(i + PREFETCH_AHEAD) {
                 seen.prefetch(ahead);
             }
-            keep.push(seen.insert(hash, bytes, false)? == Outcome::New);
+            keep.push(seen.insert(hash, bytes, Row::Input, &self.reservation)? == Outcome::New);
         }
         drop(rows);
         seen.fit(&self.reservation)?;
@@ -466,11 +466,12 @@ impl Distinct {
     /// them pending), at the slice's level of the hash space.
     fn settle(&mut self, slice: SpilledSlice) -> Result<SeenRows> {
         let mut seen = SeenRows::new(slice.level, self.hasher.clone(), self.files.clone());
-        for (file, candidate) in [(&slice.seen, false), (&slice.incoming, true)] {
+        let files = slice.seen.iter().map(|file| (file, Row::Emitted));
+        for (file, kind) in files.chain([(&slice.incoming, Row::Candidate)]) {
             let mut since_check = 0;
             file.reader()?.for_each_row(|row| {
                 let hash = seen.hash(row);
-                seen.insert(hash, row, candidate)?;
+                seen.insert(hash, row, kind, &self.reservation)?;
                 since_check += 1;
                 if since_check == ROWS_BETWEEN_CHECKS {
                     seen.fit(&self.reservation)?;

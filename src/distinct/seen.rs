@@ -13,7 +13,7 @@ use datafusion::error::Result;
 use datafusion::execution::memory_pool::MemoryReservation;
 
 use super::codec::RowCodec;
-use super::slice::Slice;
+use super::slice::{Slice, vector_growth};
 use super::spill::{RowFile, RowFileWriter, SpillFiles};
 
 /// Slices of the hash space per level.
@@ -47,7 +47,8 @@ impl InMemory {
 
 /// A slice that went to disk: what was seen (and emitted) before, and what came after.
 pub struct SpilledSlice {
-    pub seen: RowFile,
+    /// Rows emitted: those in memory when the slice went to disk, then those settled after.
+    pub seen: Vec<RowFile>,
     pub incoming: RowFile,
     pub level: u32,
 }
@@ -56,8 +57,22 @@ enum State {
     InMemory(InMemory),
     Spilled {
         seen: RowFile,
+        /// Rows known to be emitted that came after the slice went to disk (while settling).
+        seen_later: Option<RowFileWriter>,
         incoming: RowFileWriter,
     },
+}
+
+/// What an inserted row is to the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row {
+    /// An input row: the caller emits it at once when it is new.
+    Input,
+    /// A row emitted before (a spilled slice's seen rows, settled).
+    Emitted,
+    /// A row not emitted yet (a spilled slice's incoming rows): when new, it is kept pending,
+    /// emitted by [`SeenRows::next_pending`].
+    Candidate,
 }
 
 /// What happened to an inserted row.
@@ -105,19 +120,46 @@ impl SeenRows {
         }
     }
 
-    /// Inserts a row; a `candidate` row found new is remembered as pending (emitted by
-    /// [`Self::take_pending`]) instead of being emitted by the caller at once.
-    pub fn insert(&mut self, hash: u64, row: &[u8], candidate: bool) -> Result<Outcome> {
-        match &mut self.slices[slice_of(hash, self.level)] {
+    /// Inserts a row. What the slice allocates for it (a larger table beside the old one, a
+    /// chunk) is reserved first, spilling slices to make room for it (the row's own among
+    /// them), so that the memory held stays within the reservation between two [`Self::fit`]s.
+    pub fn insert(
+        &mut self,
+        hash: u64,
+        row: &[u8],
+        kind: Row,
+        reservation: &MemoryReservation,
+    ) -> Result<Outcome> {
+        let index = slice_of(hash, self.level);
+        if let State::InMemory(slice) = &self.slices[index] {
+            let pending = match kind {
+                Row::Candidate => vector_growth(&slice.pending),
+                _ => 0,
+            };
+            let growth = slice.rows.growth_bytes(row.len()) + pending;
+            if growth > 0 {
+                self.make_room(growth, reservation)?;
+            }
+        }
+        match &mut self.slices[index] {
             State::InMemory(slice) => Ok(match slice.rows.insert(hash, row) {
                 None => Outcome::Duplicate,
                 Some(index) => {
-                    if candidate {
+                    if kind == Row::Candidate {
                         slice.pending.push(index);
                     }
                     Outcome::New
                 }
             }),
+            // Emitted already: it must not come back as a candidate when the slice is settled.
+            State::Spilled { seen_later, .. } if kind == Row::Emitted => {
+                let writer = match seen_later {
+                    Some(writer) => writer,
+                    None => seen_later.insert(self.files.writer("distinct rows seen")?),
+                };
+                writer.write_row(row)?;
+                Ok(Outcome::Deferred)
+            }
             State::Spilled { incoming, .. } => {
                 incoming.write_row(row)?;
                 Ok(Outcome::Deferred)
@@ -131,7 +173,11 @@ impl SeenRows {
             .iter()
             .map(|s| match s {
                 State::InMemory(slice) => slice.memory(),
-                State::Spilled { incoming, .. } => incoming.memory(),
+                State::Spilled {
+                    seen_later,
+                    incoming,
+                    ..
+                } => incoming.memory() + seen_later.as_ref().map_or(0, RowFileWriter::memory),
             })
             .sum()
     }
@@ -139,8 +185,13 @@ impl SeenRows {
     /// Keeps the memory within the reservation, spilling the largest slices in memory until it
     /// fits. At the last level nothing is spilled: the reservation grows past its budget.
     pub fn fit(&mut self, reservation: &MemoryReservation) -> Result<()> {
+        self.make_room(0, reservation)
+    }
+
+    /// [`Self::fit`] with `extra` bytes more than the memory held (about to be allocated).
+    fn make_room(&mut self, extra: usize, reservation: &MemoryReservation) -> Result<()> {
         loop {
-            let memory = self.memory();
+            let memory = self.memory() + extra;
             if reservation.try_resize(memory).is_ok() {
                 return Ok(());
             }
@@ -187,6 +238,7 @@ impl SeenRows {
         }
         self.slices[index] = State::Spilled {
             seen: seen.finish()?,
+            seen_later: None,
             incoming,
         };
         Ok(true)
@@ -220,7 +272,16 @@ impl SeenRows {
     pub fn finish(self) -> Result<Vec<SpilledSlice>> {
         let mut spilled = Vec::new();
         for state in self.slices {
-            if let State::Spilled { seen, incoming } = state {
+            if let State::Spilled {
+                seen,
+                seen_later,
+                incoming,
+            } = state
+            {
+                let mut seen = vec![seen];
+                if let Some(later) = seen_later {
+                    seen.push(later.finish()?);
+                }
                 spilled.push(SpilledSlice {
                     seen,
                     incoming: incoming.finish()?,
@@ -229,5 +290,86 @@ impl SeenRows {
             }
         }
         Ok(spilled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::execution::disk_manager::DiskManagerBuilder;
+    use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool};
+    use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+
+    use super::*;
+
+    /// Rows emitted before (a spilled slice's seen rows, settled) stay seen rows when their slice
+    /// goes to disk halfway through them: were they written with the undecided rows, settling
+    /// the slice would emit them again.
+    #[test]
+    fn emitted_rows_of_a_slice_spilled_while_settling_stay_seen() {
+        let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(2 << 20));
+        let reservation = MemoryConsumer::new("t")
+            .with_can_spill(true)
+            .register(&pool);
+        let disk = Arc::new(DiskManagerBuilder::default().build().unwrap());
+        let files = SpillFiles::new(disk, &ExecutionPlanMetricsSet::new(), 0);
+        let mut seen = SeenRows::new(1, RandomState::with_seeds(1, 2, 3, 4), files);
+        let rows = 200_000u32;
+        for i in 0..rows {
+            let row = i.to_le_bytes();
+            let hash = seen.hash(&row);
+            seen.insert(hash, &row, Row::Emitted, &reservation).unwrap();
+            seen.fit(&reservation).unwrap();
+        }
+        let spilled = seen.finish().unwrap();
+        assert!(!spilled.is_empty());
+        let (mut on_disk, mut undecided) = (0, 0);
+        for slice in &spilled {
+            for file in &slice.seen {
+                let mut reader = file.reader().unwrap();
+                reader
+                    .for_each_row(|_| {
+                        on_disk += 1;
+                        Ok(())
+                    })
+                    .unwrap();
+            }
+            undecided += slice.incoming.rows();
+        }
+        assert_eq!(undecided, 0);
+        assert!(on_disk > u64::from(rows) / 2, "{on_disk}");
+    }
+
+    /// Rows inserted one by one into a small pool never hold more memory than the pool, not even
+    /// between two checks: a table's growth (the new table beside the old) is reserved before it
+    /// is allocated, and a slice that cannot grow goes to disk instead.
+    #[test]
+    fn memory_held_stays_within_the_pool_while_tables_grow() {
+        // Room for the spill files' write buffers (64 KiB a slice) and many tables' growths.
+        let limit = 4 << 20;
+        let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(limit));
+        let reservation = MemoryConsumer::new("t")
+            .with_can_spill(true)
+            .register(&pool);
+        let disk = Arc::new(DiskManagerBuilder::default().build().unwrap());
+        let files = SpillFiles::new(disk, &ExecutionPlanMetricsSet::new(), 0);
+        let mut seen = SeenRows::new(0, RandomState::with_seeds(1, 2, 3, 4), files);
+        let (mut new, mut deferred) = (0, 0);
+        for i in 0..300_000u32 {
+            let row = i.to_le_bytes();
+            let hash = seen.hash(&row);
+            match seen.insert(hash, &row, Row::Input, &reservation).unwrap() {
+                Outcome::New => new += 1,
+                Outcome::Deferred => deferred += 1,
+                Outcome::Duplicate => panic!("row {i} is new"),
+            }
+            // Tables, row starts, chunks and write buffers: what the slices have allocated.
+            let held = seen.memory();
+            assert!(held <= reservation.size(), "row {i}: {held} bytes");
+            assert!(reservation.size() <= limit, "row {i}: {held} bytes");
+            seen.fit(&reservation).unwrap();
+        }
+        assert!(new > 100_000 && deferred > 10_000, "{new} {deferred}");
     }
 }

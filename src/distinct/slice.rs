@@ -17,6 +17,14 @@ const FIRST_CHUNK: usize = 4 << 10;
 /// Slots in a table's first allocation.
 const FIRST_SLOTS: usize = 64;
 
+/// The bytes a vector allocates when one more item is pushed onto it: it doubles, to at least 4.
+pub fn vector_growth<T>(vector: &Vec<T>) -> usize {
+    match vector.len() == vector.capacity() {
+        true => (vector.capacity() * 2).max(4) * std::mem::size_of::<T>(),
+        false => 0,
+    }
+}
+
 /// A set of rows (byte strings), each numbered in insertion order.
 #[derive(Default)]
 pub struct Slice {
@@ -76,10 +84,42 @@ impl Slice {
         let _ = slot;
     }
 
+    /// Bytes that inserting a new row of `len` bytes allocates beside what the slice holds: a
+    /// larger table (the old one is freed once its slots have moved), a new chunk, a larger list
+    /// of row starts.
+    pub fn growth_bytes(&self, len: usize) -> usize {
+        let table = match self.must_grow() {
+            true => (self.slots.len() * 2).max(FIRST_SLOTS) * 8,
+            false => 0,
+        };
+        let chunk = match self.fits(len) {
+            true => 0,
+            false => self.next_chunk(len) + vector_growth(&self.chunks),
+        };
+        table + chunk + vector_growth(&self.starts)
+    }
+
+    /// Whether a row of `len` bytes fits the last chunk.
+    fn fits(&self, len: usize) -> bool {
+        self.chunks
+            .last()
+            .is_some_and(|chunk| chunk.capacity() - chunk.len() >= len)
+    }
+
+    /// The size of the chunk a row of `len` bytes that does not fit the last one starts.
+    fn next_chunk(&self, len: usize) -> usize {
+        let previous = self.chunks.last().map_or(0, Vec::capacity);
+        (previous * 2).clamp(FIRST_CHUNK, MAX_CHUNK).max(len)
+    }
+
+    /// At most 3/4 full, so that linear probing stays short.
+    fn must_grow(&self) -> bool {
+        (self.starts.len() + 1) * 4 > self.slots.len() * 3
+    }
+
     /// The new row's number when `row` was not in the slice (it is now), else None.
     pub fn insert(&mut self, hash: u64, row: &[u8]) -> Option<u32> {
-        // At most 3/4 full, so that linear probing stays short.
-        if (self.starts.len() + 1) * 4 > self.slots.len() * 3 {
+        if self.must_grow() {
             self.grow();
         }
         let tag = hash & 0xFFFF_FFFF;
@@ -103,14 +143,9 @@ impl Slice {
     }
 
     fn append(&mut self, row: &[u8]) {
-        let fits = self
-            .chunks
-            .last()
-            .is_some_and(|chunk| chunk.capacity() - chunk.len() >= row.len());
-        if !fits {
-            let previous = self.chunks.last().map_or(0, Vec::capacity);
-            let size = (previous * 2).clamp(FIRST_CHUNK, MAX_CHUNK).max(row.len());
-            self.chunks.push(Vec::with_capacity(size));
+        if !self.fits(row.len()) {
+            self.chunks
+                .push(Vec::with_capacity(self.next_chunk(row.len())));
         }
         let chunk_index = self.chunks.len() - 1;
         let chunk = &mut self.chunks[chunk_index];
