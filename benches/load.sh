@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Load check (issue 6): the reference interactions job on an N-event export with damaged files
-# added, under --memory-limit (default 448MiB, the run's default) and --on-bad-records skip.
+# added, under --memory-limit (default 384MiB, the run's default) and --on-bad-records skip.
 # Prints wall time and peak RSS, and checks that every input record is accounted for:
 #   events + catalog rows (known from the generator) = read_from_sources + bad_records
 #   read_from_sources + added_by_sql = written + rejected + filtered_by_sql
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20000000}
 EXPORT=${EXPORT:-/tmp/pengine-bench/export-$N}
-LIMIT=${LIMIT:-448MiB}
+LIMIT=${LIMIT:-384MiB}
 OUT=${OUT:-/tmp/pengine-bench/load-out-$N}
 BIN=${PENGINE_BIN:-}
 if [[ -z "$BIN" ]]; then

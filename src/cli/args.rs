@@ -434,6 +434,6 @@ mod tests {
             let shown = MemoryLimit(limit).to_string();
             assert_eq!(parse_memory_limit(&shown).unwrap().0, limit, "{shown}");
         }
-        assert_eq!(MemoryLimit(Some(448 << 20)).to_string(), "448MiB");
+        assert_eq!(MemoryLimit(Some(384 << 20)).to_string(), "384MiB");
     }
 }
