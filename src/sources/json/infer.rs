@@ -136,6 +136,15 @@ pub struct FileInference {
 }
 
 impl FileInference {
+    /// What a part of a file holding no record says.
+    pub fn empty() -> FileInference {
+        FileInference {
+            merged: Inferred::Null,
+            records: 0,
+            bad: Vec::new(),
+        }
+    }
+
     /// What a file says, from what its first part says and what the part after it says (byte
     /// ranges read apart, in file order): the same as reading both parts in one go.
     pub fn then(self, next: FileInference) -> FileInference {

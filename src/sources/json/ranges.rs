@@ -22,7 +22,7 @@ use object_store::path::Path;
 use futures::{StreamExt, TryStreamExt};
 
 use super::framing::{Framing, bom_len};
-use super::infer::{self, FileInference, Inferred, Reading};
+use super::infer::{self, FileInference, Reading};
 use super::records::{Piece, PieceKind, Splitter, Window};
 use crate::sources::bad_records::{BadRecordLog, BadRecordPolicy};
 use crate::sources::compression::{Compression, read_bytes_blocking};
@@ -271,11 +271,7 @@ async fn infer_range(
             let Some(start) = skip_to_record_start_blocking(&mut reader, range, cut)
                 .map_err(|e| e.to_string())?
             else {
-                return Ok(Some(FileInference {
-                    merged: Inferred::Null,
-                    records: 0,
-                    bad: Vec::new(),
-                }));
+                return Ok(Some(FileInference::empty()));
             };
             let reading = Reading {
                 file: &file,
@@ -403,15 +399,20 @@ mod tests {
         Ok((rows, bad))
     }
 
-    /// The file's bad records as schema inference finds them (what the scan is given).
-    fn known_bad(path: &std::path::Path, text: &[u8]) -> super::super::KnownBad {
-        let log = BadRecordLog::new(BadRecordPolicy::Skip);
-        let reading = Reading {
+    /// A reading of file "f" that sets bad records aside in `log`.
+    fn skipping(log: &BadRecordLog) -> Reading<'_> {
+        Reading {
             file: "f",
             limit: None,
             max_record_bytes: 1 << 20,
-            bad_records: &log,
-        };
+            bad_records: log,
+        }
+    }
+
+    /// The file's bad records as schema inference finds them (what the scan is given).
+    fn known_bad(path: &std::path::Path, text: &[u8]) -> super::super::KnownBad {
+        let log = BadRecordLog::new(BadRecordPolicy::Skip);
+        let reading = skipping(&log);
         let inferred = infer::infer_records(text, &reading).unwrap();
         let location = Path::from_filesystem_path(path).unwrap().to_string();
         Arc::new(std::sync::Mutex::new(
@@ -603,12 +604,7 @@ mod tests {
         // A field seen first late in the file, and a type widened by a later record.
         text.extend(b"\n{\"late\":1,\"u\":1.5}\n{\"late\":\"x\"}\n");
         let log = BadRecordLog::new(BadRecordPolicy::Skip);
-        let reading = Reading {
-            file: "f",
-            limit: None,
-            max_record_bytes: 1 << 20,
-            bad_records: &log,
-        };
+        let reading = skipping(&log);
         let whole = infer::infer_records(text.as_slice(), &reading).unwrap();
         let size = text.len() as u64;
         let infer_cut = |cuts: &[u64]| {
@@ -632,11 +628,7 @@ mod tests {
                                 .unwrap()
                                 .unwrap()
                         }
-                        None => FileInference {
-                            merged: Inferred::Null,
-                            records: 0,
-                            bad: Vec::new(),
-                        },
+                        None => FileInference::empty(),
                     }
                 })
                 .reduce(FileInference::then)
@@ -668,12 +660,7 @@ mod tests {
         let (mut text, region) = firehose_file();
         text.extend(br#"{"late":1,"u":1.5}"#);
         let log = BadRecordLog::new(BadRecordPolicy::Skip);
-        let reading = Reading {
-            file: "f",
-            limit: None,
-            max_record_bytes: 1 << 20,
-            bad_records: &log,
-        };
+        let reading = skipping(&log);
         let whole = infer::infer_records(text.as_slice(), &reading).unwrap();
         let size = text.len() as u64;
         let (mut split, mut crossed) = (0, 0);
@@ -687,11 +674,7 @@ mod tests {
                     let end = RangeEnd::cut_at(range, size, Cut::ObjectJoin);
                     match at.unwrap() {
                         Some(start) => infer::infer_range(reader, &reading, start, end).unwrap(),
-                        None => Some(FileInference {
-                            merged: Inferred::Null,
-                            records: 0,
-                            bad: Vec::new(),
-                        }),
+                        None => Some(FileInference::empty()),
                     }
                 })
                 .collect();
