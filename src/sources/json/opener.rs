@@ -172,19 +172,14 @@ impl FileOpener for JsonExportOpener {
                 eof: false,
                 location: name,
                 bad_records,
+                unchecked_start,
             };
-            Ok(futures::stream::try_unfold(state, move |mut state| {
-                let unchecked_start = unchecked_start.clone();
-                async move {
-                    let batch = match state.next_batch().await {
-                        Ok(batch) => batch,
-                        Err(e) => {
-                            let checked = state.checked_error(e, unchecked_start);
-                            return Err(checked.await);
-                        }
-                    };
-                    Ok(batch.map(|b| (b, state)))
-                }
+            Ok(futures::stream::try_unfold(state, |mut state| async move {
+                let batch = match state.next_batch().await {
+                    Ok(batch) => batch,
+                    Err(e) => return Err(state.checked_error(e).await),
+                };
+                Ok(batch.map(|b| (b, state)))
             })
             .boxed())
         }))
@@ -192,7 +187,6 @@ impl FileOpener for JsonExportOpener {
 }
 
 /// Where a range cut at `}{` started, to check when it is about to fail.
-#[derive(Clone)]
 struct StartToCheck {
     store: Arc<dyn ObjectStore>,
     local: Option<LocalFileSystem>,
@@ -290,6 +284,9 @@ struct DecodeState {
     eof: bool,
     location: String,
     bad_records: Arc<BadRecordLog>,
+    /// A range cut at `}{` past the file's start: checked before it stops the scan with an
+    /// error ([`Self::checked_error`]).
+    unchecked_start: Option<StartToCheck>,
 }
 
 impl DecodeState {
@@ -388,12 +385,12 @@ impl DecodeState {
     /// when it was cut at a `}{` that is no record start (then the error is made up of a string's
     /// contents).
     fn checked_error(
-        &self,
+        &mut self,
         error: DataFusionError,
-        start: Option<StartToCheck>,
     ) -> impl Future<Output = DataFusionError> + Send + 'static {
         let location = self.location.clone();
         let max_record = self.splitter.max_record();
+        let start = self.unchecked_start.take();
         async move {
             match start {
                 Some(check) => check.error(error, location, max_record).await,
