@@ -61,9 +61,8 @@ pub struct EngineOptions {
 }
 
 /// The memory pool when none is given: bounded, so a large export spills instead of growing the
-/// process, and 128 MiB under 512 MiB, because at 100M events the process holds up to 75 MiB
-/// beyond a full pool (readers, writers, the allocator's free lists): it peaked at 445–500 MiB
-/// with a 448 MiB pool, 448–457 MiB with this one (benches/README.md, "Defaults, measured").
+/// process, and 128 MiB under 512 MiB, because the process holds up to 75 MiB beyond a full pool
+/// at 100M events (benches/README.md, "Defaults, measured").
 pub const DEFAULT_MEMORY_LIMIT: u64 = 384 * 1024 * 1024;
 
 /// The smallest `--memory-limit` accepted: below it a sort of a few partitions' batches cannot

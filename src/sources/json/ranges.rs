@@ -9,7 +9,8 @@
 //! record start. A top-level array or pretty-printed records have line breaks inside records, and
 //! a compressed or transcoded file has no byte offsets to cut at: those are read whole. The head
 //! of the file decides, and every range reads the same head, so the ranges of one file all decide
-//! alike. Schema inference splits only newline-delimited files.
+//! alike. Schema inference splits both layouts the same way ([`infer_in_ranges`]); its probe of a
+//! file's tail, which has no range before it to check its start, only newline-delimited files.
 
 use std::sync::Arc;
 
