@@ -303,18 +303,24 @@ mod tests {
 
     use super::*;
 
-    /// Rows emitted before (a spilled slice's seen rows, settled) stay seen rows when their slice
-    /// goes to disk halfway through them: were they written with the undecided rows, settling
-    /// the slice would emit them again.
-    #[test]
-    fn emitted_rows_of_a_slice_spilled_while_settling_stay_seen() {
-        let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(2 << 20));
+    /// Seen rows at `level` reserving from a pool of `limit` bytes, spilling to temporary files.
+    fn seen_rows(level: u32, limit: usize) -> (SeenRows, MemoryReservation) {
+        let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(limit));
         let reservation = MemoryConsumer::new("t")
             .with_can_spill(true)
             .register(&pool);
         let disk = Arc::new(DiskManagerBuilder::default().build().unwrap());
         let files = SpillFiles::new(disk, &ExecutionPlanMetricsSet::new(), 0);
-        let mut seen = SeenRows::new(1, RandomState::with_seeds(1, 2, 3, 4), files);
+        let seen = SeenRows::new(level, RandomState::with_seeds(1, 2, 3, 4), files);
+        (seen, reservation)
+    }
+
+    /// Rows emitted before (a spilled slice's seen rows, settled) stay seen rows when their slice
+    /// goes to disk halfway through them: were they written with the undecided rows, settling
+    /// the slice would emit them again.
+    #[test]
+    fn emitted_rows_of_a_slice_spilled_while_settling_stay_seen() {
+        let (mut seen, reservation) = seen_rows(1, 2 << 20);
         let rows = 200_000u32;
         for i in 0..rows {
             let row = i.to_le_bytes();
@@ -342,19 +348,14 @@ mod tests {
     }
 
     /// Rows inserted one by one into a small pool never hold more memory than the pool, not even
-    /// between two checks: a table's growth (the new table beside the old) is reserved before it
-    /// is allocated, and a slice that cannot grow goes to disk instead.
+    /// between two checks: what an insert allocates (a larger table beside the old, a chunk, a
+    /// longer list) is reserved before it is allocated, and a slice that cannot grow goes to disk
+    /// instead.
     #[test]
     fn memory_held_stays_within_the_pool_while_tables_grow() {
         // Room for the spill files' write buffers (64 KiB a slice) and many tables' growths.
         let limit = 4 << 20;
-        let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(limit));
-        let reservation = MemoryConsumer::new("t")
-            .with_can_spill(true)
-            .register(&pool);
-        let disk = Arc::new(DiskManagerBuilder::default().build().unwrap());
-        let files = SpillFiles::new(disk, &ExecutionPlanMetricsSet::new(), 0);
-        let mut seen = SeenRows::new(0, RandomState::with_seeds(1, 2, 3, 4), files);
+        let (mut seen, reservation) = seen_rows(0, limit);
         let (mut new, mut deferred) = (0, 0);
         for i in 0..300_000u32 {
             let row = i.to_le_bytes();

@@ -295,16 +295,21 @@ mod tests {
     use datafusion::datasource::physical_plan::FileOpener;
     use datafusion::execution::object_store::ObjectStoreUrl;
 
+    /// 16 records of 4 KiB (the 64 KiB a file's layout is judged by), each followed by
+    /// `separator`.
+    fn padded_head(separator: &str) -> Vec<u8> {
+        let pad = "p".repeat(4096);
+        (0..16)
+            .flat_map(|i| format!("{{\"u\":{i},\"s\":\"{pad}\"}}{separator}").into_bytes())
+            .collect()
+    }
+
     /// A file that is newline-delimited in its first 64 KiB (16 lines of 4 KiB), then has every
     /// kind of line a range end can fall in or next to: blank and CRLF lines, braces in strings,
     /// a truncated line, garbage, a raw line break in a string, a value of the wrong type, a long
     /// line, and a last line without a line break.
     fn awkward_file() -> (Vec<u8>, u64) {
-        let mut text = Vec::new();
-        for i in 0..16 {
-            let pad = "p".repeat(4096);
-            text.extend(format!("{{\"u\":{i},\"s\":\"{pad}\"}}\n").bytes());
-        }
+        let mut text = padded_head("\n");
         let region = text.len() as u64;
         let long = "l".repeat(150);
         text.extend(
@@ -504,11 +509,7 @@ mod tests {
     /// one), a value of the wrong type, a line break between two records, and no line break at
     /// the end.
     fn firehose_file() -> (Vec<u8>, u64) {
-        let mut text = Vec::new();
-        for i in 0..16 {
-            let pad = "p".repeat(4096);
-            text.extend(format!("{{\"u\":{i},\"s\":\"{pad}\"}}").bytes());
-        }
+        let mut text = padded_head("");
         let region = text.len() as u64;
         text.extend(
             concat!(
