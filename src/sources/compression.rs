@@ -5,7 +5,12 @@
 
 use std::io::Read;
 
+use bytes::Bytes;
+use datafusion::common::Result;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use futures::stream::BoxStream;
+
+use super::read_ahead;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -16,6 +21,11 @@ pub enum Compression {
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+
+/// A compressed file at least this large is inflated on a thread of its own, ahead of its parser
+/// ([`read_ahead`]); smaller ones (an hourly export's) in place, where many of them already keep
+/// every core busy and a hand-off per file would cost more than it wins.
+const AHEAD_MIN_BYTES: u64 = 4 << 20;
 
 /// Bytes needed at the start of a file to sniff it.
 pub const SNIFF_LEN: usize = 4;
@@ -45,6 +55,36 @@ impl Compression {
         }
     }
 
+    /// `raw`, the bytes of a file of `size` bytes, decompressed as a stream: a large compressed
+    /// file by a task of its own ahead of the stream's reader ([`read_ahead`]).
+    pub fn decoded_stream(
+        self,
+        raw: BoxStream<'static, Result<Bytes>>,
+        size: u64,
+    ) -> Result<BoxStream<'static, Result<Bytes>>> {
+        match self {
+            Compression::None => Ok(raw),
+            _ if size >= AHEAD_MIN_BYTES => Ok(read_ahead::stream(raw, move |r| self.reader(r))),
+            _ => self.file_compression_type().convert_stream(raw),
+        }
+    }
+
+    /// Wraps a blocking reader of a file of `size` bytes with the matching decompressor: a large
+    /// compressed file's inflated by a task of its own ahead of the returned reader.
+    pub fn reader_ahead(
+        self,
+        inner: impl Read + Send + 'static,
+        size: u64,
+    ) -> std::io::Result<Box<dyn Read + Send>> {
+        match self {
+            Compression::None => Ok(Box::new(inner)),
+            _ if size >= AHEAD_MIN_BYTES => {
+                Ok(Box::new(read_ahead::reader(move || self.reader(inner))))
+            }
+            _ => self.reader(inner),
+        }
+    }
+
     /// Wraps a blocking reader with the matching decompressor.
     pub fn reader<'a>(
         self,
@@ -68,6 +108,7 @@ pub async fn read_object_blocking<T: Send + 'static>(
     read: impl FnOnce(Box<dyn Read + Send + '_>) -> Result<T, String> + Send + 'static,
 ) -> datafusion::common::Result<T> {
     let name = location.clone();
+    let size = object.size;
     read_bytes_blocking(store, &object.location, 0, location, move |mut reader| {
         let head = reader
             .fill_buf()
@@ -76,7 +117,7 @@ pub async fn read_object_blocking<T: Send + 'static>(
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
         let decoded = Compression::sniff(&head, &name)
-            .reader(reader)
+            .reader_ahead(reader, size)
             .map_err(|e| e.to_string())?;
         read(decoded)
     })

@@ -4,9 +4,10 @@
 //! Fields are gathered as text and cast to the table's column types a batch at a time; when a
 //! cast fails, the rows whose value cannot be read as the column's type are found, recorded as
 //! bad and left out. An empty field is null, as in DataFusion's CSV reader. The file is read in
-//! a blocking task (through the decompressor its first bytes call for) that hands batches over a
-//! small channel, so memory is a couple of batches plus one record. A large file may be read in
-//! byte ranges, one per partition ([`super::csv_ranges`]).
+//! a blocking task (through the decompressor its first bytes call for, which inflates a large
+//! file on a task of its own) that hands batches over a small channel, so memory is a couple of
+//! batches plus one record. A large file may be read in byte ranges, one per partition
+//! ([`super::csv_ranges`]).
 
 use std::sync::Arc;
 
@@ -136,7 +137,7 @@ impl FileOpener for CsvExportOpener {
                             .map(<[u8]>::to_vec)
                             .unwrap_or_default();
                         let decoded = Compression::sniff(&head, &reading.file)
-                            .reader(reader)
+                            .reader_ahead(reader, size)
                             .map_err(|e| reading.read_error(e))?;
                         let records = reading.records(encoding.reader_without_bom(decoded));
                         reading.read(records, reading.dialect.has_header, &mut emit)

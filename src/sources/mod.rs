@@ -21,6 +21,7 @@ pub mod json;
 pub mod listing;
 pub mod object_read;
 pub mod parquet;
+pub mod read_ahead;
 pub mod rebuild;
 pub mod sampled;
 pub mod scan;

@@ -300,15 +300,11 @@ fn a_byte_order_mark_before_json_is_skipped_in_every_layout() {
     }
 }
 
-#[test]
-fn damaged_csv_is_skipped_row_by_row_even_in_large_and_compressed_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    // A file larger than DataFusion's byte-range split size (10 MiB), every row with a quoted
-    // line break, and damage in the middle: a field too many, a field too few, a quote left
-    // open, Latin-1 bytes and a line over the record limit.
+/// A CSV file larger than DataFusion's byte-range split size (10 MiB), every row of the
+/// `good_rows` with a quoted line break, and damage in the middle: a field too many, a field too
+/// few, a quote left open, Latin-1 bytes and a line over the record limit.
+fn damaged_big_csv(good_rows: usize) -> Vec<u8> {
     let mut big = String::from("u,note\n");
-    let good_rows = 150_000;
     for i in 0..good_rows {
         big.push_str(&format!(
             "{i},\"line one\nline two of row {i}, with padding text to make the file large\"\n"
@@ -321,6 +317,15 @@ fn damaged_csv_is_skipped_row_by_row_even_in_large_and_compressed_files() {
     bytes.extend_from_slice(b"x4,caf\xe9\n");
     bytes.extend_from_slice(format!("x5,{}\n", "y".repeat(5000)).as_bytes());
     bytes.extend_from_slice(b"last,done\n");
+    bytes
+}
+
+#[test]
+fn damaged_csv_is_skipped_row_by_row_even_in_large_and_compressed_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let good_rows = 150_000;
+    let bytes = damaged_big_csv(good_rows);
     assert!(bytes.len() > 11 << 20);
     write(d.join("csv/big.csv"), &bytes);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -387,6 +392,38 @@ fn damaged_csv_is_skipped_row_by_row_even_in_large_and_compressed_files() {
     );
     assert_eq!(report["rows"]["bad_records"], 6);
     assert_eq!(report["rows"]["read_from_sources"], good_rows as u64 + 3);
+}
+
+/// The same damaged file gzip-compressed (stored blocks, over the size from which a compressed
+/// file is inflated on a task of its own): the rows and bad records of the plain file.
+#[test]
+fn a_large_damaged_gzip_csv_gives_what_the_plain_file_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, gzip) = (dir.path().join("plain"), dir.path().join("gzip"));
+    let bytes = damaged_big_csv(150_000);
+    write(plain.join("csv/big.csv"), &bytes);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    gz.write_all(&bytes).unwrap();
+    write(gzip.join("csv/big.csv.gz"), gz.finish().unwrap());
+    let ddl = "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '${d}/csv/' \
+               OPTIONS ('format.max_record_bytes' '4KiB')";
+    let (plain_users, plain_report, plain_bad) = run_skip(&plain, &mapping(&plain, ddl));
+    let (gzip_users, gzip_report, gzip_bad) = run_skip(&gzip, &mapping(&gzip, ddl));
+    assert_eq!(plain_users.len(), 150_000 + 1, "every good row and `last`");
+    assert_eq!(gzip_users, plain_users);
+    assert_eq!(gzip_report["rows"], plain_report["rows"]);
+    let lines = |bad: &[Value]| -> Vec<(u64, String)> {
+        bad.iter()
+            .map(|b| {
+                (
+                    b["line"].as_u64().unwrap(),
+                    b["reason"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(plain_bad.len(), 5, "{plain_bad:?}");
+    assert_eq!(lines(&gzip_bad), lines(&plain_bad));
 }
 
 #[test]

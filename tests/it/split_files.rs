@@ -309,3 +309,60 @@ fn a_back_to_back_file_on_s3_is_read_in_ranges_and_whole_when_a_cut_is_in_a_stri
         assert!(log.contains("s3://raw/ev/big.json"), "{policy}: {log}");
     }
 }
+
+/// `text` gzip-compressed without compression (stored blocks): a large compressed file, quick to
+/// make.
+fn stored_gzip(text: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    gz.write_all(text).unwrap();
+    gz.finish().unwrap()
+}
+
+/// A compressed file over 4 MB cannot be cut into ranges, and is inflated on a task of its own
+/// ahead of its parser: it gives the rows and bad records (offsets in its inflated text) of the
+/// same file uncompressed. A corrupt one fails the run, naming it, and publishes nothing.
+#[test]
+fn a_large_gzip_file_inflated_ahead_gives_what_the_plain_file_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, gzip) = (dir.path().join("plain"), dir.path().join("gzip"));
+    let mut text = big_file();
+    text.extend(big_file());
+    assert!(text.len() > 4 << 20, "{}", text.len());
+    write(plain.join("ev/big.json"), &text);
+    let compressed = stored_gzip(&text);
+    // Over the size from which a compressed file is inflated ahead of its parser.
+    assert!(compressed.len() > 4 << 20, "{}", compressed.len());
+    write(gzip.join("ev/big.json.gz"), &compressed);
+    let settings = "SET datafusion.optimizer.repartition_file_min_size = 1000000;";
+    let (plain_users, plain_report, plain_bad) =
+        run(&plain, &mapping(&plain, "m", settings), "out");
+    let (gzip_users, gzip_report, gzip_bad) = run(&gzip, &mapping(&gzip, "m", settings), "out");
+    assert_eq!(plain_users.len(), 2 * 60_000);
+    assert_eq!(gzip_users, plain_users);
+    let in_file = |bad: Vec<BadLine>| -> Vec<(u64, String, String)> {
+        bad.into_iter()
+            .map(|(_, at, why, text)| (at, why, text))
+            .collect()
+    };
+    assert_eq!(plain_bad.len(), 2 * 9, "{plain_bad:#?}");
+    assert_eq!(in_file(gzip_bad), in_file(plain_bad));
+    assert_eq!(gzip_report["rows"], plain_report["rows"]);
+
+    // The same file with bytes past its middle overwritten.
+    let mut corrupt = compressed;
+    let middle = corrupt.len() / 2;
+    corrupt[middle..middle + 4096].fill(0xa5);
+    write(gzip.join("ev/big.json.gz"), &corrupt);
+    let err = run_fails(
+        pengine()
+            .arg("run")
+            .arg(mapping(&gzip, "m", settings))
+            .args(["--no-progress", "--on-bad-records", "skip", "-o"])
+            .arg(gzip.join("out-corrupt"))
+            .arg("--var")
+            .arg(format!("d={}", gzip.display())),
+        4,
+    );
+    assert!(err.contains("big.json.gz"), "{err}");
+    assert!(!gzip.join("out-corrupt/users").exists(), "{err}");
+}

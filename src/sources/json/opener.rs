@@ -143,7 +143,7 @@ impl FileOpener for JsonExportOpener {
             let raw = futures::stream::once(async move { Ok(Bytes::from(head)) })
                 .chain(input)
                 .boxed();
-            let bytes = compression.file_compression_type().convert_stream(raw)?;
+            let bytes = compression.decoded_stream(raw, size)?;
             let bytes = encoding.stream(bytes);
             let bytes = first_chunk_of_at_least(bytes, BOM.len()).await;
             let state = DecodeState {
