@@ -95,7 +95,8 @@ pub(crate) enum ClusterCommand {
         /// Tasks run at once (default: one per core).
         #[arg(long, default_value_t = 0)]
         slots: usize,
-        /// Where shuffle and spill files go (default: a new folder under the temporary folder).
+        /// Where shuffle and spill files go (default: a new folder under the temporary folder,
+        /// removed when the executor stops on SIGTERM or Ctrl+C).
         #[arg(long, value_name = "DIR")]
         work_dir: Option<PathBuf>,
         /// Memory for the tasks' joins, sorts and aggregations before they spill, shared by the

@@ -17,13 +17,22 @@ use clap::Parser;
 use crate::error::Error;
 use args::{Cli, Command};
 use exit::Outcome;
+use stop::OnSignal;
 
 /// Parses arguments, runs the command, prints errors; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
     logging::init(cli.verbose, cli.quiet);
     let json = cli.command.json();
-    let clean_stop = matches!(cli.command, Command::Run(_));
+    let on_signal = match &cli.command {
+        Command::Run(_) => OnSignal::Clean("aborting uploads and removing what this run staged"),
+        #[cfg(feature = "cluster")]
+        Command::Cluster(args::ClusterCommand::Executor { work_dir, .. }) => match work_dir {
+            None => OnSignal::Clean("removing the executor's work folder"),
+            Some(_) => OnSignal::Clean("the executor's work folder is kept"),
+        },
+        _ => OnSignal::Quit,
+    };
     let importing = matches!(cli.command, Command::Import(_));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -35,7 +44,7 @@ pub fn main() -> i32 {
             return exit::exit_code(Outcome::Failed(&Error::Internal(e.to_string())));
         }
     };
-    let result = runtime.block_on(stop::until_stopped(dispatch::dispatch(cli), clean_stop));
+    let result = runtime.block_on(stop::until_stopped(dispatch::dispatch(cli), on_signal));
     // Do not wait for tasks still running after an error or an interrupt.
     runtime.shutdown_background();
     let e = match result {

@@ -1,6 +1,7 @@
 //! Running a command so that stop signals are seen whatever it is doing: a run stops cleanly on
-//! Ctrl-C, SIGTERM or SIGHUP (aborting uploads, removing what it staged), other commands write
-//! nothing and stop at once; a second signal always quits at once.
+//! Ctrl-C, SIGTERM or SIGHUP (aborting uploads, removing what it staged), and so does a cluster
+//! executor (removing the work folder it made); other commands write nothing and stop at once. A
+//! second signal always quits at once.
 
 use std::future::Future;
 
@@ -8,11 +9,19 @@ use super::output::say;
 use crate::error::{Error, Result};
 use crate::interrupt;
 
-/// Runs `command` on a worker of the current runtime, answering stop signals. `clean_stop`: wait
-/// for the command to stop itself after the first signal (a run), rather than stopping at once.
+/// How a command stops on the first signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnSignal {
+    /// At once: it has nothing to undo.
+    Quit,
+    /// It stops itself, doing what this says (printed after the signal's name).
+    Clean(&'static str),
+}
+
+/// Runs `command` on a worker of the current runtime, answering stop signals as `on_signal` says.
 pub(crate) async fn until_stopped(
     command: impl Future<Output = Result<i32>> + Send + 'static,
-    clean_stop: bool,
+    on_signal: OnSignal,
 ) -> Result<i32> {
     let mut signals =
         interrupt::Signals::listen().map_err(|e| Error::io("listening for signals", e))?;
@@ -21,12 +30,11 @@ pub(crate) async fn until_stopped(
         joined = &mut command => joined,
         signal = signals.next() => {
             interrupt::request(signal);
-            if !clean_stop {
+            let OnSignal::Clean(doing) = on_signal else {
                 return Err(Error::Interrupted);
-            }
+            };
             say(format_args!(
-                "pengine: {} received: stopping, aborting uploads and removing what this run \
-                 staged (send it again to quit at once)\n",
+                "pengine: {} received: stopping, {doing} (send it again to quit at once)\n",
                 signal.name()
             ));
             tokio::select! {

@@ -92,7 +92,8 @@ pub struct ExecutorOptions {
     pub external_host: Option<String>,
     /// Tasks run at once (0: one per core).
     pub slots: usize,
-    /// Where shuffle files and spills go (default: a new temporary folder).
+    /// Where shuffle files and spills go (default: a new temporary folder, removed when the
+    /// executor stops on a signal).
     pub work_dir: Option<std::path::PathBuf>,
     /// Memory for the tasks' joins, sorts and aggregations, shared by its slots (Some(0): no
     /// limit; None: Ballista's share of the host's memory).
@@ -130,9 +131,10 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
         None => host.to_string(),
     };
     let stores = Arc::new(StoreRegistry::new());
-    let work_dir = match &options.work_dir {
-        Some(dir) => dir.clone(),
-        None => tempfile_dir()?,
+    // A folder made here is removed when the executor stops; one given is the user's.
+    let (work_dir, made_here) = match &options.work_dir {
+        Some(dir) => (dir.clone(), false),
+        None => (tempfile_dir()?, true),
     };
     let spill_dir = work_dir.clone();
     let registry = Arc::clone(&stores);
@@ -170,9 +172,11 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
         work_dir.display(),
         options.scheduler
     );
-    start_executor_process(Arc::new(config))
-        .await
-        .map_err(|e| ballista("the executor stopped", e))
+    let stopped = start_executor_process(Arc::new(config)).await;
+    if made_here && let Err(e) = std::fs::remove_dir_all(&work_dir) {
+        tracing::warn!("removing the work folder {}: {e}", work_dir.display());
+    }
+    stopped.map_err(|e| ballista("the executor stopped", e))
 }
 
 /// How long a peer may go without answering a ping before a connection to it fails. Ballista's
@@ -201,8 +205,8 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
-/// A new folder under the system's temporary folder, kept (the executor's shuffle files live
-/// there while it runs).
+/// A new folder under the system's temporary folder, for the executor's shuffle files and spills
+/// while it runs.
 fn tempfile_dir() -> Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("pengine-executor-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir)

@@ -766,3 +766,46 @@ fn starts_again_and_writes_the_local_rows(d: &Path, mapping: &Path) -> (String, 
     assert_eq!(datasets(&d.join("cluster"), &names), local);
     (log, local.remove(0).1)
 }
+
+/// An executor stopped by SIGTERM removes the work folder it made under the temporary folder;
+/// one given with `--work-dir` is the user's and stays.
+#[test]
+fn an_executor_stopped_by_sigterm_removes_the_work_folder_it_made() {
+    let cluster = Cluster::start(0, |_| {});
+    let tmp = tempfile::tempdir().unwrap();
+    let (own_tmp, given) = (tmp.path().join("tmp"), tmp.path().join("given"));
+    std::fs::create_dir_all(&own_tmp).unwrap();
+    write(given.join("mine.txt"), "the user's");
+    let start = |extra: &[&std::ffi::OsStr]| {
+        pengine()
+            .env("TMPDIR", &own_tmp)
+            .args(["cluster", "executor", "--slots", "1", "--scheduler"])
+            .arg(&cluster.scheduler)
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let made = start(&[]);
+    let kept = start(&["--work-dir".as_ref(), given.as_os_str()]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_dir(&own_tmp).unwrap().count() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no work folder made");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for child in [&made, &kept] {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    for child in [made, kept] {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let left: Vec<_> = std::fs::read_dir(&own_tmp).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(given.join("mine.txt").is_file());
+}

@@ -1,6 +1,6 @@
 //! A Ballista cluster of pengine's own processes on loopback: `pengine cluster scheduler` on a
 //! free port and executors joining it, each with one task slot so that a job's tasks spread over
-//! them. Killed when dropped.
+//! them. Killed when dropped; their work folders are the cluster's own, removed with it.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -13,6 +13,8 @@ pub struct Cluster {
     pub scheduler: String,
     scheduler_process: Child,
     pub executors: Vec<Child>,
+    /// The executors' work folders (a killed executor cannot remove its own).
+    work: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -40,6 +42,7 @@ impl Cluster {
             scheduler,
             scheduler_process,
             executors: Vec::new(),
+            work: tempfile::tempdir().unwrap(),
         };
         for _ in 0..executors {
             cluster.add_executor(&configure);
@@ -56,6 +59,8 @@ impl Cluster {
         let executor = cmd
             .args(["cluster", "executor", "--slots", "1", "--scheduler"])
             .arg(&self.scheduler)
+            .arg("--work-dir")
+            .arg(self.work.path().join(self.executors.len().to_string()))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
