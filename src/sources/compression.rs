@@ -55,6 +55,11 @@ impl Compression {
         }
     }
 
+    /// Whether a file of `size` bytes is inflated by a task of its own ([`read_ahead`]).
+    pub fn reads_ahead(self, size: u64) -> bool {
+        self != Compression::None && size >= AHEAD_MIN_BYTES
+    }
+
     /// `raw`, the bytes of a file of `size` bytes, decompressed as a stream: a large compressed
     /// file by a task of its own ahead of the stream's reader ([`read_ahead`]).
     pub fn decoded_stream(
@@ -64,7 +69,7 @@ impl Compression {
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
         match self {
             Compression::None => Ok(raw),
-            _ if size >= AHEAD_MIN_BYTES => Ok(read_ahead::stream(raw, move |r| self.reader(r))),
+            _ if self.reads_ahead(size) => Ok(read_ahead::stream(raw, move |r| self.reader(r))),
             _ => self.file_compression_type().convert_stream(raw),
         }
     }

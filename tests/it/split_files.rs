@@ -366,3 +366,72 @@ fn a_large_gzip_file_inflated_ahead_gives_what_the_plain_file_gives() {
     assert!(err.contains("big.json.gz"), "{err}");
     assert!(!gzip.join("out-corrupt/users").exists(), "{err}");
 }
+
+/// A gzip file's inflated text is cut into segments of 4 MiB at line breaks between a `}` and a
+/// `{`. A broken record whose first line ends there (`{..,"o":{"a":1}`, closed by the next line's
+/// last `}`) spans the cut: the segment before it ends with the record open, and the run reads
+/// the file whole again, with the plain file's rows and bad records (the broken record's reason
+/// is the whole record's, not a truncation at the cut), under `skip` and `fail` alike.
+#[test]
+fn a_broken_record_across_a_cut_of_a_compressed_file_makes_the_run_read_it_whole() {
+    const SEGMENT: usize = 4 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, gzip) = (dir.path().join("plain"), dir.path().join("gzip"));
+    let line = |u: usize| format!("{{\"u\":{u},\"s\":\"tag-{u}\"}}\n");
+    let mut text = Vec::new();
+    let mut u = 0;
+    while text.len() + line(u).len() < SEGMENT - 200 {
+        text.extend(line(u).bytes());
+        u += 1;
+    }
+    // Its first line break is the first past the segment's size.
+    let broken = format!(
+        "{{\"u\":-9,\"pad\":\"{}\",\"o\":{{\"a\":1}}\n",
+        "p".repeat(400)
+    );
+    text.extend(broken.bytes());
+    text.extend(b"{\"u\":777777,\"s\":\"after\"}}\n");
+    for u in 900_000..960_000 {
+        text.extend(line(u).bytes());
+    }
+    write(plain.join("ev/big.json"), &text);
+    write(gzip.join("ev/big.json.gz"), stored_gzip(&text));
+
+    let (plain_users, plain_report, plain_bad) = run(&plain, &mapping(&plain, "m", ""), "out");
+    let (gzip_users, gzip_report, gzip_bad) = run(&gzip, &mapping(&gzip, "m", ""), "out");
+    assert!(plain_users.contains(&"900000".to_string()));
+    assert!(plain_users.contains(&"777777".to_string()));
+    assert_eq!(gzip_users, plain_users);
+    assert_eq!(gzip_report["rows"], plain_report["rows"]);
+    let in_file = |bad: Vec<BadLine>| -> Vec<(u64, String)> {
+        bad.into_iter().map(|(_, at, why, _)| (at, why)).collect()
+    };
+    // The broken record, and the `}` after the record the whole read starts again at.
+    assert_eq!(plain_bad.len(), 2, "{plain_bad:#?}");
+    assert!(!plain_bad[0].2.contains("truncated"), "{plain_bad:#?}");
+    assert_eq!(in_file(gzip_bad), in_file(plain_bad.clone()));
+
+    let retry = "where the compressed file's text was cut";
+    let skip = ["--on-bad-records", "skip"];
+    let (users, log) = run_logged(&gzip, None, &mapping(&gzip, "m", ""), "out-logged", &skip);
+    assert_eq!(users, plain_users);
+    assert!(log.contains(retry), "{log}");
+    let fails = |d: &Path| {
+        run_fails(
+            pengine()
+                .env_remove("PENGINE_LOG")
+                .arg("run")
+                .arg(mapping(d, "m", ""))
+                .args(["--no-progress", "-v", "--on-bad-records", "fail", "-o"])
+                .arg(d.join("out-fail"))
+                .arg("--var")
+                .arg(format!("d={}", d.display())),
+            4,
+        )
+    };
+    let (plain_err, gzip_err) = (fails(&plain), fails(&gzip));
+    let offset = format!("byte {}", plain_bad[0].1);
+    assert!(plain_err.contains(&offset), "{plain_err}");
+    assert!(gzip_err.contains(&offset), "{gzip_err}");
+    assert!(gzip_err.contains(retry), "{gzip_err}");
+}

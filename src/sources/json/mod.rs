@@ -14,6 +14,7 @@ pub mod infer;
 mod opener;
 pub mod ranges;
 pub mod records;
+mod segments;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use datafusion::arrow::compute::concat_batches;
@@ -143,46 +144,121 @@ impl FileOpener for JsonExportOpener {
             let raw = futures::stream::once(async move { Ok(Bytes::from(head)) })
                 .chain(input)
                 .boxed();
+            // Not after a cut turned out to fall inside a record (the run reads files whole).
+            let segmented = compression.reads_ahead(size) && encoding.is_utf8() && split_joined;
             let bytes = compression.decoded_stream(raw, size)?;
             let bytes = encoding.stream(bytes);
-            let bytes = first_chunk_of_at_least(bytes, BOM.len()).await;
-            let state = DecodeState {
-                input: bytes,
-                decoder: new_decoder(&schema, batch_size)?,
-                direct: DirectDecoder::for_schema(&schema).map(|direct| match &shape {
-                    Some(shape) => direct.with_shape(Arc::clone(shape)),
-                    None => direct,
-                }),
-                shape,
+            let setup = DecodeSetup {
                 schema,
                 batch_size,
-                framing: match start {
-                    0 => Framing::default(),
-                    _ => Framing::objects(),
-                },
-                window: Window {
-                    base: start,
-                    bytes: Vec::new(),
-                },
-                splitter: splitter_at(max_record_bytes, start),
-                end,
-                pieces: VecDeque::new(),
-                found: Vec::new(),
-                known_bad: known_bad.into(),
-                eof: false,
+                shape,
+                max_record_bytes,
+                known_bad,
                 location: name,
                 bad_records,
-                unchecked_start,
             };
-            Ok(futures::stream::try_unfold(state, |mut state| async move {
-                let batch = match state.next_batch().await {
-                    Ok(batch) => batch,
-                    Err(e) => return Err(state.checked_error(e).await),
-                };
-                Ok(batch.map(|b| (b, state)))
-            })
-            .boxed())
+            if segmented {
+                // A large compressed file: when its text is newline-delimited, its segments are
+                // decoded on several cores ([`super::segments`]).
+                let (head, rest) = head_of(bytes, split::HEAD_LEN as usize).await;
+                let newline_delimited = super::ranges::looks_newline_delimited(&head, false);
+                let bytes = futures::stream::once(async move { Ok(head) })
+                    .chain(rest)
+                    .boxed();
+                if newline_delimited {
+                    let setup = Arc::new(setup);
+                    return Ok(super::segments::decode(
+                        bytes,
+                        Arc::new(move |input, at, cut| {
+                            setup.batches(input, at, RangeEnd::none(), Some(cut), None)
+                        }),
+                    ));
+                }
+                return Ok(setup.batches(bytes, 0, end, None, None));
+            }
+            let bytes = first_chunk_of_at_least(bytes, BOM.len()).await;
+            Ok(setup.batches(bytes, start, end, None, unchecked_start))
         }))
+    }
+}
+
+/// What every decoding of one file shares.
+struct DecodeSetup {
+    schema: SchemaRef,
+    batch_size: usize,
+    shape: Option<Arc<Shape>>,
+    max_record_bytes: u64,
+    /// Bad records schema inference found in the file, in file order (offset, reason).
+    known_bad: Vec<(u64, String)>,
+    location: String,
+    bad_records: Arc<BadRecordLog>,
+}
+
+impl DecodeSetup {
+    /// The batches of the records that start in `input` (the file's bytes from `start`, a record
+    /// start, on) before `end`. `segment_cut`: set when `input` is a segment of a compressed file
+    /// cut at its end ([`super::segments`]). `unchecked_start`: a `}{` cut to check before
+    /// failing.
+    fn batches(
+        &self,
+        input: BoxStream<'static, Result<Bytes>>,
+        start: u64,
+        end: RangeEnd,
+        segment_cut: Option<Arc<AtomicBool>>,
+        unchecked_start: Option<StartToCheck>,
+    ) -> BoxStream<'static, Result<RecordBatch>> {
+        let state = match self.state(input, start, end, segment_cut, unchecked_start) {
+            Ok(state) => state,
+            Err(e) => return futures::stream::once(async move { Err(e) }).boxed(),
+        };
+        futures::stream::try_unfold(state, |mut state| async move {
+            let batch = match state.next_batch().await {
+                Ok(batch) => batch,
+                Err(e) => return Err(state.checked_error(e).await),
+            };
+            Ok(batch.map(|b| (b, state)))
+        })
+        .boxed()
+    }
+
+    fn state(
+        &self,
+        input: BoxStream<'static, Result<Bytes>>,
+        start: u64,
+        end: RangeEnd,
+        segment_cut: Option<Arc<AtomicBool>>,
+        unchecked_start: Option<StartToCheck>,
+    ) -> Result<DecodeState> {
+        let schema = Arc::clone(&self.schema);
+        Ok(DecodeState {
+            input,
+            decoder: new_decoder(&schema, self.batch_size)?,
+            direct: DirectDecoder::for_schema(&schema).map(|direct| match &self.shape {
+                Some(shape) => direct.with_shape(Arc::clone(shape)),
+                None => direct,
+            }),
+            shape: self.shape.clone(),
+            schema,
+            batch_size: self.batch_size,
+            framing: match start {
+                0 => Framing::default(),
+                _ => Framing::objects(),
+            },
+            window: Window {
+                base: start,
+                bytes: Vec::new(),
+            },
+            splitter: splitter_at(self.max_record_bytes, start),
+            end,
+            pieces: VecDeque::new(),
+            found: Vec::new(),
+            known_bad: self.known_bad.iter().cloned().collect(),
+            eof: false,
+            location: self.location.clone(),
+            bad_records: Arc::clone(&self.bad_records),
+            unchecked_start,
+            segment_cut,
+        })
     }
 }
 
@@ -231,9 +307,21 @@ fn splitter_at(max_record_bytes: u64, start: u64) -> Splitter {
 /// for a byte-order mark in the first chunk, and a decompressor may hand out a tiny one. An error
 /// met on the way is passed on in its place.
 async fn first_chunk_of_at_least(
-    mut stream: BoxStream<'static, Result<Bytes>>,
+    stream: BoxStream<'static, Result<Bytes>>,
     n: usize,
 ) -> BoxStream<'static, Result<Bytes>> {
+    let (first, rest) = head_of(stream, n).await;
+    futures::stream::once(async move { Ok(first) })
+        .chain(rest)
+        .boxed()
+}
+
+/// `stream`'s first `n` bytes or more (all there are when fewer) in one chunk, and the rest; an
+/// error met on the way is the rest's first item.
+async fn head_of(
+    mut stream: BoxStream<'static, Result<Bytes>>,
+    n: usize,
+) -> (Bytes, BoxStream<'static, Result<Bytes>>) {
     let mut first = Vec::new();
     let mut failed = None;
     while first.len() < n && failed.is_none() {
@@ -243,9 +331,8 @@ async fn first_chunk_of_at_least(
             None => break,
         }
     }
-    futures::stream::iter(std::iter::once(Ok(Bytes::from(first))).chain(failed))
-        .chain(stream)
-        .boxed()
+    let rest = futures::stream::iter(failed).chain(stream).boxed();
+    (Bytes::from(first), rest)
 }
 
 pub(super) fn new_decoder(schema: &SchemaRef, batch_size: usize) -> Result<Decoder> {
@@ -287,6 +374,9 @@ struct DecodeState {
     /// A range cut at `}{` past the file's start: checked before it stops the scan with an
     /// error ([`Self::checked_error`]).
     unchecked_start: Option<StartToCheck>,
+    /// A segment of a compressed file ([`super::segments`]): set when it was cut at its end, where
+    /// no record may still be open.
+    segment_cut: Option<Arc<AtomicBool>>,
 }
 
 impl DecodeState {
@@ -343,10 +433,35 @@ impl DecodeState {
                 }
                 self.end.observe(at, &chunk);
             }
-            None => self.eof = true,
+            None => {
+                self.eof = true;
+                self.check_segment_end()?;
+            }
         }
         self.splitter.split(&self.window, self.eof, &mut self.found);
         self.take_found()
+    }
+
+    /// Fails when this is a segment cut at its end inside a record: the next segment did not start
+    /// at a record start.
+    fn check_segment_end(&mut self) -> Result<()> {
+        let cut = self
+            .segment_cut
+            .as_ref()
+            .is_some_and(|cut| cut.load(Ordering::SeqCst));
+        // Every byte is cut into records already (`read_more`): one still open spans the cut.
+        match self.splitter.pending_start() {
+            Some(start) if cut => Err(split::SplitMismatch {
+                file: self.location.clone(),
+                boundary: self.window.end(),
+                detail: format!(
+                    "the record at byte {start} spans a line break where the compressed file's \
+                     text was cut"
+                ),
+            }
+            .into_error()),
+            _ => Ok(()),
+        }
     }
 
     /// Queues the pieces the splitter found, marking those inference found bad. Fails when one
