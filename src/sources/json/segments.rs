@@ -26,8 +26,9 @@ use futures::{StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Inflated bytes per segment, at least (a segment ends at the first line start past this).
-const SEGMENT_BYTES: u64 = 4 << 20;
+/// Inflated bytes per segment, at least (a segment ends at the first cut past this): small, as
+/// the segments in flight hold their batches until they are handed on.
+const SEGMENT_BYTES: u64 = 2 << 20;
 
 /// Segments decoded ahead of the one whose batches are being handed on.
 const SEGMENTS_AHEAD: usize = 2;
