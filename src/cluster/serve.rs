@@ -172,12 +172,26 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
         work_dir.display(),
         options.scheduler
     );
-    let stopped = start_executor_process(Arc::new(config)).await;
+    let mut running = std::pin::pin!(start_executor_process(Arc::new(config)));
+    let stopped = tokio::select! {
+        stopped = &mut running => stopped,
+        // Ballista stops on the same signal, unless it came before Ballista listened for it
+        // (while the executor was starting): then it is stopped here, after a grace period.
+        () = crate::interrupt::wait() => {
+            tokio::time::timeout(Duration::from_secs(STOP_GRACE_SECONDS), &mut running)
+                .await
+                .unwrap_or(Ok(()))
+        }
+    };
     if made_here && let Err(e) = std::fs::remove_dir_all(&work_dir) {
         tracing::warn!("removing the work folder {}: {e}", work_dir.display());
     }
     stopped.map_err(|e| ballista("the executor stopped", e))
 }
+
+/// How long an executor asked to stop is given to stop itself (Ballista tells the scheduler it
+/// is leaving) before it is stopped.
+const STOP_GRACE_SECONDS: u64 = 10;
 
 /// How long a peer may go without answering a ping before a connection to it fails. Ballista's
 /// shuffle reads set no keep-alive: a read from an executor that stalls (a paused machine, not a

@@ -240,6 +240,7 @@ fn an_executor_killed_mid_run_leaves_the_output_exactly_right() {
     let output = loop {
         plays += 1;
         let mut cluster = Cluster::start(3, |_| {});
+        let idle = executors_cpu(&cluster);
         let run = run_mapping(
             &mapping,
             &src,
@@ -250,8 +251,8 @@ fn an_executor_killed_mid_run_leaves_the_output_exactly_right() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-        // Mid-run: the scans are under way on every executor.
-        std::thread::sleep(Duration::from_secs(3));
+        // Mid-run, however fast the machine: the scans are under way on every executor.
+        wait_for_tasks(&cluster, &idle, 0.3);
         let mut victim = cluster.executors.remove(0);
         victim.kill().unwrap();
         victim.wait().unwrap();
