@@ -207,32 +207,14 @@ impl DecodeSetup {
         segment_cut: Option<Arc<AtomicBool>>,
         unchecked_start: Option<StartToCheck>,
     ) -> BoxStream<'static, Result<RecordBatch>> {
-        let state = match self.state(input, start, end, segment_cut, unchecked_start) {
-            Ok(state) => state,
+        let schema = Arc::clone(&self.schema);
+        let decoder = match new_decoder(&schema, self.batch_size) {
+            Ok(decoder) => decoder,
             Err(e) => return futures::stream::once(async move { Err(e) }).boxed(),
         };
-        futures::stream::try_unfold(state, |mut state| async move {
-            let batch = match state.next_batch().await {
-                Ok(batch) => batch,
-                Err(e) => return Err(state.checked_error(e).await),
-            };
-            Ok(batch.map(|b| (b, state)))
-        })
-        .boxed()
-    }
-
-    fn state(
-        &self,
-        input: BoxStream<'static, Result<Bytes>>,
-        start: u64,
-        end: RangeEnd,
-        segment_cut: Option<Arc<AtomicBool>>,
-        unchecked_start: Option<StartToCheck>,
-    ) -> Result<DecodeState> {
-        let schema = Arc::clone(&self.schema);
-        Ok(DecodeState {
+        let state = DecodeState {
             input,
-            decoder: new_decoder(&schema, self.batch_size)?,
+            decoder,
             direct: DirectDecoder::for_schema(&schema).map(|direct| match &self.shape {
                 Some(shape) => direct.with_shape(Arc::clone(shape)),
                 None => direct,
@@ -258,7 +240,15 @@ impl DecodeSetup {
             bad_records: Arc::clone(&self.bad_records),
             unchecked_start,
             segment_cut,
+        };
+        futures::stream::try_unfold(state, |mut state| async move {
+            let batch = match state.next_batch().await {
+                Ok(batch) => batch,
+                Err(e) => return Err(state.checked_error(e).await),
+            };
+            Ok(batch.map(|b| (b, state)))
         })
+        .boxed()
     }
 }
 
