@@ -172,6 +172,8 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
         work_dir.display(),
         options.scheduler
     );
+    // A test stops here to send the stop signal before Ballista listens for it.
+    crate::failpoint::hit("executor-starting");
     let mut running = std::pin::pin!(start_executor_process(Arc::new(config)));
     let stopped = tokio::select! {
         stopped = &mut running => stopped,

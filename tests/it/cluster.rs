@@ -810,3 +810,40 @@ fn an_executor_stopped_by_sigterm_removes_the_work_folder_it_made() {
     assert!(left.is_empty(), "{left:?}");
     assert!(given.join("mine.txt").is_file());
 }
+
+/// A stop signal that comes while the executor starts, before Ballista listens for signals:
+/// pengine stops it itself (after a grace period for Ballista) and removes its work folder.
+#[test]
+fn an_executor_asked_to_stop_while_it_starts_stops_and_removes_its_work_folder() {
+    let cluster = Cluster::start(0, |_| {});
+    let tmp = tempfile::tempdir().unwrap();
+    let own_tmp = tmp.path().join("tmp");
+    std::fs::create_dir_all(&own_tmp).unwrap();
+    let mut executor = pengine();
+    executor
+        .env("TMPDIR", &own_tmp)
+        .args(["cluster", "executor", "--slots", "1", "--scheduler"])
+        .arg(&cluster.scheduler)
+        .stdout(std::process::Stdio::null());
+    let mut child = spawn_at_failpoint(&mut executor, "executor-starting", tmp.path());
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    // Bounded: an executor that missed the signal would run for ever.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the executor did not stop within 60 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    let left: Vec<_> = std::fs::read_dir(&own_tmp).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
