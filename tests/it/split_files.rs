@@ -112,25 +112,13 @@ fn a_large_file_read_in_ranges_gives_what_a_whole_read_gives() {
         "SET datafusion.optimizer.repartition_file_scans = false;",
     );
 
-    let plan = stdout(&run_ok(
-        pengine()
-            .args(["explain", "--on-bad-records", "skip"])
-            .arg(&split)
-            .arg("--var")
-            .arg(format!("d={}", d.display())),
-    ));
+    let plan = show("explain", d, &split, "skip");
     let ranges = plan.matches("big.json:").count();
     assert!(
         ranges >= 4,
         "the big file is not split into ranges:\n{plan}"
     );
-    let plan = stdout(&run_ok(
-        pengine()
-            .args(["explain", "--on-bad-records", "skip"])
-            .arg(&whole)
-            .arg("--var")
-            .arg(format!("d={}", d.display())),
-    ));
+    let plan = show("explain", d, &whole, "skip");
     assert_eq!(plan.matches("big.json:").count(), 0, "{plan}");
 
     let (split_users, split_report, split_bad) = run(d, &split, "out-split");
@@ -207,15 +195,16 @@ fn run_logged(
     (users, stderr(&output))
 }
 
-/// `pengine schema` of `mapping` under `--on-bad-records policy`.
-fn schema(d: &Path, mapping: &Path, policy: &str) -> String {
-    stdout(&run_ok(
-        pengine()
-            .args(["schema", "--on-bad-records", policy])
-            .arg(mapping)
-            .arg("--var")
-            .arg(format!("d={}", d.display())),
-    ))
+/// What the log says when a back-to-back file's cut fell inside a string.
+const CUT_IN_A_STRING: &str = "began inside a record (a JSON string holds `}{`";
+
+/// Two users mappings over `${d}/ev/`: one reading files of 100 kB and more in 2 ranges, one
+/// reading every file whole.
+fn split_and_whole(d: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let two = "SET datafusion.optimizer.repartition_file_min_size = 100000;\n\
+               SET datafusion.execution.target_partitions = 2;";
+    let whole = "SET datafusion.optimizer.repartition_file_scans = false;";
+    (mapping(d, "split", two), mapping(d, "whole", whole))
 }
 
 /// A large back-to-back file is read in ranges cut at `}{`: the rows of a whole read, in one
@@ -227,36 +216,25 @@ fn schema(d: &Path, mapping: &Path, policy: &str) -> String {
 fn a_large_back_to_back_file_is_read_in_ranges_and_whole_when_a_cut_is_in_a_string() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let two = "SET datafusion.optimizer.repartition_file_min_size = 100000;\n\
-               SET datafusion.execution.target_partitions = 2;";
-    let split = mapping(d, "split", two);
-    let whole = mapping(
-        d,
-        "whole",
-        "SET datafusion.optimizer.repartition_file_scans = false;",
-    );
-    let retry = "began inside a record (a JSON string holds `}{`";
+    let (split, whole) = split_and_whole(d);
 
     write(d.join("ev/big.json"), joined_records(0, 2 << 20));
-    let plan = stdout(&run_ok(
-        pengine()
-            .arg("explain")
-            .arg(&split)
-            .arg("--var")
-            .arg(format!("d={}", d.display())),
-    ));
+    let plan = show("explain", d, &split, "skip");
     assert_eq!(plan.matches("big.json:").count(), 2, "not split:\n{plan}");
     let (whole_users, _) = run_logged(d, None, &whole, "out-whole", &[]);
     let (split_users, log) = run_logged(d, None, &split, "out-split", &[]);
     assert!(whole_users.len() > 60_000, "{}", whole_users.len());
     assert_eq!(split_users, whole_users);
-    assert!(!log.contains(retry), "{log}");
+    assert!(!log.contains(CUT_IN_A_STRING), "{log}");
 
     write(d.join("ev/big.json"), joined_with_a_cut_in_a_string());
     let (whole_users, _) = run_logged(d, None, &whole, "out-whole2", &[]);
     assert!(whole_users.contains(&"999999".to_string()));
     for policy in ["skip", "fail"] {
-        assert_eq!(schema(d, &split, policy), schema(d, &whole, policy));
+        assert_eq!(
+            show("schema", d, &split, policy),
+            show("schema", d, &whole, policy)
+        );
     }
     assert!(!whole_users.contains(&"7777777".to_string()));
     for policy in ["skip", "fail"] {
@@ -264,7 +242,7 @@ fn a_large_back_to_back_file_is_read_in_ranges_and_whole_when_a_cut_is_in_a_stri
         let args = ["--on-bad-records", policy];
         let (split_users, log) = run_logged(d, None, &split, &out, &args);
         assert_eq!(split_users, whole_users, "{policy}");
-        assert!(log.contains(retry), "{policy}: {log}");
+        assert!(log.contains(CUT_IN_A_STRING), "{policy}: {log}");
         let bad_records = d.join(&out).join("users.bad-records.jsonl");
         assert!(!bad_records.exists(), "{policy}");
     }
@@ -278,22 +256,14 @@ fn a_back_to_back_file_on_s3_is_read_in_ranges_and_whole_when_a_cut_is_in_a_stri
     let server = S3Server::start(&["raw"]);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let two = "SET datafusion.optimizer.repartition_file_min_size = 100000;\n\
-               SET datafusion.execution.target_partitions = 2;";
-    let split = mapping(d, "split", two);
-    let whole = mapping(
-        d,
-        "whole",
-        "SET datafusion.optimizer.repartition_file_scans = false;",
-    );
-    let retry = "began inside a record (a JSON string holds `}{`";
+    let (split, whole) = split_and_whole(d);
 
     write(server.path("raw/ev/big.json"), joined_records(0, 2 << 20));
     let (whole_users, _) = run_logged(d, Some(&server), &whole, "out-whole", &[]);
     let (split_users, log) = run_logged(d, Some(&server), &split, "out-split", &[]);
     assert!(whole_users.len() > 60_000, "{}", whole_users.len());
     assert_eq!(split_users, whole_users);
-    assert!(!log.contains(retry), "{log}");
+    assert!(!log.contains(CUT_IN_A_STRING), "{log}");
 
     write(
         server.path("raw/ev/big.json"),
@@ -305,7 +275,7 @@ fn a_back_to_back_file_on_s3_is_read_in_ranges_and_whole_when_a_cut_is_in_a_stri
         let args = ["--on-bad-records", policy];
         let (split_users, log) = run_logged(d, Some(&server), &split, &out, &args);
         assert_eq!(split_users, whole_users, "{policy}");
-        assert!(log.contains(retry), "{policy}: {log}");
+        assert!(log.contains(CUT_IN_A_STRING), "{policy}: {log}");
         assert!(log.contains("s3://raw/ev/big.json"), "{policy}: {log}");
     }
 }

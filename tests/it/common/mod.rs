@@ -423,6 +423,18 @@ pub fn signalled_at(cmd: &mut Command, failpoint: &str, signal: &str, scratch: &
     child.wait_with_output().unwrap()
 }
 
+/// `pengine <command>` (explain, schema) of `mapping` with `--var d=<d>` and
+/// `--on-bad-records policy`: what it printed.
+pub fn show(command: &str, d: &Path, mapping: &Path, policy: &str) -> String {
+    stdout(&run_ok(
+        pengine()
+            .args([command, "--on-bad-records", policy])
+            .arg(mapping)
+            .arg("--var")
+            .arg(format!("d={}", d.display())),
+    ))
+}
+
 /// Runs and asserts the exit code, returning the whole output.
 #[track_caller]
 pub fn run_with_code(cmd: &mut Command, code: i32) -> Output {
