@@ -92,8 +92,8 @@ impl TableProviderFactory for SourceTableFactory {
                 let mut format = json_format(cmd, bad_records)?;
                 format.store_url = store_url;
                 format.sampled = session.config().get_extension::<SampledInference>();
-                // An attempt after a cut inside a record: back-to-back files whole.
-                format.split_joined = session.config().get_extension::<FilesReadWhole>().is_none();
+                // An attempt after a cut inside a record: large files whole.
+                format.split_at_cuts = session.config().get_extension::<FilesReadWhole>().is_none();
                 Arc::new(format)
             }
             "PARQUET" => {

@@ -35,8 +35,8 @@ pub struct JsonSpec {
     pub encoding: Option<String>,
     /// The record type of the sample the scan checks records against, and its size.
     pub shape: Option<(InferredSpec, usize)>,
-    /// Back-to-back files may be cut at `}{`.
-    pub split_joined: bool,
+    /// Large files may be read in byte ranges (and compressed ones in segments).
+    pub split_at_cuts: bool,
 }
 
 /// The CSV reader's settings.

@@ -48,10 +48,13 @@ impl ByteRange {
 /// Where a format's records may be cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cut {
-    /// Just after a line break: every line start is a record start.
+    /// Just after a line break: a line start is a record start, unless a record spans lines (a
+    /// pretty-printed or broken JSON record past the head that made the file look
+    /// newline-delimited; a CSV quoted line break, which CSV checks itself).
     LineStart,
-    /// Between the `}` and `{` of `}{` (back-to-back JSON objects). A string can hold `}{`, so
-    /// the range before such a cut checks that no record crosses it ([`RangeEnd::crossed_by`]).
+    /// Between the `}` and `{` of `}{` (back-to-back JSON objects). A string can hold `}{`.
+    /// For both cuts, the range before a JSON cut checks that no record crosses it
+    /// ([`RangeEnd::crossed_by`]).
     ObjectJoin,
 }
 
@@ -220,11 +223,29 @@ impl RangeEnd {
     }
 
     /// `B(end)` when a record from `start` to `end` crosses it: that cut is no record start, so
-    /// the range after it did not start at one. Only `}{` cuts are checked here; the formats
-    /// that cut at line starts check those themselves.
+    /// the range after it did not start at one.
     pub fn crossed_by(&self, start: u64, end: u64) -> Option<u64> {
-        let boundary = self.boundary.filter(|_| self.cut == Cut::ObjectJoin)?;
+        let boundary = self.boundary?;
         (start < boundary && boundary < end).then_some(boundary)
+    }
+
+    /// `B(end)` when a JSON record from `start` to `end` crosses it in a way a whole read would
+    /// not agree with: any record across a `}{` cut; across a line-start cut only a `valid` one
+    /// (pretty-printed), as a broken record is cut again after its first line break followed by
+    /// `{` by the whole read too, which ranges agree with.
+    pub fn crossed_by_record(
+        &self,
+        start: u64,
+        end: u64,
+        valid: impl FnOnce() -> bool,
+    ) -> Option<u64> {
+        let boundary = self.crossed_by(start, end)?;
+        (self.cut == Cut::ObjectJoin || valid()).then_some(boundary)
+    }
+
+    /// Where this range's records may be cut.
+    pub fn cut(&self) -> Cut {
+        self.cut
     }
 
     /// `B(end)`, once found (None: not yet, or the range runs to the end of the file).
@@ -399,7 +420,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_record_across_a_join_cut_crosses_it() {
+    fn only_a_record_across_a_cut_crosses_it() {
         let mut end = RangeEnd::cut_at(ByteRange { start: 0, end: 5 }, 100, Cut::ObjectJoin);
         end.observe(0, b"{\"a\":\"}{\"}{}");
         // The first record is `{"a":"}{"}`, bytes 0..10; its string holds the first `}{`.
@@ -407,9 +428,16 @@ mod tests {
         assert_eq!(end.crossed_by(0, 10), Some(7));
         assert_eq!(end.crossed_by(0, 7), None);
         assert_eq!(end.crossed_by(7, 10), None);
+        // A record over two lines crosses the line-start cut inside it.
         let mut lines = RangeEnd::of(ByteRange { start: 0, end: 5 }, 100);
         lines.observe(0, b"{\"a\":\n1}\n");
-        assert_eq!(lines.crossed_by(0, 10), None);
+        assert_eq!(lines.crossed_by(0, 9), Some(6));
+        assert_eq!(lines.crossed_by(6, 9), None);
+        // For JSON records: a valid one across a line start is a mismatch, a broken one (cut
+        // again after its first line break by the whole read too) is not; any one across `}{`.
+        assert_eq!(lines.crossed_by_record(0, 9, || true), Some(6));
+        assert_eq!(lines.crossed_by_record(0, 9, || false), None);
+        assert_eq!(end.crossed_by_record(0, 10, || false), Some(7));
     }
 
     #[test]

@@ -195,8 +195,8 @@ fn run_logged(
     (users, stderr(&output))
 }
 
-/// What the log says when a back-to-back file's cut fell inside a string.
-const CUT_IN_A_STRING: &str = "began inside a record (a JSON string holds `}{`";
+/// What the log says when a cut fell inside a record (for a back-to-back file, in a string).
+const CUT_IN_A_STRING: &str = "began inside a record (";
 
 /// Two users mappings over `${d}/ev/`: one reading files of 100 kB and more in 2 ranges, one
 /// reading every file whole.
@@ -407,4 +407,67 @@ fn a_broken_record_across_a_cut_of_a_compressed_file_makes_the_run_read_it_whole
     assert!(plain_err.contains(&offset), "{plain_err}");
     assert!(gzip_err.contains(&offset), "{gzip_err}");
     assert!(gzip_err.contains(retry), "{gzip_err}");
+}
+
+/// A file whose head is one record per line, with a pretty-printed record (over several lines,
+/// one of them a whole object) where a range is cut: the range before the cut finds the record
+/// crossing it, and the run reads the file whole. The rows and bad records of a whole read,
+/// under `skip` and `fail` alike; before, the range after the cut made up bad records (and a
+/// row) from the record's inner lines.
+#[test]
+fn a_pretty_printed_record_across_a_line_start_cut_makes_the_run_read_the_file_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let line = |u: usize| format!("{{\"u\":{u},\"s\":\"tag-{u}\"}}\n");
+    let mut first = Vec::new();
+    let mut u = 0;
+    while first.len() < 1 << 20 {
+        first.extend(line(u).bytes());
+        u += 1;
+        if u == 5_000 {
+            // One bad line past the head, for a bad-records file to compare.
+            first.extend(b"not json at all\n");
+        }
+    }
+    let pretty = "{\n  \"u\": 888888,\n  \"s\": \"pretty\",\n  \"o\":\n{\"u\": 555555}\n}\n";
+    let mut text = first.clone();
+    text.extend(pretty.bytes());
+    // As long again after it: DataFusion cuts 2 ranges at half the size, inside `pretty`.
+    while text.len() < 2 * first.len() + pretty.len() {
+        text.extend(line(u).bytes());
+        u += 1;
+    }
+    let half = text.len().div_ceil(2);
+    assert!(first.len() < half && half < first.len() + pretty.len());
+    write(d.join("ev/big.json"), &text);
+    let (split, whole) = split_and_whole(d);
+    let plan = show("explain", d, &split, "skip");
+    assert_eq!(plan.matches("big.json:").count(), 2, "not split:\n{plan}");
+
+    let (whole_users, whole_report, whole_bad) = run(d, &whole, "out-whole");
+    assert!(whole_users.contains(&"888888".to_string()));
+    assert!(!whole_users.contains(&"555555".to_string()));
+    assert_eq!(whole_bad.len(), 1, "{whole_bad:?}");
+    let (split_users, split_report, split_bad) = run(d, &split, "out-split");
+    assert_eq!(split_users, whole_users);
+    assert_eq!(split_report, whole_report);
+    assert_eq!(split_bad, whole_bad);
+    // Under `fail` the run stops at the one bad line, as a whole read does, and not at a line
+    // made up of the record's inside.
+    let fails = |mapping: &Path| {
+        run_fails(
+            pengine()
+                .arg("run")
+                .arg(mapping)
+                .args(["--no-progress", "--on-bad-records", "fail", "-o"])
+                .arg(d.join("out-fail"))
+                .arg("--var")
+                .arg(format!("d={}", d.display())),
+            4,
+        )
+    };
+    let offset = format!("byte {}", whole_bad[0].1);
+    assert!(fails(&whole).contains(&offset));
+    let err = fails(&split);
+    assert!(err.contains(&offset), "{err}");
 }

@@ -170,7 +170,7 @@ pub fn infer_records(reader: impl Read, reading: &Reading) -> Result<FileInferen
 /// [`infer_records`] for the records of one byte range of a file ([`crate::sources::split`]):
 /// `reader` reads the file from `start` (a record start) on, and the records starting at `end`'s
 /// boundary or later are left to the next range. Offsets of bad records are the file's. None when
-/// a record crosses a `}{` cut at the range's end ([`RangeEnd::crossed_by`]).
+/// a record crosses a cut at the range's end ([`RangeEnd::crossed_by_record`]).
 pub fn infer_range(
     reader: impl Read,
     reading: &Reading,
@@ -227,10 +227,7 @@ fn infer_span_in_blocks(
         at_end = read == 0;
         pieces.clear();
         splitter.split(&window, at_end, &mut pieces);
-        if pieces
-            .iter()
-            .any(|p| end.crossed_by(p.start, p.end).is_some())
-        {
+        if pieces.iter().any(|p| crosses(&end, &window, p)) {
             return Ok(None);
         }
         // Records starting past the range are the next range's.
@@ -266,10 +263,7 @@ fn infer_span_in_blocks(
                 pieces.truncate(index);
                 splitter.restart_at(offset);
                 splitter.split(&window, at_end, &mut pieces);
-                if pieces
-                    .iter()
-                    .any(|p| end.crossed_by(p.start, p.end).is_some())
-                {
+                if pieces.iter().any(|p| crosses(&end, &window, p)) {
                     return Ok(None);
                 }
                 pieces.retain(|p| end.includes(p.start));
@@ -289,6 +283,14 @@ fn infer_span_in_blocks(
 }
 
 /// Merges the type of one record into `merged`; the error says why the record is bad.
+/// Whether `piece` crosses the range's end where a whole read would not agree
+/// ([`RangeEnd::crossed_by_record`]): the file is then inferred whole.
+fn crosses(end: &RangeEnd, window: &Window, piece: &super::records::Piece) -> bool {
+    let valid = || piece.is_valid_json(window);
+    end.crossed_by_record(piece.start, piece.end, valid)
+        .is_some()
+}
+
 fn merge_record(text: &[u8], merged: &mut Inferred) -> Result<(), String> {
     let invalid = |e: serde_json::Error| invalid_record(text, &e);
     let mut record = serde_json::Deserializer::from_slice(text);

@@ -69,9 +69,9 @@ pub struct ExportJsonFormat {
     /// Set by a sampled inference that did not read every record: what the scan checks them
     /// against.
     pub shape: Arc<Mutex<Option<Arc<Shape>>>>,
-    /// Large back-to-back files may be read in byte ranges cut at `}{` ([`ranges`]); off for a
-    /// run's attempt after such a cut fell inside a record.
-    pub split_joined: bool,
+    /// Large files may be read in byte ranges ([`ranges`]) and large compressed ones in segments
+    /// ([`segments`]); off for a run's attempt after a cut fell inside a record.
+    pub split_at_cuts: bool,
 }
 
 /// Bad records found by schema inference: per file, (offset, reason) in file order.
@@ -88,7 +88,7 @@ impl Default for ExportJsonFormat {
             encoding: TextEncoding::default(),
             sampled: None,
             shape: Arc::default(),
-            split_joined: true,
+            split_at_cuts: true,
         }
     }
 }
@@ -331,7 +331,7 @@ impl ExportJsonFormat {
             store_url,
             encoding,
             shape,
-            split_joined,
+            split_at_cuts,
         } = spec;
         Ok(ExportJsonFormat {
             max_record_bytes,
@@ -342,7 +342,7 @@ impl ExportJsonFormat {
             shape: Arc::new(Mutex::new(
                 shape.map(|(record, sampled)| Shape::new(record.to_inferred(), sampled)),
             )),
-            split_joined,
+            split_at_cuts,
             ..ExportJsonFormat::default()
         })
     }
@@ -365,7 +365,7 @@ impl RecordFormat for ExportJsonFormat {
             store_url: self.store_url.clone(),
             encoding: self.encoding,
             shape: self.shape.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-            split_joined: self.split_joined,
+            split_at_cuts: self.split_at_cuts,
         })
     }
 
@@ -387,7 +387,7 @@ impl RecordFormat for ExportJsonFormat {
             store_url: self.store_url.as_str().to_string(),
             encoding: self.encoding.label().map(str::to_string),
             shape,
-            split_joined: self.split_joined,
+            split_at_cuts: self.split_at_cuts,
         })
     }
 

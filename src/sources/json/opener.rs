@@ -37,7 +37,7 @@ use crate::sources::bad_records::BadRecordLog;
 use crate::sources::compression::{Compression, SNIFF_LEN};
 use crate::sources::object_read;
 use crate::sources::sampled::SchemaMisfit;
-use crate::sources::split::{self, ByteRange, Cut, Plan, RangeEnd};
+use crate::sources::split::{self, ByteRange, Plan, RangeEnd};
 
 pub struct JsonExportOpener {
     pub batch_size: usize,
@@ -55,8 +55,8 @@ pub struct JsonExportOpener {
     pub encoding: crate::sources::encoding::TextEncoding,
     /// When the columns come from a sample: the record type every record must fit.
     pub shape: Option<Arc<Shape>>,
-    /// Large back-to-back files may be cut at `}{` (see [`super::ranges`]).
-    pub split_joined: bool,
+    /// Large files may be cut into ranges or segments (see [`super::ranges`]).
+    pub split_at_cuts: bool,
 }
 
 impl FileOpener for JsonExportOpener {
@@ -69,7 +69,7 @@ impl FileOpener for JsonExportOpener {
         let max_record_bytes = self.max_record_bytes;
         let encoding = self.encoding;
         let shape = self.shape.clone();
-        let split_joined = self.split_joined;
+        let split_at_cuts = self.split_at_cuts;
         let name = crate::sources::file_name(self.store_url.as_ref(), &file.object_meta.location);
         let known_bad = self
             .known_bad
@@ -91,7 +91,7 @@ impl FileOpener for JsonExportOpener {
                         size,
                         range,
                         encoding,
-                        split_joined,
+                        split_at_cuts,
                     );
                     plan.await?
                 }
@@ -116,15 +116,15 @@ impl FileOpener for JsonExportOpener {
                     }
                 }
             };
-            // A range that starts at a `}{` past the file's start checks, before it stops the
-            // scan with an error, that it started at a record start.
-            let unchecked_start =
-                (cut == Some(Cut::ObjectJoin) && start > 0).then(|| StartToCheck {
-                    store: Arc::clone(&store),
-                    local: local.clone(),
-                    location: location.clone(),
-                    start,
-                });
+            // A range that starts past the file's start checks, before it stops the scan with
+            // an error, that it started at a record start (a string can hold `}{`, a record can
+            // span lines).
+            let unchecked_start = (cut.is_some() && start > 0).then(|| StartToCheck {
+                store: Arc::clone(&store),
+                local: local.clone(),
+                location: location.clone(),
+                start,
+            });
             // Read enough of the start to sniff the compression.
             let mut head = Vec::new();
             while head.len() < SNIFF_LEN {
@@ -145,7 +145,7 @@ impl FileOpener for JsonExportOpener {
                 .chain(input)
                 .boxed();
             // Not after a cut turned out to fall inside a record (the run reads files whole).
-            let segmented = compression.reads_ahead(size) && encoding.is_utf8() && split_joined;
+            let segmented = compression.reads_ahead(size) && encoding.is_utf8() && split_at_cuts;
             let bytes = compression.decoded_stream(raw, size)?;
             let bytes = encoding.stream(bytes);
             let setup = DecodeSetup {
@@ -275,7 +275,7 @@ impl StartToCheck {
             Ok(false) => split::SplitMismatch {
                 file: file.clone(),
                 boundary: self.start,
-                detail: "a JSON string holds `}{`, and the range's first record is none".into(),
+                detail: "the range's first bytes are inside a record".into(),
             }
             .into_error(),
             Err(check_failed) => {
@@ -458,12 +458,13 @@ impl DecodeState {
     /// crosses the range's end at a `}{` inside it: the next range did not start at a record.
     fn take_found(&mut self) -> Result<()> {
         let end = &self.end;
-        if let Some((piece, boundary)) = self
-            .found
-            .iter()
-            .find_map(|p| Some((p, end.crossed_by(p.start, p.end)?)))
-        {
-            return Err(super::ranges::crossed_cut(&self.location, piece, boundary).into_error());
+        let window = &self.window;
+        if let Some((piece, boundary)) = self.found.iter().find_map(|p| {
+            let valid = || p.is_valid_json(window);
+            Some((p, end.crossed_by_record(p.start, p.end, valid)?))
+        }) {
+            let crossed = super::ranges::crossed_cut(&self.location, piece, boundary, end.cut());
+            return Err(crossed.into_error());
         }
         // Records starting past the range's end are the next range's.
         self.found.retain(|piece| end.includes(piece.start));

@@ -80,7 +80,7 @@ pub fn looks_back_to_back(head: &[u8], whole_file: bool) -> bool {
 }
 
 /// How this opener reads `range` of a JSON file of `size` bytes: decided from the file's head.
-/// `split_joined`: back-to-back files may be cut.
+/// `split_at_cuts`: the file may be cut (off after a cut fell inside a record).
 pub async fn plan(
     store: &Arc<dyn ObjectStore>,
     local: Option<&LocalFileSystem>,
@@ -88,13 +88,10 @@ pub async fn plan(
     size: u64,
     range: ByteRange,
     encoding: TextEncoding,
-    split_joined: bool,
+    split_at_cuts: bool,
 ) -> Result<Plan> {
     let cut = reads_splittable(store, local, location, size, encoding).await?;
-    Ok(Plan::new(
-        range,
-        cut.filter(|&c| split_joined || c == Cut::LineStart),
-    ))
+    Ok(Plan::new(range, cut.filter(|_| split_at_cuts)))
 }
 
 /// How the file can be cut, from its first bytes (read here); None: it cannot.
@@ -162,12 +159,16 @@ pub async fn starts_a_record(
 }
 
 /// The error of a range before a `}{` cut when a record crosses it.
-pub fn crossed_cut(file: &str, piece: &Piece, boundary: u64) -> SplitMismatch {
+pub fn crossed_cut(file: &str, piece: &Piece, boundary: u64, cut: Cut) -> SplitMismatch {
+    let why = match cut {
+        Cut::ObjectJoin => "a JSON string holds `}{`",
+        Cut::LineStart => "a record spans lines (pretty-printed or broken)",
+    };
     SplitMismatch {
         file: file.to_string(),
         boundary,
         detail: format!(
-            "a JSON string holds `}}{{`; the record crossing it runs from byte {} to {}",
+            "{why}; the record crossing it runs from byte {} to {}",
             piece.start, piece.end
         ),
     }
@@ -191,7 +192,7 @@ pub async fn infer_in_ranges(
         return Ok(None);
     };
     let cut = match reads_splittable(store, None, &object.location, size, format.encoding).await? {
-        Some(Cut::ObjectJoin) if !format.split_joined => return Ok(None),
+        Some(_) if !format.split_at_cuts => return Ok(None),
         Some(cut) => cut,
         None => return Ok(None),
     };
@@ -363,7 +364,7 @@ mod tests {
             store_url: ObjectStoreUrl::local_filesystem(),
             encoding: TextEncoding::default(),
             shape: None,
-            split_joined: true,
+            split_at_cuts: true,
         };
         let location = Path::from_filesystem_path(path).unwrap();
         let size = std::fs::metadata(path).unwrap().len();

@@ -77,6 +77,13 @@ pub enum PieceKind {
 }
 
 impl Piece {
+    /// Whether this piece is one whole, valid JSON object (its bytes still in `window`).
+    pub fn is_valid_json(&self, window: &Window) -> bool {
+        self.kind == PieceKind::Object
+            && serde_json::from_slice::<serde::de::IgnoredAny>(window.slice(self.start, self.end))
+                .is_ok()
+    }
+
     /// This piece as a bad record of `file` (for `reason`), and the offset to cut the records
     /// after it again from, when it swallowed lines that start records (see [`resync_point`]).
     pub fn to_bad_record(
