@@ -1,15 +1,18 @@
 //! Which JSON files are read in byte ranges, several cores to one file ([`crate::sources::split`]).
 //!
 //! Newline-delimited JSON is cut at line starts: a raw line break cannot be inside a JSON string,
-//! so in a file of one object per line every line start is a record start. Firehose's
-//! back-to-back objects (`{..}{..}`, no separator) are cut at `}{`, which a string can hold too:
-//! the range before each such cut reads on to the record that crosses it and stops the scan with
-//! a [`SplitMismatch`] when that record does not end there (the run then reads such files whole),
-//! and a range that would stop the scan with an error of its own first checks that it started at a
-//! record start. A top-level array or pretty-printed records have line breaks inside records, and
-//! a compressed or transcoded file has no byte offsets to cut at: those are read whole. The head
-//! of the file decides, and every range reads the same head, so the ranges of one file all decide
-//! alike. Schema inference splits both layouts the same way ([`infer_in_ranges`]); its probe of a
+//! so in a file of one object per line every line start is a record start; a pretty-printed
+//! record past the head spans line starts all the same. Firehose's back-to-back objects
+//! (`{..}{..}`, no separator) are cut at `}{`, which a string can hold. For both, the range before
+//! each cut reads on to the record that crosses it and stops the scan with a [`SplitMismatch`]
+//! when that record does not end there (the run then reads such files whole; a broken record
+//! across a line start is cut again after it, as a whole read does,
+//! [`RangeEnd::crossed_by_record`]), and a range that would stop the scan with an error of its own
+//! first checks that it started at a record start. A top-level array or pretty-printed records
+//! have line breaks inside records, and a compressed or transcoded file has no byte offsets to cut
+//! at: those are read whole (a large compressed one's text in segments, [`super::segments`]). The
+//! head of the file decides, and every range reads the same head, so the ranges of one file all
+//! decide alike. Schema inference splits both layouts the same way ([`infer_in_ranges`]); its probe of a
 //! file's tail, which has no range before it to check its start, only newline-delimited files.
 
 use std::sync::Arc;
