@@ -93,13 +93,7 @@ fn run(d: &Path, mapping: &Path, out: &str, extra: &[&str]) -> Written {
 /// stays under `d`).
 fn run_on(d: &Path, s3: Option<&S3Server>, mapping: &Path, out: &str, extra: &[&str]) -> Written {
     let mut command = pengine();
-    let source = match s3 {
-        Some(server) => {
-            server.configure(&mut command);
-            "s3://raw".to_string()
-        }
-        None => d.display().to_string(),
-    };
+    let source = source_root(&mut command, d, s3);
     command
         .arg("run")
         .arg(mapping)

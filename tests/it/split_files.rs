@@ -172,13 +172,7 @@ fn run_logged(
     args: &[&str],
 ) -> (Vec<String>, String) {
     let mut command = pengine();
-    let source = match s3 {
-        Some(server) => {
-            server.configure(&mut command);
-            "s3://raw".to_string()
-        }
-        None => d.display().to_string(),
-    };
+    let source = source_root(&mut command, d, s3);
     let output = run_ok(
         command
             .env_remove("PENGINE_LOG")

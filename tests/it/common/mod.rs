@@ -435,6 +435,18 @@ pub fn show(command: &str, d: &Path, mapping: &Path, policy: &str) -> String {
     ))
 }
 
+/// Where a test's sources are, for `--var d=...`: the bucket `s3://raw` of `s3` when given
+/// (`command` then gets its credentials), else the folder `d`.
+pub fn source_root(command: &mut Command, d: &Path, s3: Option<&S3Server>) -> String {
+    match s3 {
+        Some(server) => {
+            server.configure(command);
+            "s3://raw".to_string()
+        }
+        None => d.display().to_string(),
+    }
+}
+
 /// Runs and asserts the exit code, returning the whole output.
 #[track_caller]
 pub fn run_with_code(cmd: &mut Command, code: i32) -> Output {
