@@ -158,7 +158,7 @@ impl Slice {
     /// Doubles the table, each slot going where its hash bits say in the larger one.
     fn grow(&mut self) {
         let size = (self.slots.len() * 2).max(FIRST_SLOTS);
-        let mut slots = vec![0u64; size];
+        let mut slots = crate::allocator::zeroed_table(size);
         let mask = size - 1;
         for &slot in self.slots.iter().filter(|&&s| s != 0) {
             let mut position = (slot >> 32) as usize & mask;
