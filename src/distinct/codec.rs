@@ -12,8 +12,9 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayData, ArrayRef, AsArray, BinaryArray, BinaryViewArray, BinaryViewBuilder,
-    BooleanBufferBuilder, BooleanBuilder, LargeBinaryArray, NullArray, make_array,
+    Array, ArrayData, ArrayRef, AsArray, BinaryArray, BinaryBuilder, BinaryViewArray,
+    BinaryViewBuilder, BooleanBufferBuilder, BooleanBuilder, LargeBinaryArray, NullArray,
+    StringArray, make_array,
 };
 use datafusion::arrow::buffer::{BooleanBuffer, Buffer, MutableBuffer, NullBuffer};
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
@@ -261,7 +262,10 @@ enum Decoder {
         values: MutableBuffer,
         valid: BooleanBufferBuilder,
     },
-    /// Read as binary, cast to the column's type at the end (text is checked to be UTF-8 there).
+    /// Text or binary with 32-bit offsets: built as binary, checked to be UTF-8 in one pass at
+    /// the end when it is text (no copy: a cast from views copied every value again).
+    Offsets(BinaryBuilder, DataType),
+    /// Other byte types: read as binary views, cast to the column's type at the end.
     Bytes(BinaryViewBuilder, DataType),
 }
 
@@ -276,6 +280,12 @@ impl Decoder {
                 values: MutableBuffer::new(rows * width),
                 valid: BooleanBufferBuilder::new(rows),
             },
+            Kind::Bytes if matches!(data_type, DataType::Utf8 | DataType::Binary) => {
+                Decoder::Offsets(
+                    BinaryBuilder::with_capacity(rows, rows * 16),
+                    data_type.clone(),
+                )
+            }
             Kind::Bytes => {
                 Decoder::Bytes(BinaryViewBuilder::with_capacity(rows), data_type.clone())
             }
@@ -315,6 +325,15 @@ impl Decoder {
                     at
                 }
             }
+            Decoder::Offsets(b, _) if !present => {
+                b.append_null();
+                at
+            }
+            Decoder::Offsets(b, _) => {
+                let (len, at) = read_length(row, at)?;
+                b.append_value(row.get(at..at + len).ok_or_else(corrupt)?);
+                at + len
+            }
             Decoder::Bytes(b, _) if !present => {
                 b.append_null();
                 at
@@ -347,6 +366,11 @@ impl Decoder {
                     .build()?;
                 make_array(data)
             }
+            Decoder::Offsets(mut b, DataType::Utf8) => {
+                // Bytes that are not UTF-8 are an error, as for the cast below.
+                Arc::new(StringArray::try_from_binary(b.finish())?)
+            }
+            Decoder::Offsets(mut b, _) => Arc::new(b.finish()),
             Decoder::Bytes(mut b, data_type) => {
                 // Not `safe`: bytes that are not UTF-8 are an error, not a null.
                 let options = CastOptions {
@@ -409,6 +433,12 @@ mod tests {
                 Some("m"),
                 Some("n"),
             ])),
+            Arc::new(BinaryArray::from(vec![
+                Some(&b"\xff\x00"[..]),
+                None,
+                Some(b""),
+                Some(b"b"),
+            ])),
             Arc::new(Float64Array::from(vec![
                 Some(1.5),
                 Some(0.0),
@@ -449,9 +479,14 @@ mod tests {
 
     #[test]
     fn bytes_that_are_not_text_are_an_error_not_a_null() {
-        let codec = RowCodec::new(&[DataType::Utf8View]).unwrap();
         let row: &[u8] = &[1, 1, 0xff];
-        assert!(codec.decode(&[row]).is_err());
+        for text in [DataType::Utf8View, DataType::Utf8, DataType::LargeUtf8] {
+            let codec = RowCodec::new(std::slice::from_ref(&text)).unwrap();
+            assert!(codec.decode(&[row]).is_err(), "{text}");
+        }
+        let binary = RowCodec::new(&[DataType::Binary]).unwrap();
+        let decoded = binary.decode(&[row]).unwrap();
+        assert_eq!(decoded[0].as_binary::<i32>().value(0), &[0xff]);
     }
 
     #[test]
