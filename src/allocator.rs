@@ -1,5 +1,6 @@
 //! The process's allocator settings: freed memory goes back to the system, so that resident memory
-//! follows what pengine's memory pool holds instead of the most it ever held.
+//! follows what pengine's memory pool holds instead of the most it ever held; and large hash tables
+//! taken from the system in a way that does not interrupt the other cores.
 
 /// Makes freed memory go back to the system, so that the process's resident memory follows what
 /// the pool holds.
