@@ -7,7 +7,9 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use datafusion::arrow::array::ArrayRef;
-use datafusion::common::hash_utils::{HLL_RANDOM_STATE, create_hashes};
+use datafusion::arrow::array::BooleanBufferBuilder;
+use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::common::hash_utils::{HLL_RANDOM_STATE, combine_hashes, create_hashes};
 use nohash_hasher::BuildNoHashHasher;
 use serde::{Deserialize, Serialize};
 
@@ -176,12 +178,9 @@ impl DatasetStats {
         }
         self.rows += rows as u64;
         let arrays: Vec<Option<ArrayRef>> = columns.iter().map(as_array).collect();
-        let mut hashes = vec![0u64; rows];
-        let present: Vec<ArrayRef> = arrays.iter().flatten().cloned().collect();
-        create_hashes(&present, &HLL_RANDOM_STATE, &mut hashes)?;
-        for hash in &hashes {
-            self.row_hashes.add(*hash);
-        }
+        // Each value is hashed once: for its column's counter, and into its row's hash.
+        let mut row_hashes = vec![0u64; rows];
+        let mut values_hashed = Vec::with_capacity(rows);
         for ((column, values), (stats, array)) in plan
             .columns
             .iter()
@@ -190,18 +189,27 @@ impl DatasetStats {
         {
             let nulls = values.null_rows();
             stats.nulls += nulls.iter().filter(|n| **n).count() as u64;
-            let wants_hash = stats.distinct.is_some()
-                || (matches!(column.kind(), Some(FieldKind::Id))
-                    && (self.users.is_some() || self.ids.is_some()));
-            if let (true, Some(array)) = (wants_hash, array) {
+            if let Some(array) = array {
+                let keys = hash_values(array, &mut values_hashed)?;
+                for (row, value) in row_hashes.iter_mut().zip(&values_hashed) {
+                    *row = combine_hashes(*value, *row);
+                }
+                let wants_hash = stats.distinct.is_some()
+                    || (matches!(column.kind(), Some(FieldKind::Id))
+                        && (self.users.is_some() || self.ids.is_some()));
                 let target = match (column.kind(), column.name.as_str()) {
+                    _ if !wants_hash => None,
                     (Some(FieldKind::Id), "USER_ID") if self.users.is_some() => self.users.as_mut(),
                     (Some(FieldKind::Id), _) if self.items.is_some() => self.items.as_mut(),
                     (Some(FieldKind::Id), _) => self.ids.as_mut(),
                     _ => stats.distinct.as_mut(),
                 };
                 if let Some(counter) = target {
-                    count_values(counter, array, &nulls, &mut hashes, &mut self.scratch)?;
+                    let counted: Vec<u64> = (0..rows)
+                        .filter(|&r| !nulls[r] && keys.value(r))
+                        .map(|r| values_hashed[r])
+                        .collect();
+                    counter.add_batch(&counted, &mut self.scratch);
                 }
             }
             match values {
@@ -246,6 +254,9 @@ impl DatasetStats {
                 }
                 Coerced::Null(_) => {}
             }
+        }
+        for hash in &row_hashes {
+            self.row_hashes.add(*hash);
         }
         Ok(())
     }
@@ -322,29 +333,29 @@ fn count_event_types<'a>(
     }
 }
 
-/// Counts the values of `array` in the rows not null. Text is hashed as a `Utf8` array's values
-/// would be by `create_hashes` (the same key whatever the string type, so an id counts the same
-/// in every dataset), without first copying a view or large-string column into one.
-fn count_values(
-    counter: &mut SampledCounter,
-    array: &ArrayRef,
-    nulls: &[bool],
-    hashes: &mut [u64],
-    scratch: &mut BatchCounts,
-) -> Result<()> {
-    let mut keys = Vec::with_capacity(nulls.len());
+/// The hash of each value of `array` (a null's is 0), and which rows have a value to count.
+/// Text is hashed as a `Utf8` array's values are by `create_hashes` (the same key whatever the
+/// string type, so an id counts the same in every dataset and in the ids kept beside an export),
+/// without first copying a view or large-string column into one.
+fn hash_values(array: &ArrayRef, hashes: &mut Vec<u64>) -> Result<BooleanBuffer> {
+    hashes.clear();
     if let Some(text) = TextColumn::new(array.as_ref()) {
-        for (r, _) in nulls.iter().enumerate().filter(|(_, null)| !**null) {
-            if let Some(value) = text.get(r) {
-                keys.push(HLL_RANDOM_STATE.hash_one(value));
+        let mut valued = BooleanBufferBuilder::new(array.len());
+        hashes.extend((0..array.len()).map(|r| match text.get(r) {
+            Some(value) => {
+                valued.append(true);
+                HLL_RANDOM_STATE.hash_one(value)
             }
-        }
-    } else {
-        create_hashes([array], &HLL_RANDOM_STATE, hashes)?;
-        keys.extend((0..nulls.len()).filter(|&r| !nulls[r]).map(|r| hashes[r]));
+            None => {
+                valued.append(false);
+                0
+            }
+        }));
+        return Ok(valued.finish());
     }
-    counter.add_batch(&keys, scratch);
-    Ok(())
+    hashes.resize(array.len(), 0);
+    create_hashes([array], &HLL_RANDOM_STATE, hashes)?;
+    Ok(BooleanBuffer::new_set(array.len()))
 }
 
 fn as_array(column: &Coerced) -> Option<ArrayRef> {
@@ -389,11 +400,17 @@ mod tests {
     }
 
     /// An id counts as the same key whatever its string type, and as `create_hashes` hashes it
-    /// in a `Utf8` column (what earlier versions counted, and ids kept beside exports hold).
+    /// in a `Utf8` column (what earlier versions counted, and ids kept beside exports hold); a
+    /// null has no key.
     #[test]
     fn text_keys_are_the_same_in_every_string_type() {
-        let values = ["u-1", "a considerably longer id value", "u-1", "", "é"];
-        let nulls = [false, false, false, true, false];
+        let values = [
+            Some("u-1"),
+            Some("a considerably longer id value"),
+            None,
+            Some(""),
+            Some("é"),
+        ];
         let utf8: ArrayRef = Arc::new(StringArray::from(values.to_vec()));
         let mut expected = vec![0u64; values.len()];
         create_hashes([&utf8], &HLL_RANDOM_STATE, &mut expected).unwrap();
@@ -402,35 +419,14 @@ mod tests {
             Arc::new(LargeStringArray::from(values.to_vec())) as ArrayRef,
             Arc::new(StringViewArray::from(values.to_vec())) as ArrayRef,
         ] {
-            let mut counter = SampledCounter::new(16);
-            let mut hashes = vec![0u64; values.len()];
-            count_values(
-                &mut counter,
-                &array,
-                &nulls,
-                &mut hashes,
-                &mut BatchCounts::default(),
-            )
-            .unwrap();
-            let mut reference = SampledCounter::new(16);
-            for (r, hash) in expected.iter().enumerate() {
-                if !nulls[r] {
-                    reference.add(*hash);
+            let mut hashes = Vec::new();
+            let keys = hash_values(&array, &mut hashes).unwrap();
+            for (r, value) in values.iter().enumerate() {
+                assert_eq!(keys.value(r), value.is_some(), "{}", array.data_type());
+                if value.is_some() {
+                    assert_eq!(hashes[r], expected[r], "{} row {r}", array.data_type());
                 }
             }
-            assert_eq!(counter.distinct(), 3, "{}", array.data_type());
-            assert_eq!(counter.repeats(), 1);
-            let overlap = counter.overlap(&reference);
-            assert_eq!(
-                (
-                    overlap.keys_missing,
-                    overlap.other_unmatched,
-                    overlap.occurrences
-                ),
-                (0, 0, 4),
-                "{}",
-                array.data_type()
-            );
         }
     }
 }
