@@ -252,6 +252,23 @@ fn corrupt() -> DataFusionError {
     DataFusionError::Internal("a distinct row read back does not match its columns".into())
 }
 
+/// Hands a text or binary value at `at` (its length, then its bytes; nothing when absent) to
+/// `append`; returns where the next value starts.
+fn read_bytes(
+    row: &[u8],
+    at: usize,
+    present: bool,
+    append: impl FnOnce(Option<&[u8]>),
+) -> Result<usize> {
+    if !present {
+        append(None);
+        return Ok(at);
+    }
+    let (len, at) = read_length(row, at)?;
+    append(Some(row.get(at..at + len).ok_or_else(corrupt)?));
+    Ok(at + len)
+}
+
 /// Builds one column from encoded rows.
 enum Decoder {
     Null(usize),
@@ -325,24 +342,8 @@ impl Decoder {
                     at
                 }
             }
-            Decoder::Offsets(b, _) if !present => {
-                b.append_null();
-                at
-            }
-            Decoder::Offsets(b, _) => {
-                let (len, at) = read_length(row, at)?;
-                b.append_value(row.get(at..at + len).ok_or_else(corrupt)?);
-                at + len
-            }
-            Decoder::Bytes(b, _) if !present => {
-                b.append_null();
-                at
-            }
-            Decoder::Bytes(b, _) => {
-                let (len, at) = read_length(row, at)?;
-                b.append_value(row.get(at..at + len).ok_or_else(corrupt)?);
-                at + len
-            }
+            Decoder::Offsets(b, _) => read_bytes(row, at, present, |v| b.append_option(v))?,
+            Decoder::Bytes(b, _) => read_bytes(row, at, present, |v| b.append_option(v))?,
         })
     }
 
