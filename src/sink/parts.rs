@@ -13,8 +13,12 @@ use super::destination::Destination;
 use super::upload::ObjectWriter;
 use crate::error::{Error, Result};
 
-/// Upload buffer per part (also the multipart chunk size).
+/// Upload buffer per part (also the multipart chunk size) on object stores, whose parts but the
+/// last must be at least 5 MiB.
 const UPLOAD_BUFFER: usize = 8 * 1024 * 1024;
+/// The same on a local disk: small, so that the last chunk, written once the rows end, is short
+/// (with 8 MiB the run ended with up to 8 MiB of writes on one core).
+const LOCAL_UPLOAD_BUFFER: usize = 1024 * 1024;
 
 /// One written part.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -132,7 +136,11 @@ impl PartRoller {
             None => part_name(self.done.len()),
         });
         let path = self.dir.clone().join(name.as_str());
-        let writer = ObjectWriter::new(self.dest.store.clone(), path.clone(), UPLOAD_BUFFER);
+        let chunk = match self.dest.local_root {
+            Some(_) => LOCAL_UPLOAD_BUFFER,
+            None => UPLOAD_BUFFER,
+        };
+        let writer = ObjectWriter::new(self.dest.store.clone(), path.clone(), chunk);
         let writer = match &self.fence {
             Some(marker) => writer.fenced(marker.clone()),
             None => writer,
