@@ -136,9 +136,13 @@ impl PartRoller {
             None => part_name(self.done.len()),
         });
         let path = self.dir.clone().join(name.as_str());
-        let chunk = match self.dest.local_root {
-            Some(_) => LOCAL_UPLOAD_BUFFER,
-            None => UPLOAD_BUFFER,
+        // A cluster task's (fenced) parts keep 8 MiB chunks: a stalled task that comes back after
+        // its job ended starts its upload (on a local disk, a staging file beside the committed
+        // parts) only at 8 MiB or at its end, where the fence refuses and removes it; with small
+        // chunks the file would sit there while the task runs on (the stall test sees it).
+        let chunk = match (&self.dest.local_root, &self.fence) {
+            (Some(_), None) => LOCAL_UPLOAD_BUFFER,
+            _ => UPLOAD_BUFFER,
         };
         let writer = ObjectWriter::new(self.dest.store.clone(), path.clone(), chunk);
         let writer = match &self.fence {
