@@ -197,7 +197,7 @@ struct DecodeSetup {
 impl DecodeSetup {
     /// The batches of the records that start in `input` (the file's bytes from `start`, a record
     /// start, on) before `end`. `segment_cut`: set when `input` is a segment of a compressed file
-    /// cut at its end ([`super::segments`]). `unchecked_start`: a `}{` cut to check before
+    /// cut at its end ([`super::segments`]). `unchecked_start`: a cut to check before
     /// failing.
     fn batches(
         &self,
@@ -252,7 +252,8 @@ impl DecodeSetup {
     }
 }
 
-/// Where a range cut at `}{` started, to check when it is about to fail.
+/// Where a range past the file's start started (at a `}{` or a line start), to check when it is
+/// about to fail.
 struct StartToCheck {
     store: Arc<dyn ObjectStore>,
     local: Option<LocalFileSystem>,
@@ -361,7 +362,7 @@ struct DecodeState {
     eof: bool,
     location: String,
     bad_records: Arc<BadRecordLog>,
-    /// A range cut at `}{` past the file's start: checked before it stops the scan with an
+    /// A range cut past the file's start: checked before it stops the scan with an
     /// error ([`Self::checked_error`]).
     unchecked_start: Option<StartToCheck>,
     /// A segment of a compressed file ([`super::segments`]): set when it was cut at its end, where
@@ -455,7 +456,8 @@ impl DecodeState {
     }
 
     /// Queues the pieces the splitter found, marking those inference found bad. Fails when one
-    /// crosses the range's end at a `}{` inside it: the next range did not start at a record.
+    /// crosses the range's end at a cut inside it (at a line start, a valid one only:
+    /// [`RangeEnd::crossed_by_record`]): the next range did not start at a record.
     fn take_found(&mut self) -> Result<()> {
         let end = &self.end;
         let window = &self.window;
@@ -488,8 +490,8 @@ impl DecodeState {
     }
 
     /// The error a range stops the scan with: a [`SplitMismatch`](split::SplitMismatch) instead
-    /// when it was cut at a `}{` that is no record start (then the error is made up of a string's
-    /// contents).
+    /// when it was cut at a place that is no record start (then the error is made up of a
+    /// string's contents or a record's inner lines).
     fn checked_error(
         &mut self,
         error: DataFusionError,
