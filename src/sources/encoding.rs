@@ -118,19 +118,12 @@ mod tests {
     use futures::TryStreamExt;
 
     use super::*;
-
-    fn chunks(bytes: &[u8], size: usize) -> BoxStream<'static, Result<Bytes>> {
-        let pieces: Vec<Result<Bytes>> = bytes
-            .chunks(size)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
-        futures::stream::iter(pieces).boxed()
-    }
+    use crate::sources::in_chunks;
 
     async fn transcoded(label: &str, bytes: &[u8], size: usize) -> String {
         let encoding = TextEncoding::from_label(label).unwrap();
         let out: Vec<Bytes> = encoding
-            .stream(chunks(bytes, size))
+            .stream(in_chunks(bytes, size))
             .try_collect()
             .await
             .unwrap();

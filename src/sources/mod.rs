@@ -84,6 +84,21 @@ pub fn find_cause<'e, T: std::error::Error + 'static>(
     None
 }
 
+/// `bytes` as a stream of chunks of `size` bytes (the last one shorter), as a store or a
+/// decompressor hands them out: the tests' way to feed a reader every chunking.
+#[cfg(test)]
+pub(crate) fn in_chunks(
+    bytes: &[u8],
+    size: usize,
+) -> futures::stream::BoxStream<'static, datafusion::common::Result<bytes::Bytes>> {
+    use futures::StreamExt;
+    let chunks: Vec<datafusion::common::Result<bytes::Bytes>> = bytes
+        .chunks(size.max(1))
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    futures::stream::iter(chunks).boxed()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

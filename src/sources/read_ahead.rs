@@ -144,6 +144,7 @@ impl Read for AheadReader {
 mod tests {
     use super::*;
     use crate::sources::compression::Compression;
+    use crate::sources::in_chunks;
     use std::io::Write;
 
     /// Text of `lines` numbered lines, long enough to span many blocks.
@@ -165,14 +166,6 @@ mod tests {
         Compression::Gzip.reader(raw)
     }
 
-    fn chunks(bytes: Vec<u8>, size: usize) -> BoxStream<'static, Result<Bytes>> {
-        let chunks: Vec<Result<Bytes>> = bytes
-            .chunks(size)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
-        futures::stream::iter(chunks).boxed()
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_stream_gives_every_byte_in_order() {
         let plain = text(40_000);
@@ -181,7 +174,7 @@ mod tests {
             [(gzip(&plain), Compression::Gzip), (zstd, Compression::Zstd)]
         {
             for chunk in [1 << 10, 300_000] {
-                let inflated: Vec<Bytes> = stream(chunks(compressed.clone(), chunk), move |r| {
+                let inflated: Vec<Bytes> = stream(in_chunks(&compressed, chunk), move |r| {
                     compression.reader(r)
                 })
                 .try_collect()
@@ -216,7 +209,7 @@ mod tests {
         let mut compressed = gzip(&plain);
         let middle = compressed.len() / 2;
         compressed[middle..middle + 64].fill(0xff);
-        let inflated: Result<Vec<Bytes>> = stream(chunks(compressed.clone(), 4096), gunzip)
+        let inflated: Result<Vec<Bytes>> = stream(in_chunks(&compressed, 4096), gunzip)
             .try_collect()
             .await;
         assert!(inflated.is_err(), "a corrupt stream read to its end");

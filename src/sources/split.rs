@@ -357,6 +357,7 @@ impl InferSplit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::in_chunks;
 
     /// `B(x)`, the definition byte by byte: the first line start at or after `x`, or the `{` of
     /// the first `}{` whose `}` is at or after `x - 1`.
@@ -374,14 +375,6 @@ mod tests {
         (x - 1..n).find(|&i| is_cut(i)).map_or(n, |i| i + 1)
     }
 
-    fn chunked(bytes: &[u8], size: usize) -> BoxStream<'static, Result<Bytes>> {
-        let chunks: Vec<Result<Bytes>> = bytes
-            .chunks(size.max(1))
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
-        futures::stream::iter(chunks).boxed()
-    }
-
     /// Every range start and end, fed in every chunk size: the start found by the stream, the
     /// blocking reader and the end found by [`RangeEnd`] are the definition's, for both cuts.
     #[tokio::test]
@@ -397,10 +390,11 @@ mod tests {
                     let expected_end = boundary(text, end, cut);
                     let from = start.saturating_sub(1) as usize;
                     for chunk in [1, 2, 3, 64] {
-                        let found = skip_to_record_start(chunked(&text[from..], chunk), range, cut)
-                            .await
-                            .unwrap()
-                            .map(|(at, _)| at);
+                        let found =
+                            skip_to_record_start(in_chunks(&text[from..], chunk), range, cut)
+                                .await
+                                .unwrap()
+                                .map(|(at, _)| at);
                         let expected = (expected_start < end).then_some(expected_start);
                         assert_eq!(found, expected, "{cut:?} {start}..{end}");
                         let mut reader = std::io::BufReader::with_capacity(chunk, &text[from..]);

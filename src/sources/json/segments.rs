@@ -174,6 +174,7 @@ async fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::in_chunks;
     use datafusion::arrow::array::{Array, UInt64Array};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
@@ -208,19 +209,11 @@ mod tests {
         })
     }
 
-    fn chunked(text: &[u8], size: usize) -> BoxStream<'static, Result<Bytes>> {
-        let chunks: Vec<Result<Bytes>> = text
-            .chunks(size)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
-        futures::stream::iter(chunks).boxed()
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn segments_cover_the_text_in_order_cut_between_records() {
         let text = lines(3 * SEGMENT_BYTES as usize + 12_345);
         for chunk in [4096, 256 << 10, 1 << 20] {
-            let batches: Vec<RecordBatch> = decode(chunked(&text, chunk), describing())
+            let batches: Vec<RecordBatch> = decode(in_chunks(&text, chunk), describing())
                 .try_collect()
                 .await
                 .unwrap();
@@ -259,7 +252,7 @@ mod tests {
         for _ in 0..1000 {
             text.extend(b"{\"a\":1}\n ");
         }
-        let batches: Vec<RecordBatch> = decode(chunked(&text, 1 << 16), describing())
+        let batches: Vec<RecordBatch> = decode(in_chunks(&text, 1 << 16), describing())
             .try_collect()
             .await
             .unwrap();
