@@ -80,4 +80,34 @@ mod tests {
             }
         }
     }
+
+    /// A large table is resident as soon as it is made, before anything reads or writes it.
+    /// 40 MiB: above the largest block glibc serves from its heaps, so fresh from the system
+    /// (calloc leaves it unwritten, not resident) whatever other tests freed before.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_large_table_is_faulted_in_when_made() {
+        let table = zeroed_table(5 << 20);
+        // SAFETY: sysconf only reads a constant.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap();
+        let first = (table.as_ptr() as usize).next_multiple_of(page);
+        let end = (table.as_ptr() as usize + table.len() * 8) / page * page;
+        let mut resident = vec![0u8; (end - first) / page];
+        // SAFETY: the range lies inside the table's allocation; mincore only reports.
+        let done = unsafe {
+            libc::mincore(
+                first as *mut libc::c_void,
+                end - first,
+                resident.as_mut_ptr(),
+            )
+        };
+        assert_eq!(done, 0, "mincore: {}", std::io::Error::last_os_error());
+        let missing = resident.iter().filter(|&&r| r & 1 == 0).count();
+        assert_eq!(
+            missing,
+            0,
+            "{missing} of {} pages not resident",
+            resident.len()
+        );
+    }
 }
