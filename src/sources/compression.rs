@@ -83,7 +83,7 @@ impl Compression {
     ) -> std::io::Result<Box<dyn Read + Send>> {
         match self {
             Compression::None => Ok(Box::new(inner)),
-            _ if size >= AHEAD_MIN_BYTES => {
+            _ if self.reads_ahead(size) => {
                 Ok(Box::new(read_ahead::reader(move || self.reader(inner))))
             }
             _ => self.reader(inner),
