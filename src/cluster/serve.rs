@@ -131,10 +131,17 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
         None => host.to_string(),
     };
     let stores = Arc::new(StoreRegistry::new());
-    // A folder made here is removed when the executor stops; one given is the user's.
+    // A folder made here is removed when the executor stops (`made_here`, dropped on every other
+    // return too); one given is the user's.
     let (work_dir, made_here) = match &options.work_dir {
-        Some(dir) => (dir.clone(), false),
-        None => (tempfile_dir()?, true),
+        Some(dir) => (dir.clone(), None),
+        None => {
+            let made = tempfile::Builder::new()
+                .prefix("pengine-executor-")
+                .tempdir()
+                .map_err(|e| Error::io("creating the executor's work folder", e))?;
+            (made.path().to_path_buf(), Some(made))
+        }
     };
     let spill_dir = work_dir.clone();
     let registry = Arc::clone(&stores);
@@ -185,7 +192,9 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
                 .unwrap_or(Ok(()))
         }
     };
-    if made_here && let Err(e) = std::fs::remove_dir_all(&work_dir) {
+    if let Some(made) = made_here
+        && let Err(e) = made.close()
+    {
         tracing::warn!("removing the work folder {}: {e}", work_dir.display());
     }
     stopped.map_err(|e| ballista("the executor stopped", e))
@@ -219,13 +228,4 @@ fn hostname() -> String {
         .ok()
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "localhost".to_string())
-}
-
-/// A new folder under the system's temporary folder, for the executor's shuffle files and spills
-/// while it runs.
-fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("pengine-executor-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-    Ok(dir)
 }
