@@ -28,6 +28,7 @@ use crate::sources::listing::{SkippedFiles, SourceStores};
 use crate::sources::sampled::SampledInference;
 use crate::sources::selection::SourceSelection;
 use crate::sources::split::FilesReadWhole;
+use crate::sources::unchecked_cuts::UncheckedCuts;
 use crate::store::StoreRegistry;
 
 /// How the engine may use the machine.
@@ -58,6 +59,9 @@ pub struct EngineOptions {
     /// checks ([`crate::sources::split`]); off for a run's attempt after a cut fell inside a
     /// record.
     pub split_at_checked_cuts: bool,
+    /// Where this attempt's byte ranges note their cuts, for a failed run to check
+    /// ([`UncheckedCuts`]).
+    pub unchecked_cuts: Option<Arc<UncheckedCuts>>,
 }
 
 /// The memory pool when none is given: bounded, so a large export spills instead of growing the
@@ -91,6 +95,7 @@ impl Default for EngineOptions {
             sampled_inference: false,
             selection: None,
             split_at_checked_cuts: true,
+            unchecked_cuts: None,
         }
     }
 }
@@ -170,6 +175,9 @@ pub fn session(
     }
     if options.sampled_inference {
         config = config.with_extension(Arc::new(SampledInference::default()));
+    }
+    if let Some(cuts) = &options.unchecked_cuts {
+        config = config.with_extension(Arc::clone(cuts));
     }
     if !options.split_at_checked_cuts {
         config = config.with_extension(Arc::new(FilesReadWhole));

@@ -24,6 +24,7 @@ use crate::report::JoinStrategy;
 use crate::row_flow;
 use crate::sources::sampled::find_misfit;
 use crate::sources::split::SplitMismatch;
+use crate::sources::unchecked_cuts::UncheckedCuts;
 use crate::store::StoreRegistry;
 use crate::write::{WriteExec, WriteSummary, WriteTarget};
 
@@ -52,6 +53,8 @@ pub(super) async fn execute_with_fallback(
     engine.sampled_inference = true;
     let mut cluster_jobs_left = CLUSTER_JOB_ATTEMPTS;
     let attempt = loop {
+        let cuts = Arc::new(UncheckedCuts::default());
+        engine.unchecked_cuts = Some(Arc::clone(&cuts));
         let attempt = execute(mapping, &engine, stores, sink, options, &progress).await;
         let Err(e) = &attempt else {
             break attempt;
@@ -85,6 +88,9 @@ pub(super) async fn execute_with_fallback(
             );
             tracing::debug!("the hash join failed with: {e}");
             engine = engine.sort_merge();
+        } else if let Some(mismatch) = cut_inside_a_record(&cuts, &engine, e).await {
+            tracing::info!("{mismatch}: reading such files whole and running again");
+            engine.split_at_checked_cuts = false;
         } else {
             break attempt;
         }
@@ -100,6 +106,34 @@ pub(super) async fn execute_with_fallback(
         JoinStrategy::SortMerge
     };
     attempt.map(|written| (written, join_strategy))
+}
+
+/// When a run that read files in byte ranges fails, whether one of them started inside a record:
+/// its rows were then made up of the record's inside, and may be what failed the run
+/// ([`UncheckedCuts`]). Not after an interrupt, nor for a cluster's job (its ranges are read on
+/// the executors).
+async fn cut_inside_a_record(
+    cuts: &UncheckedCuts,
+    engine: &EngineOptions,
+    e: &Error,
+) -> Option<SplitMismatch> {
+    if !engine.split_at_checked_cuts
+        || cuts.files() == 0
+        || matches!(e, Error::Interrupted | Error::ClusterJob { .. })
+    {
+        return None;
+    }
+    tracing::debug!(
+        "checking the cuts of {} file(s) read in byte ranges before reporting: {e}",
+        cuts.files()
+    );
+    match cuts.mismatch().await {
+        Ok(found) => found,
+        Err(check_failed) => {
+            tracing::debug!("checking where files were cut: {check_failed}");
+            None
+        }
+    }
 }
 
 async fn execute(

@@ -93,6 +93,7 @@ impl RecordFormat for ExportCsvFormat {
             encoding: self.encoding,
             read_whole: Arc::clone(&self.read_whole),
             sample: self.sample(),
+            unchecked_cuts: self.unchecked_cuts.clone(),
         })
     }
 

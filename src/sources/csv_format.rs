@@ -15,6 +15,7 @@ use super::csv_ranges::CsvText;
 use super::csv_records::DEFAULT_MAX_RECORD_BYTES;
 use super::encoding::TextEncoding;
 use super::sampled::SampledInference;
+use super::unchecked_cuts::UncheckedCuts;
 
 /// CSV read by pengine: its own inference and its own record reader (bad records set aside);
 /// DataFusion's CSV format only names the extension.
@@ -41,6 +42,8 @@ pub struct ExportCsvFormat {
     /// Set by a sampled inference that did not read every record: what the scan checks them
     /// against.
     pub(super) sample: Arc<Mutex<Option<Arc<CsvSample>>>>,
+    /// Where the ranges past a file's start note their cuts, for a failed run to check.
+    pub unchecked_cuts: Option<Arc<UncheckedCuts>>,
 }
 
 impl ExportCsvFormat {
@@ -61,6 +64,7 @@ impl ExportCsvFormat {
             infer_limit: None,
             sampled: None,
             sample: Arc::default(),
+            unchecked_cuts: None,
         }
     }
 }

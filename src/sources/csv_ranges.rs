@@ -149,10 +149,107 @@ pub fn lines_before(reader: &mut dyn BufRead, offset: u64) -> std::io::Result<u6
     Ok(lines)
 }
 
+/// A split CSV file's cuts, checked by reading it from its start as a whole read would: a cut is
+/// inside a record when a record (good or bad, as far as a whole read takes it) starts before it
+/// and ends after it.
+pub struct CsvCutCheck {
+    pub store: Arc<dyn ObjectStore>,
+    pub local: Option<LocalFileSystem>,
+    pub location: Path,
+    pub file: String,
+    pub dialect: CsvDialect,
+    pub max_record_bytes: u64,
+    /// Bytes of a UTF-8 byte-order mark: cuts are file offsets, records' offsets the text's.
+    pub bom: u64,
+}
+
+#[async_trait::async_trait]
+impl super::unchecked_cuts::CutCheck for CsvCutCheck {
+    async fn first_inside_a_record(&self, cuts: &[u64]) -> Result<Option<u64>> {
+        let reader = object_read::blocking_reader(&self.store, self.local.as_ref(), &self.location);
+        let reader = reader.await?;
+        let input = TextEncoding::default().reader_without_bom(reader);
+        let mut records = CsvRecords::new(input, &self.file, &self.dialect, self.max_record_bytes);
+        let bom = self.bom;
+        let mut cuts: Vec<u64> = cuts.iter().map(|cut| cut.saturating_sub(bom)).collect();
+        cuts.reverse();
+        let runtime = tokio::runtime::Handle::current();
+        let found = tokio::task::spawn_blocking(move || {
+            // A bridged stream (S3) needs the runtime to poll it.
+            let _guard = runtime.enter();
+            while !cuts.is_empty() {
+                let start = match records.next_record()? {
+                    Next::Record(record) => record.byte_offset,
+                    Next::Bad(bad) => bad.byte_offset.unwrap_or(0),
+                    Next::End | Next::CutInRecord { .. } => break,
+                };
+                // Where a whole read goes on (after a bad record's first line, when it spans
+                // several).
+                let end = records.offset();
+                // Cuts up to this record's start are between records: the earlier ones ended
+                // before them.
+                while cuts.last().is_some_and(|&cut| cut <= start) {
+                    cuts.pop();
+                }
+                if let Some(&cut) = cuts.last()
+                    && cut < end
+                {
+                    return Ok(Some(cut + bom));
+                }
+            }
+            Ok::<_, std::io::Error>(None)
+        });
+        found
+            .await
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    /// A cut is inside a record when a whole read's record spans it: a quoted line break, not a
+    /// bad record's later lines (a whole read goes on after the first line of one that spans
+    /// several). The first such cut is found, in one read, past a byte-order mark.
+    #[tokio::test]
+    async fn csv_cuts_inside_a_quoted_value_are_found() {
+        use crate::sources::unchecked_cuts::CutCheck;
+        let text = "\u{feff}u,s\n1,a\n2,\"two\nlines\"\n3,\"open\n4,d\n5,e\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.csv");
+        std::fs::write(&path, text).unwrap();
+        let check = CsvCutCheck {
+            store: Arc::new(LocalFileSystem::new()),
+            local: Some(LocalFileSystem::new()),
+            location: Path::from_absolute_path(&path).unwrap(),
+            file: "c.csv".into(),
+            dialect: dialect(),
+            max_record_bytes: 1 << 20,
+            bom: 3,
+        };
+        let at = |line: &str| text.find(line).unwrap() as u64;
+        let starts = [at("1,a"), at("2,"), at("3,"), at("4,d"), at("5,e")];
+        assert_eq!(check.first_inside_a_record(&starts).await.unwrap(), None);
+        let inside = at("lines");
+        let mut cuts = starts.to_vec();
+        cuts.push(inside);
+        cuts.sort();
+        assert_eq!(
+            check.first_inside_a_record(&cuts).await.unwrap(),
+            Some(inside)
+        );
+        let end = text.len() as u64;
+        assert_eq!(
+            check
+                .first_inside_a_record(&[at("5,e"), end])
+                .await
+                .unwrap(),
+            None
+        );
+    }
 
     fn dialect() -> CsvDialect {
         CsvDialect::from_options(&HashMap::new()).unwrap()

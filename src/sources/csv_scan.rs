@@ -39,6 +39,7 @@ use super::encoding::TextEncoding;
 use super::sampled::SchemaMisfit;
 use super::split::SplitMismatch;
 use super::split::{ByteRange, Cut, Plan, RangeEnd, skip_to_record_start_blocking};
+use super::unchecked_cuts::UncheckedCuts;
 
 use super::BATCH_BYTES;
 
@@ -62,6 +63,8 @@ pub struct CsvExportOpener {
     /// The sample the columns came from, when it left records unread: each record is checked
     /// against it.
     pub sample: Option<Arc<CsvSample>>,
+    /// Where a range past a file's start notes its cut ([`UncheckedCuts`]).
+    pub unchecked_cuts: Option<Arc<UncheckedCuts>>,
 }
 
 impl FileOpener for CsvExportOpener {
@@ -80,6 +83,7 @@ impl FileOpener for CsvExportOpener {
         let store = Arc::clone(&self.store);
         let local = self.local.clone();
         let encoding = self.encoding;
+        let unchecked_cuts = self.unchecked_cuts.clone();
         let splittable = !self
             .read_whole
             .lock()
@@ -160,6 +164,20 @@ impl FileOpener for CsvExportOpener {
                         let mut records =
                             reading.records(reader).in_range(start.text, facts.bom, end);
                         records.width = start.width;
+                        // Checked too if the run stops with any error ([`UncheckedCuts`]).
+                        if let Some(cuts) = &unchecked_cuts {
+                            cuts.note(&reading.file, at, || {
+                                Arc::new(csv_ranges::CsvCutCheck {
+                                    store: Arc::clone(&store),
+                                    local: local.clone(),
+                                    location: location.clone(),
+                                    file: reading.file.clone(),
+                                    dialect: reading.dialect.clone(),
+                                    max_record_bytes: reading.max_record_bytes,
+                                    bom: facts.bom,
+                                })
+                            });
+                        }
                         reading.prefix = Some(Prefix {
                             store,
                             local,

@@ -28,6 +28,7 @@ use super::json::ExportJsonFormat;
 use super::parquet::ExportParquetFormat;
 use super::sampled::SampledInference;
 use super::split::FilesReadWhole;
+use super::unchecked_cuts::UncheckedCuts;
 
 /// The output of the run that registers the tables (a session extension): a source inside it is
 /// refused, since the run would read what it writes.
@@ -94,6 +95,7 @@ impl TableProviderFactory for SourceTableFactory {
                 format.sampled = session.config().get_extension::<SampledInference>();
                 // An attempt after a cut inside a record: large files whole.
                 format.split_at_cuts = session.config().get_extension::<FilesReadWhole>().is_none();
+                format.unchecked_cuts = session.config().get_extension::<UncheckedCuts>();
                 Arc::new(format)
             }
             "PARQUET" => {
@@ -119,6 +121,7 @@ impl TableProviderFactory for SourceTableFactory {
                 let mut format = ExportCsvFormat::new(inner, dialect, bad_records);
                 format.store_url = store_url;
                 format.split = split;
+                format.unchecked_cuts = session.config().get_extension::<UncheckedCuts>();
                 format.sampled = session.config().get_extension::<SampledInference>();
                 if let Some(label) = encoding {
                     format.encoding = text_encoding(cmd, &label)?;

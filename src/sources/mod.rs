@@ -28,6 +28,7 @@ pub mod scan;
 pub mod scan_spec;
 pub mod selection;
 pub mod split;
+pub mod unchecked_cuts;
 
 pub use factory::SourceTableFactory;
 

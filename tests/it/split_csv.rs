@@ -212,14 +212,15 @@ fn a_large_csv_on_s3_read_in_ranges_gives_what_a_whole_read_gives() {
 }
 
 /// A file whose second range of two starts right after a line break inside a quoted value, and
-/// whose lines from there look like good records up to the closing quote.
-fn cut_in_a_quoted_value() -> Vec<u8> {
+/// whose lines from there look like good records up to the closing quote (their first field
+/// `user(u)`).
+fn cut_in_a_quoted_value(user: impl Fn(usize) -> String) -> Vec<u8> {
     let mut text = big_csv(300_000);
     text.extend(b"999999,multi,\"first line\n");
     // DataFusion cuts 2 ranges at half the size rounded up: as many bytes follow the line break.
     let half = text.len();
     let inside: Vec<u8> = (0..2_000)
-        .flat_map(|u| format!("{u},tag-{u},inside,{u}\n").into_bytes())
+        .flat_map(|u| format!("{},tag-{u},inside,{u}\n", user(u)).into_bytes())
         .collect();
     let closing = b"\",1\n";
     let budget = half - inside.len() - closing.len();
@@ -239,7 +240,7 @@ fn cut_in_a_quoted_value() -> Vec<u8> {
 fn a_quoted_line_break_where_a_file_is_cut_makes_it_read_whole() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let text = cut_in_a_quoted_value();
+    let text = cut_in_a_quoted_value(|u| u.to_string());
     write(d.join("big.csv"), &text);
     let two = "SET datafusion.optimizer.repartition_file_min_size = 100000;\n\
                SET datafusion.execution.target_partitions = 2;";
@@ -306,6 +307,44 @@ fn a_quoted_line_break_where_a_file_is_cut_makes_it_read_whole() {
         "{}",
         declared.log
     );
+}
+
+/// The lines of a quoted value a range starts in read as rows without a user, which break the
+/// USER_ID rule under `--on-invalid fail` before the range before the cut reaches it. The failed
+/// run checks its cuts before it reports, and reads the file whole: the rows of a whole read.
+#[test]
+fn rows_made_up_inside_a_quoted_value_do_not_fail_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("big.csv"), cut_in_a_quoted_value(|_| String::new()));
+    let two = "SET datafusion.optimizer.repartition_file_min_size = 100000;\n\
+               SET datafusion.execution.target_partitions = 2;";
+    let declared = mapping(
+        d,
+        "declared",
+        two,
+        "(u BIGINT, s VARCHAR, n VARCHAR, x DOUBLE)",
+    );
+    let whole = mapping(
+        d,
+        "whole",
+        WHOLE,
+        "(u BIGINT, s VARCHAR, n VARCHAR, x DOUBLE)",
+    );
+    let whole = run(d, &whole, "out-whole", &[]);
+    let declared = run(d, &declared, "out-declared", &["-v"]);
+    assert_eq!(declared.users, whole.users);
+    assert_eq!(declared.bad, whole.bad);
+    assert!(
+        declared.log.contains("checking the cuts of 1 file(s)")
+            && declared.log.contains("began inside a record")
+            && declared
+                .log
+                .contains("reading such files whole and running again"),
+        "{}",
+        declared.log
+    );
+    assert!(!d.join("out-declared/users.rejects.csv").exists());
 }
 
 /// A table that says values hold line breaks is never split.

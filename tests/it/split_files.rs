@@ -162,6 +162,25 @@ fn joined_with_a_cut_in_a_string() -> Vec<u8> {
     text
 }
 
+/// A back-to-back file cut at a `}{` inside a string that a range starting there reads as empty
+/// records (`{}{}..`): rows without a user, which break Personalize's USER_ID rule. `tail`
+/// ends the file.
+fn joined_with_empty_records_in_a_string(tail: &[u8]) -> Vec<u8> {
+    let mut text = joined_records(0, 1 << 20);
+    text.extend(b"{\"u\":999999,\"s\":\"first");
+    let inside = "}{}{".repeat(200);
+    let closing = b"\"}";
+    let rest = joined_records(2_000_000, text.len() - closing.len() - tail.len());
+    let before_inside = text.len();
+    text.extend(inside.bytes());
+    text.extend(closing);
+    text.extend(rest);
+    text.extend(tail);
+    let cut = text.len().div_ceil(2);
+    assert!(before_inside + 100 < cut && cut + 100 < before_inside + inside.len());
+    text
+}
+
 /// Runs `mapping` (its own output folder `out`) with `args`, its sources in `d` or in the bucket
 /// `raw` of `s3`; the users written, sorted, and the log.
 fn run_logged(
@@ -239,6 +258,83 @@ fn a_large_back_to_back_file_is_read_in_ranges_and_whole_when_a_cut_is_in_a_stri
         assert!(log.contains(CUT_IN_A_STRING), "{policy}: {log}");
         let bad_records = d.join(&out).join("users.bad-records.jsonl");
         assert!(!bad_records.exists(), "{policy}");
+    }
+}
+
+/// The rows a range after a cut inside a string makes up can fail the run before the range
+/// before the cut finds the cut: here under `--on-bad-records skip` (the string's end is only a
+/// skipped bad record), empty records break the USER_ID rule under `--on-invalid fail`. The
+/// failed run checks its cuts before it reports, and reads the file whole instead: the rows of a
+/// whole read, no rejects, no bad records. A row that does break the rule still fails the run,
+/// its cuts checked and found right.
+#[test]
+fn rows_made_up_after_a_cut_in_a_string_do_not_fail_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (split, whole) = split_and_whole(d);
+    write(
+        d.join("ev/big.json"),
+        joined_with_empty_records_in_a_string(b""),
+    );
+    let plan = show("explain", d, &split, "skip");
+    assert_eq!(plan.matches("big.json:").count(), 2, "not split:\n{plan}");
+    let (whole_users, _) = run_logged(d, None, &whole, "out-whole", &[]);
+    assert!(whole_users.contains(&"999999".to_string()));
+    for policy in ["skip", "fail"] {
+        let out = format!("out-split-{policy}");
+        let args = ["--on-bad-records", policy];
+        let (split_users, log) = run_logged(d, None, &split, &out, &args);
+        assert_eq!(split_users, whole_users, "{policy}");
+        assert!(log.contains(CUT_IN_A_STRING), "{policy}: {log}");
+        assert!(
+            !d.join(&out).join("users.bad-records.jsonl").exists(),
+            "{policy}"
+        );
+        assert!(!d.join(&out).join("users.rejects.csv").exists(), "{policy}");
+    }
+
+    // A record without a user near the file's end: a real failure, reported as it is, whether
+    // a cut is inside a string (found, the file read whole) or not (checked and found right).
+    let mut tail = b"{\"s\":\"no user\"}".to_vec();
+    tail.extend(joined_records(3_000_000, 1000));
+    let mut cuts_right = joined_records(0, 2 << 20);
+    cuts_right.extend(&tail);
+    for (name, text) in [
+        (
+            "cut in a string",
+            joined_with_empty_records_in_a_string(&tail),
+        ),
+        ("cuts right", cuts_right),
+    ] {
+        write(d.join("ev/big.json"), text);
+        let out = d.join(format!("out-invalid-{}", name.replace(' ', "-")));
+        let output = pengine()
+            .env_remove("PENGINE_LOG")
+            .arg("run")
+            .arg(&split)
+            .args(["--no-progress", "-v", "--on-bad-records", "skip", "-o"])
+            .arg(&out)
+            .arg("--var")
+            .arg(format!("d={}", d.display()))
+            .output()
+            .unwrap();
+        let log = stderr(&output);
+        assert!(!output.status.success(), "{name}: {log}");
+        assert!(
+            log.contains("checking the cuts of 1 file(s)"),
+            "{name}: {log}"
+        );
+        assert_eq!(
+            log.contains(CUT_IN_A_STRING),
+            name == "cut in a string",
+            "{log}"
+        );
+        assert!(log.contains("USER_ID is empty"), "{name}: {log}");
+        assert!(
+            log.contains("no user"),
+            "{name}: not the real record's row: {log}"
+        );
+        assert!(!out.join("users").exists(), "{name}: {log}");
     }
 }
 

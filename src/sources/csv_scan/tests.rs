@@ -72,6 +72,7 @@ fn opener(log: &Arc<BadRecordLog>) -> CsvExportOpener {
         encoding: Default::default(),
         read_whole: Arc::default(),
         sample: None,
+        unchecked_cuts: None,
     }
 }
 

@@ -44,6 +44,7 @@ use super::sampled::{
 };
 use super::scan::{ExportSource, RecordFormat, ScanFiles};
 use super::scan_spec::{FormatSpec, InferredSpec, JsonSpec, encoding_of};
+use super::unchecked_cuts::UncheckedCuts;
 use fit::Shape;
 use infer::{FileInference, Inferred};
 
@@ -72,6 +73,9 @@ pub struct ExportJsonFormat {
     /// Large files may be read in byte ranges ([`ranges`]) and large compressed ones in segments
     /// ([`segments`]); off for a run's attempt after a cut fell inside a record.
     pub split_at_cuts: bool,
+    /// Where the ranges past a file's start note their cuts, for a failed run to check (a run's
+    /// session; not on a cluster's executors).
+    pub unchecked_cuts: Option<Arc<UncheckedCuts>>,
 }
 
 /// Bad records found by schema inference: per file, (offset, reason) in file order.
@@ -89,6 +93,7 @@ impl Default for ExportJsonFormat {
             sampled: None,
             shape: Arc::default(),
             split_at_cuts: true,
+            unchecked_cuts: None,
         }
     }
 }
@@ -366,6 +371,7 @@ impl RecordFormat for ExportJsonFormat {
             encoding: self.encoding,
             shape: self.shape.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             split_at_cuts: self.split_at_cuts,
+            unchecked_cuts: self.unchecked_cuts.clone(),
         })
     }
 

@@ -38,6 +38,7 @@ use crate::sources::compression::{Compression, SNIFF_LEN};
 use crate::sources::object_read;
 use crate::sources::sampled::SchemaMisfit;
 use crate::sources::split::{self, ByteRange, Plan, RangeEnd};
+use crate::sources::unchecked_cuts::UncheckedCuts;
 
 pub struct JsonExportOpener {
     pub batch_size: usize,
@@ -57,6 +58,8 @@ pub struct JsonExportOpener {
     pub shape: Option<Arc<Shape>>,
     /// Large files may be cut into ranges or segments (see [`super::ranges`]).
     pub split_at_cuts: bool,
+    /// Where a range past a file's start notes its cut ([`UncheckedCuts`]).
+    pub unchecked_cuts: Option<Arc<UncheckedCuts>>,
 }
 
 impl FileOpener for JsonExportOpener {
@@ -70,6 +73,7 @@ impl FileOpener for JsonExportOpener {
         let encoding = self.encoding;
         let shape = self.shape.clone();
         let split_at_cuts = self.split_at_cuts;
+        let unchecked_cuts = self.unchecked_cuts.clone();
         let name = crate::sources::file_name(self.store_url.as_ref(), &file.object_meta.location);
         let known_bad = self
             .known_bad
@@ -125,6 +129,17 @@ impl FileOpener for JsonExportOpener {
                 location: location.clone(),
                 start,
             });
+            // And whatever error the run stops with ([`UncheckedCuts`]).
+            if let (Some(cuts), Some(_)) = (&unchecked_cuts, &unchecked_start) {
+                cuts.note(&name, start, || {
+                    Arc::new(super::ranges::JsonCutCheck {
+                        store: Arc::clone(&store),
+                        local: local.clone(),
+                        location: location.clone(),
+                        max_record_bytes,
+                    })
+                });
+            }
             // Read enough of the start to sniff the compression.
             let mut head = Vec::new();
             while head.len() < SNIFF_LEN {

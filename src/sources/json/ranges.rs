@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use datafusion::common::Result;
 use memchr::memchr;
 use object_store::ObjectStore;
@@ -136,6 +137,23 @@ pub async fn starts_a_record(
     start: u64,
     max_record_bytes: u64,
 ) -> Result<bool> {
+    let cuts = [start];
+    let inside = first_cut_inside_a_record(store, local, location, &cuts, max_record_bytes);
+    Ok(inside.await?.is_none())
+}
+
+/// The first of `cuts` (ascending file offsets) that is no record start of the file, read once
+/// from its start as a whole read would (see [`starts_a_record`]).
+pub async fn first_cut_inside_a_record(
+    store: &Arc<dyn ObjectStore>,
+    local: Option<&LocalFileSystem>,
+    location: &Path,
+    cuts: &[u64],
+    max_record_bytes: u64,
+) -> Result<Option<u64>> {
+    let Some(&last) = cuts.last() else {
+        return Ok(None);
+    };
     let mut input = object_read::byte_stream(store, local, location).await?;
     let mut framing = Framing::default();
     let mut splitter = Splitter::new(max_record_bytes);
@@ -144,21 +162,51 @@ pub async fn starts_a_record(
         bytes: Vec::new(),
     };
     let mut pieces: Vec<Piece> = Vec::new();
-    while window.end() < start {
-        let Some(chunk) = input.next().await else {
-            break;
-        };
-        let chunk = chunk?;
-        let take = chunk.len().min((start - window.end()) as usize);
+    let mut cuts = cuts.iter().copied().peekable();
+    let mut chunk = Bytes::new();
+    while window.end() < last {
+        if chunk.is_empty() {
+            match input.next().await {
+                Some(next) => chunk = next?,
+                None => break,
+            }
+        }
+        // Up to the next cut at most, so that the splitter's state is read right there.
+        let next_cut = cuts.peek().copied().unwrap_or(last);
+        let take = chunk.len().min((next_cut - window.end()) as usize);
+        let taken = chunk.split_to(take);
         window.drop_before(splitter.keep_from());
-        match framing.process(&chunk[..take]) {
+        match framing.process(&taken) {
             Some(rewritten) => window.bytes.extend_from_slice(&rewritten),
-            None => window.bytes.extend_from_slice(&chunk[..take]),
+            None => window.bytes.extend_from_slice(&taken),
         }
         splitter.split(&window, false, &mut pieces);
         pieces.clear();
+        while cuts.peek() == Some(&window.end()) {
+            let cut = cuts.next().expect("peeked");
+            if splitter.pending_start().is_some() {
+                return Ok(Some(cut));
+            }
+        }
     }
-    Ok(splitter.pending_start().is_none())
+    // Cuts past the file's end start no record, and none is inside one.
+    Ok(None)
+}
+
+/// A back-to-back or newline-delimited JSON file's cuts, checked by reading it from its start.
+pub struct JsonCutCheck {
+    pub store: Arc<dyn ObjectStore>,
+    pub local: Option<LocalFileSystem>,
+    pub location: Path,
+    pub max_record_bytes: u64,
+}
+
+#[async_trait::async_trait]
+impl crate::sources::unchecked_cuts::CutCheck for JsonCutCheck {
+    async fn first_inside_a_record(&self, cuts: &[u64]) -> Result<Option<u64>> {
+        let (store, local) = (&self.store, self.local.as_ref());
+        first_cut_inside_a_record(store, local, &self.location, cuts, self.max_record_bytes).await
+    }
 }
 
 /// The error of a range before a `}{` cut when a record crosses it.
@@ -368,6 +416,7 @@ mod tests {
             encoding: TextEncoding::default(),
             shape: None,
             split_at_cuts: true,
+            unchecked_cuts: None,
         };
         let location = Path::from_filesystem_path(path).unwrap();
         let size = std::fs::metadata(path).unwrap().len();
@@ -540,6 +589,61 @@ mod tests {
         Splitter::new(1 << 20).split(&window, true, &mut pieces);
         let starts_a_record = boundary == n || pieces.iter().any(|p| p.start == boundary);
         (boundary, starts_a_record)
+    }
+
+    /// Many cuts checked in one read give what checking each alone gives: the first that is no
+    /// record start of a whole read (several cuts fall in one chunk of the file here).
+    #[tokio::test]
+    async fn cuts_checked_together_find_the_first_inside_a_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("firehose.json");
+        let (text, region) = firehose_file();
+        std::fs::write(&path, &text).unwrap();
+        let location = Path::from_absolute_path(&path).unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+        let local = LocalFileSystem::new();
+        let joins: Vec<u64> = (region..text.len() as u64)
+            .filter(|&i| text[i as usize - 1] == b'}' && text[i as usize] == b'{')
+            .collect();
+        let inside: Vec<u64> = joins
+            .iter()
+            .copied()
+            .filter(|&at| !join_cut(&text, at).1)
+            .collect();
+        assert!(
+            inside.len() >= 3 && inside.len() < joins.len(),
+            "{joins:?} {inside:?}"
+        );
+        let check = |cuts: Vec<u64>| {
+            let (store, local, location) = (&store, &local, &location);
+            async move {
+                first_cut_inside_a_record(store, Some(local), location, &cuts, 1 << 20)
+                    .await
+                    .unwrap()
+            }
+        };
+        for &at in &joins {
+            let alone = check(vec![at]).await;
+            assert_eq!(alone.is_none(), join_cut(&text, at).1, "cut {at}");
+            assert_eq!(
+                alone.is_none(),
+                starts_a_record(&store, Some(&local), &location, at, 1 << 20)
+                    .await
+                    .unwrap()
+            );
+        }
+        assert_eq!(check(joins.clone()).await, inside.first().copied());
+        let starts: Vec<u64> = joins
+            .iter()
+            .copied()
+            .filter(|at| !inside.contains(at))
+            .collect();
+        assert_eq!(check(starts.clone()).await, None);
+        let mut last_inside = starts;
+        last_inside.push(*inside.last().unwrap());
+        last_inside.sort();
+        assert_eq!(check(last_inside).await, inside.last().copied());
+        assert_eq!(check(vec![text.len() as u64 + 10]).await, None);
     }
 
     /// Cut anywhere, a back-to-back file gives its whole read's rows and bad records when the cut
