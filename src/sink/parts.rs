@@ -47,8 +47,9 @@ pub struct PartRoller {
     single: Option<String>,
     /// Between `part-` and the number: the writer's own, when several write into one folder.
     tag: Option<String>,
-    /// Parts are completed only while this object exists ([`ObjectWriter::fenced`]).
-    fence: Option<Path>,
+    /// Parts are completed only while this object exists ([`ObjectWriter::fenced`]), and on a
+    /// local disk staged in the folder beside it ([`ObjectWriter::staged_at`]).
+    fence: Option<(Path, Path)>,
 }
 
 /// The file name of part number `index`.
@@ -77,9 +78,10 @@ impl PartRoller {
         }
     }
 
-    /// Parts completed only while `marker` exists (a cluster job's, for its tasks' parts).
-    pub fn fenced(mut self, marker: Path) -> Self {
-        self.fence = Some(marker);
+    /// Parts completed only while `marker` exists (a cluster job's, for its tasks' parts); on a
+    /// local disk written in `uploads` first, and moved into place once complete.
+    pub fn fenced(mut self, marker: Path, uploads: Path) -> Self {
+        self.fence = Some((marker, uploads));
         self
     }
 
@@ -136,17 +138,18 @@ impl PartRoller {
             None => part_name(self.done.len()),
         });
         let path = self.dir.clone().join(name.as_str());
-        // A cluster task's (fenced) parts keep 8 MiB chunks: a stalled task that comes back after
-        // its job ended starts its upload (on a local disk, a staging file beside the committed
-        // parts) only at 8 MiB or at its end, where the fence refuses and removes it; with small
-        // chunks the file would sit there while the task runs on (the stall test sees it).
-        let chunk = match (&self.dest.local_root, &self.fence) {
-            (Some(_), None) => LOCAL_UPLOAD_BUFFER,
-            _ => UPLOAD_BUFFER,
+        let local = self.dest.local_root.is_some();
+        let chunk = if local {
+            LOCAL_UPLOAD_BUFFER
+        } else {
+            UPLOAD_BUFFER
         };
         let writer = ObjectWriter::new(self.dest.store.clone(), path.clone(), chunk);
         let writer = match &self.fence {
-            Some(marker) => writer.fenced(marker.clone()),
+            Some((marker, uploads)) if local => writer
+                .fenced(marker.clone())
+                .staged_at(uploads.clone().join(name.as_str())),
+            Some((marker, _)) => writer.fenced(marker.clone()),
             None => writer,
         };
         // Open before the first write, so that `abort` finds it whatever happens next.

@@ -43,6 +43,10 @@ pub struct ObjectWriter {
     upload: Upload,
     /// An object whose absence forbids completing this one (see [`ObjectWriter::fenced`]).
     fence: Option<Path>,
+    /// Where the object is written before it is moved to `path` (see [`ObjectWriter::staged_at`]).
+    staging: Option<Path>,
+    /// The staged object is complete and not moved yet: `abort` deletes it.
+    staged: bool,
 }
 
 fn task_failed(e: tokio::task::JoinError) -> object_store::Error {
@@ -62,6 +66,8 @@ impl ObjectWriter {
             buffer: Vec::new(),
             upload: Upload::NotStarted,
             fence: None,
+            staging: None,
+            staged: false,
         }
     }
 
@@ -72,6 +78,21 @@ impl ObjectWriter {
     pub fn fenced(mut self, marker: Path) -> Self {
         self.fence = Some(marker);
         self
+    }
+
+    /// A writer that writes its object at `staging` and renames it to its path once complete
+    /// (after the fence's check): on a local disk, a multipart upload's temporary file sits
+    /// beside its object while it runs, and a cluster task taken for lost that comes back after
+    /// its job ended would leave it among the committed files until its fence refuses it. Only
+    /// where a rename is cheap and atomic (a local disk).
+    pub fn staged_at(mut self, staging: Path) -> Self {
+        self.staging = Some(staging);
+        self
+    }
+
+    /// Where the object is written: its path, or the staging path.
+    fn target(&self) -> &Path {
+        self.staging.as_ref().unwrap_or(&self.path)
     }
 
     pub async fn write(&mut self, bytes: &[u8]) -> object_store::Result<()> {
@@ -99,47 +120,60 @@ impl ObjectWriter {
     pub async fn finish(&mut self) -> object_store::Result<()> {
         if let (Upload::NotStarted, None) = (&self.upload, &self.fence) {
             let bytes = std::mem::take(&mut self.buffer);
-            self.store.put(&self.path, PutPayload::from(bytes)).await?;
+            self.store
+                .put(self.target(), PutPayload::from(bytes))
+                .await?;
             self.upload = Upload::Closed;
-            return Ok(());
+            self.staged = self.staging.is_some();
+            return self.move_into_place().await;
         }
         if !self.buffer.is_empty() || matches!(self.upload, Upload::NotStarted) {
             let part = std::mem::take(&mut self.buffer);
             self.send_part(part).await?;
         }
-        let (store, path, fence) = (
+        let fence = (
             Arc::clone(&self.store),
             self.path.clone(),
             self.fence.clone(),
         );
+        let staged = self.staging.is_some();
         let (upload, parts) = self.started().await?;
         while let Some(sent) = parts.join_next().await {
             sent.map_err(task_failed)??;
         }
-        if let Some(marker) = fence {
-            match store.head(&marker).await {
-                Ok(_) => {}
-                Err(object_store::Error::NotFound { .. }) => {
-                    return Err(object_store::Error::Precondition {
-                        path: path.to_string(),
-                        source: format!(
-                            "{marker} is gone: the cluster job that started this task has \
-                             ended, so its file is not completed"
-                        )
-                        .into(),
-                    });
-                }
-                Err(e) => return Err(e),
-            }
+        // Checked right before the object appears: a staged one appears when it is moved.
+        if !staged {
+            check_fence(fence.clone()).await?;
         }
         upload.complete().await?;
         self.upload = Upload::Closed;
+        self.staged = staged;
+        if staged {
+            check_fence(fence).await?;
+        }
+        self.move_into_place().await
+    }
+
+    /// Renames the complete staged object to its path.
+    async fn move_into_place(&mut self) -> object_store::Result<()> {
+        if !self.staged {
+            return Ok(());
+        }
+        let staging = self.target().clone();
+        self.store.rename(&staging, &self.path).await?;
+        self.staged = false;
         Ok(())
     }
 
     /// Cancels the parts in flight and aborts the multipart upload, if one was started.
     pub async fn abort(&mut self) -> object_store::Result<()> {
         self.buffer = Vec::new();
+        if std::mem::take(&mut self.staged) {
+            match self.store.delete(self.target()).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let mut upload = match std::mem::replace(&mut self.upload, Upload::Closed) {
             Upload::NotStarted | Upload::Closed => return Ok(()),
             Upload::Creating(creating) => match creating.await {
@@ -161,7 +195,7 @@ impl ObjectWriter {
 
     async fn send_part(&mut self, part: Vec<u8>) -> object_store::Result<()> {
         if let Upload::NotStarted = self.upload {
-            let (store, path) = (Arc::clone(&self.store), self.path.clone());
+            let (store, path) = (Arc::clone(&self.store), self.target().clone());
             self.upload =
                 Upload::Creating(tokio::spawn(
                     async move { store.put_multipart(&path).await },
@@ -208,6 +242,27 @@ impl ObjectWriter {
                 source: format!("the upload of {} is already closed", self.path).into(),
             }),
         }
+    }
+}
+
+/// Fails unless `marker` exists (the fence of a writer of `path`; none: passes).
+async fn check_fence(
+    (store, path, marker): (Arc<dyn ObjectStore>, Path, Option<Path>),
+) -> object_store::Result<()> {
+    let Some(marker) = marker else {
+        return Ok(());
+    };
+    match store.head(&marker).await {
+        Ok(_) => Ok(()),
+        Err(object_store::Error::NotFound { .. }) => Err(object_store::Error::Precondition {
+            path: path.to_string(),
+            source: format!(
+                "{marker} is gone: the cluster job that started this task has ended, so its \
+                 file is not completed"
+            )
+            .into(),
+        }),
+        Err(e) => Err(e),
     }
 }
 
@@ -279,6 +334,75 @@ mod tests {
             writer.abort().await.unwrap();
             assert_eq!(read(&store, name).await, None, "{name}");
         }
+    }
+
+    /// Files under `dir`, relative, sorted (a multipart upload's temporary ones included).
+    fn files_in(dir: &std::path::Path) -> Vec<String> {
+        fn walk(root: &std::path::Path, dir: &std::path::Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(root, &path, found);
+                } else {
+                    let relative = path.strip_prefix(root).unwrap();
+                    found.push(relative.to_string_lossy().into_owned());
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(dir, dir, &mut found);
+        found.sort();
+        found
+    }
+
+    /// On a local disk, a staged object's temporary files stay out of its folder until it is
+    /// complete and its fence allows it; refused, it leaves nothing in either folder.
+    #[tokio::test]
+    async fn a_staged_object_appears_in_its_folder_only_when_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(local);
+        let marker = Path::from("job.open");
+        store.put(&marker, PutPayload::default()).await.unwrap();
+        let staged = |name: &str, chunk| {
+            ObjectWriter::new(
+                Arc::clone(&store),
+                Path::from(format!("data/{name}")),
+                chunk,
+            )
+            .fenced(marker.clone())
+            .staged_at(Path::from(format!("uploads/{name}")))
+        };
+        for (name, chunk) in [("small", 64), ("large", 4)] {
+            let mut writer = staged(name, chunk);
+            writer.write(b"0123456789").await.unwrap();
+            let files = files_in(dir.path());
+            let in_data = files
+                .iter()
+                .filter(|f| f.starts_with(&format!("data/{name}")));
+            assert_eq!(in_data.count(), 0, "{name}: {files:?}");
+            let uploading = files
+                .iter()
+                .filter(|f| f.starts_with(&format!("uploads/{name}")));
+            assert_eq!(uploading.count(), usize::from(name == "large"), "{files:?}");
+            writer.finish().await.unwrap();
+            let data = format!("data/{name}");
+            assert_eq!(read(&store, &data).await.unwrap(), b"0123456789");
+        }
+        assert_eq!(
+            files_in(dir.path()),
+            ["data/large", "data/small", "job.open"]
+        );
+
+        store.delete(&marker).await.unwrap();
+        for (name, chunk) in [("late-small", 64), ("late-large", 4)] {
+            let mut writer = staged(name, chunk);
+            writer.write(b"0123456789").await.unwrap();
+            let refused = writer.finish().await.unwrap_err().to_string();
+            assert!(refused.contains("job.open is gone"), "{refused}");
+            writer.abort().await.unwrap();
+        }
+        assert_eq!(files_in(dir.path()), ["data/large", "data/small"]);
     }
 
     #[tokio::test]

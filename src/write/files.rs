@@ -7,7 +7,7 @@ use crate::batch;
 use crate::error::Result;
 use crate::personalize::ColumnPlan;
 use crate::sink::csv_dialect::{self, EncodedRows};
-use crate::sink::publish::{CLUSTER_JOB_MARKER, STAGED_BAD_RECORDS, STAGED_REJECTS};
+use crate::sink::publish::{CLUSTER_JOB_MARKER, STAGED_BAD_RECORDS, STAGED_REJECTS, TASK_UPLOADS};
 use crate::sink::{Destination, PartInfo, PartRoller};
 use crate::sources::bad_records::{self, BadRecord};
 
@@ -80,7 +80,10 @@ impl OutputFiles {
             } => {
                 // A cluster's task: its files appear only while its job is open.
                 let fence = |roller: PartRoller| match tag {
-                    Some(_) => roller.fenced(side_dir.clone().join(CLUSTER_JOB_MARKER)),
+                    Some(_) => roller.fenced(
+                        side_dir.clone().join(CLUSTER_JOB_MARKER),
+                        side_dir.clone().join(TASK_UPLOADS),
+                    ),
                     None => roller,
                 };
                 let rows = PartRoller::new(

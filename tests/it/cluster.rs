@@ -400,6 +400,10 @@ fn an_executor_that_stalls_past_its_timeout_and_comes_back_adds_nothing_to_the_o
     signal("-STOP");
     let output = run.wait_with_output().unwrap();
     let published = all_files(&d.join("cluster"));
+    // No upload's temporary file (`part-...csv#1`) among the committed files: a task's uploads
+    // are staged outside the data folder.
+    let temporary: Vec<&String> = published.iter().filter(|f| f.contains('#')).collect();
+    assert!(temporary.is_empty(), "{temporary:?}");
     // It comes back after the commit, and finishes the task it was running (its upload, which
     // the fence keeps from completing, is aborted at the end).
     signal("-CONT");

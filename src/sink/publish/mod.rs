@@ -54,6 +54,9 @@ pub const STAGED_BAD_RECORDS: &str = "bad-records.jsonl";
 /// In the staging folder while a cluster job writes into it: its tasks complete their parts only
 /// while it exists ([`crate::sink::upload::ObjectWriter::fenced`]).
 pub const CLUSTER_JOB_MARKER: &str = "cluster-job.open";
+/// Beside it (on a local disk): where the job's tasks write their files before moving them into
+/// place, so that no upload's temporary file is ever among the staged parts.
+pub const TASK_UPLOADS: &str = "task-uploads";
 
 /// Which files beside the data a run staged.
 #[derive(Debug, Clone, Copy, Default)]

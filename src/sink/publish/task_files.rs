@@ -5,7 +5,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
 use super::objects::{delete_if_present, delete_prefix, names_in, objects_under, put};
-use super::{CLUSTER_JOB_MARKER, STAGED_BAD_RECORDS, STAGED_REJECTS, Staging};
+use super::{CLUSTER_JOB_MARKER, STAGED_BAD_RECORDS, STAGED_REJECTS, Staging, TASK_UPLOADS};
 use crate::error::{Error, Result};
 use crate::sink::PartInfo;
 use crate::sources::bad_records::{BadRecord, BadRecordCounts, to_json_line};
@@ -26,8 +26,10 @@ impl Staging {
     }
 
     /// Closes it: a task attempt still running (one taken for lost) can complete no part after.
+    /// The files its tasks left in their uploads folder go too.
     pub async fn close_to_cluster_job(&self) -> Result<()> {
-        delete_if_present(&self.dest, &self.dir().join(CLUSTER_JOB_MARKER)).await
+        delete_if_present(&self.dest, &self.dir().join(CLUSTER_JOB_MARKER)).await?;
+        delete_prefix(&self.dest, &self.dir().join(TASK_UPLOADS)).await
     }
 
     /// Deletes the staged parts that `parts` does not name (those of failed or retried task
