@@ -56,6 +56,7 @@ impl SpillFiles {
             file,
             out,
             rows: 0,
+            bytes: 0,
             metrics: self.metrics.clone(),
         })
     }
@@ -66,6 +67,9 @@ pub struct RowFileWriter {
     file: Arc<dyn SpillFile>,
     out: BufWriter<Box<dyn SpillWriter>>,
     rows: u64,
+    bytes: u64,
+    /// Added to once per file, when it is finished: two atomic adds a row were 1.7 % of a 20M
+    /// job's CPU.
     metrics: SpillMetrics,
 }
 
@@ -76,8 +80,7 @@ impl RowFileWriter {
         self.out.write_all(&len.to_le_bytes())?;
         self.out.write_all(row)?;
         self.rows += 1;
-        self.metrics.rows.add(1);
-        self.metrics.bytes.add(4 + row.len());
+        self.bytes += 4 + row.len() as u64;
         Ok(())
     }
 
@@ -87,6 +90,8 @@ impl RowFileWriter {
     }
 
     pub fn finish(self) -> Result<RowFile> {
+        self.metrics.rows.add(self.rows as usize);
+        self.metrics.bytes.add(self.bytes as usize);
         let mut writer = self
             .out
             .into_inner()
