@@ -146,29 +146,22 @@ fn joined_records(from: u64, len: usize) -> Vec<u8> {
 /// A back-to-back file whose middle, where two ranges cut it, is inside a string full of `}{`
 /// followed by what a range starting there would read as records (`{\"u\":7777777}`, bad JSON).
 fn joined_with_a_cut_in_a_string() -> Vec<u8> {
-    let mut text = joined_records(0, 1 << 20);
-    text.extend(b"{\"u\":999999,\"s\":\"first");
     // Short enough for a categorical value (1,000 characters).
-    let inside = "}{\\\"u\\\":7777777}".repeat(55);
-    let closing = b"\"}";
-    // DataFusion cuts 2 ranges at half the size rounded up: the middle of `inside`.
-    let rest = joined_records(2_000_000, text.len() - closing.len());
-    let before_inside = text.len();
-    text.extend(inside.bytes());
-    text.extend(closing);
-    text.extend(rest);
-    let cut = text.len().div_ceil(2);
-    assert!(before_inside + 100 < cut && cut + 100 < before_inside + inside.len());
-    text
+    joined_with_a_string_at_the_cut(&"}{\\\"u\\\":7777777}".repeat(55), b"")
 }
 
 /// A back-to-back file cut at a `}{` inside a string that a range starting there reads as empty
 /// records (`{}{}..`): rows without a user, which break Personalize's USER_ID rule. `tail`
 /// ends the file.
 fn joined_with_empty_records_in_a_string(tail: &[u8]) -> Vec<u8> {
+    joined_with_a_string_at_the_cut(&"}{}{".repeat(200), tail)
+}
+
+/// Back-to-back records, then a record whose string holds `inside`, where DataFusion cuts 2
+/// ranges (at half the size rounded up), then records and `tail`.
+fn joined_with_a_string_at_the_cut(inside: &str, tail: &[u8]) -> Vec<u8> {
     let mut text = joined_records(0, 1 << 20);
     text.extend(b"{\"u\":999999,\"s\":\"first");
-    let inside = "}{}{".repeat(200);
     let closing = b"\"}";
     let rest = joined_records(2_000_000, text.len() - closing.len() - tail.len());
     let before_inside = text.len();
