@@ -7,7 +7,9 @@
 //! would anywhere else). `PENGINE_FAILPOINT=disk-full:<bytes>` makes output writes fail with
 //! "no space left on device" once that many bytes were written, for tests that cannot mount a
 //! small file system; `PENGINE_FAILPOINT=lose-a-batch` makes the writer drop the first batch it
-//! is given. Used by the crash and fault tests only.
+//! is given; `PENGINE_FAILPOINT=first-range-late` makes the first byte range of a split file
+//! start [`FIRST_RANGE_DELAY`] late, so that the ranges after it meet their records first. Used by
+//! the crash and fault tests only.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,6 +56,9 @@ pub fn hit(name: &str) {
 pub fn armed_for(name: &str) -> bool {
     armed() == Some(name)
 }
+
+/// How late the first byte range of a split file starts under `first-range-late`.
+pub const FIRST_RANGE_DELAY: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// With `disk-full:<bytes>` armed: counts `bytes` about to be written to the output and, once
 /// the total passes the budget, returns the error a full disk gives.

@@ -92,7 +92,18 @@ fn run(d: &Path, mapping: &Path, out: &str, extra: &[&str]) -> Written {
 /// [`run`], with `${d}` in the mapping the bucket `s3://raw` of `s3` when given (the output
 /// stays under `d`).
 fn run_on(d: &Path, s3: Option<&S3Server>, mapping: &Path, out: &str, extra: &[&str]) -> Written {
-    let mut command = pengine();
+    run_by(pengine(), d, s3, mapping, out, extra)
+}
+
+/// [`run_on`] by `command` (pengine with its environment).
+fn run_by(
+    mut command: std::process::Command,
+    d: &Path,
+    s3: Option<&S3Server>,
+    mapping: &Path,
+    out: &str,
+    extra: &[&str],
+) -> Written {
     let source = source_root(&mut command, d, s3);
     command
         .arg("run")
@@ -309,9 +320,10 @@ fn a_quoted_line_break_where_a_file_is_cut_makes_it_read_whole() {
     );
 }
 
-/// The lines of a quoted value a range starts in read as rows without a user, which break the
-/// USER_ID rule under `--on-invalid fail` before the range before the cut reaches it. The failed
-/// run checks its cuts before it reports, and reads the file whole: the rows of a whole read.
+/// The lines of a quoted value a range starts in read as rows without a user, which can break
+/// the USER_ID rule under `--on-invalid fail` before the range before the cut reaches it (always,
+/// with the first range started late). The failed run checks its cuts before it reports, and
+/// reads the file whole: the rows of a whole read.
 #[test]
 fn rows_made_up_inside_a_quoted_value_do_not_fail_the_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -332,19 +344,27 @@ fn rows_made_up_inside_a_quoted_value_do_not_fail_the_run() {
         "(u BIGINT, s VARCHAR, n VARCHAR, x DOUBLE)",
     );
     let whole = run(d, &whole, "out-whole", &[]);
-    let declared = run(d, &declared, "out-declared", &["-v"]);
-    assert_eq!(declared.users, whole.users);
-    assert_eq!(declared.bad, whole.bad);
-    assert!(
-        declared.log.contains("checking the cuts of 1 file(s)")
-            && declared.log.contains("began inside a record")
-            && declared
-                .log
-                .contains("reading such files whole and running again"),
-        "{}",
-        declared.log
-    );
-    assert!(!d.join("out-declared/users.rejects.csv").exists());
+    // Whichever range stops first; with the first range started late, the one after the cut.
+    for late in [false, true] {
+        let mut command = pengine();
+        if late {
+            command.env("PENGINE_FAILPOINT", "first-range-late");
+        }
+        let out = format!("out-declared-{late}");
+        let declared = run_by(command, d, None, &declared, &out, &["-v"]);
+        assert_eq!(declared.users, whole.users);
+        assert_eq!(declared.bad, whole.bad);
+        let log = &declared.log;
+        assert!(
+            log.contains("began inside a record")
+                && log.contains("reading such files whole and running again"),
+            "{log}"
+        );
+        if late {
+            assert!(log.contains("checking the cuts of 1 file(s)"), "{log}");
+        }
+        assert!(!d.join(&out).join("users.rejects.csv").exists());
+    }
 }
 
 /// A table that says values hold line breaks is never split.

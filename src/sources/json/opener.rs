@@ -88,6 +88,9 @@ impl FileOpener for JsonExportOpener {
             // A byte range of a split file: the records starting in it ([`super::ranges`]).
             let plan = match ByteRange::of(&file) {
                 Some(range) => {
+                    if range.start == 0 && crate::failpoint::armed_for("first-range-late") {
+                        tokio::time::sleep(crate::failpoint::FIRST_RANGE_DELAY).await;
+                    }
                     let plan = super::ranges::plan(
                         &store,
                         local.as_ref(),
