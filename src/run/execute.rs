@@ -127,7 +127,9 @@ async fn cut_inside_a_record(
         "checking the cuts of {} file(s) read in byte ranges before reporting: {e}",
         cuts.files()
     );
-    match cuts.mismatch().await {
+    // A Ctrl-C during the check (a read of each file up to its last cut) reports the error.
+    let check = interrupt::cancellable(async { Ok(cuts.mismatch().await?) });
+    match check.await {
         Ok(found) => found,
         Err(check_failed) => {
             tracing::debug!("checking where files were cut: {check_failed}");
