@@ -174,19 +174,9 @@ fn joined_with_a_string_at_the_cut(inside: &str, tail: &[u8]) -> Vec<u8> {
     text
 }
 
-/// Runs `mapping` (its own output folder `out`) with `args`, its sources in `d` or in the bucket
-/// `raw` of `s3`; the users written, sorted, and the log.
-fn run_logged(
-    d: &Path,
-    s3: Option<&S3Server>,
-    mapping: &Path,
-    out: &str,
-    args: &[&str],
-) -> (Vec<String>, String) {
-    run_logged_by(pengine(), d, s3, mapping, out, args)
-}
-
-/// [`run_logged`] by `command` (pengine with its environment).
+/// Runs `mapping` by `command` (pengine, with its environment; its own output folder `out`)
+/// with `args`, its sources in `d` or in the bucket `raw` of `s3`; the users written, sorted,
+/// and the log.
 fn run_logged_by(
     mut command: std::process::Command,
     d: &Path,
@@ -238,14 +228,14 @@ fn a_large_back_to_back_file_is_read_in_ranges_and_whole_when_a_cut_is_in_a_stri
     write(d.join("ev/big.json"), joined_records(0, 2 << 20));
     let plan = show("explain", d, &split, "skip");
     assert_eq!(plan.matches("big.json:").count(), 2, "not split:\n{plan}");
-    let (whole_users, _) = run_logged(d, None, &whole, "out-whole", &[]);
-    let (split_users, log) = run_logged(d, None, &split, "out-split", &[]);
+    let (whole_users, _) = run_logged_by(pengine(), d, None, &whole, "out-whole", &[]);
+    let (split_users, log) = run_logged_by(pengine(), d, None, &split, "out-split", &[]);
     assert!(whole_users.len() > 60_000, "{}", whole_users.len());
     assert_eq!(split_users, whole_users);
     assert!(!log.contains(CUT_IN_A_STRING), "{log}");
 
     write(d.join("ev/big.json"), joined_with_a_cut_in_a_string());
-    let (whole_users, _) = run_logged(d, None, &whole, "out-whole2", &[]);
+    let (whole_users, _) = run_logged_by(pengine(), d, None, &whole, "out-whole2", &[]);
     assert!(whole_users.contains(&"999999".to_string()));
     for policy in ["skip", "fail"] {
         assert_eq!(
@@ -257,7 +247,7 @@ fn a_large_back_to_back_file_is_read_in_ranges_and_whole_when_a_cut_is_in_a_stri
     for policy in ["skip", "fail"] {
         let out = format!("out-split2-{policy}");
         let args = ["--on-bad-records", policy];
-        let (split_users, log) = run_logged(d, None, &split, &out, &args);
+        let (split_users, log) = run_logged_by(pengine(), d, None, &split, &out, &args);
         assert_eq!(split_users, whole_users, "{policy}");
         assert!(log.contains(CUT_IN_A_STRING), "{policy}: {log}");
         let bad_records = d.join(&out).join("users.bad-records.jsonl");
@@ -283,7 +273,7 @@ fn rows_made_up_after_a_cut_in_a_string_do_not_fail_the_run() {
     );
     let plan = show("explain", d, &split, "skip");
     assert_eq!(plan.matches("big.json:").count(), 2, "not split:\n{plan}");
-    let (whole_users, _) = run_logged(d, None, &whole, "out-whole", &[]);
+    let (whole_users, _) = run_logged_by(pengine(), d, None, &whole, "out-whole", &[]);
     assert!(whole_users.contains(&"999999".to_string()));
     for (policy, late) in [("skip", false), ("fail", false), ("skip", true)] {
         let out = format!("out-split-{policy}-{late}");
@@ -361,8 +351,8 @@ fn a_back_to_back_file_on_s3_is_read_in_ranges_and_whole_when_a_cut_is_in_a_stri
     let (split, whole) = split_and_whole(d);
 
     write(server.path("raw/ev/big.json"), joined_records(0, 2 << 20));
-    let (whole_users, _) = run_logged(d, Some(&server), &whole, "out-whole", &[]);
-    let (split_users, log) = run_logged(d, Some(&server), &split, "out-split", &[]);
+    let (whole_users, _) = run_logged_by(pengine(), d, Some(&server), &whole, "out-whole", &[]);
+    let (split_users, log) = run_logged_by(pengine(), d, Some(&server), &split, "out-split", &[]);
     assert!(whole_users.len() > 60_000, "{}", whole_users.len());
     assert_eq!(split_users, whole_users);
     assert!(!log.contains(CUT_IN_A_STRING), "{log}");
@@ -371,11 +361,11 @@ fn a_back_to_back_file_on_s3_is_read_in_ranges_and_whole_when_a_cut_is_in_a_stri
         server.path("raw/ev/big.json"),
         joined_with_a_cut_in_a_string(),
     );
-    let (whole_users, _) = run_logged(d, Some(&server), &whole, "out-whole2", &[]);
+    let (whole_users, _) = run_logged_by(pengine(), d, Some(&server), &whole, "out-whole2", &[]);
     for policy in ["skip", "fail"] {
         let out = format!("out-split2-{policy}");
         let args = ["--on-bad-records", policy];
-        let (split_users, log) = run_logged(d, Some(&server), &split, &out, &args);
+        let (split_users, log) = run_logged_by(pengine(), d, Some(&server), &split, &out, &args);
         assert_eq!(split_users, whole_users, "{policy}");
         assert!(log.contains(CUT_IN_A_STRING), "{policy}: {log}");
         assert!(log.contains("s3://raw/ev/big.json"), "{policy}: {log}");
@@ -488,7 +478,14 @@ fn a_broken_record_across_a_cut_of_a_compressed_file_makes_the_run_read_it_whole
 
     let retry = "where the compressed file's text was cut";
     let skip = ["--on-bad-records", "skip"];
-    let (users, log) = run_logged(&gzip, None, &mapping(&gzip, "m", ""), "out-logged", &skip);
+    let (users, log) = run_logged_by(
+        pengine(),
+        &gzip,
+        None,
+        &mapping(&gzip, "m", ""),
+        "out-logged",
+        &skip,
+    );
     assert_eq!(users, plain_users);
     assert!(log.contains(retry), "{log}");
     let fails = |d: &Path| {
