@@ -6,7 +6,9 @@
 //! the cut runs at the same time, and a row it made up of the record's inside can stop the run
 //! first: a row that breaks a Personalize rule under `--on-invalid fail` is an error that names a
 //! row no whole read has. So each range notes its cut here, and a run that fails checks them:
-//! a cut inside a record turns the failure into the mismatch it really is.
+//! a cut inside a record turns the failure into the mismatch it really is. Checking a cut reads
+//! its file up to it, so a failed run reads at most [`CHECK_BUDGET_BYTES`] for it (a failure on
+//! terabytes of large files in an object store must not download them first).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,9 @@ use async_trait::async_trait;
 use datafusion::common::Result;
 
 use super::split::SplitMismatch;
+
+/// Bytes a failed run reads at most to check its cuts (each file from its start to its last cut).
+pub const CHECK_BUDGET_BYTES: u64 = 4 << 30;
 
 /// How the cuts of one file are checked (reading it as a whole read would).
 #[async_trait]
@@ -58,8 +63,13 @@ impl UncheckedCuts {
     }
 
     /// The first cut (files in name order) that is no record start, as the mismatch a range
-    /// would have stopped with.
+    /// would have stopped with; files past [`CHECK_BUDGET_BYTES`] are not checked.
     pub async fn mismatch(&self) -> Result<Option<SplitMismatch>> {
+        self.mismatch_within(CHECK_BUDGET_BYTES).await
+    }
+
+    /// [`Self::mismatch`] reading at most `budget` bytes.
+    async fn mismatch_within(&self, budget: u64) -> Result<Option<SplitMismatch>> {
         let files: Vec<(String, Arc<dyn CutCheck>, Vec<u64>)> = {
             let files = self.files.lock().unwrap_or_else(|p| p.into_inner());
             files
@@ -70,10 +80,23 @@ impl UncheckedCuts {
                 })
                 .collect()
         };
-        for (file, check, cuts) in files {
-            if let Some(boundary) = check.first_inside_a_record(&cuts).await? {
+        let mut read = 0u64;
+        for (index, (file, check, cuts)) in files.iter().enumerate() {
+            read += cuts.last().copied().unwrap_or(0);
+            if read > budget {
+                tracing::info!(
+                    "the cuts of {} file(s) read in byte ranges were not checked (more than {} \
+                     GiB to read); if the error names a row the source does not hold, run with \
+                     SET datafusion.optimizer.repartition_file_scans = false; in the mapping \
+                     file",
+                    files.len() - index,
+                    budget >> 30
+                );
+                break;
+            }
+            if let Some(boundary) = check.first_inside_a_record(cuts).await? {
                 return Ok(Some(SplitMismatch {
-                    file,
+                    file: file.clone(),
                     boundary,
                     detail: "a record crosses it: found when the run failed, so its error may \
                              have come from the record's inside"
@@ -121,5 +144,9 @@ mod tests {
         assert_eq!((found.file.as_str(), found.boundary), ("b.json", 41));
         assert!(SplitMismatch::is_in_message(&found.to_string()));
         assert_eq!(cuts.files(), 2);
+        // Past the budget a file is not checked: a.json's cuts (to 20) fit 40 bytes, b.json's
+        // (to 45) do not.
+        assert!(cuts.mismatch_within(40).await.unwrap().is_none());
+        assert!(cuts.mismatch_within(65).await.unwrap().is_some());
     }
 }
