@@ -30,6 +30,8 @@ enum Upload {
         upload: Box<dyn MultipartUpload>,
         parts: JoinSet<object_store::Result<()>>,
     },
+    /// Complete at the staging path ([`ObjectWriter::staged_at`]), not moved to its path yet.
+    Staged,
     /// Completed or aborted (or its creation failed): nothing left to clean up.
     Closed,
 }
@@ -45,8 +47,6 @@ pub struct ObjectWriter {
     fence: Option<Path>,
     /// Where the object is written before it is moved to `path` (see [`ObjectWriter::staged_at`]).
     staging: Option<Path>,
-    /// The staged object is complete and not moved yet: `abort` deletes it.
-    staged: bool,
 }
 
 fn task_failed(e: tokio::task::JoinError) -> object_store::Error {
@@ -67,7 +67,6 @@ impl ObjectWriter {
             upload: Upload::NotStarted,
             fence: None,
             staging: None,
-            staged: false,
         }
     }
 
@@ -118,14 +117,11 @@ impl ObjectWriter {
 
     /// Sends what is left and completes the object.
     pub async fn finish(&mut self) -> object_store::Result<()> {
-        if let (Upload::NotStarted, None) = (&self.upload, &self.fence) {
+        if let (Upload::NotStarted, None, None) = (&self.upload, &self.fence, &self.staging) {
             let bytes = std::mem::take(&mut self.buffer);
-            self.store
-                .put(self.target(), PutPayload::from(bytes))
-                .await?;
+            self.store.put(&self.path, PutPayload::from(bytes)).await?;
             self.upload = Upload::Closed;
-            self.staged = self.staging.is_some();
-            return self.move_into_place().await;
+            return Ok(());
         }
         if !self.buffer.is_empty() || matches!(self.upload, Upload::NotStarted) {
             let part = std::mem::take(&mut self.buffer);
@@ -136,46 +132,38 @@ impl ObjectWriter {
             self.path.clone(),
             self.fence.clone(),
         );
-        let staged = self.staging.is_some();
+        let staging = self.staging.clone();
         let (upload, parts) = self.started().await?;
         while let Some(sent) = parts.join_next().await {
             sent.map_err(task_failed)??;
         }
-        // Checked right before the object appears: a staged one appears when it is moved.
-        if !staged {
-            check_fence(fence.clone()).await?;
-        }
-        upload.complete().await?;
-        self.upload = Upload::Closed;
-        self.staged = staged;
-        if staged {
+        // The fence is checked right before the object appears: at its completion, or for a
+        // staged one when it is moved.
+        let Some(staging) = staging else {
             check_fence(fence).await?;
-        }
-        self.move_into_place().await
-    }
-
-    /// Renames the complete staged object to its path.
-    async fn move_into_place(&mut self) -> object_store::Result<()> {
-        if !self.staged {
+            upload.complete().await?;
+            self.upload = Upload::Closed;
             return Ok(());
-        }
-        let staging = self.target().clone();
+        };
+        upload.complete().await?;
+        self.upload = Upload::Staged;
+        check_fence(fence).await?;
         self.store.rename(&staging, &self.path).await?;
-        self.staged = false;
+        self.upload = Upload::Closed;
         Ok(())
     }
 
     /// Cancels the parts in flight and aborts the multipart upload, if one was started.
     pub async fn abort(&mut self) -> object_store::Result<()> {
         self.buffer = Vec::new();
-        if std::mem::take(&mut self.staged) {
-            match self.store.delete(self.target()).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
         let mut upload = match std::mem::replace(&mut self.upload, Upload::Closed) {
             Upload::NotStarted | Upload::Closed => return Ok(()),
+            Upload::Staged => {
+                return match self.store.delete(self.target()).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                };
+            }
             Upload::Creating(creating) => match creating.await {
                 Ok(Ok(upload)) => upload,
                 // Nothing was created.
