@@ -32,13 +32,14 @@ use object_store::local::LocalFileSystem;
 use super::direct::{DirectDecoder, Refusal};
 use super::fit::{Fit, Shape};
 use super::framing::{BOM, Framing};
+use super::ranges::JsonCutCheck;
 use super::records::{Piece, PieceKind, Splitter, Window};
 use crate::sources::bad_records::BadRecordLog;
 use crate::sources::compression::{Compression, SNIFF_LEN};
 use crate::sources::object_read;
 use crate::sources::sampled::SchemaMisfit;
 use crate::sources::split::{self, ByteRange, Plan, RangeEnd};
-use crate::sources::unchecked_cuts::UncheckedCuts;
+use crate::sources::unchecked_cuts::{CutCheck, UncheckedCuts};
 
 pub struct JsonExportOpener {
     pub batch_size: usize,
@@ -127,21 +128,17 @@ impl FileOpener for JsonExportOpener {
             // an error, that it started at a record start (a string can hold `}{`, a record can
             // span lines).
             let unchecked_start = (cut.is_some() && start > 0).then(|| StartToCheck {
-                store: Arc::clone(&store),
-                local: local.clone(),
-                location: location.clone(),
+                check: Arc::new(JsonCutCheck {
+                    store: Arc::clone(&store),
+                    local: local.clone(),
+                    location: location.clone(),
+                    max_record_bytes,
+                }),
                 start,
             });
             // And whatever error the run stops with ([`UncheckedCuts`]).
-            if let (Some(cuts), Some(_)) = (&unchecked_cuts, &unchecked_start) {
-                cuts.note(&name, start, || {
-                    Arc::new(super::ranges::JsonCutCheck {
-                        store: Arc::clone(&store),
-                        local: local.clone(),
-                        location: location.clone(),
-                        max_record_bytes,
-                    })
-                });
+            if let (Some(cuts), Some(unchecked)) = (&unchecked_cuts, &unchecked_start) {
+                cuts.note(&name, start, || Arc::clone(&unchecked.check) as _);
             }
             // Read enough of the start to sniff the compression.
             let mut head = Vec::new();
@@ -273,25 +270,16 @@ impl DecodeSetup {
 /// Where a range past the file's start started (at a `}{` or a line start), to check when it is
 /// about to fail.
 struct StartToCheck {
-    store: Arc<dyn ObjectStore>,
-    local: Option<LocalFileSystem>,
-    location: object_store::path::Path,
+    check: Arc<JsonCutCheck>,
     start: u64,
 }
 
 impl StartToCheck {
     /// `error`, or the mismatch that made it up when the range did not start at a record.
-    async fn error(self, error: DataFusionError, file: String, max_record: u64) -> DataFusionError {
-        let starts = super::ranges::starts_a_record(
-            &self.store,
-            self.local.as_ref(),
-            &self.location,
-            self.start,
-            max_record,
-        );
-        match starts.await {
-            Ok(true) => error,
-            Ok(false) => split::SplitMismatch {
+    async fn error(self, error: DataFusionError, file: String) -> DataFusionError {
+        match self.check.first_inside_a_record(&[self.start]).await {
+            Ok(None) => error,
+            Ok(Some(_)) => split::SplitMismatch {
                 file: file.clone(),
                 boundary: self.start,
                 detail: "the range's first bytes are inside a record".into(),
@@ -515,11 +503,10 @@ impl DecodeState {
         error: DataFusionError,
     ) -> impl Future<Output = DataFusionError> + Send + 'static {
         let location = self.location.clone();
-        let max_record = self.splitter.max_record();
         let start = self.unchecked_start.take();
         async move {
             match start {
-                Some(check) => check.error(error, location, max_record).await,
+                Some(check) => check.error(error, location).await,
                 None => error,
             }
         }

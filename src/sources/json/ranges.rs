@@ -126,24 +126,11 @@ pub fn splittable(head: &[u8], size: u64, location: &Path, encoding: TextEncodin
     }
 }
 
-/// Whether `start` is a record start of a back-to-back file, as a whole read would find: its
-/// bytes before `start` are cut into records, and none is still open there. Read only when a
-/// range starting there is about to stop the scan with an error (a bad record, a field the
-/// sample did not show), which a range that started inside a string would make up.
-pub async fn starts_a_record(
-    store: &Arc<dyn ObjectStore>,
-    local: Option<&LocalFileSystem>,
-    location: &Path,
-    start: u64,
-    max_record_bytes: u64,
-) -> Result<bool> {
-    let cuts = [start];
-    let inside = first_cut_inside_a_record(store, local, location, &cuts, max_record_bytes);
-    Ok(inside.await?.is_none())
-}
-
-/// The first of `cuts` (ascending file offsets) that is no record start of the file, read once
-/// from its start as a whole read would (see [`starts_a_record`]).
+/// The first of `cuts` (ascending file offsets) that is no record start of the file, as a whole
+/// read would find: the file is read once from its start, cut into records, and a cut where a
+/// record is still open is inside one. Read only when a range starting at a cut is about to stop
+/// the scan with an error (a bad record, a field the sample did not show), or the run failed
+/// ([`crate::sources::unchecked_cuts`]): a range that started inside a string makes such errors up.
 pub async fn first_cut_inside_a_record(
     store: &Arc<dyn ObjectStore>,
     local: Option<&LocalFileSystem>,
@@ -625,12 +612,6 @@ mod tests {
         for &at in &joins {
             let alone = check(vec![at]).await;
             assert_eq!(alone.is_none(), join_cut(&text, at).1, "cut {at}");
-            assert_eq!(
-                alone.is_none(),
-                starts_a_record(&store, Some(&local), &location, at, 1 << 20)
-                    .await
-                    .unwrap()
-            );
         }
         assert_eq!(check(joins.clone()).await, inside.first().copied());
         let starts: Vec<u64> = joins
