@@ -84,7 +84,7 @@ impl UncheckedCuts {
         for (index, (file, check, cuts)) in files.iter().enumerate() {
             read += cuts.last().copied().unwrap_or(0);
             if read > budget {
-                tracing::info!(
+                tracing::warn!(
                     "the cuts of {} file(s) read in byte ranges were not checked (more than {} \
                      GiB to read); if the error names a row the source does not hold, run with \
                      SET datafusion.optimizer.repartition_file_scans = false; in the mapping \
