@@ -7,9 +7,9 @@
 //! would anywhere else). `PENGINE_FAILPOINT=disk-full:<bytes>` makes output writes fail with
 //! "no space left on device" once that many bytes were written, for tests that cannot mount a
 //! small file system; `PENGINE_FAILPOINT=lose-a-batch` makes the writer drop the first batch it
-//! is given; `PENGINE_FAILPOINT=first-range-late` makes the first byte range of a split file
-//! start [`FIRST_RANGE_DELAY`] late, so that the ranges after it meet their records first. Used by
-//! the crash and fault tests only.
+//! is given; `PENGINE_FAILPOINT=first-range-late` holds the first byte range of a split file back
+//! until its attempt ends (or [`FIRST_RANGE_DELAY`] passed), so that the ranges after it meet their
+//! records first. Used by the crash and fault tests only.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,8 +57,23 @@ pub fn armed_for(name: &str) -> bool {
     armed() == Some(name)
 }
 
-/// How late the first byte range of a split file starts under `first-range-late`.
-pub const FIRST_RANGE_DELAY: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long the first byte range of a split file waits at most under `first-range-late`. The
+/// attempt ends first when a later range fails it; a wait of a few seconds was a race (CI lost
+/// it), since the exchange before the writer can hold a later range's rows until the first
+/// range's come.
+pub const FIRST_RANGE_DELAY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Under `first-range-late`, blocks a reading thread until `gone()` says its reader was dropped
+/// (the attempt ended) or [`FIRST_RANGE_DELAY`] passed.
+pub fn hold_first_range_blocking(gone: impl Fn() -> bool) {
+    if !armed_for("first-range-late") {
+        return;
+    }
+    let until = std::time::Instant::now() + FIRST_RANGE_DELAY;
+    while !gone() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
 
 /// With `disk-full:<bytes>` armed: counts `bytes` about to be written to the output and, once
 /// the total passes the budget, returns the error a full disk gives.

@@ -149,9 +149,7 @@ impl FileOpener for CsvExportOpener {
                     Some((range, facts)) => (|| {
                         let end = RangeEnd::of(range, size);
                         if range.start == 0 {
-                            if crate::failpoint::armed_for("first-range-late") {
-                                std::thread::sleep(crate::failpoint::FIRST_RANGE_DELAY);
-                            }
+                            crate::failpoint::hold_first_range_blocking(|| sender.is_closed());
                             // Plain UTF-8 (see `csv_ranges::head_facts`): only a mark to strip.
                             let input = encoding.reader_without_bom(reader);
                             let records = reading.records(input).in_range(0, facts.bom, end);

@@ -322,8 +322,9 @@ fn a_quoted_line_break_where_a_file_is_cut_makes_it_read_whole() {
 
 /// The lines of a quoted value a range starts in read as rows without a user, which can break
 /// the USER_ID rule under `--on-invalid fail` before the range before the cut reaches it (always,
-/// with the first range started late). The failed run checks its cuts before it reports, and
-/// reads the file whole: the rows of a whole read.
+/// with the first range held back and batches small enough to reach the writer without its
+/// rows). The failed run checks its cuts before it reports, and reads the file whole: the rows
+/// of a whole read.
 #[test]
 fn rows_made_up_inside_a_quoted_value_do_not_fail_the_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -343,15 +344,23 @@ fn rows_made_up_inside_a_quoted_value_do_not_fail_the_run() {
         WHOLE,
         "(u BIGINT, s VARCHAR, n VARCHAR, x DOUBLE)",
     );
+    let small_batches = mapping(
+        d,
+        "declared-small-batches",
+        &format!("{two}\nSET datafusion.execution.batch_size = 100;"),
+        "(u BIGINT, s VARCHAR, n VARCHAR, x DOUBLE)",
+    );
     let whole = run(d, &whole, "out-whole", &[]);
-    // Whichever range stops first; with the first range started late, the one after the cut.
+    // Whichever range stops first; with the first range held back, the one after the cut.
     for late in [false, true] {
         let mut command = pengine();
+        let mut mapping = &declared;
         if late {
             command.env("PENGINE_FAILPOINT", "first-range-late");
+            mapping = &small_batches;
         }
         let out = format!("out-declared-{late}");
-        let declared = run_by(command, d, None, &declared, &out, &["-v"]);
+        let declared = run_by(command, d, None, mapping, &out, &["-v"]);
         assert_eq!(declared.users, whole.users);
         assert_eq!(declared.bad, whole.bad);
         let log = &declared.log;

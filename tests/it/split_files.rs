@@ -259,14 +259,23 @@ fn a_large_back_to_back_file_is_read_in_ranges_and_whole_when_a_cut_is_in_a_stri
 /// before the cut finds the cut: here under `--on-bad-records skip` (the string's end is only a
 /// skipped bad record), empty records break the USER_ID rule under `--on-invalid fail`. The
 /// failed run checks its cuts before it reports, and reads the file whole instead: the rows of a
-/// whole read, no rejects, no bad records (whichever range stops first; with the first range
-/// started late, the one after the cut always does). A row that does break the rule still fails
-/// the run, its cuts checked and found right.
+/// whole read, no rejects, no bad records. Whichever range stops first; the range after the cut
+/// always does when the first range is held back (`first-range-late`) and batches are small
+/// (the exchange before the writer holds a batch under the batch size until more rows come, and
+/// those would be the held range's). A row that does break the rule still fails the run, its
+/// cuts checked and found right.
 #[test]
 fn rows_made_up_after_a_cut_in_a_string_do_not_fail_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (split, whole) = split_and_whole(d);
+    let small_batches = mapping(
+        d,
+        "split-small-batches",
+        "SET datafusion.optimizer.repartition_file_min_size = 100000;\n\
+         SET datafusion.execution.target_partitions = 2;\n\
+         SET datafusion.execution.batch_size = 100;",
+    );
     write(
         d.join("ev/big.json"),
         joined_with_empty_records_in_a_string(b""),
@@ -279,10 +288,12 @@ fn rows_made_up_after_a_cut_in_a_string_do_not_fail_the_run() {
         let out = format!("out-split-{policy}-{late}");
         let args = ["--on-bad-records", policy];
         let mut command = pengine();
+        let mut mapping = &split;
         if late {
             command.env("PENGINE_FAILPOINT", "first-range-late");
+            mapping = &small_batches;
         }
-        let (split_users, log) = run_logged_by(command, d, None, &split, &out, &args);
+        let (split_users, log) = run_logged_by(command, d, None, mapping, &out, &args);
         assert_eq!(split_users, whole_users, "{policy}");
         assert!(log.contains(CUT_IN_A_STRING), "{policy}: {log}");
         if late {

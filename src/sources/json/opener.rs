@@ -89,9 +89,6 @@ impl FileOpener for JsonExportOpener {
             // A byte range of a split file: the records starting in it ([`super::ranges`]).
             let plan = match ByteRange::of(&file) {
                 Some(range) => {
-                    if range.start == 0 && crate::failpoint::armed_for("first-range-late") {
-                        tokio::time::sleep(crate::failpoint::FIRST_RANGE_DELAY).await;
-                    }
                     let plan = super::ranges::plan(
                         &store,
                         local.as_ref(),
@@ -105,6 +102,12 @@ impl FileOpener for JsonExportOpener {
                 }
                 None => Plan::Whole,
             };
+            if matches!(plan, Plan::Ranges(range, _) if range.start == 0)
+                && crate::failpoint::armed_for("first-range-late")
+            {
+                // Dropped with the attempt, which a later range ends.
+                tokio::time::sleep(crate::failpoint::FIRST_RANGE_DELAY).await;
+            }
             let (mut input, start, end, cut) = match plan {
                 Plan::Nothing => return Ok(futures::stream::empty().boxed()),
                 Plan::Whole => {
