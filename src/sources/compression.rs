@@ -10,7 +10,7 @@ use datafusion::common::Result;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use futures::stream::BoxStream;
 
-use super::read_ahead;
+use super::{gzip, read_ahead};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
@@ -70,7 +70,8 @@ impl Compression {
         match self {
             Compression::None => Ok(raw),
             _ if self.reads_ahead(size) => Ok(read_ahead::stream(raw, move |r| self.reader(r))),
-            _ => self.file_compression_type().convert_stream(raw),
+            Compression::Gzip => Ok(gzip::inflated_stream(raw)),
+            Compression::Zstd => self.file_compression_type().convert_stream(raw),
         }
     }
 
@@ -97,7 +98,7 @@ impl Compression {
     ) -> std::io::Result<Box<dyn Read + Send + 'a>> {
         Ok(match self {
             Compression::None => Box::new(inner),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(inner)),
+            Compression::Gzip => Box::new(gzip::GzipReader::new(inner)),
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(inner)?),
         })
     }

@@ -237,6 +237,49 @@ fn gzip_csv_folder() {
     assert_eq!(csv.column("CITY"), ["Oslo"]);
 }
 
+/// gzip data of `text`.
+fn gzipped(text: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text).unwrap();
+    gz.finish().unwrap()
+}
+
+/// A gzip file may hold several members one after another (`cat a.gz b.gz > c.gz`): every
+/// member's records are read, in JSON (a field only the second member has is a column) and in
+/// CSV (the header only in the first).
+#[test]
+fn gzip_files_of_several_members_are_read_to_their_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let json = [
+        gzipped(b"{\"u\":\"u1\",\"c\":\"Oslo\"}\n"),
+        gzipped(b"{\"u\":\"u2\",\"c\":\"Rome\",\"tier\":\"gold\"}\n"),
+    ]
+    .concat();
+    write(d.join("j/events.json.gz"), json);
+    let csv = run_users(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/j/'",
+        "SELECT u AS user_id, c AS city, tier AS tier FROM t",
+    );
+    assert_eq!(csv.column("USER_ID"), ["u1", "u2"]);
+    assert_eq!(csv.column("TIER"), ["", "gold"]);
+
+    let users = [
+        gzipped(b"id,city\nu1,Oslo\n"),
+        gzipped(b"u2,Rome\nu3,Lima\n"),
+    ]
+    .concat();
+    write(d.join("c/users.csv.gz"), users);
+    let csv = run_users(
+        d,
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '${d}/c/' \
+         OPTIONS ('format.has_header' 'true')",
+        "SELECT id AS user_id, city AS city FROM t",
+    );
+    assert_eq!(csv.column("CITY"), ["Oslo", "Rome", "Lima"]);
+}
+
 #[test]
 fn parquet_types_are_coerced() {
     use datafusion::arrow::array::{
