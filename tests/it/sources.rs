@@ -237,13 +237,6 @@ fn gzip_csv_folder() {
     assert_eq!(csv.column("CITY"), ["Oslo"]);
 }
 
-/// gzip data of `text`.
-fn gzipped(text: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(text).unwrap();
-    gz.finish().unwrap()
-}
-
 /// A gzip file may hold several members one after another (`cat a.gz b.gz > c.gz`): every
 /// member's records are read, in JSON (a field only the second member has is a column) and in
 /// CSV (the header only in the first).
@@ -252,8 +245,14 @@ fn gzip_files_of_several_members_are_read_to_their_end() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let json = [
-        gzipped(b"{\"u\":\"u1\",\"c\":\"Oslo\"}\n"),
-        gzipped(b"{\"u\":\"u2\",\"c\":\"Rome\",\"tier\":\"gold\"}\n"),
+        gzipped(
+            b"{\"u\":\"u1\",\"c\":\"Oslo\"}\n",
+            flate2::Compression::default(),
+        ),
+        gzipped(
+            b"{\"u\":\"u2\",\"c\":\"Rome\",\"tier\":\"gold\"}\n",
+            flate2::Compression::default(),
+        ),
     ]
     .concat();
     write(d.join("j/events.json.gz"), json);
@@ -266,8 +265,8 @@ fn gzip_files_of_several_members_are_read_to_their_end() {
     assert_eq!(csv.column("TIER"), ["", "gold"]);
 
     let users = [
-        gzipped(b"id,city\nu1,Oslo\n"),
-        gzipped(b"u2,Rome\nu3,Lima\n"),
+        gzipped(b"id,city\nu1,Oslo\n", flate2::Compression::default()),
+        gzipped(b"u2,Rome\nu3,Lima\n", flate2::Compression::default()),
     ]
     .concat();
     write(d.join("c/users.csv.gz"), users);

@@ -383,14 +383,6 @@ fn a_back_to_back_file_on_s3_is_read_in_ranges_and_whole_when_a_cut_is_in_a_stri
     }
 }
 
-/// `text` gzip-compressed without compression (stored blocks): a large compressed file, quick to
-/// make.
-fn stored_gzip(text: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
-    gz.write_all(text).unwrap();
-    gz.finish().unwrap()
-}
-
 /// A compressed file over 4 MB cannot be cut into ranges, and is inflated on a task of its own
 /// ahead of its parser: it gives the rows and bad records (offsets in its inflated text) of the
 /// same file uncompressed. A corrupt one fails the run, naming it, and publishes nothing.
@@ -402,7 +394,7 @@ fn a_large_gzip_file_inflated_ahead_gives_what_the_plain_file_gives() {
     text.extend(big_file());
     assert!(text.len() > 4 << 20, "{}", text.len());
     write(plain.join("ev/big.json"), &text);
-    let compressed = stored_gzip(&text);
+    let compressed = gzipped(&text, flate2::Compression::none());
     // Over the size from which a compressed file is inflated ahead of its parser.
     assert!(compressed.len() > 4 << 20, "{}", compressed.len());
     write(gzip.join("ev/big.json.gz"), &compressed);
@@ -468,7 +460,7 @@ fn a_broken_record_across_a_cut_of_a_compressed_file_makes_the_run_read_it_whole
         text.extend(line(u).bytes());
     }
     write(plain.join("ev/big.json"), &text);
-    let compressed = stored_gzip(&text);
+    let compressed = gzipped(&text, flate2::Compression::none());
     // Over the size from which a compressed file is inflated ahead and decoded in segments.
     assert!(compressed.len() > 4 << 20, "{}", compressed.len());
     write(gzip.join("ev/big.json.gz"), compressed);

@@ -143,6 +143,15 @@ pub fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) {
     std::fs::write(path, contents).unwrap();
 }
 
+/// `text` as one gzip member compressed at `level` (`Compression::none()`: stored blocks, a large
+/// compressed file quick to make).
+pub fn gzipped(text: &[u8], level: flate2::Compression) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), level);
+    gz.write_all(text).unwrap();
+    gz.finish().unwrap()
+}
+
 /// A parsed CSV dataset part: header and rows, read by the `csv` crate in Personalize's dialect
 /// (backslash escapes, no doubled quotes). Also asserts one record per line.
 #[derive(Debug)]
