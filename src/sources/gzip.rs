@@ -66,7 +66,7 @@ impl Members {
             // Nothing moves although there is room: the input ended inside the member.
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                "the gzip data ends before its end (a truncated file?)",
+                "the gzip data ends inside a compressed stream (is the file truncated?)",
             ));
         }
         Ok((consumed, written))
