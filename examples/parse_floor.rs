@@ -30,12 +30,12 @@ fn files(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The file's text, gunzipped when it starts with gzip's magic bytes.
+/// The file's text, gunzipped (by pengine's own inflater) when it starts with gzip's magic bytes.
 fn text(path: &Path) -> std::io::Result<Vec<u8>> {
     let raw = std::fs::read(path)?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::with_capacity(raw.len() * 8);
-        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out)?;
+        pengine::sources::gzip::GzipReader::new(&raw[..]).read_to_end(&mut out)?;
         return Ok(out);
     }
     Ok(raw)

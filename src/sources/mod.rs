@@ -17,7 +17,7 @@ pub mod database;
 pub mod encoding;
 pub mod exclude;
 pub mod factory;
-mod gzip;
+pub mod gzip;
 pub mod json;
 pub mod listing;
 pub mod object_read;
