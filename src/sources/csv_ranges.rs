@@ -19,7 +19,7 @@ use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
-use super::compression::Compression;
+use super::compression::{Compression, read_bytes_blocking};
 use super::csv_options::CsvDialect;
 use super::csv_records::{CsvRecords, Next};
 use super::encoding::TextEncoding;
@@ -154,7 +154,6 @@ pub fn lines_before(reader: &mut dyn BufRead, offset: u64) -> std::io::Result<u6
 /// and ends after it.
 pub struct CsvCutCheck {
     pub store: Arc<dyn ObjectStore>,
-    pub local: Option<LocalFileSystem>,
     pub location: Path,
     pub file: String,
     pub dialect: CsvDialect,
@@ -166,19 +165,16 @@ pub struct CsvCutCheck {
 #[async_trait::async_trait]
 impl super::unchecked_cuts::CutCheck for CsvCutCheck {
     async fn first_inside_a_record(&self, cuts: &[u64]) -> Result<Option<u64>> {
-        let reader = object_read::blocking_reader(&self.store, self.local.as_ref(), &self.location);
-        let reader = reader.await?;
-        let input = TextEncoding::default().reader_without_bom(reader);
-        let mut records = CsvRecords::new(input, &self.file, &self.dialect, self.max_record_bytes);
-        let bom = self.bom;
+        let (file, dialect) = (self.file.clone(), self.dialect.clone());
+        let (bom, max_record_bytes) = (self.bom, self.max_record_bytes);
         let mut cuts: Vec<u64> = cuts.iter().map(|cut| cut.saturating_sub(bom)).collect();
         cuts.reverse();
-        let runtime = tokio::runtime::Handle::current();
-        let found = tokio::task::spawn_blocking(move || {
-            // A bridged stream (S3) needs the runtime to poll it.
-            let _guard = runtime.enter();
+        let store = Arc::clone(&self.store);
+        read_bytes_blocking(store, &self.location, 0, self.file.clone(), move |reader| {
+            let input = TextEncoding::default().reader_without_bom(reader);
+            let mut records = CsvRecords::new(input, &file, &dialect, max_record_bytes);
             while !cuts.is_empty() {
-                let start = match records.next_record()? {
+                let start = match records.next_record().map_err(|e| e.to_string())? {
                     Next::Record(record) => record.byte_offset,
                     Next::Bad(bad) => bad.byte_offset.unwrap_or(0),
                     Next::End | Next::CutInRecord { .. } => break,
@@ -197,12 +193,9 @@ impl super::unchecked_cuts::CutCheck for CsvCutCheck {
                     return Ok(Some(cut + bom));
                 }
             }
-            Ok::<_, std::io::Error>(None)
-        });
-        found
-            .await
-            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?
-            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
+            Ok(None)
+        })
+        .await
     }
 }
 
@@ -223,7 +216,6 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let check = CsvCutCheck {
             store: Arc::new(LocalFileSystem::new()),
-            local: Some(LocalFileSystem::new()),
             location: Path::from_absolute_path(&path).unwrap(),
             file: "c.csv".into(),
             dialect: dialect(),

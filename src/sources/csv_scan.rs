@@ -170,7 +170,6 @@ impl FileOpener for CsvExportOpener {
                             cuts.note(&reading.file, at, || {
                                 Arc::new(csv_ranges::CsvCutCheck {
                                     store: Arc::clone(&store),
-                                    local: local.clone(),
                                     location: location.clone(),
                                     file: reading.file.clone(),
                                     dialect: reading.dialect.clone(),
