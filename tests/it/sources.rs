@@ -279,6 +279,47 @@ fn gzip_files_of_several_members_are_read_to_their_end() {
     assert_eq!(csv.column("CITY"), ["Oslo", "Rome", "Lima"]);
 }
 
+/// A gzip file cut short (an upload that stopped half way), small or large, beside good files:
+/// the run fails as a data error naming the file and saying it looks truncated, under
+/// `--on-bad-records skip` too (the rest of the file is unknown, not a bad record), and publishes
+/// nothing.
+#[test]
+fn a_truncated_gzip_file_fails_the_run_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d.join("ev/good.json"), "{\"u\":\"u1\"}\n");
+    let mapping = d.join("users.sql");
+    write(
+        &mapping,
+        "CREATE EXTERNAL TABLE t STORED AS JSON LOCATION '${d}/ev/';\nSELECT u AS user_id FROM t;\n",
+    );
+    // Small: inflated as a stream; over 4 MB: by a reader on a thread of its own.
+    for (events, level) in [
+        (20_000, flate2::Compression::default()),
+        (400_000, flate2::Compression::none()),
+    ] {
+        let text = cycling_events(events, 100, 10);
+        let whole = gzipped(text.as_bytes(), level);
+        write(d.join("ev/cut.json.gz"), &whole[..whole.len() / 2]);
+        let out = d.join(format!("out-{events}"));
+        let err = run_fails(
+            pengine()
+                .arg("run")
+                .arg(&mapping)
+                .args(["--no-progress", "--on-bad-records", "skip", "-o"])
+                .arg(&out)
+                .arg("--var")
+                .arg(format!("d={}", d.display())),
+            4,
+        );
+        assert!(
+            err.contains("cut.json.gz") && err.contains("truncated"),
+            "{err}"
+        );
+        assert!(!out.join("users").exists(), "{err}");
+    }
+}
+
 #[test]
 fn parquet_types_are_coerced() {
     use datafusion::arrow::array::{
