@@ -5,10 +5,12 @@
 //! - by default the text is only validated (`IgnoredAny`: no value is built), the lowest cost
 //!   any reader of the export pays;
 //! - with `--typed`, each event is parsed into a typed record, every field's value built (owned
-//!   strings, the user id as number or text): a plain program that reads the export.
+//!   strings, the user id as number or text): a plain program that reads the export;
+//! - with `--value`, each event is parsed into a `serde_json::Value`, as a program that does not
+//!   know the export's fields parses it.
 //!
 //! ```text
-//! cargo run --release --example parse_floor -- /tmp/pengine-bench/export-1000000/events 2 [--typed]
+//! cargo run --release --example parse_floor -- /tmp/pengine-bench/export-1000000/events 2 [--typed|--value]
 //! ```
 //! Prints the records parsed and the wall time. The issue's target for pengine's declared-columns
 //! job is 1.5 times a plain parse on the same cores (benches/README.md).
@@ -96,14 +98,15 @@ fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(
         args.next()
-            .expect("usage: parse_floor EVENTS_DIR [THREADS [--typed]]"),
+            .expect("usage: parse_floor EVENTS_DIR [THREADS [--typed|--value]]"),
     );
     let threads: usize = args.next().map_or(2, |t| t.parse().expect("THREADS"));
-    let typed = args.next().is_some_and(|flag| flag == "--typed");
-    let parse = if typed {
-        parse::<Event>
-    } else {
-        parse::<serde::de::IgnoredAny>
+    let floor = args.next().unwrap_or_default();
+    let (parse, into): (fn(&[u8]) -> u64, &str) = match floor.as_str() {
+        "--typed" => (parse::<Event>, " into typed events"),
+        "--value" => (parse::<serde_json::Value>, " into JSON values"),
+        "" => (parse::<serde::de::IgnoredAny>, ""),
+        other => panic!("unknown floor {other}: --typed or --value"),
     };
     let mut all = Vec::new();
     files(&dir, &mut all)?;
@@ -128,8 +131,7 @@ fn main() -> std::io::Result<()> {
         workers.into_iter().map(|w| w.join().unwrap()).sum()
     });
     println!(
-        "{total} records parsed{} in {:.3} s on {threads} threads",
-        if typed { " into typed events" } else { "" },
+        "{total} records parsed{into} in {:.3} s on {threads} threads",
         started.elapsed().as_secs_f64()
     );
     Ok(())
