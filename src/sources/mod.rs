@@ -27,6 +27,7 @@ pub mod rebuild;
 pub mod sampled;
 pub mod scan;
 pub mod scan_spec;
+pub mod segments;
 pub mod selection;
 pub mod split;
 pub mod unchecked_cuts;

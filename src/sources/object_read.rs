@@ -45,6 +45,25 @@ pub async fn byte_stream(
     }
 }
 
+/// `stream`'s first `n` bytes or more (all there are when fewer) in one chunk, and the rest; an
+/// error met on the way is the rest's first item.
+pub async fn head_of(
+    mut stream: BoxStream<'static, Result<Bytes>>,
+    n: usize,
+) -> (Bytes, BoxStream<'static, Result<Bytes>>) {
+    let mut first = Vec::new();
+    let mut failed = None;
+    while first.len() < n && failed.is_none() {
+        match stream.next().await {
+            Some(Ok(chunk)) => first.extend_from_slice(&chunk),
+            Some(Err(e)) => failed = Some(Err(e)),
+            None => break,
+        }
+    }
+    let rest = futures::stream::iter(failed).chain(stream).boxed();
+    (Bytes::from(first), rest)
+}
+
 /// The object's bytes from `offset` on, as [`byte_stream`] gives them from 0: a byte range of a
 /// split file ([`super::split`]). Read lazily: a range stops pulling once its records are read.
 pub async fn byte_stream_from(

@@ -71,7 +71,7 @@ pub struct ExportJsonFormat {
     /// against.
     pub shape: Arc<Mutex<Option<Arc<Shape>>>>,
     /// Large files may be read in byte ranges ([`ranges`]) and large compressed ones in segments
-    /// ([`segments`]); off for a run's attempt after a cut fell inside a record.
+    /// ([`crate::sources::segments`]); off for a run's attempt after a cut fell inside a record.
     pub split_at_cuts: bool,
     /// Where the ranges past a file's start note their cuts, for a failed run to check (a run's
     /// session; not on a cluster's executors).

@@ -177,18 +177,21 @@ impl FileOpener for JsonExportOpener {
             };
             if segmented {
                 // A large compressed file: when its text is newline-delimited, its segments are
-                // decoded on several cores ([`super::segments`]).
-                let (head, rest) = head_of(bytes, split::HEAD_LEN as usize).await;
+                // decoded on several cores ([`crate::sources::segments`]).
+                let (head, rest) = object_read::head_of(bytes, split::HEAD_LEN as usize).await;
                 let newline_delimited = super::ranges::looks_newline_delimited(&head, false);
                 let bytes = futures::stream::once(async move { Ok(head) })
                     .chain(rest)
                     .boxed();
                 if newline_delimited {
                     let setup = Arc::new(setup);
-                    return Ok(super::segments::decode(
+                    return Ok(crate::sources::segments::decode(
                         bytes,
-                        Arc::new(move |input, at, cut| {
-                            setup.batches(input, at, RangeEnd::none(), Some(cut), None)
+                        super::segments::BetweenObjectLines,
+                        Arc::new(move |segment| {
+                            let text = segment.text;
+                            let at = segment.start.offset;
+                            setup.batches(text.input, at, RangeEnd::none(), Some(text.cut), None)
                         }),
                     ));
                 }
@@ -215,7 +218,7 @@ struct DecodeSetup {
 impl DecodeSetup {
     /// The batches of the records that start in `input` (the file's bytes from `start`, a record
     /// start, on) before `end`. `segment_cut`: set when `input` is a segment of a compressed file
-    /// cut at its end ([`super::segments`]). `unchecked_start`: a cut to check before
+    /// cut at its end ([`crate::sources::segments`]). `unchecked_start`: a cut to check before
     /// failing.
     fn batches(
         &self,
@@ -310,29 +313,10 @@ async fn first_chunk_of_at_least(
     stream: BoxStream<'static, Result<Bytes>>,
     n: usize,
 ) -> BoxStream<'static, Result<Bytes>> {
-    let (first, rest) = head_of(stream, n).await;
+    let (first, rest) = object_read::head_of(stream, n).await;
     futures::stream::once(async move { Ok(first) })
         .chain(rest)
         .boxed()
-}
-
-/// `stream`'s first `n` bytes or more (all there are when fewer) in one chunk, and the rest; an
-/// error met on the way is the rest's first item.
-async fn head_of(
-    mut stream: BoxStream<'static, Result<Bytes>>,
-    n: usize,
-) -> (Bytes, BoxStream<'static, Result<Bytes>>) {
-    let mut first = Vec::new();
-    let mut failed = None;
-    while first.len() < n && failed.is_none() {
-        match stream.next().await {
-            Some(Ok(chunk)) => first.extend_from_slice(&chunk),
-            Some(Err(e)) => failed = Some(Err(e)),
-            None => break,
-        }
-    }
-    let rest = futures::stream::iter(failed).chain(stream).boxed();
-    (Bytes::from(first), rest)
 }
 
 pub(super) fn new_decoder(schema: &SchemaRef, batch_size: usize) -> Result<Decoder> {
@@ -374,7 +358,7 @@ struct DecodeState {
     /// A range cut past the file's start: checked before it stops the scan with an
     /// error ([`Self::checked_error`]).
     unchecked_start: Option<StartToCheck>,
-    /// A segment of a compressed file ([`super::segments`]): set when it was cut at its end, where
+    /// A segment of a compressed file ([`crate::sources::segments`]): set when it was cut at its end, where
     /// no record may still be open.
     segment_cut: Option<Arc<AtomicBool>>,
 }

@@ -10,7 +10,7 @@
 //! [`RangeEnd::crossed_by_record`]), and a range that would stop the scan with an error of its own
 //! first checks that it started at a record start. A top-level array or pretty-printed records
 //! have line breaks inside records, and a compressed or transcoded file has no byte offsets to cut
-//! at: those are read whole (a large compressed one's text in segments, [`super::segments`]). The
+//! at: those are read whole (a large compressed one's text in segments, [`crate::sources::segments`]). The
 //! head of the file decides, and every range reads the same head, so the ranges of one file all
 //! decide alike. Schema inference splits both layouts the same way ([`infer_in_ranges`]); its probe of a
 //! file's tail, which has no range before it to check its start, only newline-delimited files.
