@@ -56,6 +56,7 @@ impl ExportCsvFormat {
             store_url,
             encoding,
             split,
+            segments,
             read_whole,
             sample,
         } = spec;
@@ -65,6 +66,7 @@ impl ExportCsvFormat {
         format.store_url = datafusion::execution::object_store::ObjectStoreUrl::parse(&store_url)?;
         format.encoding = encoding_of(encoding.as_deref())?;
         format.split = split;
+        format.segments = segments;
         *format
             .files_read_whole()
             .lock()
@@ -94,6 +96,7 @@ impl RecordFormat for ExportCsvFormat {
             read_whole: Arc::clone(&self.read_whole),
             sample: self.sample(),
             unchecked_cuts: self.unchecked_cuts.clone(),
+            segments: self.segments,
         })
     }
 
@@ -112,6 +115,7 @@ impl RecordFormat for ExportCsvFormat {
             store_url: self.store_url.as_str().to_string(),
             encoding: self.encoding.label().map(str::to_string),
             split: self.split,
+            segments: self.segments,
             read_whole,
             sample: self.sample().map(|sample| (*sample).clone()),
         })

@@ -105,7 +105,7 @@ pub(super) fn infer_records<R: Read>(
     loop {
         let record = match records.next_record().map_err(|e| e.to_string())? {
             Next::End => break,
-            Next::CutInRecord { .. } => return Ok(None),
+            Next::CutInRecord { .. } | Next::SegmentEndInRecord { .. } => return Ok(None),
             Next::Bad(mut bad) => {
                 if format.bad_records.policy() == BadRecordPolicy::Fail
                     && let Some(line) = bad.line

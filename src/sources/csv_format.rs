@@ -32,6 +32,9 @@ pub struct ExportCsvFormat {
     pub encoding: TextEncoding,
     /// Whether large files may be read in byte ranges ([`super::csv_ranges`]).
     pub split: bool,
+    /// Whether a large file read whole (a compressed one) may be parsed in segments of its text
+    /// ([`super::csv_scan`]): as `split`, and with cores to spare for it.
+    pub segments: bool,
     /// Files whose inference in byte ranges found a cut inside a record: the scan reads them
     /// whole.
     pub(super) read_whole: Arc<Mutex<HashSet<String>>>,
@@ -60,6 +63,7 @@ impl ExportCsvFormat {
             store_url: ObjectStoreUrl::local_filesystem(),
             encoding: TextEncoding::default(),
             split: true,
+            segments: false,
             read_whole: Arc::default(),
             infer_limit: None,
             sampled: None,

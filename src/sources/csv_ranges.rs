@@ -89,12 +89,28 @@ pub fn head_facts(head: &[u8], size: u64, location: &Path, text: CsvText) -> Opt
         true => head.len(),
         false => memchr::memrchr(b'\n', head).map_or(0, |k| k + 1),
     };
-    let text = head.get(bom..complete)?;
+    let (first_good, width) =
+        first_good_record(head.get(bom..complete)?, dialect, max_record_bytes)?;
+    Some(HeadFacts {
+        bom: bom as u64,
+        first_good,
+        width,
+    })
+}
+
+/// The text offset and field count of the first good record in `text` (whole lines of a file's
+/// text, from its start); None when there is none, or when a record in `text` spans lines (the
+/// file's line starts are then not all record starts, and it is not cut).
+pub fn first_good_record(
+    text: &[u8],
+    dialect: &CsvDialect,
+    max_record_bytes: u64,
+) -> Option<(u64, usize)> {
     let mut records = CsvRecords::new(text, "", dialect, max_record_bytes);
     let mut first = None;
     loop {
         let good = match records.next_record().ok()? {
-            Next::End | Next::CutInRecord { .. } => break,
+            Next::End | Next::CutInRecord { .. } | Next::SegmentEndInRecord { .. } => break,
             Next::Bad(_) => None,
             Next::Record(record) => Some((record.byte_offset, record.len())),
         };
@@ -103,12 +119,7 @@ pub fn head_facts(head: &[u8], size: u64, location: &Path, text: CsvText) -> Opt
         }
         first = first.or(good);
     }
-    let (first_good, width) = first?;
-    Some(HeadFacts {
-        bom: bom as u64,
-        first_good,
-        width,
-    })
+    first
 }
 
 /// How this opener reads `range` of a CSV file of `size` bytes, decided from the file's head;
@@ -177,7 +188,7 @@ impl super::unchecked_cuts::CutCheck for CsvCutCheck {
                 let start = match records.next_record().map_err(|e| e.to_string())? {
                     Next::Record(record) => record.byte_offset,
                     Next::Bad(bad) => bad.byte_offset.unwrap_or(0),
-                    Next::End | Next::CutInRecord { .. } => break,
+                    Next::End | Next::CutInRecord { .. } | Next::SegmentEndInRecord { .. } => break,
                 };
                 // Where a whole read goes on (after a bad record's first line, when it spans
                 // several).

@@ -10,6 +10,8 @@
 //! reading starts again at its second line, so one stray quote costs one record, not the file.
 
 use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 use memchr::memchr_iter;
@@ -72,6 +74,13 @@ pub enum Next<'a> {
         boundary: u64,
         next_start: u64,
     },
+    /// Reading a segment of a text cut at its end ([`CsvRecords::cut_at_end`]), the record that
+    /// starts at text offset `record_start` ran to the segment's end `cut`: the cut is inside
+    /// it, so the next segment did not start at a record start.
+    SegmentEndInRecord {
+        cut: u64,
+        record_start: u64,
+    },
 }
 
 /// Where a byte range of a split file stops ([`crate::sources::split`]).
@@ -130,6 +139,13 @@ pub struct CsvRecords<R> {
     stop: Option<RangeStop>,
     /// Whether the record read last held a line break before its end.
     spanned_lines: bool,
+    /// Whether a record was ended by the end of the input rather than by a line break.
+    ended_by_input: bool,
+    /// Reading a segment: set once the text was cut where the input ends.
+    cut_at_end: Option<Arc<AtomicBool>>,
+    /// Reading a segment and on past it: the text offset of its cut, once known (`u64::MAX`
+    /// before).
+    segment_cut: Option<Arc<AtomicU64>>,
 }
 
 impl<R: Read> CsvRecords<R> {
@@ -163,7 +179,33 @@ impl<R: Read> CsvRecords<R> {
             raw: Vec::new(),
             stop: None,
             spanned_lines: false,
+            ended_by_input: false,
+            cut_at_end: None,
+            segment_cut: None,
         }
+    }
+
+    /// Reads a piece of a text cut at line starts (a segment of a large compressed file): the
+    /// input starts at text offset `offset`, on 1-based line `line`, a record start.
+    pub fn starting_at(mut self, offset: u64, line: u64) -> Self {
+        self.offset = offset;
+        self.line = line;
+        self
+    }
+
+    /// Reads an input that ends where the text was cut when `cut` is set (it is set before the
+    /// input ends): a record that runs to that end is [`Next::SegmentEndInRecord`].
+    pub fn cut_at_end(mut self, cut: Arc<AtomicBool>) -> Self {
+        self.cut_at_end = Some(cut);
+        self
+    }
+
+    /// Reads a segment, and on past its cut `at` (a text offset, set by the input once it is
+    /// known, before the bytes after it are read) as a whole read would: records stop at the
+    /// cut, which is checked to be a record start ([`Next::CutInRecord`]).
+    pub fn stopping_at_segment_cut(mut self, at: Arc<AtomicU64>) -> Self {
+        self.segment_cut = Some(at);
+        self
     }
 
     /// Reads a byte range: the input starts at text offset `start`, a line start, with the
@@ -232,6 +274,11 @@ impl<R: Read> CsvRecords<R> {
                 // csv_core gives `ends` from the record's start, across calls.
                 out_len += nout;
                 ends_len += nend;
+                self.ended_by_input = at_end
+                    && matches!(
+                        result,
+                        ReadRecordResult::Record | ReadRecordResult::InputEmpty
+                    );
                 match result {
                     ReadRecordResult::InputEmpty if at_end => {}
                     ReadRecordResult::InputEmpty => continue,
@@ -254,6 +301,16 @@ impl<R: Read> CsvRecords<R> {
                     ReadRecordResult::End => return Ok(Next::End),
                 }
                 break;
+            }
+            // A record the end of a cut segment ended (a quoted line break crosses the cut).
+            if self.ended_by_input
+                && let Some(cut) = &self.cut_at_end
+                && cut.load(Ordering::SeqCst)
+            {
+                return Ok(Next::SegmentEndInRecord {
+                    cut: self.offset,
+                    record_start: start_offset,
+                });
             }
             // A line with nothing on it is not a record.
             if oversized.is_none()
@@ -421,13 +478,19 @@ impl<R: Read> CsvRecords<R> {
     /// record may start (its first byte, or the line breaks and comments before it): its end
     /// falls there (done), or the record read last ran past it (the cut was inside a record).
     fn range_stop(&self, before: u64) -> Option<Next<'static>> {
-        let stop = self.stop.as_ref()?;
-        // The bytes up to `self.offset` were observed: an unknown end is further on.
-        let boundary = stop.end.boundary()?.checked_sub(stop.bom)?;
+        // The bytes up to `self.offset` were read: an unknown end is further on.
+        let (boundary, bom) = match (&self.stop, &self.segment_cut) {
+            (Some(stop), _) => (stop.end.boundary()?.checked_sub(stop.bom)?, stop.bom),
+            (None, Some(cut)) => (cut.load(Ordering::SeqCst), 0),
+            (None, None) => return None,
+        };
+        if boundary == u64::MAX {
+            return None;
+        }
         if before > boundary {
             return Some(Next::CutInRecord {
-                boundary: boundary + stop.bom,
-                next_start: before + stop.bom,
+                boundary: boundary + bom,
+                next_start: before + bom,
             });
         }
         (boundary <= self.offset).then_some(Next::End)
@@ -495,7 +558,9 @@ mod tests {
                     out.push((0..r.len()).map(|i| r.get(i)).collect::<Vec<_>>().join("|"))
                 }
                 Next::Bad(b) => out.push(format!("{}: {}", b.line.unwrap(), b.reason)),
-                Next::End | Next::CutInRecord { .. } => return out,
+                Next::End | Next::CutInRecord { .. } | Next::SegmentEndInRecord { .. } => {
+                    return out;
+                }
             }
         }
     }
@@ -528,6 +593,42 @@ mod tests {
         );
     }
 
+    /// A segment's records: offsets and lines from where it starts; a record that runs to the
+    /// end of a segment cut there is a [`Next::SegmentEndInRecord`], whether it would be good or
+    /// bad, and only when the text was cut (the last segment's last record is the file's).
+    #[test]
+    fn a_record_cut_by_the_end_of_a_cut_segment_is_found() {
+        let outcome = |text: &[u8], cut: bool| {
+            let flag = Arc::new(AtomicBool::new(cut));
+            let mut records = CsvRecords::new(text, "f.csv", &dialect(), 1 << 20)
+                .starting_at(1000, 40)
+                .cut_at_end(flag);
+            records.width = Some(2);
+            let mut got = Vec::new();
+            loop {
+                match records.next_record().unwrap() {
+                    Next::Record(r) => got.push(format!("{}@{}", r.line, r.byte_offset)),
+                    Next::Bad(b) => got.push(format!("bad {}", b.line.unwrap())),
+                    Next::SegmentEndInRecord { cut, record_start } => {
+                        got.push(format!("cut {cut} in {record_start}"));
+                        break;
+                    }
+                    Next::End | Next::CutInRecord { .. } => break,
+                }
+            }
+            got
+        };
+        let clean = b"1,2\n3,\"x\ny\"\r\n";
+        assert_eq!(outcome(clean, true), ["40@1000", "41@1004"]);
+        // Inside a quoted value: a good record, had the text gone on.
+        let quoted = b"1,2\n3,\"x\ny";
+        assert_eq!(outcome(quoted, true), ["40@1000", "cut 1010 in 1004"]);
+        assert_eq!(outcome(quoted, false), ["40@1000", "bad 41", "bad 42"]);
+        // A line without its line break: a whole read's next bytes would belong to it.
+        assert_eq!(outcome(b"1,2\n3,4", true), ["40@1000", "cut 1007 in 1004"]);
+        assert_eq!(outcome(b"1,2\n3,4", false), ["40@1000", "41@1004"]);
+    }
+
     /// A record's line and offset are its first byte's, after blank lines, comments and CRLF
     /// line ends, and a bad record there is reported once.
     #[test]
@@ -547,7 +648,7 @@ mod tests {
                     b.line.unwrap(),
                     b.byte_offset.unwrap()
                 )),
-                Next::End | Next::CutInRecord { .. } => break,
+                Next::End | Next::CutInRecord { .. } | Next::SegmentEndInRecord { .. } => break,
             }
         }
         assert_eq!(got, ["1@0", "2@5", "bad 3@10", "6@20", "8@37"]);

@@ -7,7 +7,10 @@
 //! a blocking task (through the decompressor its first bytes call for, which inflates a large
 //! file on a task of its own) that hands batches over a small channel, so memory is a couple of
 //! batches plus one record. A large file may be read in byte ranges, one per partition
-//! ([`super::csv_ranges`]).
+//! ([`super::csv_ranges`]); one read whole (a compressed one) in segments of its text, on several
+//! cores (`csv_scan::segments`).
+
+mod segments;
 
 use std::sync::Arc;
 
@@ -25,7 +28,7 @@ use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use tokio::sync::mpsc;
 
-use std::cell::Cell;
+use std::sync::OnceLock;
 
 use object_store::path::Path;
 
@@ -42,6 +45,18 @@ use super::split::{ByteRange, Cut, Plan, RangeEnd, skip_to_record_start_blocking
 use super::unchecked_cuts::UncheckedCuts;
 
 use super::BATCH_BYTES;
+
+/// A file read whole is parsed in segments from this size on: as large compressed files are
+/// inflated on a core of their own ([`Compression::reads_ahead`]).
+const SEGMENTED_MIN_BYTES: u64 = 4 << 20;
+
+/// Whether a scan over `partitions` partitions parses large files read whole in segments. Not on
+/// 2 cores (3 partitions by default): inflating a file on one core and parsing it on the other
+/// keep both busy already, and segments only add their cost (benches/README.md, "CSV gzip in
+/// segments").
+pub fn segments_pay_off(partitions: usize) -> bool {
+    partitions >= 4
+}
 
 pub struct CsvExportOpener {
     pub dialect: CsvDialect,
@@ -65,6 +80,8 @@ pub struct CsvExportOpener {
     pub sample: Option<Arc<CsvSample>>,
     /// Where a range past a file's start notes its cut ([`UncheckedCuts`]).
     pub unchecked_cuts: Option<Arc<UncheckedCuts>>,
+    /// Whether a large file read whole may be parsed in segments (`csv_scan::segments`).
+    pub segments: bool,
 }
 
 impl FileOpener for CsvExportOpener {
@@ -89,6 +106,9 @@ impl FileOpener for CsvExportOpener {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .contains(file.object_meta.location.as_ref());
+        // Quotes are counted to cut between records; an escape character would upset the count.
+        let segmentable =
+            self.segments && splittable && encoding.is_utf8() && self.dialect.escape.is_none();
         Ok(Box::pin(async move {
             let location = file.object_meta.location.clone();
             let size = file.object_meta.size;
@@ -122,6 +142,9 @@ impl FileOpener for CsvExportOpener {
                 }
                 None => None,
             };
+            if split.is_none() && segmentable && size >= SEGMENTED_MIN_BYTES {
+                return segments::read(reading, &store, local.as_ref(), &location, size).await;
+            }
             let from = split.map_or(0, |(range, _)| range.start.saturating_sub(1));
             let mut reader =
                 super::object_read::blocking_reader_from(&store, local.as_ref(), &location, from)
@@ -185,7 +208,7 @@ impl FileOpener for CsvExportOpener {
                             start: at,
                             bom: facts.bom,
                             size,
-                            lines: Cell::new(None),
+                            lines: OnceLock::new(),
                         });
                         reading.read(records, start.header_pending, &mut emit)
                     })(),
@@ -230,7 +253,7 @@ struct Prefix {
     bom: u64,
     size: u64,
     /// Line breaks before `start`, once counted.
-    lines: Cell<Option<u64>>,
+    lines: OnceLock<u64>,
 }
 
 impl Prefix {
@@ -245,13 +268,12 @@ impl Prefix {
 
     /// Line breaks before the range: its line numbers are the reader's plus these.
     fn lines(&self, reading: &FileReading) -> Result<u64> {
-        if let Some(lines) = self.lines.get() {
+        if let Some(&lines) = self.lines.get() {
             return Ok(lines);
         }
         let lines = csv_ranges::lines_before(&mut self.reader()?, self.start)
             .map_err(|e| reading.read_error(e))?;
-        self.lines.set(Some(lines));
-        Ok(lines)
+        Ok(*self.lines.get_or_init(|| lines))
     }
 }
 
@@ -293,6 +315,17 @@ impl FileReading {
                         detail: format!(
                             "a quoted value holds a line break; the next record starts at byte \
                              {next_start}"
+                        ),
+                    };
+                    return Err(mismatch.into_error());
+                }
+                Next::SegmentEndInRecord { cut, record_start } => {
+                    let mismatch = SplitMismatch {
+                        file: self.file.clone(),
+                        boundary: cut,
+                        detail: format!(
+                            "the record at byte {record_start} spans a line break where the \
+                             file's text was cut (a quoted value holds a line break)"
                         ),
                     };
                     return Err(mismatch.into_error());

@@ -22,6 +22,7 @@ use datafusion::logical_expr::CreateExternalTable;
 
 use super::bad_records::BadRecordLog;
 use super::csv::{CsvDialect, ExportCsvFormat};
+use super::csv_scan;
 use super::encoding::{ENCODING_OPTION, TextEncoding};
 use super::exclude::{EXCLUDE_OPTION, Exclusions};
 use super::json::ExportJsonFormat;
@@ -121,6 +122,8 @@ impl TableProviderFactory for SourceTableFactory {
                 let mut format = ExportCsvFormat::new(inner, dialect, bad_records);
                 format.store_url = store_url;
                 format.split = split;
+                format.segments =
+                    split && csv_scan::segments_pay_off(session.config().target_partitions());
                 format.unchecked_cuts = session.config().get_extension::<UncheckedCuts>();
                 format.sampled = session.config().get_extension::<SampledInference>();
                 if let Some(label) = encoding {

@@ -47,6 +47,7 @@ pub struct CsvSpec {
     pub store_url: String,
     pub encoding: Option<String>,
     pub split: bool,
+    pub segments: bool,
     pub read_whole: Vec<String>,
     /// The columns of the sample the scan checks records against.
     pub sample: Option<CsvSample>,

@@ -73,6 +73,7 @@ fn opener(log: &Arc<BadRecordLog>) -> CsvExportOpener {
         read_whole: Arc::default(),
         sample: None,
         unchecked_cuts: None,
+        segments: true,
     }
 }
 
