@@ -1,8 +1,15 @@
 //! Where a large compressed newline-delimited JSON file's inflated text is cut into segments
 //! ([`crate::sources::segments`]): in newline-delimited JSON a line start is a record start, so a
-//! cut falls at a line break between a line that ends with `}` and one that starts with `{`.
+//! cut falls at a line break between a line that ends with `}` and one that starts with `{`. A
+//! segment that finds none goes on for at most [`FORCED_CUT_BYTES`] and is then cut at any line
+//! break: a segment's batches are held until it ends, so it must end (a record the forced cut
+//! falls in fails the segment's check, and the run reads the file whole).
 
-use crate::sources::segments::{CutRule, size_reached_at};
+use crate::sources::segments::{CutRule, SEGMENT_BYTES, size_reached_at};
+
+/// A segment that found no line break between two objects by this size is cut at its next line
+/// break.
+const FORCED_CUT_BYTES: u64 = 4 * SEGMENT_BYTES;
 
 /// Cuts between two lines that look like whole objects.
 pub struct BetweenObjectLines;
@@ -14,14 +21,16 @@ impl CutRule for BetweenObjectLines {
     const READS_ON: bool = false;
 
     /// Just past the first line break once the segment is full, between a line that ends with `}`
-    /// and one that starts with `{` (both in `chunk`).
+    /// and one that starts with `{` (both in `chunk`); past any line break from
+    /// [`FORCED_CUT_BYTES`] on.
     fn segment_end(&mut self, held: u64, chunk: &[u8]) -> Option<usize> {
         let from = size_reached_at(held, chunk);
         memchr::memchr_iter(b'\n', &chunk[from..])
             .map(|k| from + k)
             .find(|&k| {
                 let line = chunk[..k].strip_suffix(b"\r").unwrap_or(&chunk[..k]);
-                line.last() == Some(&b'}') && chunk.get(k + 1) == Some(&b'{')
+                let between_objects = line.last() == Some(&b'}') && chunk.get(k + 1) == Some(&b'{');
+                between_objects || held + k as u64 >= FORCED_CUT_BYTES
             })
             .map(|k| k + 1)
     }
@@ -53,9 +62,10 @@ mod tests {
     }
 
     #[test]
-    fn no_cut_where_the_next_line_is_not_a_record_start() {
+    fn no_cut_where_the_next_line_is_not_a_record_start_until_the_size_limit() {
         // Every line break is followed by a space.
         let chunk = b"{\"a\":1}\n {\"a\":1}\n {\"a\":1}\n ".repeat(100);
         assert_eq!(end(SEGMENT_BYTES, &chunk), None);
+        assert_eq!(end(FORCED_CUT_BYTES - 3, &chunk), Some(8));
     }
 }
