@@ -573,3 +573,70 @@ fn a_pretty_printed_record_across_a_line_start_cut_makes_the_run_read_the_file_w
     let err = fails(&split);
     assert!(err.contains(&offset), "{err}");
 }
+
+/// A large gzip file whose head is one object per line, and whose lines after it start with a
+/// space (no line break between a `}` and a `{` to cut at): its text is cut at the segment's size
+/// limit instead, at any line break. There the cut falls inside a pretty-printed record, which
+/// makes the run read the file whole: the rows and bad records of the plain file.
+#[test]
+fn a_large_gzip_file_without_a_cut_between_objects_is_cut_at_the_size_limit() {
+    const FORCED: usize = 8 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, gzip) = (dir.path().join("plain"), dir.path().join("gzip"));
+    let mut text = Vec::new();
+    let mut u = 0;
+    while text.len() < 20_000 {
+        text.extend(format!("{{\"u\":{u},\"s\":\"tag-{u}\"}}\n").bytes());
+        u += 1;
+    }
+    let line = |u: usize| match u % 50_000 {
+        // A bad line now and then, placed by its offset.
+        25_000 => " {\"u\":oops}\n".to_string(),
+        _ => format!(
+            " {{\"u\":{u},\"s\":\"tag-{u}\",\"pad\":\"{}\"}}\n",
+            "p".repeat(u % 60)
+        ),
+    };
+    while text.len() + 200 < FORCED - 10 {
+        text.extend(line(u).bytes());
+        u += 1;
+    }
+    let short = " {\"u\":-1,\"s\":\"pad\",\"pad\":\"\"}\n".len();
+    let pad = format!(
+        " {{\"u\":-1,\"s\":\"pad\",\"pad\":\"{}\"}}\n",
+        "p".repeat(FORCED - 10 - text.len() - short)
+    );
+    text.extend(pad.bytes());
+    assert_eq!(text.len(), FORCED - 10);
+    // Its first line break is before the limit, its second the first past it.
+    text.extend(b" {\n  \"u\": 999999,\n  \"s\": \"pretty\"\n }\n");
+    while text.len() < 19 << 20 {
+        text.extend(line(u).bytes());
+        u += 1;
+    }
+    write(plain.join("ev/big.json"), &text);
+    let compressed = gzipped(&text, flate2::Compression::none());
+    write(gzip.join("ev/big.json.gz"), compressed);
+    let (plain_users, plain_report, plain_bad) = run(&plain, &mapping(&plain, "m", ""), "out");
+    let (gzip_users, gzip_report, gzip_bad) = run(&gzip, &mapping(&gzip, "m", ""), "out");
+    assert!(plain_users.len() > 200_000, "{}", plain_users.len());
+    assert!(plain_users.contains(&"999999".to_string()));
+    assert_eq!(gzip_users, plain_users);
+    assert_eq!(gzip_report["rows"], plain_report["rows"]);
+    assert!(plain_bad.len() >= 3, "{plain_bad:#?}");
+    let in_file = |bad: Vec<BadLine>| -> Vec<(u64, String)> {
+        bad.into_iter().map(|(_, at, why, _)| (at, why)).collect()
+    };
+    assert_eq!(in_file(gzip_bad), in_file(plain_bad));
+    let skip = ["--on-bad-records", "skip"];
+    let mapping = mapping(&gzip, "m", "");
+    let (users, log) = run_logged_by(pengine(), &gzip, None, &mapping, "out-logged", &skip);
+    assert_eq!(users, plain_users);
+    let cut = FORCED - 10 + " {\n  \"u\": 999999,\n".len();
+    assert!(
+        log.contains(&format!(
+            "the one starting at byte {cut} began inside a record"
+        )),
+        "{log}"
+    );
+}
