@@ -552,3 +552,50 @@ fn a_cut_inside_a_quoted_value_makes_a_large_gzip_csv_read_whole() {
         segmented.log
     );
 }
+
+/// SIGTERM while a failed run checks where it cut its files, before it reports the bad record it
+/// failed on (which a cut inside a record could have made up): the run stops as interrupted, not
+/// with the unchecked error, and publishes nothing.
+#[test]
+fn sigterm_while_a_failed_run_checks_its_cuts_stops_it_as_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut text = b"u,s,n,x\n".to_vec();
+    let mut u = 0;
+    while text.len() < 3 << 20 {
+        text.extend(format!("{u},tag-{u},plain{u},{u}\n").bytes());
+        u += 1;
+    }
+    // In the last range only: that range notes its cut before it reads, then fails the run.
+    text.extend(b"-1,a,b,c,d\n1,tag-1,plain1,1\n");
+    write(d.join("big.csv"), &text);
+    let split = mapping(d, "split", SPLIT, "");
+    let out = d.join("out");
+    let failed = run_fails(
+        pengine()
+            .args(["run", "--no-progress", "-o"])
+            .arg(d.join("out-failed"))
+            .arg(&split)
+            .arg("--var")
+            .arg(format!("d={}", d.display())),
+        4,
+    );
+    assert!(failed.contains("field(s) where the header has"), "{failed}");
+    let mut cmd = pengine();
+    cmd.env("PENGINE_LOG", "debug")
+        .args(["run", "--no-progress", "-o"])
+        .arg(&out)
+        .arg(&split)
+        .arg("--var")
+        .arg(format!("d={}", d.display()));
+    let output = signalled_at(&mut cmd, "checking-cuts", "TERM", d);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(143), "{err}");
+    assert!(err.contains("checking the cuts of 1 file(s)"), "{err}");
+    assert!(err.contains("interrupted by SIGTERM"), "{err}");
+    // The bad record is in the debug log only: not reported as the run's error.
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(errors[0].contains("interrupted by SIGTERM"), "{err}");
+    assert!(!out.join("users").exists(), "nothing published");
+}
