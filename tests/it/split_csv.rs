@@ -599,3 +599,49 @@ fn sigterm_while_a_failed_run_checks_its_cuts_stops_it_as_interrupted() {
     assert!(errors[0].contains("interrupted by SIGTERM"), "{err}");
     assert!(!out.join("users").exists(), "nothing published");
 }
+
+/// A large gzip CSV file in UTF-16 with its byte-order mark (and no encoding named): read in one
+/// piece, transcoded as a whole read transcodes it, never cut as bytes.
+#[test]
+fn a_large_utf16_gzip_csv_is_read_in_one_piece() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, gzip) = (dir.path().join("plain"), dir.path().join("gzip"));
+    let mut text = b"u,s,n,x\n".to_vec();
+    let mut u = 0;
+    while text.len() < 2_200_000 {
+        // ASCII only: its UTF-16 bytes split at 0x0A look like records of 4 fields.
+        text.extend(format!("{u},tag-{u},plain {u},{u}\n").bytes());
+        u += 1;
+    }
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(
+            String::from_utf8(text)
+                .unwrap()
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes),
+        )
+        .collect();
+    assert!(utf16.len() > 4 << 20);
+    write(plain.join("big.csv"), &utf16);
+    write(
+        gzip.join("big.csv"),
+        gzipped(&utf16, flate2::Compression::none()),
+    );
+    let whole = run(
+        &plain,
+        &mapping_with(&plain, "whole", "", "", KEEP_WHOLE),
+        "out",
+        &[],
+    );
+    assert_eq!(whole.users.len(), u, "{:?}", &whole.users[..2]);
+    assert!(
+        whole.users.contains(&"7|tag-7|plain 7|7".to_string()),
+        "{:?}",
+        &whole.users[..2]
+    );
+    let segmented = run(&gzip, &mapping(&gzip, "m", FOUR, ""), "out", &["-v"]);
+    assert!(!segmented.log.contains(SEGMENTED), "{}", segmented.log);
+    assert_eq!(segmented.users, whole.users);
+    assert_eq!(segmented.bad, whole.bad);
+}

@@ -37,6 +37,7 @@ use tokio::sync::mpsc;
 use super::FileReading;
 use crate::sources::compression::{Compression, SNIFF_LEN};
 use crate::sources::csv_ranges::{HeadFacts, first_good_record};
+use crate::sources::encoding::TextEncoding;
 use crate::sources::json::framing::bom_len;
 use crate::sources::object_read;
 use crate::sources::segments::{
@@ -119,8 +120,11 @@ pub(super) async fn read(
         true => head.len(),
         false => memchr::memrchr(b'\n', &head).map_or(0, |k| k + 1),
     };
+    // A UTF-16 mark makes a whole read transcode the text: read in one piece, as it does.
+    let utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
     let facts = head
         .get(bom..complete)
+        .filter(|_| !utf16)
         .and_then(|lines| first_good_record(lines, &reading.dialect, reading.max_record_bytes))
         .map(|(first_good, width)| HeadFacts {
             bom: 0,
@@ -240,6 +244,11 @@ fn decode_segment(
             cut_at: Arc::clone(&cut_at),
             offset: at.offset,
             truncated: Arc::clone(&truncated),
+        };
+        // In one piece, through what a whole read reads through (a UTF-16 text transcoded).
+        let input: Box<dyn Read + Send> = match facts {
+            Some(_) => Box::new(input),
+            None => TextEncoding::default().reader_without_bom(Box::new(input)),
         };
         let mut records = reading
             .records(input)
