@@ -86,6 +86,17 @@ fn records(first: usize, min_bytes: usize) -> Vec<u8> {
     text
 }
 
+/// Records without quotes (`u,tag-u,plainu,u`) from `first` on, until `text` is `until` bytes
+/// long; how many.
+fn plain_records(text: &mut Vec<u8>, first: usize, until: usize) -> usize {
+    let mut u = first;
+    while text.len() < until {
+        text.extend(format!("{u},tag-{u},plain{u},{u}\n").bytes());
+        u += 1;
+    }
+    u - first
+}
+
 /// A file of over `min_bytes`, its header first.
 fn big_csv(min_bytes: usize) -> Vec<u8> {
     let mut text = b"u,s,n,x\n".to_vec();
@@ -502,13 +513,6 @@ fn a_cut_inside_a_quoted_value_makes_a_large_gzip_csv_read_whole() {
     let dir = tempfile::tempdir().unwrap();
     let (plain, gzip) = (dir.path().join("plain"), dir.path().join("gzip"));
     let mut text = b"u,s,n,x\n1,tag-1,5\" screen,1\n".to_vec();
-    let plain_records = |text: &mut Vec<u8>, from: usize, until: usize| {
-        let mut u = from;
-        while text.len() < until {
-            text.extend(format!("{u},tag-{u},plain{u},{u}\n").bytes());
-            u += 1;
-        }
-    };
     plain_records(&mut text, 2, (2 << 20) + 100_000);
     text.extend(b"999999,multi,\"first line\nmiddle line\n");
     let cut = text.len();
@@ -561,11 +565,7 @@ fn sigterm_while_a_failed_run_checks_its_cuts_stops_it_as_interrupted() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let mut text = b"u,s,n,x\n".to_vec();
-    let mut u = 0;
-    while text.len() < 3 << 20 {
-        text.extend(format!("{u},tag-{u},plain{u},{u}\n").bytes());
-        u += 1;
-    }
+    plain_records(&mut text, 0, 3 << 20);
     // In the last range only: that range notes its cut before it reads, then fails the run.
     text.extend(b"-1,a,b,c,d\n1,tag-1,plain1,1\n");
     write(d.join("big.csv"), &text);
@@ -607,12 +607,8 @@ fn a_large_utf16_gzip_csv_is_read_in_one_piece() {
     let dir = tempfile::tempdir().unwrap();
     let (plain, gzip) = (dir.path().join("plain"), dir.path().join("gzip"));
     let mut text = b"u,s,n,x\n".to_vec();
-    let mut u = 0;
-    while text.len() < 2_200_000 {
-        // ASCII only: its UTF-16 bytes split at 0x0A look like records of 4 fields.
-        text.extend(format!("{u},tag-{u},plain {u},{u}\n").bytes());
-        u += 1;
-    }
+    // ASCII only: its UTF-16 bytes split at 0x0A look like records of 4 fields.
+    let records = plain_records(&mut text, 0, 2_200_000);
     let utf16: Vec<u8> = [0xFF, 0xFE]
         .into_iter()
         .chain(
@@ -634,9 +630,9 @@ fn a_large_utf16_gzip_csv_is_read_in_one_piece() {
         "out",
         &[],
     );
-    assert_eq!(whole.users.len(), u, "{:?}", &whole.users[..2]);
+    assert_eq!(whole.users.len(), records, "{:?}", &whole.users[..2]);
     assert!(
-        whole.users.contains(&"7|tag-7|plain 7|7".to_string()),
+        whole.users.contains(&"7|tag-7|plain7|7".to_string()),
         "{:?}",
         &whole.users[..2]
     );
