@@ -27,6 +27,12 @@ const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 /// every core busy and a hand-off per file would cost more than it wins.
 const AHEAD_MIN_BYTES: u64 = 4 << 20;
 
+/// Whether a file of `size` bytes is large enough to spread over cores when it is read whole: its
+/// inflating ([`Compression::reads_ahead`]), its parsing in segments ([`super::segments`]).
+pub fn is_large(size: u64) -> bool {
+    size >= AHEAD_MIN_BYTES
+}
+
 /// Bytes needed at the start of a file to sniff it.
 pub const SNIFF_LEN: usize = 4;
 
@@ -57,7 +63,7 @@ impl Compression {
 
     /// Whether a file of `size` bytes is inflated by a task of its own ([`read_ahead`]).
     pub fn reads_ahead(self, size: u64) -> bool {
-        self != Compression::None && size >= AHEAD_MIN_BYTES
+        self != Compression::None && is_large(size)
     }
 
     /// `raw`, the bytes of a file of `size` bytes, decompressed as a stream: a large compressed
@@ -102,6 +108,21 @@ impl Compression {
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(inner)?),
         })
     }
+}
+
+/// The compression the first bytes of `raw` (a file's bytes from its start) say, and `raw`
+/// whole again; `name` is the fallback for a file too short to tell.
+pub async fn sniffed(
+    raw: BoxStream<'static, Result<Bytes>>,
+    name: &str,
+) -> (Compression, BoxStream<'static, Result<Bytes>>) {
+    use futures::StreamExt;
+    let (head, rest) = super::object_read::head_of(raw, SNIFF_LEN).await;
+    let compression = Compression::sniff(&head, name);
+    let raw = futures::stream::once(async move { Ok(head) })
+        .chain(rest)
+        .boxed();
+    (compression, raw)
 }
 
 /// Runs `read` on one object as a blocking, decompressed reader (compression sniffed), in a

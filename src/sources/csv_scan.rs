@@ -33,7 +33,7 @@ use std::sync::OnceLock;
 use object_store::path::Path;
 
 use super::bad_records::{BadRecord, BadRecordLog, BadRecordPolicy, excerpt};
-use super::compression::{Compression, SNIFF_LEN};
+use super::compression::{self, Compression, SNIFF_LEN};
 use super::csv_kinds::CsvSample;
 use super::csv_options::CsvDialect;
 use super::csv_ranges::{self, CsvText};
@@ -45,10 +45,6 @@ use super::split::{ByteRange, Cut, Plan, RangeEnd, skip_to_record_start_blocking
 use super::unchecked_cuts::UncheckedCuts;
 
 use super::BATCH_BYTES;
-
-/// A file read whole is parsed in segments from this size on: as large compressed files are
-/// inflated on a core of their own ([`Compression::reads_ahead`]).
-const SEGMENTED_MIN_BYTES: u64 = 4 << 20;
 
 /// Whether a scan over `partitions` partitions parses large files read whole in segments. Not on
 /// 2 cores (3 partitions by default): inflating a file on one core and parsing it on the other
@@ -142,21 +138,22 @@ impl FileOpener for CsvExportOpener {
                 }
                 None => None,
             };
-            if split.is_none() && segmentable && size >= SEGMENTED_MIN_BYTES {
-                return segments::read(reading, &store, local.as_ref(), &location, size).await;
+            if split.is_none()
+                && segmentable
+                && compression::is_large(size)
+                && let Some(batches) =
+                    segments::read(&reading, &store, local.as_ref(), &location, size).await?
+            {
+                return Ok(batches);
             }
             let from = split.map_or(0, |(range, _)| range.start.saturating_sub(1));
             let mut reader =
                 super::object_read::blocking_reader_from(&store, local.as_ref(), &location, from)
                     .await?;
-            let (sender, receiver) = mpsc::channel::<Result<RecordBatch>>(2);
-            let runtime = tokio::runtime::Handle::current();
-            tokio::task::spawn_blocking(move || {
-                // A bridged stream (S3) needs the runtime to poll it.
-                let _guard = runtime.enter();
-                let mut emit = |batch| sender.blocking_send(Ok(batch)).is_ok();
-                let result = match split {
-                    None => (|| {
+            Ok(read_in_blocking_task(move |batches| {
+                let mut emit = |batch| batches.emit(batch);
+                match split {
+                    None => {
                         let head = reader
                             .fill_buf()
                             .map_err(|e| reading.read_error(e))?
@@ -168,11 +165,11 @@ impl FileOpener for CsvExportOpener {
                             .map_err(|e| reading.read_error(e))?;
                         let records = reading.records(encoding.reader_without_bom(decoded));
                         reading.read(records, reading.dialect.has_header, &mut emit)
-                    })(),
-                    Some((range, facts)) => (|| {
+                    }
+                    Some((range, facts)) => {
                         let end = RangeEnd::of(range, size);
                         if range.start == 0 {
-                            crate::failpoint::hold_first_range_blocking(|| sender.is_closed());
+                            crate::failpoint::hold_first_range_blocking(|| batches.gone());
                             // Plain UTF-8 (see `csv_ranges::head_facts`): only a mark to strip.
                             let input = encoding.reader_without_bom(reader);
                             let records = reading.records(input).in_range(0, facts.bom, end);
@@ -211,23 +208,50 @@ impl FileOpener for CsvExportOpener {
                             lines: OnceLock::new(),
                         });
                         reading.read(records, start.header_pending, &mut emit)
-                    })(),
-                };
-                if let Err(e) = result {
-                    let _ = sender.blocking_send(Err(e));
+                    }
                 }
-            });
-            Ok(
-                futures::stream::unfold(receiver, |mut receiver| async move {
-                    receiver.recv().await.map(|batch| (batch, receiver))
-                })
-                .boxed(),
-            )
+            }))
         }))
     }
 }
 
+/// Where a blocking reading task hands its batches: the stream [`read_in_blocking_task`] returns.
+struct Batches(mpsc::Sender<Result<RecordBatch>>);
+
+impl Batches {
+    /// Hands `batch` on; false once the stream's reader is gone (the reading can stop).
+    fn emit(&self, batch: RecordBatch) -> bool {
+        self.0.blocking_send(Ok(batch)).is_ok()
+    }
+
+    fn gone(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
+/// The batches `read` hands on, read by a blocking task (the synchronous CSV reader), a couple
+/// at a time; its error is the last item. Needs a tokio runtime, which the task enters (a
+/// bridged stream, another store than this machine's, needs it to poll).
+fn read_in_blocking_task(
+    read: impl FnOnce(&Batches) -> Result<()> + Send + 'static,
+) -> futures::stream::BoxStream<'static, Result<RecordBatch>> {
+    let (sender, receiver) = mpsc::channel::<Result<RecordBatch>>(2);
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let _guard = runtime.enter();
+        let batches = Batches(sender);
+        if let Err(e) = read(&batches) {
+            let _ = batches.0.blocking_send(Err(e));
+        }
+    });
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|batch| (batch, receiver))
+    })
+    .boxed()
+}
+
 /// One file (or byte range of one) being read.
+#[derive(Clone)]
 struct FileReading {
     file: String,
     dialect: CsvDialect,
@@ -244,6 +268,7 @@ struct FileReading {
 
 /// The part of a split file before a range: its line breaks give the range's line numbers, and
 /// under `--on-bad-records fail` it is read to stop with what a whole read would stop with.
+#[derive(Clone)]
 struct Prefix {
     store: Arc<dyn ObjectStore>,
     local: Option<LocalFileSystem>,

@@ -30,6 +30,11 @@ use tokio::task::JoinHandle;
 /// the segments in flight hold their batches until they are handed on.
 pub const SEGMENT_BYTES: u64 = 2 << 20;
 
+/// A segment that found no place its rule prefers to end at by this size ends at a line break its
+/// rule still allows (the check on its end catches a record it cuts): its batches are held until
+/// it ends, so it must end.
+pub const FORCED_CUT_BYTES: u64 = 4 * SEGMENT_BYTES;
+
 /// Segments decoded ahead of the one whose batches are being handed on.
 const SEGMENTS_AHEAD: usize = 2;
 

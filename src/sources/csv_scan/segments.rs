@@ -32,22 +32,14 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use tokio::sync::mpsc;
 
-use super::FileReading;
-use crate::sources::compression::{Compression, SNIFF_LEN};
+use super::{FileReading, read_in_blocking_task};
+use crate::sources::compression;
 use crate::sources::csv_ranges::{HeadFacts, first_good_record};
-use crate::sources::encoding::TextEncoding;
 use crate::sources::json::framing::bom_len;
 use crate::sources::object_read;
-use crate::sources::segments::{
-    self, CutRule, Piece, SEGMENT_BYTES, Segment, SegmentStart, size_reached_at,
-};
+use crate::sources::segments::{self, CutRule, FORCED_CUT_BYTES, Segment, size_reached_at};
 use crate::sources::split::HEAD_LEN;
-
-/// A segment that found no line break outside quotes by this size is cut after the next line of
-/// even quotes.
-const FORCED_CUT_BYTES: u64 = 4 * SEGMENT_BYTES;
 
 /// Cuts at line breaks after an even number of quotes in the segment and in the line.
 struct OutsideQuotes {
@@ -96,57 +88,46 @@ impl CutRule for OutsideQuotes {
     }
 }
 
-/// The batches of a large CSV file read whole, compressed or not: its text in segments parsed
-/// on several cores, or in one piece when its head holds a record over several lines (or no good
-/// one). `reading` reads the whole file (no byte range).
+/// The batches of a large CSV file read whole, compressed or not, its text in segments parsed
+/// on several cores; None when its head says not to cut it (a record over several lines, no good
+/// record, a UTF-16 mark): it is then read as any file read whole. `reading` reads the whole
+/// file (no byte range).
 pub(super) async fn read(
-    reading: FileReading,
+    reading: &FileReading,
     store: &Arc<dyn ObjectStore>,
     local: Option<&LocalFileSystem>,
     location: &Path,
     size: u64,
-) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+) -> Result<Option<BoxStream<'static, Result<RecordBatch>>>> {
     let raw = object_read::byte_stream(store, local, location).await?;
-    let (head, rest) = object_read::head_of(raw, SNIFF_LEN).await;
-    let compression = Compression::sniff(&head, location.as_ref());
-    let raw = futures::stream::once(async move { Ok(head) })
-        .chain(rest)
-        .boxed();
+    let (compression, raw) = compression::sniffed(raw, location.as_ref()).await;
     let text = compression.decoded_stream(raw, size)?;
     let (head, rest) = object_read::head_of(text, HEAD_LEN as usize).await;
+    // A UTF-16 mark makes a whole read transcode the text: its bytes are no lines to cut at.
+    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        return Ok(None);
+    }
     // Offsets are the text's, without a byte-order mark, as in a whole read.
     let bom = bom_len(&head);
     let complete = match (head.len() as u64) < HEAD_LEN {
         true => head.len(),
         false => memchr::memrchr(b'\n', &head).map_or(0, |k| k + 1),
     };
-    // A UTF-16 mark makes a whole read transcode the text: read in one piece, as it does.
-    let utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
-    let facts = head
+    let Some((first_good, width)) = head
         .get(bom..complete)
-        .filter(|_| !utf16)
         .and_then(|lines| first_good_record(lines, &reading.dialect, reading.max_record_bytes))
-        .map(|(first_good, width)| HeadFacts {
-            bom: 0,
-            first_good,
-            width,
-        });
+    else {
+        return Ok(None);
+    };
+    let facts = HeadFacts {
+        bom: 0,
+        first_good,
+        width,
+    };
     let head = head.slice(bom..);
     let text = futures::stream::once(async move { Ok(head) })
         .chain(rest)
         .boxed();
-    let reading = Arc::new(reading);
-    let Some(facts) = facts else {
-        let whole = Segment {
-            text: Piece {
-                input: text,
-                cut: Arc::new(AtomicBool::new(false)),
-            },
-            start: SegmentStart { offset: 0, line: 1 },
-            following: None,
-        };
-        return Ok(decode_segment(reading, whole, None));
-    };
     tracing::debug!(
         "{}: its text is cut in segments, parsed on several cores",
         reading.file
@@ -156,11 +137,12 @@ pub(super) async fn read(
         odd: false,
         line_odd: false,
     };
-    Ok(segments::decode(
+    let reading = Arc::new(reading.clone());
+    Ok(Some(segments::decode(
         text,
         rule,
-        Arc::new(move |segment| decode_segment(Arc::clone(&reading), segment, Some(facts))),
-    ))
+        Arc::new(move |segment| decode_segment(Arc::clone(&reading), segment, facts)),
+    )))
 }
 
 /// A segment's text and, when it was cut, the following text after it: the input a whole read
@@ -217,18 +199,14 @@ fn blocking(input: BoxStream<'static, Result<Bytes>>) -> impl Read + Send {
 }
 
 /// The batches of one segment's records, read by a blocking task, reading on past its cut when
-/// a record crosses it. `facts`: the head's, which give the state of a whole read at a
-/// segment's start; None when the text is read in one piece.
+/// a record crosses it. `facts`: the head's, which give the state of a whole read at the
+/// segment's start.
 fn decode_segment(
     reading: Arc<FileReading>,
     segment: Segment,
-    facts: Option<HeadFacts>,
+    facts: HeadFacts,
 ) -> BoxStream<'static, Result<RecordBatch>> {
-    let (sender, receiver) = mpsc::channel::<Result<RecordBatch>>(2);
-    let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        // The pieces are streams: the bridges poll them on the runtime.
-        let _guard = runtime.enter();
+    read_in_blocking_task(move |batches| {
         let at = segment.start;
         let cut_at = Arc::new(AtomicU64::new(u64::MAX));
         let truncated = Arc::new(AtomicBool::new(false));
@@ -245,39 +223,23 @@ fn decode_segment(
             offset: at.offset,
             truncated: Arc::clone(&truncated),
         };
-        // In one piece, through what a whole read reads through (a UTF-16 text transcoded).
-        let input: Box<dyn Read + Send> = match facts {
-            Some(_) => Box::new(input),
-            None => TextEncoding::default().reader_without_bom(Box::new(input)),
-        };
+        let start = facts.start_at(at.offset, reading.dialect.has_header);
         let mut records = reading
             .records(input)
             .starting_at(at.offset, at.line)
             .stopping_at_segment_cut(cut_at)
             .cut_at_end(truncated);
-        let has_header = reading.dialect.has_header;
-        let header_pending = match facts {
-            Some(facts) => {
-                let start = facts.start_at(at.offset, has_header);
-                records.width = start.width;
-                start.header_pending
-            }
-            None => has_header,
-        };
-        let mut emit = |batch| sender.blocking_send(Ok(batch)).is_ok();
-        if let Err(e) = reading.read(records, header_pending, &mut emit) {
-            let _ = sender.blocking_send(Err(e));
-        }
-    });
-    futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|batch| (batch, receiver))
+        records.width = start.width;
+        reading.read(records, start.header_pending, &mut |batch| {
+            batches.emit(batch)
+        })
     })
-    .boxed()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::segments::SEGMENT_BYTES;
 
     fn ends(text: &[u8], held: u64) -> Vec<usize> {
         let mut rule = OutsideQuotes {

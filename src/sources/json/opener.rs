@@ -35,7 +35,7 @@ use super::framing::{BOM, Framing};
 use super::ranges::JsonCutCheck;
 use super::records::{Piece, PieceKind, Splitter, Window};
 use crate::sources::bad_records::BadRecordLog;
-use crate::sources::compression::{Compression, SNIFF_LEN};
+use crate::sources::compression::{self, Compression};
 use crate::sources::object_read;
 use crate::sources::sampled::SchemaMisfit;
 use crate::sources::split::{self, ByteRange, Plan, RangeEnd};
@@ -108,7 +108,7 @@ impl FileOpener for JsonExportOpener {
                 // Dropped with the attempt, which a later range ends.
                 tokio::time::sleep(crate::failpoint::FIRST_RANGE_DELAY).await;
             }
-            let (mut input, start, end, cut) = match plan {
+            let (input, start, end, cut) = match plan {
                 Plan::Nothing => return Ok(futures::stream::empty().boxed()),
                 Plan::Whole => {
                     let input = object_read::byte_stream(&store, local.as_ref(), &location).await?;
@@ -143,25 +143,11 @@ impl FileOpener for JsonExportOpener {
             if let (Some(cuts), Some(unchecked)) = (&unchecked_cuts, &unchecked_start) {
                 cuts.note(&name, start, || Arc::clone(&unchecked.check) as _);
             }
-            // Read enough of the start to sniff the compression.
-            let mut head = Vec::new();
-            while head.len() < SNIFF_LEN {
-                match input.next().await {
-                    Some(chunk) => {
-                        let chunk: Bytes = chunk?;
-                        head.extend_from_slice(&chunk)
-                    }
-                    None => break,
-                }
-            }
             // A range past the start is plain (see `ranges::splittable`): nothing to sniff.
-            let compression = match start {
-                0 => Compression::sniff(&head, location.as_ref()),
-                _ => Compression::None,
+            let (compression, raw) = match start {
+                0 => compression::sniffed(input, location.as_ref()).await,
+                _ => (Compression::None, input),
             };
-            let raw = futures::stream::once(async move { Ok(Bytes::from(head)) })
-                .chain(input)
-                .boxed();
             // Not after a cut turned out to fall inside a record (the run reads files whole).
             let segmented = compression.reads_ahead(size) && encoding.is_utf8() && split_at_cuts;
             let bytes = compression.decoded_stream(raw, size)?;

@@ -5,11 +5,7 @@
 //! break: a segment's batches are held until it ends, so it must end (a record the forced cut
 //! falls in fails the segment's check, and the run reads the file whole).
 
-use crate::sources::segments::{CutRule, SEGMENT_BYTES, size_reached_at};
-
-/// A segment that found no line break between two objects by this size is cut at its next line
-/// break.
-const FORCED_CUT_BYTES: u64 = 4 * SEGMENT_BYTES;
+use crate::sources::segments::{CutRule, FORCED_CUT_BYTES, size_reached_at};
 
 /// Cuts between two lines that look like whole objects.
 pub struct BetweenObjectLines;
