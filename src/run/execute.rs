@@ -127,10 +127,12 @@ async fn cut_inside_a_record(
         "checking the cuts of {} file(s) read in byte ranges before reporting: {e}",
         cuts.files()
     );
-    crate::failpoint::hit("checking-cuts");
     // A stop asked for during the check (a read of each file up to its last cut) ends it; the
     // run then stops as interrupted, not with the error it has not checked ([`crate::project`]).
-    let check = interrupt::cancellable(async { Ok(cuts.mismatch().await?) });
+    let check = interrupt::cancellable(async {
+        crate::failpoint::hit("checking-cuts");
+        Ok(cuts.mismatch().await?)
+    });
     match check.await {
         Ok(found) => found,
         Err(check_failed) => {

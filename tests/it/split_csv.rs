@@ -503,6 +503,35 @@ fn a_large_gzip_csv_parsed_in_segments_gives_what_a_whole_read_gives() {
     }
 }
 
+/// The same on S3: the gzip file's text comes from a GET's stream, through the segments' bridges;
+/// the users, rows and bad records of a whole read, the bad records named by the file's URL.
+#[test]
+fn a_large_gzip_csv_on_s3_parsed_in_segments_gives_what_a_whole_read_gives() {
+    let server = S3Server::start(&["raw"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let big = big_csv(5 << 20);
+    write(
+        server.path("raw/big.csv"),
+        gzipped(&big, flate2::Compression::none()),
+    );
+    let whole = mapping_with(d, "whole", "", "", KEEP_WHOLE);
+    let whole = run_on(d, Some(&server), &whole, "out-whole", &[]);
+    let segmented = mapping(d, "segmented", FOUR, "");
+    let segmented = run_on(d, Some(&server), &segmented, "out-segmented", &["-v"]);
+    assert!(segmented.log.contains(SEGMENTED), "{}", segmented.log);
+    assert!(
+        !segmented.log.contains("began inside a record"),
+        "{}",
+        segmented.log
+    );
+    assert_eq!(segmented.users, whole.users);
+    assert_eq!(segmented.rows, whole.rows);
+    assert!(whole.bad.len() >= 8, "{:#?}", whole.bad);
+    assert_eq!(segmented.bad, whole.bad);
+    assert!(segmented.bad.iter().all(|b| b.0 == "s3://raw/big.csv"));
+}
+
 /// A stray quote in an unquoted value (a good record: `5" screen`) upsets the quote count, so
 /// the first cut falls inside a quoted value of three lines, after its second. The segment
 /// before the cut reads on past it, as a whole read would, and finds its record ending after
@@ -557,9 +586,9 @@ fn a_cut_inside_a_quoted_value_makes_a_large_gzip_csv_read_whole() {
     );
 }
 
-/// SIGTERM while a failed run checks where it cut its files, before it reports the bad record it
-/// failed on (which a cut inside a record could have made up): the run stops as interrupted, not
-/// with the unchecked error, and publishes nothing.
+/// SIGTERM once a failed run has started checking where it cut its files, before it reports the
+/// bad record it failed on (which a cut inside a record could have made up): the run stops as
+/// interrupted, not with the unchecked error, and publishes nothing.
 #[test]
 fn sigterm_while_a_failed_run_checks_its_cuts_stops_it_as_interrupted() {
     let dir = tempfile::tempdir().unwrap();
