@@ -532,6 +532,36 @@ fn a_large_gzip_csv_on_s3_parsed_in_segments_gives_what_a_whole_read_gives() {
     assert!(segmented.bad.iter().all(|b| b.0 == "s3://raw/big.csv"));
 }
 
+/// A large gzip CSV cut short (an upload that stopped half way), parsed in segments: the segment
+/// the end falls in fails the run as a data error naming the file and saying it looks truncated,
+/// under `--on-bad-records skip` too, and nothing is published.
+#[test]
+fn a_truncated_large_gzip_csv_parsed_in_segments_fails_the_run_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let whole = gzipped(&big_csv(9 << 20), flate2::Compression::none());
+    write(d.join("big.csv"), &whole[..whole.len() * 2 / 3]);
+    let out = d.join("out");
+    let err = run_fails(
+        pengine()
+            .env_remove("PENGINE_LOG")
+            .arg("run")
+            .arg(mapping(d, "segmented", FOUR, ""))
+            .args(["--no-progress", "-v", "--on-bad-records", "skip", "-o"])
+            .arg(&out)
+            .arg("--var")
+            .arg(format!("d={}", d.display())),
+        4,
+    );
+    assert!(err.contains(SEGMENTED), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("big.csv") && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(!out.join("users").exists(), "{err}");
+}
+
 /// A stray quote in an unquoted value (a good record: `5" screen`) upsets the quote count, so
 /// the first cut falls inside a quoted value of three lines, after its second. The segment
 /// before the cut reads on past it, as a whole read would, and finds its record ending after
