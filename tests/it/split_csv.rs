@@ -554,11 +554,10 @@ fn a_truncated_large_gzip_csv_parsed_in_segments_fails_the_run_naming_it() {
         4,
     );
     assert!(err.contains(SEGMENTED), "{err}");
-    let last = err.lines().last().unwrap_or_default();
-    assert!(
-        last.contains("big.csv") && err.contains("truncated"),
-        "{err}"
-    );
+    // As a read in one piece says it (`target_partitions = 3`).
+    let truncated =
+        "big.csv: the gzip data ends inside a compressed stream (is the file truncated?)";
+    assert!(err.contains(truncated), "{err}");
     assert!(!out.join("users").exists(), "{err}");
 }
 
