@@ -561,6 +561,35 @@ fn a_truncated_large_gzip_csv_parsed_in_segments_fails_the_run_naming_it() {
     assert!(!out.join("users").exists(), "{err}");
 }
 
+/// SIGTERM while a large gzip CSV is parsed in segments (the first batch written, the other
+/// segments in flight on blocking threads): the run stops as interrupted, promptly, and nothing
+/// is published.
+#[test]
+fn sigterm_while_a_gzip_csv_is_parsed_in_segments_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d.join("big.csv"),
+        gzipped(&big_csv(9 << 20), flate2::Compression::none()),
+    );
+    let out = d.join("out");
+    let mut cmd = pengine();
+    cmd.env("PENGINE_LOG", "debug")
+        .args(["run", "--no-progress", "--on-bad-records", "skip", "-o"])
+        .arg(&out)
+        .arg(mapping(d, "segmented", FOUR, ""))
+        .arg("--var")
+        .arg(format!("d={}", d.display()));
+    let started = std::time::Instant::now();
+    let output = signalled_at(&mut cmd, "while-writing", "TERM", d);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(143), "{err}");
+    assert!(err.contains(SEGMENTED), "{err}");
+    assert!(err.contains("interrupted by SIGTERM"), "{err}");
+    assert!(!out.join("users").exists(), "nothing published");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}
+
 /// A stray quote in an unquoted value (a good record: `5" screen`) upsets the quote count, so
 /// the first cut falls inside a quoted value of three lines, after its second. The segment
 /// before the cut reads on past it, as a whole read would, and finds its record ending after
